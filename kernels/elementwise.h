@@ -1,0 +1,33 @@
+/* elementwise.h — elementwise kernels on raw f32 pointers.
+ * Fast versions (cpu/elementwise.c) work on one row with element strides;
+ * references (ref/elementwise.c) compute in double, one element at a time. */
+#ifndef EMPO_KERNELS_ELEMENTWISE_H
+#define EMPO_KERNELS_ELEMENTWISE_H
+#include <stdint.h>
+
+typedef enum {
+    EMPO_BIN_ADD, EMPO_BIN_SUB, EMPO_BIN_MUL, EMPO_BIN_DIV, EMPO_BIN_POW,
+    EMPO_BIN_MAX, EMPO_BIN_MIN, EMPO_BIN_EQ, EMPO_BIN_LT, EMPO_BIN_GT
+} empo_binary_op;
+
+typedef enum {
+    EMPO_UN_NEG, EMPO_UN_EXP, EMPO_UN_LOG, EMPO_UN_SQRT, EMPO_UN_RSQRT, EMPO_UN_TANH,
+    EMPO_UN_SIGMOID, EMPO_UN_SILU, EMPO_UN_RELU, EMPO_UN_ABS, EMPO_UN_GELU, EMPO_UN_GELU_TANH,
+    EMPO_UN_ADD_S, EMPO_UN_MUL_S, EMPO_UN_POW_S, EMPO_UN_RSUB_S, EMPO_UN_RDIV_S, EMPO_UN_CLAMP
+} empo_unary_op;
+
+/* out[i] = a[i*sa] (op) b[i*sb], i < n */
+void empo_k_binary_f32(int op, float *out, const float *a, int64_t sa, const float *b, int64_t sb, int64_t n);
+void empo_ref_binary_f32(int op, float *out, const float *a, int64_t sa, const float *b, int64_t sb, int64_t n);
+
+/* out[i] = op(x[i]; p0, p1), contiguous */
+void empo_k_unary_f32(int op, float *out, const float *x, int64_t n, float p0, float p1);
+void empo_ref_unary_f32(int op, float *out, const float *x, int64_t n, float p0, float p1);
+
+/* gx[i] = g[i] * d op(x)/dx at x[i] (y[i] = op(x[i]) is given too) */
+void empo_k_unary_backward_f32(int op, float *gx, const float *g, const float *x, const float *y, int64_t n,
+                               float p0, float p1);
+void empo_ref_unary_backward_f32(int op, float *gx, const float *g, const float *x, const float *y, int64_t n,
+                                 float p0, float p1);
+
+#endif

@@ -1,0 +1,15 @@
+/* gemm.h — single-precision GEMM, row-major:
+ *   C (M, N) = alpha * op(A) @ op(B) + beta * C
+ * op(A) is (M, K): A itself (lda >= K) or, when trans_a, A^T of a (K, M)
+ * array (lda >= M); likewise B. The fast version calls oneDNN's sgemm; the
+ * reference is a plain triple loop. */
+#ifndef EMPO_KERNELS_GEMM_H
+#define EMPO_KERNELS_GEMM_H
+#include <stdint.h>
+
+void empo_k_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+void empo_ref_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                   int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+#endif
