@@ -106,13 +106,39 @@ void empo_tensor_retain(empo_tensor *t) {
     if (t) __atomic_add_fetch(&t->refcount, 1, __ATOMIC_RELAXED);
 }
 
-void empo_tensor_release(empo_tensor *t) {
-    if (!t || __atomic_sub_fetch(&t->refcount, 1, __ATOMIC_ACQ_REL) > 0) return;
+/* Freeing a long graph would recurse tensor -> node -> tensor ... once per
+ * op; instead the outermost release drains a worklist of dead tensors. */
+static _Thread_local struct {
+    empo_tensor **items;
+    int64_t n, cap;
+    int draining;
+} dead;
+
+static void destroy(empo_tensor *t) {
     empo_storage_release(t->storage);
     empo_tensor_release(t->grad);
     if (t->grad_fn) empo_node_release(t->grad_fn);
     empo_count_tensor(-1);
     free(t);
+}
+
+void empo_tensor_release(empo_tensor *t) {
+    if (!t || __atomic_sub_fetch(&t->refcount, 1, __ATOMIC_ACQ_REL) > 0) return;
+    if (dead.draining) {
+        if (dead.n == dead.cap) {
+            int64_t cap = dead.cap ? dead.cap * 2 : 256;
+            empo_tensor **items = realloc(dead.items, sizeof *items * (size_t)cap);
+            if (!items) { destroy(t); return; }   /* fall back to recursion */
+            dead.items = items;
+            dead.cap = cap;
+        }
+        dead.items[dead.n++] = t;
+        return;
+    }
+    dead.draining = 1;
+    destroy(t);
+    while (dead.n) destroy(dead.items[--dead.n]);
+    dead.draining = 0;
 }
 
 /* ---- inspection ---- */
