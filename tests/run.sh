@@ -1,0 +1,13 @@
+#!/bin/sh
+# tests/run.sh — set up (packages, build) and run every test with ctest.
+# Usage: tests/run.sh [--sanitize]   (ASan + UBSan build in build-sanitize/)
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# a warning counts as a failed test
+BUILD=$(EMPO_WERROR=1 "$ROOT/tests/setup.sh" "$@" )
+if [ "${1:-}" = "--sanitize" ]; then
+  # LuaJIT's allocator and OpenMP's thread pool keep memory until exit
+  export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+ctest --test-dir "$BUILD" --output-on-failure -j "$(nproc)"

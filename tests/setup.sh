@@ -1,0 +1,35 @@
+#!/bin/sh
+# tests/setup.sh — install what empo needs (Debian packages, when root and
+# missing) and build it into $EMPO_BUILD (default build/).
+# Usage: tests/setup.sh [--sanitize]
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${EMPO_BUILD:-$ROOT/build}
+PACKAGES="build-essential cmake pkg-config luajit libluajit-5.1-dev libdnnl-dev libcjson-dev
+libedit-dev python3-torch python3-numpy libopenblas0-openmp"
+
+missing=""
+for p in $PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing$missing" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >&2
+  else
+    echo "setup: missing Debian packages:$missing (run as root, or: sudo apt-get install$missing)" >&2
+    exit 1
+  fi
+fi
+
+CMAKE_ARGS="-DCMAKE_BUILD_TYPE=RelWithDebInfo -DEMPO_SANITIZE=OFF"
+if [ "${1:-}" = "--sanitize" ]; then
+  BUILD=${EMPO_BUILD:-$ROOT/build-sanitize}
+  CMAKE_ARGS="-DCMAKE_BUILD_TYPE=Debug -DEMPO_SANITIZE=ON"
+fi
+if [ "${EMPO_WERROR:-0}" = 1 ]; then CMAKE_ARGS="$CMAKE_ARGS -DEMPO_WERROR=ON"; else CMAKE_ARGS="$CMAKE_ARGS -DEMPO_WERROR=OFF"; fi
+# progress goes to stderr: stdout carries only the build directory
+cmake -S "$ROOT" -B "$BUILD" $CMAKE_ARGS >&2
+cmake --build "$BUILD" -j "$(nproc)" >&2
+echo "$BUILD"
