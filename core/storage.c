@@ -21,9 +21,10 @@ static struct {
     int64_t live_tensors;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .limit = -1};
 
-/* class of n bytes and that class's block size */
+/* class of n bytes and that class's block size; blocks start at 256 bytes
+ * so every block is a multiple of the alignment (aligned_alloc needs it) */
 static int size_class(size_t n, size_t *block) {
-    if (n < ALIGNMENT) n = ALIGNMENT;
+    if (n < 4 * ALIGNMENT) n = 4 * ALIGNMENT;
     int k = 63 - __builtin_clzll((unsigned long long)n);      /* 2^k <= n */
     size_t base = (size_t)1 << k;
     size_t quarter = base >> 2 ? base >> 2 : 1;
