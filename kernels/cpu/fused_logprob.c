@@ -1,0 +1,74 @@
+/* fused_logprob.c — fast CPU kernels for token log-prob and entropy from
+ * logits (f32), forward and backward, one row per iteration. The forward
+ * reads a row twice (max, then one pass that sums exp and exp * logit
+ * together) and never stores the softmax; the backward recomputes it from
+ * the saved log-sum-exp. The naive version is in kernels/ref. */
+/* Lets GCC if-convert (and so vectorize) the selects in empo_k_expf. */
+#pragma GCC optimize("no-trapping-math")
+#include "internal.h"
+#include "fused.h"
+
+enum { CHUNK = 1024 };   /* sums run in f32 within a chunk, in f64 across chunks */
+
+static float row_max(const float *x, int64_t V) {
+    float m = -INFINITY;
+#pragma omp simd reduction(max : m)
+    for (int64_t j = 0; j < V; j++) m = x[j] > m ? x[j] : m;
+    return m;
+}
+
+/* lse = m + log Z and entropy = log Z - A / Z, with Z = sum e_j,
+ * A = sum e_j (x_j - m), e_j = exp(x_j - m). Banned tokens (-inf) add 0
+ * to both. A row without a finite max leaves a non-finite lse, which the
+ * op reports. */
+static void row_stats(float *lse, float *ent, const float *x, int64_t V) {
+    const float m = row_max(x, V);
+    if (!(m > -INFINITY && m < INFINITY)) {
+        *lse = m;
+        *ent = NAN;
+        return;
+    }
+    double Z = 0.0, A = 0.0;
+    for (int64_t c0 = 0; c0 < V; c0 += CHUNK) {
+        const int64_t c1 = c0 + CHUNK < V ? c0 + CHUNK : V;
+        float z = 0.0f, a = 0.0f;
+#pragma omp simd reduction(+ : z, a)
+        for (int64_t j = c0; j < c1; j++) {
+            const float d = x[j] - m, e = empo_k_expf(d);
+            z += e;
+            a += e > 0.0f ? e * d : 0.0f;
+        }
+        Z += z;
+        A += a;
+    }
+    *lse = m + (float)log(Z);
+    *ent = (float)(log(Z) - A / Z);
+}
+
+void empo_k_logprob_entropy_forward(float *logp, float *ent, float *lse, const float *logits,
+                                    const int64_t *ids, int64_t N, int64_t V) {
+#pragma omp parallel for num_threads(empo_omp_threads_for(N * V)) schedule(static)
+    for (int64_t n = 0; n < N; n++) {
+        row_stats(&lse[n], &ent[n], logits + n * V, V);
+        logp[n] = logits[n * V + ids[n]] - lse[n];
+    }
+}
+
+void empo_k_logprob_entropy_backward(float *dlogits, const float *dlogp, const float *dent,
+                                     const float *logits, const int64_t *ids, const float *lse,
+                                     const float *ent, int64_t N, int64_t V) {
+#pragma omp parallel for num_threads(empo_omp_threads_for(N * V)) schedule(static)
+    for (int64_t n = 0; n < N; n++) {
+        const float *x = logits + n * V;   // (V)
+        float *dx = dlogits + n * V;       // (V)
+        const float gl = dlogp ? dlogp[n] : 0.0f, ge = dent ? dent[n] : 0.0f;
+        const float L = lse[n], H = dent ? ent[n] : 0.0f;
+#pragma omp simd
+        for (int64_t j = 0; j < V; j++) {
+            const float lp = x[j] - L, p = empo_k_expf(lp);
+            const float g = -p * (gl + ge * (lp + H));
+            dx[j] = p > 0.0f ? g : 0.0f;   /* banned tokens: 0, not 0 * inf */
+        }
+        dx[ids[n]] += gl;
+    }
+}

@@ -1,0 +1,178 @@
+/* fused.h — raw-pointer kernels behind the fused transformer ops (f32 only):
+ * RMSNorm, SwiGLU, rotary embedding, grouped-query attention and token
+ * log-prob + entropy, each as a forward/backward pair.
+ *
+ * Every kernel exists twice with the same signature:
+ *   empo_k_*    kernels/cpu/fused_*.c  OpenMP over rows/heads, vectorizable
+ *                                      inner loops, f32 arithmetic;
+ *   empo_ref_*  kernels/ref/fused_*.c  naive loops with double accumulation,
+ *                                      the oracle the fast ones are tested on.
+ * The ops (core/op_fused_*.c) pick one with empo_use_reference().
+ *
+ * Conventions: pointers are contiguous row-major; the output comes first
+ * (destination-passing); the comment after each pointer is its shape.
+ * Kernels never allocate and cannot fail: the ops validate shapes, dtypes
+ * and index ranges before calling them. Gradient outputs are overwritten,
+ * not accumulated (the autograd engine accumulates). */
+#ifndef EMPO_KERNELS_FUSED_H
+#define EMPO_KERNELS_FUSED_H
+#include <math.h>
+#include <stdint.h>
+
+/* ---- RMSNorm over the last dim ----
+ * out = (x * rstd) * w with rstd = 1 / sqrt(mean(x^2) + eps), in that order
+ * of rounding (as Hugging Face's Qwen2/Llama RMSNorm). */
+void empo_k_rmsnorm_forward(float *out,            // (N, D)
+                            float *rstd,           // (N) kept for backward
+                            const float *x,        // (N, D)
+                            const float *w,        // (D)
+                            int64_t N, int64_t D, float eps);
+/* dx or dw may be NULL when that gradient is not wanted. */
+void empo_k_rmsnorm_backward(float *dx,            // (N, D) or NULL
+                             float *dw,            // (D) or NULL
+                             const float *dout,    // (N, D)
+                             const float *x,       // (N, D)
+                             const float *w,       // (D)
+                             const float *rstd,    // (N)
+                             int64_t N, int64_t D);
+void empo_ref_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w,
+                              int64_t N, int64_t D, float eps);
+void empo_ref_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x,
+                               const float *w, const float *rstd, int64_t N, int64_t D);
+
+/* ---- SwiGLU: out = silu(gate) * up, elementwise ---- */
+void empo_k_swiglu_forward(float *out,             // (n)
+                           const float *gate,      // (n)
+                           const float *up,        // (n)
+                           int64_t n);
+void empo_k_swiglu_backward(float *dgate,          // (n) or NULL
+                            float *dup,            // (n) or NULL
+                            const float *dout,     // (n)
+                            const float *gate,     // (n)
+                            const float *up,       // (n)
+                            int64_t n);
+void empo_ref_swiglu_forward(float *out, const float *gate, const float *up, int64_t n);
+void empo_ref_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate,
+                              const float *up, int64_t n);
+
+/* ---- Rotary embedding, half-rotation layout (HF Qwen2/Llama) ----
+ * For i < Dh/2 and h = Dh/2, with a = rope angle of (pos[b,t], i):
+ *   out[i]     = x[i]     * cos a - x[i + h] * sin a
+ *   out[i + h] = x[i + h] * cos a + x[i]     * sin a
+ * Backward is the inverse rotation (angle -a). Dh must be even. */
+void empo_k_rope_forward(float *out,               // (B, H, T, Dh)
+                         const float *x,           // (B, H, T, Dh)
+                         const int64_t *pos,       // (B, T)
+                         int64_t B, int64_t H, int64_t T, int64_t Dh, double theta);
+void empo_k_rope_backward(float *dx,               // (B, H, T, Dh)
+                          const float *dout,       // (B, H, T, Dh)
+                          const int64_t *pos,      // (B, T)
+                          int64_t B, int64_t H, int64_t T, int64_t Dh, double theta);
+void empo_ref_rope_forward(float *out, const float *x, const int64_t *pos, int64_t B, int64_t H,
+                           int64_t T, int64_t Dh, double theta);
+void empo_ref_rope_backward(float *dx, const float *dout, const int64_t *pos, int64_t B,
+                            int64_t H, int64_t T, int64_t Dh, double theta);
+
+/* The angle of pair i at position pos: pos * theta^(-2i/Dh). It is rounded
+ * the way Hugging Face computes it (inv_freq in f32, then an f32 product),
+ * so that long positions rotate exactly as the checkpoints were trained;
+ * both kernels share it so they agree bit for bit on the angle. */
+static inline float empo_rope_angle(int64_t pos, int64_t i, int64_t Dh, double theta) {
+    float inv_freq = 1.0f / powf((float)theta, (float)(2 * i) / (float)Dh);
+    return (float)pos * inv_freq;
+}
+
+/* ---- Scaled dot-product attention with grouped KV heads ----
+ * Query head h reads KV head h / (Hq / Hkv) (Hugging Face's repeat_kv).
+ * Causal: query t sees keys s <= t + (S - T), so S - T cached tokens come
+ * first. keep[b, s] == 0 hides key s from every query of batch row b. A
+ * query that sees no key at all gets an all-zero output row and
+ * lse = -INFINITY, and gets no gradient (never NaN). */
+typedef struct empo_attn_shape {
+    int64_t B, Hq, Hkv, T, S, Dh;
+    int causal;
+    float scale;                 /* applied to q . k before the softmax */
+} empo_attn_shape;
+
+void empo_k_attention_forward(float *out,          // (B, Hq, T, Dh)
+                              float *lse,          // (B, Hq, T) log-sum-exp of scaled scores
+                              const float *q,      // (B, Hq, T, Dh)
+                              const float *k,      // (B, Hkv, S, Dh)
+                              const float *v,      // (B, Hkv, S, Dh)
+                              const float *keep,   // (B, S) nonzero = visible, or NULL
+                              const empo_attn_shape *a);
+/* Probabilities are recomputed from q, k and the saved lse. delta is
+ * scratch for rowsum(dout * out); any of dq, dk, dv may be NULL. */
+void empo_k_attention_backward(float *dq,          // (B, Hq, T, Dh) or NULL
+                               float *dk,          // (B, Hkv, S, Dh) or NULL
+                               float *dv,          // (B, Hkv, S, Dh) or NULL
+                               float *delta,       // (B, Hq, T) scratch
+                               const float *dout,  // (B, Hq, T, Dh)
+                               const float *q,     // (B, Hq, T, Dh)
+                               const float *k,     // (B, Hkv, S, Dh)
+                               const float *v,     // (B, Hkv, S, Dh)
+                               const float *keep,  // (B, S) or NULL
+                               const float *lse,   // (B, Hq, T)
+                               const empo_attn_shape *a);
+void empo_ref_attention_forward(float *out, float *lse, const float *q, const float *k,
+                                const float *v, const float *keep, const empo_attn_shape *a);
+void empo_ref_attention_backward(float *dq, float *dk, float *dv, float *delta,
+                                 const float *dout, const float *q, const float *k,
+                                 const float *v, const float *keep, const float *lse,
+                                 const empo_attn_shape *a);
+
+/* ---- Token log-prob and entropy from logits ----
+ * logp[n] = logits[n, ids[n]] - lse[n], ent[n] = lse[n] - sum_j p[n,j] logits[n,j].
+ * Logits of -inf (banned tokens) are allowed and count as p = 0. ids must
+ * be in [0, V) (the op checks). */
+void empo_k_logprob_entropy_forward(float *logp,          // (N)
+                                    float *ent,           // (N)
+                                    float *lse,           // (N) kept for backward
+                                    const float *logits,  // (N, V)
+                                    const int64_t *ids,   // (N)
+                                    int64_t N, int64_t V);
+/* dlogits = dlogp * (onehot(ids) - p) - dent * p * (log p + ent); either
+ * upstream gradient may be NULL (taken as zero). */
+void empo_k_logprob_entropy_backward(float *dlogits,       // (N, V)
+                                     const float *dlogp,   // (N) or NULL
+                                     const float *dent,    // (N) or NULL
+                                     const float *logits,  // (N, V)
+                                     const int64_t *ids,   // (N)
+                                     const float *lse,     // (N)
+                                     const float *ent,     // (N)
+                                     int64_t N, int64_t V);
+void empo_ref_logprob_entropy_forward(float *logp, float *ent, float *lse, const float *logits,
+                                      const int64_t *ids, int64_t N, int64_t V);
+void empo_ref_logprob_entropy_backward(float *dlogits, const float *dlogp, const float *dent,
+                                       const float *logits, const int64_t *ids,
+                                       const float *lse, const float *ent, int64_t N, int64_t V);
+
+/* ---- helpers for the fast kernels ----
+ * exp for float that GCC vectorizes (glibc's expf is a call, so a loop
+ * that uses it stays scalar). Cephes' degree-6 polynomial after reducing
+ * by n*ln2: within 2 ulp of exp over the finite range, 0 below -87.33
+ * (where exp would be subnormal), +inf above 88.72, NaN for NaN. The
+ * branch-free selects keep the loop if-convertible; the including file
+ * must allow it with -fno-trapping-math (see kernels/cpu/fused_*.c). */
+static inline float empo_k_expf(float x) {
+    float t = x * 1.44269504088896341f;
+    t = t > -126.0f ? t : -126.0f;            /* also maps NaN to a safe value */
+    t = t < 127.0f ? t : 127.0f;
+    float n = (t + 12582912.0f) - 12582912.0f;   /* round to nearest: 1.5 * 2^23 */
+    float r = x - n * 0.693359375f;              /* ln2 split in two for accuracy */
+    r = r + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { int32_t i; float f; } two_n;
+    two_n.i = ((int32_t)n + 127) << 23;
+    float y = p * two_n.f;
+    y = x < -87.33f ? 0.0f : y;
+    return x > 88.72f ? INFINITY : y;
+}
+
+#endif
