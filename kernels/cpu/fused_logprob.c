@@ -1,39 +1,47 @@
 /* fused_logprob.c — fast CPU kernels for token log-prob and entropy from
  * logits (f32), forward and backward, one row per iteration. The forward
- * reads a row twice (max, then one pass that sums exp and exp * logit
- * together) and never stores the softmax; the backward recomputes it from
- * the saved log-sum-exp. The naive version is in kernels/ref. */
+ * streams each row once (an online softmax over L1-sized chunks that sums
+ * exp and exp * logit together) and never stores the softmax; the backward
+ * recomputes it from the saved log-sum-exp. The naive version is in
+ * kernels/ref. */
 /* Lets GCC if-convert (and so vectorize) the selects in empo_k_expf. */
 #pragma GCC optimize("no-trapping-math")
 #include "internal.h"
 #include "fused.h"
 
-enum { CHUNK = 1024 };   /* sums run in f32 within a chunk, in f64 across chunks */
+enum { CHUNK = 1024 };   /* logits per chunk: read twice while in L1, summed in f32 */
 
-static float row_max(const float *x, int64_t V) {
+static float chunk_max(const float *x, int64_t n) {
     float m = -INFINITY;
 #pragma omp simd reduction(max : m)
-    for (int64_t j = 0; j < V; j++) m = x[j] > m ? x[j] : m;
+    for (int64_t j = 0; j < n; j++) m = x[j] > m ? x[j] : m;
     return m;
 }
 
-/* lse = m + log Z and entropy = log Z - A / Z, with Z = sum e_j,
- * A = sum e_j (x_j - m), e_j = exp(x_j - m). Banned tokens (-inf) add 0
- * to both. A row without a finite max leaves a non-finite lse, which the
- * op reports. */
+/* lse = m + log Z and entropy = log Z - A / Z with Z = sum e_j,
+ * A = sum e_j (x_j - m), e_j = exp(x_j - m), in one pass over the row: a
+ * chunk with a larger max rescales the running sums (e_j -> c e_j and
+ * x_j - m -> x_j - m' + (m' - m) with c = exp(m - m')). Banned tokens
+ * (-inf) add 0 to both. A row with no finite max, or with a NaN, leaves a
+ * non-finite lse, which the op reports. */
 static void row_stats(float *lse, float *ent, const float *x, int64_t V) {
-    const float m = row_max(x, V);
-    if (!(m > -INFINITY && m < INFINITY)) {
-        *lse = m;
-        *ent = NAN;
-        return;
-    }
+    float m = -INFINITY;
     double Z = 0.0, A = 0.0;
     for (int64_t c0 = 0; c0 < V; c0 += CHUNK) {
-        const int64_t c1 = c0 + CHUNK < V ? c0 + CHUNK : V;
+        const int64_t n = V - c0 < CHUNK ? V - c0 : CHUNK;
+        const float cm = chunk_max(x + c0, n);
+        if (cm == -INFINITY) continue;   /* every token of the chunk banned */
+        if (cm > m) {
+            if (Z > 0.0) {
+                const double c = exp((double)m - cm);
+                A = c * (A + Z * ((double)m - cm));
+                Z *= c;
+            }
+            m = cm;
+        }
         float z = 0.0f, a = 0.0f;
 #pragma omp simd reduction(+ : z, a)
-        for (int64_t j = c0; j < c1; j++) {
+        for (int64_t j = c0; j < c0 + n; j++) {
             const float d = x[j] - m, e = empo_k_expf(d);
             z += e;
             a += e > 0.0f ? e * d : 0.0f;

@@ -471,8 +471,10 @@ static empo_tensor *repeat_heads(empo_tensor *kv, int64_t rep) {
     empo_tensor *r = NULL;
     empo_tensor_empty(&r, 4, big, EMPO_F32);
     for (int64_t b = 0; b < s[0]; b++)
-        for (int64_t h = 0; h < big[1]; h++)
-            memcpy(fptr(r) + (b * big[1] + h) * row, fptr(kv) + (b * s[1] + h / rep) * row, sizeof(float) * (size_t)row);
+        for (int64_t h = 0; h < big[1]; h++) {
+            const float *src = fptr(kv) + (b * s[1] + h / rep) * row;
+            memcpy(fptr(r) + (b * big[1] + h) * row, src, sizeof(float) * (size_t)row);
+        }
     empo_tensor_set_requires_grad(r, 1);
     return r;
 }
