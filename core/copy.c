@@ -3,32 +3,45 @@
 #include <string.h>
 #include "internal.h"
 
+typedef struct {
+    char *dst;
+    const char *src;
+    int ddt, sdt, outer_nd;
+    const int64_t *dstr, *sstr, *shape;
+    int64_t inner, ds, ss;
+} copy_job;
+
+static void copy_rows(void *ctx, int64_t lo, int64_t hi) {
+    copy_job *j = ctx;
+    int dsz = empo_dtype_size(j->ddt), ssz = empo_dtype_size(j->sdt);
+    for (int64_t r = lo; r < hi; r++) {
+        int64_t doff = empo_linear_offset(r, j->outer_nd, j->shape, j->dstr);
+        int64_t soff = empo_linear_offset(r, j->outer_nd, j->shape, j->sstr);
+        if (j->ddt == EMPO_F32 && j->sdt == EMPO_F32) {
+            float *d = (float *)j->dst + doff;
+            const float *s = (const float *)j->src + soff;
+            if (j->ds == 1 && j->ss == 1) memcpy(d, s, (size_t)j->inner * 4);
+            else for (int64_t i = 0; i < j->inner; i++) d[i * j->ds] = s[i * j->ss];
+        } else if (j->ddt == j->sdt && j->ds == 1 && j->ss == 1) {
+            memcpy(j->dst + doff * dsz, j->src + soff * ssz, (size_t)(j->inner * dsz));
+        } else {
+            for (int64_t i = 0; i < j->inner; i++)
+                empo_store_element(j->dst, j->ddt, doff + i * j->ds,
+                                   empo_load_element(j->src, j->sdt, soff + i * j->ss));
+        }
+    }
+}
+
 /* dst[...] = src[...] over shape; src strides may be 0 (broadcast). Rows of
  * the innermost dim are copied in parallel when the copy is large. */
 static void strided_copy(char *dst, int ddt, const int64_t *dstr, const char *src, int sdt,
                          const int64_t *sstr, int ndim, const int64_t *shape) {
     int64_t numel = empo_shape_numel(ndim, shape);
     if (numel == 0) return;
-    int64_t inner = ndim ? shape[ndim - 1] : 1, rows = numel / inner;
-    int64_t ds = ndim ? dstr[ndim - 1] : 1, ss = ndim ? sstr[ndim - 1] : 1;
-    int outer_nd = ndim ? ndim - 1 : 0;
-    int dsz = empo_dtype_size(ddt), ssz = empo_dtype_size(sdt);
-    #pragma omp parallel for num_threads(empo_omp_threads_for(numel)) schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t doff = empo_linear_offset(r, outer_nd, shape, dstr);
-        int64_t soff = empo_linear_offset(r, outer_nd, shape, sstr);
-        if (ddt == EMPO_F32 && sdt == EMPO_F32) {
-            float *d = (float *)dst + doff;
-            const float *s = (const float *)src + soff;
-            if (ds == 1 && ss == 1) memcpy(d, s, (size_t)inner * 4);
-            else for (int64_t i = 0; i < inner; i++) d[i * ds] = s[i * ss];
-        } else if (ddt == sdt && ds == 1 && ss == 1) {
-            memcpy(dst + doff * dsz, src + soff * ssz, (size_t)(inner * dsz));
-        } else {
-            for (int64_t i = 0; i < inner; i++)
-                empo_store_element(dst, ddt, doff + i * ds, empo_load_element(src, sdt, soff + i * ss));
-        }
-    }
+    copy_job j = {.dst = dst, .src = src, .ddt = ddt, .sdt = sdt, .outer_nd = ndim ? ndim - 1 : 0, .dstr = dstr,
+                  .sstr = sstr, .shape = shape, .inner = ndim ? shape[ndim - 1] : 1,
+                  .ds = ndim ? dstr[ndim - 1] : 1, .ss = ndim ? sstr[ndim - 1] : 1};
+    empo_parallel_for(numel / j.inner, numel, copy_rows, &j);
 }
 
 int empo_tensor_copy_(empo_tensor *dst, const empo_tensor *src) {

@@ -158,5 +158,12 @@ static inline int64_t empo_linear_offset(int64_t linear, int ndim, const int64_t
 /* ---- kernels selection ---- */
 int empo_use_reference(void);
 int empo_omp_threads_for(int64_t work);   /* 1 for small work, else all */
+/* Runs fn(ctx, lo, hi) over [0, n) in contiguous ranges: on every thread
+ * when `work` (about the number of simple operations in all) is large
+ * enough, else directly on this one. Use it instead of an OpenMP pragma in
+ * ops that can be small: entering an OpenMP region costs ~0.4 us even with
+ * one thread, which would dominate a small op. */
+typedef void (*empo_range_fn)(void *ctx, int64_t lo, int64_t hi);
+void empo_parallel_for(int64_t n, int64_t work, empo_range_fn fn, void *ctx);
 
 #endif

@@ -4,36 +4,50 @@
 #include "internal.h"
 #include "elementwise.h"
 
-enum { CHUNK = 16384 };
+typedef void (*binary_kernel)(int, float *, const float *, int64_t, const float *, int64_t, int64_t);
 
-/* y = a (op) b over the broadcast shape of y, row by row. */
+typedef struct {
+    binary_kernel kernel;
+    int op, nd;
+    float *out;
+    const float *a, *b;
+    int64_t sa_flat, sb_flat, inner;     /* flat mode: element strides 0 or 1 */
+    const int64_t *shape, *sa, *sb;      /* row mode: broadcast strides */
+} binary_job;
+
+static void binary_flat(void *ctx, int64_t lo, int64_t hi) {
+    binary_job *j = ctx;
+    j->kernel(j->op, j->out + lo, j->a + lo * j->sa_flat, j->sa_flat, j->b + lo * j->sb_flat, j->sb_flat, hi - lo);
+}
+
+static void binary_rows(void *ctx, int64_t lo, int64_t hi) {
+    binary_job *j = ctx;
+    int nd = j->nd;
+    for (int64_t r = lo; r < hi; r++)
+        j->kernel(j->op, j->out + r * j->inner, j->a + empo_linear_offset(r, nd - 1, j->shape, j->sa),
+                  j->sa[nd - 1], j->b + empo_linear_offset(r, nd - 1, j->shape, j->sb), j->sb[nd - 1], j->inner);
+}
+
+/* y = a (op) b over the broadcast shape of y: one flat sweep when both
+ * operands are whole contiguous tensors or scalars, else row by row. */
 static void run_binary(int op, empo_tensor *y, const empo_tensor *a, const empo_tensor *b) {
-    void (*kernel)(int, float *, const float *, int64_t, const float *, int64_t, int64_t) =
-        empo_use_reference() ? empo_ref_binary_f32 : empo_k_binary_f32;
     int nd = y->ndim;
     int64_t n = empo_tensor_numel(y), sa[EMPO_MAX_DIMS], sb[EMPO_MAX_DIMS];
     empo_broadcast_strides(a, nd, y->shape, sa);
     empo_broadcast_strides(b, nd, y->shape, sb);
-    float *out = empo_tensor_data(y);
-    const float *pa = empo_tensor_data(a), *pb = empo_tensor_data(b);
+    binary_job j = {.kernel = empo_use_reference() ? empo_ref_binary_f32 : empo_k_binary_f32, .op = op, .nd = nd,
+                    .out = empo_tensor_data(y), .a = empo_tensor_data(a), .b = empo_tensor_data(b),
+                    .shape = y->shape, .sa = sa, .sb = sb};
     int flat_a = empo_tensor_is_contiguous(a) && empo_tensor_numel(a) == n;
     int flat_b = empo_tensor_is_contiguous(b) && empo_tensor_numel(b) == n;
     if ((flat_a || empo_tensor_numel(a) == 1) && (flat_b || empo_tensor_numel(b) == 1)) {
-        int64_t ia = flat_a ? 1 : 0, ib = flat_b ? 1 : 0, chunks = (n + CHUNK - 1) / CHUNK;
-        #pragma omp parallel for num_threads(empo_omp_threads_for(n)) schedule(static)
-        for (int64_t c = 0; c < chunks; c++) {
-            int64_t lo = c * CHUNK, len = n - lo < CHUNK ? n - lo : CHUNK;
-            kernel(op, out + lo, pa + lo * ia, ia, pb + lo * ib, ib, len);
-        }
+        j.sa_flat = flat_a;
+        j.sb_flat = flat_b;
+        empo_parallel_for(n, n, binary_flat, &j);
         return;
     }
-    int64_t inner = nd ? y->shape[nd - 1] : 1, rows = inner ? n / inner : 0;
-    #pragma omp parallel for num_threads(empo_omp_threads_for(n)) schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *ra = pa + empo_linear_offset(r, nd - 1, y->shape, sa);
-        const float *rb = pb + empo_linear_offset(r, nd - 1, y->shape, sb);
-        kernel(op, out + r * inner, ra, sa[nd - 1], rb, sb[nd - 1], inner);
-    }
+    j.inner = nd ? y->shape[nd - 1] : 1;
+    empo_parallel_for(j.inner ? n / j.inner : 0, n, binary_rows, &j);
 }
 
 /* Validates, broadcasts and computes y = a (op) b without autograd. */
@@ -184,21 +198,36 @@ int empo_lt(empo_tensor **out, empo_tensor *a, empo_tensor *b) { return compare(
 int empo_gt(empo_tensor **out, empo_tensor *a, empo_tensor *b) { return compare(out, "gt", EMPO_BIN_GT, a, b); }
 
 /* ---- unary and scalar ops ---- */
+typedef struct {
+    void (*forward)(int, float *, const float *, int64_t, float, float);
+    void (*backward)(int, float *, const float *, const float *, const float *, int64_t, float, float);
+    int op;
+    float *out;
+    const float *g, *x, *y;
+    float p0, p1;
+} unary_job;
+
+static void unary_range(void *ctx, int64_t lo, int64_t hi) {
+    unary_job *j = ctx;
+    j->forward(j->op, j->out + lo, j->x + lo, hi - lo, j->p0, j->p1);
+}
+
+static void unary_backward_range(void *ctx, int64_t lo, int64_t hi) {
+    unary_job *j = ctx;
+    j->backward(j->op, j->out + lo, j->g + lo, j->x + lo, j->y + lo, hi - lo, j->p0, j->p1);
+}
+
 /* saved: 0 = x (contiguous), 1 = y; f[0], f[1] = parameters; i[0] = op */
 static int unary_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) {
     empo_tensor *x = node->saved[0], *y = node->saved[1];
     empo_tensor *gx = empo_tensor_new(x->ndim, x->shape, EMPO_F32);
     if (!gx) return EMPO_E_NOMEM;
-    void (*kernel)(int, float *, const float *, const float *, const float *, int64_t, float, float) =
-        empo_use_reference() ? empo_ref_unary_backward_f32 : empo_k_unary_backward_f32;
-    int64_t n = empo_tensor_numel(x), chunks = (n + CHUNK - 1) / CHUNK;
-    float *pg = empo_tensor_data(gx);
-    const float *pgo = empo_tensor_data(g), *px = empo_tensor_data(x), *py = empo_tensor_data(y);
-    #pragma omp parallel for num_threads(empo_omp_threads_for(n * 8)) schedule(static)
-    for (int64_t c = 0; c < chunks; c++) {
-        int64_t lo = c * CHUNK, len = n - lo < CHUNK ? n - lo : CHUNK;
-        kernel((int)node->i[0], pg + lo, pgo + lo, px + lo, py + lo, len, (float)node->f[0], (float)node->f[1]);
-    }
+    unary_job j = {.backward = empo_use_reference() ? empo_ref_unary_backward_f32 : empo_k_unary_backward_f32,
+                   .op = (int)node->i[0], .out = empo_tensor_data(gx), .g = empo_tensor_data(g),
+                   .x = empo_tensor_data(x), .y = empo_tensor_data(y), .p0 = (float)node->f[0],
+                   .p1 = (float)node->f[1]};
+    int64_t n = empo_tensor_numel(x);
+    empo_parallel_for(n, n * 8, unary_backward_range, &j);
     gin[0] = gx;
     return EMPO_OK;
 }
@@ -209,17 +238,11 @@ static int unary_op(empo_tensor **out, const char *name, int op, empo_tensor *x,
     EMPO_TRY(empo_contiguous_nograd(&xc, x));
     empo_tensor *y = empo_tensor_new(x->ndim, x->shape, EMPO_F32);
     if (!y) { empo_tensor_release(xc); return EMPO_E_NOMEM; }
-    void (*kernel)(int, float *, const float *, int64_t, float, float) =
-        empo_use_reference() ? empo_ref_unary_f32 : empo_k_unary_f32;
-    int64_t n = empo_tensor_numel(x), chunks = (n + CHUNK - 1) / CHUNK;
-    float *py = empo_tensor_data(y);
-    const float *px = empo_tensor_data(xc);
+    unary_job j = {.forward = empo_use_reference() ? empo_ref_unary_f32 : empo_k_unary_f32, .op = op,
+                   .out = empo_tensor_data(y), .x = empo_tensor_data(xc), .p0 = (float)p0, .p1 = (float)p1};
+    int64_t n = empo_tensor_numel(x);
     /* transcendental ops cost ~8 simple ops per element */
-    #pragma omp parallel for num_threads(empo_omp_threads_for(n * 8)) schedule(static)
-    for (int64_t c = 0; c < chunks; c++) {
-        int64_t lo = c * CHUNK, len = n - lo < CHUNK ? n - lo : CHUNK;
-        kernel(op, py + lo, px + lo, len, (float)p0, (float)p1);
-    }
+    empo_parallel_for(n, n * 8, unary_range, &j);
     int st;
     empo_node *node = empo_node_record(name, unary_backward, y, 1, &x, &st);
     if (node) {

@@ -84,22 +84,31 @@ static void block_put(void *p, size_t capacity) {
     if (!keep) free(p);
 }
 
+/* The storage header lives at the head of its own block, ahead of the data
+ * (one allocation per tensor instead of two). */
+enum { HEADER = ALIGNMENT };
+_Static_assert(sizeof(empo_storage) <= HEADER, "storage header must fit in one alignment unit");
+
 empo_storage *empo_storage_new(size_t nbytes, int device) {
     if (device != EMPO_CPU) {
         empo_fail(EMPO_E_DEVICE, "storage: device %d is not available in this build", device);
         return NULL;
     }
-    empo_storage *s = malloc(sizeof *s);
-    if (!s) { empo_fail(EMPO_E_NOMEM, "storage: out of memory"); return NULL; }
-    s->data = block_get(nbytes, &s->capacity);
-    if (!s->data) {
-        free(s);
+    if (nbytes > ((size_t)1 << 46)) {
+        empo_fail(EMPO_E_NOMEM, "storage: %zu bytes is beyond any machine", nbytes);
+        return NULL;
+    }
+    size_t capacity;
+    empo_storage *s = block_get(HEADER + nbytes, &capacity);
+    if (!s) {
         empo_fail(EMPO_E_NOMEM, "storage: cannot allocate %zu bytes", nbytes);
         return NULL;
     }
     s->refcount = 1;
     s->device = device;
     s->nbytes = nbytes;
+    s->capacity = capacity;
+    s->data = (char *)s + HEADER;
     return s;
 }
 
@@ -107,8 +116,7 @@ void empo_storage_retain(empo_storage *s) { __atomic_add_fetch(&s->refcount, 1, 
 
 void empo_storage_release(empo_storage *s) {
     if (!s || __atomic_sub_fetch(&s->refcount, 1, __ATOMIC_ACQ_REL) > 0) return;
-    block_put(s->data, s->capacity);
-    free(s);
+    block_put(s, s->capacity);
 }
 
 void empo_count_tensor(int delta) { __atomic_add_fetch(&pool.live_tensors, delta, __ATOMIC_RELAXED); }
