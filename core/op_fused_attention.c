@@ -43,9 +43,10 @@ static int attention_backward(empo_node *node, empo_tensor *g, empo_tensor **gin
     if (st == EMPO_OK && (dq || dk) && !(delta = empo_tensor_new(1, &rows, EMPO_F32))) st = EMPO_E_NOMEM;
     if (st == EMPO_OK) {
         const float *lse = fdata(aux), *keep = node->i[1] ? lse + rows : NULL;
-        (empo_use_reference() ? empo_ref_attention_backward : empo_k_attention_backward)(
-            fdata(dq), fdata(dk), fdata(dv), fdata(delta), fdata(g), fdata(q), fdata(k), fdata(v), keep,
-            lse, &a);
+        empo_attention_backward_fn *kernel =
+            empo_use_reference() ? empo_ref_attention_backward : empo_k_attention_backward;
+        kernel(fdata(dq), fdata(dk), fdata(dv), fdata(delta), fdata(g), fdata(q), fdata(k), fdata(v), keep,
+               lse, &a);
         gin[0] = dq;
         gin[1] = dk;
         gin[2] = dv;
@@ -123,8 +124,9 @@ int empo_attention(empo_tensor **out, empo_tensor *q, empo_tensor *k, empo_tenso
     if (st == EMPO_OK && !(y = empo_tensor_new(4, q->shape, EMPO_F32))) st = EMPO_E_NOMEM;
     if (st == EMPO_OK) {
         float *lse = fdata(aux), *keep = key_mask ? lse + rows : NULL;
-        (empo_use_reference() ? empo_ref_attention_forward : empo_k_attention_forward)(
-            fdata(y), lse, fdata(qc), fdata(kc), fdata(vc), keep, &a);
+        empo_attention_forward_fn *kernel =
+            empo_use_reference() ? empo_ref_attention_forward : empo_k_attention_forward;
+        kernel(fdata(y), lse, fdata(qc), fdata(kc), fdata(vc), keep, &a);
         empo_tensor *ins[3] = {q, k, v};
         empo_node *node = empo_node_record("attention", attention_backward, y, 3, ins, &st);
         if (node) {

@@ -19,59 +19,54 @@
 #include <math.h>
 #include <stdint.h>
 
+/* Each kernel is declared once as a function type (its one signature, with
+ * the shapes), then as its two implementations of that type. */
+
 /* ---- RMSNorm over the last dim ----
  * out = (x * rstd) * w with rstd = 1 / sqrt(mean(x^2) + eps), in that order
  * of rounding (as Hugging Face's Qwen2/Llama RMSNorm). */
-void empo_k_rmsnorm_forward(float *out,            // (N, D)
-                            float *rstd,           // (N) kept for backward
-                            const float *x,        // (N, D)
-                            const float *w,        // (D)
-                            int64_t N, int64_t D, float eps);
+typedef void empo_rmsnorm_forward_fn(float *out,          // (N, D)
+                                     float *rstd,         // (N) kept for backward
+                                     const float *x,      // (N, D)
+                                     const float *w,      // (D)
+                                     int64_t N, int64_t D, float eps);
 /* dx or dw may be NULL when that gradient is not wanted. */
-void empo_k_rmsnorm_backward(float *dx,            // (N, D) or NULL
-                             float *dw,            // (D) or NULL
-                             const float *dout,    // (N, D)
-                             const float *x,       // (N, D)
-                             const float *w,       // (D)
-                             const float *rstd,    // (N)
-                             int64_t N, int64_t D);
-void empo_ref_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w,
-                              int64_t N, int64_t D, float eps);
-void empo_ref_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x,
-                               const float *w, const float *rstd, int64_t N, int64_t D);
+typedef void empo_rmsnorm_backward_fn(float *dx,          // (N, D) or NULL
+                                      float *dw,          // (D) or NULL
+                                      const float *dout,  // (N, D)
+                                      const float *x,     // (N, D)
+                                      const float *w,     // (D)
+                                      const float *rstd,  // (N)
+                                      int64_t N, int64_t D);
+empo_rmsnorm_forward_fn empo_k_rmsnorm_forward, empo_ref_rmsnorm_forward;
+empo_rmsnorm_backward_fn empo_k_rmsnorm_backward, empo_ref_rmsnorm_backward;
 
 /* ---- SwiGLU: out = silu(gate) * up, elementwise ---- */
-void empo_k_swiglu_forward(float *out,             // (n)
-                           const float *gate,      // (n)
-                           const float *up,        // (n)
-                           int64_t n);
-void empo_k_swiglu_backward(float *dgate,          // (n) or NULL
-                            float *dup,            // (n) or NULL
-                            const float *dout,     // (n)
-                            const float *gate,     // (n)
-                            const float *up,       // (n)
-                            int64_t n);
-void empo_ref_swiglu_forward(float *out, const float *gate, const float *up, int64_t n);
-void empo_ref_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate,
-                              const float *up, int64_t n);
+typedef void empo_swiglu_forward_fn(float *out,           // (n)
+                                    const float *gate,    // (n)
+                                    const float *up,      // (n)
+                                    int64_t n);
+typedef void empo_swiglu_backward_fn(float *dgate,        // (n) or NULL
+                                     float *dup,          // (n) or NULL
+                                     const float *dout,   // (n)
+                                     const float *gate,   // (n)
+                                     const float *up,     // (n)
+                                     int64_t n);
+empo_swiglu_forward_fn empo_k_swiglu_forward, empo_ref_swiglu_forward;
+empo_swiglu_backward_fn empo_k_swiglu_backward, empo_ref_swiglu_backward;
 
 /* ---- Rotary embedding, half-rotation layout (HF Qwen2/Llama) ----
  * For i < Dh/2 and h = Dh/2, with a = rope angle of (pos[b,t], i):
  *   out[i]     = x[i]     * cos a - x[i + h] * sin a
  *   out[i + h] = x[i + h] * cos a + x[i]     * sin a
- * Backward is the inverse rotation (angle -a). Dh must be even. */
-void empo_k_rope_forward(float *out,               // (B, H, T, Dh)
-                         const float *x,           // (B, H, T, Dh)
-                         const int64_t *pos,       // (B, T)
-                         int64_t B, int64_t H, int64_t T, int64_t Dh, double theta);
-void empo_k_rope_backward(float *dx,               // (B, H, T, Dh)
-                          const float *dout,       // (B, H, T, Dh)
-                          const int64_t *pos,      // (B, T)
+ * Backward is the inverse rotation (angle -a), so both share one type:
+ * forward maps x to out, backward maps dout to dx. Dh must be even. */
+typedef void empo_rope_fn(float *out,                     // (B, H, T, Dh)
+                          const float *x,                 // (B, H, T, Dh)
+                          const int64_t *pos,             // (B, T)
                           int64_t B, int64_t H, int64_t T, int64_t Dh, double theta);
-void empo_ref_rope_forward(float *out, const float *x, const int64_t *pos, int64_t B, int64_t H,
-                           int64_t T, int64_t Dh, double theta);
-void empo_ref_rope_backward(float *dx, const float *dout, const int64_t *pos, int64_t B,
-                            int64_t H, int64_t T, int64_t Dh, double theta);
+empo_rope_fn empo_k_rope_forward, empo_ref_rope_forward;
+empo_rope_fn empo_k_rope_backward, empo_ref_rope_backward;
 
 /* The angle of pair i at position pos: pos * theta^(-2i/Dh). It is rounded
  * the way Hugging Face computes it (inv_freq in f32, then an f32 product),
@@ -94,58 +89,51 @@ typedef struct empo_attn_shape {
     float scale;                 /* applied to q . k before the softmax */
 } empo_attn_shape;
 
-void empo_k_attention_forward(float *out,          // (B, Hq, T, Dh)
-                              float *lse,          // (B, Hq, T) log-sum-exp of scaled scores
-                              const float *q,      // (B, Hq, T, Dh)
-                              const float *k,      // (B, Hkv, S, Dh)
-                              const float *v,      // (B, Hkv, S, Dh)
-                              const float *keep,   // (B, S) nonzero = visible, or NULL
-                              const empo_attn_shape *a);
+typedef void empo_attention_forward_fn(float *out,        // (B, Hq, T, Dh)
+                                       float *lse,        // (B, Hq, T) log-sum-exp of scaled scores
+                                       const float *q,    // (B, Hq, T, Dh)
+                                       const float *k,    // (B, Hkv, S, Dh)
+                                       const float *v,    // (B, Hkv, S, Dh)
+                                       const float *keep, // (B, S) nonzero = visible, or NULL
+                                       const empo_attn_shape *a);
 /* Probabilities are recomputed from q, k and the saved lse. delta is
  * scratch for rowsum(dout * out); any of dq, dk, dv may be NULL. */
-void empo_k_attention_backward(float *dq,          // (B, Hq, T, Dh) or NULL
-                               float *dk,          // (B, Hkv, S, Dh) or NULL
-                               float *dv,          // (B, Hkv, S, Dh) or NULL
-                               float *delta,       // (B, Hq, T) scratch
-                               const float *dout,  // (B, Hq, T, Dh)
-                               const float *q,     // (B, Hq, T, Dh)
-                               const float *k,     // (B, Hkv, S, Dh)
-                               const float *v,     // (B, Hkv, S, Dh)
-                               const float *keep,  // (B, S) or NULL
-                               const float *lse,   // (B, Hq, T)
-                               const empo_attn_shape *a);
-void empo_ref_attention_forward(float *out, float *lse, const float *q, const float *k,
-                                const float *v, const float *keep, const empo_attn_shape *a);
-void empo_ref_attention_backward(float *dq, float *dk, float *dv, float *delta,
-                                 const float *dout, const float *q, const float *k,
-                                 const float *v, const float *keep, const float *lse,
-                                 const empo_attn_shape *a);
+typedef void empo_attention_backward_fn(float *dq,          // (B, Hq, T, Dh) or NULL
+                                        float *dk,          // (B, Hkv, S, Dh) or NULL
+                                        float *dv,          // (B, Hkv, S, Dh) or NULL
+                                        float *delta,       // (B, Hq, T) scratch
+                                        const float *dout,  // (B, Hq, T, Dh)
+                                        const float *q,     // (B, Hq, T, Dh)
+                                        const float *k,     // (B, Hkv, S, Dh)
+                                        const float *v,     // (B, Hkv, S, Dh)
+                                        const float *keep,  // (B, S) or NULL
+                                        const float *lse,   // (B, Hq, T)
+                                        const empo_attn_shape *a);
+empo_attention_forward_fn empo_k_attention_forward, empo_ref_attention_forward;
+empo_attention_backward_fn empo_k_attention_backward, empo_ref_attention_backward;
 
 /* ---- Token log-prob and entropy from logits ----
  * logp[n] = logits[n, ids[n]] - lse[n], ent[n] = lse[n] - sum_j p[n,j] logits[n,j].
  * Logits of -inf (banned tokens) are allowed and count as p = 0. ids must
  * be in [0, V) (the op checks). */
-void empo_k_logprob_entropy_forward(float *logp,          // (N)
-                                    float *ent,           // (N)
-                                    float *lse,           // (N) kept for backward
-                                    const float *logits,  // (N, V)
-                                    const int64_t *ids,   // (N)
-                                    int64_t N, int64_t V);
+typedef void empo_logprob_entropy_forward_fn(float *logp,          // (N)
+                                             float *ent,           // (N)
+                                             float *lse,           // (N) kept for backward
+                                             const float *logits,  // (N, V)
+                                             const int64_t *ids,   // (N)
+                                             int64_t N, int64_t V);
 /* dlogits = dlogp * (onehot(ids) - p) - dent * p * (log p + ent); either
- * upstream gradient may be NULL (taken as zero). */
-void empo_k_logprob_entropy_backward(float *dlogits,       // (N, V)
-                                     const float *dlogp,   // (N) or NULL
-                                     const float *dent,    // (N) or NULL
-                                     const float *logits,  // (N, V)
-                                     const int64_t *ids,   // (N)
-                                     const float *lse,     // (N)
-                                     const float *ent,     // (N)
-                                     int64_t N, int64_t V);
-void empo_ref_logprob_entropy_forward(float *logp, float *ent, float *lse, const float *logits,
-                                      const int64_t *ids, int64_t N, int64_t V);
-void empo_ref_logprob_entropy_backward(float *dlogits, const float *dlogp, const float *dent,
-                                       const float *logits, const int64_t *ids,
-                                       const float *lse, const float *ent, int64_t N, int64_t V);
+ * upstream gradient may be NULL (taken as zero; ent is only read with dent). */
+typedef void empo_logprob_entropy_backward_fn(float *dlogits,       // (N, V)
+                                              const float *dlogp,   // (N) or NULL
+                                              const float *dent,    // (N) or NULL
+                                              const float *logits,  // (N, V)
+                                              const int64_t *ids,   // (N)
+                                              const float *lse,     // (N)
+                                              const float *ent,     // (N) or NULL
+                                              int64_t N, int64_t V);
+empo_logprob_entropy_forward_fn empo_k_logprob_entropy_forward, empo_ref_logprob_entropy_forward;
+empo_logprob_entropy_backward_fn empo_k_logprob_entropy_backward, empo_ref_logprob_entropy_backward;
 
 /* ---- helpers for the fast kernels ----
  * exp for float that GCC vectorizes (glibc's expf is a call, so a loop
