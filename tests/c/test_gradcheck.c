@@ -93,6 +93,15 @@ static int r_max_dim(const gc_case *c, empo_tensor *const *x, empo_tensor **y) {
     empo_tensor_release(ix);
     return st;
 }
+/* one leaf used twice in one op: its two gradient terms must add up */
+static int r_mul_self(const gc_case *c, empo_tensor *const *x, empo_tensor **y) { return empo_mul(&y[0], x[0], x[0]); }
+static int r_gram(const gc_case *c, empo_tensor *const *x, empo_tensor **y) {
+    empo_tensor *t = NULL;
+    int st = empo_transpose(&t, x[0], -2, -1);
+    if (st == EMPO_OK) st = empo_matmul(&y[0], x[0], t);
+    empo_tensor_release(t);
+    return st;
+}
 static int r_linear(const gc_case *c, empo_tensor *const *x, empo_tensor **y) { return empo_linear(&y[0], x[0], x[1], x[2]); }
 /* reshape/permute/expand take their shape from i[] (-1 padded) */
 static int shape_of(const gc_case *c, int64_t *s) {
@@ -212,6 +221,8 @@ static const gc_case CASES[] = {
     {"matmul 1-d", r_matmul, .in = {FL(-1, 1, 1, 4), FL(-1, 1, 2, 4, 3)}},
     {"matmul 1-d b", r_matmul, .in = {FL(-1, 1, 3, 2, 3, 4), FL(-1, 1, 1, 4)}},
     {"matmul broadcast", r_matmul, .in = {FL(-1, 1, 4, 2, 1, 3, 4), FL(-1, 1, 3, 2, 4, 2)}},
+    {"mul x * x", r_mul_self, .in = {FT(-1, 1, 2, 3, 4)}},
+    {"matmul x @ x^T", r_gram, .in = {FL(-1, 1, 3, 2, 3, 4)}},
     {"linear", r_linear, .in = {FL(-1, 1, 3, 2, 3, 4), FL(-1, 1, 2, 5, 4), FL(-1, 1, 1, 5)}},
     {"linear no bias", r_linear, .in = {FT(-1, 1, 2, 3, 4), FT(-1, 1, 2, 5, 4)}},
     /* views */

@@ -259,6 +259,10 @@ def check_case(case, directory):
             t = torch.tensor(arr, dtype=torch.int64)
         bases.append(t)
         x[r["name"]] = apply_chain(t, r["view"])
+    if case["params"].get("b_is_a"):
+        x["b"] = x["a"]
+    if case["params"].get("b_is_at"):
+        x["b"] = x["a"].transpose(-1, -2)
     refs = reference(case["op"], case["params"], x)
     outs = case["outputs"]
     if len(refs) != len(outs):

@@ -133,8 +133,23 @@ static void unary_ops(void) {
         }
 }
 
+/* the same tensor as both operands: the two gradient terms add up */
+static void aliased(void) {
+    struct { const char *name; binary_fn fn; pg_dist d; } ops[] = {
+        {"add", empo_add, pg_unif(-1, 1)}, {"mul", empo_mul, pg_unif(-1, 1)}, {"pow", empo_pow, pg_unif(0.5, 2)}};
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+        pg_case *c = pg_begin(ops[k].name);
+        pg_param_i(c, "b_is_a", 1);
+        empo_tensor *a = pg_input(c, "a", 2, (int64_t[]){3, 4}, PG_T, ops[k].d), *y = NULL;
+        int st = ops[k].fn(&y, a, a);
+        pg_output(c, y);
+        pg_end(c, st);
+    }
+}
+
 void pg_cases_elementwise(void) {
     binary_ops();
+    aliased();
     comparisons();
     scalar_ops();
     unary_ops();

@@ -60,7 +60,20 @@ static void linears(void) {
     }
 }
 
+/* a @ a^T: both operands are views of one leaf */
+static void gram(void) {
+    pg_case *c = pg_begin("matmul");
+    pg_param_i(c, "b_is_at", 1);
+    empo_tensor *a = pg_input(c, "a", 3, (int64_t[]){2, 5, 7}, PG_PLAIN, pg_unif(-1, 1)), *at = NULL, *y = NULL;
+    int st = a ? empo_transpose(&at, a, -2, -1) : EMPO_E_ARG;
+    if (st == EMPO_OK) st = empo_matmul(&y, a, at);
+    empo_tensor_release(at);
+    pg_output(c, y);
+    pg_end(c, st);
+}
+
 void pg_cases_linalg(void) {
     matmuls();
+    gram();
     linears();
 }
