@@ -27,6 +27,7 @@ static void binary_ops(void) {
         {{2, {5, 6}}, PG_SLICE, {2, {1, 6}}, PG_PLAIN},
         {{2, {6, 5}}, PG_EXPAND, {2, {6, 5}}, PG_T},
         {{0, {0}}, PG_PLAIN, {2, {3, 4}}, PG_PLAIN},               /* 0-d */
+        {{5, {2, 1, 3, 1, 4}}, PG_PLAIN, {3, {1, 5, 4}}, PG_SLICE},  /* 5-d */
         {{2, {200, 250}}, PG_PLAIN, {2, {200, 250}}, PG_PLAIN},    /* chunked, threaded */
         {{2, {200, 250}}, PG_T, {1, {250}}, PG_PLAIN},      /* threaded rows */
     };

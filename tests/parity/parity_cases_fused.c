@@ -63,6 +63,7 @@ static void ropes(void) {
         {{4, {1, 2, 4, 16}}, PG_T, 2, 0, 50, 10000.0},
         {{4, {1, 2, 3, 64}}, PG_NARROW, 0, 1000, 0, 10000.0},    /* long positions: f32 angles */
         {{4, {2, 4, 5, 64}}, PG_SWAP(1, 2), 1, 0, 4096, 1e6},
+        {{4, {1, 1, 3, 2}}, PG_PLAIN, 0, 2, 0, 10000.0},          /* Dh = 2 */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         pg_case *c = pg_begin("rope");
@@ -106,6 +107,8 @@ static void attentions(void) {
         {2, 4, 2, 5, 5, 8, 1, 0.0, NULL, 0, PG_SWAP(1, 2), PG_SWAP(1, 2)},    /* [B, T, H, Dh] layout */
         {2, 4, 2, 1, 9, 8, 1, 0.0, MASK_C, EMPO_U8, PG_PLAIN, PG_NARROW},    /* one decode step */
         {2, 2, 1, 3, 4, 8, 0, 0.0, MASK_D, EMPO_U8, PG_PLAIN, PG_PLAIN},
+        {1, 2, 1, 1, 1, 8, 1, 0.0, NULL, 0, PG_PLAIN, PG_PLAIN},              /* T = S = 1 */
+        {2, 3, 3, 4, 4, 5, 1, 0.0, NULL, 0, PG_NARROW, PG_T},                /* odd Dh */
         {1, 4, 2, 70, 70, 16, 1, 0.0, NULL, 0, PG_PLAIN, PG_PLAIN},          /* more than one block */
         {1, 4, 4, 20, 90, 16, 1, 0.0, NULL, 0, PG_T, PG_PLAIN},
     };

@@ -21,6 +21,10 @@ static void matmuls(void) {
         {{3, {4, 5, 7}}, PG_NARROW, {2, {7, 3}}, PG_NARROW},         /* strided rows */
         {{3, {3, 5, 7}}, PG_SLICE, {3, {3, 7, 4}}, PG_EXPAND},       /* stride-0 batch */
         {{3, {2, 5, 7}}, PG_SWAP(0, 1), {3, {2, 7, 3}}, PG_SWAP(0, 2)},
+        {{2, {1, 1}}, PG_PLAIN, {2, {1, 1}}, PG_PLAIN},
+        {{2, {3, 1}}, PG_PLAIN, {2, {1, 4}}, PG_T},                  /* K = 1: outer product */
+        {{4, {2, 2, 3, 5}}, PG_T, {1, {5}}, PG_PLAIN},
+        {{1, {5}}, PG_SLICE, {4, {2, 1, 5, 3}}, PG_T},
         {{2, {64, 128}}, PG_PLAIN, {2, {128, 96}}, PG_PLAIN},        /* the blocked kernel */
         {{3, {3, 48, 80}}, PG_T, {3, {3, 80, 40}}, PG_T},
     };
@@ -43,6 +47,7 @@ static void linears(void) {
         {{3, {2, 3, 6}}, PG_NARROW, 5, PG_T, 0},
         {{2, {6, 4}}, PG_T, 3, PG_NARROW, 1},
         {{1, {6}}, PG_PLAIN, 4, PG_PLAIN, 1},
+        {{2, {5, 1}}, PG_PLAIN, 3, PG_PLAIN, 1},                      /* in = 1 */
         {{3, {2, 16, 64}}, PG_PLAIN, 48, PG_PLAIN, 1},
         {{3, {3, 8, 64}}, PG_SLICE, 40, PG_T, 0},
     };

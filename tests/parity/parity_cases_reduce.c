@@ -95,7 +95,52 @@ static void softmaxes(void) {
     pg_end(c, st);
 }
 
+/* 1-d inputs (0-d results) and a reduced dim of size 1 */
+static void small_shapes(void) {
+    for (int keepdim = 0; keepdim < 2; keepdim++) {
+        pg_case *c = pg_begin("sum_dim");
+        pg_param_i(c, "dim", 0);
+        pg_param_i(c, "keepdim", keepdim);
+        empo_tensor *x = pg_input(c, "x", 1, (int64_t[]){7}, PG_SLICE, pg_unif(-1, 1)), *y = NULL, *ix = NULL;
+        int st = empo_sum_dim(&y, x, 0, keepdim);
+        pg_output(c, y);
+        pg_end(c, st);
+
+        c = pg_begin("max_dim");
+        pg_param_i(c, "dim", 0);
+        pg_param_i(c, "keepdim", keepdim);
+        x = pg_input(c, "x", 1, (int64_t[]){7}, PG_PLAIN, pg_distinct());
+        y = NULL;
+        st = empo_max_dim(&y, &ix, x, 0, keepdim);
+        pg_output(c, y);
+        pg_output(c, ix);
+        pg_end(c, st);
+
+        c = pg_begin("mean_dim");
+        pg_param_i(c, "dim", 1);
+        pg_param_i(c, "keepdim", keepdim);
+        x = pg_input(c, "x", 3, (int64_t[]){3, 1, 4}, PG_PLAIN, pg_unif(-1, 1));
+        y = NULL;
+        st = empo_mean_dim(&y, x, 1, keepdim);
+        pg_output(c, y);
+        pg_end(c, st);
+    }
+    pg_case *c = pg_begin("softmax");
+    pg_param_i(c, "dim", 1);
+    empo_tensor *x = pg_input(c, "x", 3, (int64_t[]){3, 1, 4}, PG_PLAIN, pg_unif(-1, 1)), *y = NULL;
+    int st = empo_softmax(&y, x, 1);
+    pg_output(c, y);
+    pg_end(c, st);
+    c = pg_begin("mean");
+    x = pg_input(c, "x", 0, NULL, PG_PLAIN, pg_unif(-1, 1));
+    y = NULL;
+    st = empo_mean(&y, x);
+    pg_output(c, y);
+    pg_end(c, st);
+}
+
 void pg_cases_reduce(void) {
+    small_shapes();
     reduce_all("sum", empo_sum, pg_unif(-1, 1));
     reduce_all("mean", empo_mean, pg_unif(-1, 1));
     reduce_dims("sum_dim", empo_sum_dim);

@@ -355,7 +355,7 @@ static void write_case(pg_case *c) {
 }
 
 void pg_end(pg_case *c, int status) {
-    if (status != EMPO_OK) case_error(c, c->op);
+    if (status != EMPO_OK) case_error(c, "op");
     if (!c->error[0] && c->nout == 0) snprintf(c->error, sizeof c->error, "%s: no output", c->op);
     if (c->error[0]) {
         /* record only the failure: the oracle counts it as one */
