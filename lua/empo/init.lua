@@ -1,0 +1,128 @@
+-- empo — the Lua library over libempo.
+--
+--     local empo = require 'empo'
+--     local x = empo.randn(2, 3, { requires_grad = true })
+--     local y = (x * 2 + 1):exp():sum()
+--     y:backward()
+--     print(x.grad)
+--
+-- Tensors (empo.tensor), every op as a function and a method (empo.ops),
+-- random draws (empo.random), optimizers (empo.optim), grad mode, threads
+-- and memory. Lua positions (dims, t[i], narrow starts) are 1-based; index
+-- tensors hold 0-based values — see empo/tensor.lua.
+local ffi = require 'ffi'
+local E = require 'empo.ffi'
+local T = require 'empo.tensor'
+local ops = require 'empo.ops'
+local random = require 'empo.random'
+local optim = require 'empo.optim'
+local C = E.C
+
+local empo = {}
+
+for k, f in pairs(ops) do empo[k] = f end
+
+empo.version = ffi.string(C.empo_version())
+empo.abi_version = E.abi_version
+empo.dtypes = { 'f32', 'f64', 'bf16', 'f16', 'i32', 'i64', 'u8' }
+
+-- creation
+empo.tensor = T.tensor
+empo.zeros, empo.ones, empo.full, empo.empty = T.zeros, T.ones, T.full, T.empty
+empo.is_tensor = T.is_tensor
+empo.Tensor = T.mt          -- the metatable of every tensor (methods: empo.Tensor.methods)
+empo.Tensor_methods = T.methods
+
+-- arange(n) or arange(start, stop[, step]), with an optional options table.
+-- Integer arguments give i64 (as PyTorch), others f32.
+function empo.arange(a, b, c, d)
+  local opts
+  if type(b) == 'table' then opts, b = b, nil
+  elseif type(c) == 'table' then opts, c = c, nil
+  elseif type(d) == 'table' then opts = d end
+  local start, stop, step = 0, a, 1
+  if b ~= nil then start, stop, step = a, b, c or 1 end
+  for i, v in ipairs({ start, stop, step }) do
+    if type(v) ~= 'number' then T.argerror('empo.arange', i, 'number', v) end
+  end
+  if step == 0 then error('empo.arange: step must not be 0', 2) end
+  local integral = start % 1 == 0 and stop % 1 == 0 and step % 1 == 0
+  local dt = T.dtype_id(opts and opts.dtype or (integral and 'i64' or 'f32'), 'empo.arange', 4)
+  local n = math.max(0, math.ceil((stop - start) / step))
+  if start == 0 and step == 1 then
+    T.check(C.empo_tensor_arange(T.outp, n, dt))
+    return T.finish(T.new_box(T.outp[0]), opts)
+  end
+  local buf = ffi.new('double[?]', math.max(n, 1))
+  for i = 0, n - 1 do buf[i] = start + i * step end
+  T.shape_buf[0] = n
+  T.check(C.empo_tensor_from_buffer(T.outp, 1, T.shape_buf, dt, buf, C.EMPO_F64))
+  return T.finish(T.new_box(T.outp[0]), opts)
+end
+
+-- random
+empo.Generator = random.Generator
+empo.is_generator = random.is_generator
+empo.manual_seed = random.manual_seed
+empo.default_generator = random.default_generator
+empo.randn, empo.rand, empo.randint, empo.multinomial = random.randn, random.rand, random.randint, random.multinomial
+
+-- optim
+empo.optim = { adamw = optim.adamw }
+empo.clip_grad_norm = optim.clip_grad_norm
+empo.grad_norm = optim.grad_norm
+empo.zero_grad = optim.zero_grad
+
+-- ---- grad mode ----
+
+function empo.set_grad_enabled(on)
+  return C.empo_grad_set_enabled(on and 1 or 0) ~= 0
+end
+function empo.is_grad_enabled() return C.empo_grad_is_enabled() ~= 0 end
+
+local function finish_no_grad(prev, ok, ...)
+  C.empo_grad_set_enabled(prev)
+  if not ok then error((...), 0) end
+  return ...
+end
+
+-- Run fn(...) with grad mode off; the mode is restored even when fn fails.
+function empo.no_grad(fn, ...)
+  if type(fn) ~= 'function' then T.argerror('empo.no_grad', 1, 'function', fn) end
+  local prev = C.empo_grad_set_enabled(0)
+  return finish_no_grad(prev, pcall(fn, ...))
+end
+
+-- ---- runtime ----
+
+function empo.set_num_threads(n)
+  if type(n) ~= 'number' or n < 1 then T.argerror('empo.set_num_threads', 1, 'positive number', n) end
+  C.empo_set_num_threads(n)
+end
+function empo.get_num_threads() return C.empo_get_num_threads() end
+
+function empo.set_reference_kernels(on) return C.empo_set_reference_kernels(on and 1 or 0) ~= 0 end
+function empo.reference_kernels() return C.empo_reference_kernels() ~= 0 end
+
+-- Bytes held by live tensors, parked in the allocator cache, and the peak
+-- of live bytes; the number of live tensor handles.
+function empo.memory()
+  T.sweep_if_due()
+  return {
+    live = tonumber(C.empo_mem_live_bytes()),
+    cached = tonumber(C.empo_mem_cached_bytes()),
+    peak = tonumber(C.empo_mem_peak_bytes()),
+    tensors = tonumber(C.empo_live_tensors()),
+  }
+end
+-- Collect garbage and release the tensors of dead boxes now (the GC alone
+-- releases them at the next tensor creation); returns how many.
+empo.collect = T.collect
+function empo.reset_peak_memory() C.empo_mem_reset_peak() end
+function empo.empty_cache() C.empo_mem_empty_cache() end
+
+-- Escape hatches for other modules: the raw binding and handle wrapping.
+empo.ffi = E
+empo.wrap = T.wrap
+
+return empo

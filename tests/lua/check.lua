@@ -1,0 +1,109 @@
+-- tests/lua/check.lua — a tiny check library for the Lua tests.
+--
+--     local check = require 'check'            -- found beside the test script
+--     local c = check.new('test_tensor')
+--     c.eq(t:size(1), 2, 'rows')
+--     c.near(x:item(), 0.5, 1e-6)
+--     c.raises(function() return a + 'x' end, 'expected tensor or number')
+--     c.done()                                  -- prints the count, exits 1 on failure
+--
+-- A failed check prints its line and what differed, and the run goes on.
+local M = {}
+
+local function where(level)
+  local info = debug.getinfo(level + 1, 'Sl')
+  return info and (info.short_src .. ':' .. info.currentline) or '?'
+end
+
+local function show(v)
+  if type(v) == 'table' then
+    local parts = {}
+    for i = 1, #v do parts[i] = show(v[i]) end
+    return '{' .. table.concat(parts, ', ') .. '}'
+  elseif type(v) == 'string' then
+    return string.format('%q', v)
+  end
+  return tostring(v)
+end
+M.show = show
+
+-- Deep equality of numbers/strings/nested tables; numbers within tol.
+local function same(a, b, tol)
+  if type(a) == 'number' and type(b) == 'number' then
+    if a ~= a and b ~= b then return true end
+    return math.abs(a - b) <= (tol or 0)
+  end
+  if type(a) == 'table' and type(b) == 'table' then
+    if #a ~= #b then return false end
+    for i = 1, #a do
+      if not same(a[i], b[i], tol) then return false end
+    end
+    return true
+  end
+  return a == b
+end
+M.same = same
+
+function M.new(name)
+  local c = { name = name, n = 0, failed = 0 }
+
+  local function fail(msg, detail)
+    c.failed = c.failed + 1
+    io.stderr:write(string.format('FAIL %s: %s%s\n', where(3), msg or '', detail and (' — ' .. detail) or ''))
+  end
+
+  function c.ok(cond, msg)
+    c.n = c.n + 1
+    if not cond then fail(msg or 'expected a true value') end
+    return cond
+  end
+
+  function c.eq(got, want, msg)
+    c.n = c.n + 1
+    if not same(got, want, 0) then fail(msg, 'got ' .. show(got) .. ', want ' .. show(want)); return false end
+    return true
+  end
+
+  function c.near(got, want, tol, msg)
+    c.n = c.n + 1
+    if not same(got, want, tol or 1e-6) then
+      fail(msg, 'got ' .. show(got) .. ', want ' .. show(want) .. ' (tol ' .. tostring(tol or 1e-6) .. ')')
+      return false
+    end
+    return true
+  end
+
+  -- f must raise an error whose message contains every plain-text piece.
+  function c.raises(f, ...)
+    c.n = c.n + 1
+    local ok, err = pcall(f)
+    if ok then fail('expected an error', 'none was raised'); return nil end
+    err = tostring(err)
+    for i = 1, select('#', ...) do
+      local piece = select(i, ...)
+      if not err:find(piece, 1, true) then
+        fail('error message lacks ' .. show(piece), show(err))
+        return err
+      end
+    end
+    return err
+  end
+
+  -- f must not raise; returns its first result.
+  function c.runs(f, msg)
+    c.n = c.n + 1
+    local ok, r = pcall(f)
+    if not ok then fail(msg or 'unexpected error', tostring(r)) end
+    return r
+  end
+
+  function c.done()
+    print(string.format('%s: %d checks, %d failed', c.name, c.n, c.failed))
+    io.stdout:flush()
+    os.exit(c.failed == 0 and 0 or 1)
+  end
+
+  return c
+end
+
+return M
