@@ -332,8 +332,15 @@ def main():
     if not os.path.exists(path):
         print("parity: no manifest at %s" % path)
         return 1
+    cases = []
     with open(path) as f:
-        cases = [json.loads(line) for line in f if line.strip()]
+        for lineno, line in enumerate(f, 1):
+            try:
+                if line.strip():
+                    cases.append(json.loads(line))
+            except ValueError as e:   # parity_gen died while writing
+                print("parity: manifest line %d unreadable (%s)" % (lineno, e))
+                return 1
     n = failed = skipped = 0
     worst = {}
     for case in cases:

@@ -180,7 +180,7 @@ static int apply_layout(pg_input_rec *r, int nd, const int64_t *shape, pg_layout
 }
 
 static void base_shape(int nd, const int64_t *shape, pg_layout L, int64_t *bs) {
-    memcpy(bs, shape, sizeof(int64_t) * (size_t)nd);
+    if (nd > 0) memcpy(bs, shape, sizeof(int64_t) * (size_t)nd);
     if (L.kind == PG_K_SWAP) {
         int d0 = L.d0 < 0 ? L.d0 + nd : L.d0, d1 = L.d1 < 0 ? L.d1 + nd : L.d1;
         bs[d0] = shape[d1];
