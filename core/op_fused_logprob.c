@@ -59,10 +59,10 @@ static int logprob_ids(empo_tensor **out, empo_tensor *ids, empo_tensor *logits,
     for (int64_t i = 0, n = empo_tensor_numel(ids); i < n; i++) {
         p[i] = empo_index_at(ids, i);
         if (p[i] < 0 || p[i] >= V) {
+            long long bad = (long long)p[i];   /* read before t (and p) is released */
             empo_tensor_release(t);
             return empo_fail(EMPO_E_INDEX, "logprob_entropy: ids %s: element %lld is %lld, out of range [0, %lld) "
-                             "for logits %s", empo_desc(ids), (long long)i, (long long)p[i], (long long)V,
-                             empo_desc(logits));
+                             "for logits %s", empo_desc(ids), (long long)i, bad, (long long)V, empo_desc(logits));
         }
     }
     *out = t;
