@@ -83,6 +83,9 @@ static void on_sigint(int sig)
 {
     if (g_sigmode == 2) {
         if (g_interrupted) { /* a second Ctrl-C while stuck in C or JIT code */
+            static const char msg[] = "\nempo: interrupted again before Lua code could stop; exiting\n";
+            ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+            (void)w;
             signal(sig, SIG_DFL);
             raise(sig);
             return;

@@ -91,23 +91,32 @@ end
 
 -- ---- evaluation ----
 
+-- The library's own directory: its frames are left out of tracebacks.
+local libdir = (debug.getinfo(1, 'S').source:match('^@(.*/)[^/]*$'))
+
+-- The error message, then the traceback of the user's code only (no
+-- library or C frames, nothing below the REPL).
 local function handler(e)
   local msg = type(e) == 'string' and e or show(e, 0, {})
-  local tb = debug.traceback(msg, 2)
-  -- cut the frames of the REPL itself
+  local tb = debug.traceback('', 2)
   local keep = {}
   for line in tb:gmatch('[^\n]+') do
-    if line:find("in function 'xpcall'", 1, true) or line:find('empo/repl.lua', 1, true) then break end
-    keep[#keep + 1] = line
+    if line:find("in function 'xpcall'", 1, true) then break end
+    local frame = line:match('^%s+(.*)$')
+    if frame and not frame:find('^%[C%]') and not (libdir and frame:find(libdir, 1, true)) then
+      keep[#keep + 1] = line
+    end
   end
-  if keep[#keep] == 'stack traceback:' then keep[#keep] = nil end
-  return table.concat(keep, '\n')
+  if #keep == 0 then return msg end
+  return msg .. '\nstack traceback:\n' .. table.concat(keep, '\n')
 end
 
 local function report(n, ok, ...)
   if ok then return print_values(n - 1, ...) end
   io.stdout:flush()
-  io.stderr:write(tostring((...)), '\n')
+  local msg = tostring((...))
+  if msg:find('^interrupted!') then msg = '\n' .. msg end   -- after the echoed ^C
+  io.stderr:write(msg, '\n')
   io.stderr:flush()
 end
 
@@ -118,16 +127,19 @@ end
 -- Compile src as an expression, else as a statement. Returns the function,
 -- or nil and the error (nil, 'incomplete' when more lines would help).
 local function compile(src)
-  local f = load('return ' .. src, '=stdin')
+  local f, err1 = load('return ' .. src, '=stdin')
   if f then return f end
   local err
   f, err = load(src, '=stdin')
   if f then return f end
-  if is_incomplete(err) then return nil, 'incomplete' end
+  if is_incomplete(err) or is_incomplete(err1) then return nil, 'incomplete' end
   return nil, err
 end
 
+-- Chunks typed at the prompt run interpreted (the library stays compiled):
+-- compiled loops never look at the hook Ctrl-C sets, interpreted ones do.
 local function eval(f)
+  jit.off(f, true)
   sigint_mode(2)
   local function pack(...) return select('#', ...), ... end
   report(pack(xpcall(f, handler)))
