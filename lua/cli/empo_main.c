@@ -10,7 +10,8 @@
  * arguments after it, arg[-1] the empo executable (`run` is dropped, so
  * `empo run f.lua` and `empo f.lua` give the same table); its varargs `...`
  * are arg[1..]. With -e, arg[0] is "-e". Errors print `file:line: message`
- * and a traceback to stderr and exit with status 1.
+ * and a traceback to stderr and exit with status 1. With EMPO_LEAK_CHECK=1
+ * the exit status is also 1 when tensors outlive the Lua state.
  *
  * This file only sets up the Lua state; everything else is Lua. It is not
  * part of libempo, which knows nothing of Lua. */
@@ -23,6 +24,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "empo_runtime.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -391,5 +394,15 @@ int main(int argc, char **argv)
     empo_cli_sigint_mode(0);
     g_L = NULL;
     lua_close(L);  /* runs finalizers: tensors are released */
+    /* EMPO_LEAK_CHECK=1: every tensor must be gone once the state is closed. */
+    const char *leak = getenv("EMPO_LEAK_CHECK");
+    if (leak && *leak && strcmp(leak, "0") != 0) {
+        int64_t alive = empo_live_tensors();
+        if (alive != 0) {
+            fprintf(stderr, "%s: %lld tensor(s) still alive at exit\n", progname, (long long)alive);
+            if (rc == 0)
+                rc = 1;
+        }
+    }
     return rc;
 }

@@ -118,6 +118,10 @@ end
 -- Collect garbage and release the tensors of dead boxes now (the GC alone
 -- releases them at the next tensor creation); returns how many.
 empo.collect = T.collect
+-- gc_policy(factor, min_bytes): force a collection when the bytes held by
+-- live tensors exceed factor x (at least min_bytes more than) what survived
+-- the last one. Defaults 1.5, 64 MiB. Returns the previous values.
+empo.gc_policy = T.gc_policy
 function empo.reset_peak_memory() C.empo_mem_reset_peak() end
 function empo.empty_cache() C.empo_mem_empty_cache() end
 

@@ -12,9 +12,11 @@
 -- in a weak-valued Lua table); one sentinel object's finalizer marks the end
 -- of every GC cycle, and the next tensor creation sweeps the slots whose box
 -- is gone, in compiled code (~70 ns per tensor). empo.collect() collects
--- and sweeps at once; lua_close releases everything still held. For code
--- holding raw handles (t.h): handles are released only when a tensor is
--- created, so take them after the last tensor creation before the C call.
+-- and sweeps at once; lua_close releases everything still held. The Lua
+-- GC cannot see C memory, so a collection is also forced when the bytes of
+-- live tensors grow by half (M.gc_policy). For code holding raw handles
+-- (t.h): handles are released only when a tensor is created, so take them
+-- after the last tensor creation before the C call that uses them.
 --
 -- Lua conventions (like Torch7):
 --   * positions you pass as Lua numbers are 1-based: dims (t:sum(1) sums the
@@ -93,9 +95,33 @@ local function grow()
   slot_h, cap = n, ncap
 end
 
+-- Memory pressure: the Lua GC sees only the small boxes, never the tensor
+-- memory behind them, so a loop dropping big tensors would pile up C memory
+-- between cycles. When the bytes held by live tensors pass gc_at, collect
+-- and sweep at once, then allow factor x the survivors (at least min_bytes
+-- more) before the next forced collection. Defaults: 1.5, 64 MiB.
+local gc_factor, gc_min = 1.5, 64 * 2 ^ 20
+local gc_at = gc_min
+local function pressure_collect()
+  collectgarbage()
+  sweep()
+  local live = tonumber(C.empo_mem_live_bytes())
+  gc_at = math.max(live * gc_factor, live + gc_min)
+end
+
+-- set the policy; returns the previous one
+function M.gc_policy(factor, min_bytes)
+  local pf, pm = gc_factor, gc_min
+  gc_factor, gc_min = factor or gc_factor, min_bytes or gc_min
+  local live = tonumber(C.empo_mem_live_bytes())
+  gc_at = math.max(live * gc_factor, live + gc_min)
+  return pf, pm
+end
+
 -- The box owning handle h (one reference).
 local function new_box(h)
   if sweep_due then sweep() end
+  if C.empo_mem_live_bytes() > gc_at then pressure_collect() end
   local s
   if nfree > 0 then
     s = free_slots[nfree]

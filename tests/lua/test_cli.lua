@@ -126,6 +126,22 @@ c.eq(rc, 3, 'os.exit(n) sets the exit code')
 rc, out, err = empo('run ' .. q(dir .. '/tensor_err.lua'))
 c.eq(rc, 1, 'a tensor error exits 1')
 c.ok(err:find('tensor_err.lua:3: matmul', 1, true) ~= nil, 'a tensor error names the line and op: ' .. err)
+spit(dir .. '/leaks.lua', [[
+local empo = require 'empo'
+G = empo.randn(3, 3)                      -- a global, alive at exit
+local views = {}
+for i = 1, 100 do views[i] = G[1] + i end
+local x = empo.ones(2, { requires_grad = true })
+Y = (x * x):sum()                         -- a graph alive at exit
+local f = empo.ones(2); f:free()
+CYCLE = { t = empo.zeros(2) }; CYCLE.self = CYCLE
+]])
+rc, out, err = sh('EMPO_LEAK_CHECK=1 ' .. q(empo_bin) .. ' run ' .. q(dir .. '/leaks.lua'))
+c.eq(rc, 0, 'closing the Lua state releases every tensor: ' .. err)
+rc, out, err = sh('EMPO_LEAK_CHECK=1 ' .. q(empo_bin) .. ' -e ' ..
+                  q('local C = empo.ffi.C; local o = require("ffi").new("empo_tensor*[1]"); ' ..
+                    'C.empo_tensor_zeros(o, 0, nil, 0)'))
+c.ok(rc == 1 and err:find('1 tensor(s) still alive at exit', 1, true), 'EMPO_LEAK_CHECK sees a leak: ' .. err)
 rc, out = empo('- a', 'print("from stdin", ...)\n')
 c.eq({ rc, out }, { 0, 'from stdin\ta\n' }, 'empo - reads the script from stdin')
 

@@ -287,6 +287,46 @@ c.eq(empo.memory().tensors, base, 'dropped tensors are released by empo.collect(
 for _ = 1, 50000 do local _ = a + 1 end
 c.ok(empo.memory().tensors < base + 50000, 'the GC releases tensors in a loop')
 
+-- ownership stress: kept, dropped, freed and re-freed tensors and views in
+-- a seeded random order; every handle is released exactly once
+empo.collect()
+local base2 = empo.memory().tensors
+local gen_s = empo.Generator(99, 0)
+local kept = {}
+for _ = 1, 20000 do
+  local u = gen_s:uniform()
+  local k = math.floor(gen_s:uniform() * 64) + 1
+  if u < 0.3 then
+    kept[k] = empo.ones(2) + k
+  elseif u < 0.5 then
+    if kept[k] then kept[k]:free(); kept[k] = nil end
+  elseif u < 0.7 then
+    if kept[k] then kept[k] = kept[k]:view(-1):narrow(1, 1, 2) end   -- views of views; old box dropped
+  elseif u < 0.72 then
+    collectgarbage('step')
+  else
+    local _ = a * u
+  end
+end
+local sum_kept, nkept = 0, 0
+for _, t in pairs(kept) do sum_kept = sum_kept + t:sum():item(); nkept = nkept + 1 end
+c.ok(sum_kept > 0, 'kept tensors still hold their values')
+empo.collect()
+c.eq(empo.memory().tensors, base2 + nkept, 'only kept tensors survive the stress loop')
+for _, t in pairs(kept) do t:free() end
+kept = nil
+empo.collect()
+c.eq(empo.memory().tensors, base2, 'all released after the stress loop')
+
+-- memory pressure: dropped big tensors do not pile up between GC cycles
+empo.collect()
+empo.reset_peak_memory()
+local live0 = empo.memory().live
+for _ = 1, 100 do local _ = empo.zeros(1024, 1024) end   -- 4 MiB each, 400 MiB in all
+c.ok(empo.memory().peak - live0 < 160 * 2 ^ 20,
+     string.format('memory pressure forces collections (peak %.0f MiB over 400 MiB dropped)',
+                   (empo.memory().peak - live0) / 2 ^ 20))
+
 -- ---- random ----
 empo.manual_seed(123)
 local r_a = empo.randn(3):tolist()
