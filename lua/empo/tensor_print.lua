@@ -7,7 +7,8 @@
 -- Rows are the last dim; tensors with more than 2 dims print one matrix per
 -- index of the leading dims, headed "(i,j,.,.) =". Past `threshold`
 -- elements only the first and last `edge` entries of each dim are shown,
--- with "..." between. Floats share one format: integers without decimals,
+-- with "..." between. Rows wider than `linewidth` wrap (matrices in
+-- "Columns a to b" blocks, as Torch7 did). Floats share one format: integers without decimals,
 -- %.4f, or %.4e when the magnitudes call for it. A freed tensor prints as
 -- "[empo.Tensor (freed)]" rather than raising, so the REPL can show it.
 local ffi = require 'ffi'
@@ -17,7 +18,7 @@ local C = E.C
 
 local format, concat, abs, huge = string.format, table.concat, math.abs, math.huge
 
-local M = { threshold = 1000, edge = 3 }
+local M = { threshold = 1000, edge = 3, linewidth = 80 }
 
 -- Indices shown along a dim of size n: all, or the first and last `edge`
 -- with false marking the gap.
@@ -43,17 +44,18 @@ end
 -- One format for every value shown.
 local function choose_format(vals, is_int)
   if is_int then return '%d' end
-  local maxa, mina, integral = 0, huge, true
+  local maxa, integral = 0, true
   for _, v in ipairs(vals) do
     if v == v and v ~= huge and v ~= -huge then
       local a = abs(v)
       if a > maxa then maxa = a end
-      if a ~= 0 and a < mina then mina = a end
       if v % 1 ~= 0 then integral = false end
     end
   end
   if integral and maxa < 1e9 then return '%.0f' end
-  if maxa >= 1e5 or mina < 1e-4 then return '%.4e' end
+  -- %e only when %.4f would lose the large values' digits or show all zeros;
+  -- a tiny value beside larger ones may round to 0.0000, as in Torch
+  if maxa >= 1e5 or maxa < 1e-3 then return '%.4e' end
   return '%.4f'
 end
 
@@ -135,30 +137,49 @@ function M.format(t)
   end
   local cell = '%' .. width .. 's'
 
-  local function row(prefix)   -- the last dim at the leading position in pos
+  -- Columns of the last dim in chunks that fit `width` characters.
+  local per_line = math.max(1, math.floor((M.linewidth - 1) / (width + 1)))
+  local chunks, cur = {}, {}
+  for _, j in ipairs(lists[nd]) do
+    cur[#cur + 1] = j
+    if #cur == per_line then chunks[#chunks + 1] = cur; cur = {} end
+  end
+  if #cur > 0 then chunks[#chunks + 1] = cur end
+
+  local function row(cols)   -- the last dim at the leading position in pos
     local cells = {}
-    for _, j in ipairs(lists[nd]) do
+    for _, j in ipairs(cols) do
       if j then
         pos[nd] = j
         cells[#cells + 1] = format(cell, num_text(get(pos), fmt))
       else
-        cells[#cells + 1] = '...'
+        cells[#cells + 1] = format(cell, '...')
       end
     end
-    return prefix .. concat(cells, ' ')
+    return ' ' .. concat(cells, ' ')
   end
 
   local out = {}
   if nd == 1 then
-    out[1] = row(' ')
+    for _, cols in ipairs(chunks) do out[#out + 1] = row(cols) end
   else
     local function matrix()
-      for _, i in ipairs(lists[nd - 1]) do
-        if i then
-          pos[nd - 1] = i
-          out[#out + 1] = row(' ')
-        else
-          out[#out + 1] = ' ...'
+      for ci, cols in ipairs(chunks) do
+        if #chunks > 1 then
+          local first, last
+          for _, j in ipairs(cols) do
+            if j then first = first or j; last = j end
+          end
+          if ci > 1 then out[#out + 1] = '' end
+          out[#out + 1] = first and ('Columns ' .. first .. ' to ' .. last) or 'Columns ...'
+        end
+        for _, i in ipairs(lists[nd - 1]) do
+          if i then
+            pos[nd - 1] = i
+            out[#out + 1] = row(cols)
+          else
+            out[#out + 1] = ' ...'
+          end
         end
       end
     end
@@ -173,7 +194,7 @@ function M.format(t)
               local head = {}
               for k = 1, nd - 2 do head[k] = tostring(pos[k]) end
               if #out > 0 then out[#out + 1] = '' end
-              out[#out + 1] = '(' .. concat(head, ',') .. ',.,.) = '
+              out[#out + 1] = '(' .. concat(head, ',') .. ',.,.) ='
               matrix()
             else
               lead(d + 1)
