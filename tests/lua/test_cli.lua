@@ -145,6 +145,13 @@ c.ok(rc == 1 and err:find('1 tensor(s) still alive at exit', 1, true), 'EMPO_LEA
 rc, out = empo('- a', 'print("from stdin", ...)\n')
 c.eq({ rc, out }, { 0, 'from stdin\ta\n' }, 'empo - reads the script from stdin')
 
+-- EMPO_LUA_PATH replaces the library's search path
+os.execute('mkdir -p ' .. q(dir .. '/alt/empo'))
+spit(dir .. '/alt/empo/init.lua', "return { fake = 'yes' }\n")
+rc, out = sh('EMPO_LUA_PATH=' .. q(dir .. '/alt/?.lua;' .. dir .. '/alt/?/init.lua') .. ' ' .. q(empo_bin) ..
+             " -e 'print(require(\"empo\").fake)'")
+c.eq(out, 'yes\n', 'EMPO_LUA_PATH is searched for the library')
+
 -- ---- REPL through a pipe ----
 local session = table.concat({
   'x = 40',
