@@ -49,10 +49,6 @@ int empo_tensor_arange(empo_tensor **out, int64_t n, int dtype);
 /* --- lifetime --- */
 void empo_tensor_retain(empo_tensor *t);
 void empo_tensor_release(empo_tensor *t);
-/* Releases *slot (if not NULL) and clears it. The Lua binding keeps each
- * handle in a one-pointer box and uses this as the box's finalizer, so that
- * collecting a tensor runs no Lua code. */
-void empo_tensor_release_slot(empo_tensor **slot);
 
 /* --- inspection --- */
 int empo_tensor_ndim(const empo_tensor *t);

@@ -141,13 +141,6 @@ void empo_tensor_release(empo_tensor *t) {
     dead.draining = 0;
 }
 
-void empo_tensor_release_slot(empo_tensor **slot) {
-    if (!slot) return;
-    empo_tensor *t = *slot;
-    *slot = NULL;
-    empo_tensor_release(t);
-}
-
 /* ---- inspection ---- */
 int empo_tensor_ndim(const empo_tensor *t) { return t->ndim; }
 
