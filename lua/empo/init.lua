@@ -129,4 +129,14 @@ function empo.empty_cache() C.empo_mem_empty_cache() end
 empo.ffi = E
 empo.wrap = T.wrap
 
+-- Library modules that themselves require 'empo' load on first use.
+local lazy = { nn = 'empo.nn', models = 'empo.models', json = 'empo.json' }
+setmetatable(empo, { __index = function(t, k)
+  local name = lazy[k]
+  if name == nil then return nil end
+  local mod = require(name)
+  rawset(t, k, mod)
+  return mod
+end })
+
 return empo
