@@ -129,8 +129,15 @@ function empo.empty_cache() C.empo_mem_empty_cache() end
 empo.ffi = E
 empo.wrap = T.wrap
 
+-- empo.log is both the elementwise op (empo.log(x)) and the run-logging
+-- module (empo.log.progress, empo.log.metrics).
+do
+  local log_op = empo.log
+  empo.log = setmetatable(require 'empo.log', { __call = function(_, x) return log_op(x) end })
+end
+
 -- Library modules that themselves require 'empo' load on first use.
-local lazy = { nn = 'empo.nn', models = 'empo.models', json = 'empo.json' }
+local lazy = { nn = 'empo.nn', models = 'empo.models', json = 'empo.json', train = 'empo.train', config = 'empo.config' }
 setmetatable(empo, { __index = function(t, k)
   local name = lazy[k]
   if name == nil then return nil end

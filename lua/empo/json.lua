@@ -104,7 +104,7 @@ local function is_array(t)
   return true
 end
 
-local function encode(v, indent, out, path)
+local function encode(v, indent, out, path, compact)
   local tv = type(v)
   if v == M.null or v == nil then out[#out + 1] = 'null'
   elseif tv == 'boolean' then out[#out + 1] = tostring(v)
@@ -113,16 +113,17 @@ local function encode(v, indent, out, path)
     out[#out + 1] = (v % 1 == 0 and math.abs(v) < 2^53) and string.format('%d', v) or string.format('%.17g', v)
   elseif tv == 'string' then out[#out + 1] = quote(v)
   elseif tv == 'table' then
-    local inner = indent .. '  '
+    local inner = compact and '' or indent .. '  '
+    local nl, close = compact and '' or '\n', compact and '' or indent
     if is_array(v) then
       if #v == 0 then out[#out + 1] = '[]' return end
-      out[#out + 1] = '[\n'
+      out[#out + 1] = '[' .. nl
       for i = 1, #v do
         out[#out + 1] = inner
-        encode(v[i], inner, out, path .. '[' .. i .. ']')
-        out[#out + 1] = i < #v and ',\n' or '\n'
+        encode(v[i], inner, out, path .. '[' .. i .. ']', compact)
+        out[#out + 1] = i < #v and ',' .. nl or nl
       end
-      out[#out + 1] = indent .. ']'
+      out[#out + 1] = close .. ']'
     else
       local keys = {}
       for k in pairs(v) do
@@ -131,23 +132,25 @@ local function encode(v, indent, out, path)
       end
       table.sort(keys)
       if #keys == 0 then out[#out + 1] = '{}' return end
-      out[#out + 1] = '{\n'
+      out[#out + 1] = '{' .. nl
       for i, k in ipairs(keys) do
-        out[#out + 1] = inner .. quote(k) .. ': '
-        encode(v[k], inner, out, path .. '.' .. k)
-        out[#out + 1] = i < #keys and ',\n' or '\n'
+        out[#out + 1] = inner .. quote(k) .. (compact and ':' or ': ')
+        encode(v[k], inner, out, path .. '.' .. k, compact)
+        out[#out + 1] = i < #keys and ',' .. nl or nl
       end
-      out[#out + 1] = indent .. '}'
+      out[#out + 1] = close .. '}'
     end
   else
     error('json.encode: ' .. path .. ' is a ' .. tv, 0)
   end
 end
 
-function M.encode(v)
-  local out = {}
-  encode(v, '', out, '$')
-  return table.concat(out) .. '\n'
+-- Pretty (two-space indent, trailing newline) or, with {compact = true},
+-- one line without spaces (for JSONL).
+function M.encode(v, opts)
+  local out, compact = {}, opts and opts.compact
+  encode(v, '', out, '$', compact)
+  return table.concat(out) .. (compact and '' or '\n')
 end
 
 -- Writes v as JSON to path atomically (temporary file, then rename).

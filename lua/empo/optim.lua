@@ -93,9 +93,10 @@ function AdamW:step()
   local n = #self.params
   local c = self._cfg
   c.lr, c.beta1, c.beta2, c.eps, c.weight_decay = self.lr, self.beta1, self.beta2, self.eps, self.weight_decay
-  self.t = self.t + 1
+  local t = self.t + 1   -- counted only once the step succeeded
   check(C.empo_adamw_step(n, handles(self._p, self.params, 'adamw:step'), handles(self._m, self.m, 'adamw:step'),
-                          handles(self._v, self.v, 'adamw:step'), c, self.t))
+                          handles(self._v, self.v, 'adamw:step'), c, t))
+  self.t = t
 end
 
 function AdamW:zero_grad()
