@@ -2,7 +2,8 @@
  *
  * Modules: status (errors), tensor (storage, views), autograd, ops
  * (differentiable operations and fused transformer kernels), rng (Philox),
- * optim (AdamW, grad norm), runtime (threads, memory, version).
+ * optim (AdamW, grad norm), runtime (threads, memory, version), safetensors
+ * (checkpoint files).
  *
  * The declarations are FFI-clean (no macros in declarations, no varargs,
  * no struct by value) so that lua/empo/cdef.lua is generated from them. */
@@ -15,4 +16,5 @@
 #include "empo_ops.h"
 #include "empo_rng.h"
 #include "empo_optim.h"
+#include "empo_safetensors.h"
 #endif

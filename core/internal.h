@@ -21,11 +21,25 @@ typedef struct empo_storage {
     size_t nbytes;       /* usable size asked for */
     size_t capacity;     /* size of the block (allocator bucket) */
     void *data;
+    /* NULL for allocator blocks. Otherwise data points into this file
+     * mapping (safetensors zero-copy views): the header is malloc'd on its
+     * own, never goes to the allocator's cache, and holds one reference to
+     * the mapping, which is unmapped when its last reference goes. */
+    struct empo_mapping *mapping;
 } empo_storage;
 
 empo_storage *empo_storage_new(size_t nbytes, int device);   /* NULL + error on failure */
 void empo_storage_retain(empo_storage *s);
 void empo_storage_release(empo_storage *s);
+
+/* A refcounted file mapping (see empo_storage.mapping). empo_mapping_new
+ * takes over [addr, addr + len) from mmap; the last release munmaps it. */
+typedef struct empo_mapping empo_mapping;
+empo_mapping *empo_mapping_new(void *addr, size_t len);      /* NULL + error on failure */
+void empo_mapping_retain(empo_mapping *m);
+void empo_mapping_release(empo_mapping *m);
+/* A storage of nbytes at data (inside m), holding a reference to m. */
+empo_storage *empo_storage_from_mapping(empo_mapping *m, void *data, size_t nbytes);
 /* live tensor handle count, for leak tests */
 void empo_count_tensor(int delta);
 

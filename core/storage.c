@@ -4,10 +4,14 @@
  * parked on per-size-class free lists and handed back on the next request
  * of that class instead of going to malloc. Size classes are 4 per power of
  * two (so at most 25% slack). The cache is bounded (EMPO_CACHE_LIMIT_MB,
- * default 4096); past it blocks go back to the system. */
+ * default 4096); past it blocks go back to the system.
+ *
+ * A storage can instead point into a refcounted file mapping
+ * (empo_storage_from_mapping): safetensors' zero-copy tensors. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "internal.h"
 
 enum { N_CLASSES = 256, ALIGNMENT = 64 };
@@ -109,6 +113,7 @@ empo_storage *empo_storage_new(size_t nbytes, int device) {
     s->nbytes = nbytes;
     s->capacity = capacity;
     s->data = (char *)s + HEADER;
+    s->mapping = NULL;
     return s;
 }
 
@@ -116,7 +121,58 @@ void empo_storage_retain(empo_storage *s) { __atomic_add_fetch(&s->refcount, 1, 
 
 void empo_storage_release(empo_storage *s) {
     if (!s || __atomic_sub_fetch(&s->refcount, 1, __ATOMIC_ACQ_REL) > 0) return;
+    if (s->mapping) {
+        empo_mapping_release(s->mapping);
+        free(s);
+        return;
+    }
     block_put(s, s->capacity);
+}
+
+/* ---- file mappings: storages that point into an mmap'd file ----
+ * Their bytes are the kernel's page cache, not the allocator's, so they
+ * are not counted in the live/cached/peak figures. */
+
+struct empo_mapping {
+    int refcount;
+    void *addr;
+    size_t len;
+};
+
+empo_mapping *empo_mapping_new(void *addr, size_t len) {
+    empo_mapping *m = malloc(sizeof *m);
+    if (!m) {
+        empo_fail(EMPO_E_NOMEM, "storage: out of memory");
+        return NULL;
+    }
+    m->refcount = 1;
+    m->addr = addr;
+    m->len = len;
+    return m;
+}
+
+void empo_mapping_retain(empo_mapping *m) { __atomic_add_fetch(&m->refcount, 1, __ATOMIC_RELAXED); }
+
+void empo_mapping_release(empo_mapping *m) {
+    if (!m || __atomic_sub_fetch(&m->refcount, 1, __ATOMIC_ACQ_REL) > 0) return;
+    munmap(m->addr, m->len);
+    free(m);
+}
+
+empo_storage *empo_storage_from_mapping(empo_mapping *m, void *data, size_t nbytes) {
+    empo_storage *s = malloc(sizeof *s);
+    if (!s) {
+        empo_fail(EMPO_E_NOMEM, "storage: out of memory");
+        return NULL;
+    }
+    s->refcount = 1;
+    s->device = EMPO_CPU;
+    s->nbytes = nbytes;
+    s->capacity = 0;
+    s->data = data;
+    s->mapping = m;
+    empo_mapping_retain(m);
+    return s;
 }
 
 void empo_count_tensor(int delta) { __atomic_add_fetch(&pool.live_tensors, delta, __ATOMIC_RELAXED); }
