@@ -1,5 +1,7 @@
 """A reference implementation of the Qwen2 / Llama / Mistral decoder in
-PyTorch, written for empo's tests (the test oracle for empo.models).
+PyTorch, written for empo's tests (the test oracle for empo.models, and
+the PyTorch side of tests/bench/train_bench.lua). forward() works in the
+dtype of the weights it is given.
 
 Usage: qwen2_ref.py MODEL_DIR INPUTS.safetensors OUT.safetensors
 
@@ -51,7 +53,7 @@ def rope(x, theta):
     dh, t = x.shape[-1], x.shape[-2]
     inv_freq = 1.0 / (theta ** (torch.arange(0, dh, 2, dtype=torch.int64).float() / dh))
     angles = torch.arange(t, dtype=torch.float32)[:, None] * inv_freq[None, :]
-    emb = torch.cat((angles, angles), dim=-1).to(DT)
+    emb = torch.cat((angles, angles), dim=-1).to(x.dtype)
     return x * emb.cos() + rotate_half(x) * emb.sin()
 
 
@@ -62,7 +64,7 @@ def forward(cfg, w, ids):
     qkv_bias = cfg["model_type"] == "qwen2" or cfg.get("attention_bias", False)
     o_bias = cfg["model_type"] == "llama" and cfg.get("attention_bias", False)
     h = w["model.embed_tokens.weight"][ids]
-    causal = torch.ones(t, t, dtype=torch.bool).tril()
+    causal = torch.ones(t, t, dtype=torch.bool, device=ids.device).tril()
     for layer in range(cfg["num_hidden_layers"]):
         p = "model.layers.%d." % layer
 

@@ -1,0 +1,68 @@
+-- tests/bench/train_bench.lua — training tokens/s (forward + backward +
+-- AdamW) of empo's decoder next to the same model in PyTorch
+-- (tests/bench/train_torch.py), same thread count, in one run; plus peak
+-- memory (process max RSS for both, and empo's own peak of live tensor bytes).
+--
+--     empo run tests/bench/train_bench.lua [threads=2] [steps=5] [only=arith]
+local empo = require 'empo'
+local log = empo.log
+
+local opts = empo.config.apply({ threads = 2, steps = 5, only = '', python = '/usr/bin/python3' }, arg, 'train_bench')
+empo.set_num_threads(opts.threads)
+local here = debug.getinfo(1, 'S').source:sub(2):match('(.*/)') or './'
+
+local configs = {
+  { name = 'arith', d = 128, layers = 3, heads = 4, kv = 2, ffn = 384, vocab = 80, batch = 64, seq = 160 },
+  { name = 'tiny', d = 256, layers = 4, heads = 4, kv = 2, ffn = 704, vocab = 512, batch = 16, seq = 128 },
+  { name = 'small', d = 512, layers = 8, heads = 8, kv = 2, ffn = 1408, vocab = 4096, batch = 16, seq = 128 },
+}
+
+local function rss_mb()
+  for line in io.lines('/proc/self/status') do
+    local kb = line:match('^VmHWM:%s+(%d+)')
+    if kb then return tonumber(kb) / 1024 end
+  end
+end
+
+local function run_empo(c)
+  local model = empo.models.new({ model_type = 'qwen2', vocab_size = c.vocab, hidden_size = c.d,
+    intermediate_size = c.ffn, num_hidden_layers = c.layers, num_attention_heads = c.heads,
+    num_key_value_heads = c.kv, rope_theta = 10000, tie_word_embeddings = true }, 0)
+  local opt = empo.optim.adamw{ params = model:parameters(), lr = 1e-4 }
+  local ids = empo.randint(0, c.vocab, c.batch, c.seq + 1)
+  local function step()
+    local loss = empo.train.lm_loss(model, ids)
+    loss:backward()
+    opt:step()
+    opt:zero_grad()
+  end
+  for _ = 1, 2 do step() end
+  empo.reset_peak_memory()
+  local t0 = log.clock()
+  for _ = 1, opts.steps do step() end
+  local dt = log.clock() - t0
+  return c.batch * c.seq * opts.steps / dt, empo.memory().peak / 2^20
+end
+
+local function run_torch(c)
+  local cmd = string.format('%s %strain_torch.py %d %d %d %d %d %d %d %d %d %d', opts.python, here, opts.threads,
+    opts.steps, c.d, c.layers, c.heads, c.kv, c.ffn, c.vocab, c.batch, c.seq)
+  local p = io.popen(cmd)
+  local out = p:read('*a')
+  p:close()
+  local tps, rss = out:match('([%d%.]+) ([%d%.]+)')
+  return tonumber(tps), tonumber(rss)
+end
+
+print(string.format('training tokens/s (forward + backward + AdamW), %d threads, %d timed steps', opts.threads, opts.steps))
+print(string.format('%-6s %-10s %10s %10s %7s %12s %12s %12s', 'config', 'batch', 'empo', 'PyTorch', 'ratio',
+  'empo peak', 'empo RSS', 'torch RSS'))
+for _, c in ipairs(configs) do
+  if opts.only == '' or opts.only == c.name then
+    local e, peak = run_empo(c)
+    collectgarbage()
+    local t, trss = run_torch(c)
+    print(string.format('%-6s %-10s %10.0f %10.0f %6.2fx %10.1f MB %9.1f MB %9.1f MB', c.name,
+      c.batch .. 'x' .. c.seq, e, t or 0, t and e / t or 0, peak, rss_mb(), trss or 0))
+  end
+end
