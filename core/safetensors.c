@@ -146,13 +146,15 @@ static int parse_entry(const char *path, const cJSON *item, st_entry *e) {
                            (long long)e->begin, (long long)e->end);
     int64_t need;
     const struct st_dtype *sd = &st_dtypes[e->st_dtype];
-    if (__builtin_mul_overflow(e->numel, (int64_t)sd->size, &need) || need != e->end - e->begin) {
-        char shape[160];
+    int huge = __builtin_mul_overflow(e->numel, (int64_t)sd->size, &need);
+    if (huge || need != e->end - e->begin) {
+        char shape[160], needs[40];
         int nd = e->ndim < EMPO_MAX_DIMS ? e->ndim : EMPO_MAX_DIMS;
         empo_shape_str(nd, e->shape, shape, sizeof shape);
-        return fail_tensor(path, name, "data_offsets [%lld, %lld] hold %lld bytes but shape %s%s %s needs %lld",
+        snprintf(needs, sizeof needs, huge ? "more than 2^63" : "%lld", (long long)need);
+        return fail_tensor(path, name, "data_offsets [%lld, %lld] hold %lld bytes but shape %s%s %s needs %s",
                            (long long)e->begin, (long long)e->end, (long long)(e->end - e->begin), shape,
-                           e->ndim > nd ? "..." : "", sd->name, (long long)e->numel * sd->size);
+                           e->ndim > nd ? "..." : "", sd->name, needs);
     }
     return EMPO_OK;
 }

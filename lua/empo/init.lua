@@ -72,6 +72,7 @@ empo.optim = { adamw = optim.adamw }
 empo.clip_grad_norm = optim.clip_grad_norm
 empo.grad_norm = optim.grad_norm
 empo.zero_grad = optim.zero_grad
+empo.safetensors = require 'empo.safetensors'
 
 -- ---- grad mode ----
 
