@@ -1,7 +1,8 @@
 /* fused_attention.c (ref) — naive reference kernels for grouped-query
  * attention: every score recomputed from q and k in double whenever it is
  * needed, the softmax of each row from its own max and sum (the saved lse
- * is not trusted). Slow on purpose; the oracle for kernels/cpu. */
+ * is not trusted). Hidden keys are never read, so an unused KV-cache slot
+ * may hold anything. Slow on purpose; the oracle for kernels/cpu. */
 #include "internal.h"
 #include "fused.h"
 
@@ -44,8 +45,10 @@ void empo_ref_attention_forward(float *out, float *lse, const float *q, const fl
                 lse[r] = (float)L;
                 for (int64_t d = 0; d < Dh; d++) {
                     double acc = 0.0;   /* stays 0 for a row with no visible key */
-                    for (int64_t s = 0; L > -INFINITY && s < a->S; s++)
-                        acc += exp(ref_score(q, k, keep, a, b, h, t, s) - L) * vh[s * Dh + d];
+                    for (int64_t s = 0; L > -INFINITY && s < a->S; s++) {
+                        double sc = ref_score(q, k, keep, a, b, h, t, s);
+                        if (sc > -INFINITY) acc += exp(sc - L) * vh[s * Dh + d];   /* hidden v may be NaN */
+                    }
                     out[r * Dh + d] = (float)acc;
                 }
             }
@@ -64,12 +67,14 @@ static void ref_row_backward(float *dq, float *dk, float *dv, const float *dout,
     const float *g = dout + r * Dh, *qr = q + r * Dh;
     double delta = 0.0;
     for (int64_t s = 0; s < a->S; s++) {
-        double p = exp(ref_score(q, k, keep, a, b, h, t, s) - L), dp = 0.0;
+        double sc = ref_score(q, k, keep, a, b, h, t, s), dp = 0.0;
+        if (sc == -INFINITY) continue;   /* hidden keys are never read */
         for (int64_t d = 0; d < Dh; d++) dp += (double)g[d] * v[(kv0 + s) * Dh + d];
-        delta += p * dp;
+        delta += exp(sc - L) * dp;
     }
     for (int64_t s = 0; s < a->S; s++) {
-        double p = exp(ref_score(q, k, keep, a, b, h, t, s) - L), dp = 0.0;
+        double sc = ref_score(q, k, keep, a, b, h, t, s), p = exp(sc - L), dp = 0.0;
+        if (sc == -INFINITY) continue;
         for (int64_t d = 0; d < Dh; d++) dp += (double)g[d] * v[(kv0 + s) * Dh + d];
         double ds = p * (dp - delta) * a->scale;
         for (int64_t d = 0; d < Dh; d++) {

@@ -205,6 +205,50 @@ static void test_k_attention(void) {
     }
 }
 
+/* Keys hidden by the mask are never read: NaN in their k/v rows (an
+ * unused KV-cache slot) changes nothing, forward or backward. */
+static void attn_poison_hidden(float *k, float *v, const float *keep, const attn_case *c) {
+    for (int64_t b = 0; b < c->B; b++)
+        for (int64_t s = 0; s < c->S; s++)
+            for (int64_t h = 0; keep[b * c->S + s] == 0.0f && h < c->Hkv; h++)
+                for (int64_t d = 0; d < c->Dh; d++) {
+                    k[((b * c->Hkv + h) * c->S + s) * c->Dh + d] = NAN;
+                    v[((b * c->Hkv + h) * c->S + s) * c->Dh + d] = NAN;
+                }
+}
+
+static void test_k_attention_hidden_nan(void) {
+    for (int c = 2; c < 7; c++) {
+        const attn_case *ac = &attn_cases[c];
+        if (!ac->mask) continue;
+        const empo_attn_shape a = {ac->B, ac->Hq, ac->Hkv, ac->T, ac->S, ac->Dh, ac->causal, 0.3f};
+        const int64_t nq = ac->B * ac->Hq * ac->T * ac->Dh, nkv = ac->B * ac->Hkv * ac->S * ac->Dh;
+        const int64_t rows = ac->B * ac->Hq * ac->T;
+        float *q = rnd(nq, 500 + c, 1.0f), *k = rnd(nkv, 510 + c, 1.0f), *v = rnd(nkv, 520 + c, 1.0f);
+        float *g = rnd(nq, 530 + c, 1.0f), *keep = attn_mask(ac->mask, ac->B, ac->S, 540 + c);
+        float *o[2], *l[2], *dq[2], *dk[2], *dv[2], *del = zeros(rows);
+        for (int pass = 0; pass < 2; pass++) {   /* clean, then poisoned */
+            if (pass == 1) attn_poison_hidden(k, v, keep, ac);
+            o[pass] = zeros(nq), l[pass] = zeros(rows), dq[pass] = zeros(nq);
+            dk[pass] = zeros(nkv), dv[pass] = zeros(nkv);
+            empo_k_attention_forward(o[pass], l[pass], q, k, v, keep, &a);
+            empo_k_attention_backward(dq[pass], dk[pass], dv[pass], del, g, q, k, v, keep, l[pass], &a);
+        }
+        for (int64_t i = 0; i < nkv; i++)   /* hidden rows get zero gradients; compare the rest */
+            if (isnan(k[i])) dk[0][i] = dv[0][i] = 0.0f;
+        const size_t bq = sizeof(float) * (size_t)nq, bkv = sizeof(float) * (size_t)nkv;
+        int same = !memcmp(o[0], o[1], bq) && !memcmp(dq[0], dq[1], bq) && !memcmp(dk[0], dk[1], bkv) &&
+                   !memcmp(dv[0], dv[1], bkv);
+        check_report(__FILE__, __LINE__, same, "attention case %d: NaN in hidden KV rows leaked into the result", c);
+        float *ref_o = zeros(nq), *ref_l = zeros(rows);
+        empo_ref_attention_forward(ref_o, ref_l, q, k, v, keep, &a);
+        cmp("attention ref with NaN in hidden rows", c, ref_o, o[0], nq);
+        float *bufs[] = {q, k, v, g, keep, del, ref_o, ref_l, o[0], o[1], l[0], l[1],
+                         dq[0], dq[1], dk[0], dk[1], dv[0], dv[1]};
+        for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
+    }
+}
+
 static void test_k_logprob(void) {
     static const int64_t shapes[][2] = {{1, 1}, {3, 7}, {5, 1000}, {2, 151936}, {4, 300}};
     for (int c = 0; c < 5; c++) {
@@ -679,6 +723,7 @@ int main(void) {
     test_k_swiglu();
     test_k_rope();
     test_k_attention();
+    test_k_attention_hidden_nan();
     test_k_logprob();
     printf("  kernels: worst fast-vs-reference rel err %.2e (tolerance %.0e)\n", worst_kernel_err, KERNEL_TOL);
     test_fd();
