@@ -17,4 +17,5 @@
 #include "empo_rng.h"
 #include "empo_optim.h"
 #include "empo_safetensors.h"
+#include "empo_tokenizer.h"
 #endif

@@ -138,7 +138,8 @@ do
 end
 
 -- Library modules that themselves require 'empo' load on first use.
-local lazy = { nn = 'empo.nn', models = 'empo.models', json = 'empo.json', train = 'empo.train', config = 'empo.config' }
+local lazy = { nn = 'empo.nn', models = 'empo.models', json = 'empo.json', train = 'empo.train', config = 'empo.config',
+               tokenizer = 'empo.tokenizer', prompt = 'empo.prompt' }
 setmetatable(empo, { __index = function(t, k)
   local name = lazy[k]
   if name == nil then return nil end
