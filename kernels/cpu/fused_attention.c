@@ -6,7 +6,8 @@
  * softmax, and the block's values are added with their weights. No thread
  * ever holds more than QK_BLOCK scores. The row's log-sum-exp is kept so
  * that backward can recompute the probabilities exactly.
- * Backward: (1) per query row, delta = sum_s p_s (dout . v_s) and dq;
+ * Backward: (1) per query row, delta = sum_s p_s (dout . v_s) and dq
+ * (p and dp of up to ROW_KEYS keys kept on the stack between the two);
  * (2) per block of KV_BLOCK keys of one KV head, dk and dv summed over the
  * query heads that share it — each task owns the rows it writes, so there
  * are no atomics and results do not depend on the thread count.
@@ -23,7 +24,8 @@
 #include "fused.h"
 
 enum {
-    QK_BLOCK = 64,   /* keys one query row scores at once (stack buffer) */
+    QK_BLOCK = 64,   /* keys one query row scores at once in forward (stack buffer) */
+    ROW_KEYS = 2048, /* keys whose p and dp one backward row keeps (16 KiB of stack) */
     KV_BLOCK = 16,   /* key rows whose dk/dv one backward task owns */
     T_BLOCK = 64     /* query rows a backward task scores at once */
 };
@@ -243,23 +245,26 @@ static void prob_block(float *p, float *dp, const float *qr, const float *g, con
 }
 
 /* delta = sum_s p_s dp_s (= dout . out), then, when dq is wanted,
- * dq = scale * sum_s p_s (dp_s - delta) k_s. */
+ * dq = scale * sum_s p_s (dp_s - delta) k_s. Keys go in windows of
+ * ROW_KEYS: when the row's keys fit in one window (the usual case) p and
+ * dp are computed once and reused; longer rows compute them twice. */
 static void row_backward_q(float *dq, float *delta, const float *g, const float *qr,
                            const row_src *src, float lse, int64_t end, int64_t Dh, float scale) {
-    float p[QK_BLOCK], dp[QK_BLOCK];
+    float p[ROW_KEYS], dp[ROW_KEYS];
     if (dq) memset(dq, 0, sizeof(float) * (size_t)Dh);
     *delta = 0.0f;
     if (lse == -INFINITY) return;   /* the row saw no key: no gradient */
+    const int kept = end <= ROW_KEYS;
     float D = 0.0f;
-    for (int64_t s0 = 0; s0 < end; s0 += QK_BLOCK) {
-        const int64_t n = end - s0 < QK_BLOCK ? end - s0 : QK_BLOCK;
+    for (int64_t s0 = 0; s0 < end; s0 += ROW_KEYS) {
+        const int64_t n = end - s0 < ROW_KEYS ? end - s0 : ROW_KEYS;
         prob_block(p, dp, qr, g, src, lse, s0, n, Dh, scale);
         D += dotf(p, dp, n);
     }
     *delta = D;
-    for (int64_t s0 = 0; dq && s0 < end; s0 += QK_BLOCK) {
-        const int64_t n = end - s0 < QK_BLOCK ? end - s0 : QK_BLOCK;
-        prob_block(p, dp, qr, g, src, lse, s0, n, Dh, scale);
+    for (int64_t s0 = 0; dq && s0 < end; s0 += ROW_KEYS) {
+        const int64_t n = end - s0 < ROW_KEYS ? end - s0 : ROW_KEYS;
+        if (!kept) prob_block(p, dp, qr, g, src, lse, s0, n, Dh, scale);
 #pragma omp simd
         for (int64_t j = 0; j < n; j++) p[j] = scale * p[j] * (dp[j] - D);
         vecmat_acc(dq, p, src->k + s0 * Dh, n, Dh);

@@ -159,6 +159,7 @@ static const attn_case attn_cases[] = {
     {2, 2, 1, 3, 150, 33, 1, 2},  /* keys span several score blocks; empty rows */
     {2, 6, 3, 70, 70, 16, 1, 2},  /* queries span blocks, ratio 2, empty rows */
     {1, 4, 2, 9, 4, 7, 0, 0},     /* cross-attention with S < T */
+    {1, 2, 1, 3, 2100, 8, 1, 1},  /* rows longer than the backward's kept window */
 };
 
 static void attn_backward_both(const attn_case *c, const empo_attn_shape *a, const float *g, const float *q,
