@@ -3,7 +3,8 @@
  * Modules: status (errors), tensor (storage, views), autograd, ops
  * (differentiable operations and fused transformer kernels), rng (Philox),
  * optim (AdamW, grad norm), runtime (threads, memory, version), safetensors
- * (checkpoint files).
+ * (checkpoint files), cluster (answer extraction, math equivalence, semantic
+ * entropy).
  *
  * The declarations are FFI-clean (no macros in declarations, no varargs,
  * no struct by value) so that lua/empo/cdef.lua is generated from them. */
@@ -18,4 +19,5 @@
 #include "empo_optim.h"
 #include "empo_safetensors.h"
 #include "empo_tokenizer.h"
+#include "empo_cluster.h"
 #endif

@@ -140,6 +140,8 @@ end
 -- Library modules that themselves require 'empo' load on first use.
 local lazy = { nn = 'empo.nn', models = 'empo.models', json = 'empo.json', train = 'empo.train', config = 'empo.config',
                tokenizer = 'empo.tokenizer', prompt = 'empo.prompt' }
+-- EMPO's group machinery: answers and clusters, statistics and the pipeline, its pieces.
+for _, k in ipairs({ 'cluster', 'rl', 'reward', 'filter', 'advantage' }) do lazy[k] = 'empo.' .. k end
 setmetatable(empo, { __index = function(t, k)
   local name = lazy[k]
   if name == nil then return nil end

@@ -1,0 +1,210 @@
+/* cluster_eval.c — values of expression trees and the comparison of two
+ * parsed answers.
+ *
+ * A scalar is evaluated once, when it is parsed: a constant at one point,
+ * an expression with variables at CL_POINTS fixed points. A variable's
+ * value at point k depends only on its name and k (a hash), so two answers
+ * that use x see the same x without knowing of each other, and comparing
+ * a pair is a loop over a few doubles. Points 0-4 give every variable a
+ * positive value and points 5-7 a negative one (so |x| differs from x while
+ * sqrt(x)^2 still equals x where it is defined). Two scalars are equal when
+ * every point where both are defined agrees to the relative tolerance and
+ * at least 3 points (1 for constants) are defined. */
+#include <math.h>
+#include <string.h>
+#include "cluster_internal.h"
+
+#define CL_SCALE_FLOOR 1e-6   /* |a - b| <= rtol * max(|a|, |b|, this) */
+
+uint64_t cl_hash(const char *s, int64_t n) {      /* FNV-1a */
+    uint64_t h = 1469598103934665603ull;
+    for (int64_t i = 0; i < n; i++) { h ^= (unsigned char)s[i]; h *= 1099511628211ull; }
+    return h;
+}
+
+static uint64_t splitmix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* A variable's value at point k: magnitude in [0.35, 2.55), sign by k. */
+static double var_value(double seed, int k) {
+    uint64_t u = splitmix64((uint64_t)seed * 0x100000001b3ull + (uint64_t)k);
+    double mag = 0.35 + 2.2 * (double)(u >> 11) * 0x1.0p-53;
+    return k < 5 ? mag : -mag;
+}
+
+static double factorial(double x) {
+    if (x < 0 && x == floor(x)) return NAN;
+    return tgamma(x + 1);
+}
+
+static double binomial(double n, double k) {
+    if (n == floor(n) && k == floor(k) && n >= 0) {
+        if (k < 0 || k > n) return 0;
+        if (k > n - k) k = n - k;
+        double r = 1;
+        for (double i = 1; i <= k && isfinite(r); i++) r = r * (n - k + i) / i;
+        return isfinite(r) ? round(r) : r;
+    }
+    return tgamma(n + 1) / (tgamma(k + 1) * tgamma(n - k + 1));
+}
+
+static double root(double degree, double x) {
+    if (x < 0 && degree == floor(degree) && fmod(fabs(degree), 2.0) == 1.0) return -pow(-x, 1.0 / degree);
+    return pow(x, 1.0 / degree);
+}
+
+static double apply_fn(int fn, double x) {
+    switch (fn) {
+    case CL_SIN: return sin(x);
+    case CL_COS: return cos(x);
+    case CL_TAN: return tan(x);
+    case CL_SEC: return 1.0 / cos(x);
+    case CL_CSC: return 1.0 / sin(x);
+    case CL_COT: return 1.0 / tan(x);
+    case CL_ASIN: return asin(x);
+    case CL_ACOS: return acos(x);
+    case CL_ATAN: return atan(x);
+    case CL_SINH: return sinh(x);
+    case CL_COSH: return cosh(x);
+    case CL_TANH: return tanh(x);
+    case CL_LN: return log(x);
+    case CL_EXP: return exp(x);
+    case CL_SQRT: return sqrt(x);
+    case CL_ABS: return fabs(x);
+    default: return NAN;
+    }
+}
+
+/* Recursion depth is bounded by the tree depth cap of the parser. */
+static double eval(const cl_pool *p, int32_t i, int k, int32_t mask) {
+    const cl_node *n = &p->nodes[i];
+    switch (n->op) {
+    case CL_NUM: return n->v;
+    case CL_VAR: return var_value(n->v, k);
+    case CL_PI: return M_PI;
+    case CL_E: return M_E;
+    case CL_INF: return INFINITY;
+    default: break;
+    }
+    double a = eval(p, n->a, k, mask);
+    switch (n->op) {
+    case CL_NEG: return -a;
+    case CL_FUNC: return apply_fn(n->fn, a);
+    case CL_FACT: return factorial(a);
+    case CL_PERCENT: return a / 100.0;
+    default: break;
+    }
+    double b = eval(p, n->b, k, mask);
+    switch (n->op) {
+    case CL_ADD: return a + b;
+    case CL_SUB: return a - b;
+    case CL_MUL: return a * b;
+    case CL_DIV: return a / b;
+    case CL_POW: return pow(a, b);
+    case CL_PM: return (mask >> n->pm_bit) & 1 ? a - b : a + b;
+    case CL_BINOM: return binomial(a, b);
+    case CL_ROOT: return root(a, b);
+    case CL_LOGB: return log(b) / log(a);
+    default: return NAN;
+    }
+}
+
+static int has_vars(const cl_pool *p, int32_t i) {
+    const cl_node *n = &p->nodes[i];
+    if (n->op == CL_VAR) return 1;
+    return (n->a >= 0 && has_vars(p, n->a)) || (n->b >= 0 && has_vars(p, n->b));
+}
+
+void cl_eval_elem(cl_pool *p, cl_elem *e) {
+    int32_t root = e->root;
+    e->has_alt = p->nodes[root].op == CL_PERCENT;     /* x%: both x and x / 100 */
+    if (e->has_alt) root = p->nodes[root].a;
+    e->has_vars = (uint8_t)has_vars(p, root);
+    int points = e->has_vars ? CL_POINTS : 1;
+    for (int k = 0; k < points; k++) {
+        e->v[k] = eval(p, root, k, e->mask);
+        e->alt[k] = e->v[k] / 100.0;
+    }
+}
+
+/* ---- comparison ---- */
+
+static int close_enough(double a, double b, double rtol) {
+    if (a == b) return 1;
+    if (!isfinite(a) || !isfinite(b)) return 0;
+    double scale = fmax(fmax(fabs(a), fabs(b)), CL_SCALE_FLOOR);
+    return fabs(a - b) <= rtol * scale;
+}
+
+static int values_equal(const double *x, int x_vars, const double *y, int y_vars, double rtol) {
+    if (!x_vars && !y_vars) return close_enough(x[0], y[0], rtol);
+    int defined = 0;
+    for (int k = 0; k < CL_POINTS; k++) {
+        double a = x[x_vars ? k : 0], b = y[y_vars ? k : 0];
+        if (isnan(a) || isnan(b)) continue;
+        if (!close_enough(a, b, rtol)) return 0;
+        defined++;
+    }
+    return defined >= 3;
+}
+
+static int elem_equal(const cl_elem *a, const cl_elem *b, double rtol) {
+    if (values_equal(a->v, a->has_vars, b->v, b->has_vars, rtol)) return 1;
+    if (a->has_alt && values_equal(a->alt, a->has_vars, b->v, b->has_vars, rtol)) return 1;
+    return b->has_alt && values_equal(a->v, a->has_vars, b->alt, b->has_vars, rtol);
+}
+
+static int label_equal(const cl_pool *p, const cl_val *a, const cl_val *b) {
+    return a->label_len == b->label_len &&
+           memcmp(p->text + a->label_off, p->text + b->label_off, (size_t)a->label_len) == 0;
+}
+
+static int all_labelled(const cl_pool *p, const cl_val *v) {
+    for (int32_t c = v->first; c >= 0; c = p->vals[c].next)
+        if (p->vals[c].label_len == 0) return 0;
+    return 1;
+}
+
+/* Every element of a has an equal one in b (labels compared when `labels`). */
+static int covered(const cl_pool *p, const cl_val *a, const cl_val *b, int labels, double rtol, int depth) {
+    for (int32_t x = a->first; x >= 0; x = p->vals[x].next) {
+        int found = 0;
+        for (int32_t y = b->first; y >= 0 && !found; y = p->vals[y].next)
+            found = (!labels || label_equal(p, &p->vals[x], &p->vals[y])) && cl_val_equal(p, x, y, rtol, depth + 1);
+        if (!found) return 0;
+    }
+    return 1;
+}
+
+int cl_val_equal(const cl_pool *p, int32_t ia, int32_t ib, double rtol, int depth) {
+    if (depth > EMPO_CLUSTER_MAX_DEPTH) return 0;
+    const cl_val *a = &p->vals[ia], *b = &p->vals[ib];
+    if (a->kind != b->kind) return 0;
+    switch (a->kind) {
+    case CL_V_SCALAR:
+        return elem_equal(&p->elems[a->elem], &p->elems[b->elem], rtol);
+    case CL_V_TUPLE: {
+        if (a->open != b->open || a->close != b->close || a->count != b->count) return 0;
+        for (int32_t x = a->first, y = b->first; x >= 0 && y >= 0; x = p->vals[x].next, y = p->vals[y].next)
+            if (!cl_val_equal(p, x, y, rtol, depth + 1)) return 0;
+        return 1;
+    }
+    case CL_V_SET: case CL_V_UNION: {
+        int labels = all_labelled(p, a) && all_labelled(p, b);
+        return covered(p, a, b, labels, rtol, depth) && covered(p, b, a, labels, rtol, depth);
+    }
+    case CL_V_REL: {
+        if (a->rel != b->rel) return 0;
+        int32_t al = a->first, ar = p->vals[al].next, bl = b->first, br = p->vals[bl].next;
+        if (cl_val_equal(p, al, bl, rtol, depth + 1) && cl_val_equal(p, ar, br, rtol, depth + 1)) return 1;
+        return (a->rel == '=' || a->rel == '!') && cl_val_equal(p, al, br, rtol, depth + 1) &&
+               cl_val_equal(p, ar, bl, rtol, depth + 1);
+    }
+    default:
+        return 0;
+    }
+}

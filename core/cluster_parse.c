@@ -1,0 +1,807 @@
+/* cluster_parse.c — a normalized answer -> choice letter, plain text, or values.
+ *
+ * Recursive descent over the normalized string (cluster_normalize.c), with a
+ * hand-written lexer. Grammar, loosest first:
+ *
+ *   answer   := value { ',' value }                bare list: an unordered set
+ *   value    := [label ('=' | \in)] ( bracketed { \cup bracketed } | relation )
+ *   label    := x | f(x) | (x, y)                  "x = 3" compares as 3
+ *   bracketed:= ('(' | '[') value {',' value} (')' | ']')   tuple or interval
+ *             | \{ values \} | { value , ... }     set
+ *   relation := sum [relop sum [relop sum]]        x > 3 -> (3, inf); a = b
+ *   sum      := term { ('+' | '-' | \pm | \mp) term }
+ *   term     := unary { ('*' | '/' | implicit) power }
+ *   unary    := ('-' | '+') unary | power
+ *   power    := postfix ['^' exponent]             right-associative
+ *   postfix  := primary { '!' | '%' }
+ *   primary  := number [\frac{p}{q} (mixed)] | variable | \pi | e | \infty
+ *             | function arg | \frac a b | \sqrt[n] a | \binom a b | \log_b a
+ *             | ( sum ) | [ sum ] | { sum } | '|' sum '|'
+ *
+ * Anything else (an unknown command, a word of three or more letters, a
+ * stray symbol) makes the answer plain text. Nesting deeper than
+ * EMPO_CLUSTER_MAX_DEPTH, or a tree deeper than CL_MAX_TREE, does too, so
+ * recursion is bounded. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cluster_internal.h"
+
+enum { CL_MAX_TREE = 256 };
+
+typedef enum tok_kind {
+    T_END, T_ERR, T_NUM, T_VAR, T_PI, T_E, T_INF, T_FUNC, T_FRAC, T_SQRT, T_BINOM, T_LOG,
+    T_PLUS, T_MINUS, T_STAR, T_SLASH, T_CARET, T_BANG, T_PCT, T_EQ, T_LT, T_LE, T_GT, T_GE, T_NE,
+    T_COMMA, T_BAR, T_LP, T_RP, T_LB, T_RB, T_LC, T_RC, T_LSET, T_RSET, T_CUP, T_PM, T_IN, T_SUB
+} tok_kind;
+
+typedef struct tok {
+    int kind;
+    int64_t at, len;     /* span in the string */
+    double num;          /* T_NUM */
+    int is_int;          /* T_NUM written with digits only */
+    int fn;              /* T_FUNC */
+} tok;
+
+typedef struct parser {
+    cl_pool *p;
+    const char *s;
+    int64_t n, pos;      /* lexer position (after t) */
+    tok t;               /* current token */
+    int depth, failed;   /* failed: 1 not math, 2 out of memory */
+    int n_pm, abs_depth;
+    int in_exponent;     /* no mixed numbers inside exponents: x^2\frac12 */
+    int64_t label_base;  /* offset of s in p->text */
+    int32_t *close;      /* per opening bracket: its closer (or -1) */
+    uint8_t *comma;      /* per opening bracket: a comma at its own level */
+} parser;
+
+/* ---- lexer ---- */
+
+typedef struct name_rule { const char *name; int kind, fn; } name_rule;
+
+/* Names read with or without a backslash. */
+static const name_rule NAMES[] = {
+    {"sin", T_FUNC, CL_SIN}, {"cos", T_FUNC, CL_COS}, {"tan", T_FUNC, CL_TAN}, {"sec", T_FUNC, CL_SEC},
+    {"csc", T_FUNC, CL_CSC}, {"cot", T_FUNC, CL_COT}, {"arcsin", T_FUNC, CL_ASIN},
+    {"arccos", T_FUNC, CL_ACOS}, {"arctan", T_FUNC, CL_ATAN}, {"sinh", T_FUNC, CL_SINH},
+    {"cosh", T_FUNC, CL_COSH}, {"tanh", T_FUNC, CL_TANH}, {"ln", T_FUNC, CL_LN}, {"exp", T_FUNC, CL_EXP},
+    {"abs", T_FUNC, CL_ABS}, {"sqrt", T_SQRT, 0}, {"log", T_LOG, 0}, {"pi", T_PI, 0}, {"inf", T_INF, 0},
+    {"infty", T_INF, 0}, {"infinity", T_INF, 0},
+};
+/* Names read only after a backslash. */
+static const name_rule COMMANDS[] = {
+    {"frac", T_FRAC, 0}, {"binom", T_BINOM, 0}, {"cup", T_CUP, 0}, {"pm", T_PM, 0}, {"mp", T_PM, 0},
+    {"in", T_IN, 0},
+};
+static const char *GREEK[] = {
+    "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta",
+    "iota", "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi",
+    "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma", "Upsilon", "Phi",
+    "Psi", "Omega",
+};
+
+static const name_rule *find_name(const name_rule *rules, size_t n_rules, const char *s, int64_t len) {
+    for (size_t k = 0; k < n_rules; k++)
+        if ((int64_t)strlen(rules[k].name) == len && memcmp(rules[k].name, s, (size_t)len) == 0) return &rules[k];
+    return NULL;
+}
+
+static int is_greek(const char *s, int64_t len) {
+    for (size_t k = 0; k < sizeof GREEK / sizeof GREEK[0]; k++)
+        if ((int64_t)strlen(GREEK[k]) == len && memcmp(GREEK[k], s, (size_t)len) == 0) return 1;
+    return 0;
+}
+
+/* A decimal number at s[i]: digits [. digits] [e[+-]digits]. Locale-free. */
+static int64_t lex_number(const char *s, int64_t n, int64_t i, double *value, int *is_int) {
+    uint64_t mant = 0;
+    int digits = 0, exp10 = 0, frac = 0;
+    *is_int = 1;
+    int64_t j = i;
+    for (; j < n && (cl_is_digit(s[j]) || (s[j] == '.' && !frac)); j++) {
+        if (s[j] == '.') {
+            if (j + 1 >= n || !cl_is_digit(s[j + 1])) break;
+            frac = 1;
+            *is_int = 0;
+            continue;
+        }
+        if (digits < 19) { mant = mant * 10 + (uint64_t)(s[j] - '0'); digits += mant > 0; if (frac) exp10--; }
+        else if (!frac) exp10++;
+    }
+    if (j < n && (s[j] == 'e' || s[j] == 'E')) {
+        int64_t k = j + 1;
+        int sign = 1;
+        if (k < n && (s[k] == '+' || s[k] == '-')) { sign = s[k] == '-' ? -1 : 1; k++; }
+        if (k < n && cl_is_digit(s[k])) {
+            int e = 0;
+            for (; k < n && cl_is_digit(s[k]); k++)
+                if (e < 100000) e = e * 10 + (s[k] - '0');
+            exp10 += sign * e;
+            *is_int = 0;
+            j = k;
+        }
+    }
+    double v = (double)mant;
+    if (mant == 0) exp10 = 0;
+    if (exp10 > 0) v *= pow(10.0, exp10 > 400 ? 400 : exp10);
+    else if (exp10 < 0) v /= pow(10.0, exp10 < -400 ? 400 : -exp10);
+    *value = v;
+    return j;
+}
+
+/* A subscript after a variable: _x or _{...}; returns the end. */
+static int64_t lex_subscript(const char *s, int64_t n, int64_t j) {
+    if (j + 1 >= n || s[j] != '_') return j;
+    if (s[j + 1] != '{') return (cl_is_digit(s[j + 1]) || cl_is_alpha(s[j + 1])) ? j + 2 : j;
+    int depth = 0;
+    for (int64_t k = j + 1; k < n; k++) {
+        if (s[k] == '{') depth++;
+        else if (s[k] == '}' && --depth == 0) return k + 1;
+    }
+    return j;
+}
+
+static void lex_letters(parser *P, int64_t i) {
+    const char *s = P->s;
+    tok *t = &P->t;
+    int64_t j = i;
+    while (j < P->n && cl_is_alpha(s[j])) j++;
+    const name_rule *r = find_name(NAMES, sizeof NAMES / sizeof NAMES[0], s + i, j - i);
+    if (!r && j - i >= 3) {             /* "sinx": a function name then at most two letters */
+        for (int64_t k = j - 1; k >= j - 2 && k > i && !r; k--) {
+            r = find_name(NAMES, sizeof NAMES / sizeof NAMES[0], s + i, k - i);
+            if (r && r->kind != T_FUNC && r->kind != T_SQRT && r->kind != T_LOG) r = NULL;
+            if (r) j = k;
+        }
+    }
+    if (r) { t->kind = r->kind; t->fn = r->fn; t->len = j - i; return; }
+    if (j - i >= 3) { t->kind = T_ERR; return; }   /* a word: plain text */
+    int64_t end = lex_subscript(s, P->n, i + 1);
+    t->kind = (s[i] == 'e' && end == i + 1) ? T_E : T_VAR;
+    t->len = end - i;
+}
+
+static void lex_command(parser *P, int64_t i) {
+    const char *s = P->s;
+    tok *t = &P->t;
+    int64_t j = i + 1;
+    if (j >= P->n) { t->kind = T_ERR; return; }
+    if (!cl_is_alpha(s[j])) {
+        t->len = 2;
+        t->kind = s[j] == '{' ? T_LSET : s[j] == '}' ? T_RSET : s[j] == '|' ? T_BAR : T_ERR;
+        return;
+    }
+    while (j < P->n && cl_is_alpha(s[j])) j++;
+    const name_rule *r = find_name(NAMES, sizeof NAMES / sizeof NAMES[0], s + i + 1, j - i - 1);
+    if (!r) r = find_name(COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0], s + i + 1, j - i - 1);
+    if (r) { t->kind = r->kind; t->fn = r->fn; t->len = j - i; return; }
+    if (is_greek(s + i + 1, j - i - 1)) {
+        t->kind = T_VAR;
+        t->len = lex_subscript(s, P->n, j) - i;
+        return;
+    }
+    t->kind = T_ERR;
+}
+
+/* Reads the token at P->pos into P->t. */
+static void lex(parser *P) {
+    const char *s = P->s;
+    int64_t i = P->pos;
+    while (i < P->n && s[i] == ' ') i++;
+    tok *t = &P->t;
+    t->at = i;
+    t->len = 1;
+    if (i >= P->n) { t->kind = T_END; t->len = 0; P->pos = i; return; }
+    char c = s[i], d = i + 1 < P->n ? s[i + 1] : 0;
+    if (cl_is_digit(c) || (c == '.' && cl_is_digit(d))) {
+        t->kind = T_NUM;
+        t->len = lex_number(s, P->n, i, &t->num, &t->is_int) - i;
+    } else if (cl_is_alpha(c)) {
+        lex_letters(P, i);
+    } else if (c == '\\') {
+        lex_command(P, i);
+    } else {
+        static const char singles[] = "+-*/^!%=<>,|()[]{}_";
+        static const int kinds[] = {T_PLUS, T_MINUS, T_STAR, T_SLASH, T_CARET, T_BANG, T_PCT, T_EQ, T_LT,
+                                    T_GT, T_COMMA, T_BAR, T_LP, T_RP, T_LB, T_RB, T_LC, T_RC, T_SUB};
+        const char *f = c ? strchr(singles, c) : NULL;
+        t->kind = f ? kinds[f - singles] : T_ERR;
+        if (c == '*' && d == '*') { t->kind = T_CARET; t->len = 2; }     /* 2**3 */
+        if (d == '=' && (c == '<' || c == '>' || c == '!')) {
+            t->kind = c == '<' ? T_LE : c == '>' ? T_GE : T_NE;
+            t->len = 2;
+        }
+    }
+    P->pos = i + t->len;
+}
+
+static void advance(parser *P) { lex(P); }
+
+/* Re-reads from position at (used to split "\frac12" into its digits). */
+static void relex(parser *P, int64_t at) { P->pos = at; lex(P); }
+
+static int fail(parser *P) { if (!P->failed) P->failed = 1; return -1; }
+
+/* Bracket pairs and the commas at their own level, in one pass. Round and
+ * square brackets pair with either (intervals); braces only with braces. */
+static int match_brackets(parser *P) {
+    int32_t stack[EMPO_CLUSTER_MAX_DEPTH];
+    int depth = 0;
+    const char *s = P->s;
+    for (int64_t i = 0; i < P->n; i++) {
+        char c = s[i];
+        int set = c == '\\' && i + 1 < P->n && (s[i + 1] == '{' || s[i + 1] == '}');
+        if (c == '\\' && !set) { i++; continue; }
+        char b = set ? s[i + 1] : c;
+        if (b == '(' || b == '[' || b == '{') {
+            if (depth >= EMPO_CLUSTER_MAX_DEPTH) return 0;
+            P->close[i] = -1;
+            P->comma[i] = 0;
+            stack[depth++] = (int32_t)i;
+        } else if (b == ')' || b == ']' || b == '}') {
+            if (depth == 0) return 0;
+            int32_t o = stack[--depth];
+            char ob = s[o] == '\\' ? s[o + 1] : s[o];
+            if ((b == '}') != (ob == '{') || (s[o] == '\\') != set) return 0;
+            P->close[o] = (int32_t)i;
+        } else if (c == ',' && depth > 0) {
+            P->comma[stack[depth - 1]] = 1;
+        }
+        if (set) i++;
+    }
+    return depth == 0;
+}
+
+/* ---- nodes ---- */
+
+static int needs_b(int op) {
+    return op == CL_ADD || op == CL_SUB || op == CL_MUL || op == CL_DIV || op == CL_POW || op == CL_PM ||
+           op == CL_BINOM || op == CL_ROOT || op == CL_LOGB;
+}
+
+static int32_t mk(parser *P, int op, int32_t a, int32_t b, double v) {
+    if (P->failed || (a < 0 && op >= CL_ADD) || (b < 0 && needs_b(op))) return fail(P);
+    int32_t k = cl_new_node(P->p);
+    if (k < 0) { P->failed = 2; return -1; }
+    cl_node *nd = &P->p->nodes[k];
+    int depth = 0;
+    if (a >= 0 && P->p->nodes[a].depth > depth) depth = P->p->nodes[a].depth;
+    if (b >= 0 && P->p->nodes[b].depth > depth) depth = P->p->nodes[b].depth;
+    if (depth + 1 > CL_MAX_TREE) return fail(P);
+    nd->op = (uint8_t)op;
+    nd->a = a;
+    nd->b = b;
+    nd->v = v;
+    nd->depth = (uint16_t)(depth + 1);
+    return k;
+}
+
+static int32_t mk_fn(parser *P, int fn, int32_t a) {
+    int32_t k = mk(P, CL_FUNC, a, -1, 0);
+    if (k >= 0) P->p->nodes[k].fn = (uint8_t)fn;
+    return k;
+}
+
+static int enter(parser *P) {
+    if (++P->depth > EMPO_CLUSTER_MAX_DEPTH) return fail(P);
+    return 0;
+}
+
+/* ---- expressions ---- */
+
+static int32_t parse_sum(parser *P);
+static int32_t parse_power(parser *P);
+static int32_t parse_primary(parser *P);
+
+static int32_t expect(parser *P, int32_t node, int kind) {
+    if (node < 0 || P->t.kind != kind) return fail(P);
+    advance(P);
+    return node;
+}
+
+static int32_t parse_group(parser *P, int close_kind) {
+    advance(P);
+    return expect(P, parse_sum(P), close_kind);
+}
+
+/* An argument of \frac, \sqrt, \binom, \log_: a {group}, a (group), one
+ * digit of a number (\frac12), or one primary. */
+static int32_t parse_cmd_arg(parser *P) {
+    if (P->t.kind == T_LC) return parse_group(P, T_RC);
+    if (P->t.kind == T_LP) return parse_group(P, T_RP);
+    if (P->t.kind == T_NUM && P->t.len > 1 && cl_is_digit(P->s[P->t.at])) {
+        int64_t at = P->t.at;
+        int32_t k = mk(P, CL_NUM, -1, -1, (double)(P->s[at] - '0'));
+        relex(P, at + 1);
+        return k;
+    }
+    return parse_primary(P);
+}
+
+static int starts_primary(const parser *P) {
+    switch (P->t.kind) {
+    case T_NUM: case T_VAR: case T_PI: case T_E: case T_INF: case T_FUNC: case T_SQRT: case T_LOG:
+    case T_FRAC: case T_BINOM: case T_LP: case T_LC:
+        return 1;
+    case T_BAR:
+        return P->abs_depth == 0;
+    default:
+        return 0;
+    }
+}
+
+/* The argument of sin, ln, ...: (x), {x}, or the product that follows (sin 2x). */
+static int32_t parse_fn_arg(parser *P) {
+    if (P->t.kind == T_LP) return parse_group(P, T_RP);
+    if (P->t.kind == T_LC) return parse_group(P, T_RC);
+    int32_t a = parse_power(P);
+    while (a >= 0 && starts_primary(P) && P->t.kind != T_FUNC && P->t.kind != T_LOG && P->t.kind != T_LP)
+        a = mk(P, CL_MUL, a, parse_power(P), 0);
+    return a;
+}
+
+static int32_t parse_exponent(parser *P);
+
+/* f^2 x = (f x)^2, then the function's value. */
+static int32_t parse_function(parser *P, int fn, int32_t base) {
+    int32_t power = -1;
+    if (P->t.kind == T_CARET) { advance(P); power = parse_exponent(P); if (power < 0) return -1; }
+    int32_t arg = parse_fn_arg(P);
+    int32_t v = base >= 0 ? mk(P, CL_LOGB, base, arg, 0) : mk_fn(P, fn, arg);
+    return power >= 0 ? mk(P, CL_POW, v, power, 0) : v;
+}
+
+/* integer \frac{p}{q} right after an integer: a mixed number */
+static int32_t mixed_or_product(parser *P, int32_t whole, double w) {
+    int32_t f = parse_primary(P);
+    if (f < 0) return -1;
+    const cl_node *fr = &P->p->nodes[f];
+    if (fr->op == CL_DIV) {
+        const cl_node *a = &P->p->nodes[fr->a], *b = &P->p->nodes[fr->b];
+        if (a->op == CL_NUM && b->op == CL_NUM && a->v == floor(a->v) && b->v == floor(b->v) && b->v != 0)
+            return mk(P, CL_NUM, -1, -1, w + a->v / b->v);
+    }
+    return mk(P, CL_MUL, whole, f, 0);
+}
+
+static int32_t parse_primary(parser *P) {
+    if (enter(P) < 0) return -1;
+    tok t = P->t;
+    int32_t r = -1;
+    switch (t.kind) {
+    case T_NUM:
+        advance(P);
+        r = mk(P, CL_NUM, -1, -1, t.num);
+        if (r >= 0 && t.is_int && !P->in_exponent && P->t.kind == T_FRAC && P->t.at == t.at + t.len)
+            r = mixed_or_product(P, r, t.num);
+        break;
+    case T_VAR:
+        advance(P);
+        r = mk(P, CL_VAR, -1, -1, (double)(cl_hash(P->s + t.at, t.len) >> 11));
+        break;
+    case T_PI: advance(P); r = mk(P, CL_PI, -1, -1, 0); break;
+    case T_E: advance(P); r = mk(P, CL_E, -1, -1, 0); break;
+    case T_INF: advance(P); r = mk(P, CL_INF, -1, -1, 0); break;
+    case T_FUNC: advance(P); r = parse_function(P, t.fn, -1); break;
+    case T_LOG: {
+        advance(P);
+        int32_t base = -1;
+        if (P->t.kind == T_SUB) { advance(P); base = parse_cmd_arg(P); if (base < 0) break; }
+        r = parse_function(P, CL_LN, base);
+        break;
+    }
+    case T_SQRT: {
+        advance(P);
+        int32_t degree = -1;
+        if (P->t.kind == T_LB) { degree = parse_group(P, T_RB); if (degree < 0) break; }
+        int32_t arg = parse_cmd_arg(P);
+        r = degree >= 0 ? mk(P, CL_ROOT, degree, arg, 0) : mk_fn(P, CL_SQRT, arg);
+        break;
+    }
+    case T_FRAC: case T_BINOM: {
+        advance(P);
+        int32_t a = parse_cmd_arg(P);
+        int32_t b = a >= 0 ? parse_cmd_arg(P) : -1;
+        r = mk(P, t.kind == T_FRAC ? CL_DIV : CL_BINOM, a, b, 0);
+        break;
+    }
+    case T_LP: case T_LB:
+        if (P->comma[t.at]) { fail(P); break; }     /* a tuple inside an expression */
+        advance(P);
+        r = parse_sum(P);
+        if (r >= 0 && P->t.kind != T_RP && P->t.kind != T_RB) r = fail(P);
+        else if (r >= 0) advance(P);
+        break;
+    case T_LC:
+        if (P->comma[t.at]) { fail(P); break; }
+        r = parse_group(P, T_RC);
+        break;
+    case T_BAR:
+        advance(P);
+        P->abs_depth++;
+        r = parse_sum(P);
+        P->abs_depth--;
+        r = mk_fn(P, CL_ABS, expect(P, r, T_BAR));
+        break;
+    default:
+        fail(P);
+    }
+    P->depth--;
+    return r;
+}
+
+static int32_t parse_postfix(parser *P) {
+    int32_t r = parse_primary(P);
+    while (r >= 0 && (P->t.kind == T_BANG || P->t.kind == T_PCT)) {
+        int op = P->t.kind == T_BANG ? CL_FACT : CL_PERCENT;
+        advance(P);
+        r = mk(P, op, r, -1, 0);
+    }
+    return r;
+}
+
+/* After '^': {group}, a whole number (2^10 = 1024), -x, or one primary. */
+static int32_t parse_exponent(parser *P) {
+    if (enter(P) < 0) return -1;
+    int32_t r;
+    P->in_exponent++;
+    if (P->t.kind == T_MINUS) { advance(P); r = mk(P, CL_NEG, parse_exponent(P), -1, 0); }
+    else if (P->t.kind == T_LC) r = parse_group(P, T_RC);
+    else r = parse_postfix(P);
+    P->in_exponent--;
+    if (r >= 0 && P->t.kind == T_CARET) { advance(P); r = mk(P, CL_POW, r, parse_exponent(P), 0); }
+    P->depth--;
+    return r;
+}
+
+static int32_t parse_power(parser *P) {
+    int32_t r = parse_postfix(P);
+    if (r >= 0 && P->t.kind == T_CARET) {
+        advance(P);
+        r = mk(P, CL_POW, r, parse_exponent(P), 0);
+        while (r >= 0 && (P->t.kind == T_BANG || P->t.kind == T_PCT)) {
+            int op = P->t.kind == T_BANG ? CL_FACT : CL_PERCENT;
+            advance(P);
+            r = mk(P, op, r, -1, 0);
+        }
+    }
+    return r;
+}
+
+static int32_t parse_unary(parser *P) {
+    if (enter(P) < 0) return -1;
+    int32_t r;
+    if (P->t.kind == T_MINUS) { advance(P); r = mk(P, CL_NEG, parse_unary(P), -1, 0); }
+    else if (P->t.kind == T_PLUS) { advance(P); r = parse_unary(P); }
+    else r = parse_power(P);
+    P->depth--;
+    return r;
+}
+
+static int32_t parse_term(parser *P) {
+    int32_t r = parse_unary(P);
+    while (r >= 0) {
+        if (P->t.kind == T_STAR || P->t.kind == T_SLASH) {
+            int op = P->t.kind == T_STAR ? CL_MUL : CL_DIV;
+            advance(P);
+            r = mk(P, op, r, parse_unary(P), 0);
+        } else if (starts_primary(P)) {
+            r = mk(P, CL_MUL, r, parse_power(P), 0);
+        } else {
+            break;
+        }
+    }
+    return r;
+}
+
+static int32_t parse_sum(parser *P) {
+    if (enter(P) < 0) return -1;
+    int32_t r = parse_term(P);
+    while (r >= 0 && (P->t.kind == T_PLUS || P->t.kind == T_MINUS || P->t.kind == T_PM)) {
+        int kind = P->t.kind;
+        advance(P);
+        int32_t b = parse_term(P);
+        if (kind == T_PM) {
+            r = mk(P, CL_PM, r, b, 0);
+            if (r >= 0) P->p->nodes[r].pm_bit = P->n_pm++;
+        } else {
+            r = mk(P, kind == T_PLUS ? CL_ADD : CL_SUB, r, b, 0);
+        }
+    }
+    P->depth--;
+    return r;
+}
+
+/* ---- values ---- */
+
+static int32_t new_val(parser *P, int kind) {
+    if (P->failed) return -1;
+    int32_t v = cl_new_val(P->p);
+    if (v < 0) { P->failed = 2; return -1; }
+    cl_val *x = &P->p->vals[v];
+    x->kind = (uint8_t)kind;
+    x->elem = x->first = x->next = -1;
+    return v;
+}
+
+static int32_t new_scalar(parser *P, int32_t root, int32_t mask) {
+    int32_t v = new_val(P, CL_V_SCALAR);
+    int32_t e = v >= 0 ? cl_new_elem(P->p) : -1;
+    if (v >= 0 && e < 0) { P->failed = 2; return -1; }
+    if (v < 0) return -1;
+    P->p->elems[e].root = root;
+    P->p->elems[e].mask = mask;
+    cl_eval_elem(P->p, &P->p->elems[e]);
+    P->p->vals[v].elem = e;
+    return v;
+}
+
+/* Appends child to the list of val v (children kept in order). */
+static void add_child(parser *P, int32_t v, int32_t child, int32_t *last) {
+    cl_val *x = &P->p->vals[v];
+    if (*last < 0) x->first = child; else P->p->vals[*last].next = child;
+    *last = child;
+    x->count++;
+}
+
+/* An expression as a value: a scalar, or the set of its \pm choices. */
+static int32_t scalar_value(parser *P, int32_t root) {
+    if (root < 0) return -1;
+    if (P->n_pm == 0) return new_scalar(P, root, 0);
+    if (P->n_pm > CL_MAX_PM) return fail(P);
+    int32_t set = new_val(P, CL_V_SET), last = -1;
+    for (int32_t mask = 0; set >= 0 && mask < (1 << P->n_pm); mask++) {
+        int32_t c = new_scalar(P, root, mask);
+        if (c < 0) return -1;
+        add_child(P, set, c, &last);
+    }
+    return set;
+}
+
+static int32_t inf_scalar(parser *P, int negative) {
+    int32_t k = mk(P, CL_INF, -1, -1, 0);
+    if (negative) k = mk(P, CL_NEG, k, -1, 0);
+    return k < 0 ? -1 : new_scalar(P, k, 0);
+}
+
+static int32_t interval(parser *P, int32_t lo, char open, int32_t hi, char close) {
+    int32_t v = new_val(P, CL_V_TUPLE), last = -1;
+    if (v < 0 || lo < 0 || hi < 0) return fail(P);
+    P->p->vals[v].open = open;
+    P->p->vals[v].close = close;
+    add_child(P, v, lo, &last);
+    add_child(P, v, hi, &last);
+    return v;
+}
+
+static int is_rel(int k) { return k == T_EQ || k == T_NE || k == T_LT || k == T_LE || k == T_GT || k == T_GE; }
+static int is_less(int k) { return k == T_LT || k == T_LE; }
+static int is_more(int k) { return k == T_GT || k == T_GE; }
+
+static int32_t single_var(const parser *P, int32_t root) {
+    return root >= 0 && P->p->nodes[root].op == CL_VAR;
+}
+
+/* sum [relop sum [relop sum]]: x > 3 and 1 < x <= 2 become intervals;
+ * a = b and a < b stay relations. */
+static int32_t parse_relation(parser *P) {
+    int32_t a = -1;
+    P->n_pm = 0;
+    int32_t first = parse_sum(P);
+    if (first < 0) return -1;
+    if (!is_rel(P->t.kind)) return scalar_value(P, first);   /* the common case */
+    int ops[2], n_ops = 0;
+    int32_t sums[3] = {first, -1, -1};
+    while (is_rel(P->t.kind) && n_ops < 2) {
+        ops[n_ops++] = P->t.kind;
+        advance(P);
+        sums[n_ops] = parse_sum(P);
+        if (sums[n_ops] < 0) return -1;
+    }
+    if (is_rel(P->t.kind) || P->n_pm) return fail(P);
+    if (n_ops == 2) {                /* lo < x < hi (or hi > x > lo) */
+        int less = is_less(ops[0]) && is_less(ops[1]), more = is_more(ops[0]) && is_more(ops[1]);
+        if (!(less || more) || !single_var(P, sums[1])) return fail(P);
+        int lo = less ? 0 : 2, hi = less ? 2 : 0;
+        int lo_open = (less ? ops[0] : ops[1]) == (less ? T_LT : T_GT);
+        int hi_open = (less ? ops[1] : ops[0]) == (less ? T_LT : T_GT);
+        return interval(P, new_scalar(P, sums[lo], 0), lo_open ? '(' : '[', new_scalar(P, sums[hi], 0),
+                        hi_open ? ')' : ']');
+    }
+    int op = ops[0];
+    int32_t lhs = sums[0], rhs = sums[1];
+    if (is_more(op)) { int32_t tmp = lhs; lhs = rhs; rhs = tmp; op = op == T_GT ? T_LT : T_LE; }
+    if (op == T_LT || op == T_LE) {
+        char end = op == T_LT ? ')' : ']', start = op == T_LT ? '(' : '[';
+        if (single_var(P, lhs)) return interval(P, inf_scalar(P, 1), '(', new_scalar(P, rhs, 0), end);
+        if (single_var(P, rhs)) return interval(P, new_scalar(P, lhs, 0), start, inf_scalar(P, 0), ')');
+    }
+    a = new_val(P, CL_V_REL);
+    if (a < 0) return -1;
+    P->p->vals[a].rel = op == T_EQ ? '=' : op == T_NE ? '!' : op == T_LT ? '<' : 'l';
+    int32_t last = -1, l = new_scalar(P, lhs, 0), r = new_scalar(P, rhs, 0);
+    if (l < 0 || r < 0) return -1;
+    add_child(P, a, l, &last);
+    add_child(P, a, r, &last);
+    return a;
+}
+
+static int32_t parse_value(parser *P);
+
+/* ( ... ) [ ... ] \{ ... \} { ... , ... } with their elements. */
+static int32_t parse_bracketed(parser *P) {
+    if (enter(P) < 0) return -1;
+    int open = P->t.kind;
+    int32_t v = new_val(P, (open == T_LP || open == T_LB) ? CL_V_TUPLE : CL_V_SET), last = -1;
+    advance(P);
+    int closes = open == T_LSET ? T_RSET : open == T_LC ? T_RC : -1;
+    if (v >= 0 && open == T_LSET && P->t.kind == T_RSET) { advance(P); P->depth--; return v; }   /* \{\} */
+    while (v >= 0) {
+        if (P->p->vals[v].count >= CL_MAX_ITEMS) { v = fail(P); break; }
+        int32_t c = parse_value(P);
+        if (c < 0) { v = -1; break; }
+        add_child(P, v, c, &last);
+        if (P->t.kind == T_COMMA) { advance(P); continue; }
+        int k = P->t.kind;
+        if (closes >= 0 ? k != closes : (k != T_RP && k != T_RB)) { v = fail(P); break; }
+        if (closes < 0) {
+            P->p->vals[v].open = open == T_LP ? '(' : '[';
+            P->p->vals[v].close = k == T_RP ? ')' : ']';
+        }
+        advance(P);
+        break;
+    }
+    P->depth--;
+    return v;
+}
+
+static int starts_bracketed(const parser *P) {
+    int k = P->t.kind;
+    return k == T_LSET || ((k == T_LP || k == T_LB || k == T_LC) && P->comma[P->t.at]);
+}
+
+/* \cup or a lone U between two bracketed values */
+static int at_union(const parser *P) {
+    if (P->t.kind == T_CUP) return 1;
+    return P->t.kind == T_VAR && P->t.len == 1 && P->s[P->t.at] == 'U' && P->pos < P->n &&
+           (P->s[P->pos] == '(' || P->s[P->pos] == '[');
+}
+
+/* "x =", "x \in", "f(x) =", "(x, y) =" at the current token: skips it and
+ * returns 1 with the label's span. */
+static int take_label(parser *P, int64_t *at, int64_t *len) {
+    int64_t start = P->t.at, save = P->pos;
+    tok t0 = P->t;
+    if (P->t.kind == T_VAR) {
+        advance(P);
+        if (P->t.kind == T_LP && P->close[P->t.at] > 0) relex(P, P->close[P->t.at] + 1);
+    } else if (P->t.kind == T_LP && P->comma[P->t.at]) {
+        int64_t end = P->close[P->t.at];
+        advance(P);
+        while (P->t.kind == T_VAR || P->t.kind == T_COMMA) advance(P);
+        if (P->t.at != end) goto no;
+        advance(P);
+    } else {
+        return 0;
+    }
+    if ((P->t.kind == T_EQ || P->t.kind == T_IN) && P->pos < P->n) {
+        *at = start;
+        *len = P->t.at - start;
+        advance(P);
+        return 1;
+    }
+no:
+    P->t = t0;
+    P->pos = save;
+    return 0;
+}
+
+static int32_t parse_value(parser *P) {
+    if (enter(P) < 0) return -1;
+    int64_t label_at = 0, label_len = 0;
+    int32_t v;
+    if (take_label(P, &label_at, &label_len)) {
+        v = parse_value(P);
+    } else if (starts_bracketed(P)) {
+        v = parse_bracketed(P);
+        if (v >= 0 && at_union(P)) {
+            int32_t u = new_val(P, CL_V_UNION), last = -1;
+            if (u >= 0) add_child(P, u, v, &last);
+            while (u >= 0 && at_union(P)) {
+                advance(P);
+                if (!starts_bracketed(P)) { u = fail(P); break; }
+                int32_t c = parse_bracketed(P);
+                if (c < 0 || P->p->vals[u].count >= CL_MAX_ITEMS) { u = fail(P); break; }
+                add_child(P, u, c, &last);
+            }
+            v = u;
+        }
+    } else {
+        v = parse_relation(P);
+    }
+    if (v >= 0 && label_len > 0) {
+        P->p->vals[v].label_off = (int32_t)(P->label_base + label_at);
+        P->p->vals[v].label_len = (int32_t)label_len;
+    }
+    P->depth--;
+    return v;
+}
+
+static int32_t parse_answer(parser *P) {
+    int32_t v = parse_value(P);
+    if (v >= 0 && P->t.kind == T_COMMA) {     /* a bare list: unordered */
+        int32_t set = new_val(P, CL_V_SET), last = -1;
+        if (set >= 0) add_child(P, set, v, &last);
+        while (set >= 0 && P->t.kind == T_COMMA) {
+            advance(P);
+            int32_t c = parse_value(P);
+            if (c < 0 || P->p->vals[set].count >= CL_MAX_ITEMS) { set = fail(P); break; }
+            add_child(P, set, c, &last);
+        }
+        v = set;
+    }
+    if (v >= 0 && P->t.kind != T_END) v = fail(P);
+    return v;
+}
+
+/* ---- classification ---- */
+
+/* A, (a), a), (B) text..., option B: the choice letter, or 0. */
+static char choice_letter(const char *s, int64_t n) {
+    static const char *prefixes[] = {"option", "choice", "answer"};
+    for (size_t k = 0; k < 3; k++) {
+        int64_t len = (int64_t)strlen(prefixes[k]);
+        int ok = n > len;
+        for (int64_t i = 0; ok && i < len; i++) ok = cl_lower(s[i]) == prefixes[k][i];
+        if (ok) { s += len; n -= len; break; }
+    }
+    if (n == 1 && s[0] >= 'A' && s[0] <= 'Z') return s[0];
+    if (n == 2 && cl_is_alpha(s[0]) && s[1] == ')') return (char)(cl_lower(s[0]) - 32);
+    if (n >= 3 && s[0] == '(' && cl_is_alpha(s[1]) && s[2] == ')') {
+        if (n == 3) return (char)(cl_lower(s[1]) - 32);
+        if (s[1] >= 'A' && s[1] <= 'Z') return s[1];    /* "(B) Paris" */
+    }
+    return 0;
+}
+
+/* Only letters (two or more) and no math: plain text ("yes", "NewYork"). */
+static int plain_words(const char *s, int64_t n) {
+    int64_t letters = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (cl_is_alpha(s[i])) letters++;
+        else if (cl_is_digit(s[i]) || strchr("+-*/^=<>()[]{}|\\_!%,", s[i])) return 0;
+    }
+    if (letters < 2) return 0;
+    const name_rule *r = find_name(NAMES, sizeof NAMES / sizeof NAMES[0], s, n);
+    return !(r && (r->kind == T_PI || r->kind == T_INF));
+}
+
+int cl_parse_answer(cl_pool *p, cl_answer *a, const char *s, int64_t n) {
+    a->choice = choice_letter(s, n);
+    if (a->choice) { a->kind = CL_CHOICE; return EMPO_OK; }
+    a->kind = CL_TEXT;
+    if (plain_words(s, n)) return EMPO_OK;
+    /* bracket tables: p->scratch is free once the answer is normalized */
+    if (p->cap_scratch < n * 5 + 8) return EMPO_OK;
+    parser P;
+    memset(&P, 0, sizeof P);
+    P.p = p;
+    P.s = s;
+    P.n = n;
+    P.label_base = a->norm_off;
+    P.close = (int32_t *)(void *)p->scratch;
+    P.comma = (uint8_t *)p->scratch + 4 * n + 4;
+    if (!match_brackets(&P)) return EMPO_OK;
+    int32_t nodes0 = p->n_nodes, elems0 = p->n_elems, vals0 = p->n_vals;
+    advance(&P);
+    int32_t v = parse_answer(&P);
+    if (P.failed == 2) return empo_fail(EMPO_E_NOMEM, "cluster: out of memory parsing an answer");
+    if (v < 0) {      /* not math: drop what was built */
+        p->n_nodes = nodes0; p->n_elems = elems0; p->n_vals = vals0;
+        return EMPO_OK;
+    }
+    a->kind = CL_MATH;
+    a->val = v;
+    return EMPO_OK;
+}
