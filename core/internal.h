@@ -118,7 +118,7 @@ typedef struct empo_node empo_node;
  * no-grad mode. */
 typedef int (*empo_backward_fn)(empo_node *node, empo_tensor *grad_out, empo_tensor **gin);
 
-enum { EMPO_NODE_INLINE = 4, EMPO_NODE_SAVED = 4, EMPO_NODE_PARAMS = 8 };
+enum { EMPO_NODE_INLINE = 4, EMPO_NODE_SAVED = 6, EMPO_NODE_PARAMS = 8 };
 
 struct empo_node {
     int refcount;
