@@ -102,16 +102,42 @@ static void scatter_add(float *base, const geom *g, const float *src) {
     }
 }
 
+/* Gradient of a permute: grad_out read through the inverse permutation,
+ * copied contiguous (a parallel strided copy). */
+static int permute_backward(empo_node *node, empo_tensor *grad_out, empo_tensor **gin) {
+    int nd = grad_out->ndim;
+    int64_t shape[EMPO_MAX_DIMS], strides[EMPO_MAX_DIMS];
+    for (int d = 0; d < nd; d++) {   /* output dim d came from input dim src */
+        int src = (int)((node->i[1] >> (4 * d)) & 0xf);
+        shape[src] = grad_out->shape[d];
+        strides[src] = grad_out->strides[d];
+    }
+    empo_tensor *v = empo_tensor_view_of(grad_out, nd, shape, strides, grad_out->offset);
+    if (!v) return EMPO_E_NOMEM;
+    int st = empo_copy_as(&gin[0], v, EMPO_F32);
+    empo_tensor_release(v);
+    return st;
+}
+
 static int view_backward(empo_node *node, empo_tensor *grad_out, empo_tensor **gin) {
     empo_tensor *x = node->inputs[0];
+    int kind = (int)node->i[0];
+    if (kind == V_RESHAPE) {   /* grad_out is contiguous: the same memory in x's shape */
+        gin[0] = empo_tensor_view_of(grad_out, x->ndim, x->shape, x->strides, grad_out->offset);
+        if (gin[0]) empo_contiguous_strides(x->ndim, x->shape, gin[0]->strides);
+        return gin[0] ? EMPO_OK : EMPO_E_NOMEM;
+    }
+    if (kind == V_PERMUTE) return permute_backward(node, grad_out, gin);
+    /* slices, selects and expands: scatter-add into zeros (expand's
+     * repeated elements add up) */
     empo_tensor *z = NULL;
     EMPO_TRY(empo_tensor_zeros(&z, x->ndim, x->shape, EMPO_F32));
     geom zg = geom_of(z), og;
-    if (apply((int)node->i[0], &node->i[1], node->out_shape, node->out_ndim, &zg, &og) != EMPO_OK) {
+    if (apply(kind, &node->i[1], node->out_shape, node->out_ndim, &zg, &og) != EMPO_OK) {
         empo_tensor_release(z);
         return empo_fail(EMPO_E_STATE, "%s backward: geometry failed (internal error)", node->name);
     }
-    scatter_add(empo_tensor_data(z) , &og, empo_tensor_data(grad_out));
+    scatter_add(empo_tensor_data(z), &og, empo_tensor_data(grad_out));
     gin[0] = z;
     return EMPO_OK;
 }
