@@ -109,7 +109,7 @@ static int build_pipe(empo_bpe_trainer *tr) {
     tr->pipe->name = strdup("bpe_trainer");
     cJSON *root = skeleton(tr);
     int st = root ? tok_parse_pipeline(tr->pipe, root) : tfail(EMPO_E_NOMEM, "out of memory");
-    if (st == EMPO_OK) st = tok_parse_added(tr->pipe, root, 1);
+    if (st == EMPO_OK) st = tok_parse_added(tr->pipe, root);
     if (st == EMPO_OK) st = tok_build_matchers(tr->pipe);
     cJSON_Delete(root);
     return st;

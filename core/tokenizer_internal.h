@@ -180,7 +180,7 @@ struct empo_tokenizer {
  * used by the trainer, whose tokenizer has no model). */
 struct cJSON;
 int tok_parse_pipeline(empo_tokenizer *tok, const struct cJSON *root);
-int tok_parse_added(empo_tokenizer *tok, const struct cJSON *root, int check_ids);
+int tok_parse_added(empo_tokenizer *tok, const struct cJSON *root);
 void tok_free_parts(empo_tokenizer *tok);
 
 /* tokenizer_pipeline.c */

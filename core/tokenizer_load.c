@@ -249,7 +249,7 @@ int tok_parse_pipeline(empo_tokenizer *tok, const cJSON *root) {
 
 /* ---- added tokens ---- */
 
-int tok_parse_added(empo_tokenizer *tok, const cJSON *root, int check_ids) {
+int tok_parse_added(empo_tokenizer *tok, const cJSON *root) {
     const cJSON *list = field(root, "added_tokens"), *e;
     if (is_null(list)) return EMPO_OK;
     if (!cJSON_IsArray(list)) return bad(tok, "\"added_tokens\" must be an array");
@@ -280,10 +280,6 @@ int tok_parse_added(empo_tokenizer *tok, const cJSON *root, int check_ids) {
         i++;
         tok->n_added = i;
     }
-    (void)check_ids;
-    EMPO_TRY(tok_strmap_init(&tok->added_map, (size_t)n));
-    for (int k = 0; k < n; k++)
-        EMPO_TRY(tok_strmap_put(&tok->added_map, tok->added[k].content, tok->added[k].len, tok->added[k].id));
     return EMPO_OK;
 }
 
@@ -310,6 +306,40 @@ static int check_model(empo_tokenizer *tok, const cJSON *model) {
     return bool_of(tok, model, "ignore_merges", 0, "model", &tok->ignore_merges);
 }
 
+/* HF ignores the ids written in added_tokens: a token the model vocab
+ * holds keeps that id, any other takes the next id after the vocab (or
+ * after the largest added id); empty tokens are skipped and a repeated
+ * content keeps its first id, with the later flags. */
+static int assign_added_ids(empo_tokenizer *tok) {
+    EMPO_TRY(tok_strmap_init(&tok->added_map, (size_t)tok->n_added));
+    int32_t kept = 0, max_id = -1;
+    for (int32_t k = 0; k < tok->n_added; k++) {
+        tok_added a = tok->added[k];
+        if (a.len == 0) {
+            free(a.content);
+            continue;
+        }
+        int32_t prev = tok_strmap_get(&tok->added_map, a.content, a.len);
+        if (prev >= 0) {
+            for (int32_t j = 0; j < kept; j++) {
+                if (tok->added[j].id != prev) continue;
+                a.id = prev;
+                free(tok->added[j].content);
+                tok->added[j] = a;
+            }
+            continue;
+        }
+        int32_t id = tok_strmap_get(&tok->vocab, a.content, a.len);
+        if (id < 0) id = max_id >= tok->model_size || tok->model_size == 0 ? max_id + 1 : tok->model_size;
+        a.id = id;
+        if (id > max_id) max_id = id;
+        tok->added[kept++] = a;
+        EMPO_TRY(tok_strmap_put(&tok->added_map, tok->added[kept - 1].content, a.len, id));
+    }
+    tok->n_added = kept;
+    return EMPO_OK;
+}
+
 /* Vocab strings into one arena; the per-id tables. */
 static int load_vocab(empo_tokenizer *tok, const cJSON *vocab) {
     const cJSON *e;
@@ -322,20 +352,10 @@ static int load_vocab(empo_tokenizer *tok, const cJSON *vocab) {
         bytes += strlen(e->string) + 1;
         n++;
     }
-    for (int32_t k = 0; k < tok->n_added; k++) {
-        if (tok->added[k].id > max_id) max_id = tok->added[k].id;
-        bytes += tok->added[k].len + 1;
-    }
+    for (int32_t k = 0; k < tok->n_added; k++) bytes += tok->added[k].len + 1;
     tok->model_size = (int32_t)n;
-    tok->n_ids = max_id + 1;
-    size_t ids = (size_t)tok->n_ids + 1;
     tok->str_arena = malloc(bytes);
-    tok->str_off = malloc(ids * sizeof *tok->str_off);
-    tok->str_len = calloc(ids, sizeof *tok->str_len);
-    tok->is_special = calloc(ids, 1);
-    if (!tok->str_arena || !tok->str_off || !tok->str_len || !tok->is_special)
-        return empo_fail(EMPO_E_NOMEM, "tokenizer: out of memory (%d ids)", tok->n_ids);
-    memset(tok->str_off, 0xFF, ids * sizeof *tok->str_off);
+    if (!tok->str_arena) return empo_fail(EMPO_E_NOMEM, "tokenizer: out of memory (vocab)");
     EMPO_TRY(tok_strmap_init(&tok->vocab, n));
     size_t at = 0;
     cJSON_ArrayForEach(e, vocab) {
@@ -346,9 +366,24 @@ static int load_vocab(empo_tokenizer *tok, const cJSON *vocab) {
             return bad(tok, "model.vocab: a token is not valid UTF-8 (id %d)", id);
         memcpy(tok->str_arena + at, e->string, len + 1);
         EMPO_TRY(tok_strmap_put(&tok->vocab, tok->str_arena + at, len, id));
-        tok->str_off[id] = (uint32_t)at;
-        tok->str_len[id] = (uint32_t)len;
         at += len + 1;
+    }
+    EMPO_TRY(assign_added_ids(tok));
+    for (int32_t k = 0; k < tok->n_added; k++)
+        if (tok->added[k].id > max_id) max_id = tok->added[k].id;
+    tok->n_ids = max_id + 1;
+    size_t ids = (size_t)tok->n_ids + 1;
+    tok->str_off = malloc(ids * sizeof *tok->str_off);
+    tok->str_len = calloc(ids, sizeof *tok->str_len);
+    tok->is_special = calloc(ids, 1);
+    if (!tok->str_off || !tok->str_len || !tok->is_special)
+        return empo_fail(EMPO_E_NOMEM, "tokenizer: out of memory (%d ids)", tok->n_ids);
+    memset(tok->str_off, 0xFF, ids * sizeof *tok->str_off);
+    for (size_t i = 0; i < tok->vocab.cap; i++) {
+        if (!tok->vocab.tag[i]) continue;
+        int32_t id = tok->vocab.val[i];
+        tok->str_off[id] = (uint32_t)((const char *)tok->vocab.key[i] - tok->str_arena);
+        tok->str_len[id] = tok->vocab.len[i];
     }
     /* an added token's text wins over the model's for its id (as HF) */
     for (int32_t k = 0; k < tok->n_added; k++) {
@@ -365,9 +400,10 @@ static int load_vocab(empo_tokenizer *tok, const cJSON *vocab) {
 /* Token bytes (byte-level alphabet undone): what BPE builds and what each
  * id decodes to. */
 static int load_bytes(empo_tokenizer *tok) {
-    size_t total = 1;
+    size_t total = 1, raw_total = 1;
     for (int32_t id = 0; id < tok->n_ids; id++) total += tok->str_len[id];
-    tok->raw_arena = malloc(total);
+    for (size_t i = 0; i < tok->vocab.cap; i++) raw_total += tok->vocab.tag[i] ? tok->vocab.len[i] : 0;
+    tok->raw_arena = malloc(raw_total);
     tok->dec_arena = malloc(total);
     tok->dec_off = malloc((size_t)tok->n_ids * sizeof *tok->dec_off + 1);
     tok->dec_len = calloc((size_t)tok->n_ids + 1, sizeof *tok->dec_len);
@@ -528,12 +564,10 @@ static int load_parsed(empo_tokenizer *tok, const cJSON *root, const char *confi
     const cJSON *model = field(root, "model");
     EMPO_TRY(check_model(tok, model));
     EMPO_TRY(tok_parse_pipeline(tok, root));
-    EMPO_TRY(tok_parse_added(tok, root, 1));
+    EMPO_TRY(tok_parse_added(tok, root));
     EMPO_TRY(load_vocab(tok, field(model, "vocab")));
     EMPO_TRY(load_bytes(tok));
     EMPO_TRY(load_merges(tok, field(model, "merges")));
-    for (int32_t k = 0; k < tok->n_added; k++)
-        if (tok->added[k].len == 0) return bad(tok, "added_tokens: token %d has empty content", tok->added[k].id);
     EMPO_TRY(tok_build_matchers(tok));
     for (size_t k = 0; k < tok->prefix_ids.n; k++)
         if (tok->prefix_ids.p[k] >= tok->n_ids) return bad(tok, "post_processor: id %d is not in the vocab", tok->prefix_ids.p[k]);

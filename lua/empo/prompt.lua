@@ -92,8 +92,9 @@ end
 
 function M.qwen3(o)
   o = check_opts(o, 'empo.prompt.qwen3', { system = 1, add_generation_prompt = 1, enable_thinking = 1 })
-  return M.chatml{ system = o.system, add_generation_prompt = o.add_generation_prompt,
-                   think = o.enable_thinking == false and false or nil, name = 'qwen3' }
+  local opts = { system = o.system, add_generation_prompt = o.add_generation_prompt, name = 'qwen3' }
+  if o.enable_thinking == false then opts.think = false end
+  return M.chatml(opts)
 end
 
 -- Question -> answer in plain text, for base models:
