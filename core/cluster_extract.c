@@ -100,10 +100,11 @@ static span last_number(const char *s, int64_t n) {
     while (e > 0 && !cl_is_digit(s[e - 1])) e--;
     if (e == 0) return best;
     int64_t b = e;
+    int dots = 0;
     while (b > 0) {
         char c = s[b - 1];
         if (cl_is_digit(c)) b--;
-        else if (c == '.' && b >= 2 && cl_is_digit(s[b - 2])) b--;
+        else if (c == '.' && !dots && b >= 2 && cl_is_digit(s[b - 2])) { b--; dots++; }
         else if (c == ',' && b >= 2 && cl_is_digit(s[b - 2]) && e - b >= 3 && cl_is_digit(s[b]) &&
                  cl_is_digit(s[b + 1]) && cl_is_digit(s[b + 2]) && (b + 3 == n || !cl_is_digit(s[b + 3])))
             b--;

@@ -106,7 +106,12 @@ int cl_answer_equal(const cl_pool *p, const cl_answer *a, const cl_answer *b, in
     int same_len = a->norm_len == b->norm_len;
     if (same_len && memcmp(na, nb, (size_t)a->norm_len) == 0) return 1;
     if (rule != EMPO_RULE_MATH) return 0;
-    if (a->kind == CL_TEXT || b->kind == CL_TEXT) return same_len && text_equal_nocase(na, nb, a->norm_len);
+    if (a->kind == CL_TEXT && b->kind == CL_TEXT) return same_len && text_equal_nocase(na, nb, a->norm_len);
+    if (a->kind == CL_TEXT || b->kind == CL_TEXT) {   /* words against math: "xy" vs "x*y" */
+        const cl_answer *t = a->kind == CL_TEXT ? a : b, *o = a->kind == CL_TEXT ? b : a;
+        if (t->val >= 0 && o->kind == CL_MATH) return cl_val_equal(p, t->val, o->val, rtol, 0);
+        return same_len && text_equal_nocase(na, nb, a->norm_len);
+    }
     if (a->kind == CL_CHOICE || b->kind == CL_CHOICE) return a->kind == b->kind && a->choice == b->choice;
     return cl_val_equal(p, a->val, b->val, rtol, 0);
 }
@@ -135,7 +140,7 @@ int empo_cluster_normalize(const char *s, int64_t len, char *out, int64_t cap, i
     cl_answer a;
     int st = cl_answer_prepare(&p, &a, s, len, EMPO_RULE_NORMALIZED);
     if (st == EMPO_OK) {
-        const char *src = a.kind == CL_RAW ? a.raw : p.text + a.norm_off;
+        const char *src = a.kind == CL_RAW ? a.raw : a.kind == CL_EMPTY ? "" : p.text + a.norm_off;
         int64_t m = a.kind == CL_RAW ? a.raw_len : a.norm_len;
         *out_len = m;
         if (cap > 0) {

@@ -113,12 +113,16 @@ static int unit_text(const char *s, int64_t a, int64_t b) {
     return letters > 0;
 }
 
-/* Nothing but closing marks after s[from]: spaces, $, '.', ^2, braces. */
+/* Nothing but closing marks after s[from]: spaces, $, '.', '}', and an
+ * exponent of digits (^2, ^{3}). */
 static int only_tail(const char *s, int64_t from, int64_t n) {
+    int exponent = 0;
     for (int64_t i = from; i < n; i++) {
         char c = s[i];
-        if (!(cl_is_space(c) || c == '$' || c == '.' || c == '^' || c == '{' || c == '}' || cl_is_digit(c)))
-            return 0;
+        if (c == '^') exponent = 1;
+        else if (cl_is_digit(c) || c == '{') { if (!exponent) return 0; }
+        else if (cl_is_space(c) || c == '$' || c == '.' || c == '}') exponent = 0;
+        else return 0;
     }
     return 1;
 }

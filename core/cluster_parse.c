@@ -496,8 +496,14 @@ static int32_t parse_term(parser *P) {
 }
 
 static int32_t parse_sum(parser *P) {
-    if (enter(P) < 0) return -1;
-    int32_t r = parse_term(P);
+    int32_t r;
+    if (P->t.kind == T_PM) {           /* \pm 2: the values 2 and -2 */
+        advance(P);
+        r = mk(P, CL_PM, mk(P, CL_NUM, -1, -1, 0), parse_term(P), 0);
+        if (r >= 0) P->p->nodes[r].pm_bit = P->n_pm++;
+    } else {
+        r = parse_term(P);
+    }
     while (r >= 0 && (P->t.kind == T_PLUS || P->t.kind == T_MINUS || P->t.kind == T_PM)) {
         int kind = P->t.kind;
         advance(P);
@@ -509,7 +515,6 @@ static int32_t parse_sum(parser *P) {
             r = mk(P, kind == T_PLUS ? CL_ADD : CL_SUB, r, b, 0);
         }
     }
-    P->depth--;
     return r;
 }
 
@@ -781,7 +786,7 @@ int cl_parse_answer(cl_pool *p, cl_answer *a, const char *s, int64_t n) {
     a->choice = choice_letter(s, n);
     if (a->choice) { a->kind = CL_CHOICE; return EMPO_OK; }
     a->kind = CL_TEXT;
-    if (plain_words(s, n)) return EMPO_OK;
+    int words = plain_words(s, n);    /* text, but "xy" may still meet x*y: parse it too */
     /* bracket tables: p->scratch is free once the answer is normalized */
     if (p->cap_scratch < n * 5 + 8) return EMPO_OK;
     parser P;
@@ -801,7 +806,7 @@ int cl_parse_answer(cl_pool *p, cl_answer *a, const char *s, int64_t n) {
         p->n_nodes = nodes0; p->n_elems = elems0; p->n_vals = vals0;
         return EMPO_OK;
     }
-    a->kind = CL_MATH;
+    a->kind = words ? CL_TEXT : CL_MATH;
     a->val = v;
     return EMPO_OK;
 }

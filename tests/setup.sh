@@ -6,7 +6,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${EMPO_BUILD:-$ROOT/build}
 PACKAGES="build-essential cmake pkg-config luajit libluajit-5.1-dev libdnnl-dev libcjson-dev
-libedit-dev python3-torch python3-numpy libopenblas0-openmp"
+libedit-dev python3-torch python3-numpy libopenblas0-openmp python3-sympy"
 
 missing=""
 for p in $PACKAGES; do
