@@ -298,7 +298,8 @@ function M.by_model(verifier, template)
   local function prompt(a, b, question) return M.fill(template, { question = question or '', a = a, b = b }) end
   local function equal(a, b, question)
     if a == b then return true end
-    return check_scores(ask(prompt(a, b, question)), fn)
+    local yes, no = ask(prompt(a, b, question))
+    return check_scores(yes, no, fn)
   end
   local group
   if type(verifier) == 'table' and type(verifier.yes_no_batch) == 'function' then
