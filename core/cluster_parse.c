@@ -431,8 +431,8 @@ static int32_t parse_primary(parser *P) {
     return r;
 }
 
-static int32_t parse_postfix(parser *P) {
-    int32_t r = parse_primary(P);
+/* r followed by any number of '!' and '%' */
+static int32_t postfix_ops(parser *P, int32_t r) {
     while (r >= 0 && (P->t.kind == T_BANG || P->t.kind == T_PCT)) {
         int op = P->t.kind == T_BANG ? CL_FACT : CL_PERCENT;
         advance(P);
@@ -440,6 +440,8 @@ static int32_t parse_postfix(parser *P) {
     }
     return r;
 }
+
+static int32_t parse_postfix(parser *P) { return postfix_ops(P, parse_primary(P)); }
 
 /* After '^': {group}, a whole number (2^10 = 1024), -x, or one primary. */
 static int32_t parse_exponent(parser *P) {
@@ -459,12 +461,7 @@ static int32_t parse_power(parser *P) {
     int32_t r = parse_postfix(P);
     if (r >= 0 && P->t.kind == T_CARET) {
         advance(P);
-        r = mk(P, CL_POW, r, parse_exponent(P), 0);
-        while (r >= 0 && (P->t.kind == T_BANG || P->t.kind == T_PCT)) {
-            int op = P->t.kind == T_BANG ? CL_FACT : CL_PERCENT;
-            advance(P);
-            r = mk(P, op, r, -1, 0);
-        }
+        r = postfix_ops(P, mk(P, CL_POW, r, parse_exponent(P), 0));
     }
     return r;
 }

@@ -221,37 +221,29 @@ static char *repeat(const char *piece, int times, const char *tail) {
 }
 
 static void test_hostile(void) {
-    /* deep nesting: beyond the depth cap the answers compare as text, cleanly */
-    char *deep = repeat("(", 5000, "1"), *deep2 = repeat("(", 5000, "2");
-    hostile_pair("5000 open parentheses", deep, len_of(deep), "1", 1, 0);
-    hostile_pair("5000 open parentheses, same text", deep, len_of(deep), deep, len_of(deep), 1);
-    hostile_pair("5000 open parentheses, other text", deep, len_of(deep), deep2, len_of(deep2), 0);
-    free(deep); free(deep2);
-    char *nested = repeat("\\frac{1}{", 300, "2");
-    hostile_pair("300 nested fractions", nested, len_of(nested), "0.5", 3, 0);
-    free(nested);
-    char *fracs = repeat("\\frac", 800, "12");
-    hostile_pair("800 \\frac in a row", fracs, len_of(fracs), "1", 1, 0);
-    free(fracs);
-    char *texts = repeat("\\text{", 3000, "5");
-    hostile_pair("3000 unclosed \\text{", texts, len_of(texts), "5", 1, 0);
-    free(texts);
-    char *minus = repeat("-", 2000, "5");
-    hostile_pair("2000 minus signs", minus, len_of(minus), "5", 1, 0);
-    free(minus);
-    char *powers = repeat("2^", 1500, "2");
-    hostile_pair("a 1500-story power tower", powers, len_of(powers), "4", 1, 0);
-    free(powers);
-    char *sum = repeat("1+", 1500, "1");
-    hostile_pair("a sum of 1501 ones (tree deeper than the cap)", sum, len_of(sum), "1501", 4, 0);
-    hostile_pair("the same sum twice", sum, len_of(sum), sum, len_of(sum), 1);
-    free(sum);
-    char *set = repeat("1,", 2000, "1");
-    hostile_pair("a set of 2001 ones", set, len_of(set), "\\{1\\}", 5, 0);
-    free(set);
-    char *pm = repeat("1\\pm", 40, "1");
-    hostile_pair("40 \\pm signs (over the expansion cap)", pm, len_of(pm), "1", 1, 0);
-    free(pm);
+    /* piece repeated `times`, then tail, against `other` (or the same pieces with other_tail) */
+    static const struct { const char *what, *piece; int times; const char *tail, *other, *other_tail; int want; } cases[] = {
+        {"5000 open parentheses", "(", 5000, "1", "1", NULL, 0},
+        {"5000 open parentheses, same text", "(", 5000, "1", NULL, "1", 1},
+        {"5000 open parentheses, other text", "(", 5000, "1", NULL, "2", 0},
+        {"300 nested fractions", "\\frac{1}{", 300, "2", "0.5", NULL, 0},
+        {"800 \\frac in a row", "\\frac", 800, "12", "1", NULL, 0},
+        {"3000 unclosed \\text{", "\\text{", 3000, "5", "5", NULL, 0},
+        {"2000 minus signs", "-", 2000, "5", "5", NULL, 0},
+        {"a 1500-story power tower", "2^", 1500, "2", "4", NULL, 0},
+        {"a sum of 1501 ones (tree deeper than the cap)", "1+", 1500, "1", "1501", NULL, 0},
+        {"the same sum twice", "1+", 1500, "1", NULL, "1", 1},
+        {"a set of 2001 ones", "1,", 2000, "1", "\\{1\\}", NULL, 0},
+        {"40 \\pm signs (over the expansion cap)", "1\\pm", 40, "1", "1", NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *a = repeat(cases[i].piece, cases[i].times, cases[i].tail);
+        char *b = cases[i].other ? NULL : repeat(cases[i].piece, cases[i].times, cases[i].other_tail);
+        const char *other = b ? b : cases[i].other;
+        hostile_pair(cases[i].what, a, len_of(a), other, len_of(other), cases[i].want);
+        free(a);
+        free(b);
+    }
     /* over the answer cap: byte comparison */
     size_t n = EMPO_CLUSTER_MAX_ANSWER + 1;
     char *big = malloc(n), *big2 = malloc(n);
