@@ -72,14 +72,16 @@ local function open_file(path, level)
   return setmetatable({ h = ffi.gc(pp[0], C.empo_safetensors_close), path = path }, File)
 end
 
+-- The strings name(h, 0 .. count(h) - 1) as a Lua list.
+local function c_list(h, count, name)
+  local out = {}
+  for i = 0, tonumber(count(h)) - 1 do out[i + 1] = ffi_string(name(h, i)) end
+  return out
+end
+
 -- Tensor names, sorted.
 function File:names()
-  local h = handle(self, 'names')
-  local out = {}
-  for i = 0, tonumber(C.empo_safetensors_count(h)) - 1 do
-    out[i + 1] = ffi_string(C.empo_safetensors_name(h, i))
-  end
-  return out
+  return c_list(handle(self, 'names'), C.empo_safetensors_count, C.empo_safetensors_name)
 end
 
 function File:has(name) return C.empo_safetensors_find(handle(self, 'has'), name) >= 0 end
@@ -163,12 +165,7 @@ local function shard_of(f, name, fname)
 end
 
 function Sharded:names()
-  local ix = ix_handle(self, 'names')
-  local out = {}
-  for i = 0, tonumber(C.empo_safetensors_index_count(ix)) - 1 do
-    out[i + 1] = ffi_string(C.empo_safetensors_index_name(ix, i))
-  end
-  return out
+  return c_list(ix_handle(self, 'names'), C.empo_safetensors_index_count, C.empo_safetensors_index_name)
 end
 
 function Sharded:has(name) return C.empo_safetensors_index_find(ix_handle(self, 'has'), name) >= 0 end
