@@ -4,7 +4,7 @@
  * (differentiable operations and fused transformer kernels), rng (Philox),
  * optim (AdamW, grad norm), runtime (threads, memory, version), safetensors
  * (checkpoint files), cluster (answer extraction, math equivalence, semantic
- * entropy).
+ * entropy), sample (per-token sampling math, KV-cache rows).
  *
  * The declarations are FFI-clean (no macros in declarations, no varargs,
  * no struct by value) so that lua/empo/cdef.lua is generated from them. */
@@ -20,4 +20,5 @@
 #include "empo_safetensors.h"
 #include "empo_tokenizer.h"
 #include "empo_cluster.h"
+#include "empo_sample.h"
 #endif
