@@ -332,7 +332,16 @@ static int open_file(empo_safetensors *f) {
                          (unsigned long long)hlen, size);
     f->data = f->base + 8 + hlen;
     f->data_size = (int64_t)(size - 8 - hlen);
-    return validate_header(f, (const char *)p + 8, (size_t)hlen);
+    /* the parser gets its own NUL-terminated copy: no read can stray into
+     * the data area or past the mapping, and ASan sees every byte of it */
+    char *text = malloc((size_t)hlen + 1);
+    if (!text) return empo_fail(EMPO_E_NOMEM, "%s: out of memory for a %llu-byte header", f->path,
+                                (unsigned long long)hlen);
+    memcpy(text, p + 8, (size_t)hlen);
+    text[hlen] = '\0';
+    int st = validate_header(f, text, (size_t)hlen);
+    free(text);
+    return st;
 }
 
 int empo_safetensors_open(empo_safetensors **out, const char *path) {
