@@ -675,7 +675,7 @@ static int at_union(const parser *P) {
 static int take_label(parser *P, int64_t *at, int64_t *len) {
     int64_t start = P->t.at, save = P->pos;
     tok t0 = P->t;
-    if (P->t.kind == T_VAR) {
+    if (P->t.kind == T_VAR || P->t.kind == T_E) {     /* e = 5 names a variable e */
         advance(P);
         if (P->t.kind == T_LP && P->close[P->t.at] > 0) relex(P, P->close[P->t.at] + 1);
     } else if (P->t.kind == T_LP && P->comma[P->t.at]) {
