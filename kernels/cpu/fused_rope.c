@@ -1,52 +1,87 @@
 /* fused_rope.c — fast CPU kernel for the rotary embedding (half-rotation
  * layout, f32), forward and backward. One (batch, token) pair per
- * task: its cos/sin are computed once and applied to every head.
+ * task; cos/sin are computed once per position and applied to every head
+ * (and to every batch row when the rows share positions).
  * The naive version is in kernels/ref/fused_rope.c. */
 #include <math.h>
+#include <stdlib.h>
 #include "internal.h"
 #include "fused.h"
 
-/* Rotates the H head rows of token (b, t) by +angle (sign = 1, forward)
- * or -angle (sign = -1, backward: the transpose of a rotation is its
- * inverse). */
-static void rope_token(float *out, const float *x, int64_t pos, int64_t b, int64_t t, int64_t H,
-                       int64_t T, int64_t Dh, double theta, float sign) {
-    enum { PAIRS = 64 };   /* cos/sin table kept on the stack per chunk */
+/* Rotates pairs i0 .. i0+m-1 of the H head rows of token (b, t) by the
+ * angles whose cos/sin are cs/sn (m each): +angle forward, -angle backward
+ * (sn negated: the transpose of a rotation is its inverse). */
+static void rotate_token(float *out, const float *x, const float *cs, const float *sn, int64_t i0, int64_t m,
+                         int64_t b, int64_t t, int64_t H, int64_t T, int64_t Dh) {
     const int64_t half = Dh / 2;
-    float cs[PAIRS], sn[PAIRS];
-    for (int64_t i0 = 0; i0 < half; i0 += PAIRS) {
-        const int64_t m = half - i0 < PAIRS ? half - i0 : PAIRS;
-        for (int64_t i = 0; i < m; i++) {
-            const double a = (double)empo_rope_angle(pos, i0 + i, Dh, theta);
-            cs[i] = (float)cos(a);
-            sn[i] = sign * (float)sin(a);
-        }
-        for (int64_t h = 0; h < H; h++) {
-            const int64_t row = ((b * H + h) * T + t) * Dh + i0;
-            const float *x1 = x + row, *x2 = x + row + half;   // (m) each
-            float *y1 = out + row, *y2 = out + row + half;     // (m) each
+    for (int64_t h = 0; h < H; h++) {
+        const int64_t row = ((b * H + h) * T + t) * Dh + i0;
+        const float *x1 = x + row, *x2 = x + row + half;   // (m) each
+        float *y1 = out + row, *y2 = out + row + half;     // (m) each
 #pragma omp simd
-            for (int64_t i = 0; i < m; i++) {
-                const float a1 = x1[i], a2 = x2[i];
-                y1[i] = a1 * cs[i] - a2 * sn[i];
-                y2[i] = a2 * cs[i] + a1 * sn[i];
-            }
+        for (int64_t i = 0; i < m; i++) {
+            const float a1 = x1[i], a2 = x2[i];
+            y1[i] = a1 * cs[i] - a2 * sn[i];
+            y2[i] = a2 * cs[i] + a1 * sn[i];
         }
     }
 }
 
-/* One token per task: its cos/sin are computed once for all heads. Small
- * work runs without an OpenMP region (entering one costs ~0.4 us). */
+/* cos/sin (times sign) of pairs i0 .. i0+m-1 at position pos */
+static void angles(float *cs, float *sn, int64_t pos, int64_t i0, int64_t m, int64_t Dh, double theta, float sign) {
+    for (int64_t i = 0; i < m; i++) {
+        const double a = (double)empo_rope_angle(pos, i0 + i, Dh, theta);
+        cs[i] = (float)cos(a);
+        sn[i] = sign * (float)sin(a);
+    }
+}
+
+typedef struct {
+    float *out;
+    const float *x;
+    const int64_t *pos;
+    const float *table;          /* (T, 2, Dh/2) cos/sin when batch rows share positions, else NULL */
+    int64_t H, T, Dh;
+    double theta;
+    float sign;
+} rope_job;
+
+static void rope_range(void *ctx, int64_t lo, int64_t hi) {
+    enum { PAIRS = 64 };   /* cos/sin of one token computed a chunk at a time */
+    rope_job *j = ctx;
+    const int64_t half = j->Dh / 2;
+    float cs[PAIRS], sn[PAIRS];
+    for (int64_t bt = lo; bt < hi; bt++) {
+        int64_t b = bt / j->T, t = bt % j->T;
+        if (j->table) {
+            const float *row = j->table + t * j->Dh;
+            rotate_token(j->out, j->x, row, row + half, 0, half, b, t, j->H, j->T, j->Dh);
+            continue;
+        }
+        for (int64_t i0 = 0; i0 < half; i0 += PAIRS) {
+            const int64_t m = half - i0 < PAIRS ? half - i0 : PAIRS;
+            angles(cs, sn, j->pos[bt], i0, m, j->Dh, j->theta, j->sign);
+            rotate_token(j->out, j->x, cs, sn, i0, m, b, t, j->H, j->T, j->Dh);
+        }
+    }
+}
+
+/* One (batch, token) per task. When every batch row has the same positions
+ * (no left padding) the cos/sin of each position are computed once per
+ * call, not once per row: trig was ~5% of a training step. */
 static void rope_apply(float *out, const float *x, const int64_t *pos, int64_t B, int64_t H,
                        int64_t T, int64_t Dh, double theta, float sign) {
-    const int nt = empo_omp_threads_for(B * H * T * Dh);
-    if (nt == 1) {
-        for (int64_t bt = 0; bt < B * T; bt++)
-            rope_token(out, x, pos[bt], bt / T, bt % T, H, T, Dh, theta, sign);
-        return;
+    rope_job j = {.out = out, .x = x, .pos = pos, .H = H, .T = T, .Dh = Dh, .theta = theta, .sign = sign};
+    int shared = B > 1;
+    for (int64_t b = 1; b < B && shared; b++)
+        for (int64_t t = 0; t < T && shared; t++) shared = pos[b * T + t] == pos[t];
+    float *table = shared ? malloc(sizeof(float) * (size_t)(T * Dh)) : NULL;   /* NULL: per-row path */
+    if (table) {
+        for (int64_t t = 0; t < T; t++) angles(table + t * Dh, table + t * Dh + Dh / 2, pos[t], 0, Dh / 2, Dh, theta, sign);
+        j.table = table;
     }
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t bt = 0; bt < B * T; bt++) rope_token(out, x, pos[bt], bt / T, bt % T, H, T, Dh, theta, sign);
+    empo_parallel_for(B * T, B * H * T * Dh, rope_range, &j);
+    free(table);
 }
 
 void empo_k_rope_forward(float *out, const float *x, const int64_t *pos, int64_t B, int64_t H,
