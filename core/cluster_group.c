@@ -189,24 +189,37 @@ int empo_cluster_group(int rule, int n, const char *const *answers, const int64_
     *n_clusters = 0;
     if (n == 0) return EMPO_OK;
     cl_answer *ans = malloc((size_t)n * sizeof *ans);
-    int32_t *parent = malloc((size_t)n * 2 * sizeof *parent);
+    int32_t *parent = malloc((size_t)n * 3 * sizeof *parent);   /* parent, first occurrence, ids of roots */
     cl_pool p;
     cl_pool_init(&p);
     int st = (ans && parent) ? EMPO_OK : empo_fail(EMPO_E_NOMEM, "cluster_group: out of memory for %d answers", n);
-    for (int i = 0; i < n && st == EMPO_OK; i++) st = cl_answer_prepare(&p, &ans[i], answers[i], lens[i], rule);
+    /* Each distinct string is prepared once and compared with the other
+     * distinct strings only; a repeat joins its first occurrence. */
+    int32_t *first = parent + n;
+    for (int32_t i = 0; i < n && st == EMPO_OK; i++) {
+        const char *si = answers[i];
+        int64_t ni = lens[i];
+        trim(&si, &ni);
+        parent[i] = first[i] = i;
+        for (int32_t j = 0; j < i && first[i] == i; j++)
+            if (first[j] == j && ans[j].raw_len == ni && (ni == 0 || memcmp(ans[j].raw, si, (size_t)ni) == 0)) {
+                ans[i] = ans[j];
+                parent[i] = first[i] = j;
+            }
+        if (first[i] == i) st = cl_answer_prepare(&p, &ans[i], si, ni, rule);
+    }
     if (st == EMPO_OK) {
         double tol = pick_rtol(rtol);
-        for (int32_t i = 0; i < n; i++) parent[i] = i;
         for (int32_t i = 0; i < n; i++) {
-            if (ans[i].kind == CL_EMPTY) continue;
+            if (ans[i].kind == CL_EMPTY || first[i] != i) continue;
             for (int32_t j = i + 1; j < n; j++) {
-                if (ans[j].kind == CL_EMPTY) continue;
+                if (ans[j].kind == CL_EMPTY || first[j] != j) continue;
                 int32_t ri = find_root(parent, i), rj = find_root(parent, j);
                 if (ri != rj && cl_answer_equal(&p, &ans[i], &ans[j], rule, tol))
                     parent[rj < ri ? ri : rj] = rj < ri ? rj : ri;
             }
         }
-        int32_t *id_of_root = parent + n, k = 0;
+        int32_t *id_of_root = parent + 2 * n, k = 0;
         for (int32_t i = 0; i < n; i++) id_of_root[i] = -1;
         for (int32_t i = 0; i < n; i++) {
             if (ans[i].kind == CL_EMPTY) { ids[i] = -1; continue; }

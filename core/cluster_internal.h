@@ -122,5 +122,11 @@ static inline int cl_is_space(int c) { return c == ' ' || c == '\t' || c == '\n'
 static inline int cl_is_digit(int c) { return c >= '0' && c <= '9'; }
 static inline int cl_is_alpha(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 static inline int cl_lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
+/* s[0..n) is exactly the NUL-terminated name (no strlen: most names differ at once) */
+static inline int cl_name_is(const char *name, const char *s, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (name[i] != s[i]) return 0;
+    return name[n] == '\0';
+}
 
 #endif

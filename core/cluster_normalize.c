@@ -138,7 +138,7 @@ static int trailing_unit(const wbuf *w, const char *s, int64_t n, int64_t open, 
 
 static const cmd_rule *find_cmd(const char *name, int64_t len) {
     for (size_t k = 0; k < sizeof CMDS / sizeof CMDS[0]; k++)
-        if ((int64_t)strlen(CMDS[k].name) == len && memcmp(CMDS[k].name, name, (size_t)len) == 0) return &CMDS[k];
+        if (cl_name_is(CMDS[k].name, name, len)) return &CMDS[k];
     return NULL;
 }
 
@@ -223,6 +223,7 @@ static int64_t latex_pass(const char *s, int64_t n, char *out) {
             }
             size_t k = 0;
             for (; k < sizeof UTF8 / sizeof UTF8[0]; k++) {
+                if ((unsigned char)UTF8[k].from[0] != c) continue;
                 int64_t len = (int64_t)strlen(UTF8[k].from);
                 if (i + len <= n && memcmp(s + i, UTF8[k].from, (size_t)len) == 0) {
                     put_str(&w, UTF8[k].to);
@@ -241,7 +242,7 @@ static int64_t latex_pass(const char *s, int64_t n, char *out) {
 /* ---- pass 2: words and numbers ---- */
 
 static int word_is(const char *s, int64_t n, const char *word) {
-    return (int64_t)strlen(word) == n && memcmp(s, word, (size_t)n) == 0;
+    return cl_name_is(word, s, n);
 }
 
 /* Names the math rule reads (never unit words). */

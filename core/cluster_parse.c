@@ -83,13 +83,13 @@ static const char *GREEK[] = {
 
 static const name_rule *find_name(const name_rule *rules, size_t n_rules, const char *s, int64_t len) {
     for (size_t k = 0; k < n_rules; k++)
-        if ((int64_t)strlen(rules[k].name) == len && memcmp(rules[k].name, s, (size_t)len) == 0) return &rules[k];
+        if (cl_name_is(rules[k].name, s, len)) return &rules[k];
     return NULL;
 }
 
 static int is_greek(const char *s, int64_t len) {
     for (size_t k = 0; k < sizeof GREEK / sizeof GREEK[0]; k++)
-        if ((int64_t)strlen(GREEK[k]) == len && memcmp(GREEK[k], s, (size_t)len) == 0) return 1;
+        if (cl_name_is(GREEK[k], s, len)) return 1;
     return 0;
 }
 
