@@ -306,6 +306,7 @@ static int add_token(empo_bpe_trainer *tr, const uint8_t *p, size_t n, int32_t *
     uint8_t *copy = malloc(n + 1);
     if (!copy) return tfail(EMPO_E_NOMEM, "out of memory");
     memcpy(copy, p, n);
+    copy[n] = 0;
     tr->tok_bytes_of[k] = copy;
     tr->tok_len[k] = (uint32_t)n;
     tr->n_tokens++;

@@ -47,7 +47,8 @@ static int bpe_word(empo_tokenizer *tok, const uint8_t *p, size_t n) {
         size_t cap = n < 64 ? 64 : n;
         tok_symbol *s = realloc(tok->sym, cap * sizeof *s);
         if (s) tok->sym = s;
-        tok_heap_entry *h = realloc(tok->heap, cap * sizeof *h);
+        /* each merge pops one entry and pushes at most two: at most 2n live */
+        tok_heap_entry *h = realloc(tok->heap, 2 * cap * sizeof *h);
         if (h) tok->heap = h;
         if (!s || !h) return empo_fail(EMPO_E_NOMEM, "tokenizer: out of memory (a %zu-byte pre-token)", n);
         tok->sym_cap = cap;
@@ -108,7 +109,7 @@ int tok_bpe_piece(void *ctx, const uint8_t *p, size_t n) {
         const tok_cache_slot *c = &tok->cache[i];
         if (c->hash == h && c->key_len == n && memcmp(tok->cache_keys.p + c->key_off, p, n) == 0) {
             EMPO_TRY(tok_i32_reserve(&tok->ids, tok->ids.n + c->n_ids));
-            memcpy(tok->ids.p + tok->ids.n, tok->cache_ids.p + c->ids_off, c->n_ids * sizeof(int32_t));
+            if (c->n_ids) memcpy(tok->ids.p + tok->ids.n, tok->cache_ids.p + c->ids_off, c->n_ids * sizeof(int32_t));
             tok->ids.n += c->n_ids;
             return EMPO_OK;
         }
@@ -124,7 +125,7 @@ int tok_bpe_piece(void *ctx, const uint8_t *p, size_t n) {
     tok_cache_slot slot = {h, (uint32_t)tok->cache_keys.n, (uint32_t)tok->cache_ids.n, (uint16_t)n, (uint16_t)count};
     EMPO_TRY(tok_bytes_append(&tok->cache_keys, p, n));
     EMPO_TRY(tok_i32_reserve(&tok->cache_ids, tok->cache_ids.n + count));
-    memcpy(tok->cache_ids.p + tok->cache_ids.n, tok->ids.p + first, count * sizeof(int32_t));
+    if (count) memcpy(tok->cache_ids.p + tok->cache_ids.n, tok->ids.p + first, count * sizeof(int32_t));
     tok->cache_ids.n += count;
     tok->cache[i] = slot;
     tok->cache_used++;

@@ -268,17 +268,17 @@ int tok_parse_added(empo_tokenizer *tok, const cJSON *root) {
         EMPO_TRY(bool_of(tok, e, "single_word", 0, "added_tokens[]", &single));
         EMPO_TRY(bool_of(tok, e, "normalized", !special, "added_tokens[]", &normalized));
         a->len = (uint32_t)strlen(content);
+        if (tok_utf8_invalid_at((const uint8_t *)content, a->len) >= 0)
+            return bad(tok, "added_tokens[%d]: content is not valid UTF-8", i);
         a->content = (uint8_t *)strdup(content);
         if (!a->content) return empo_fail(EMPO_E_NOMEM, "tokenizer: out of memory");
-        if (tok_utf8_invalid_at(a->content, a->len) >= 0)
-            return bad(tok, "added_tokens[%d]: content is not valid UTF-8", i);
+        tok->n_added = i + 1;
         a->special = (uint8_t)special;
         a->lstrip = (uint8_t)lstrip;
         a->rstrip = (uint8_t)rstrip;
         a->single_word = (uint8_t)single;
         a->normalized = (uint8_t)normalized;
         i++;
-        tok->n_added = i;
     }
     return EMPO_OK;
 }
@@ -324,9 +324,10 @@ static int assign_added_ids(empo_tokenizer *tok) {
             for (int32_t j = 0; j < kept; j++) {
                 if (tok->added[j].id != prev) continue;
                 a.id = prev;
-                free(tok->added[j].content);
+                a.content = tok->added[j].content;   /* the map's key */
                 tok->added[j] = a;
             }
+            free(tok->added[k].content);
             continue;
         }
         int32_t id = tok_strmap_get(&tok->vocab, a.content, a.len);
@@ -334,7 +335,12 @@ static int assign_added_ids(empo_tokenizer *tok) {
         a.id = id;
         if (id > max_id) max_id = id;
         tok->added[kept++] = a;
-        EMPO_TRY(tok_strmap_put(&tok->added_map, tok->added[kept - 1].content, a.len, id));
+        int st = tok_strmap_put(&tok->added_map, tok->added[kept - 1].content, a.len, id);
+        if (st != EMPO_OK) {   /* keep the array consistent for tok_free_parts */
+            for (int32_t j = k + 1; j < tok->n_added; j++) free(tok->added[j].content);
+            tok->n_added = kept;
+            return st;
+        }
     }
     tok->n_added = kept;
     return EMPO_OK;
@@ -371,6 +377,11 @@ static int load_vocab(empo_tokenizer *tok, const cJSON *vocab) {
     EMPO_TRY(assign_added_ids(tok));
     for (int32_t k = 0; k < tok->n_added; k++)
         if (tok->added[k].id > max_id) max_id = tok->added[k].id;
+    /* per-id tables are indexed by id: refuse ids far beyond the count of
+     * tokens (a damaged file), rather than allocate gigabytes */
+    int64_t tokens = (int64_t)n + tok->n_added;
+    if ((int64_t)max_id >= 2 * tokens + 1024)
+        return bad(tok, "ids are too sparse: id %d for %lld tokens", max_id, (long long)tokens);
     tok->n_ids = max_id + 1;
     size_t ids = (size_t)tok->n_ids + 1;
     tok->str_off = malloc(ids * sizeof *tok->str_off);
@@ -423,7 +434,7 @@ static int load_bytes(empo_tokenizer *tok) {
          * char is outside the alphabet (HF's ByteLevel decoder) */
         const uint8_t *dec = tok->decoder_bytelevel && mapped ? b.p : s;
         size_t dlen = tok->decoder_bytelevel && mapped ? b.n : len;
-        memcpy(tok->dec_arena + dec_at, dec, dlen);
+        if (dlen) memcpy(tok->dec_arena + dec_at, dec, dlen);
         tok->dec_len[id] = (uint32_t)dlen;
         dec_at += dlen;
     }
@@ -432,7 +443,7 @@ static int load_bytes(empo_tokenizer *tok) {
     for (size_t i = 0; i < tok->vocab.cap && st == EMPO_OK; i++) {
         if (!tok->vocab.tag[i]) continue;
         if (!tok_bytelevel_to_bytes(tok->vocab.key[i], tok->vocab.len[i], &b)) continue;
-        memcpy(tok->raw_arena + raw_at, b.p, b.n);
+        if (b.n) memcpy(tok->raw_arena + raw_at, b.p, b.n);
         st = tok_strmap_put(&tok->vocab_raw, tok->raw_arena + raw_at, b.n, tok->vocab.val[i]);
         raw_at += b.n;
     }
@@ -497,6 +508,8 @@ static int32_t config_token(const empo_tokenizer *tok, const cJSON *cfg, const c
 static int parse_config(empo_tokenizer *tok, const char *config) {
     tok->bos_id = tok->eos_id = tok->pad_id = -1;
     if (!config) return EMPO_OK;
+    if (tok_utf8_invalid_at((const uint8_t *)config, strlen(config)) >= 0)
+        return bad(tok, "tokenizer_config.json is not valid UTF-8");
     cJSON *cfg = cJSON_Parse(config);
     if (!cJSON_IsObject(cfg)) {
         cJSON_Delete(cfg);
@@ -585,9 +598,12 @@ int empo_tokenizer_load_json(empo_tokenizer **out, const char *json, int64_t nby
     if (!tok) return empo_fail(EMPO_E_NOMEM, "tokenizer: out of memory");
     tok->name = strdup(name ? name : "(json)");
     tok->bos_id = tok->eos_id = tok->pad_id = -1;
-    cJSON *root = cJSON_ParseWithLength(json, n);
+    int64_t bad_at = tok_utf8_invalid_at((const uint8_t *)json, n);
+    cJSON *root = bad_at < 0 ? cJSON_ParseWithLength(json, n) : NULL;
     int st;
-    if (!root) {
+    if (bad_at >= 0) {
+        st = bad(tok, "not valid UTF-8 (byte %lld)", (long long)bad_at);
+    } else if (!root) {
         const char *at = cJSON_GetErrorPtr();
         long off = at && at >= json && at <= json + n ? (long)(at - json) : -1;
         st = bad(tok, "invalid JSON near byte %ld", off);

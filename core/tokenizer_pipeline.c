@@ -70,7 +70,7 @@ int tok_compile_regex(empo_tokenizer *tok, tok_stage *st, const char *pattern, s
     }
     int err;
     PCRE2_SIZE at;
-    uint32_t opts = PCRE2_UTF | PCRE2_NO_UTF_CHECK | (literal ? PCRE2_LITERAL : PCRE2_UCP);
+    uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);   /* the pattern's UTF-8 is checked */
     st->re = pcre2_compile((PCRE2_SPTR)pat.p, pat.n, opts, &err, &at, NULL);
     free(pat.p);
     if (!st->re) {
@@ -252,21 +252,49 @@ static int normalize_one(empo_tokenizer *tok, int op, const uint8_t *s, size_t n
     if (op == TOK_NORM_NFC || op == TOK_NORM_NFKC) opts |= UTF8PROC_COMPOSE;
     else opts |= UTF8PROC_DECOMPOSE;
     if (op == TOK_NORM_NFKC || op == TOK_NORM_NFKD) opts |= UTF8PROC_COMPAT;
-    for (;;) {
-        utf8proc_ssize_t r = utf8proc_decompose(s, (utf8proc_ssize_t)n, tok->cp_buf, (utf8proc_ssize_t)tok->cp_cap, opts);
-        if (r < 0)
-            return empo_fail(EMPO_E_ARG, "tokenizer.encode: normalization failed: %s", utf8proc_errmsg(r));
-        if ((size_t)r <= tok->cp_cap) {
-            r = utf8proc_reencode(tok->cp_buf, r, opts);
-            if (r < 0) return empo_fail(EMPO_E_ARG, "tokenizer.encode: normalization failed: %s", utf8proc_errmsg(r));
-            return tok_bytes_append(out, tok->cp_buf, (size_t)r);
+    /* Normal forms are local: a character below `limit` (ASCII; for NFC any
+     * character below U+0300) is a starter that never composes with what
+     * precedes it and is its own normal form (for NFC), so the text splits
+     * before such characters into pieces normalized independently. Runs of
+     * them are copied; only the spans around other characters go through
+     * utf8proc. */
+    uint8_t limit = op == TOK_NORM_NFC ? 0xCC : 0x80;
+    EMPO_TRY(tok_bytes_reserve(out, n + 16));
+    size_t i = 0;
+    while (i < n) {
+        size_t k = i;
+        while (k < n && s[k] < limit) k++;   /* stops on a lead byte >= limit */
+        if (k == n) return tok_bytes_append(out, s + i, n - i);
+        /* back to the start of the previous character: it may compose with s[k] */
+        size_t b = k;
+        if (b > i) {
+            b--;
+            while (b > i && (s[b] & 0xC0) == 0x80) b--;
         }
-        size_t cap = (size_t)r + 64;
-        int32_t *p = realloc(tok->cp_buf, cap * sizeof *p);
-        if (!p) return empo_fail(EMPO_E_NOMEM, "tokenizer: out of memory");
-        tok->cp_buf = p;
-        tok->cp_cap = cap;
+        size_t e = k;
+        while (e < n && !(s[e] < 0x80 || (s[e] >= 0xC2 && s[e] < limit))) e++;
+        EMPO_TRY(tok_bytes_append(out, s + i, b - i));
+        for (;;) {
+            utf8proc_ssize_t r = utf8proc_decompose(s + b, (utf8proc_ssize_t)(e - b), tok->cp_buf,
+                                                    (utf8proc_ssize_t)tok->cp_cap, opts);
+            if (r < 0)
+                return empo_fail(EMPO_E_ARG, "tokenizer.encode: normalization failed: %s", utf8proc_errmsg(r));
+            if ((size_t)r <= tok->cp_cap) {
+                r = utf8proc_reencode(tok->cp_buf, r, opts);
+                if (r < 0)
+                    return empo_fail(EMPO_E_ARG, "tokenizer.encode: normalization failed: %s", utf8proc_errmsg(r));
+                EMPO_TRY(tok_bytes_append(out, tok->cp_buf, (size_t)r));
+                break;
+            }
+            size_t cap = (size_t)r + 64;
+            int32_t *p = realloc(tok->cp_buf, cap * sizeof *p);
+            if (!p) return empo_fail(EMPO_E_NOMEM, "tokenizer: out of memory");
+            tok->cp_buf = p;
+            tok->cp_cap = cap;
+        }
+        i = e;
     }
+    return EMPO_OK;
 }
 
 /* Normalizes s (n bytes); the result is s itself or tok->norm_buf. */

