@@ -93,12 +93,10 @@ int tok_compile_regex(empo_tokenizer *tok, tok_stage *st, const char *pattern, s
 
 /* ---- added tokens ---- */
 
-static const empo_tokenizer *sort_tok;
-static int by_first_then_longest(const void *x, const void *y) {
-    const tok_added *a = &sort_tok->added[*(const int32_t *)x], *b = &sort_tok->added[*(const int32_t *)y];
-    if (a->content[0] != b->content[0]) return (int)a->content[0] - (int)b->content[0];
-    if (a->len != b->len) return a->len > b->len ? -1 : 1;
-    return *(const int32_t *)x - *(const int32_t *)y;
+/* a before b: by first byte, then longest first (leftmost-longest matching) */
+static int added_before(const tok_added *a, const tok_added *b) {
+    if (a->content[0] != b->content[0]) return a->content[0] < b->content[0];
+    return a->len > b->len;
 }
 
 static int build_matcher(empo_tokenizer *tok, tok_matcher *m, int normalized) {
@@ -107,8 +105,11 @@ static int build_matcher(empo_tokenizer *tok, tok_matcher *m, int normalized) {
     if (!m->order) return empo_fail(EMPO_E_NOMEM, "tokenizer: out of memory");
     for (int32_t k = 0; k < tok->n_added; k++)
         if (tok->added[k].normalized == normalized && tok->added[k].len > 0) m->order[m->n++] = k;
-    sort_tok = tok;   /* load is not re-entrant per tokenizer; qsort has no context argument */
-    qsort(m->order, (size_t)m->n, sizeof *m->order, by_first_then_longest);
+    for (int32_t i = 1; i < m->n; i++) {   /* insertion sort: stable, and a few hundred tokens at most */
+        int32_t k = m->order[i], j = i;
+        for (; j > 0 && added_before(&tok->added[k], &tok->added[m->order[j - 1]]); j--) m->order[j] = m->order[j - 1];
+        m->order[j] = k;
+    }
     for (int b = 0, k = 0; b < 256; b++) {
         m->start[b] = k;
         while (k < m->n && tok->added[m->order[k]].content[0] == b) k++;
