@@ -227,15 +227,11 @@ static int count_word(void *ctx, const uint8_t *p, size_t n) {
         return EMPO_OK;
     }
     if (n > UINT32_MAX || tr->n_words >= INT32_MAX) return tfail(EMPO_E_ARG, "corpus too large");
-    if (tr->n_words == tr->cap_words) {
-        size_t cap = tr->cap_words ? tr->cap_words * 2 : 1024;
-        const uint8_t **a = realloc(tr->word, cap * sizeof *a);
-        if (a) tr->word = a;
-        uint32_t *b = realloc(tr->word_len, cap * sizeof *b);
-        if (b) tr->word_len = b;
-        int64_t *c = realloc(tr->word_count, cap * sizeof *c);
-        if (c) tr->word_count = c;
-        if (!a || !b || !c) return tfail(EMPO_E_NOMEM, "out of memory");
+    if (tr->n_words == tr->cap_words) {   /* three arrays of one capacity */
+        size_t cap = tr->cap_words, cap2 = cap, cap3 = cap;
+        EMPO_TRY(tok_grow((void **)&tr->word, &cap, tr->n_words + 1, sizeof *tr->word));
+        EMPO_TRY(tok_grow((void **)&tr->word_len, &cap2, cap, sizeof *tr->word_len));
+        EMPO_TRY(tok_grow((void **)&tr->word_count, &cap3, cap, sizeof *tr->word_count));
         tr->cap_words = cap;
     }
     const uint8_t *key = arena_copy(tr, p, n);
@@ -329,13 +325,7 @@ static int heap_better(train_heap_entry a, train_heap_entry b) {
 }
 
 static int heap_add(pair_table *t, train_heap_entry e) {
-    if (t->nh == t->cap_h) {
-        size_t cap = t->cap_h ? t->cap_h * 2 : 1024;
-        train_heap_entry *h = realloc(t->heap, cap * sizeof *h);
-        if (!h) return tfail(EMPO_E_NOMEM, "out of memory");
-        t->heap = h;
-        t->cap_h = cap;
-    }
+    if (t->nh == t->cap_h) EMPO_TRY(tok_grow((void **)&t->heap, &t->cap_h, t->nh + 1, sizeof *t->heap));
     size_t i = t->nh++;
     while (i > 0 && heap_better(e, t->heap[(i - 1) / 2])) {
         t->heap[i] = t->heap[(i - 1) / 2];
@@ -367,13 +357,10 @@ static int pair_slot(pair_table *t, int32_t a, int32_t b, size_t *slot) {
         *slot = m->rank;
         return EMPO_OK;
     }
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 4096;
-        pair_stat *s = realloc(t->stats, cap * sizeof *s);
-        if (s) t->stats = s;
-        int64_t *p = realloc(t->pairs, cap * sizeof *p);
-        if (p) t->pairs = p;
-        if (!s || !p) return tfail(EMPO_E_NOMEM, "out of memory");
+    if (t->n == t->cap) {   /* two arrays of one capacity */
+        size_t cap = t->cap, cap2 = t->cap;
+        EMPO_TRY(tok_grow((void **)&t->stats, &cap, t->n + 1, sizeof *t->stats));
+        EMPO_TRY(tok_grow((void **)&t->pairs, &cap2, cap, sizeof *t->pairs));
         t->cap = cap;
     }
     memset(&t->stats[t->n], 0, sizeof t->stats[0]);

@@ -18,6 +18,9 @@
 #include "empo_tokenizer.h"
 
 /* ---- growable buffers (never shrink; reused across calls) ---- */
+/* Makes *p (an array of *cap elements of elem bytes) hold at least want,
+ * doubling; fails with EMPO_E_NOMEM (and *p unchanged). */
+int tok_grow(void **p, size_t *cap, size_t want, size_t elem);
 typedef struct { uint8_t *p; size_t n, cap; } tok_bytes;
 typedef struct { int32_t *p; size_t n, cap; } tok_i32;
 typedef struct { int64_t *p; size_t n, cap; } tok_i64;

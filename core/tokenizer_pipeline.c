@@ -139,13 +139,7 @@ static int32_t last_cp(const uint8_t *s, size_t n) {
 }
 
 static int seg_push(tok_segs *v, size_t off, size_t len, int32_t id) {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 16;
-        tok_seg *p = realloc(v->p, cap * sizeof *p);
-        if (!p) return empo_fail(EMPO_E_NOMEM, "tokenizer: out of memory");
-        v->p = p;
-        v->cap = cap;
-    }
+    if (v->n == v->cap) EMPO_TRY(tok_grow((void **)&v->p, &v->cap, v->n + 1, sizeof *v->p));
     v->p[v->n++] = (tok_seg){(uint32_t)off, (uint32_t)len, id};
     return EMPO_OK;
 }
@@ -317,13 +311,7 @@ static int normalize(empo_tokenizer *tok, const uint8_t *s, size_t n, const uint
 /* ---- pre-tokenizer stages ---- */
 
 static int piece_push(tok_pieces *v, size_t off, size_t len, int match) {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 64;
-        tok_piece *p = realloc(v->p, cap * sizeof *p);
-        if (!p) return empo_fail(EMPO_E_NOMEM, "tokenizer: out of memory");
-        v->p = p;
-        v->cap = cap;
-    }
+    if (v->n == v->cap) EMPO_TRY(tok_grow((void **)&v->p, &v->cap, v->n + 1, sizeof *v->p));
     v->p[v->n++] = (tok_piece){(uint32_t)off, (uint32_t)len, match};
     return EMPO_OK;
 }

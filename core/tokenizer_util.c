@@ -10,7 +10,7 @@
 
 /* ---- growable buffers ---- */
 
-static int grow(void **p, size_t *cap, size_t want, size_t elem) {
+int tok_grow(void **p, size_t *cap, size_t want, size_t elem) {
     if (want <= *cap) return EMPO_OK;
     size_t c = *cap ? *cap : 64;
     while (c < want) c *= 2;
@@ -21,26 +21,26 @@ static int grow(void **p, size_t *cap, size_t want, size_t elem) {
     return EMPO_OK;
 }
 
-int tok_bytes_reserve(tok_bytes *b, size_t cap) { return grow((void **)&b->p, &b->cap, cap, 1); }
+int tok_bytes_reserve(tok_bytes *b, size_t cap) { return tok_grow((void **)&b->p, &b->cap, cap, 1); }
 
 int tok_bytes_append(tok_bytes *b, const void *p, size_t n) {
-    EMPO_TRY(grow((void **)&b->p, &b->cap, b->n + n + 1, 1));
+    EMPO_TRY(tok_grow((void **)&b->p, &b->cap, b->n + n + 1, 1));
     if (n) memcpy(b->p + b->n, p, n);
     b->n += n;
     b->p[b->n] = 0;
     return EMPO_OK;
 }
 
-int tok_i32_reserve(tok_i32 *v, size_t cap) { return grow((void **)&v->p, &v->cap, cap, 4); }
+int tok_i32_reserve(tok_i32 *v, size_t cap) { return tok_grow((void **)&v->p, &v->cap, cap, 4); }
 
 int tok_i32_push(tok_i32 *v, int32_t x) {
-    if (v->n == v->cap) EMPO_TRY(grow((void **)&v->p, &v->cap, v->n + 1, 4));
+    if (v->n == v->cap) EMPO_TRY(tok_grow((void **)&v->p, &v->cap, v->n + 1, 4));
     v->p[v->n++] = x;
     return EMPO_OK;
 }
 
 int tok_i64_push(tok_i64 *v, int64_t x) {
-    if (v->n == v->cap) EMPO_TRY(grow((void **)&v->p, &v->cap, v->n + 1, 8));
+    if (v->n == v->cap) EMPO_TRY(tok_grow((void **)&v->p, &v->cap, v->n + 1, 8));
     v->p[v->n++] = x;
     return EMPO_OK;
 }
