@@ -1,5 +1,5 @@
-/* empo_sample.h — the per-token math of the sampling engine, and the KV-cache
- * row moves its batch needs. The generation loop is Lua (lua/empo/sample.lua)
+/* empo_sample.h — the per-token math of the sampling engine, and the KV
+ * cache of its batch (rows at their own lengths: append, move, attend). The generation loop is Lua (lua/empo/sample.lua)
  * around the model's one definition; what it does per token is here.
  *
  * One row of logits [V] becomes one token:
@@ -63,5 +63,15 @@ int empo_kv_write(empo_tensor *cache, empo_tensor *x, const int64_t *pos);
  * agree in H and Dh; cols fits both. */
 int empo_kv_copy_rows(empo_tensor *dst, empo_tensor *src, int64_t n, const int64_t *dst_rows,
                       const int64_t *src_rows, int64_t cols);
+/* The attention of one new token per row over that row's positions: for
+ * b < B, query head h reads KV head h / (Hq / Hkv) at positions
+ * 0 .. len[b]-1 of cache row b (len[b] <= S; 0 gives a zero row). The
+ * same function as empo_attention(q, k, v, causal, scale, key_mask) with
+ * key_mask[b, s] = s < len[b], without reading the hidden positions at
+ * all. q f32 [B, Hq, 1, Dh] (any strides); k, v the caches [>= B, Hkv,
+ * S, Dh]; scale <= 0 means 1/sqrt(Dh). -> out [B, Hq, 1, Dh]. No gradient
+ * (decoding only). */
+int empo_kv_attention(empo_tensor **out, empo_tensor *q, empo_tensor *k, empo_tensor *v,
+                      const int64_t *len, double scale);
 
 #endif

@@ -1,7 +1,7 @@
-/* sample.c — the sampling engine's C side (core/empo_sample.h): checks of
- * the settings, the per-token uniforms, the sample op (validation, rows in
- * parallel, dispatch to kernels/cpu or kernels/ref) and the KV-cache row
- * moves of a batch whose sequences each have their own length. */
+/* sample.c — the sampler's per-token math (core/empo_sample.h): checks of
+ * the settings, the per-token uniforms and the sample op (validation, rows
+ * in parallel, dispatch to kernels/cpu or kernels/ref). The KV-cache rows
+ * are in kv_cache.c. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,67 +90,4 @@ int empo_sample(empo_tensor *ids, empo_tensor *logp, empo_tensor *ref_logp, empo
                            (long long)n, empo_desc(logits));
     if (!ref_logp) free(ref);
     return st;
-}
-
-/* ---- KV-cache rows ---- */
-
-static int check_cache(const char *op, const char *arg, const empo_tensor *c) {
-    EMPO_TRY(empo_check_tensor(op, arg, c, EMPO_DT_FLOAT));
-    if (c->ndim != 4 || !empo_tensor_is_contiguous(c))
-        return empo_fail(EMPO_E_SHAPE, "%s: %s %s must be a contiguous [B, H, S, Dh] cache", op, arg, empo_desc(c));
-    return EMPO_OK;
-}
-
-int empo_kv_write(empo_tensor *cache, empo_tensor *x, const int64_t *pos) {
-    EMPO_TRY(check_cache("kv_write", "cache", cache));
-    EMPO_TRY(empo_check_tensor("kv_write", "x", x, EMPO_DT_FLOAT));
-    if (x->ndim != 4 || x->shape[0] > cache->shape[0] || x->shape[1] != cache->shape[1] ||
-        x->shape[3] != cache->shape[3])
-        return empo_fail(EMPO_E_SHAPE, "kv_write: x %s does not fit cache %s (expected [<= %lld, %lld, T, %lld])",
-                         empo_desc(x), empo_desc(cache), (long long)cache->shape[0], (long long)cache->shape[1],
-                         (long long)cache->shape[3]);
-    const int64_t B = x->shape[0], H = x->shape[1], T = x->shape[2], D = x->shape[3], S = cache->shape[2];
-    if (B > 0 && !pos) return empo_fail(EMPO_E_ARG, "kv_write: NULL positions");
-    for (int64_t b = 0; b < B; b++)
-        if (pos[b] < 0 || pos[b] + T > S)
-            return empo_fail(EMPO_E_INDEX, "kv_write: row %lld writes positions %lld..%lld of a cache of %lld",
-                             (long long)b, (long long)pos[b], (long long)(pos[b] + T - 1), (long long)S);
-    float *c = empo_tensor_data(cache);
-    const float *src = (const float *)empo_tensor_data(x);
-    const int64_t *st = x->strides;
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t h = 0; h < H; h++)
-            for (int64_t t = 0; t < T; t++) {
-                float *d = c + ((b * H + h) * S + pos[b] + t) * D;
-                const float *s = src + b * st[0] + h * st[1] + t * st[2];
-                if (st[3] == 1) memcpy(d, s, sizeof(float) * (size_t)D);
-                else for (int64_t i = 0; i < D; i++) d[i] = s[i * st[3]];
-            }
-    return EMPO_OK;
-}
-
-int empo_kv_copy_rows(empo_tensor *dst, empo_tensor *src, int64_t n, const int64_t *dst_rows,
-                      const int64_t *src_rows, int64_t cols) {
-    EMPO_TRY(check_cache("kv_copy_rows", "dst", dst));
-    EMPO_TRY(check_cache("kv_copy_rows", "src", src));
-    if (dst->shape[1] != src->shape[1] || dst->shape[3] != src->shape[3] || cols < 0 || cols > dst->shape[2] ||
-        cols > src->shape[2])
-        return empo_fail(EMPO_E_SHAPE, "kv_copy_rows: %lld positions from %s to %s: heads, head dims or lengths do not fit",
-                         (long long)cols, empo_desc(src), empo_desc(dst));
-    if (n > 0 && (!dst_rows || !src_rows)) return empo_fail(EMPO_E_ARG, "kv_copy_rows: NULL row list");
-    for (int64_t i = 0; i < n; i++)
-        if (dst_rows[i] < 0 || dst_rows[i] >= dst->shape[0] || src_rows[i] < 0 || src_rows[i] >= src->shape[0])
-            return empo_fail(EMPO_E_INDEX, "kv_copy_rows: pair %lld (row %lld -> row %lld) is outside %s -> %s",
-                             (long long)i, (long long)src_rows[i], (long long)dst_rows[i], empo_desc(src),
-                             empo_desc(dst));
-    const int64_t H = dst->shape[1], D = dst->shape[3], Sd = dst->shape[2], Ss = src->shape[2];
-    float *d = empo_tensor_data(dst);
-    const float *s = empo_tensor_data(src);
-    for (int64_t i = 0; i < n; i++) {
-        if (d == s && dst_rows[i] == src_rows[i]) continue;
-        for (int64_t h = 0; h < H; h++)
-            memmove(d + (dst_rows[i] * H + h) * Sd * D, s + (src_rows[i] * H + h) * Ss * D,
-                    sizeof(float) * (size_t)(cols * D));
-    }
-    return EMPO_OK;
 }

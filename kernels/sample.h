@@ -1,6 +1,7 @@
-/* sample.h — the sampler's kernel: one row of logits -> one token, with its
- * log-prob under the sampling distribution and under the unmodified model
- * (the rules are in core/empo_sample.h).
+/* sample.h — the sampling engine's kernels: one row of logits -> one token,
+ * with its log-prob under the sampling distribution and under the
+ * unmodified model (the rules are in core/empo_sample.h); and the attention
+ * of a decode step over a KV cache whose rows have their own lengths.
  *
  *   empo_k_sample_row    kernels/cpu/sample.c  f32 passes that vectorize; the
  *                        top-k / top-p cut found by selection, expected O(V);
@@ -24,5 +25,19 @@ typedef void empo_sample_row_fn(int64_t *id, float *logp, float *ref_logp,
                                 double u,                 // uniform in [0, 1)
                                 void *scratch);           // empo_sample_scratch_bytes(V)
 empo_sample_row_fn empo_k_sample_row, empo_ref_sample_row;
+
+/* ---- attention of one token per row over its own cache positions ----
+ * For b < B and query head h (KV head h / (Hq / Hkv)): softmax over
+ * s < len[b] of scale * q[b, h] . k[b, kvh, s], then the weighted sum of
+ * v[b, kvh, s]. Positions s >= len[b] are never read; len[b] = 0 gives a
+ * zero row. kernels/cpu/kv_attention.c (the query heads sharing a KV head
+ * together, in parallel over (b, KV head)), kernels/ref/kv_attention.c. */
+typedef void empo_kv_attention_fn(float *out,          // (B, Hq, Dh)
+                                  const float *q,      // (B, Hq, Dh)
+                                  const float *k,      // (B, Hkv, S, Dh)
+                                  const float *v,      // (B, Hkv, S, Dh)
+                                  const int64_t *len,  // (B)
+                                  int64_t B, int64_t Hq, int64_t Hkv, int64_t S, int64_t Dh, float scale);
+empo_kv_attention_fn empo_k_kv_attention, empo_ref_kv_attention;
 
 #endif

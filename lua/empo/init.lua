@@ -139,7 +139,7 @@ end
 
 -- Library modules that themselves require 'empo' load on first use.
 local lazy = { nn = 'empo.nn', models = 'empo.models', json = 'empo.json', train = 'empo.train', config = 'empo.config',
-               tokenizer = 'empo.tokenizer', prompt = 'empo.prompt' }
+               tokenizer = 'empo.tokenizer', prompt = 'empo.prompt', sample = 'empo.sample' }
 -- EMPO's group machinery: answers and clusters, statistics and the pipeline, its pieces.
 for _, k in ipairs({ 'cluster', 'rl', 'reward', 'filter', 'advantage' }) do lazy[k] = 'empo.' .. k end
 setmetatable(empo, { __index = function(t, k)

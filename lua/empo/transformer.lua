@@ -22,7 +22,11 @@ return function(nn)
 
   -- ---- KV cache ----
   -- Per layer K and V [B, Hkv, max_len, Dh], filled left to right; `len`
-  -- positions are valid. Allocated once for a batch.
+  -- positions are valid. Allocated once for a batch. The decoder needs only
+  -- `len` and append(l, k, v) -> keys, values of a cache, and uses the
+  -- cache's attention(l, q) when it has one: empo.sample's cache (each row
+  -- at its own length) does, through empo_kv_attention, which a test
+  -- proves equal to empo.attention with the matching key mask.
   local KVCache = {}
   KVCache.__index = KVCache
   nn.KVCache = KVCache
@@ -78,6 +82,7 @@ return function(nn)
   -- x [B, T, D] -> [B, T, D]. opts: cache, layer, positions (i64 [B, T]),
   -- offset (first position), key_mask ([B, S], nonzero = attend).
   function nn.Attention:forward(x, opts)
+    opts = opts or {}
     local B, T = x:size(1), x:size(2)
     local Dh = self.head_dim
     local q = self.q_proj(x):view(B, T, self.heads, Dh):transpose(2, 3)
@@ -85,8 +90,15 @@ return function(nn)
     local v = self.v_proj(x):view(B, T, self.kv_heads, Dh):transpose(2, 3)
     q = empo.rope(q, opts.positions, opts.offset, self.theta)
     k = empo.rope(k, opts.positions, opts.offset, self.theta)
+    local a
     if opts.cache then k, v = opts.cache:append(opts.layer, k, v) end
-    local a = empo.attention(q, k, v, { causal = true, key_mask = opts.key_mask })
+    if opts.cache and opts.cache.attention then
+      -- a cache that lays out its rows itself (empo.sample's: one new token
+      -- per row, each row at its own length) attends over them itself
+      a = opts.cache:attention(opts.layer, q)
+    else
+      a = empo.attention(q, k, v, { causal = true, key_mask = opts.key_mask })
+    end
     return self.o_proj(a:transpose(2, 3):reshape(B, T, self.heads * Dh))
   end
 
@@ -161,10 +173,15 @@ return function(nn)
     return self.model.norm(h)
   end
 
-  -- Logits [B, T, V] (f32) for ids i64 [B, T].
-  function nn.Transformer:forward(ids, opts)
-    local h = self:hidden(ids, opts)
+  -- Logits [..., V] from final hidden states [..., D] (the LM head; tied
+  -- to the embedding when the model has no lm_head).
+  function nn.Transformer:logits(h)
     local head = self.lm_head and self.lm_head.weight or self.model.embed_tokens.weight
     return empo.linear(h, head)
+  end
+
+  -- Logits [B, T, V] (f32) for ids i64 [B, T].
+  function nn.Transformer:forward(ids, opts)
+    return self:logits(self:hidden(ids, opts))
   end
 end

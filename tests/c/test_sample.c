@@ -328,11 +328,78 @@ static void test_kv(void) {
     empo_tensor_release(cache);
 }
 
+/* kv_attention = attention with the key mask s < len[b], fast and reference,
+ * whatever the hidden positions hold (NaN here) */
+static void test_kv_attention(void) {
+    static const int64_t cases[][5] = {   /* Hq, Hkv, Dh, S, B */
+        {4, 2, 64, 130, 5}, {8, 2, 64, 70, 3}, {4, 2, 32, 139, 4}, {3, 1, 20, 9, 3}, {32, 1, 16, 65, 2},
+        {2, 2, 8, 1, 2}, {4, 4, 128, 33, 1},
+    };
+    double worst = 0.0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const int64_t Hq = cases[c][0], Hkv = cases[c][1], Dh = cases[c][2], S = cases[c][3], B = cases[c][4];
+        int64_t qs[4] = {B, 1, Hq, Dh}, cs[4] = {B + 1, Hkv, S, Dh}, len[8];
+        empo_tensor *q0 = check_rand_tensor(4, qs, 300 + c), *q = NULL;
+        CHECK_OK(empo_transpose(&q, q0, 1, 2));   /* [B, Hq, 1, Dh], strided as the decoder's */
+        empo_tensor *k = check_rand_tensor(4, cs, 400 + c), *v = check_rand_tensor(4, cs, 500 + c);
+        int64_t ms[2] = {B, S};
+        empo_tensor *mask = tensor(2, ms, EMPO_F32);
+        for (int64_t b = 0; b < B; b++) {
+            len[b] = b == 0 ? S : (b * 7 + (int64_t)c) % (S + 1);
+            for (int64_t s = 0; s < S; s++) fdata(mask)[b * S + s] = s < len[b] ? 1.0f : 0.0f;
+            for (int64_t h = 0; h < Hkv; h++)
+                for (int64_t s = len[b]; s < S; s++) {
+                    fdata(k)[((b * Hkv + h) * S + s) * Dh] = NAN;
+                    fdata(v)[((b * Hkv + h) * S + s) * Dh + Dh - 1] = NAN;
+                }
+        }
+        empo_tensor *kb = NULL, *vb = NULL, *want = NULL, *got[2] = {NULL, NULL};
+        CHECK_OK(empo_narrow(&kb, k, 0, 0, B));
+        CHECK_OK(empo_narrow(&vb, v, 0, 0, B));
+        CHECK_OK(empo_attention(&want, q, kb, vb, 0, 0.0, mask));
+        for (int r = 0; r < 2; r++) {
+            empo_set_reference_kernels(r);
+            CHECK_OK(empo_kv_attention(&got[r], q, k, v, len, 0.0));
+            if (got[r]) {
+                const float *g = fdata(got[r]), *w = fdata(want);
+                double e = 0.0;
+                int finite = 1;
+                for (int64_t i = 0; i < B * Hq * Dh; i++) {
+                    finite &= isfinite(g[i]);
+                    e = fmax(e, fabs(g[i] - w[i]));
+                }
+                check_report(__FILE__, __LINE__, finite && e < 2e-6, "kv_attention case %zu (%s): max diff %.2e",
+                             c, r ? "ref" : "fast", e);
+                worst = fmax(worst, e);
+            }
+            empo_tensor_release(got[r]);
+        }
+        empo_set_reference_kernels(0);
+        empo_tensor_release(q0); empo_tensor_release(q); empo_tensor_release(k); empo_tensor_release(v);
+        empo_tensor_release(kb); empo_tensor_release(vb); empo_tensor_release(want); empo_tensor_release(mask);
+    }
+    /* errors */
+    int64_t qs[4] = {2, 4, 1, 8}, cs[4] = {2, 2, 5, 8}, len[2] = {5, 6};
+    empo_tensor *q = check_rand_tensor(4, qs, 1), *k = check_rand_tensor(4, cs, 2), *y = NULL;
+    CHECK_FAIL(empo_kv_attention(&y, q, k, k, len, 0.0), EMPO_E_INDEX, "row 1 has length 6");
+    len[1] = 1;
+    CHECK_FAIL(empo_kv_attention(&y, k, k, k, len, 0.0), EMPO_E_SHAPE, "expected q");
+    empo_tensor_set_requires_grad(q, 1);
+    CHECK_FAIL(empo_kv_attention(&y, q, k, k, len, 0.0), EMPO_E_STATE, "no gradient");
+    empo_grad_set_enabled(0);
+    CHECK_OK(empo_kv_attention(&y, q, k, k, len, 0.0));
+    empo_grad_set_enabled(1);
+    empo_tensor_release(y);
+    empo_tensor_release(q);
+    empo_tensor_release(k);
+}
+
 int main(void) {
     test_frequencies();
     test_fast_vs_reference();
     test_cases_and_errors();
     test_uniforms();
     test_kv();
+    test_kv_attention();
     return check_finish("test_sample");
 }

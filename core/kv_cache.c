@@ -1,0 +1,105 @@
+/* kv_cache.c — the KV cache of a sampling batch whose rows each hold one
+ * sequence at its own length (core/empo_sample.h): appending one position
+ * per row, copying and moving rows, and the attention of each row's new
+ * token over its own positions (kernels/cpu or kernels/ref). */
+#include <math.h>
+#include <string.h>
+#include "internal.h"
+#include "sample.h"
+
+static int check_cache(const char *op, const char *arg, const empo_tensor *c) {
+    EMPO_TRY(empo_check_tensor(op, arg, c, EMPO_DT_FLOAT));
+    if (c->ndim != 4 || !empo_tensor_is_contiguous(c))
+        return empo_fail(EMPO_E_SHAPE, "%s: %s %s must be a contiguous [B, H, S, Dh] cache", op, arg, empo_desc(c));
+    return EMPO_OK;
+}
+
+int empo_kv_write(empo_tensor *cache, empo_tensor *x, const int64_t *pos) {
+    EMPO_TRY(check_cache("kv_write", "cache", cache));
+    EMPO_TRY(empo_check_tensor("kv_write", "x", x, EMPO_DT_FLOAT));
+    if (x->ndim != 4 || x->shape[0] > cache->shape[0] || x->shape[1] != cache->shape[1] ||
+        x->shape[3] != cache->shape[3])
+        return empo_fail(EMPO_E_SHAPE, "kv_write: x %s does not fit cache %s (expected [<= %lld, %lld, T, %lld])",
+                         empo_desc(x), empo_desc(cache), (long long)cache->shape[0], (long long)cache->shape[1],
+                         (long long)cache->shape[3]);
+    const int64_t B = x->shape[0], H = x->shape[1], T = x->shape[2], D = x->shape[3], S = cache->shape[2];
+    if (B > 0 && !pos) return empo_fail(EMPO_E_ARG, "kv_write: NULL positions");
+    for (int64_t b = 0; b < B; b++)
+        if (pos[b] < 0 || pos[b] + T > S)
+            return empo_fail(EMPO_E_INDEX, "kv_write: row %lld writes positions %lld..%lld of a cache of %lld",
+                             (long long)b, (long long)pos[b], (long long)(pos[b] + T - 1), (long long)S);
+    float *c = empo_tensor_data(cache);
+    const float *src = (const float *)empo_tensor_data(x);
+    const int64_t *st = x->strides;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t t = 0; t < T; t++) {
+                float *d = c + ((b * H + h) * S + pos[b] + t) * D;
+                const float *s = src + b * st[0] + h * st[1] + t * st[2];
+                if (st[3] == 1) memcpy(d, s, sizeof(float) * (size_t)D);
+                else for (int64_t i = 0; i < D; i++) d[i] = s[i * st[3]];
+            }
+    return EMPO_OK;
+}
+
+int empo_kv_copy_rows(empo_tensor *dst, empo_tensor *src, int64_t n, const int64_t *dst_rows,
+                      const int64_t *src_rows, int64_t cols) {
+    EMPO_TRY(check_cache("kv_copy_rows", "dst", dst));
+    EMPO_TRY(check_cache("kv_copy_rows", "src", src));
+    if (dst->shape[1] != src->shape[1] || dst->shape[3] != src->shape[3] || cols < 0 || cols > dst->shape[2] ||
+        cols > src->shape[2])
+        return empo_fail(EMPO_E_SHAPE, "kv_copy_rows: %lld positions from %s to %s: heads, head dims or lengths do not fit",
+                         (long long)cols, empo_desc(src), empo_desc(dst));
+    if (n > 0 && (!dst_rows || !src_rows)) return empo_fail(EMPO_E_ARG, "kv_copy_rows: NULL row list");
+    for (int64_t i = 0; i < n; i++)
+        if (dst_rows[i] < 0 || dst_rows[i] >= dst->shape[0] || src_rows[i] < 0 || src_rows[i] >= src->shape[0])
+            return empo_fail(EMPO_E_INDEX, "kv_copy_rows: pair %lld (row %lld -> row %lld) is outside %s -> %s",
+                             (long long)i, (long long)src_rows[i], (long long)dst_rows[i], empo_desc(src),
+                             empo_desc(dst));
+    const int64_t H = dst->shape[1], D = dst->shape[3], Sd = dst->shape[2], Ss = src->shape[2];
+    float *d = empo_tensor_data(dst);
+    const float *s = empo_tensor_data(src);
+    for (int64_t i = 0; i < n; i++) {
+        if (d == s && dst_rows[i] == src_rows[i]) continue;
+        for (int64_t h = 0; h < H; h++)
+            memmove(d + (dst_rows[i] * H + h) * Sd * D, s + (src_rows[i] * H + h) * Ss * D,
+                    sizeof(float) * (size_t)(cols * D));
+    }
+    return EMPO_OK;
+}
+
+int empo_kv_attention(empo_tensor **out, empo_tensor *q, empo_tensor *k, empo_tensor *v,
+                      const int64_t *len, double scale) {
+    EMPO_TRY(check_cache("kv_attention", "k", k));
+    EMPO_TRY(check_cache("kv_attention", "v", v));
+    EMPO_TRY(empo_check_tensor("kv_attention", "q", q, EMPO_DT_FLOAT));
+    if (memcmp(k->shape, v->shape, sizeof(int64_t) * 4) != 0)
+        return empo_fail(EMPO_E_SHAPE, "kv_attention: k %s and v %s: shapes must be equal", empo_desc(k), empo_desc(v));
+    if (q->ndim != 4 || q->shape[2] != 1 || q->shape[0] > k->shape[0] || q->shape[3] != k->shape[3] ||
+        k->shape[1] == 0 || q->shape[1] % k->shape[1] != 0)
+        return empo_fail(EMPO_E_SHAPE, "kv_attention: q %s and cache %s: expected q [<= %lld, a multiple of %lld heads, "
+                         "1, %lld]", empo_desc(q), empo_desc(k), (long long)k->shape[0], (long long)k->shape[1],
+                         (long long)k->shape[3]);
+    empo_tensor *ins[3] = {q, k, v};
+    if (empo_any_requires_grad(3, ins))
+        return empo_fail(EMPO_E_STATE, "kv_attention: decoding only, it has no gradient (run it under no_grad)");
+    const int64_t B = q->shape[0], Hq = q->shape[1], Hkv = k->shape[1], S = k->shape[2], Dh = q->shape[3];
+    if (B > 0 && !len) return empo_fail(EMPO_E_ARG, "kv_attention: NULL lengths");
+    for (int64_t b = 0; b < B; b++)
+        if (len[b] < 0 || len[b] > S)
+            return empo_fail(EMPO_E_INDEX, "kv_attention: row %lld has length %lld, the cache holds %lld positions",
+                             (long long)b, (long long)len[b], (long long)S);
+    if (!(scale > 0.0)) scale = Dh > 0 ? 1.0 / sqrt((double)Dh) : 1.0;
+    empo_tensor *qc = NULL, *y = NULL;
+    EMPO_TRY(empo_contiguous_nograd(&qc, q));
+    if (!(y = empo_tensor_new(4, q->shape, EMPO_F32))) {
+        empo_tensor_release(qc);
+        return EMPO_E_NOMEM;
+    }
+    empo_kv_attention_fn *kernel = empo_use_reference() ? empo_ref_kv_attention : empo_k_kv_attention;
+    kernel(empo_tensor_data(y), empo_tensor_data(qc), empo_tensor_data(k), empo_tensor_data(v), len, B, Hq, Hkv, S,
+           Dh, (float)scale);
+    empo_tensor_release(qc);
+    *out = y;
+    return EMPO_OK;
+}
