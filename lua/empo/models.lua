@@ -114,7 +114,15 @@ end
 -- A new randomly initialised model (normal(0, initializer_range) from
 -- Philox stream `seed`). cfg may be a runtime config or config.json fields.
 function M.new(cfg, seed)
-  if cfg.qkv_bias == nil then cfg = M.config(cfg) end
+  if type(cfg) ~= 'table' then error('models.new: expected a config table, got ' .. type(cfg), 2) end
+  local c = {}   -- a copy: the caller's table (maybe another model's config) stays as it was
+  for k, v in pairs(cfg) do c[k] = v end
+  if c.qkv_bias == nil then
+    local ok, r = pcall(M.config, c, 'models.new')
+    if not ok then error(r, 2) end
+    c = r
+  end
+  cfg = c
   cfg.seed = seed or cfg.seed or 0
   local model = nn.Transformer(cfg)
   model.save_pretrained = M.save_pretrained

@@ -402,6 +402,7 @@ def('clone', function(x) return result(C.empo_clone(outp, H(x, 'empo.clone', 1))
 
 def('to', function(x, dtype)
   local h = H(x, 'empo.to', 1)
+  if dtype == nil then argerror('empo.to', 2, 'dtype string', dtype) end
   return result(C.empo_to_dtype(outp, h, T.dtype_id(dtype, 'empo.to', 2)))
 end)
 local function caster(name, dt)

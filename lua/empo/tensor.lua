@@ -510,7 +510,6 @@ function methods.stride(t, dim)
 end
 
 function methods.dim(t) return C.empo_tensor_ndim(H(t, 'empo.dim', 1)) end
-methods.ndim = methods.dim
 function methods.numel(t) return tonumber(C.empo_tensor_numel(H(t, 'empo.numel', 1))) end
 function methods.dtype(t) return DNAME[C.empo_tensor_dtype(H(t, 'empo.dtype', 1))] end
 function methods.is_contiguous(t) return C.empo_tensor_is_contiguous(H(t, 'empo.is_contiguous', 1)) ~= 0 end

@@ -89,6 +89,19 @@ local function write_text_atomic(path, text)
   assert(os.rename(tmp, path))
 end
 
+-- The optimizer's slot of parameter p, matched by identity (the optimizer
+-- may hold the parameters in another order, e.g. sorted by name).
+local function slot_of(opt, p, fname)
+  opt._slot = opt._slot or {}
+  local j = opt._slot[p.tensor]
+  if not j then
+    for k, t in ipairs(opt.params) do opt._slot[t] = k end
+    j = opt._slot[p.tensor]
+  end
+  if not j then error(format('%s: parameter %s is not one of the optimizer\'s', fname, p.name), 3) end
+  return j
+end
+
 function M.save_checkpoint(run_dir, s)
   local step = s.step or error('save_checkpoint: step is required', 2)
   local name = format('checkpoint-%d', step)
@@ -98,9 +111,10 @@ function M.save_checkpoint(run_dir, s)
   local state = { step = step, data_position = s.data_position or 0, extra = s.extra, generators = {} }
   if s.optimizer then
     local opt, moments = s.optimizer, {}
-    for i, p in ipairs(s.model:named_parameters()) do
-      moments['m.' .. p.name] = opt.m[i]
-      moments['v.' .. p.name] = opt.v[i]
+    for _, p in ipairs(s.model:named_parameters()) do
+      local j = slot_of(opt, p, 'save_checkpoint')
+      moments['m.' .. p.name] = opt.m[j]
+      moments['v.' .. p.name] = opt.v[j]
     end
     empo.safetensors.save(tmp .. '/optimizer.safetensors', moments)
     state.optimizer = { t = opt.t, lr = opt.lr, beta1 = opt.beta1, beta2 = opt.beta2, eps = opt.eps,
@@ -156,11 +170,12 @@ function M.load_checkpoint(run_dir, s)
     if not state.optimizer then error(format('checkpoint %s holds no optimizer state', path), 2) end
     local moments = empo.safetensors.load(path .. '/optimizer.safetensors')
     local opt = s.optimizer
-    for i, p in ipairs(s.model:named_parameters()) do
+    for _, p in ipairs(s.model:named_parameters()) do
       local m, v = moments['m.' .. p.name], moments['v.' .. p.name]
       if not m or not v then error(format('checkpoint %s: optimizer state lacks %s', path, p.name), 2) end
-      opt.m[i]:copy_(m)
-      opt.v[i]:copy_(v)
+      local j = slot_of(opt, p, 'load_checkpoint')
+      opt.m[j]:copy_(m)
+      opt.v[j]:copy_(v)
     end
     for k, v in pairs(state.optimizer) do opt[k] = v end
   end

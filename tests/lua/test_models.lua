@@ -104,5 +104,26 @@ for _, over in ipairs({ {}, { model_type = 'llama', num_key_value_heads = 1 }, {
   end)
 end
 
+-- ---- checkpoints pair optimizer moments by parameter, whatever the order ----
+do
+  local a = empo.models.new(hf(), 3)
+  local opt = empo.optim.adamw{ params = a:state(), lr = 1e-2 }      -- sorted-name order
+  local loss = empo.train.lm_loss(a, empo.randint(0, 61, 2, 6))
+  loss:backward()
+  opt:step()
+  empo.train.save_checkpoint(tmp .. '/run', { model = a, optimizer = opt, step = 1 })
+  local b = empo.models.new(hf(), 4)
+  local opt_b = empo.optim.adamw{ params = b:parameters(), lr = 1e-2 }   -- model order
+  empo.train.load_checkpoint(tmp .. '/run', { model = b, optimizer = opt_b })
+  local worst = 0
+  for i, p in ipairs(b:named_parameters()) do
+    local ja
+    for j, t in ipairs(opt.params) do if t == a:state()[p.name] then ja = j end end
+    worst = math.max(worst, max_abs_diff(opt_b.m[i], opt.m[ja]), max_abs_diff(opt_b.v[i], opt.v[ja]))
+  end
+  c.eq(worst, 0, 'moments restored to their own parameters across optimizer orders')
+  c.eq(opt_b.t, 1, 'optimizer step count restored')
+end
+
 os.execute("rm -rf '" .. tmp .. "'")
 c.done()
