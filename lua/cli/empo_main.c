@@ -4,6 +4,7 @@
  *     empo -e CODE [args]        run a chunk of Lua
  *     empo - [args]              run a script read from stdin
  *     empo repl / empo           interactive prompt (lua/empo/repl.lua)
+ *     empo generate DIR PROMPT   sample from a model (lua/empo/cli_generate.lua)
  *     empo --version / --help
  *
  * A script sees `arg` as luajit builds it: arg[0] the script, arg[1..] the
@@ -53,6 +54,8 @@ static void usage(FILE *f)
             "       empo -e CODE [args]        run a chunk of Lua code\n"
             "       empo - [args]              run a script read from stdin\n"
             "       empo repl                  interactive prompt (also: empo with no arguments)\n"
+            "       empo generate MODEL_DIR PROMPT... [n=4 temperature=1 max_new_tokens=128 ...]\n"
+            "                                  sample completions (empo generate --help)\n"
             "       empo --version             print the version\n"
             "       empo --help                print this help\n"
             "\n"
@@ -347,6 +350,27 @@ static int run_repl(lua_State *L, char **argv, int argc, int first)
     return rc;
 }
 
+/* A subcommand written in Lua: require(module) returns a function, called
+ * with the arguments after the subcommand; its number result is the exit
+ * status. */
+static int run_module(lua_State *L, char **argv, int argc, const char *module)
+{
+    set_package_path(L, NULL);
+    set_arg_table(L, argv, argc, argv[1], 2);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, module);
+    int status = docall(L, 1, 1);
+    if (status != 0)
+        return report(L, status) ? 1 : 0;
+    int n = push_args(L, argv, argc, 2);
+    status = docall(L, n, 1);
+    if (status != 0)
+        return report(L, status) ? 1 : 0;
+    int rc = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+    lua_pop(L, 1);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 1 || argv[0] == NULL)
@@ -387,6 +411,8 @@ int main(int argc, char **argv)
         rc = run_code(L, argv, argc);
     else if (!strcmp(cmd, "run"))
         rc = run_script(L, argv, argc, 2);
+    else if (!strcmp(cmd, "generate"))
+        rc = run_module(L, argv, argc, "empo.cli_generate");
     else
         rc = run_script(L, argv, argc, 1);
 
