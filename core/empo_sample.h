@@ -63,15 +63,20 @@ int empo_kv_write(empo_tensor *cache, empo_tensor *x, const int64_t *pos);
  * agree in H and Dh; cols fits both. */
 int empo_kv_copy_rows(empo_tensor *dst, empo_tensor *src, int64_t n, const int64_t *dst_rows,
                       const int64_t *src_rows, int64_t cols);
-/* The attention of one new token per row over that row's positions: for
- * b < B, query head h reads KV head h / (Hq / Hkv) at positions
- * 0 .. len[b]-1 of cache row b (len[b] <= S; 0 gives a zero row). The
- * same function as empo_attention(q, k, v, causal, scale, key_mask) with
- * key_mask[b, s] = s < len[b], without reading the hidden positions at
- * all. q f32 [B, Hq, 1, Dh] (any strides); k, v the caches [>= B, Hkv,
- * S, Dh]; scale <= 0 means 1/sqrt(Dh). -> out [B, Hq, 1, Dh]. No gradient
+/* The attention of one new token per row over its sequence, kept in two
+ * parts: a prefix shared by rows (the prompt, cached once for all samples
+ * of a prompt) and the row's own positions (its generated tokens). Row b
+ * attends to positions 0 .. plen[prow[b]]-1 of prefix row prow[b] of pk,
+ * pv [P, Hkv, Sp, Dh], then to positions 0 .. len[b]-1 of row b of k, v
+ * [>= B, Hkv, S, Dh]; query head h reads KV head h / (Hq / Hkv). This is
+ * empo_attention(q, keys, values, causal = 0, scale, key_mask) over each
+ * row's keys laid end to end with the hidden ones masked, except that
+ * hidden positions are never read and the rows sharing a prefix row read
+ * it once, together. pk, pv, prow and plen may all be NULL (no prefix).
+ * q f32 [B, Hq, 1, Dh] (any strides); scale <= 0 means 1/sqrt(Dh). A row
+ * with no position at all gets zeros. -> out [B, Hq, 1, Dh]. No gradient
  * (decoding only). */
-int empo_kv_attention(empo_tensor **out, empo_tensor *q, empo_tensor *k, empo_tensor *v,
-                      const int64_t *len, double scale);
+int empo_kv_attention(empo_tensor **out, empo_tensor *q, empo_tensor *pk, empo_tensor *pv, const int64_t *prow,
+                      const int64_t *plen, empo_tensor *k, empo_tensor *v, const int64_t *len, double scale);
 
 #endif

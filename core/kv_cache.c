@@ -1,8 +1,10 @@
 /* kv_cache.c — the KV cache of a sampling batch whose rows each hold one
  * sequence at its own length (core/empo_sample.h): appending one position
  * per row, copying and moving rows, and the attention of each row's new
- * token over its own positions (kernels/cpu or kernels/ref). */
+ * token over its prompt (a prefix shared by its samples) and its own
+ * positions (kernels/cpu or kernels/ref). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "internal.h"
 #include "sample.h"
@@ -68,8 +70,8 @@ int empo_kv_copy_rows(empo_tensor *dst, empo_tensor *src, int64_t n, const int64
     return EMPO_OK;
 }
 
-int empo_kv_attention(empo_tensor **out, empo_tensor *q, empo_tensor *k, empo_tensor *v,
-                      const int64_t *len, double scale) {
+static int check_kv_attention(empo_tensor *q, empo_tensor *pk, empo_tensor *pv, const int64_t *prow,
+                              const int64_t *plen, empo_tensor *k, empo_tensor *v, const int64_t *len) {
     EMPO_TRY(check_cache("kv_attention", "k", k));
     EMPO_TRY(check_cache("kv_attention", "v", v));
     EMPO_TRY(empo_check_tensor("kv_attention", "q", q, EMPO_DT_FLOAT));
@@ -80,26 +82,71 @@ int empo_kv_attention(empo_tensor **out, empo_tensor *q, empo_tensor *k, empo_te
         return empo_fail(EMPO_E_SHAPE, "kv_attention: q %s and cache %s: expected q [<= %lld, a multiple of %lld heads, "
                          "1, %lld]", empo_desc(q), empo_desc(k), (long long)k->shape[0], (long long)k->shape[1],
                          (long long)k->shape[3]);
-    empo_tensor *ins[3] = {q, k, v};
-    if (empo_any_requires_grad(3, ins))
+    empo_tensor *ins[5] = {q, k, v, pk, pv};
+    if (empo_any_requires_grad(5, ins))
         return empo_fail(EMPO_E_STATE, "kv_attention: decoding only, it has no gradient (run it under no_grad)");
-    const int64_t B = q->shape[0], Hq = q->shape[1], Hkv = k->shape[1], S = k->shape[2], Dh = q->shape[3];
+    const int64_t B = q->shape[0], S = k->shape[2];
     if (B > 0 && !len) return empo_fail(EMPO_E_ARG, "kv_attention: NULL lengths");
     for (int64_t b = 0; b < B; b++)
         if (len[b] < 0 || len[b] > S)
             return empo_fail(EMPO_E_INDEX, "kv_attention: row %lld has length %lld, the cache holds %lld positions",
                              (long long)b, (long long)len[b], (long long)S);
-    if (!(scale > 0.0)) scale = Dh > 0 ? 1.0 / sqrt((double)Dh) : 1.0;
-    empo_tensor *qc = NULL, *y = NULL;
-    EMPO_TRY(empo_contiguous_nograd(&qc, q));
-    if (!(y = empo_tensor_new(4, q->shape, EMPO_F32))) {
-        empo_tensor_release(qc);
-        return EMPO_E_NOMEM;
+    if (!pk && !pv && !prow && !plen) return EMPO_OK;
+    if (!pk || !pv || !prow || !plen)
+        return empo_fail(EMPO_E_ARG, "kv_attention: a prefix needs pk, pv, prow and plen together");
+    EMPO_TRY(check_cache("kv_attention", "pk", pk));
+    EMPO_TRY(check_cache("kv_attention", "pv", pv));
+    if (memcmp(pk->shape, pv->shape, sizeof(int64_t) * 4) != 0 || pk->shape[1] != k->shape[1] ||
+        pk->shape[3] != k->shape[3])
+        return empo_fail(EMPO_E_SHAPE, "kv_attention: prefix %s / %s and cache %s: heads and head dims must agree",
+                         empo_desc(pk), empo_desc(pv), empo_desc(k));
+    for (int64_t b = 0; b < B; b++) {
+        if (prow[b] < 0 || prow[b] >= pk->shape[0])
+            return empo_fail(EMPO_E_INDEX, "kv_attention: row %lld reads prefix row %lld of %s", (long long)b,
+                             (long long)prow[b], empo_desc(pk));
+        if (plen[prow[b]] < 0 || plen[prow[b]] > pk->shape[2])
+            return empo_fail(EMPO_E_INDEX, "kv_attention: prefix row %lld has length %lld, it holds %lld positions",
+                             (long long)prow[b], (long long)plen[prow[b]], (long long)pk->shape[2]);
     }
-    empo_kv_attention_fn *kernel = empo_use_reference() ? empo_ref_kv_attention : empo_k_kv_attention;
-    kernel(empo_tensor_data(y), empo_tensor_data(qc), empo_tensor_data(k), empo_tensor_data(v), len, B, Hq, Hkv, S,
-           Dh, (float)scale);
+    return EMPO_OK;
+}
+
+/* The rows grouped by prefix row (counting sort: order and start, with P
+ * groups), or one group per row without a prefix. */
+static int group_rows(int64_t **order, int64_t **start, int64_t B, int64_t P, const int64_t *prow) {
+    *order = malloc(sizeof(int64_t) * (size_t)(B + 1));
+    *start = calloc((size_t)(P + 2), sizeof(int64_t));
+    if (!*order || !*start) return empo_fail(EMPO_E_NOMEM, "kv_attention: out of memory");
+    for (int64_t b = 0; b < B; b++) (*start)[(prow ? prow[b] : b) + 2]++;
+    for (int64_t p = 0; p < P; p++) (*start)[p + 2] += (*start)[p + 1];
+    for (int64_t b = 0; b < B; b++) (*order)[(*start)[(prow ? prow[b] : b) + 1]++] = b;
+    return EMPO_OK;
+}
+
+int empo_kv_attention(empo_tensor **out, empo_tensor *q, empo_tensor *pk, empo_tensor *pv, const int64_t *prow,
+                      const int64_t *plen, empo_tensor *k, empo_tensor *v, const int64_t *len, double scale) {
+    EMPO_TRY(check_kv_attention(q, pk, pv, prow, plen, k, v, len));
+    const int64_t B = q->shape[0], Dh = q->shape[3];
+    if (!(scale > 0.0)) scale = Dh > 0 ? 1.0 / sqrt((double)Dh) : 1.0;
+    const empo_kv_shape a = {B, q->shape[1], k->shape[1], Dh, pk ? pk->shape[0] : B, pk ? pk->shape[2] : 0,
+                             k->shape[2], (float)scale};
+    empo_tensor *qc = NULL, *y = NULL;
+    int64_t *order = NULL, *start = NULL;
+    int st = group_rows(&order, &start, B, a.P, pk ? prow : NULL);
+    if (st == EMPO_OK) st = empo_contiguous_nograd(&qc, q);
+    if (st == EMPO_OK && !(y = empo_tensor_new(4, q->shape, EMPO_F32))) st = EMPO_E_NOMEM;
+    if (st == EMPO_OK) {
+        empo_kv_attention_fn *kernel = empo_use_reference() ? empo_ref_kv_attention : empo_k_kv_attention;
+        kernel(empo_tensor_data(y), empo_tensor_data(qc), pk ? empo_tensor_data(pk) : NULL,
+               pv ? empo_tensor_data(pv) : NULL, plen, order, start, empo_tensor_data(k), empo_tensor_data(v), len, &a);
+    }
+    free(order);
+    free(start);
     empo_tensor_release(qc);
+    if (st != EMPO_OK) {
+        empo_tensor_release(y);
+        return st;
+    }
     *out = y;
     return EMPO_OK;
 }

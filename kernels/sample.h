@@ -26,18 +26,34 @@ typedef void empo_sample_row_fn(int64_t *id, float *logp, float *ref_logp,
                                 void *scratch);           // empo_sample_scratch_bytes(V)
 empo_sample_row_fn empo_k_sample_row, empo_ref_sample_row;
 
-/* ---- attention of one token per row over its own cache positions ----
- * For b < B and query head h (KV head h / (Hq / Hkv)): softmax over
- * s < len[b] of scale * q[b, h] . k[b, kvh, s], then the weighted sum of
- * v[b, kvh, s]. Positions s >= len[b] are never read; len[b] = 0 gives a
- * zero row. kernels/cpu/kv_attention.c (the query heads sharing a KV head
- * together, in parallel over (b, KV head)), kernels/ref/kv_attention.c. */
-typedef void empo_kv_attention_fn(float *out,          // (B, Hq, Dh)
-                                  const float *q,      // (B, Hq, Dh)
-                                  const float *k,      // (B, Hkv, S, Dh)
-                                  const float *v,      // (B, Hkv, S, Dh)
-                                  const int64_t *len,  // (B)
-                                  int64_t B, int64_t Hq, int64_t Hkv, int64_t S, int64_t Dh, float scale);
+/* ---- attention of one token per row over a shared prefix and its own positions ----
+ * Prefix row p (plen[p] positions) is shared by the rows order[start[p]
+ * .. start[p+1]); row b also has its own len[b] positions. Each query
+ * head h (KV head h / (Hq / Hkv)) gets the softmax over all of the row's
+ * positions of scale * q . k, then the weighted sum of their values.
+ * Hidden positions are never read; a row with no position gets zeros.
+ * pk/pv NULL: no prefix (plen is then ignored, groups still come from
+ * order/start). kernels/cpu/kv_attention.c (one task per (prefix row, KV
+ * head): the prefix is read once for all its rows' query heads),
+ * kernels/ref/kv_attention.c. */
+typedef struct empo_kv_shape {
+    int64_t B, Hq, Hkv, Dh;
+    int64_t P, Sp;   /* prefix rows and their capacity in positions */
+    int64_t S;       /* capacity of the own positions */
+    float scale;
+} empo_kv_shape;
+
+typedef void empo_kv_attention_fn(float *out,            // (B, Hq, Dh)
+                                  const float *q,        // (B, Hq, Dh)
+                                  const float *pk,       // (P, Hkv, Sp, Dh) or NULL
+                                  const float *pv,       // (P, Hkv, Sp, Dh) or NULL
+                                  const int64_t *plen,   // (P)
+                                  const int64_t *order,  // (B) rows grouped by prefix row
+                                  const int64_t *start,  // (P + 1) group bounds in order
+                                  const float *k,        // (B, Hkv, S, Dh)
+                                  const float *v,        // (B, Hkv, S, Dh)
+                                  const int64_t *len,    // (B)
+                                  const empo_kv_shape *a);
 empo_kv_attention_fn empo_k_kv_attention, empo_ref_kv_attention;
 
 #endif

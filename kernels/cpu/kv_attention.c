@@ -1,10 +1,14 @@
-/* kv_attention.c — the fast kernel of a decode step's attention over a KV
- * cache whose rows have their own lengths (kernels/sample.h): one task per
- * (row, KV head), whose query heads share every key and value row they
- * read; blocks of keys scored eight at a time with the partial sums in
- * registers (AVX2 + FMA, the library's baseline ISA), folded into an online softmax, their value rows summed with
- * 32 output columns in registers. Positions past the row's length are
- * never read. Stack buffers only: the kernel cannot fail. The naive version is in kernels/ref/kv_attention.c. */
+/* kv_attention.c — the fast kernel of a decode step's attention over a
+ * shared prefix (a prompt) and each row's own positions (kernels/sample.h):
+ * one task per (prefix row, KV head), whose queries — every query head of
+ * every row sharing that prefix — take each block of prefix keys and
+ * values together, so the prompt is read once for all its samples; then
+ * each row's own positions, for that row's query heads together. Keys are
+ * scored eight at a time with the partial sums in registers (AVX2 + FMA,
+ * the library's baseline ISA) and folded into an online softmax; value
+ * rows are summed with 32 output columns in registers. Hidden positions
+ * are never read. Stack buffers only: the kernel cannot fail. The naive
+ * version is in kernels/ref/kv_attention.c. */
 /* Lets GCC if-convert (and so vectorize) the selects in empo_k_expf. */
 #pragma GCC optimize("no-trapping-math")
 #include <immintrin.h>
@@ -46,17 +50,18 @@ static inline __m256 sums8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4
     return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
-/* sc[j, s] = scale * q[j] . K[s] for the g queries and the L keys (sc is
- * [g, L]). Eight key rows at a time, loaded once for all g queries: eight
- * partial sums in registers per query, reduced together. */
-static void scores(float *sc, const float *q, const float *K, int64_t g, int64_t L, int64_t Dh, float scale) {
+/* sc[i, s] = scale * q[i] . K[s] for the nq query rows q[i] and the n key
+ * rows of K (sc is [nq, n]). Eight key rows at a time, loaded once for all
+ * the queries: eight partial sums in registers per query, reduced together. */
+static void scores(float *sc, const float *const *q, int64_t nq, const float *K, int64_t n, int64_t Dh,
+                   float scale) {
     int64_t s = 0;
     if (Dh % 8 == 0) {
         const __m256 vs = _mm256_set1_ps(scale);
-        for (; s + 8 <= L; s += 8) {
+        for (; s + 8 <= n; s += 8) {
             const float *r = K + s * Dh;
-            for (int64_t j = 0; j < g; j++) {
-                const float *x = q + j * Dh;
+            for (int64_t i = 0; i < nq; i++) {
+                const float *x = q[i];
                 __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
                 for (int64_t d = 0; d < Dh; d += 8) {
                     const __m256 xv = _mm256_loadu_ps(x + d);
@@ -69,17 +74,17 @@ static void scores(float *sc, const float *q, const float *K, int64_t g, int64_t
                     a6 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 6 * Dh + d), xv, a6);
                     a7 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 7 * Dh + d), xv, a7);
                 }
-                _mm256_storeu_ps(sc + j * L + s, _mm256_mul_ps(vs, sums8(a0, a1, a2, a3, a4, a5, a6, a7)));
+                _mm256_storeu_ps(sc + i * n + s, _mm256_mul_ps(vs, sums8(a0, a1, a2, a3, a4, a5, a6, a7)));
             }
         }
     }
-    for (; s < L; s++)
-        for (int64_t j = 0; j < g; j++) sc[j * L + s] = scale * dot(q + j * Dh, K + s * Dh, Dh);
+    for (; s < n; s++)
+        for (int64_t i = 0; i < nq; i++) sc[i * n + s] = scale * dot(q[i], K + s * Dh, Dh);
 }
 
 enum {
     KEY_BLOCK = 64,   /* keys scored at once (stack buffer) */
-    HEAD_BLOCK = 16   /* query heads of one KV head processed together */
+    Q_BLOCK = 16      /* queries processed together (that share a prefix) */
 };
 
 /* y += sum_s c[s] V[s] over the n value rows, 32 columns of y in registers
@@ -125,69 +130,101 @@ static void scale_row(float *y, float c, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] *= c;
 }
 
-/* g <= HEAD_BLOCK query heads (rows of q and out, Dh each) over the L keys
- * and values of one KV head: blocks of KEY_BLOCK keys folded into an online
- * softmax (running max m and sum l per head). */
-static void attend_heads(float *out, const float *q, const float *K, const float *V, int64_t g, int64_t L,
-                         int64_t Dh, float scale) {
-    float sc[HEAD_BLOCK * KEY_BLOCK], m[HEAD_BLOCK], l[HEAD_BLOCK];
-    for (int64_t h = 0; h < g; h++) m[h] = -INFINITY, l[h] = 0.0f;
-    memset(out, 0, sizeof(float) * (size_t)(g * Dh));
+/* The running softmax of one query: max m, sum l of exp(score - m), and
+ * its output row o (the weighted sum so far). */
+typedef struct { float m, l; float *o; } running;
+
+/* Folds the scores p[0, n) of n keys with value rows V into r (p is
+ * overwritten with the weights). */
+static void fold(running *r, float *p, int64_t n, const float *V, int64_t Dh) {
+    float bm = -INFINITY;
+#pragma omp simd reduction(max : bm)
+    for (int64_t i = 0; i < n; i++) bm = p[i] > bm ? p[i] : bm;
+    if (bm > r->m) {   /* re-express what was summed against the new max */
+        const float c = empo_k_expf(r->m - bm);
+        r->l *= c;
+        scale_row(r->o, c, Dh);
+        r->m = bm;
+    }
+    float z = 0.0f;
+    const float m = r->m;
+#pragma omp simd reduction(+ : z)
+    for (int64_t i = 0; i < n; i++) {
+        p[i] = empo_k_expf(p[i] - m);
+        z += p[i];
+    }
+    r->l += z;
+    add_weighted_rows(r->o, p, V, n, Dh);
+}
+
+/* nq (<= Q_BLOCK) queries q[i] with outputs r[i] over L keys and values:
+ * blocks of KEY_BLOCK keys, each read once for all the queries. */
+static void attend(running *r, const float *const *q, int64_t nq, const float *K, const float *V, int64_t L,
+                   int64_t Dh, float scale) {
+    float sc[Q_BLOCK * KEY_BLOCK];
     for (int64_t s0 = 0; s0 < L; s0 += KEY_BLOCK) {
         const int64_t n = L - s0 < KEY_BLOCK ? L - s0 : KEY_BLOCK;
-        scores(sc, q, K + s0 * Dh, g, n, Dh, scale);
-        for (int64_t h = 0; h < g; h++) {
-            float *p = sc + h * n, bm = p[0];
-            for (int64_t i = 1; i < n; i++) bm = p[i] > bm ? p[i] : bm;
-            if (bm > m[h]) {   /* re-express what was summed against the new max */
-                const float c = empo_k_expf(m[h] - bm);
-                l[h] *= c;
-                scale_row(out + h * Dh, c, Dh);
-                m[h] = bm;
-            }
-            float z = 0.0f;
-            const float mh = m[h];
-#pragma omp simd reduction(+ : z)
-            for (int64_t i = 0; i < n; i++) {
-                p[i] = empo_k_expf(p[i] - mh);
-                z += p[i];
-            }
-            l[h] += z;
-            add_weighted_rows(out + h * Dh, p, V + s0 * Dh, n, Dh);
-        }
+        scores(sc, q, nq, K + s0 * Dh, n, Dh, scale);
+        for (int64_t i = 0; i < nq; i++) fold(&r[i], sc + i * n, n, V + s0 * Dh, Dh);
     }
-    for (int64_t h = 0; h < g; h++) scale_row(out + h * Dh, 1.0f / l[h], Dh);
 }
 
 typedef struct {
     float *out;
-    const float *q, *k, *v;
-    const int64_t *len;
-    int64_t Hq, Hkv, S, Dh;
-    float scale;
+    const float *q, *pk, *pv, *k, *v;
+    const int64_t *plen, *order, *start, *len;
+    const empo_kv_shape *a;
 } kv_job;
 
-/* tasks lo..hi-1 = (row, KV head) pairs */
+/* The queries qi0 .. qi0+nq-1 of group p, KV head h: query qi is head
+ * h * g + qi % g of row order[start[p] + qi / g]. */
+static void attend_queries(const kv_job *j, int64_t p, int64_t h, int64_t qi0, int64_t nq) {
+    const empo_kv_shape *a = j->a;
+    const int64_t g = a->Hq / a->Hkv, Dh = a->Dh;
+    const float *qs[Q_BLOCK];
+    running r[Q_BLOCK];
+    int64_t rows[Q_BLOCK];
+    for (int64_t i = 0; i < nq; i++) {
+        const int64_t qi = qi0 + i, b = j->order[j->start[p] + qi / g], row = b * a->Hq + h * g + qi % g;
+        rows[i] = b;
+        qs[i] = j->q + row * Dh;
+        r[i].m = -INFINITY;
+        r[i].l = 0.0f;
+        r[i].o = j->out + row * Dh;
+        memset(r[i].o, 0, sizeof(float) * (size_t)Dh);
+    }
+    if (j->pk && j->plen[p] > 0) {   /* the shared prefix: once for every query of the group */
+        const int64_t off = (p * a->Hkv + h) * a->Sp * Dh;
+        attend(r, qs, nq, j->pk + off, j->pv + off, j->plen[p], Dh, a->scale);
+    }
+    for (int64_t i = 0; i < nq;) {   /* each row's own positions, for its queries in this block */
+        int64_t e = i + 1;
+        while (e < nq && rows[e] == rows[i]) e++;
+        const int64_t off = (rows[i] * a->Hkv + h) * a->S * Dh;
+        attend(r + i, qs + i, e - i, j->k + off, j->v + off, j->len[rows[i]], Dh, a->scale);
+        i = e;
+    }
+    for (int64_t i = 0; i < nq; i++)
+        if (r[i].l > 0.0f) scale_row(r[i].o, 1.0f / r[i].l, Dh);   /* else no position: zeros */
+}
+
+/* tasks lo..hi-1 = (prefix row, KV head) pairs */
 static void kv_tasks(void *ctx, int64_t lo, int64_t hi) {
     const kv_job *j = ctx;
-    const int64_t g = j->Hq / j->Hkv, Dh = j->Dh;
+    const int64_t g = j->a->Hq / j->a->Hkv;
     for (int64_t t = lo; t < hi; t++) {
-        const int64_t b = t / j->Hkv, L = j->len[b];
-        const int64_t qrow = b * j->Hq + (t % j->Hkv) * g;   /* first of the g query heads */
-        const float *K = j->k + t * j->S * Dh, *V = j->v + t * j->S * Dh;
-        for (int64_t h0 = 0; h0 < g; h0 += HEAD_BLOCK) {
-            const int64_t gh = g - h0 < HEAD_BLOCK ? g - h0 : HEAD_BLOCK;
-            float *out = j->out + (qrow + h0) * Dh;
-            if (L == 0) memset(out, 0, sizeof(float) * (size_t)(gh * Dh));   /* no visible key */
-            else attend_heads(out, j->q + (qrow + h0) * Dh, K, V, gh, L, Dh, j->scale);
-        }
+        const int64_t p = t / j->a->Hkv, h = t % j->a->Hkv;
+        const int64_t nq = (j->start[p + 1] - j->start[p]) * g;
+        for (int64_t qi = 0; qi < nq; qi += Q_BLOCK) attend_queries(j, p, h, qi, nq - qi < Q_BLOCK ? nq - qi : Q_BLOCK);
     }
 }
 
-void empo_k_kv_attention(float *out, const float *q, const float *k, const float *v, const int64_t *len,
-                         int64_t B, int64_t Hq, int64_t Hkv, int64_t S, int64_t Dh, float scale) {
-    kv_job j = {out, q, k, v, len, Hq, Hkv, S, Dh, scale};
-    int64_t keys = 0;
-    for (int64_t b = 0; b < B; b++) keys += len[b];
-    empo_parallel_for(B * Hkv, keys * Hq * Dh * 4, kv_tasks, &j);
+void empo_k_kv_attention(float *out, const float *q, const float *pk, const float *pv, const int64_t *plen,
+                         const int64_t *order, const int64_t *start, const float *k, const float *v,
+                         const int64_t *len, const empo_kv_shape *a) {
+    kv_job j = {out, q, pk, pv, k, v, plen, order, start, len, a};
+    int64_t keys = 0;   /* key rows read, for the threading decision */
+    for (int64_t p = 0; p < a->P; p++) keys += pk ? plen[p] : 0;
+    for (int64_t b = 0; b < a->B; b++) keys += len[b];
+    empo_parallel_for(a->P * a->Hkv, keys * a->Hq * a->Dh * 4, kv_tasks, &j);
 }

@@ -1,36 +1,58 @@
 /* kv_attention.c (ref) — the naive attention of one token per row over its
- * own KV-cache positions: scores, softmax and weighted sum in double, one
- * query head at a time. The oracle for kernels/cpu/kv_attention.c. */
+ * shared prefix and its own positions: scores, softmax and weighted sum in
+ * double, one query head of one row at a time, over the row's positions
+ * laid end to end. The oracle for kernels/cpu/kv_attention.c. */
 #include <math.h>
-#include <string.h>
 #include "internal.h"
 #include "sample.h"
 
-void empo_ref_kv_attention(float *out, const float *q, const float *k, const float *v, const int64_t *len,
-                           int64_t B, int64_t Hq, int64_t Hkv, int64_t S, int64_t Dh, float scale) {
-    const int64_t g = Hq / Hkv;
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t h = 0; h < Hq; h++) {
-            const float *qr = q + (b * Hq + h) * Dh;
-            const float *K = k + (b * Hkv + h / g) * S * Dh, *V = v + (b * Hkv + h / g) * S * Dh;
-            float *o = out + (b * Hq + h) * Dh;
-            double m = -INFINITY, z = 0.0;
-            for (int64_t s = 0; s < len[b]; s++) {
-                double sc = 0.0;
-                for (int64_t d = 0; d < Dh; d++) sc += (double)qr[d] * K[s * Dh + d];
-                m = fmax(m, scale * sc);
+/* key and value rows of position s of row b's sequence, KV head h */
+static void position(const float **key, const float **val, const float *pk, const float *pv, int64_t p,
+                     int64_t np, const float *k, const float *v, int64_t b, int64_t h, int64_t s,
+                     const empo_kv_shape *a) {
+    if (s < np) {
+        *key = pk + ((p * a->Hkv + h) * a->Sp + s) * a->Dh;
+        *val = pv + ((p * a->Hkv + h) * a->Sp + s) * a->Dh;
+    } else {
+        *key = k + ((b * a->Hkv + h) * a->S + s - np) * a->Dh;
+        *val = v + ((b * a->Hkv + h) * a->S + s - np) * a->Dh;
+    }
+}
+
+void empo_ref_kv_attention(float *out, const float *q, const float *pk, const float *pv, const int64_t *plen,
+                           const int64_t *order, const int64_t *start, const float *k, const float *v,
+                           const int64_t *len, const empo_kv_shape *a) {
+    const int64_t g = a->Hq / a->Hkv, Dh = a->Dh;
+    for (int64_t p = 0; p < a->P; p++)
+        for (int64_t i = start[p]; i < start[p + 1]; i++) {
+            const int64_t b = order[i], np = pk ? plen[p] : 0, n = np + len[b];
+            for (int64_t h = 0; h < a->Hq; h++) {
+                const float *qr = q + (b * a->Hq + h) * Dh, *key, *val;
+                float *o = out + (b * a->Hq + h) * Dh;
+                double m = -INFINITY, z = 0.0;
+                for (int64_t s = 0; s < n; s++) {
+                    position(&key, &val, pk, pv, p, np, k, v, b, h / g, s, a);
+                    double sc = 0.0;
+                    for (int64_t d = 0; d < Dh; d++) sc += (double)qr[d] * key[d];
+                    m = fmax(m, a->scale * sc);
+                }
+                for (int64_t d = 0; d < Dh; d++) o[d] = 0.0f;
+                for (int64_t s = 0; s < n; s++) {
+                    position(&key, &val, pk, pv, p, np, k, v, b, h / g, s, a);
+                    double sc = 0.0;
+                    for (int64_t d = 0; d < Dh; d++) sc += (double)qr[d] * key[d];
+                    z += exp(a->scale * sc - m);
+                }
+                for (int64_t d = 0; d < Dh; d++) {
+                    double acc = 0.0;
+                    for (int64_t s = 0; s < n; s++) {
+                        position(&key, &val, pk, pv, p, np, k, v, b, h / g, s, a);
+                        double sc = 0.0;
+                        for (int64_t e = 0; e < Dh; e++) sc += (double)qr[e] * key[e];
+                        acc += exp(a->scale * sc - m) / z * val[d];
+                    }
+                    o[d] = (float)acc;
+                }
             }
-            for (int64_t d = 0; d < Dh; d++) o[d] = 0.0f;
-            if (len[b] == 0) continue;
-            double acc[Dh > 0 ? Dh : 1];
-            memset(acc, 0, sizeof acc);
-            for (int64_t s = 0; s < len[b]; s++) {
-                double sc = 0.0;
-                for (int64_t d = 0; d < Dh; d++) sc += (double)qr[d] * K[s * Dh + d];
-                const double p = exp(scale * sc - m);
-                z += p;
-                for (int64_t d = 0; d < Dh; d++) acc[d] += p * V[s * Dh + d];
-            }
-            for (int64_t d = 0; d < Dh; d++) o[d] = (float)(acc[d] / z);
         }
 }

@@ -1,18 +1,24 @@
 -- empo.sample_engine — the batch behind empo.sample.generate (see the top of
--- lua/empo/sample.lua for the design): one KV cache whose rows each hold
--- one sequence at its own length, prefill of new prompts, decode steps,
--- row compaction and admission. Not a public module: generate() validates
--- everything before an Engine is made.
+-- lua/empo/sample.lua for the design): the KV cache, prefill of new
+-- prompts, decode steps, row compaction and admission. Not a public
+-- module: generate() validates everything before an Engine is made.
 --
+-- The cache has two parts, per layer:
+--   pk, pv [slots, Hkv, longest prompt, Dh]   each prompt in the batch once
+--              (a slot), shared by all its samples' rows;
+--   k, v   [max_batch, Hkv, max_new - 1, Dh]  each row's generated tokens.
 -- Row state, for rows 0 .. B-1 (0-based, C arrays beside the cache):
---   pos[r]      the column (= position) where the row's next token goes
+--   col[r]      the row's own column where its next token goes (= tokens fed)
+--   pos[r]      that token's position: prompt length + col[r]
 --   ids[r]      the row's last drawn token (the next step's input)
---   lens[r]     pos[r] + 1 during a step: the positions the row attends to
+--   prow[r]     the row's prompt slot; plen[slot] its prompt length
+--   lens[r]     col[r] + 1 during a step: the own positions the row attends to
 --   stream[r], counter[r]   the Philox counter of the row's next draw:
 --               (prompt key, sample << 32 | token index)
 --   row[r]      the sequence (a Lua table collecting ids and log-probs)
 -- The engine object is itself the decoder's cache (len, append and
--- attention: empo_kv_attention reads each row's own positions only).
+-- attention: empo_kv_attention reads each prompt once for all its rows,
+-- then each row's own positions).
 local ffi = require 'ffi'
 local bit = require 'bit'
 local empo = require 'empo'
@@ -24,62 +30,81 @@ local check = E.check
 local Engine = {}
 Engine.__index = Engine
 
+-- The most rows (<= N) whose cache fits the budget: B own rows and up to
+-- B + 1 prompt slots (the prompts of live rows, and one whose samples wait).
+local function rows_for(o, N, P, own_bytes, prompt_bytes)
+  if o.max_batch then return math.min(N, o.max_batch) end
+  for B = N, 2, -1 do
+    if B * own_bytes + math.min(P, B + 1) * prompt_bytes <= o.max_cache_bytes then return B end
+  end
+  return 1
+end
+
 function Engine.new(model, tok, prompts, o)
   local cfg = model.config
   local e = setmetatable({ model = model, tok = tok, prompts = prompts, o = o, len = 0, B = 0, next_seq = 1,
-                           pre = {}, pieces = {}, done = {}, row = {} }, Engine)
-  local seqs, W = {}, 0
+                           pieces = {}, done = {}, row = {}, free_slots = {} }, Engine)
+  local seqs, Tp, Wg = {}, 0, 1
   for p, pr in ipairs(prompts) do
     for s = 1, o.n do
       seqs[#seqs + 1] = { prompt = p, sample = s, ids = {}, logprobs = {}, ref_logprobs = {}, tail = '',
                           max_new = pr.max_new }
     end
-    -- the last token of a sequence is never fed back: it needs no column
-    W = math.max(W, #pr.ids + pr.max_new - 1)
+    pr.left, pr.live = o.n, 0   -- samples without a row yet; rows alive
+    Tp = math.max(Tp, #pr.ids)
+    Wg = math.max(Wg, pr.max_new - 1)   -- the last token is never fed back: it needs no column
   end
-  e.seqs, e.N, e.W = seqs, #seqs, W
+  e.seqs, e.N = seqs, #seqs
   local L, Hkv, Dh = cfg.num_hidden_layers, cfg.num_key_value_heads, cfg.head_dim
-  local row_bytes = L * 2 * Hkv * W * Dh * 4
-  local Bmax = math.min(e.N, o.max_batch or math.max(1, math.floor(o.max_cache_bytes / row_bytes)))
+  local own_bytes, prompt_bytes = L * 2 * Hkv * Wg * Dh * 4, L * 2 * Hkv * Tp * Dh * 4
+  local Bmax = rows_for(o, e.N, #prompts, own_bytes, prompt_bytes)
+  local slots = math.min(#prompts, Bmax + 1)
   e.Bmax = Bmax
-  e.k, e.v = {}, {}
-  for l = 1, L do   -- never read before written: hidden key slots are skipped by attention
-    e.k[l] = empo.empty(Bmax, Hkv, W, Dh)
-    e.v[l] = empo.empty(Bmax, Hkv, W, Dh)
+  e.k, e.v, e.pk, e.pv = {}, {}, {}, {}
+  for l = 1, L do   -- never read before written: attention reads only the positions it is told
+    e.k[l], e.v[l] = empo.empty(Bmax, Hkv, Wg, Dh), empo.empty(Bmax, Hkv, Wg, Dh)
+    e.pk[l], e.pv[l] = empo.empty(slots, Hkv, Tp, Dh), empo.empty(slots, Hkv, Tp, Dh)
   end
+  for s = slots - 1, 0, -1 do e.free_slots[#e.free_slots + 1] = s end
   e.ids_t, e.pos_t = empo.zeros(Bmax, { dtype = 'i64' }), empo.zeros(Bmax, { dtype = 'i64' })
   e.lp_t, e.ref_t = empo.zeros(Bmax), empo.zeros(Bmax)
   e.ids, e.pos, e.lp, e.ref = e.ids_t:data_ptr(), e.pos_t:data_ptr(), e.lp_t:data_ptr(), e.ref_t:data_ptr()
-  e.lens = ffi.new('int64_t[?]', Bmax)
+  e.col, e.lens, e.prow = ffi.new('int64_t[?]', Bmax), ffi.new('int64_t[?]', Bmax), ffi.new('int64_t[?]', Bmax)
+  e.plen = ffi.new('int64_t[?]', slots)
   e.stream, e.counter = ffi.new('uint64_t[?]', Bmax), ffi.new('uint64_t[?]', Bmax)
   e.u = ffi.new('double[?]', Bmax)
   e.seed = o.seed + 0ULL
   e.stats = { prompts = #prompts, n = o.n, sequences = e.N, tokens = 0, steps = 0, prefills = 0,
-              prefill_tokens = 0, max_batch = Bmax, cache_bytes = Bmax * row_bytes }
+              prefill_tokens = 0, max_batch = Bmax, cache_bytes = Bmax * own_bytes + slots * prompt_bytes }
   return e
 end
 
 function Engine:free()
-  for l = 1, #self.k do self.k[l]:free(); self.v[l]:free() end
+  for l = 1, #self.k do
+    self.k[l]:free(); self.v[l]:free(); self.pk[l]:free(); self.pv[l]:free()
+  end
   for _, t in ipairs({ self.ids_t, self.pos_t, self.lp_t, self.ref_t }) do t:free() end
-  for _, pre in pairs(self.pre) do self:drop_prefill(pre.batch) end
-  self.k, self.v, self.pre = {}, {}, {}
+  for _, pr in ipairs(self.prompts) do
+    if pr.logits then pr.logits:free(); pr.logits = nil end
+  end
+  self.k, self.v, self.pk, self.pv = {}, {}, {}, {}
 end
 
 -- ---- the decoder's cache protocol ----
 
--- k, v [B, Hkv, 1, Dh] go to column pos[r] of each row r.
+-- k, v [B, Hkv, 1, Dh] go to the own column col[r] of each row r.
 function Engine:append(l, k, v)
-  check(C.empo_kv_write(self.k[l].h, k.h, self.pos), 2)
-  check(C.empo_kv_write(self.v[l].h, v.h, self.pos), 2)
+  check(C.empo_kv_write(self.k[l].h, k.h, self.col), 2)
+  check(C.empo_kv_write(self.v[l].h, v.h, self.col), 2)
   return k, v
 end
 
 local outp = ffi.new('empo_tensor*[1]')
 
--- q [B, Hq, 1, Dh] over positions 0 .. lens[r]-1 of each row r.
+-- q [B, Hq, 1, Dh] over each row's prompt, then its own positions 0 .. lens[r]-1.
 function Engine:attention(l, q)
-  check(C.empo_kv_attention(outp, q.h, self.k[l].h, self.v[l].h, self.lens, 0), 2)
+  check(C.empo_kv_attention(outp, q.h, self.pk[l].h, self.pv[l].h, self.prow, self.plen, self.k[l].h, self.v[l].h,
+                            self.lens, 0), 2)
   return empo.wrap(outp[0])
 end
 
@@ -142,8 +167,16 @@ function Engine:record(lo, hi)
   self.stats.tokens = self.stats.tokens + (hi - lo)
 end
 
+-- A prompt's slot goes back when no row uses it and no sample waits.
+function Engine:release(pr)
+  if pr.left == 0 and pr.live == 0 and pr.slot then
+    self.free_slots[#self.free_slots + 1] = pr.slot
+    pr.slot = nil
+  end
+end
+
 -- Removes the finished rows: the live rows at the end of the batch move
--- into their places (cache rows, mask, counters), so only as many rows
+-- into their places (own cache rows and row state), so only as many rows
 -- move as there are holes below the new batch size.
 function Engine:compact()
   local done = self.done
@@ -154,6 +187,9 @@ function Engine:compact()
   for _, r in ipairs(done) do
     gone[r] = true
     if r < nb then holes[#holes + 1] = r end
+    local pr = self.prompts[self.row[r].prompt]
+    pr.live = pr.live - 1
+    self:release(pr)
   end
   for r = nb, B - 1 do
     if not gone[r] then movers[#movers + 1] = r end
@@ -163,7 +199,7 @@ function Engine:compact()
     local dst, src, cols = ffi.new('int64_t[?]', m), ffi.new('int64_t[?]', m), 0
     for i = 1, m do
       dst[i - 1], src[i - 1] = holes[i], movers[i]
-      cols = math.max(cols, tonumber(self.pos[movers[i]]))
+      cols = math.max(cols, tonumber(self.col[movers[i]]))
     end
     for l = 1, #self.k do
       check(C.empo_kv_copy_rows(self.k[l].h, self.k[l].h, m, dst, src, cols))
@@ -171,7 +207,8 @@ function Engine:compact()
     end
     for i = 1, m do
       local d, s = holes[i], movers[i]
-      self.pos[d], self.ids[d], self.stream[d], self.counter[d] = self.pos[s], self.ids[s], self.stream[s], self.counter[s]
+      self.col[d], self.pos[d], self.ids[d], self.prow[d] = self.col[s], self.pos[s], self.ids[s], self.prow[s]
+      self.stream[d], self.counter[d] = self.stream[s], self.counter[s]
       self.row[d] = self.row[s]
     end
   end
@@ -188,9 +225,9 @@ local function prefill_append(pc, l, k, v)
   return k, v
 end
 
--- Runs the prompts `list` (indices) once, right-padded: their keys and
--- values and last-token logits stay in a prefill record until all their
--- samples have rows.
+-- Runs the prompts `list` (indices) once, right-padded, and copies their
+-- keys and values into free prompt slots; keeps each prompt's last-token
+-- logits [1, V] until all its samples have rows.
 function Engine:prefill(list)
   local m, T = #list, 0
   for _, p in ipairs(list) do T = math.max(T, #self.prompts[p].ids) end
@@ -204,22 +241,27 @@ function Engine:prefill(list)
   local pc = { len = 0, k = {}, v = {}, append = prefill_append }
   local h = self.model:hidden(ids, { cache = pc })   -- causal: no real token sees the padding after it
   local hl = h:view(m * T, h:size(3)):index_select(1, last)
-  local batch = { k = pc.k, v = pc.v, logits = self.model:logits(hl), T = T, left = m * self.o.n }
+  local logits = self.model:logits(hl)
   h:free(); hl:free(); ids:free(); last:free()
-  for i, p in ipairs(list) do self.pre[p] = { batch = batch, row = i - 1 } end
+  local dst, src = ffi.new('int64_t[?]', m), ffi.new('int64_t[?]', m)
+  for i, p in ipairs(list) do
+    local pr = self.prompts[p]
+    pr.slot = table.remove(self.free_slots)
+    self.plen[pr.slot] = #pr.ids
+    dst[i - 1], src[i - 1] = pr.slot, i - 1
+    pr.logits = logits:narrow(1, i, 1)
+  end
+  for l = 1, #self.pk do
+    check(C.empo_kv_copy_rows(self.pk[l].h, pc.k[l].h, m, dst, src, T))
+    check(C.empo_kv_copy_rows(self.pv[l].h, pc.v[l].h, m, dst, src, T))
+    pc.k[l]:free(); pc.v[l]:free()
+  end
+  logits:free()   -- the rows' views keep its storage
   self.stats.prefills = self.stats.prefills + 1
   self.stats.prefill_tokens = self.stats.prefill_tokens + m * T
 end
 
-function Engine:drop_prefill(batch)
-  if batch.logits then
-    for l = 1, #batch.k do batch.k[l]:free(); batch.v[l]:free() end
-    batch.logits:free()
-    batch.logits = nil
-  end
-end
-
--- Prefills the prompts of `take` (sequences) that have no prefill yet, in
+-- Prefills the prompts of `take` (sequences) that have no slot yet, in
 -- chunks of at most prefill_tokens padded tokens.
 function Engine:prefill_for(take)
   local chunk, T = {}, 0
@@ -229,7 +271,7 @@ function Engine:prefill_for(take)
   end
   for _, q in ipairs(take) do
     local p = q.prompt
-    if not self.pre[p] and chunk[#chunk] ~= p then
+    if not self.prompts[p].slot and chunk[#chunk] ~= p then
       local len = #self.prompts[p].ids
       if (#chunk + 1) * math.max(T, len) > self.o.prefill_tokens then flush() end
       chunk[#chunk + 1] = p
@@ -240,51 +282,46 @@ function Engine:prefill_for(take)
 end
 
 -- Gives free rows to waiting sequences (prompt-major order): at the start,
--- and later when every remaining sample of the next prompt fits.
+-- and later when every remaining sample of the next prompt fits (and a
+-- prompt slot is free for it).
 function Engine:admit()
   local free, first = self.Bmax - self.B, self.seqs[self.next_seq]
   if not first or free == 0 then return end
   if self.B > 0 and free < math.min(self.o.n - first.sample + 1, self.Bmax) then return end
-  local take = {}
+  local take, slots = {}, #self.free_slots
   while #take < free and self.next_seq <= self.N do
-    take[#take + 1] = self.seqs[self.next_seq]
+    local q = self.seqs[self.next_seq]
+    local pr = self.prompts[q.prompt]
+    if not pr.slot and not pr.taking then
+      if slots == 0 then break end
+      slots, pr.taking = slots - 1, true
+    end
+    take[#take + 1] = q
     self.next_seq = self.next_seq + 1
   end
+  if #take == 0 then return end
   self:prefill_for(take)
   local r0 = self.B
-  -- rows r0 .. r0 + #take - 1, in runs of one prefill batch each
+  for a, q in ipairs(take) do
+    local r, pr = r0 + a - 1, self.prompts[q.prompt]
+    pr.taking = nil
+    self.col[r], self.pos[r], self.prow[r] = 0, #pr.ids, pr.slot
+    self.stream[r] = pr.key
+    self.counter[r] = bit.lshift(q.sample - 1 + 0ULL, 32)
+    self.row[r] = q
+    pr.left, pr.live = pr.left - 1, pr.live + 1
+  end
+  -- first tokens, from each prompt's last logits: runs of rows of one prompt
   local i = 1
   while i <= #take do
-    local batch = self.pre[take[i].prompt].batch
+    local pr = self.prompts[take[i].prompt]
     local j = i
-    while j < #take and self.pre[take[j + 1].prompt].batch == batch do j = j + 1 end
-    local m = j - i + 1
-    local dst, src = ffi.new('int64_t[?]', m), ffi.new('int64_t[?]', m)
-    local rows = empo.zeros(m, { dtype = 'i64' })
-    local rp = rows:data_ptr()
-    for a = i, j do
-      local q, r = take[a], r0 + a - 1
-      local pre, plen = self.pre[q.prompt], #self.prompts[q.prompt].ids
-      dst[a - i], src[a - i], rp[a - i] = r, pre.row, pre.row
-      self.pos[r] = plen
-      self.stream[r] = self.prompts[q.prompt].key
-      self.counter[r] = bit.lshift(q.sample - 1 + 0ULL, 32)
-      self.row[r] = q
-    end
-    for l = 1, #self.k do
-      check(C.empo_kv_copy_rows(self.k[l].h, batch.k[l].h, m, dst, src, batch.T))
-      check(C.empo_kv_copy_rows(self.v[l].h, batch.v[l].h, m, dst, src, batch.T))
-    end
-    local logits = batch.logits:index_select(1, rows)
-    self:draw(logits, r0 + i - 1, m)
-    logits:free(); rows:free()
-    batch.left = batch.left - m
-    if batch.left == 0 then self:drop_prefill(batch) end
+    while j < #take and take[j + 1].prompt == take[i].prompt do j = j + 1 end
+    local logits = pr.logits:expand(j - i + 1, pr.logits:size(2)):contiguous()
+    self:draw(logits, r0 + i - 1, j - i + 1)
+    logits:free()
+    if pr.left == 0 then pr.logits:free(); pr.logits = nil end
     i = j + 1
-  end
-  for _, q in ipairs(take) do
-    local pre = self.pre[q.prompt]
-    if pre and not pre.batch.logits then self.pre[q.prompt] = nil end
   end
   self.B = r0 + #take
   self:record(r0, self.B)
@@ -295,14 +332,17 @@ end
 -- One decode step for every row: feed the last tokens, draw the next.
 function Engine:step()
   self:views()
-  local B, pos, lens = self.B, self.pos, self.lens
-  for r = 0, B - 1 do lens[r] = pos[r] + 1 end
+  local B, col, pos, lens = self.B, self.col, self.pos, self.lens
+  for r = 0, B - 1 do lens[r] = col[r] + 1 end
   local h = self.model:hidden(self.ids_in, self.fwd)
   local logits = self.model:logits(h)
   h:free()
   self:draw(logits, 0, B)
   logits:free()
-  for r = 0, B - 1 do pos[r] = pos[r] + 1 end
+  for r = 0, B - 1 do
+    col[r] = col[r] + 1
+    pos[r] = pos[r] + 1
+  end
   self.stats.steps = self.stats.steps + 1
   self:record(0, B)
 end

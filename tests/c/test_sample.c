@@ -328,39 +328,55 @@ static void test_kv(void) {
     empo_tensor_release(cache);
 }
 
-/* kv_attention = attention with the key mask s < len[b], fast and reference,
- * whatever the hidden positions hold (NaN here) */
+/* kv_attention = empo_attention over each row's keys laid end to end
+ * (its prefix row, then its own positions) with the hidden ones masked;
+ * fast and reference; hidden positions hold NaN. */
 static void test_kv_attention(void) {
-    static const int64_t cases[][5] = {   /* Hq, Hkv, Dh, S, B */
-        {4, 2, 64, 130, 5}, {8, 2, 64, 70, 3}, {4, 2, 32, 139, 4}, {3, 1, 20, 9, 3}, {32, 1, 16, 65, 2},
-        {2, 2, 8, 1, 2}, {4, 4, 128, 33, 1},
+    static const int64_t cases[][7] = {   /* Hq, Hkv, Dh, S, B, P (0: no prefix), Sp */
+        {4, 2, 64, 130, 5, 0, 0}, {8, 2, 64, 70, 3, 0, 0}, {4, 2, 32, 40, 9, 3, 100}, {3, 1, 20, 9, 3, 2, 7},
+        {32, 1, 16, 65, 2, 1, 70}, {2, 2, 8, 1, 2, 2, 1}, {4, 4, 128, 33, 1, 1, 5}, {4, 2, 32, 20, 24, 2, 33},
     };
-    double worst = 0.0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const int64_t Hq = cases[c][0], Hkv = cases[c][1], Dh = cases[c][2], S = cases[c][3], B = cases[c][4];
-        int64_t qs[4] = {B, 1, Hq, Dh}, cs[4] = {B + 1, Hkv, S, Dh}, len[8];
+        const int64_t P = cases[c][5], Sp = cases[c][6], F = Sp + S;
+        int64_t qs[4] = {B, 1, Hq, Dh}, cs[4] = {B + 1, Hkv, S, Dh}, ps[4] = {P ? P : 1, Hkv, Sp ? Sp : 1, Dh};
+        int64_t fs[4] = {B, Hkv, F, Dh}, ms[2] = {B, F}, len[24], prow[24], plen[3];
         empo_tensor *q0 = check_rand_tensor(4, qs, 300 + c), *q = NULL;
         CHECK_OK(empo_transpose(&q, q0, 1, 2));   /* [B, Hq, 1, Dh], strided as the decoder's */
         empo_tensor *k = check_rand_tensor(4, cs, 400 + c), *v = check_rand_tensor(4, cs, 500 + c);
-        int64_t ms[2] = {B, S};
-        empo_tensor *mask = tensor(2, ms, EMPO_F32);
+        empo_tensor *pk = check_rand_tensor(4, ps, 600 + c), *pv = check_rand_tensor(4, ps, 700 + c);
+        empo_tensor *kf = tensor(4, fs, EMPO_F32), *vf = tensor(4, fs, EMPO_F32), *mask = tensor(2, ms, EMPO_F32);
+        for (int64_t p = 0; p < P; p++) plen[p] = p == 0 ? Sp : (p * 5 + (int64_t)c) % (Sp + 1);
         for (int64_t b = 0; b < B; b++) {
             len[b] = b == 0 ? S : (b * 7 + (int64_t)c) % (S + 1);
-            for (int64_t s = 0; s < S; s++) fdata(mask)[b * S + s] = s < len[b] ? 1.0f : 0.0f;
-            for (int64_t h = 0; h < Hkv; h++)
-                for (int64_t s = len[b]; s < S; s++) {
-                    fdata(k)[((b * Hkv + h) * S + s) * Dh] = NAN;
-                    fdata(v)[((b * Hkv + h) * S + s) * Dh + Dh - 1] = NAN;
-                }
+            prow[b] = P ? (b * 3 + 1) % P : 0;
         }
-        empo_tensor *kb = NULL, *vb = NULL, *want = NULL, *got[2] = {NULL, NULL};
-        CHECK_OK(empo_narrow(&kb, k, 0, 0, B));
-        CHECK_OK(empo_narrow(&vb, v, 0, 0, B));
-        CHECK_OK(empo_attention(&want, q, kb, vb, 0, 0.0, mask));
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t h = 0; h < Hkv; h++)
+                for (int64_t s = 0; s < F; s++) {
+                    const int own = s >= Sp;
+                    const int64_t at = own ? ((b * Hkv + h) * S + s - Sp) * Dh : ((prow[b] * Hkv + h) * Sp + s) * Dh;
+                    const int shown = own ? s - Sp < len[b] : (P > 0 && s < plen[prow[b]]);
+                    fdata(mask)[b * F + s] = shown ? 1.0f : 0.0f;
+                    for (int64_t d = 0; d < Dh; d++) {
+                        fdata(kf)[((b * Hkv + h) * F + s) * Dh + d] = (own ? fdata(k) : fdata(pk))[at + d];
+                        fdata(vf)[((b * Hkv + h) * F + s) * Dh + d] = (own ? fdata(v) : fdata(pv))[at + d];
+                    }
+                }
+        /* hidden positions hold NaN: they must never be read */
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t h = 0; h < Hkv; h++)
+                for (int64_t s = len[b]; s < S; s++) fdata(k)[((b * Hkv + h) * S + s) * Dh] = NAN;
+        for (int64_t p = 0; p < P; p++)
+            for (int64_t h = 0; h < Hkv; h++)
+                for (int64_t s = plen[p]; s < Sp; s++) fdata(pv)[((p * Hkv + h) * Sp + s) * Dh + Dh - 1] = NAN;
+        empo_tensor *want = NULL, *got[2] = {NULL, NULL};
+        CHECK_OK(empo_attention(&want, q, kf, vf, 0, 0.0, mask));
         for (int r = 0; r < 2; r++) {
             empo_set_reference_kernels(r);
-            CHECK_OK(empo_kv_attention(&got[r], q, k, v, len, 0.0));
-            if (got[r]) {
+            CHECK_OK(empo_kv_attention(&got[r], q, P ? pk : NULL, P ? pv : NULL, P ? prow : NULL, P ? plen : NULL, k,
+                                       v, len, 0.0));
+            if (got[r] && want) {
                 const float *g = fdata(got[r]), *w = fdata(want);
                 double e = 0.0;
                 int finite = 1;
@@ -370,28 +386,35 @@ static void test_kv_attention(void) {
                 }
                 check_report(__FILE__, __LINE__, finite && e < 2e-6, "kv_attention case %zu (%s): max diff %.2e",
                              c, r ? "ref" : "fast", e);
-                worst = fmax(worst, e);
             }
             empo_tensor_release(got[r]);
         }
         empo_set_reference_kernels(0);
-        empo_tensor_release(q0); empo_tensor_release(q); empo_tensor_release(k); empo_tensor_release(v);
-        empo_tensor_release(kb); empo_tensor_release(vb); empo_tensor_release(want); empo_tensor_release(mask);
+        empo_tensor *all[] = {q0, q, k, v, pk, pv, kf, vf, mask, want};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) empo_tensor_release(all[i]);
     }
     /* errors */
-    int64_t qs[4] = {2, 4, 1, 8}, cs[4] = {2, 2, 5, 8}, len[2] = {5, 6};
-    empo_tensor *q = check_rand_tensor(4, qs, 1), *k = check_rand_tensor(4, cs, 2), *y = NULL;
-    CHECK_FAIL(empo_kv_attention(&y, q, k, k, len, 0.0), EMPO_E_INDEX, "row 1 has length 6");
+    int64_t qs[4] = {2, 4, 1, 8}, cs[4] = {2, 2, 5, 8}, ps[4] = {1, 2, 3, 8}, len[2] = {5, 6}, prow[2] = {0, 1},
+            plen[1] = {3};
+    empo_tensor *q = check_rand_tensor(4, qs, 1), *k = check_rand_tensor(4, cs, 2), *pk = check_rand_tensor(4, ps, 3);
+    empo_tensor *y = NULL;
+    CHECK_FAIL(empo_kv_attention(&y, q, NULL, NULL, NULL, NULL, k, k, len, 0.0), EMPO_E_INDEX, "row 1 has length 6");
     len[1] = 1;
-    CHECK_FAIL(empo_kv_attention(&y, k, k, k, len, 0.0), EMPO_E_SHAPE, "expected q");
+    CHECK_FAIL(empo_kv_attention(&y, k, NULL, NULL, NULL, NULL, k, k, len, 0.0), EMPO_E_SHAPE, "expected q");
+    CHECK_FAIL(empo_kv_attention(&y, q, pk, pk, prow, plen, k, k, len, 0.0), EMPO_E_INDEX, "reads prefix row 1");
+    prow[1] = 0;
+    plen[0] = 4;
+    CHECK_FAIL(empo_kv_attention(&y, q, pk, pk, prow, plen, k, k, len, 0.0), EMPO_E_INDEX, "has length 4, it holds 3");
+    CHECK_FAIL(empo_kv_attention(&y, q, pk, NULL, prow, plen, k, k, len, 0.0), EMPO_E_ARG, "together");
     empo_tensor_set_requires_grad(q, 1);
-    CHECK_FAIL(empo_kv_attention(&y, q, k, k, len, 0.0), EMPO_E_STATE, "no gradient");
+    CHECK_FAIL(empo_kv_attention(&y, q, NULL, NULL, NULL, NULL, k, k, len, 0.0), EMPO_E_STATE, "no gradient");
     empo_grad_set_enabled(0);
-    CHECK_OK(empo_kv_attention(&y, q, k, k, len, 0.0));
+    CHECK_OK(empo_kv_attention(&y, q, NULL, NULL, NULL, NULL, k, k, len, 0.0));
     empo_grad_set_enabled(1);
     empo_tensor_release(y);
     empo_tensor_release(q);
     empo_tensor_release(k);
+    empo_tensor_release(pk);
 }
 
 int main(void) {

@@ -272,16 +272,21 @@ do
   c.ok(out[1].prompt == 1 and out[2].prompt == 1 and out[2].sample == 2 and out[3].prompt == 2, 'prompt-major order')
   c.eq(st.tokens, 4 + 4 + 10 + 10, 'stats.tokens counts every new token')
   c.ok(st.tokens_per_s > 0 and st.time_to_first_token > 0 and st.time_to_first_token <= st.seconds, 'timings')
-  -- cache: max_batch rows of [layers, 2, kv heads, W, head dim] f32, W = longest prompt + new - 1
-  c.eq(st.cache_bytes, 4 * 2 * 2 * 2 * (60 + 4 - 1) * 8 * 4, 'stats.cache_bytes')
+  -- cache: per layer, K and V of max_batch rows of [kv heads, max_new - 1, head dim] and of a slot
+  -- per prompt of [kv heads, longest prompt, head dim], f32
+  local own, slot = 2 * 2 * 2 * (10 - 1) * 8 * 4, 2 * 2 * 2 * 60 * 8 * 4
+  c.eq(st.cache_bytes, 4 * own + 2 * slot, 'stats.cache_bytes')
   c.eq(st.max_batch, 4, 'every sequence fits one batch by default')
   c.ok(st.peak_bytes >= st.cache_bytes, 'stats.peak_bytes covers the cache')
   c.eq(st.prefills, 1, 'one prefill for all prompts')
   c.eq(st.prefill_tokens, 2 * 60, 'each prompt prefilled once (padded to the longest)')
   local _, st2 = empo.sample.generate(model, nil, { long, { 1, 2 } }, { n = 2, max_new_tokens = 10, seed = 2,
-                                                                        max_cache_bytes = 2.5 * st.cache_bytes / 4 })
+                                                                        max_cache_bytes = 3 * own + 2 * slot - 1 })
   c.eq(st2.max_batch, 2, 'max_cache_bytes bounds the rows')
-  c.ok(st2.cache_bytes <= 2.5 * st.cache_bytes / 4, 'and the cache')
+  c.eq(st2.cache_bytes, 2 * own + 2 * slot, 'and the cache')
+  local _, st3 = empo.sample.generate(model, nil, { long, { 1, 2 } }, { n = 1, max_new_tokens = 10, seed = 2,
+                                                                        max_cache_bytes = 1 })
+  c.ok(st3.max_batch == 1 and st3.cache_bytes == own + 2 * slot, 'one row and two prompt slots at least')
   empo.collect()
   local live = empo.memory().live
   empo.sample.generate(model, nil, PROMPTS, { n = 4, max_new_tokens = 10 })
