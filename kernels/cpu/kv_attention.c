@@ -17,27 +17,14 @@
 #include "fused.h"
 #include "sample.h"
 
-/* 8 floats in one AVX register (a GCC/Clang vector extension); memcpy makes
- * the loads and stores alignment-free. */
-typedef float v8f __attribute__((vector_size(32)));
-
-static inline v8f load8(const float *p) {
-    v8f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void store8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
-
-static inline float hsum8(v8f v) {
-    return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
-}
-
+/* a . b over n floats */
 static float dot(const float *a, const float *b, int64_t n) {
-    v8f acc = {0};
+    __m256 acc = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) acc += load8(a + i) * load8(b + i);
-    float s = hsum8(acc);
+    for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    float s = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
     for (; i < n; i++) s += a[i] * b[i];
     return s;
 }
@@ -78,7 +65,7 @@ static void scores(float *sc, const float *const *q, int64_t nq, const float *K,
             }
         }
     }
-    for (; s < n; s++)
+    for (; s < n; s++)   /* the last keys, or any Dh */
         for (int64_t i = 0; i < nq; i++) sc[i * n + s] = scale * dot(q[i], K + s * Dh, Dh);
 }
 
@@ -93,33 +80,39 @@ enum {
 static void add_weighted_rows(float *y, const float *c, const float *V, int64_t n, int64_t Dh) {
     int64_t d = 0;
     for (; d + 32 <= Dh; d += 32) {
-        v8f a0 = load8(y + d), a1 = load8(y + d + 8), a2 = load8(y + d + 16), a3 = load8(y + d + 24);
-        v8f b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+        __m256 a0 = _mm256_loadu_ps(y + d), a1 = _mm256_loadu_ps(y + d + 8), a2 = _mm256_loadu_ps(y + d + 16),
+               a3 = _mm256_loadu_ps(y + d + 24);
+        __m256 e0 = _mm256_setzero_ps(), e1 = e0, e2 = e0, e3 = e0;
         int64_t s = 0;
         for (; s + 2 <= n; s += 2) {
             const float *r = V + s * Dh + d, *r1 = r + Dh;
-            a0 += c[s] * load8(r);
-            a1 += c[s] * load8(r + 8);
-            a2 += c[s] * load8(r + 16);
-            a3 += c[s] * load8(r + 24);
-            b0 += c[s + 1] * load8(r1);
-            b1 += c[s + 1] * load8(r1 + 8);
-            b2 += c[s + 1] * load8(r1 + 16);
-            b3 += c[s + 1] * load8(r1 + 24);
+            const __m256 c0 = _mm256_set1_ps(c[s]), c1 = _mm256_set1_ps(c[s + 1]);
+            a0 = _mm256_fmadd_ps(c0, _mm256_loadu_ps(r), a0);
+            a1 = _mm256_fmadd_ps(c0, _mm256_loadu_ps(r + 8), a1);
+            a2 = _mm256_fmadd_ps(c0, _mm256_loadu_ps(r + 16), a2);
+            a3 = _mm256_fmadd_ps(c0, _mm256_loadu_ps(r + 24), a3);
+            e0 = _mm256_fmadd_ps(c1, _mm256_loadu_ps(r1), e0);
+            e1 = _mm256_fmadd_ps(c1, _mm256_loadu_ps(r1 + 8), e1);
+            e2 = _mm256_fmadd_ps(c1, _mm256_loadu_ps(r1 + 16), e2);
+            e3 = _mm256_fmadd_ps(c1, _mm256_loadu_ps(r1 + 24), e3);
         }
         if (s < n) {
             const float *r = V + s * Dh + d;
-            a0 += c[s] * load8(r);
-            a1 += c[s] * load8(r + 8);
-            a2 += c[s] * load8(r + 16);
-            a3 += c[s] * load8(r + 24);
+            const __m256 c0 = _mm256_set1_ps(c[s]);
+            a0 = _mm256_fmadd_ps(c0, _mm256_loadu_ps(r), a0);
+            a1 = _mm256_fmadd_ps(c0, _mm256_loadu_ps(r + 8), a1);
+            a2 = _mm256_fmadd_ps(c0, _mm256_loadu_ps(r + 16), a2);
+            a3 = _mm256_fmadd_ps(c0, _mm256_loadu_ps(r + 24), a3);
         }
-        store8(y + d, a0 + b0), store8(y + d + 8, a1 + b1), store8(y + d + 16, a2 + b2), store8(y + d + 24, a3 + b3);
+        _mm256_storeu_ps(y + d, _mm256_add_ps(a0, e0));
+        _mm256_storeu_ps(y + d + 8, _mm256_add_ps(a1, e1));
+        _mm256_storeu_ps(y + d + 16, _mm256_add_ps(a2, e2));
+        _mm256_storeu_ps(y + d + 24, _mm256_add_ps(a3, e3));
     }
     for (; d + 8 <= Dh; d += 8) {
-        v8f a = load8(y + d);
-        for (int64_t s = 0; s < n; s++) a += c[s] * load8(V + s * Dh + d);
-        store8(y + d, a);
+        __m256 a = _mm256_loadu_ps(y + d);
+        for (int64_t s = 0; s < n; s++) a = _mm256_fmadd_ps(_mm256_set1_ps(c[s]), _mm256_loadu_ps(V + s * Dh + d), a);
+        _mm256_storeu_ps(y + d, a);
     }
     for (; d < Dh; d++)
         for (int64_t s = 0; s < n; s++) y[d] += c[s] * V[s * Dh + d];

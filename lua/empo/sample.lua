@@ -9,22 +9,22 @@
 --
 -- How it runs. The model is the one Lua definition (empo.transformer); this
 -- file only schedules it. The per-token math (temperature, top-k, top-p,
--- min-p, the draw, log-probs) and the KV-cache row moves are C
--- (core/empo_sample.h). A batch holds up to `max_batch` sequences in one KV
--- cache allocated once, [max_batch, kv heads, W, head dim] per layer with W
--- = longest prompt + max_new_tokens; every row keeps its own length, its
--- token's position and a key mask, so rows never need padding:
+-- min-p, the draw, log-probs), the KV-cache row moves and the decode-step
+-- attention are C (core/empo_sample.h). A batch holds up to `max_batch`
+-- sequences; its KV cache is allocated once, per layer: a slot per prompt
+-- in the batch ([kv heads, longest prompt, head dim]) shared by all its
+-- samples, and per row the positions it generates ([kv heads,
+-- max_new_tokens - 1, head dim]). Rows never need padding: each keeps its
+-- own length and position.
 --   * admission: the prompts of the next sequences are prefilled ONCE
---     (right-padded, causal), and each prompt's keys and values are copied
---     to the cache rows of its samples, whose first tokens are drawn from
---     the prompt's last logits;
---   * a step feeds every row its last token ([B, 1]) and appends one
---     position per row; the decoder attends over the whole cache width with
---     the key mask (no copies of the cache);
---   * a finished row is replaced at once by the last live row (its cache
---     rows move; a finished sequence costs no more compute), and waiting
---     sequences take the free rows (continuous batching) when all samples of
---     their prompt fit.
+--     (right-padded, causal) into free prompt slots, and the first tokens
+--     of their samples drawn from each prompt's last logits;
+--   * a step feeds every row its last token ([B, 1] ids, per-row
+--     positions), appends one position per row and attends over the row's
+--     prompt (read once for all the rows sharing it) and its own positions;
+--   * a finished row is replaced at once by the last live row (a finished
+--     sequence costs no more compute), and waiting sequences take free rows
+--     (continuous batching) when all samples of their prompt fit.
 -- Reproducibility: token t of sample s of a prompt is drawn with the
 -- uniform Philox(seed; key, s << 32 | t). The prompt's key is by default a
 -- hash of its token ids (and of how many equal prompts came before it in
@@ -35,9 +35,7 @@
 local ffi = require 'ffi'
 local bit = require 'bit'
 local empo = require 'empo'
-local E = require 'empo.ffi'
 local clock = require('empo.log').clock
-local C = E.C
 
 local format = string.format
 local M = {}

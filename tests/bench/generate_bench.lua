@@ -23,11 +23,11 @@ local configs = {
   { name = 'arith', d = 128, layers = 3, heads = 4, kv = 2, ffn = 384, vocab = 80, prompts = 16, n = 8, plen = 100, new = 40 },
 }
 
-local function rss_mb()
-  for line in io.lines('/proc/self/status') do
-    local kb = line:match('^VmHWM:%s+(%d+)')
-    if kb then return tonumber(kb) / 1024 end
-  end
+local function rss_mb()   -- the process's peak resident set (VmHWM)
+  local f = io.open('/proc/self/status')
+  local status = f:read('*a')
+  f:close()
+  return tonumber(status:match('VmHWM:%s+(%d+)')) / 1024
 end
 
 local tmp = os.tmpname()

@@ -34,7 +34,17 @@ local function concat(a, b)
   return r
 end
 
--- the completions' ids (and optionally log-probs) as one comparable list
+-- fn(row, id, t, x) for every token t of every completion x, with row the
+-- full forward's logits [V] that token was drawn from
+local function each_token(model, prompts, out, fn)
+  for _, x in ipairs(out) do
+    local prompt = prompts[x.prompt]
+    local lg = full_logits(model, concat(prompt, x.ids))
+    for t, id in ipairs(x.ids) do fn(lg[#prompt + t - 1], id, t, x) end
+  end
+end
+
+-- the completions' ids as one comparable list
 local function ids_of(out)
   local r = {}
   for i, x in ipairs(out) do r[i] = x.ids end
@@ -51,17 +61,11 @@ for _, case in ipairs({ { name = 'qwen2 GQA', over = {} },
     local out = empo.sample.generate(model, nil, PROMPTS, { n = 2, temperature = 0, max_new_tokens = 14,
                                                            max_batch = max_batch or nil })
     local mismatches, worst_ref, nonzero = 0, 0, 0
-    for _, x in ipairs(out) do
-      local prompt = PROMPTS[x.prompt]
-      local lg = full_logits(model, concat(prompt, x.ids))
-      for t, id in ipairs(x.ids) do
-        local row = lg[#prompt + t - 1]
-        local want = row:argmax():item()
-        if want ~= id then mismatches = mismatches + 1 end
-        worst_ref = math.max(worst_ref, math.abs(row:log_softmax(1)[id + 1] - x.ref_logprobs[t]))
-        if x.logprobs[t] ~= 0 then nonzero = nonzero + 1 end
-      end
-    end
+    each_token(model, PROMPTS, out, function(row, id, t, x)
+      if row:argmax():item() ~= id then mismatches = mismatches + 1 end
+      worst_ref = math.max(worst_ref, math.abs(row:log_softmax(1)[id + 1] - x.ref_logprobs[t]))
+      if x.logprobs[t] ~= 0 then nonzero = nonzero + 1 end
+    end)
     local label = string.format('%s, max_batch %s', case.name, tostring(max_batch or 'all'))
     c.eq(mismatches, 0, label .. ': greedy tokens = argmax of the full forward at every step')
     c.ok(worst_ref < 1e-5, string.format('%s: ref_logprobs = log_softmax of the full forward (%.2e)', label, worst_ref))
@@ -104,16 +108,11 @@ for _, o in ipairs({ { temperature = 1.0 }, { temperature = 0.7 }, { temperature
   for k, v in pairs(o) do opts[k] = v end
   local out = empo.sample.generate(model, nil, PROMPTS, opts)
   local worst, worst_ref, outside = 0, 0, 0
-  for _, x in ipairs(out) do
-    local prompt = PROMPTS[x.prompt]
-    local lg = full_logits(model, concat(prompt, x.ids))
-    for t, id in ipairs(x.ids) do
-      local row = lg[#prompt + t - 1]
-      worst_ref = math.max(worst_ref, math.abs(row:log_softmax(1)[id + 1] - x.ref_logprobs[t]))
-      local lp = sampling_logp(row:tolist(), id, o)
-      if lp then worst = math.max(worst, math.abs(lp - x.logprobs[t])) else outside = outside + 1 end
-    end
-  end
+  each_token(model, PROMPTS, out, function(row, id, t, x)
+    worst_ref = math.max(worst_ref, math.abs(row:log_softmax(1)[id + 1] - x.ref_logprobs[t]))
+    local lp = sampling_logp(row:tolist(), id, o)
+    if lp then worst = math.max(worst, math.abs(lp - x.logprobs[t])) else outside = outside + 1 end
+  end)
   local label = string.format('T %g top_k %s top_p %s min_p %s', o.temperature, tostring(o.top_k), tostring(o.top_p),
                               tostring(o.min_p))
   c.eq(outside, 0, label .. ': every token drawn is in the kept set')
