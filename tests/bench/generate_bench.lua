@@ -2,8 +2,9 @@
 -- next to a PyTorch KV-cache decode loop of the same model and weights
 -- (tests/bench/generate_torch.py), same thread count, in one run:
 -- generated tokens/s (prefill included), time to the first token, peak
--- memory (empo: its peak of live tensor bytes and the process RSS; PyTorch:
--- its process RSS). Best of `repeats` runs after a warm-up, for each side.
+-- memory (empo: its peak of live tensor bytes and the process's peak RSS;
+-- PyTorch: its process's peak RSS; each configuration runs in processes
+-- of its own). Best of `repeats` runs after a warm-up, for each side.
 --
 --     empo run tests/bench/generate_bench.lua [threads=2] [repeats=3] [only=tiny]
 --
@@ -64,20 +65,32 @@ local function run_torch(c, dir)
   return tonumber(tps), tonumber(ttft), tonumber(rss)
 end
 
+local function row(c)
+  local dir = tmp .. '/' .. c.name
+  local e = run_empo(c, dir)
+  local tps, ttft, trss = run_torch(c, dir)
+  os.execute("rm -rf '" .. tmp .. "'")
+  return string.format('%-6s %-14s %9.0f %9.0f %6.2fx %8.1f ms %8.1f ms %7.1f MB %6.0f MB %6.0f MB', c.name,
+    string.format('%dx%d %d+%d', c.prompts, c.n, c.plen, c.new), e.tokens_per_s, tps or 0,
+    tps and e.tokens_per_s / tps or 0, 1000 * e.time_to_first_token, 1000 * (ttft or 0), e.peak_bytes / 2 ^ 20,
+    rss_mb(), trss or 0)
+end
+
+if opts.only ~= '' then   -- one configuration (a child process of the full run: its own RSS)
+  for _, c in ipairs(configs) do
+    if c.name == opts.only then print(row(c)) end
+  end
+  return
+end
 print(string.format('sampling: generated tokens/s (T = 1, prefill included), %d threads, best of %d', opts.threads,
                     opts.repeats))
 print(string.format('%-6s %-14s %9s %9s %7s %10s %10s %10s %9s %9s', 'config', 'prompts x n', 'empo', 'PyTorch',
                     'ratio', 'empo TTFT', 'torch TTFT', 'empo peak', 'empo RSS', 'torch RSS'))
+local script = debug.getinfo(1, 'S').source:sub(2)
 for _, c in ipairs(configs) do
-  if opts.only == '' or opts.only == c.name then
-    local dir = tmp .. '/' .. c.name
-    local e = run_empo(c, dir)
-    local tps, ttft, trss = run_torch(c, dir)
-    print(string.format('%-6s %-14s %9.0f %9.0f %6.2fx %8.1f ms %8.1f ms %7.1f MB %6.0f MB %6.0f MB', c.name,
-      string.format('%dx%d %d+%d', c.prompts, c.n, c.plen, c.new), e.tokens_per_s, tps or 0,
-      tps and e.tokens_per_s / tps or 0, 1000 * e.time_to_first_token, 1000 * (ttft or 0), e.peak_bytes / 2 ^ 20,
-      rss_mb(), trss or 0))
-    io.stdout:flush()
-  end
+  local p = io.popen(string.format("'%s' run '%s' only=%s threads=%d repeats=%d python='%s'", arg[-1], script, c.name,
+                                   opts.threads, opts.repeats, opts.python))
+  io.write(p:read('*a'))
+  p:close()
+  io.stdout:flush()
 end
-os.execute("rm -rf '" .. tmp .. "'")
