@@ -33,8 +33,8 @@ empo_sample_row_fn empo_k_sample_row, empo_ref_sample_row;
  * positions of scale * q . k, then the weighted sum of their values.
  * Hidden positions are never read; a row with no position gets zeros.
  * pk/pv NULL: no prefix (plen is then ignored, groups still come from
- * order/start). kernels/cpu/kv_attention.c (one task per (prefix row, KV
- * head): the prefix is read once for all its rows' query heads),
+ * order/start). kernels/cpu/kv_attention.c (one task per prefix row, KV
+ * head and block of query heads of its rows, which read the prefix once),
  * kernels/ref/kv_attention.c. */
 typedef struct empo_kv_shape {
     int64_t B, Hq, Hkv, Dh;

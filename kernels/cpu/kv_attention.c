@@ -1,8 +1,9 @@
 /* kv_attention.c — the fast kernel of a decode step's attention over a
  * shared prefix (a prompt) and each row's own positions (kernels/sample.h):
- * one task per (prefix row, KV head), whose queries — every query head of
- * every row sharing that prefix — take each block of prefix keys and
- * values together, so the prompt is read once for all its samples; then
+ * one task per (prefix row, KV head, block of 16 queries), whose queries —
+ * query heads of the rows sharing that prefix — take each block of prefix
+ * keys and values together, so the prompt is read once for (up to 16 of)
+ * its samples' query heads; then
  * each row's own positions, for that row's query heads together. Keys are
  * scored eight at a time with the partial sums in registers (AVX2 + FMA,
  * the library's baseline ISA) and folded into an online softmax; value
@@ -167,6 +168,7 @@ typedef struct {
     const float *q, *pk, *pv, *k, *v;
     const int64_t *plen, *order, *start, *len;
     const empo_kv_shape *a;
+    int64_t blocks;   /* query blocks of the largest group */
 } kv_job;
 
 /* The queries qi0 .. qi0+nq-1 of group p, KV head h: query qi is head
@@ -201,23 +203,28 @@ static void attend_queries(const kv_job *j, int64_t p, int64_t h, int64_t qi0, i
         if (r[i].l > 0.0f) scale_row(r[i].o, 1.0f / r[i].l, Dh);   /* else no position: zeros */
 }
 
-/* tasks lo..hi-1 = (prefix row, KV head) pairs */
+/* tasks lo..hi-1 = (prefix row, KV head, block of Q_BLOCK queries): a
+ * prompt with many samples still spreads over the threads */
 static void kv_tasks(void *ctx, int64_t lo, int64_t hi) {
     const kv_job *j = ctx;
-    const int64_t g = j->a->Hq / j->a->Hkv;
+    const int64_t g = j->a->Hq / j->a->Hkv, blocks = j->blocks;
     for (int64_t t = lo; t < hi; t++) {
-        const int64_t p = t / j->a->Hkv, h = t % j->a->Hkv;
+        const int64_t p = t / (j->a->Hkv * blocks), h = t / blocks % j->a->Hkv, qi = t % blocks * Q_BLOCK;
         const int64_t nq = (j->start[p + 1] - j->start[p]) * g;
-        for (int64_t qi = 0; qi < nq; qi += Q_BLOCK) attend_queries(j, p, h, qi, nq - qi < Q_BLOCK ? nq - qi : Q_BLOCK);
+        if (qi < nq) attend_queries(j, p, h, qi, nq - qi < Q_BLOCK ? nq - qi : Q_BLOCK);
     }
 }
 
 void empo_k_kv_attention(float *out, const float *q, const float *pk, const float *pv, const int64_t *plen,
                          const int64_t *order, const int64_t *start, const float *k, const float *v,
                          const int64_t *len, const empo_kv_shape *a) {
-    kv_job j = {out, q, pk, pv, k, v, plen, order, start, len, a};
-    int64_t keys = 0;   /* key rows read, for the threading decision */
-    for (int64_t p = 0; p < a->P; p++) keys += pk ? plen[p] : 0;
+    int64_t keys = 0, most = 0;   /* key rows read, for the threading decision; the largest group */
+    for (int64_t p = 0; p < a->P; p++) {
+        keys += pk ? plen[p] : 0;
+        most = start[p + 1] - start[p] > most ? start[p + 1] - start[p] : most;
+    }
     for (int64_t b = 0; b < a->B; b++) keys += len[b];
-    empo_parallel_for(a->P * a->Hkv, keys * a->Hq * a->Dh * 4, kv_tasks, &j);
+    const int64_t blocks = (most * (a->Hq / a->Hkv) + Q_BLOCK - 1) / Q_BLOCK;
+    kv_job j = {out, q, pk, pv, k, v, plen, order, start, len, a, blocks};
+    empo_parallel_for(a->P * a->Hkv * blocks, keys * a->Hq * a->Dh * 4, kv_tasks, &j);
 }

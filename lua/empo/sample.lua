@@ -88,6 +88,9 @@ local function settings(opts, V)
   if o.max_batch ~= nil and (not is_int(o.max_batch) or o.max_batch < 1) then
     return nil, 'max_batch must be an integer >= 1, got ' .. tostring(o.max_batch)
   end
+  for _, k in ipairs({ 'ignore_eos', 'skip_special' }) do
+    if type(o[k]) ~= 'boolean' then return nil, format('%s must be true or false, got %s', k, tostring(o[k])) end
+  end
   if type(o.max_cache_bytes) ~= 'number' or not (o.max_cache_bytes > 0) then
     return nil, 'max_cache_bytes must be a number > 0, got ' .. tostring(o.max_cache_bytes)
   end
