@@ -632,104 +632,43 @@ local function bad_operands(fname, a, b)
   error(format('%s: argument %d: expected tensor or number, got %s', fname, an, typename(x)), 3)
 end
 
-local function add(a, b)
-  if istype(box_t, a) then
-    local ha = a.h
-    if ha == nil then freed('empo.add', 1) end
-    if istype(box_t, b) then
+-- One op's metamethod: tensor (op) tensor with tt, tensor (op) number with
+-- ts, number (op) tensor with st; each is called as f(outp, handle, other).
+local function arith(name, tt, ts, st)
+  local fname = 'empo.' .. name
+  return function(a, b)
+    if istype(box_t, a) then
+      local ha = a.h
+      if ha == nil then freed(fname, 1) end
+      if istype(box_t, b) then
+        local hb = b.h
+        if hb == nil then freed(fname, 2) end
+        return result(tt(outp, ha, hb))
+      elseif type(b) == 'number' then
+        return result(ts(outp, ha, b))
+      end
+    elseif type(a) == 'number' and istype(box_t, b) then
       local hb = b.h
-      if hb == nil then freed('empo.add', 2) end
-      return result(C.empo_add(outp, ha, hb))
-    elseif type(b) == 'number' then
-      return result(C.empo_add_scalar(outp, ha, b))
+      if hb == nil then freed(fname, 2) end
+      return result(st(outp, hb, a))
     end
-  elseif type(a) == 'number' and istype(box_t, b) then
-    local hb = b.h
-    if hb == nil then freed('empo.add', 2) end
-    return result(C.empo_add_scalar(outp, hb, a))
+    bad_operands(fname, a, b)
   end
-  bad_operands('empo.add', a, b)
 end
 
-local function sub(a, b)
-  if istype(box_t, a) then
-    local ha = a.h
-    if ha == nil then freed('empo.sub', 1) end
-    if istype(box_t, b) then
-      local hb = b.h
-      if hb == nil then freed('empo.sub', 2) end
-      return result(C.empo_sub(outp, ha, hb))
-    elseif type(b) == 'number' then
-      return result(C.empo_add_scalar(outp, ha, -b))
-    end
-  elseif type(a) == 'number' and istype(box_t, b) then
-    local hb = b.h
-    if hb == nil then freed('empo.sub', 2) end
-    return result(C.empo_rsub_scalar(outp, hb, a))
-  end
-  bad_operands('empo.sub', a, b)
-end
-
-local function mul(a, b)
-  if istype(box_t, a) then
-    local ha = a.h
-    if ha == nil then freed('empo.mul', 1) end
-    if istype(box_t, b) then
-      local hb = b.h
-      if hb == nil then freed('empo.mul', 2) end
-      return result(C.empo_mul(outp, ha, hb))
-    elseif type(b) == 'number' then
-      return result(C.empo_mul_scalar(outp, ha, b))
-    end
-  elseif type(a) == 'number' and istype(box_t, b) then
-    local hb = b.h
-    if hb == nil then freed('empo.mul', 2) end
-    return result(C.empo_mul_scalar(outp, hb, a))
-  end
-  bad_operands('empo.mul', a, b)
-end
-
+local add = arith('add', C.empo_add, C.empo_add_scalar, C.empo_add_scalar)
+local sub = arith('sub', C.empo_sub, function(o, h, s) return C.empo_add_scalar(o, h, -s) end, C.empo_rsub_scalar)
+local mul = arith('mul', C.empo_mul, C.empo_mul_scalar, C.empo_mul_scalar)
 -- a / s multiplies by 1/s, as PyTorch's CPU kernels do for a scalar divisor.
-local function div(a, b)
-  if istype(box_t, a) then
-    local ha = a.h
-    if ha == nil then freed('empo.div', 1) end
-    if istype(box_t, b) then
-      local hb = b.h
-      if hb == nil then freed('empo.div', 2) end
-      return result(C.empo_div(outp, ha, hb))
-    elseif type(b) == 'number' then
-      return result(C.empo_mul_scalar(outp, ha, 1 / b))
-    end
-  elseif type(a) == 'number' and istype(box_t, b) then
-    local hb = b.h
-    if hb == nil then freed('empo.div', 2) end
-    return result(C.empo_rdiv_scalar(outp, hb, a))
-  end
-  bad_operands('empo.div', a, b)
-end
-
-local function pow(a, b)
-  if istype(box_t, a) then
-    local ha = a.h
-    if ha == nil then freed('empo.pow', 1) end
-    if istype(box_t, b) then
-      local hb = b.h
-      if hb == nil then freed('empo.pow', 2) end
-      return result(C.empo_pow(outp, ha, hb))
-    elseif type(b) == 'number' then
-      return result(C.empo_pow_scalar(outp, ha, b))
-    end
-  elseif type(a) == 'number' and istype(box_t, b) then
-    local hb = b.h
-    if hb == nil then freed('empo.pow', 2) end
-    local s = scalar_tensor(a, C.empo_tensor_dtype(hb))
-    local st = C.empo_pow(outp, s.h, b.h)   -- b.h again: taken after the allocation
-    s:free()
-    return result(st)
-  end
-  bad_operands('empo.pow', a, b)
-end
+local div = arith('div', C.empo_div, function(o, h, s) return C.empo_mul_scalar(o, h, 1 / s) end,
+                  C.empo_rdiv_scalar)
+-- s ^ t: s as a one-element tensor of t's dtype, broadcast by empo_pow
+local pow = arith('pow', C.empo_pow, C.empo_pow_scalar, function(o, hb, s)
+  local st = scalar_tensor(s, C.empo_tensor_dtype(hb))
+  local status = C.empo_pow(o, st.h, hb)
+  st:free()
+  return status
+end)
 
 local function neg(a)
   return result(C.empo_neg(outp, H(a, 'empo.neg', 1)))
