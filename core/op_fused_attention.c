@@ -29,24 +29,33 @@ static empo_attn_shape attn_shape(const empo_tensor *q, const empo_tensor *k, in
     return a;
 }
 
+/* Scratch for the fast kernels (the reference needs none). */
+static int attention_work(empo_tensor **work, const empo_attn_shape *a) {
+    *work = NULL;
+    if (empo_use_reference()) return EMPO_OK;
+    const int64_t n = empo_k_attention_work(a);
+    return (*work = empo_tensor_new(1, &n, EMPO_F32)) ? EMPO_OK : EMPO_E_NOMEM;
+}
+
 /* saved: 0 = q, 1 = k, 2 = v (contiguous), 3 = aux f32: lse [B*Hq*T], then
- * keep [B*S] when i[1]; i[0] = causal; f[0] = scale */
+ * keep [B*S] when i[1]; 4 = the output; i[0] = causal; f[0] = scale */
 static int attention_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) {
     empo_tensor *q = node->saved[0], *k = node->saved[1], *v = node->saved[2], *aux = node->saved[3];
+    empo_tensor *y = node->saved[4];
     const empo_attn_shape a = attn_shape(q, k, (int)node->i[0], node->f[0]);
     const int64_t rows = a.B * a.Hq * a.T;
     int st = EMPO_OK;
     empo_tensor *dq = grad_like(q, node->inputs[0] != NULL, &st);
     empo_tensor *dk = grad_like(k, node->inputs[1] != NULL, &st);
     empo_tensor *dv = grad_like(v, node->inputs[2] != NULL, &st);
-    empo_tensor *delta = NULL;
-    if (st == EMPO_OK && (dq || dk) && !(delta = empo_tensor_new(1, &rows, EMPO_F32))) st = EMPO_E_NOMEM;
+    empo_tensor *work = NULL;
+    if (st == EMPO_OK) st = attention_work(&work, &a);
     if (st == EMPO_OK) {
         const float *lse = fdata(aux), *keep = node->i[1] ? lse + rows : NULL;
         empo_attention_backward_fn *kernel =
             empo_use_reference() ? empo_ref_attention_backward : empo_k_attention_backward;
-        kernel(fdata(dq), fdata(dk), fdata(dv), fdata(delta), fdata(g), fdata(q), fdata(k), fdata(v), keep,
-               lse, &a);
+        kernel(fdata(dq), fdata(dk), fdata(dv), fdata(work), fdata(g), fdata(q), fdata(k), fdata(v), fdata(y),
+               keep, lse, &a);
         gin[0] = dq;
         gin[1] = dk;
         gin[2] = dv;
@@ -55,7 +64,7 @@ static int attention_backward(empo_node *node, empo_tensor *g, empo_tensor **gin
         empo_tensor_release(dk);
         empo_tensor_release(dv);
     }
-    empo_tensor_release(delta);
+    empo_tensor_release(work);
     return st;
 }
 
@@ -116,17 +125,18 @@ int empo_attention(empo_tensor **out, empo_tensor *q, empo_tensor *k, empo_tenso
     if (!(scale > 0.0)) scale = Dh > 0 ? 1.0 / sqrt((double)Dh) : 1.0;
     const empo_attn_shape a = attn_shape(q, k, causal, scale);
     const int64_t rows = a.B * a.Hq * a.T;
-    empo_tensor *qc = NULL, *kc = NULL, *vc = NULL, *aux = NULL, *y = NULL;
+    empo_tensor *qc = NULL, *kc = NULL, *vc = NULL, *aux = NULL, *y = NULL, *work = NULL;
     int st = empo_contiguous_nograd(&qc, q);
     if (st == EMPO_OK) st = empo_contiguous_nograd(&kc, k);
     if (st == EMPO_OK) st = empo_contiguous_nograd(&vc, v);
     if (st == EMPO_OK) st = attention_aux(&aux, key_mask, rows);
     if (st == EMPO_OK && !(y = empo_tensor_new(4, q->shape, EMPO_F32))) st = EMPO_E_NOMEM;
+    if (st == EMPO_OK) st = attention_work(&work, &a);
     if (st == EMPO_OK) {
         float *lse = fdata(aux), *keep = key_mask ? lse + rows : NULL;
         empo_attention_forward_fn *kernel =
             empo_use_reference() ? empo_ref_attention_forward : empo_k_attention_forward;
-        kernel(fdata(y), lse, fdata(qc), fdata(kc), fdata(vc), keep, &a);
+        kernel(fdata(y), lse, fdata(work), fdata(qc), fdata(kc), fdata(vc), keep, &a);
         empo_tensor *ins[3] = {q, k, v};
         empo_node *node = empo_node_record("attention", attention_backward, y, 3, ins, &st);
         if (node) {
@@ -134,6 +144,7 @@ int empo_attention(empo_tensor **out, empo_tensor *q, empo_tensor *k, empo_tenso
             empo_node_save(node, 1, kc);
             empo_node_save(node, 2, vc);
             empo_node_save(node, 3, aux);
+            st = empo_node_save_output(node, 4, y);
             node->i[0] = a.causal;
             node->i[1] = key_mask != NULL;
             node->f[0] = scale;
@@ -143,6 +154,7 @@ int empo_attention(empo_tensor **out, empo_tensor *q, empo_tensor *k, empo_tenso
     empo_tensor_release(kc);
     empo_tensor_release(vc);
     empo_tensor_release(aux);
+    empo_tensor_release(work);
     if (st != EMPO_OK) {
         empo_tensor_release(y);
         return st;

@@ -11,8 +11,9 @@
  *
  * Conventions: pointers are contiguous row-major; the output comes first
  * (destination-passing); the comment after each pointer is its shape.
- * Kernels never allocate and cannot fail: the ops validate shapes, dtypes
- * and index ranges before calling them. Gradient outputs are overwritten,
+ * Kernels never allocate (what scratch they need, the caller passes) and
+ * cannot fail: the ops validate shapes, dtypes and index ranges before
+ * calling them. Gradient outputs are overwritten,
  * not accumulated (the autograd engine accumulates). */
 #ifndef EMPO_KERNELS_FUSED_H
 #define EMPO_KERNELS_FUSED_H
@@ -89,28 +90,34 @@ typedef struct empo_attn_shape {
     float scale;                 /* applied to q . k before the softmax */
 } empo_attn_shape;
 
+/* work: scratch of empo_k_attention_work(a) floats for the fast kernels
+ * (the reference ignores it and may get NULL). */
 typedef void empo_attention_forward_fn(float *out,        // (B, Hq, T, Dh)
                                        float *lse,        // (B, Hq, T) log-sum-exp of scaled scores
+                                       float *work,       // scratch
                                        const float *q,    // (B, Hq, T, Dh)
                                        const float *k,    // (B, Hkv, S, Dh)
                                        const float *v,    // (B, Hkv, S, Dh)
                                        const float *keep, // (B, S) nonzero = visible, or NULL
                                        const empo_attn_shape *a);
-/* Probabilities are recomputed from q, k and the saved lse. delta is
- * scratch for rowsum(dout * out); any of dq, dk, dv may be NULL. */
+/* Probabilities are recomputed from q, k and the saved lse; out is the
+ * forward's output (the fast kernel takes rowsum(dout * out) from it, the
+ * reference recomputes it). Any of dq, dk, dv may be NULL. */
 typedef void empo_attention_backward_fn(float *dq,          // (B, Hq, T, Dh) or NULL
                                         float *dk,          // (B, Hkv, S, Dh) or NULL
                                         float *dv,          // (B, Hkv, S, Dh) or NULL
-                                        float *delta,       // (B, Hq, T) scratch
+                                        float *work,        // scratch
                                         const float *dout,  // (B, Hq, T, Dh)
                                         const float *q,     // (B, Hq, T, Dh)
                                         const float *k,     // (B, Hkv, S, Dh)
                                         const float *v,     // (B, Hkv, S, Dh)
+                                        const float *out,   // (B, Hq, T, Dh)
                                         const float *keep,  // (B, S) or NULL
                                         const float *lse,   // (B, Hq, T)
                                         const empo_attn_shape *a);
 empo_attention_forward_fn empo_k_attention_forward, empo_ref_attention_forward;
 empo_attention_backward_fn empo_k_attention_backward, empo_ref_attention_backward;
+int64_t empo_k_attention_work(const empo_attn_shape *a);   /* floats of work, forward or backward */
 
 /* ---- Token log-prob and entropy from logits ----
  * logp[n] = logits[n, ids[n]] - lse[n], ent[n] = lse[n] - sum_j p[n,j] logits[n,j].

@@ -1,144 +1,73 @@
 /* fused_attention.c — fast CPU kernels for scaled dot-product attention with
- * grouped KV heads (f32), forward and backward.
+ * grouped KV heads (f32), forward and backward, on tiles (FlashAttention's
+ * plan): a tile of BQ query rows meets a block of BK keys at a time, and
+ * every product is a small register-blocked matrix product
+ * (kernels/tile_gemm.h) on data that stays in L1/L2.
  *
- * Forward: one task per query row (b, h, t). Keys are taken a block at a
- * time: their scores go to a small stack buffer, are folded into an online
- * softmax, and the block's values are added with their weights. No thread
- * ever holds more than QK_BLOCK scores. The row's log-sum-exp is kept so
- * that backward can recompute the probabilities exactly.
- * Backward: (1) per query row, delta = sum_s p_s (dout . v_s) and dq
- * (p and dp of up to ROW_KEYS keys kept on the stack between the two);
- * (2) per block of KV_BLOCK keys of one KV head, dk and dv summed over the
- * query heads that share it — each task owns the rows it writes, so there
- * are no atomics and results do not depend on the thread count.
+ * Forward: one task per (b, h, tile of BQ query rows). Per key block:
+ * S = Q K^T, folded row by row into an online softmax (running max m and
+ * sum l), then O += P V. The row's log-sum-exp is kept for backward.
+ * Backward: delta = rowsum(dout * out); then per key block and query tile
+ * P = exp(scale S - lse), dS = scale P (dout V^T - delta), and
+ *   dV += P^T dout,  dK += dS^T Q,  dQ += dS K.
+ * Fused (the usual case): one task per (b, KV head) owns the dk/dv rows of
+ * its keys and the dq rows of the query heads that share it, so nothing is
+ * written twice and no atomics are needed. When there are too few (b, KV
+ * head) pairs to keep the threads busy, it splits: dk/dv per (b, KV head,
+ * key block), then dq per (b, head, query tile). Both run the same tile
+ * steps with the same reduction order (tile_gemm sums each row alike
+ * whatever rows it is grouped with), so the results are bit-identical and
+ * do not depend on the thread count.
  *
- * Everything reduces to two register-blocked primitives over rows of a
- * [m, n] matrix: matvec (m dot products) and vecmat_acc (a weighted sum of
- * rows). Keys hidden by the mask are never multiplied, so whatever an
- * unused KV-cache slot holds (even NaN) cannot leak into the result.
- * The naive version is in kernels/ref/fused_attention.c. */
+ * Keys hidden by the mask are zeroed in the block copies the products
+ * read, and get probability 0: whatever an unused KV-cache slot holds
+ * (even NaN) cannot leak into the result. Scratch comes from the caller
+ * (empo_k_attention_work floats). The naive version is in
+ * kernels/ref/fused_attention.c. */
 /* Lets GCC if-convert (and so vectorize) the selects in empo_k_expf. */
 #pragma GCC optimize("no-trapping-math")
+#include <omp.h>
 #include <string.h>
 #include "internal.h"
 #include "fused.h"
+#include "tile_gemm.h"
 
 enum {
-    QK_BLOCK = 64,   /* keys one query row scores at once in forward (stack buffer) */
-    ROW_KEYS = 2048, /* keys whose p and dp one backward row keeps (16 KiB of stack) */
-    KV_BLOCK = 16,   /* key rows whose dk/dv one backward task owns */
-    T_BLOCK = 64     /* query rows a backward task scores at once */
+    BQ = 32,   /* query rows of a tile */
+    BK = 64    /* keys of a block */
 };
 
-/* 8 floats in one AVX register (a GCC/Clang vector extension): it keeps
- * partial sums out of memory, which plain arrays do not guarantee. memcpy
- * makes the loads and stores alignment-free. */
-typedef float v8f __attribute__((vector_size(32)));
+/* One thread's scratch, carved from the caller's work buffer. */
+typedef struct {
+    float *s, *ds;     // [BQ, BK] scores then probabilities; dp then dS
+    float *kt, *vt;    // [Dh, BK] the key block's K and V transposed, hidden keys 0
+    float *kc, *vc;    // [BK, Dh] K and V rows with hidden keys 0 (used when some are hidden)
+    float *dkb, *dvb;  // [BK, Dh] the block's dK and dV being summed
+    float *o;          // [BQ, Dh] output rows being summed
+    float *m, *l;      // [BQ] running max and sum of the online softmax
+} scratch;
 
-static inline v8f load8(const float *p) {
-    v8f v;
-    memcpy(&v, p, sizeof v);
-    return v;
+static int64_t scratch_floats(int64_t Dh) { return 2 * BQ * BK + 2 * Dh * BK + 4 * BK * Dh + BQ * Dh + 2 * BQ; }
+
+int64_t empo_k_attention_work(const empo_attn_shape *a) {
+    return (int64_t)omp_get_max_threads() * scratch_floats(a->Dh) + a->B * a->Hq * a->T;
 }
 
-static inline void store8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
-
-static inline float hsum8(v8f v) {
-    return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
-}
-
-/* a . b, sum and max of n floats, with the partial results in registers
- * (an omp simd reduction spills its lanes to memory and adds them one by
- * one, which costs more than these short loops themselves). */
-static float dotf(const float *a, const float *b, int64_t n) {
-    v8f acc = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) acc += load8(a + i) * load8(b + i);
-    float s = hsum8(acc);
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-static float sumf(const float *x, int64_t n) {
-    v8f acc = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) acc += load8(x + i);
-    float s = hsum8(acc);
-    for (; i < n; i++) s += x[i];
-    return s;
-}
-
-static float maxf(const float *x, int64_t n) {
-    v8f acc = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const v8f v = load8(x + i);
-        for (int j = 0; j < 8; j++) acc[j] = v[j] > acc[j] ? v[j] : acc[j];   /* one vmaxps */
-    }
-    float m = -INFINITY;
-    for (int j = 0; j < 8; j++) m = acc[j] > m ? acc[j] : m;
-    for (; i < n; i++) m = x[i] > m ? x[i] : m;
-    return m;
-}
-
-static void scalef(float *y, float c, int64_t n) {
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) y[i] *= c;
-}
-
-/* out[j] = X[j, :] . x for the m rows of X [m, n]; four rows at a time
- * share the loads of x and overlap their add chains. */
-static void matvec(float *out, const float *X, const float *x, int64_t m, int64_t n) {
-    int64_t j = 0;
-    for (; j + 4 <= m; j += 4) {
-        const float *r0 = X + j * n, *r1 = r0 + n, *r2 = r1 + n, *r3 = r2 + n;
-        v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        int64_t d = 0;
-        for (; d + 8 <= n; d += 8) {
-            const v8f xv = load8(x + d);
-            a0 += load8(r0 + d) * xv;
-            a1 += load8(r1 + d) * xv;
-            a2 += load8(r2 + d) * xv;
-            a3 += load8(r3 + d) * xv;
-        }
-        float s0 = hsum8(a0), s1 = hsum8(a1), s2 = hsum8(a2), s3 = hsum8(a3);
-        for (; d < n; d++) {
-            s0 += r0[d] * x[d];
-            s1 += r1[d] * x[d];
-            s2 += r2[d] * x[d];
-            s3 += r3[d] * x[d];
-        }
-        out[j] = s0, out[j + 1] = s1, out[j + 2] = s2, out[j + 3] = s3;
-    }
-    for (; j < m; j++) out[j] = dotf(X + j * n, x, n);
-}
-
-/* y[:] += sum_j c[j] X[j, :] over the m rows of X [m, n]; 32 columns of y
- * stay in registers while the rows stream by. Rows with c[j] == 0 are
- * skipped, not multiplied (hidden keys may hold anything). */
-static void vecmat_acc(float *y, const float *c, const float *X, int64_t m, int64_t n) {
-    int64_t d = 0;
-    for (; d + 32 <= n; d += 32) {
-        v8f a0 = load8(y + d), a1 = load8(y + d + 8), a2 = load8(y + d + 16), a3 = load8(y + d + 24);
-        for (int64_t j = 0; j < m; j++) {
-            if (c[j] == 0.0f) continue;
-            const float *r = X + j * n + d;
-            a0 += c[j] * load8(r);
-            a1 += c[j] * load8(r + 8);
-            a2 += c[j] * load8(r + 16);
-            a3 += c[j] * load8(r + 24);
-        }
-        store8(y + d, a0), store8(y + d + 8, a1), store8(y + d + 16, a2), store8(y + d + 24, a3);
-    }
-    for (; d + 8 <= n; d += 8) {
-        v8f a = load8(y + d);
-        for (int64_t j = 0; j < m; j++)
-            if (c[j] != 0.0f) a += c[j] * load8(X + j * n + d);
-        store8(y + d, a);
-    }
-    for (; d < n; d++)
-        for (int64_t j = 0; j < m; j++)
-            if (c[j] != 0.0f) y[d] += c[j] * X[j * n + d];
+static scratch scratch_for(float *work, int64_t Dh, int thread) {
+    float *p = work + thread * scratch_floats(Dh);
+    scratch w;
+    w.s = p, p += BQ * BK;
+    w.ds = p, p += BQ * BK;
+    w.kt = p, p += Dh * BK;
+    w.vt = p, p += Dh * BK;
+    w.kc = p, p += BK * Dh;
+    w.vc = p, p += BK * Dh;
+    w.dkb = p, p += BK * Dh;
+    w.dvb = p, p += BK * Dh;
+    w.o = p, p += BQ * Dh;
+    w.m = p, p += BQ;
+    w.l = p;
+    return w;
 }
 
 /* Query t may see keys [0, end) before the key mask: with S - T cached
@@ -149,223 +78,267 @@ static inline int64_t key_end(const empo_attn_shape *a, int64_t t) {
     return e < a->S ? e : a->S;
 }
 
-/* Where query row r = (b, h, t) reads its keys, values and mask. */
+/* Keys s0..s0+n-1 of one KV head as the products read them: k, v point at
+ * rows with hidden keys zeroed (the originals when none is hidden). */
 typedef struct {
-    int64_t t;
-    const float *k, *v;   // (S, Dh) each: the row's KV head
-    const float *keep;    // (S) or NULL
-} row_src;
+    const float *k, *v;   // [n, Dh]
+    const float *keep;    // [n] or NULL
+    int64_t s0, n, np;    // first key, keys, keys padded to a multiple of 8
+} key_block;
 
-static inline row_src row_source(const empo_attn_shape *a, const float *k, const float *v,
-                                 const float *keep, int64_t r) {
-    const int64_t t = r % a->T, bh = r / a->T, h = bh % a->Hq, b = bh / a->Hq;
-    const int64_t kvh = h / (a->Hq / a->Hkv);
-    const int64_t off = (b * a->Hkv + kvh) * a->S * a->Dh;
-    row_src src = {t, k + off, v + off, keep ? keep + b * a->S : NULL};
-    return src;
+static int any_hidden(const float *keep, int64_t n) {
+    for (int64_t j = 0; keep && j < n; j++)
+        if (keep[j] == 0.0f) return 1;
+    return 0;
 }
 
-/* Scaled scores of keys s0..s0+n-1 into sc (hidden keys: -inf); returns
- * their max. */
-static float score_block(float *sc, const float *qr, const row_src *src, int64_t s0, int64_t n,
-                         int64_t Dh, float scale) {
-    matvec(sc, src->k + s0 * Dh, qr, n, Dh);
-    const float *keep = src->keep ? src->keep + s0 : NULL;
-    if (keep) {
-#pragma omp simd
-        for (int64_t j = 0; j < n; j++) sc[j] = keep[j] == 0.0f ? -INFINITY : scale * sc[j];
-    } else {
-        scalef(sc, scale, n);
-    }
-    return maxf(sc, n);
-}
-
-static void row_forward(float *o, float *lse, const float *qr, const row_src *src, int64_t end,
-                        int64_t Dh, float scale) {
-    float sc[QK_BLOCK];
-    float m = -INFINITY, l = 0.0f;   /* running max and sum of exp(score - m) */
-    memset(o, 0, sizeof(float) * (size_t)Dh);
-    for (int64_t s0 = 0; s0 < end; s0 += QK_BLOCK) {
-        const int64_t n = end - s0 < QK_BLOCK ? end - s0 : QK_BLOCK;
-        const float bm = score_block(sc, qr, src, s0, n, Dh, scale);
-        if (bm == -INFINITY) continue;   /* the whole block is hidden */
-        if (bm > m) {                    /* re-express the partial sums against the new max */
-            const float c = empo_k_expf(m - bm);
-            l *= c;
-            scalef(o, c, Dh);
-            m = bm;
-        }
-#pragma omp simd
-        for (int64_t j = 0; j < n; j++) sc[j] = empo_k_expf(sc[j] - m);
-        l += sumf(sc, n);
-        vecmat_acc(o, sc, src->v + s0 * Dh, n, Dh);
-    }
-    if (l > 0.0f) {
-        scalef(o, 1.0f / l, Dh);
-        *lse = m + logf(l);
-    } else {
-        *lse = -INFINITY;   /* no visible key: the output row stays zero */
+/* dst [Dh, BK] = src [n, Dh] transposed, hidden keys and padding 0. */
+static void pack_transposed(float *dst, const float *src, const float *keep, int64_t n, int64_t np, int64_t Dh) {
+    for (int64_t d = 0; d < Dh; d++) memset(dst + d * BK + n, 0, sizeof(float) * (size_t)(np - n));
+    for (int64_t j = 0; j < n; j++) {
+        const int hide = keep && keep[j] == 0.0f;
+        for (int64_t d = 0; d < Dh; d++) dst[d * BK + j] = hide ? 0.0f : src[j * Dh + d];
     }
 }
 
-static void forward_task(float *out, float *lse, const float *q, const float *k, const float *v,
-                         const float *keep, const empo_attn_shape *a, int64_t r) {
-    const row_src src = row_source(a, k, v, keep, r);
-    row_forward(out + r * a->Dh, lse + r, q + r * a->Dh, &src, key_end(a, src.t), a->Dh, a->scale);
+static const float *clean_rows(float *dst, const float *src, const float *keep, int64_t n, int64_t Dh) {
+    for (int64_t j = 0; j < n; j++) {
+        if (keep[j] == 0.0f) memset(dst + j * Dh, 0, sizeof(float) * (size_t)Dh);
+        else memcpy(dst + j * Dh, src + j * Dh, sizeof(float) * (size_t)Dh);
+    }
+    return dst;
 }
 
-void empo_k_attention_forward(float *out, float *lse, const float *q, const float *k,
-                              const float *v, const float *keep, const empo_attn_shape *a) {
-    const int64_t rows = a->B * a->Hq * a->T;
-    const int nt = empo_omp_threads_for(rows * a->S * a->Dh);
-    if (nt == 1) {   /* no OpenMP region for small work (a decode step): entering one costs ~0.4 us */
-        for (int64_t r = 0; r < rows; r++) forward_task(out, lse, q, k, v, keep, a, r);
+/* Loads keys s0..s0+n-1 of the KV head at kh, vh: K^T always, V^T when
+ * vt (backward), clean row copies where some key is hidden. */
+static key_block load_block(scratch *w, const float *kh, const float *vh, const float *keep, int64_t s0,
+                            int64_t n, int64_t Dh, int vt) {
+    key_block kb = {kh + s0 * Dh, vh + s0 * Dh, keep ? keep + s0 : NULL, s0, n, (n + 7) & ~(int64_t)7};
+    pack_transposed(w->kt, kb.k, kb.keep, n, kb.np, Dh);
+    if (vt) pack_transposed(w->vt, kb.v, kb.keep, n, kb.np, Dh);
+    if (any_hidden(kb.keep, n)) {
+        kb.k = clean_rows(w->kc, kb.k, kb.keep, n, Dh);
+        kb.v = clean_rows(w->vc, kb.v, kb.keep, n, Dh);
+    }
+    return kb;
+}
+
+/* Columns of key block kb that query t sees: [0, visible) minus keep == 0. */
+static inline int64_t visible(const empo_attn_shape *a, const key_block *kb, int64_t t) {
+    int64_t e = key_end(a, t) - kb->s0;
+    return e < 0 ? 0 : e < kb->n ? e : kb->n;
+}
+
+/* ---- forward ---- */
+
+/* Folds row i's scores against block kb (w->s row i) into the online
+ * softmax and leaves its unnormalized probabilities there (0 if hidden). */
+static void softmax_fold(scratch *w, int64_t i, const key_block *kb, int64_t vis, int64_t Dh, float scale) {
+    float *sr = w->s + i * BK;
+    float bm = -INFINITY;
+#pragma omp simd reduction(max : bm)
+    for (int64_t j = 0; j < kb->np; j++) {
+        const int seen = j < vis && (!kb->keep || kb->keep[j] != 0.0f);
+        const float x = seen ? scale * sr[j] : -INFINITY;
+        sr[j] = x;
+        bm = x > bm ? x : bm;
+    }
+    if (bm == -INFINITY) {   /* nothing visible in this block */
+        memset(sr, 0, sizeof(float) * (size_t)kb->np);
         return;
     }
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 8)
-    for (int64_t r = 0; r < rows; r++) forward_task(out, lse, q, k, v, keep, a, r);
+    if (bm > w->m[i]) {   /* re-express the partial sums against the new max */
+        const float c = empo_k_expf(w->m[i] - bm);
+        w->l[i] *= c;
+        float *o = w->o + i * Dh;
+#pragma omp simd
+        for (int64_t d = 0; d < Dh; d++) o[d] *= c;
+        w->m[i] = bm;
+    }
+    const float m = w->m[i];
+    float l = 0.0f;
+#pragma omp simd reduction(+ : l)
+    for (int64_t j = 0; j < kb->np; j++) {
+        const float p = empo_k_expf(sr[j] - m);   /* -inf -> 0 */
+        sr[j] = p;
+        l += p;
+    }
+    w->l[i] += l;
 }
 
-/* For keys s0..s0+n-1 of one query row: p = softmax probability and
- * dp = dout . v_s, both 0 for hidden keys. */
-static void prob_block(float *p, float *dp, const float *qr, const float *g, const row_src *src,
-                       float lse, int64_t s0, int64_t n, int64_t Dh, float scale) {
-    matvec(p, src->k + s0 * Dh, qr, n, Dh);
-    matvec(dp, src->v + s0 * Dh, g, n, Dh);
+static void forward_tile(scratch *w, float *out, float *lse, const float *q, const float *k, const float *v,
+                         const float *keep, const empo_attn_shape *a, int64_t u) {
+    const int64_t tiles = (a->T + BQ - 1) / BQ, Dh = a->Dh;
+    const int64_t bh = u / tiles, t0 = u % tiles * BQ, h = bh % a->Hq, b = bh / a->Hq;
+    const int64_t mq = a->T - t0 < BQ ? a->T - t0 : BQ, r0 = bh * a->T + t0;
+    const int64_t off = (b * a->Hkv + h / (a->Hq / a->Hkv)) * a->S * Dh;
+    const float *qt = q + r0 * Dh, *keep_b = keep ? keep + b * a->S : NULL;
+    memset(w->o, 0, sizeof(float) * (size_t)(mq * Dh));
+    for (int64_t i = 0; i < mq; i++) w->m[i] = -INFINITY, w->l[i] = 0.0f;
+    const int64_t end = key_end(a, t0 + mq - 1);
+    for (int64_t s0 = 0; s0 < end; s0 += BK) {
+        const key_block kb = load_block(w, k + off, v + off, keep_b, s0, end - s0 < BK ? end - s0 : BK, Dh, 0);
+        empo_tile_gemm(w->s, BK, qt, Dh, 1, w->kt, BK, mq, kb.np, Dh, 0);
+        for (int64_t i = 0; i < mq; i++) softmax_fold(w, i, &kb, visible(a, &kb, t0 + i), Dh, a->scale);
+        empo_tile_gemm(w->o, Dh, w->s, BK, 1, kb.v, Dh, mq, Dh, kb.n, 1);
+    }
+    for (int64_t i = 0; i < mq; i++) {
+        float *o = out + (r0 + i) * Dh;
+        const float l = w->l[i], c = l > 0.0f ? 1.0f / l : 0.0f;   /* no visible key: zeros */
 #pragma omp simd
-    for (int64_t j = 0; j < n; j++) p[j] = empo_k_expf(scale * p[j] - lse);
-    const float *keep = src->keep ? src->keep + s0 : NULL;
-    if (keep) {
-#pragma omp simd
-        for (int64_t j = 0; j < n; j++) {
-            p[j] = keep[j] == 0.0f ? 0.0f : p[j];
-            dp[j] = keep[j] == 0.0f ? 0.0f : dp[j];
-        }
+        for (int64_t d = 0; d < Dh; d++) o[d] = c * w->o[i * Dh + d];
+        lse[r0 + i] = l > 0.0f ? w->m[i] + logf(l) : -INFINITY;
     }
 }
 
-/* delta = sum_s p_s dp_s (= dout . out), then, when dq is wanted,
- * dq = scale * sum_s p_s (dp_s - delta) k_s. Keys go in windows of
- * ROW_KEYS: when the row's keys fit in one window (the usual case) p and
- * dp are computed once and reused; longer rows compute them twice. */
-static void row_backward_q(float *dq, float *delta, const float *g, const float *qr,
-                           const row_src *src, float lse, int64_t end, int64_t Dh, float scale) {
-    float p[ROW_KEYS], dp[ROW_KEYS];
-    if (dq) memset(dq, 0, sizeof(float) * (size_t)Dh);
-    *delta = 0.0f;
-    if (lse == -INFINITY) return;   /* the row saw no key: no gradient */
-    const int kept = end <= ROW_KEYS;
-    float D = 0.0f;
-    for (int64_t s0 = 0; s0 < end; s0 += ROW_KEYS) {
-        const int64_t n = end - s0 < ROW_KEYS ? end - s0 : ROW_KEYS;
-        prob_block(p, dp, qr, g, src, lse, s0, n, Dh, scale);
-        D += dotf(p, dp, n);
+void empo_k_attention_forward(float *out, float *lse, float *work, const float *q, const float *k,
+                              const float *v, const float *keep, const empo_attn_shape *a) {
+    const int64_t units = a->B * a->Hq * ((a->T + BQ - 1) / BQ);
+    const int nt = empo_omp_threads_for(a->B * a->Hq * a->T * a->S * a->Dh);
+    if (nt == 1) {   /* no OpenMP region for small work (a decode step): entering one costs ~0.4 us */
+        scratch w = scratch_for(work, a->Dh, 0);
+        for (int64_t u = 0; u < units; u++) forward_tile(&w, out, lse, q, k, v, keep, a, u);
+        return;
     }
-    *delta = D;
-    for (int64_t s0 = 0; dq && s0 < end; s0 += ROW_KEYS) {
-        const int64_t n = end - s0 < ROW_KEYS ? end - s0 : ROW_KEYS;
-        if (!kept) prob_block(p, dp, qr, g, src, lse, s0, n, Dh, scale);
-#pragma omp simd
-        for (int64_t j = 0; j < n; j++) p[j] = scale * p[j] * (dp[j] - D);
-        vecmat_acc(dq, p, src->k + s0 * Dh, n, Dh);
+#pragma omp parallel num_threads(nt)
+    {
+        scratch w = scratch_for(work, a->Dh, omp_get_thread_num());
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < units; u++) forward_tile(&w, out, lse, q, k, v, keep, a, u);
     }
 }
 
-/* Where a backward task reads one query head: its rows of q, dout, lse
- * and delta, from query row t0 on. */
+/* ---- backward ---- */
+
 typedef struct {
-    const float *q, *g;          // (T, Dh) each
-    const float *lse, *delta;    // (T) each
-} head_rows;
+    float *dq, *dk, *dv, *delta;
+    const float *dout, *q, *k, *v, *out, *keep, *lse;
+    const empo_attn_shape *a;
+} bwd_args;
 
-/* dk_s and dv_s (rows of the task's KV head) from query rows t0..t0+n-1
- * of one head: pc = p, dc = scale * p * (dp - delta), 0 where key s is
- * not visible to the query. */
-static void key_backward(float *dk_s, float *dv_s, const float *k_s, const float *v_s,
-                         const head_rows *hr, int64_t s, int64_t t0, int64_t n,
-                         const empo_attn_shape *a) {
-    float pc[T_BLOCK], dc[T_BLOCK];
-    const int64_t Dh = a->Dh, shift = a->S - a->T;
-    matvec(pc, hr->q + t0 * Dh, k_s, n, Dh);
-    matvec(dc, hr->g + t0 * Dh, v_s, n, Dh);
+/* Query rows t0..t0+mq-1 of head row block r0 (= (b*Hq + h)*T) against key
+ * block kb: P into w->s and dS into w->ds, then whichever of dV_blk, dK_blk
+ * (w->dvb, w->dkb) and the rows' dq are wanted. */
+static void tile_backward(scratch *w, const bwd_args *g, const key_block *kb, int64_t r0, int64_t t0,
+                          int64_t mq, int want_dkv, int want_dq) {
+    const empo_attn_shape *a = g->a;
+    const int64_t Dh = a->Dh, r = r0 + t0;
+    const float *qt = g->q + r * Dh, *gt = g->dout + r * Dh;
+    const int need_ds = (want_dkv && g->dk) || want_dq;
+    empo_tile_gemm(w->s, BK, qt, Dh, 1, w->kt, BK, mq, kb->np, Dh, 0);
+    if (need_ds) empo_tile_gemm(w->ds, BK, gt, Dh, 1, w->vt, BK, mq, kb->np, Dh, 0);
+    for (int64_t i = 0; i < mq; i++) {
+        const int64_t vis = visible(a, kb, t0 + i);
+        const float L = g->lse[r + i], D = g->delta[r + i], scale = a->scale;
+        float *sr = w->s + i * BK, *dr = w->ds + i * BK;
 #pragma omp simd
-    for (int64_t j = 0; j < n; j++) {
-        const float L = hr->lse[t0 + j];
-        const int seen = (!a->causal || s <= t0 + j + shift) && L > -INFINITY;
-        const float p = seen ? empo_k_expf(a->scale * pc[j] - L) : 0.0f;
-        dc[j] = seen ? a->scale * p * (dc[j] - hr->delta[t0 + j]) : 0.0f;
-        pc[j] = p;
-    }
-    if (dv_s) vecmat_acc(dv_s, pc, hr->g + t0 * Dh, n, Dh);
-    if (dk_s) vecmat_acc(dk_s, dc, hr->q + t0 * Dh, n, Dh);
-}
-
-/* dk, dv rows s0..s1-1 of KV head (b, kvh), summed over the query heads
- * that share it and every query row that sees each key. */
-static void kv_block_backward(float *dk, float *dv, const float *dout, const float *q,
-                              const float *lse, const float *delta, const row_src *src,
-                              int64_t b, int64_t kvh, int64_t s0, int64_t s1,
-                              const empo_attn_shape *a) {
-    const int64_t Dh = a->Dh, rep = a->Hq / a->Hkv, shift = a->S - a->T;
-    if (dk) memset(dk + s0 * Dh, 0, sizeof(float) * (size_t)((s1 - s0) * Dh));
-    if (dv) memset(dv + s0 * Dh, 0, sizeof(float) * (size_t)((s1 - s0) * Dh));
-    /* causal: key s0 is first seen by query s0 - shift */
-    const int64_t t_first = a->causal && s0 - shift > 0 ? s0 - shift : 0;
-    for (int64_t h = kvh * rep; h < (kvh + 1) * rep; h++) {
-        const int64_t r0 = (b * a->Hq + h) * a->T;
-        const head_rows hr = {q + r0 * Dh, dout + r0 * Dh, lse + r0, delta + r0};
-        for (int64_t t0 = t_first; t0 < a->T; t0 += T_BLOCK) {
-            const int64_t n = a->T - t0 < T_BLOCK ? a->T - t0 : T_BLOCK;
-            for (int64_t s = s0; s < s1; s++) {
-                if (src->keep && src->keep[s] == 0.0f) continue;
-                key_backward(dk ? dk + s * Dh : NULL, dv ? dv + s * Dh : NULL, src->k + s * Dh,
-                             src->v + s * Dh, &hr, s, t0, n, a);
-            }
+        for (int64_t j = 0; j < kb->np; j++) {
+            const int seen = j < vis && (!kb->keep || kb->keep[j] != 0.0f) && L > -INFINITY;
+            const float p = seen ? empo_k_expf(scale * sr[j] - L) : 0.0f;
+            sr[j] = p;
+            if (need_ds) dr[j] = seen ? scale * p * (dr[j] - D) : 0.0f;
         }
     }
+    if (want_dkv && g->dv) empo_tile_gemm(w->dvb, Dh, w->s, 1, BK, gt, Dh, kb->n, Dh, mq, 1);
+    if (want_dkv && g->dk) empo_tile_gemm(w->dkb, Dh, w->ds, 1, BK, qt, Dh, kb->n, Dh, mq, 1);
+    if (want_dq) empo_tile_gemm(g->dq + r * Dh, Dh, w->ds, BK, 1, kb->k, Dh, mq, Dh, kb->n, 1);
 }
 
-/* Backward pass 1 for query row r: delta[r] and, when wanted, dq[r]. */
-static void q_task(float *dq, float *delta, const float *dout, const float *q, const float *k,
-                   const float *v, const float *keep, const float *lse, const empo_attn_shape *a,
-                   int64_t r) {
-    const row_src src = row_source(a, k, v, keep, r);
-    const int64_t Dh = a->Dh;
-    row_backward_q(dq ? dq + r * Dh : NULL, delta + r, dout + r * Dh, q + r * Dh, &src, lse[r],
-                   key_end(a, src.t), Dh, a->scale);
+/* Key blocks blk0..blk1-1 of KV head (b, kvh): their dk, dv rows, summed
+ * over the query heads that share the KV head and every query row that
+ * sees them; with want_dq, also those heads' dq (which must start at 0). */
+static void kv_blocks_backward(scratch *w, const bwd_args *g, int64_t b, int64_t kvh, int64_t blk0,
+                               int64_t blk1, int want_dq) {
+    const empo_attn_shape *a = g->a;
+    const int64_t Dh = a->Dh, rep = a->Hq / a->Hkv, shift = a->S - a->T;
+    const int64_t off = (b * a->Hkv + kvh) * a->S * Dh;
+    const float *keep_b = g->keep ? g->keep + b * a->S : NULL;
+    for (int64_t blk = blk0; blk < blk1; blk++) {
+        const int64_t s0 = blk * BK, n = a->S - s0 < BK ? a->S - s0 : BK;
+        const key_block kb = load_block(w, g->k + off, g->v + off, keep_b, s0, n, Dh, 1);
+        memset(w->dkb, 0, sizeof(float) * (size_t)(n * Dh));
+        memset(w->dvb, 0, sizeof(float) * (size_t)(n * Dh));
+        const int64_t t_first = a->causal && s0 - shift > 0 ? s0 - shift : 0;   /* first query to see key s0 */
+        for (int64_t h = kvh * rep; h < (kvh + 1) * rep; h++)
+            for (int64_t t0 = t_first; t0 < a->T; t0 += BQ)
+                tile_backward(w, g, &kb, (b * a->Hq + h) * a->T, t0, a->T - t0 < BQ ? a->T - t0 : BQ, 1, want_dq);
+        if (g->dk) memcpy(g->dk + off + s0 * Dh, w->dkb, sizeof(float) * (size_t)(n * Dh));
+        if (g->dv) memcpy(g->dv + off + s0 * Dh, w->dvb, sizeof(float) * (size_t)(n * Dh));
+    }
 }
 
-/* Backward pass 2 for unit u = (b, kvh, key block): its rows of dk, dv. */
-static void kv_task(float *dk, float *dv, const float *dout, const float *q, const float *k,
-                    const float *v, const float *keep, const float *lse, const float *delta,
-                    const empo_attn_shape *a, int64_t u) {
-    const int64_t nblk = (a->S + KV_BLOCK - 1) / KV_BLOCK;
-    const int64_t blk = u % nblk, b = u / nblk / a->Hkv, kvh = u / nblk % a->Hkv;
-    const int64_t off = (b * a->Hkv + kvh) * a->S * a->Dh;
-    const row_src src = {0, k + off, v + off, keep ? keep + b * a->S : NULL};
-    const int64_t s0 = blk * KV_BLOCK, s1 = s0 + KV_BLOCK < a->S ? s0 + KV_BLOCK : a->S;
-    kv_block_backward(dk ? dk + off : NULL, dv ? dv + off : NULL, dout, q, lse, delta, &src, b, kvh,
-                      s0, s1, a);
+/* Fused: every key block of KV head pair u = (b, kvh), and the dq rows of
+ * the query heads that share it. */
+static void kv_pair_backward(scratch *w, const bwd_args *g, int64_t u) {
+    const empo_attn_shape *a = g->a;
+    const int64_t rep = a->Hq / a->Hkv, b = u / a->Hkv, kvh = u % a->Hkv;
+    const int64_t r0 = (b * a->Hq + kvh * rep) * a->T, n = rep * a->T * a->Dh;
+    if (g->dq) memset(g->dq + r0 * a->Dh, 0, sizeof(float) * (size_t)n);
+    kv_blocks_backward(w, g, b, kvh, 0, (a->S + BK - 1) / BK, g->dq != NULL);
 }
 
-void empo_k_attention_backward(float *dq, float *dk, float *dv, float *delta, const float *dout,
-                               const float *q, const float *k, const float *v, const float *keep,
+/* dq of query rows t0..t0+BQ-1 of head (b, h), over every key block they see. */
+static void q_tile_backward(scratch *w, const bwd_args *g, int64_t u) {
+    const empo_attn_shape *a = g->a;
+    const int64_t tiles = (a->T + BQ - 1) / BQ, Dh = a->Dh;
+    const int64_t bh = u / tiles, t0 = u % tiles * BQ, h = bh % a->Hq, b = bh / a->Hq;
+    const int64_t mq = a->T - t0 < BQ ? a->T - t0 : BQ, r0 = bh * a->T;
+    const int64_t off = (b * a->Hkv + h / (a->Hq / a->Hkv)) * a->S * Dh;
+    const float *keep_b = g->keep ? g->keep + b * a->S : NULL;
+    memset(g->dq + (r0 + t0) * Dh, 0, sizeof(float) * (size_t)(mq * Dh));
+    const int64_t end = key_end(a, t0 + mq - 1);
+    for (int64_t s0 = 0; s0 < end; s0 += BK) {
+        const int64_t n = a->S - s0 < BK ? a->S - s0 : BK;   /* whole blocks, as kv_blocks_backward */
+        const key_block kb = load_block(w, g->k + off, g->v + off, keep_b, s0, n, Dh, 1);
+        tile_backward(w, g, &kb, r0, t0, mq, 0, 1);
+    }
+}
+
+static float dotf(const float *x, const float *y, int64_t n) {
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < n; i++) s += x[i] * y[i];
+    return s;
+}
+
+/* The whole backward as worksharing loops: called inside a parallel region
+ * by every thread, or directly (a team of one) for small work. */
+static void backward_loops(const bwd_args *g, float *work, int fused) {
+    const empo_attn_shape *a = g->a;
+    const int64_t rows = a->B * a->Hq * a->T, Dh = a->Dh, pairs = a->B * a->Hkv;
+    const int64_t blocks = (a->S + BK - 1) / BK, tiles = (a->T + BQ - 1) / BQ;
+    scratch w = scratch_for(work, Dh, omp_get_thread_num());
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; r++) g->delta[r] = dotf(g->dout + r * Dh, g->out + r * Dh, Dh);
+    if (fused) {
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < pairs; u++) kv_pair_backward(&w, g, u);
+        return;
+    }
+    if (g->dk || g->dv) {
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < pairs * blocks; u++)
+            kv_blocks_backward(&w, g, u / blocks / a->Hkv, u / blocks % a->Hkv, u % blocks, u % blocks + 1, 0);
+    }
+    if (g->dq) {
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < a->B * a->Hq * tiles; u++) q_tile_backward(&w, g, u);
+    }
+}
+
+void empo_k_attention_backward(float *dq, float *dk, float *dv, float *work, const float *dout, const float *q,
+                               const float *k, const float *v, const float *out, const float *keep,
                                const float *lse, const empo_attn_shape *a) {
     const int64_t rows = a->B * a->Hq * a->T;
-    const int64_t units = a->B * a->Hkv * ((a->S + KV_BLOCK - 1) / KV_BLOCK);
     const int nt = empo_omp_threads_for(rows * a->S * a->Dh);
-    const int need_delta = dq || dk, need_kv = dk || dv;   /* dv alone does not need delta */
+    const bwd_args g = {dq, dk, dv, work + (int64_t)omp_get_max_threads() * scratch_floats(a->Dh),
+                        dout, q, k, v, out, keep, lse, a};
+    /* one task per (b, KV head) when that keeps every thread busy */
+    const int fused = a->B * a->Hkv >= 4 * (int64_t)nt && (dk || dv);
     if (nt == 1) {
-        for (int64_t r = 0; need_delta && r < rows; r++) q_task(dq, delta, dout, q, k, v, keep, lse, a, r);
-        for (int64_t u = 0; need_kv && u < units; u++) kv_task(dk, dv, dout, q, k, v, keep, lse, delta, a, u);
+        backward_loops(&g, work, fused);
         return;
     }
-    if (need_delta) {
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 8)
-        for (int64_t r = 0; r < rows; r++) q_task(dq, delta, dout, q, k, v, keep, lse, a, r);
-    }
-    if (need_kv) {
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-        for (int64_t u = 0; u < units; u++) kv_task(dk, dv, dout, q, k, v, keep, lse, delta, a, u);
-    }
+#pragma omp parallel num_threads(nt)
+    backward_loops(&g, work, fused);
 }

@@ -33,8 +33,9 @@ static double ref_lse(const float *q, const float *k, const float *keep,
     return m + log(z);
 }
 
-void empo_ref_attention_forward(float *out, float *lse, const float *q, const float *k,
+void empo_ref_attention_forward(float *out, float *lse, float *work, const float *q, const float *k,
                                 const float *v, const float *keep, const empo_attn_shape *a) {
+    (void)work;
     const int64_t rep = a->Hq / (a->Hkv > 0 ? a->Hkv : 1), Dh = a->Dh;
     for (int64_t b = 0; b < a->B; b++)
         for (int64_t h = 0; h < a->Hq; h++)
@@ -85,10 +86,10 @@ static void ref_row_backward(float *dq, float *dk, float *dv, const float *dout,
     }
 }
 
-void empo_ref_attention_backward(float *dq, float *dk, float *dv, float *delta,
-                                 const float *dout, const float *q, const float *k,
-                                 const float *v, const float *keep, const float *lse,
-                                 const empo_attn_shape *a) {
+void empo_ref_attention_backward(float *dq, float *dk, float *dv, float *work, const float *dout,
+                                 const float *q, const float *k, const float *v, const float *out,
+                                 const float *keep, const float *lse, const empo_attn_shape *a) {
+    (void)work, (void)out;   /* delta is recomputed from the probabilities, not trusted from out */
     const int64_t nq = a->B * a->Hq * a->T * a->Dh, nkv = a->B * a->Hkv * a->S * a->Dh;
     for (int64_t i = 0; dq && i < nq; i++) dq[i] = 0.0f;
     for (int64_t i = 0; dk && i < nkv; i++) dk[i] = 0.0f;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include "check.h"
 #include "fused.h"
+#include "tile_gemm.h"
 
 #define KERNEL_TOL 1e-5
 #define FD_TOL 2e-3
@@ -159,25 +160,32 @@ static const attn_case attn_cases[] = {
     {2, 2, 1, 3, 150, 33, 1, 2},  /* keys span several score blocks; empty rows */
     {2, 6, 3, 70, 70, 16, 1, 2},  /* queries span blocks, ratio 2, empty rows */
     {1, 4, 2, 9, 4, 7, 0, 0},     /* cross-attention with S < T */
-    {1, 2, 1, 3, 2100, 8, 1, 1},  /* rows longer than the backward's kept window */
+    {1, 2, 1, 3, 2100, 8, 1, 1},  /* many key blocks, few queries */
+    {3, 4, 2, 100, 100, 32, 1, 1}, /* query tiles and key blocks both partial */
+    {2, 2, 2, 40, 130, 24, 1, 0},  /* 90 cached keys in front: tiles start mid-block */
+    {1, 4, 1, 33, 65, 40, 0, 2},   /* not causal, Dh with an 8-wide column tail */
 };
 
+static float *attn_work(const empo_attn_shape *a) { return zeros(empo_k_attention_work(a)); }
+
 static void attn_backward_both(const attn_case *c, const empo_attn_shape *a, const float *g, const float *q,
-                               const float *k, const float *v, const float *keep, const float *lse, int tag) {
+                               const float *k, const float *v, const float *out, const float *keep,
+                               const float *lse, int tag) {
     const int64_t nq = c->B * c->Hq * c->T * c->Dh, nkv = c->B * c->Hkv * c->S * c->Dh;
-    const int64_t rows = c->B * c->Hq * c->T;
     float *dq1 = zeros(nq), *dk1 = zeros(nkv), *dv1 = zeros(nkv), *dq2 = zeros(nq), *dk2 = zeros(nkv);
-    float *dv2 = zeros(nkv), *dv3 = zeros(nkv), *dk3 = zeros(nkv), *del1 = zeros(rows), *del2 = zeros(rows);
-    empo_k_attention_backward(dq1, dk1, dv1, del1, g, q, k, v, keep, lse, a);
-    empo_ref_attention_backward(dq2, dk2, dv2, del2, g, q, k, v, keep, lse, a);
+    float *dv2 = zeros(nkv), *dv3 = zeros(nkv), *dk3 = zeros(nkv), *dq3 = zeros(nq), *work = attn_work(a);
+    empo_k_attention_backward(dq1, dk1, dv1, work, g, q, k, v, out, keep, lse, a);
+    empo_ref_attention_backward(dq2, dk2, dv2, NULL, g, q, k, v, out, keep, lse, a);
     cmp("attention dq", tag, dq1, dq2, nq);
     cmp("attention dk", tag, dk1, dk2, nkv);
     cmp("attention dv", tag, dv1, dv2, nkv);
-    empo_k_attention_backward(NULL, NULL, dv3, del1, g, q, k, v, keep, lse, a);   /* dv alone */
-    empo_k_attention_backward(NULL, dk3, NULL, del1, g, q, k, v, keep, lse, a);   /* dk alone */
+    empo_k_attention_backward(NULL, NULL, dv3, work, g, q, k, v, out, keep, lse, a);   /* dv alone */
+    empo_k_attention_backward(NULL, dk3, NULL, work, g, q, k, v, out, keep, lse, a);   /* dk alone */
+    empo_k_attention_backward(dq3, NULL, NULL, work, g, q, k, v, out, keep, lse, a);   /* dq alone */
     cmp("attention dv alone", tag, dv3, dv2, nkv);
     cmp("attention dk alone", tag, dk3, dk2, nkv);
-    float *bufs[] = {dq1, dk1, dv1, dq2, dk2, dv2, dv3, dk3, del1, del2};
+    cmp("attention dq alone", tag, dq3, dq2, nq);
+    float *bufs[] = {dq1, dk1, dv1, dq2, dk2, dv2, dv3, dk3, dq3, work};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
 }
 
@@ -190,12 +198,13 @@ static void test_k_attention(void) {
         const int64_t rows = ac->B * ac->Hq * ac->T;
         float *q = rnd(nq, 100 + c, 2.0f), *k = rnd(nkv, 110 + c, 2.0f), *v = rnd(nkv, 120 + c, 1.0f);
         float *g = rnd(nq, 130 + c, 1.0f), *keep = attn_mask(ac->mask, ac->B, ac->S, 140 + c);
-        float *o1 = zeros(nq), *o2 = zeros(nq), *l1 = zeros(rows), *l2 = zeros(rows);
-        empo_k_attention_forward(o1, l1, q, k, v, keep, &a);
-        empo_ref_attention_forward(o2, l2, q, k, v, keep, &a);
+        float *o1 = zeros(nq), *o2 = zeros(nq), *l1 = zeros(rows), *l2 = zeros(rows), *work = attn_work(&a);
+        empo_k_attention_forward(o1, l1, work, q, k, v, keep, &a);
+        empo_ref_attention_forward(o2, l2, NULL, q, k, v, keep, &a);
+        free(work);
         cmp("attention out", c, o1, o2, nq);
         cmp_lse("attention lse", c, l1, l2, rows);
-        attn_backward_both(ac, &a, g, q, k, v, keep, l1, c);
+        attn_backward_both(ac, &a, g, q, k, v, o1, keep, l1, c);
         if (ac->mask == 2) {   /* batch row 0 sees nothing: zeros, not NaN */
             int zero = 1;
             for (int64_t i = 0; i < ac->Hq * ac->T * ac->Dh; i++) zero &= o1[i] == 0.0f;
@@ -227,13 +236,13 @@ static void test_k_attention_hidden_nan(void) {
         const int64_t rows = ac->B * ac->Hq * ac->T;
         float *q = rnd(nq, 500 + c, 1.0f), *k = rnd(nkv, 510 + c, 1.0f), *v = rnd(nkv, 520 + c, 1.0f);
         float *g = rnd(nq, 530 + c, 1.0f), *keep = attn_mask(ac->mask, ac->B, ac->S, 540 + c);
-        float *o[2], *l[2], *dq[2], *dk[2], *dv[2], *del = zeros(rows);
+        float *o[2], *l[2], *dq[2], *dk[2], *dv[2], *del = attn_work(&a);
         for (int pass = 0; pass < 2; pass++) {   /* clean, then poisoned */
             if (pass == 1) attn_poison_hidden(k, v, keep, ac);
             o[pass] = zeros(nq), l[pass] = zeros(rows), dq[pass] = zeros(nq);
             dk[pass] = zeros(nkv), dv[pass] = zeros(nkv);
-            empo_k_attention_forward(o[pass], l[pass], q, k, v, keep, &a);
-            empo_k_attention_backward(dq[pass], dk[pass], dv[pass], del, g, q, k, v, keep, l[pass], &a);
+            empo_k_attention_forward(o[pass], l[pass], del, q, k, v, keep, &a);
+            empo_k_attention_backward(dq[pass], dk[pass], dv[pass], del, g, q, k, v, o[pass], keep, l[pass], &a);
         }
         for (int64_t i = 0; i < nkv; i++)   /* hidden rows get zero gradients; compare the rest */
             if (isnan(k[i])) dk[0][i] = dv[0][i] = 0.0f;
@@ -242,11 +251,70 @@ static void test_k_attention_hidden_nan(void) {
                    !memcmp(dv[0], dv[1], bkv);
         check_report(__FILE__, __LINE__, same, "attention case %d: NaN in hidden KV rows leaked into the result", c);
         float *ref_o = zeros(nq), *ref_l = zeros(rows);
-        empo_ref_attention_forward(ref_o, ref_l, q, k, v, keep, &a);
+        empo_ref_attention_forward(ref_o, ref_l, NULL, q, k, v, keep, &a);
         cmp("attention ref with NaN in hidden rows", c, ref_o, o[0], nq);
         float *bufs[] = {q, k, v, g, keep, del, ref_o, ref_l, o[0], o[1], l[0], l[1],
                          dq[0], dq[1], dk[0], dk[1], dv[0], dv[1]};
         for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
+    }
+}
+
+/* The backward runs fused (one task per (b, KV head)) or split (dk/dv per
+ * key block, then dq per query tile) depending on how many (b, KV head)
+ * pairs there are per thread; both, at 1 and 2 threads, must give the same
+ * bits. */
+static void test_k_attention_fused_split_same(void) {
+    static const attn_case cases[] = {
+        {1, 4, 1, 100, 100, 32, 1, 1},   /* 1 pair: split at any thread count */
+        {2, 4, 2, 70, 90, 16, 1, 2},     /* 4 pairs: fused at 1 thread, split at 2 */
+        {9, 2, 1, 40, 40, 8, 0, 0},      /* 9 pairs: fused at both */
+    };
+    const int threads = empo_get_num_threads();
+    for (int c = 0; c < 3; c++) {
+        const attn_case *ac = &cases[c];
+        const empo_attn_shape a = {ac->B, ac->Hq, ac->Hkv, ac->T, ac->S, ac->Dh, ac->causal, 0.25f};
+        const int64_t nq = ac->B * ac->Hq * ac->T * ac->Dh, nkv = ac->B * ac->Hkv * ac->S * ac->Dh;
+        const int64_t rows = ac->B * ac->Hq * ac->T;
+        float *q = rnd(nq, 600 + c, 1.0f), *k = rnd(nkv, 610 + c, 1.0f), *v = rnd(nkv, 620 + c, 1.0f);
+        float *g = rnd(nq, 630 + c, 1.0f), *keep = attn_mask(ac->mask, ac->B, ac->S, 640 + c);
+        float *o = zeros(nq), *l = zeros(rows), *d[2][3];
+        empo_set_num_threads(2);
+        float *work = attn_work(&a);
+        empo_k_attention_forward(o, l, work, q, k, v, keep, &a);
+        for (int t = 0; t < 2; t++) {
+            empo_set_num_threads(t + 1);
+            d[t][0] = zeros(nq), d[t][1] = zeros(nkv), d[t][2] = zeros(nkv);
+            empo_k_attention_backward(d[t][0], d[t][1], d[t][2], work, g, q, k, v, o, keep, l, &a);
+        }
+        const int same = !memcmp(d[0][0], d[1][0], sizeof(float) * (size_t)nq) &&
+                         !memcmp(d[0][1], d[1][1], sizeof(float) * (size_t)nkv) &&
+                         !memcmp(d[0][2], d[1][2], sizeof(float) * (size_t)nkv);
+        check_report(__FILE__, __LINE__, same, "attention backward case %d: 1 and 2 threads differ", c);
+        float *bufs[] = {q, k, v, g, keep, o, l, work, d[0][0], d[0][1], d[0][2], d[1][0], d[1][1], d[1][2]};
+        for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
+    }
+    empo_set_num_threads(threads);
+}
+
+/* The tile product under the attention kernels, against its naive
+ * version: every row/column tail, overwrite and accumulate, and A read
+ * transposed through its strides. */
+static void test_tile_gemm(void) {
+    static const int64_t dims[][3] = {{1, 1, 1}, {4, 16, 32}, {7, 33, 5}, {32, 64, 40}, {3, 7, 64}, {64, 24, 32}};
+    for (int c = 0; c < 6; c++) {
+        const int64_t m = dims[c][0], n = dims[c][1], k = dims[c][2], ldc = n + 3, ldb = n + 1;
+        for (int trans = 0; trans < 2; trans++) {
+            float *A = rnd(m * k, 700 + c, 1.0f), *B = rnd(k * ldb, 710 + c, 1.0f);
+            float *C1 = rnd(m * ldc, 720 + c, 1.0f), *C2 = malloc(sizeof(float) * (size_t)(m * ldc));
+            const int64_t a_row = trans ? 1 : k, a_col = trans ? m : 1;
+            for (int acc = 0; acc < 2; acc++) {
+                memcpy(C2, C1, sizeof(float) * (size_t)(m * ldc));
+                empo_tile_gemm(C1, ldc, A, a_row, a_col, B, ldb, m, n, k, acc);
+                empo_tile_gemm_ref(C2, ldc, A, a_row, a_col, B, ldb, m, n, k, acc);
+                cmp("tile_gemm", c * 4 + trans * 2 + acc, C1, C2, m * ldc);
+            }
+            free(A), free(B), free(C1), free(C2);
+        }
     }
 }
 
@@ -725,6 +793,8 @@ int main(void) {
     test_k_rope();
     test_k_attention();
     test_k_attention_hidden_nan();
+    test_k_attention_fused_split_same();
+    test_tile_gemm();
     test_k_logprob();
     printf("  kernels: worst fast-vs-reference rel err %.2e (tolerance %.0e)\n", worst_kernel_err, KERNEL_TOL);
     test_fd();

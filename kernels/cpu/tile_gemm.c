@@ -1,0 +1,59 @@
+/* tile_gemm.c — register-blocked small matrix product (kernels/tile_gemm.h):
+ * tiles of 4 rows x 16 columns of C live in eight AVX registers while p
+ * runs; each step loads two vectors of B's row p and broadcasts four
+ * elements of A. Columns left over go 8 at a time, then one at a time.
+ * AVX2 + FMA is the library's baseline ISA (-march=x86-64-v3). */
+#include <immintrin.h>
+#include "tile_gemm.h"
+
+enum { MR = 4 };
+
+/* mr rows x 8*NV columns; always inlined so that mr and nv are constants
+ * and the accumulators stay in registers. */
+static inline __attribute__((always_inline)) void tile(const int mr, const int nv, float *C, int64_t ldc,
+                                                       const float *A, int64_t a_row, int64_t a_col,
+                                                       const float *B, int64_t ldb, int64_t k, int acc) {
+    __m256 c[MR][2];
+    for (int i = 0; i < mr; i++)
+        for (int v = 0; v < nv; v++) c[i][v] = acc ? _mm256_loadu_ps(C + i * ldc + 8 * v) : _mm256_setzero_ps();
+    for (int64_t p = 0; p < k; p++) {
+        __m256 b[2];
+        for (int v = 0; v < nv; v++) b[v] = _mm256_loadu_ps(B + p * ldb + 8 * v);
+        const float *ap = A + p * a_col;
+        for (int i = 0; i < mr; i++) {
+            const __m256 a = _mm256_broadcast_ss(ap + i * a_row);
+            for (int v = 0; v < nv; v++) c[i][v] = _mm256_fmadd_ps(a, b[v], c[i][v]);
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int v = 0; v < nv; v++) _mm256_storeu_ps(C + i * ldc + 8 * v, c[i][v]);
+}
+
+/* All rows of one column panel of width 8 * nv. */
+static inline __attribute__((always_inline)) void panel(const int nv, float *C, int64_t ldc, const float *A,
+                                                        int64_t a_row, int64_t a_col, const float *B, int64_t ldb,
+                                                        int64_t m, int64_t k, int acc) {
+    int64_t i = 0;
+    for (; i + MR <= m; i += MR) tile(MR, nv, C + i * ldc, ldc, A + i * a_row, a_row, a_col, B, ldb, k, acc);
+    float *c = C + i * ldc;
+    const float *a = A + i * a_row;
+    switch (m - i) {
+    case 3: tile(3, nv, c, ldc, a, a_row, a_col, B, ldb, k, acc); break;
+    case 2: tile(2, nv, c, ldc, a, a_row, a_col, B, ldb, k, acc); break;
+    case 1: tile(1, nv, c, ldc, a, a_row, a_col, B, ldb, k, acc); break;
+    default: break;
+    }
+}
+
+void empo_tile_gemm(float *C, int64_t ldc, const float *A, int64_t a_row, int64_t a_col, const float *B,
+                    int64_t ldb, int64_t m, int64_t n, int64_t k, int acc) {
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) panel(2, C + j, ldc, A, a_row, a_col, B + j, ldb, m, k, acc);
+    for (; j + 8 <= n; j += 8) panel(1, C + j, ldc, A, a_row, a_col, B + j, ldb, m, k, acc);
+    for (; j < n; j++)   /* fewer than 8 columns left */
+        for (int64_t i = 0; i < m; i++) {
+            float s = acc ? C[i * ldc + j] : 0.0f;
+            for (int64_t p = 0; p < k; p++) s = __builtin_fmaf(A[i * a_row + p * a_col], B[p * ldb + j], s);
+            C[i * ldc + j] = s;
+        }
+}
