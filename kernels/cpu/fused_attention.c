@@ -26,6 +26,7 @@
  * kernels/ref/fused_attention.c. */
 /* Lets GCC if-convert (and so vectorize) the selects in empo_k_expf. */
 #pragma GCC optimize("no-trapping-math")
+#include <immintrin.h>
 #include <omp.h>
 #include <string.h>
 #include "internal.h"
@@ -45,9 +46,10 @@ typedef struct {
     float *dkb, *dvb;  // [BK, Dh] the block's dK and dV being summed
     float *o;          // [BQ, Dh] output rows being summed
     float *m, *l;      // [BQ] running max and sum of the online softmax
+    float *bias;       // [BK] 0 for a key of the block, -inf for a hidden one or padding
 } scratch;
 
-static int64_t scratch_floats(int64_t Dh) { return 2 * BQ * BK + 2 * Dh * BK + 4 * BK * Dh + BQ * Dh + 2 * BQ; }
+static int64_t scratch_floats(int64_t Dh) { return 2 * BQ * BK + 2 * Dh * BK + 4 * BK * Dh + BQ * Dh + 2 * BQ + BK; }
 
 int64_t empo_k_attention_work(const empo_attn_shape *a) {
     return (int64_t)omp_get_max_threads() * scratch_floats(a->Dh) + a->B * a->Hq * a->T;
@@ -66,7 +68,8 @@ static scratch scratch_for(float *work, int64_t Dh, int thread) {
     w.dvb = p, p += BK * Dh;
     w.o = p, p += BQ * Dh;
     w.m = p, p += BQ;
-    w.l = p;
+    w.l = p, p += BQ;
+    w.bias = p;
     return w;
 }
 
@@ -79,10 +82,12 @@ static inline int64_t key_end(const empo_attn_shape *a, int64_t t) {
 }
 
 /* Keys s0..s0+n-1 of one KV head as the products read them: k, v point at
- * rows with hidden keys zeroed (the originals when none is hidden). */
+ * rows with hidden keys zeroed (the originals when none is hidden); bias
+ * (w->bias) is added to the scaled scores, -inf where hidden. */
 typedef struct {
     const float *k, *v;   // [n, Dh]
     const float *keep;    // [n] or NULL
+    const float *bias;    // [np]
     int64_t s0, n, np;    // first key, keys, keys padded to a multiple of 8
 } key_block;
 
@@ -113,7 +118,8 @@ static const float *clean_rows(float *dst, const float *src, const float *keep, 
  * vt (backward), clean row copies where some key is hidden. */
 static key_block load_block(scratch *w, const float *kh, const float *vh, const float *keep, int64_t s0,
                             int64_t n, int64_t Dh, int vt) {
-    key_block kb = {kh + s0 * Dh, vh + s0 * Dh, keep ? keep + s0 : NULL, s0, n, (n + 7) & ~(int64_t)7};
+    key_block kb = {kh + s0 * Dh, vh + s0 * Dh, keep ? keep + s0 : NULL, w->bias, s0, n, (n + 7) & ~(int64_t)7};
+    for (int64_t j = 0; j < kb.np; j++) w->bias[j] = j < n && (!kb.keep || kb.keep[j] != 0.0f) ? 0.0f : -INFINITY;
     pack_transposed(w->kt, kb.k, kb.keep, n, kb.np, Dh);
     if (vt) pack_transposed(w->vt, kb.v, kb.keep, n, kb.np, Dh);
     if (any_hidden(kb.keep, n)) {
@@ -131,18 +137,34 @@ static inline int64_t visible(const empo_attn_shape *a, const key_block *kb, int
 
 /* ---- forward ---- */
 
-/* Folds row i's scores against block kb (w->s row i) into the online
- * softmax and leaves its unnormalized probabilities there (0 if hidden). */
+/* Max and sum of n floats (n a multiple of 8), the partial results in
+ * registers: an omp simd reduction here spills its lanes and blocks the
+ * vectorizing of the loop. */
+static float max8n(const float *x, int64_t n) {
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    for (int64_t j = 0; j < n; j += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + j));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+}
+
+static float sum8n(const float *x, int64_t n) {
+    __m256 s = _mm256_setzero_ps();
+    for (int64_t j = 0; j < n; j += 8) s = _mm256_add_ps(s, _mm256_loadu_ps(x + j));
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+/* Folds row i's scores against block kb (w->s row i; query sees its first
+ * vis keys) into the online softmax and leaves its unnormalized
+ * probabilities there (0 where hidden). */
 static void softmax_fold(scratch *w, int64_t i, const key_block *kb, int64_t vis, int64_t Dh, float scale) {
     float *sr = w->s + i * BK;
-    float bm = -INFINITY;
-#pragma omp simd reduction(max : bm)
-    for (int64_t j = 0; j < kb->np; j++) {
-        const int seen = j < vis && (!kb->keep || kb->keep[j] != 0.0f);
-        const float x = seen ? scale * sr[j] : -INFINITY;
-        sr[j] = x;
-        bm = x > bm ? x : bm;
-    }
+    const float *bias = kb->bias;
+#pragma omp simd
+    for (int64_t j = 0; j < kb->np; j++) sr[j] = j < vis ? scale * sr[j] + bias[j] : -INFINITY;
+    const float bm = max8n(sr, kb->np);
     if (bm == -INFINITY) {   /* nothing visible in this block */
         memset(sr, 0, sizeof(float) * (size_t)kb->np);
         return;
@@ -156,14 +178,9 @@ static void softmax_fold(scratch *w, int64_t i, const key_block *kb, int64_t vis
         w->m[i] = bm;
     }
     const float m = w->m[i];
-    float l = 0.0f;
-#pragma omp simd reduction(+ : l)
-    for (int64_t j = 0; j < kb->np; j++) {
-        const float p = empo_k_expf(sr[j] - m);   /* -inf -> 0 */
-        sr[j] = p;
-        l += p;
-    }
-    w->l[i] += l;
+#pragma omp simd
+    for (int64_t j = 0; j < kb->np; j++) sr[j] = empo_k_expf(sr[j] - m);   /* -inf -> 0 */
+    w->l[i] += sum8n(sr, kb->np);
 }
 
 static void forward_tile(scratch *w, float *out, float *lse, const float *q, const float *k, const float *v,
@@ -224,19 +241,19 @@ static void tile_backward(scratch *w, const bwd_args *g, const key_block *kb, in
     const empo_attn_shape *a = g->a;
     const int64_t Dh = a->Dh, r = r0 + t0;
     const float *qt = g->q + r * Dh, *gt = g->dout + r * Dh;
-    const int need_ds = (want_dkv && g->dk) || want_dq;
     empo_tile_gemm(w->s, BK, qt, Dh, 1, w->kt, BK, mq, kb->np, Dh, 0);
-    if (need_ds) empo_tile_gemm(w->ds, BK, gt, Dh, 1, w->vt, BK, mq, kb->np, Dh, 0);
+    empo_tile_gemm(w->ds, BK, gt, Dh, 1, w->vt, BK, mq, kb->np, Dh, 0);
     for (int64_t i = 0; i < mq; i++) {
-        const int64_t vis = visible(a, kb, t0 + i);
         const float L = g->lse[r + i], D = g->delta[r + i], scale = a->scale;
+        const int64_t vis = L > -INFINITY ? visible(a, kb, t0 + i) : 0;   /* a row that saw nothing passes nothing */
+        const float *bias = kb->bias;
         float *sr = w->s + i * BK, *dr = w->ds + i * BK;
 #pragma omp simd
         for (int64_t j = 0; j < kb->np; j++) {
-            const int seen = j < vis && (!kb->keep || kb->keep[j] != 0.0f) && L > -INFINITY;
+            const int seen = j < vis && bias[j] == 0.0f;
             const float p = seen ? empo_k_expf(scale * sr[j] - L) : 0.0f;
             sr[j] = p;
-            if (need_ds) dr[j] = seen ? scale * p * (dr[j] - D) : 0.0f;
+            dr[j] = seen ? scale * p * (dr[j] - D) : 0.0f;
         }
     }
     if (want_dkv && g->dv) empo_tile_gemm(w->dvb, Dh, w->s, 1, BK, gt, Dh, kb->n, Dh, mq, 1);
