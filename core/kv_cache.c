@@ -130,19 +130,24 @@ int empo_kv_attention(empo_tensor **out, empo_tensor *q, empo_tensor *pk, empo_t
     if (!(scale > 0.0)) scale = Dh > 0 ? 1.0 / sqrt((double)Dh) : 1.0;
     const empo_kv_shape a = {B, q->shape[1], k->shape[1], Dh, pk ? pk->shape[0] : B, pk ? pk->shape[2] : 0,
                              k->shape[2], (float)scale};
-    empo_tensor *qc = NULL, *y = NULL;
+    empo_tensor *qc = NULL, *y = NULL, *work = NULL;
     int64_t *order = NULL, *start = NULL;
+    const int ref = empo_use_reference();
+    const int64_t nwork = ref ? 0 : empo_k_kv_attention_work(&a);
     int st = group_rows(&order, &start, B, a.P, pk ? prow : NULL);
     if (st == EMPO_OK) st = empo_contiguous_nograd(&qc, q);
     if (st == EMPO_OK && !(y = empo_tensor_new(4, q->shape, EMPO_F32))) st = EMPO_E_NOMEM;
+    if (st == EMPO_OK && !ref && !(work = empo_tensor_new(1, &nwork, EMPO_F32))) st = EMPO_E_NOMEM;
     if (st == EMPO_OK) {
-        empo_kv_attention_fn *kernel = empo_use_reference() ? empo_ref_kv_attention : empo_k_kv_attention;
-        kernel(empo_tensor_data(y), empo_tensor_data(qc), pk ? empo_tensor_data(pk) : NULL,
+        empo_kv_attention_fn *kernel = ref ? empo_ref_kv_attention : empo_k_kv_attention;
+        kernel(empo_tensor_data(y), work ? empo_tensor_data(work) : NULL, empo_tensor_data(qc),
+               pk ? empo_tensor_data(pk) : NULL,
                pv ? empo_tensor_data(pv) : NULL, plen, order, start, empo_tensor_data(k), empo_tensor_data(v), len, &a);
     }
     free(order);
     free(start);
     empo_tensor_release(qc);
+    empo_tensor_release(work);
     if (st != EMPO_OK) {
         empo_tensor_release(y);
         return st;

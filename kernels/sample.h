@@ -44,6 +44,7 @@ typedef struct empo_kv_shape {
 } empo_kv_shape;
 
 typedef void empo_kv_attention_fn(float *out,            // (B, Hq, Dh)
+                                  float *work,           // empo_k_kv_attention_work(a) floats (ref: unused)
                                   const float *q,        // (B, Hq, Dh)
                                   const float *pk,       // (P, Hkv, Sp, Dh) or NULL
                                   const float *pv,       // (P, Hkv, Sp, Dh) or NULL
@@ -55,5 +56,6 @@ typedef void empo_kv_attention_fn(float *out,            // (B, Hq, Dh)
                                   const int64_t *len,    // (B)
                                   const empo_kv_shape *a);
 empo_kv_attention_fn empo_k_kv_attention, empo_ref_kv_attention;
+int64_t empo_k_kv_attention_work(const empo_kv_shape *a);
 
 #endif

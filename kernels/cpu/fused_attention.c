@@ -26,11 +26,9 @@
  * kernels/ref/fused_attention.c. */
 /* Lets GCC if-convert (and so vectorize) the selects in empo_k_expf. */
 #pragma GCC optimize("no-trapping-math")
-#include <immintrin.h>
 #include <omp.h>
-#include <string.h>
 #include "internal.h"
-#include "fused.h"
+#include "attn_tile.h"
 #include "tile_gemm.h"
 
 enum {
@@ -97,15 +95,6 @@ static int any_hidden(const float *keep, int64_t n) {
     return 0;
 }
 
-/* dst [Dh, BK] = src [n, Dh] transposed, hidden keys and padding 0. */
-static void pack_transposed(float *dst, const float *src, const float *keep, int64_t n, int64_t np, int64_t Dh) {
-    for (int64_t d = 0; d < Dh; d++) memset(dst + d * BK + n, 0, sizeof(float) * (size_t)(np - n));
-    for (int64_t j = 0; j < n; j++) {
-        const int hide = keep && keep[j] == 0.0f;
-        for (int64_t d = 0; d < Dh; d++) dst[d * BK + j] = hide ? 0.0f : src[j * Dh + d];
-    }
-}
-
 static const float *clean_rows(float *dst, const float *src, const float *keep, int64_t n, int64_t Dh) {
     for (int64_t j = 0; j < n; j++) {
         if (keep[j] == 0.0f) memset(dst + j * Dh, 0, sizeof(float) * (size_t)Dh);
@@ -120,8 +109,8 @@ static key_block load_block(scratch *w, const float *kh, const float *vh, const 
                             int64_t n, int64_t Dh, int vt) {
     key_block kb = {kh + s0 * Dh, vh + s0 * Dh, keep ? keep + s0 : NULL, w->bias, s0, n, (n + 7) & ~(int64_t)7};
     for (int64_t j = 0; j < kb.np; j++) w->bias[j] = j < n && (!kb.keep || kb.keep[j] != 0.0f) ? 0.0f : -INFINITY;
-    pack_transposed(w->kt, kb.k, kb.keep, n, kb.np, Dh);
-    if (vt) pack_transposed(w->vt, kb.v, kb.keep, n, kb.np, Dh);
+    empo_pack_keys_t(w->kt, BK, kb.k, kb.keep, n, kb.np, Dh);
+    if (vt) empo_pack_keys_t(w->vt, BK, kb.v, kb.keep, n, kb.np, Dh);
     if (any_hidden(kb.keep, n)) {
         kb.k = clean_rows(w->kc, kb.k, kb.keep, n, Dh);
         kb.v = clean_rows(w->vc, kb.v, kb.keep, n, Dh);
@@ -137,52 +126,6 @@ static inline int64_t visible(const empo_attn_shape *a, const key_block *kb, int
 
 /* ---- forward ---- */
 
-/* Max and sum of n floats (n a multiple of 8), the partial results in
- * registers: an omp simd reduction here spills its lanes and blocks the
- * vectorizing of the loop. */
-static float max8n(const float *x, int64_t n) {
-    __m256 m = _mm256_set1_ps(-INFINITY);
-    for (int64_t j = 0; j < n; j += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + j));
-    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-    return _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
-}
-
-static float sum8n(const float *x, int64_t n) {
-    __m256 s = _mm256_setzero_ps();
-    for (int64_t j = 0; j < n; j += 8) s = _mm256_add_ps(s, _mm256_loadu_ps(x + j));
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-}
-
-/* Folds row i's scores against block kb (w->s row i; query sees its first
- * vis keys) into the online softmax and leaves its unnormalized
- * probabilities there (0 where hidden). */
-static void softmax_fold(scratch *w, int64_t i, const key_block *kb, int64_t vis, int64_t Dh, float scale) {
-    float *sr = w->s + i * BK;
-    const float *bias = kb->bias;
-#pragma omp simd
-    for (int64_t j = 0; j < kb->np; j++) sr[j] = j < vis ? scale * sr[j] + bias[j] : -INFINITY;
-    const float bm = max8n(sr, kb->np);
-    if (bm == -INFINITY) {   /* nothing visible in this block */
-        memset(sr, 0, sizeof(float) * (size_t)kb->np);
-        return;
-    }
-    if (bm > w->m[i]) {   /* re-express the partial sums against the new max */
-        const float c = empo_k_expf(w->m[i] - bm);
-        w->l[i] *= c;
-        float *o = w->o + i * Dh;
-#pragma omp simd
-        for (int64_t d = 0; d < Dh; d++) o[d] *= c;
-        w->m[i] = bm;
-    }
-    const float m = w->m[i];
-#pragma omp simd
-    for (int64_t j = 0; j < kb->np; j++) sr[j] = empo_k_expf(sr[j] - m);   /* -inf -> 0 */
-    w->l[i] += sum8n(sr, kb->np);
-}
-
 static void forward_tile(scratch *w, float *out, float *lse, const float *q, const float *k, const float *v,
                          const float *keep, const empo_attn_shape *a, int64_t u) {
     const int64_t tiles = (a->T + BQ - 1) / BQ, Dh = a->Dh;
@@ -196,7 +139,9 @@ static void forward_tile(scratch *w, float *out, float *lse, const float *q, con
     for (int64_t s0 = 0; s0 < end; s0 += BK) {
         const key_block kb = load_block(w, k + off, v + off, keep_b, s0, end - s0 < BK ? end - s0 : BK, Dh, 0);
         empo_tile_gemm(w->s, BK, qt, Dh, 1, w->kt, BK, mq, kb.np, Dh, 0);
-        for (int64_t i = 0; i < mq; i++) softmax_fold(w, i, &kb, visible(a, &kb, t0 + i), Dh, a->scale);
+        for (int64_t i = 0; i < mq; i++)
+            empo_softmax_fold(w->s + i * BK, kb.np, visible(a, &kb, t0 + i), kb.bias, a->scale, &w->m[i], &w->l[i],
+                              w->o + i * Dh, Dh);
         empo_tile_gemm(w->o, Dh, w->s, BK, 1, kb.v, Dh, mq, Dh, kb.n, 1);
     }
     for (int64_t i = 0; i < mq; i++) {

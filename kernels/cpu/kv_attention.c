@@ -1,22 +1,27 @@
 /* kv_attention.c — the fast kernel of a decode step's attention over a
  * shared prefix (a prompt) and each row's own positions (kernels/sample.h):
  * one task per (prefix row, KV head, block of 16 queries), whose queries —
- * query heads of the rows sharing that prefix — take each block of prefix
- * keys and values together, so the prompt is read once for (up to 16 of)
- * its samples' query heads; then
- * each row's own positions, for that row's query heads together. Keys are
- * scored eight at a time with the partial sums in registers (AVX2 + FMA,
- * the library's baseline ISA) and folded into an online softmax; value
- * rows are summed with 32 output columns in registers. Hidden positions
- * are never read. Stack buffers only: the kernel cannot fail. The naive
- * version is in kernels/ref/kv_attention.c. */
+ * query heads of the rows sharing that prefix — are gathered into a tile
+ * that meets each block of prefix keys at once: S^T = K Q^T and O += P V are
+ * tile products (kernels/tile_gemm.h) with an online softmax between them
+ * that runs across the queries in vector lanes. Then each row's own
+ * positions, for that row's query heads together: too few queries to pay
+ * for packing, so keys are scored eight at a time with the partial sums in
+ * registers and value rows summed with 32 output columns in registers.
+ * Hidden positions are never read. Scratch comes from the caller; the
+ * kernel cannot fail. The naive version is in kernels/ref/kv_attention.c. */
 /* Lets GCC if-convert (and so vectorize) the selects in empo_k_expf. */
 #pragma GCC optimize("no-trapping-math")
-#include <immintrin.h>
-#include <string.h>
+#include <omp.h>
 #include "internal.h"
-#include "fused.h"
+#include "attn_tile.h"
 #include "sample.h"
+#include "tile_gemm.h"
+
+enum {
+    KEY_BLOCK = 64,   /* keys scored at once */
+    Q_BLOCK = 16      /* queries processed together (that share a prefix) */
+};
 
 /* a . b over n floats */
 static float dot(const float *a, const float *b, int64_t n) {
@@ -39,7 +44,7 @@ static inline __m256 sums8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4
 }
 
 /* sc[i, s] = scale * q[i] . K[s] for the nq query rows q[i] and the n key
- * rows of K (sc is [nq, n]). Eight key rows at a time, loaded once for all
+ * rows of K (sc is [nq, KEY_BLOCK], n <= KEY_BLOCK). Eight key rows at a time, loaded once for all
  * the queries: eight partial sums in registers per query, reduced together. */
 static void scores(float *sc, const float *const *q, int64_t nq, const float *K, int64_t n, int64_t Dh,
                    float scale) {
@@ -62,18 +67,14 @@ static void scores(float *sc, const float *const *q, int64_t nq, const float *K,
                     a6 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 6 * Dh + d), xv, a6);
                     a7 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 7 * Dh + d), xv, a7);
                 }
-                _mm256_storeu_ps(sc + i * n + s, _mm256_mul_ps(vs, sums8(a0, a1, a2, a3, a4, a5, a6, a7)));
+                _mm256_storeu_ps(sc + i * KEY_BLOCK + s, _mm256_mul_ps(vs, sums8(a0, a1, a2, a3, a4, a5, a6, a7)));
             }
         }
     }
     for (; s < n; s++)   /* the last keys, or any Dh */
-        for (int64_t i = 0; i < nq; i++) sc[i * n + s] = scale * dot(q[i], K + s * Dh, Dh);
+        for (int64_t i = 0; i < nq; i++) sc[i * KEY_BLOCK + s] = scale * dot(q[i], K + s * Dh, Dh);
 }
 
-enum {
-    KEY_BLOCK = 64,   /* keys scored at once (stack buffer) */
-    Q_BLOCK = 16      /* queries processed together (that share a prefix) */
-};
 
 /* y += sum_s c[s] V[s] over the n value rows, 32 columns of y in registers
  * while the rows stream by; even and odd rows go to separate sums, so
@@ -119,63 +120,96 @@ static void add_weighted_rows(float *y, const float *c, const float *V, int64_t 
         for (int64_t s = 0; s < n; s++) y[d] += c[s] * V[s * Dh + d];
 }
 
-static void scale_row(float *y, float c, int64_t n) {
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) y[i] *= c;
-}
-
 /* The running softmax of one query: max m, sum l of exp(score - m), and
  * its output row o (the weighted sum so far). */
 typedef struct { float m, l; float *o; } running;
 
-/* Folds the scores p[0, n) of n keys with value rows V into r (p is
- * overwritten with the weights). */
-static void fold(running *r, float *p, int64_t n, const float *V, int64_t Dh) {
-    float bm = -INFINITY;
-#pragma omp simd reduction(max : bm)
-    for (int64_t i = 0; i < n; i++) bm = p[i] > bm ? p[i] : bm;
-    if (bm > r->m) {   /* re-express what was summed against the new max */
-        const float c = empo_k_expf(r->m - bm);
-        r->l *= c;
-        scale_row(r->o, c, Dh);
-        r->m = bm;
-    }
-    float z = 0.0f;
-    const float m = r->m;
-#pragma omp simd reduction(+ : z)
-    for (int64_t i = 0; i < n; i++) {
-        p[i] = empo_k_expf(p[i] - m);
-        z += p[i];
-    }
-    r->l += z;
-    add_weighted_rows(r->o, p, V, n, Dh);
-}
-
-/* nq (<= Q_BLOCK) queries q[i] with outputs r[i] over L keys and values:
- * blocks of KEY_BLOCK keys, each read once for all the queries. */
+/* nq (<= Q_BLOCK) queries q[i] with outputs r[i] over L keys and values
+ * (a row's own positions: few queries, so no packing): blocks of
+ * KEY_BLOCK keys, each read once for all the queries. */
 static void attend(running *r, const float *const *q, int64_t nq, const float *K, const float *V, int64_t L,
                    int64_t Dh, float scale) {
     float sc[Q_BLOCK * KEY_BLOCK];
     for (int64_t s0 = 0; s0 < L; s0 += KEY_BLOCK) {
-        const int64_t n = L - s0 < KEY_BLOCK ? L - s0 : KEY_BLOCK;
+        const int64_t n = L - s0 < KEY_BLOCK ? L - s0 : KEY_BLOCK, np = (n + 7) & ~(int64_t)7;
         scores(sc, q, nq, K + s0 * Dh, n, Dh, scale);
-        for (int64_t i = 0; i < nq; i++) fold(&r[i], sc + i * n, n, V + s0 * Dh, Dh);
+        for (int64_t i = 0; i < nq; i++) {
+            float *p = sc + i * KEY_BLOCK;
+            empo_softmax_fold(p, np, n, NULL, 1.0f, &r[i].m, &r[i].l, r[i].o, Dh);
+            add_weighted_rows(r[i].o, p, V + s0 * Dh, n, Dh);
+        }
     }
 }
 
+/* The same over a shared prefix for a task's nq queries, whose transposes
+ * are the columns of Qt [Dh, w] (w: nq rounded up to 8, zero columns
+ * beyond) and whose outputs r[i].o are the rows of O [nq, Dh]. Per block of
+ * keys, St = K Qt gives the scores with the queries along the rows, so the
+ * block needs no packing and the online softmax runs across queries in
+ * vector lanes; then O += St^T V, the transpose being just strides. */
+static void attend_prefix(running *r, const float *Qt, float *O, int64_t nq, int64_t w, const float *K,
+                          const float *V, int64_t L, int64_t Dh, float scale) {
+    float St[KEY_BLOCK * Q_BLOCK], m[Q_BLOCK], l[Q_BLOCK], bm[Q_BLOCK], cf[Q_BLOCK];
+    for (int64_t i = 0; i < w; i++) m[i] = -INFINITY, l[i] = 0.0f;
+    for (int64_t s0 = 0; s0 < L; s0 += KEY_BLOCK) {
+        const int64_t n = L - s0 < KEY_BLOCK ? L - s0 : KEY_BLOCK;
+        empo_tile_gemm(St, w, K + s0 * Dh, Dh, 1, Qt, w, n, w, Dh, 0);
+        for (int64_t i = 0; i < w; i++) bm[i] = -INFINITY;
+        for (int64_t j = 0; j < n; j++) {
+            float *x = St + j * w;
+#pragma omp simd
+            for (int64_t i = 0; i < w; i++) {
+                x[i] *= scale;
+                bm[i] = x[i] > bm[i] ? x[i] : bm[i];
+            }
+        }
+#pragma omp simd
+        for (int64_t i = 0; i < w; i++) {   /* re-express the partial sums against the new max */
+            const float mn = bm[i] > m[i] ? bm[i] : m[i];
+            cf[i] = mn == -INFINITY ? 1.0f : empo_k_expf(m[i] - mn);
+            l[i] *= cf[i];
+            m[i] = mn;
+        }
+        for (int64_t i = 0; i < nq; i++)
+            if (cf[i] != 1.0f) {
+                float *o = O + i * Dh;
+#pragma omp simd
+                for (int64_t d = 0; d < Dh; d++) o[d] *= cf[i];
+            }
+        for (int64_t j = 0; j < n; j++) {
+            float *x = St + j * w;
+#pragma omp simd
+            for (int64_t i = 0; i < w; i++) {
+                x[i] = empo_k_expf(x[i] - m[i]);
+                l[i] += x[i];
+            }
+        }
+        empo_tile_gemm(O, Dh, St, 1, w, V + s0 * Dh, Dh, nq, Dh, n, 1);
+    }
+    for (int64_t i = 0; i < nq; i++) r[i].m = m[i], r[i].l = l[i];
+}
+
 typedef struct {
-    float *out;
+    float *out, *work;
     const float *q, *pk, *pv, *k, *v;
     const int64_t *plen, *order, *start, *len;
     const empo_kv_shape *a;
     int64_t blocks;   /* query blocks of the largest group */
 } kv_job;
 
+/* A task's scratch: its queries transposed [Dh, Q_BLOCK] and their
+ * outputs [Q_BLOCK, Dh]. */
+static int64_t task_floats(int64_t Dh) { return 2 * Q_BLOCK * Dh; }
+
+int64_t empo_k_kv_attention_work(const empo_kv_shape *a) { return omp_get_max_threads() * task_floats(a->Dh); }
+
 /* The queries qi0 .. qi0+nq-1 of group p, KV head h: query qi is head
  * h * g + qi % g of row order[start[p] + qi / g]. */
-static void attend_queries(const kv_job *j, int64_t p, int64_t h, int64_t qi0, int64_t nq) {
+static void attend_queries(const kv_job *j, float *work, int64_t p, int64_t h, int64_t qi0, int64_t nq) {
     const empo_kv_shape *a = j->a;
     const int64_t g = a->Hq / a->Hkv, Dh = a->Dh;
+    const int64_t w = (nq + 7) & ~(int64_t)7;
+    float *Qt = work, *O = Qt + Q_BLOCK * Dh;
     const float *qs[Q_BLOCK];
     running r[Q_BLOCK];
     int64_t rows[Q_BLOCK];
@@ -183,14 +217,17 @@ static void attend_queries(const kv_job *j, int64_t p, int64_t h, int64_t qi0, i
         const int64_t qi = qi0 + i, b = j->order[j->start[p] + qi / g], row = b * a->Hq + h * g + qi % g;
         rows[i] = b;
         qs[i] = j->q + row * Dh;
+        for (int64_t d = 0; d < Dh; d++) Qt[d * w + i] = qs[i][d];
         r[i].m = -INFINITY;
         r[i].l = 0.0f;
-        r[i].o = j->out + row * Dh;
-        memset(r[i].o, 0, sizeof(float) * (size_t)Dh);
+        r[i].o = O + i * Dh;
     }
+    for (int64_t d = 0; d < Dh; d++)
+        for (int64_t i = nq; i < w; i++) Qt[d * w + i] = 0.0f;
+    memset(O, 0, sizeof(float) * (size_t)(nq * Dh));
     if (j->pk && j->plen[p] > 0) {   /* the shared prefix: once for every query of the group */
         const int64_t off = (p * a->Hkv + h) * a->Sp * Dh;
-        attend(r, qs, nq, j->pk + off, j->pv + off, j->plen[p], Dh, a->scale);
+        attend_prefix(r, Qt, O, nq, w, j->pk + off, j->pv + off, j->plen[p], Dh, a->scale);
     }
     for (int64_t i = 0; i < nq;) {   /* each row's own positions, for its queries in this block */
         int64_t e = i + 1;
@@ -199,8 +236,13 @@ static void attend_queries(const kv_job *j, int64_t p, int64_t h, int64_t qi0, i
         attend(r + i, qs + i, e - i, j->k + off, j->v + off, j->len[rows[i]], Dh, a->scale);
         i = e;
     }
-    for (int64_t i = 0; i < nq; i++)
-        if (r[i].l > 0.0f) scale_row(r[i].o, 1.0f / r[i].l, Dh);   /* else no position: zeros */
+    for (int64_t i = 0; i < nq; i++) {
+        const int64_t row = rows[i] * a->Hq + h * g + (qi0 + i) % g;
+        const float c = r[i].l > 0.0f ? 1.0f / r[i].l : 0.0f;   /* no position: zeros */
+        float *o = j->out + row * Dh;
+#pragma omp simd
+        for (int64_t d = 0; d < Dh; d++) o[d] = c * O[i * Dh + d];
+    }
 }
 
 /* tasks lo..hi-1 = (prefix row, KV head, block of Q_BLOCK queries): a
@@ -208,16 +250,17 @@ static void attend_queries(const kv_job *j, int64_t p, int64_t h, int64_t qi0, i
 static void kv_tasks(void *ctx, int64_t lo, int64_t hi) {
     const kv_job *j = ctx;
     const int64_t g = j->a->Hq / j->a->Hkv, blocks = j->blocks;
+    float *work = j->work + omp_get_thread_num() * task_floats(j->a->Dh);
     for (int64_t t = lo; t < hi; t++) {
         const int64_t p = t / (j->a->Hkv * blocks), h = t / blocks % j->a->Hkv, qi = t % blocks * Q_BLOCK;
         const int64_t nq = (j->start[p + 1] - j->start[p]) * g;
-        if (qi < nq) attend_queries(j, p, h, qi, nq - qi < Q_BLOCK ? nq - qi : Q_BLOCK);
+        if (qi < nq) attend_queries(j, work, p, h, qi, nq - qi < Q_BLOCK ? nq - qi : Q_BLOCK);
     }
 }
 
-void empo_k_kv_attention(float *out, const float *q, const float *pk, const float *pv, const int64_t *plen,
-                         const int64_t *order, const int64_t *start, const float *k, const float *v,
-                         const int64_t *len, const empo_kv_shape *a) {
+void empo_k_kv_attention(float *out, float *work, const float *q, const float *pk, const float *pv,
+                         const int64_t *plen, const int64_t *order, const int64_t *start, const float *k,
+                         const float *v, const int64_t *len, const empo_kv_shape *a) {
     int64_t keys = 0, most = 0;   /* key rows read, for the threading decision; the largest group */
     for (int64_t p = 0; p < a->P; p++) {
         keys += pk ? plen[p] : 0;
@@ -225,6 +268,6 @@ void empo_k_kv_attention(float *out, const float *q, const float *pk, const floa
     }
     for (int64_t b = 0; b < a->B; b++) keys += len[b];
     const int64_t blocks = (most * (a->Hq / a->Hkv) + Q_BLOCK - 1) / Q_BLOCK;
-    kv_job j = {out, q, pk, pv, k, v, plen, order, start, len, a, blocks};
+    kv_job j = {out, work, q, pk, pv, k, v, plen, order, start, len, a, blocks};
     empo_parallel_for(a->P * a->Hkv * blocks, keys * a->Hq * a->Dh * 4, kv_tasks, &j);
 }

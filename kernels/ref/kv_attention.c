@@ -19,9 +19,10 @@ static void position(const float **key, const float **val, const float *pk, cons
     }
 }
 
-void empo_ref_kv_attention(float *out, const float *q, const float *pk, const float *pv, const int64_t *plen,
-                           const int64_t *order, const int64_t *start, const float *k, const float *v,
-                           const int64_t *len, const empo_kv_shape *a) {
+void empo_ref_kv_attention(float *out, float *work, const float *q, const float *pk, const float *pv,
+                           const int64_t *plen, const int64_t *order, const int64_t *start, const float *k,
+                           const float *v, const int64_t *len, const empo_kv_shape *a) {
+    (void)work;
     const int64_t g = a->Hq / a->Hkv, Dh = a->Dh;
     for (int64_t p = 0; p < a->P; p++)
         for (int64_t i = start[p]; i < start[p + 1]; i++) {

@@ -1,0 +1,76 @@
+/* attn_tile.h — pieces shared by the tiled attention kernels
+ * (fused_attention.c for training and prefill, kv_attention.c for decode
+ * steps): packing a block of keys for a tile product, and folding a row of
+ * scores into an online softmax. Internal to kernels/cpu; AVX2 + FMA. */
+#ifndef EMPO_KERNELS_ATTN_TILE_H
+#define EMPO_KERNELS_ATTN_TILE_H
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include "fused.h"
+
+/* Max and sum of n floats (n a multiple of 8), the partial results in
+ * registers: an omp simd reduction spills its lanes and keeps GCC from
+ * vectorizing the loop around it. */
+static inline float empo_max8n(const float *x, int64_t n) {
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    for (int64_t j = 0; j < n; j += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + j));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+}
+
+static inline float empo_sum8n(const float *x, int64_t n) {
+    __m256 s = _mm256_setzero_ps();
+    for (int64_t j = 0; j < n; j += 8) s = _mm256_add_ps(s, _mm256_loadu_ps(x + j));
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+/* dst [Dh, ld] = src [n, Dh] transposed, columns n..np-1 zero, and so are
+ * the keys with keep[j] == 0 (keep may be NULL): hidden keys are never
+ * multiplied, whatever they hold. */
+static inline void empo_pack_keys_t(float *dst, int64_t ld, const float *src, const float *keep, int64_t n,
+                                    int64_t np, int64_t Dh) {
+    for (int64_t d = 0; d < Dh; d++) memset(dst + d * ld + n, 0, sizeof(float) * (size_t)(np - n));
+    for (int64_t j = 0; j < n; j++) {
+        const int hide = keep && keep[j] == 0.0f;
+        for (int64_t d = 0; d < Dh; d++) dst[d * ld + j] = hide ? 0.0f : src[j * Dh + d];
+    }
+}
+
+/* Folds one query's raw scores p[0, np) (np a multiple of 8; the query
+ * sees keys j < vis, minus those with bias[j] = -inf when bias is given)
+ * into its online softmax: running max *m, sum *l, output row o [Dh]
+ * (scaled when the max grows). Leaves exp(scale p_j - max) in p, 0 where
+ * hidden; the caller then adds p times the value rows to o. */
+static inline void empo_softmax_fold(float *p, int64_t np, int64_t vis, const float *bias, float scale, float *m,
+                                     float *l, float *o, int64_t Dh) {
+    if (bias) {
+#pragma omp simd
+        for (int64_t j = 0; j < np; j++) p[j] = j < vis ? scale * p[j] + bias[j] : -INFINITY;
+    } else {
+#pragma omp simd
+        for (int64_t j = 0; j < np; j++) p[j] = j < vis ? scale * p[j] : -INFINITY;
+    }
+    const float bm = empo_max8n(p, np);
+    if (bm == -INFINITY) {   /* nothing visible */
+        memset(p, 0, sizeof(float) * (size_t)np);
+        return;
+    }
+    if (bm > *m) {   /* re-express the partial sums against the new max */
+        const float c = empo_k_expf(*m - bm);
+        *l *= c;
+#pragma omp simd
+        for (int64_t d = 0; d < Dh; d++) o[d] *= c;
+        *m = bm;
+    }
+    const float mx = *m;
+#pragma omp simd
+    for (int64_t j = 0; j < np; j++) p[j] = empo_k_expf(p[j] - mx);   /* -inf -> 0 */
+    *l += empo_sum8n(p, np);
+}
+
+#endif
