@@ -73,4 +73,46 @@ static inline void empo_softmax_fold(float *p, int64_t np, int64_t vis, const fl
     *l += empo_sum8n(p, np);
 }
 
+/* Widest query tile empo_softmax_fold_cols takes. */
+enum { EMPO_FOLD_MAX_W = 64 };
+
+/* The online softmax of a block of n keys for the w (<= EMPO_FOLD_MAX_W)
+ * queries held in the columns of St [n, w]: scaled scores, -inf where a
+ * key is hidden from a query. Updates each query's running max m[i] and
+ * sum l[i], scales the rows of O [nq, Dh] (the first nq queries' outputs)
+ * when their max grows, and leaves exp(score - max) in St (0 where
+ * hidden); the caller then adds St^T V to O. The max and exp run across
+ * the queries in vector lanes. */
+static inline void empo_softmax_fold_cols(float *St, int64_t n, int64_t w, float *m, float *l, float *O, int64_t nq,
+                                          int64_t Dh) {
+    float bm[EMPO_FOLD_MAX_W], cf[EMPO_FOLD_MAX_W];
+    for (int64_t i = 0; i < w; i++) bm[i] = -INFINITY;
+    for (int64_t j = 0; j < n; j++) {
+        const float *x = St + j * w;
+#pragma omp simd
+        for (int64_t i = 0; i < w; i++) bm[i] = x[i] > bm[i] ? x[i] : bm[i];
+    }
+#pragma omp simd
+    for (int64_t i = 0; i < w; i++) {   /* re-express the partial sums against the new max */
+        const float mn = bm[i] > m[i] ? bm[i] : m[i];
+        cf[i] = mn == -INFINITY ? 1.0f : empo_k_expf(m[i] - mn);
+        l[i] *= cf[i];
+        m[i] = mn;
+    }
+    for (int64_t i = 0; i < nq; i++)
+        if (cf[i] != 1.0f) {
+            float *o = O + i * Dh;
+#pragma omp simd
+            for (int64_t d = 0; d < Dh; d++) o[d] *= cf[i];
+        }
+    for (int64_t j = 0; j < n; j++) {
+        float *x = St + j * w;
+#pragma omp simd
+        for (int64_t i = 0; i < w; i++) {
+            x[i] = x[i] == -INFINITY ? 0.0f : empo_k_expf(x[i] - m[i]);
+            l[i] += x[i];
+        }
+    }
+}
+
 #endif

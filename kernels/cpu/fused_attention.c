@@ -4,9 +4,12 @@
  * every product is a small register-blocked matrix product
  * (kernels/tile_gemm.h) on data that stays in L1/L2.
  *
- * Forward: one task per (b, h, tile of BQ query rows). Per key block:
- * S = Q K^T, folded row by row into an online softmax (running max m and
- * sum l), then O += P V. The row's log-sum-exp is kept for backward.
+ * Forward: one task per tile of BQ query rows of the heads that share a KV
+ * head (a decode step's heads fill a tile together). Per key block:
+ * S^T = K Q^T (Q^T packed once per tile, the keys read as they are),
+ * the online softmax across the tile's queries in vector lanes (running
+ * max m and sum l), then O += P V. The row's log-sum-exp is kept for
+ * backward.
  * Backward: delta = rowsum(dout * out); then per key block and query tile
  * P = exp(scale S - lse), dS = scale P (dout V^T - delta), and
  *   dV += P^T dout,  dK += dS^T Q,  dQ += dS K.
@@ -35,19 +38,21 @@ enum {
     BQ = 32,   /* query rows of a tile */
     BK = 64    /* keys of a block */
 };
+_Static_assert((int)BQ <= (int)EMPO_FOLD_MAX_W, "a forward tile's queries fold in one pass");
 
 /* One thread's scratch, carved from the caller's work buffer. */
 typedef struct {
-    float *s, *ds;     // [BQ, BK] scores then probabilities; dp then dS
-    float *kt, *vt;    // [Dh, BK] the key block's K and V transposed, hidden keys 0
+    float *s, *ds;     // [BQ, BK] scores then probabilities (forward: [BK, BQ]); dp then dS
+    float *kt, *vt;    // [Dh, BK] the key block's K and V transposed, hidden keys 0 (forward: Q^T)
     float *kc, *vc;    // [BK, Dh] K and V rows with hidden keys 0 (used when some are hidden)
     float *dkb, *dvb;  // [BK, Dh] the block's dK and dV being summed
     float *o;          // [BQ, Dh] output rows being summed
     float *m, *l;      // [BQ] running max and sum of the online softmax
+    float *last;       // [BQ] the last key each query of a forward tile sees
     float *bias;       // [BK] 0 for a key of the block, -inf for a hidden one or padding
 } scratch;
 
-static int64_t scratch_floats(int64_t Dh) { return 2 * BQ * BK + 2 * Dh * BK + 4 * BK * Dh + BQ * Dh + 2 * BQ + BK; }
+static int64_t scratch_floats(int64_t Dh) { return 2 * BQ * BK + 2 * Dh * BK + 4 * BK * Dh + BQ * Dh + 3 * BQ + BK; }
 
 int64_t empo_k_attention_work(const empo_attn_shape *a) {
     return (int64_t)omp_get_max_threads() * scratch_floats(a->Dh) + a->B * a->Hq * a->T;
@@ -67,6 +72,7 @@ static scratch scratch_for(float *work, int64_t Dh, int thread) {
     w.o = p, p += BQ * Dh;
     w.m = p, p += BQ;
     w.l = p, p += BQ;
+    w.last = p, p += BQ;
     w.bias = p;
     return w;
 }
@@ -126,36 +132,63 @@ static inline int64_t visible(const empo_attn_shape *a, const key_block *kb, int
 
 /* ---- forward ---- */
 
+/* Forward task u: a tile of up to BQ query rows of the rep * T rows of
+ * the query heads that share KV head (b, kvh) — contiguous in q, so a
+ * decode step (T = 1) still fills a tile with its heads. Per block of keys
+ * St = K Q^T (queries along the rows: the keys need no packing), the
+ * online softmax across the queries in vector lanes, then O += St^T V. */
 static void forward_tile(scratch *w, float *out, float *lse, const float *q, const float *k, const float *v,
                          const float *keep, const empo_attn_shape *a, int64_t u) {
-    const int64_t tiles = (a->T + BQ - 1) / BQ, Dh = a->Dh;
-    const int64_t bh = u / tiles, t0 = u % tiles * BQ, h = bh % a->Hq, b = bh / a->Hq;
-    const int64_t mq = a->T - t0 < BQ ? a->T - t0 : BQ, r0 = bh * a->T + t0;
-    const int64_t off = (b * a->Hkv + h / (a->Hq / a->Hkv)) * a->S * Dh;
-    const float *qt = q + r0 * Dh, *keep_b = keep ? keep + b * a->S : NULL;
+    const int64_t rows = a->Hq / a->Hkv * a->T, tiles = (rows + BQ - 1) / BQ, Dh = a->Dh;
+    const int64_t g = u / tiles, r0 = u % tiles * BQ, b = g / a->Hkv;   /* g = b * Hkv + kvh */
+    const int64_t mq = rows - r0 < BQ ? rows - r0 : BQ, wq = (mq + 7) & ~(int64_t)7, row0 = g * rows + r0;
+    const float *qt = q + row0 * Dh, *kh = k + g * a->S * Dh, *vh = v + g * a->S * Dh;
+    const float *keep_b = keep ? keep + b * a->S : NULL;
+    float *Qt = w->kt, *St = w->s, *last = w->last;
+    int64_t end = 0;   /* keys any query of the tile sees */
+    for (int64_t i = 0; i < wq; i++) {
+        const int64_t e = i >= mq ? 0 : key_end(a, (r0 + i) % a->T);
+        last[i] = (float)(e - 1);   /* the last key query i sees (padding lanes: none) */
+        end = e > end ? e : end;
+        w->m[i] = -INFINITY, w->l[i] = 0.0f;
+    }
+    for (int64_t d = 0; d < Dh; d++) {
+        for (int64_t i = 0; i < mq; i++) Qt[d * wq + i] = qt[i * Dh + d];
+        for (int64_t i = mq; i < wq; i++) Qt[d * wq + i] = 0.0f;
+    }
     memset(w->o, 0, sizeof(float) * (size_t)(mq * Dh));
-    for (int64_t i = 0; i < mq; i++) w->m[i] = -INFINITY, w->l[i] = 0.0f;
-    const int64_t end = key_end(a, t0 + mq - 1);
     for (int64_t s0 = 0; s0 < end; s0 += BK) {
-        const key_block kb = load_block(w, k + off, v + off, keep_b, s0, end - s0 < BK ? end - s0 : BK, Dh, 0);
-        empo_tile_gemm(w->s, BK, qt, Dh, 1, w->kt, BK, mq, kb.np, Dh, 0);
-        for (int64_t i = 0; i < mq; i++)
-            empo_softmax_fold(w->s + i * BK, kb.np, visible(a, &kb, t0 + i), kb.bias, a->scale, &w->m[i], &w->l[i],
-                              w->o + i * Dh, Dh);
-        empo_tile_gemm(w->o, Dh, w->s, BK, 1, kb.v, Dh, mq, Dh, kb.n, 1);
+        const int64_t n = end - s0 < BK ? end - s0 : BK;
+        /* hidden keys' scores are replaced by -inf (NaN in their K rows
+         * cannot get through); their V rows must be zeros for St^T V */
+        const float *vb = any_hidden(keep_b ? keep_b + s0 : NULL, n) ? clean_rows(w->vc, vh + s0 * Dh, keep_b + s0, n, Dh)
+                                                                     : vh + s0 * Dh;
+        empo_tile_gemm(St, wq, kh + s0 * Dh, Dh, 1, Qt, wq, n, wq, Dh, 0);
+        for (int64_t j = 0; j < n; j++) {
+            /* a hidden key is past every query's last */
+            const float key = keep_b && keep_b[s0 + j] == 0.0f ? INFINITY : (float)(s0 + j), scale = a->scale;
+            float *x = St + j * wq;
+#pragma omp simd
+            for (int64_t i = 0; i < wq; i++) {
+                const float sx = scale * x[i];
+                x[i] = key <= last[i] ? sx : -INFINITY;
+            }
+        }
+        empo_softmax_fold_cols(St, n, wq, w->m, w->l, w->o, mq, Dh);
+        empo_tile_gemm(w->o, Dh, St, 1, wq, vb, Dh, mq, Dh, n, 1);
     }
     for (int64_t i = 0; i < mq; i++) {
-        float *o = out + (r0 + i) * Dh;
+        float *o = out + (row0 + i) * Dh;
         const float l = w->l[i], c = l > 0.0f ? 1.0f / l : 0.0f;   /* no visible key: zeros */
 #pragma omp simd
         for (int64_t d = 0; d < Dh; d++) o[d] = c * w->o[i * Dh + d];
-        lse[r0 + i] = l > 0.0f ? w->m[i] + logf(l) : -INFINITY;
+        lse[row0 + i] = l > 0.0f ? w->m[i] + logf(l) : -INFINITY;
     }
 }
 
 void empo_k_attention_forward(float *out, float *lse, float *work, const float *q, const float *k,
                               const float *v, const float *keep, const empo_attn_shape *a) {
-    const int64_t units = a->B * a->Hq * ((a->T + BQ - 1) / BQ);
+    const int64_t units = a->B * a->Hkv * ((a->Hq / a->Hkv * a->T + BQ - 1) / BQ);
     const int nt = empo_omp_threads_for(a->B * a->Hq * a->T * a->S * a->Dh);
     if (nt == 1) {   /* no OpenMP region for small work (a decode step): entering one costs ~0.4 us */
         scratch w = scratch_for(work, a->Dh, 0);

@@ -22,6 +22,7 @@ enum {
     KEY_BLOCK = 64,   /* keys scored at once */
     Q_BLOCK = 16      /* queries processed together (that share a prefix) */
 };
+_Static_assert((int)Q_BLOCK <= (int)EMPO_FOLD_MAX_W, "a task's queries fold in one pass");
 
 /* a . b over n floats */
 static float dot(const float *a, const float *b, int64_t n) {
@@ -149,41 +150,14 @@ static void attend(running *r, const float *const *q, int64_t nq, const float *K
  * vector lanes; then O += St^T V, the transpose being just strides. */
 static void attend_prefix(running *r, const float *Qt, float *O, int64_t nq, int64_t w, const float *K,
                           const float *V, int64_t L, int64_t Dh, float scale) {
-    float St[KEY_BLOCK * Q_BLOCK], m[Q_BLOCK], l[Q_BLOCK], bm[Q_BLOCK], cf[Q_BLOCK];
+    float St[KEY_BLOCK * Q_BLOCK], m[Q_BLOCK], l[Q_BLOCK];
     for (int64_t i = 0; i < w; i++) m[i] = -INFINITY, l[i] = 0.0f;
     for (int64_t s0 = 0; s0 < L; s0 += KEY_BLOCK) {
         const int64_t n = L - s0 < KEY_BLOCK ? L - s0 : KEY_BLOCK;
         empo_tile_gemm(St, w, K + s0 * Dh, Dh, 1, Qt, w, n, w, Dh, 0);
-        for (int64_t i = 0; i < w; i++) bm[i] = -INFINITY;
-        for (int64_t j = 0; j < n; j++) {
-            float *x = St + j * w;
 #pragma omp simd
-            for (int64_t i = 0; i < w; i++) {
-                x[i] *= scale;
-                bm[i] = x[i] > bm[i] ? x[i] : bm[i];
-            }
-        }
-#pragma omp simd
-        for (int64_t i = 0; i < w; i++) {   /* re-express the partial sums against the new max */
-            const float mn = bm[i] > m[i] ? bm[i] : m[i];
-            cf[i] = mn == -INFINITY ? 1.0f : empo_k_expf(m[i] - mn);
-            l[i] *= cf[i];
-            m[i] = mn;
-        }
-        for (int64_t i = 0; i < nq; i++)
-            if (cf[i] != 1.0f) {
-                float *o = O + i * Dh;
-#pragma omp simd
-                for (int64_t d = 0; d < Dh; d++) o[d] *= cf[i];
-            }
-        for (int64_t j = 0; j < n; j++) {
-            float *x = St + j * w;
-#pragma omp simd
-            for (int64_t i = 0; i < w; i++) {
-                x[i] = empo_k_expf(x[i] - m[i]);
-                l[i] += x[i];
-            }
-        }
+        for (int64_t i = 0; i < n * w; i++) St[i] *= scale;
+        empo_softmax_fold_cols(St, n, w, m, l, O, nq, Dh);
         empo_tile_gemm(O, Dh, St, 1, w, V + s0 * Dh, Dh, nq, Dh, n, 1);
     }
     for (int64_t i = 0; i < nq; i++) r[i].m = m[i], r[i].l = l[i];
