@@ -73,6 +73,17 @@ static inline void empo_softmax_fold(float *p, int64_t np, int64_t vis, const fl
     *l += empo_sum8n(p, np);
 }
 
+/* sc[i, s] = scale * q[i] . K[s] for the nq query rows q[i] and the n key
+ * rows of K [n, Dh] (row stride of sc: ld >= n). Eight key rows at a
+ * time, loaded once for all the queries, eight partial sums in registers
+ * per query reduced together (kernels/cpu/attn_rows.c). */
+void empo_attn_scores(float *sc, int64_t ld, const float *const *q, int64_t nq, const float *K, int64_t n,
+                      int64_t Dh, float scale);
+/* y [Dh] += sum_s c[s] V[s] over the n value rows: 32 columns of y in
+ * registers while the rows stream by, even and odd rows in separate sums
+ * so that eight FMA chains overlap their latency. */
+void empo_attn_add_rows(float *y, const float *c, const float *V, int64_t n, int64_t Dh);
+
 /* Widest query tile empo_softmax_fold_cols takes. */
 enum { EMPO_FOLD_MAX_W = 64 };
 

@@ -132,6 +132,51 @@ static inline int64_t visible(const empo_attn_shape *a, const key_block *kb, int
 
 /* ---- forward ---- */
 
+/* Output rows row0.. of a forward tile: the summed rows over their sums,
+ * and the log-sum-exps. */
+static void finish_rows(const scratch *w, float *out, float *lse, int64_t row0, int64_t mq, int64_t Dh) {
+    for (int64_t i = 0; i < mq; i++) {
+        float *o = out + (row0 + i) * Dh;
+        const float l = w->l[i], c = l > 0.0f ? 1.0f / l : 0.0f;   /* no visible key: zeros */
+#pragma omp simd
+        for (int64_t d = 0; d < Dh; d++) o[d] = c * w->o[i * Dh + d];
+        lse[row0 + i] = l > 0.0f ? w->m[i] + logf(l) : -INFINITY;
+    }
+}
+
+/* A tile of fewer than 8 queries (a decode step with few heads per KV
+ * head): tile products would waste most of their lanes, so each query
+ * is scored and summed on its own (attn_rows.c). t0: the tile's first
+ * query row within its head block (row r's position is r % T). */
+static void forward_rows(scratch *w, float *out, float *lse, const float *qt, const float *kh, const float *vh,
+                         const float *keep_b, const empo_attn_shape *a, int64_t r0, int64_t mq, int64_t row0) {
+    const int64_t Dh = a->Dh;
+    const float *qs[8];
+    int64_t end = 0;
+    for (int64_t i = 0; i < mq; i++) {
+        qs[i] = qt + i * Dh;
+        const int64_t e = key_end(a, (r0 + i) % a->T);
+        end = e > end ? e : end;
+    }
+    for (int64_t s0 = 0; s0 < end; s0 += BK) {
+        const int64_t n = end - s0 < BK ? end - s0 : BK, np = (n + 7) & ~(int64_t)7;
+        const float *kb = kh + s0 * Dh, *vb = vh + s0 * Dh, *keep = keep_b ? keep_b + s0 : NULL;
+        for (int64_t j = 0; j < np; j++) w->bias[j] = j < n && (!keep || keep[j] != 0.0f) ? 0.0f : -INFINITY;
+        if (any_hidden(keep, n)) {   /* scores of hidden keys must be finite before the bias hides them */
+            kb = clean_rows(w->kc, kb, keep, n, Dh);
+            vb = clean_rows(w->vc, vb, keep, n, Dh);
+        }
+        empo_attn_scores(w->s, BK, qs, mq, kb, n, Dh, a->scale);
+        for (int64_t i = 0; i < mq; i++) {
+            int64_t vis = key_end(a, (r0 + i) % a->T) - s0;
+            vis = vis < 0 ? 0 : vis < n ? vis : n;
+            float *p = w->s + i * BK, *o = w->o + i * Dh;
+            empo_softmax_fold(p, np, vis, w->bias, 1.0f, &w->m[i], &w->l[i], o, Dh);
+            empo_attn_add_rows(o, p, vb, n, Dh);
+        }
+    }
+}
+
 /* Forward task u: a tile of up to BQ query rows of the rep * T rows of
  * the query heads that share KV head (b, kvh) — contiguous in q, so a
  * decode step (T = 1) still fills a tile with its heads. Per block of keys
@@ -144,19 +189,24 @@ static void forward_tile(scratch *w, float *out, float *lse, const float *q, con
     const int64_t mq = rows - r0 < BQ ? rows - r0 : BQ, wq = (mq + 7) & ~(int64_t)7, row0 = g * rows + r0;
     const float *qt = q + row0 * Dh, *kh = k + g * a->S * Dh, *vh = v + g * a->S * Dh;
     const float *keep_b = keep ? keep + b * a->S : NULL;
+    for (int64_t i = 0; i < wq; i++) w->m[i] = -INFINITY, w->l[i] = 0.0f;
+    memset(w->o, 0, sizeof(float) * (size_t)(mq * Dh));
+    if (mq < 8) {
+        forward_rows(w, out, lse, qt, kh, vh, keep_b, a, r0, mq, row0);
+        finish_rows(w, out, lse, row0, mq, Dh);
+        return;
+    }
     float *Qt = w->kt, *St = w->s, *last = w->last;
     int64_t end = 0;   /* keys any query of the tile sees */
     for (int64_t i = 0; i < wq; i++) {
         const int64_t e = i >= mq ? 0 : key_end(a, (r0 + i) % a->T);
         last[i] = (float)(e - 1);   /* the last key query i sees (padding lanes: none) */
         end = e > end ? e : end;
-        w->m[i] = -INFINITY, w->l[i] = 0.0f;
     }
     for (int64_t d = 0; d < Dh; d++) {
         for (int64_t i = 0; i < mq; i++) Qt[d * wq + i] = qt[i * Dh + d];
         for (int64_t i = mq; i < wq; i++) Qt[d * wq + i] = 0.0f;
     }
-    memset(w->o, 0, sizeof(float) * (size_t)(mq * Dh));
     for (int64_t s0 = 0; s0 < end; s0 += BK) {
         const int64_t n = end - s0 < BK ? end - s0 : BK;
         /* hidden keys' scores are replaced by -inf (NaN in their K rows
@@ -177,13 +227,7 @@ static void forward_tile(scratch *w, float *out, float *lse, const float *q, con
         empo_softmax_fold_cols(St, n, wq, w->m, w->l, w->o, mq, Dh);
         empo_tile_gemm(w->o, Dh, St, 1, wq, vb, Dh, mq, Dh, n, 1);
     }
-    for (int64_t i = 0; i < mq; i++) {
-        float *o = out + (row0 + i) * Dh;
-        const float l = w->l[i], c = l > 0.0f ? 1.0f / l : 0.0f;   /* no visible key: zeros */
-#pragma omp simd
-        for (int64_t d = 0; d < Dh; d++) o[d] = c * w->o[i * Dh + d];
-        lse[row0 + i] = l > 0.0f ? w->m[i] + logf(l) : -INFINITY;
-    }
+    finish_rows(w, out, lse, row0, mq, Dh);
 }
 
 void empo_k_attention_forward(float *out, float *lse, float *work, const float *q, const float *k,

@@ -24,103 +24,6 @@ enum {
 };
 _Static_assert((int)Q_BLOCK <= (int)EMPO_FOLD_MAX_W, "a task's queries fold in one pass");
 
-/* a . b over n floats */
-static float dot(const float *a, const float *b, int64_t n) {
-    __m256 acc = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    float s = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-/* The eight sums of a0..a7's lanes, as one vector (hadd tree). */
-static inline __m256 sums8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4, __m256 a5, __m256 a6,
-                           __m256 a7) {
-    const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-    const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
-    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
-}
-
-/* sc[i, s] = scale * q[i] . K[s] for the nq query rows q[i] and the n key
- * rows of K (sc is [nq, KEY_BLOCK], n <= KEY_BLOCK). Eight key rows at a time, loaded once for all
- * the queries: eight partial sums in registers per query, reduced together. */
-static void scores(float *sc, const float *const *q, int64_t nq, const float *K, int64_t n, int64_t Dh,
-                   float scale) {
-    int64_t s = 0;
-    if (Dh % 8 == 0) {
-        const __m256 vs = _mm256_set1_ps(scale);
-        for (; s + 8 <= n; s += 8) {
-            const float *r = K + s * Dh;
-            for (int64_t i = 0; i < nq; i++) {
-                const float *x = q[i];
-                __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-                for (int64_t d = 0; d < Dh; d += 8) {
-                    const __m256 xv = _mm256_loadu_ps(x + d);
-                    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(r + d), xv, a0);
-                    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(r + Dh + d), xv, a1);
-                    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 2 * Dh + d), xv, a2);
-                    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 3 * Dh + d), xv, a3);
-                    a4 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 4 * Dh + d), xv, a4);
-                    a5 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 5 * Dh + d), xv, a5);
-                    a6 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 6 * Dh + d), xv, a6);
-                    a7 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 7 * Dh + d), xv, a7);
-                }
-                _mm256_storeu_ps(sc + i * KEY_BLOCK + s, _mm256_mul_ps(vs, sums8(a0, a1, a2, a3, a4, a5, a6, a7)));
-            }
-        }
-    }
-    for (; s < n; s++)   /* the last keys, or any Dh */
-        for (int64_t i = 0; i < nq; i++) sc[i * KEY_BLOCK + s] = scale * dot(q[i], K + s * Dh, Dh);
-}
-
-
-/* y += sum_s c[s] V[s] over the n value rows, 32 columns of y in registers
- * while the rows stream by; even and odd rows go to separate sums, so
- * that eight FMA chains overlap their latency */
-static void add_weighted_rows(float *y, const float *c, const float *V, int64_t n, int64_t Dh) {
-    int64_t d = 0;
-    for (; d + 32 <= Dh; d += 32) {
-        __m256 a0 = _mm256_loadu_ps(y + d), a1 = _mm256_loadu_ps(y + d + 8), a2 = _mm256_loadu_ps(y + d + 16),
-               a3 = _mm256_loadu_ps(y + d + 24);
-        __m256 e0 = _mm256_setzero_ps(), e1 = e0, e2 = e0, e3 = e0;
-        int64_t s = 0;
-        for (; s + 2 <= n; s += 2) {
-            const float *r = V + s * Dh + d, *r1 = r + Dh;
-            const __m256 c0 = _mm256_set1_ps(c[s]), c1 = _mm256_set1_ps(c[s + 1]);
-            a0 = _mm256_fmadd_ps(c0, _mm256_loadu_ps(r), a0);
-            a1 = _mm256_fmadd_ps(c0, _mm256_loadu_ps(r + 8), a1);
-            a2 = _mm256_fmadd_ps(c0, _mm256_loadu_ps(r + 16), a2);
-            a3 = _mm256_fmadd_ps(c0, _mm256_loadu_ps(r + 24), a3);
-            e0 = _mm256_fmadd_ps(c1, _mm256_loadu_ps(r1), e0);
-            e1 = _mm256_fmadd_ps(c1, _mm256_loadu_ps(r1 + 8), e1);
-            e2 = _mm256_fmadd_ps(c1, _mm256_loadu_ps(r1 + 16), e2);
-            e3 = _mm256_fmadd_ps(c1, _mm256_loadu_ps(r1 + 24), e3);
-        }
-        if (s < n) {
-            const float *r = V + s * Dh + d;
-            const __m256 c0 = _mm256_set1_ps(c[s]);
-            a0 = _mm256_fmadd_ps(c0, _mm256_loadu_ps(r), a0);
-            a1 = _mm256_fmadd_ps(c0, _mm256_loadu_ps(r + 8), a1);
-            a2 = _mm256_fmadd_ps(c0, _mm256_loadu_ps(r + 16), a2);
-            a3 = _mm256_fmadd_ps(c0, _mm256_loadu_ps(r + 24), a3);
-        }
-        _mm256_storeu_ps(y + d, _mm256_add_ps(a0, e0));
-        _mm256_storeu_ps(y + d + 8, _mm256_add_ps(a1, e1));
-        _mm256_storeu_ps(y + d + 16, _mm256_add_ps(a2, e2));
-        _mm256_storeu_ps(y + d + 24, _mm256_add_ps(a3, e3));
-    }
-    for (; d + 8 <= Dh; d += 8) {
-        __m256 a = _mm256_loadu_ps(y + d);
-        for (int64_t s = 0; s < n; s++) a = _mm256_fmadd_ps(_mm256_set1_ps(c[s]), _mm256_loadu_ps(V + s * Dh + d), a);
-        _mm256_storeu_ps(y + d, a);
-    }
-    for (; d < Dh; d++)
-        for (int64_t s = 0; s < n; s++) y[d] += c[s] * V[s * Dh + d];
-}
-
 /* The running softmax of one query: max m, sum l of exp(score - m), and
  * its output row o (the weighted sum so far). */
 typedef struct { float m, l; float *o; } running;
@@ -133,11 +36,11 @@ static void attend(running *r, const float *const *q, int64_t nq, const float *K
     float sc[Q_BLOCK * KEY_BLOCK];
     for (int64_t s0 = 0; s0 < L; s0 += KEY_BLOCK) {
         const int64_t n = L - s0 < KEY_BLOCK ? L - s0 : KEY_BLOCK, np = (n + 7) & ~(int64_t)7;
-        scores(sc, q, nq, K + s0 * Dh, n, Dh, scale);
+        empo_attn_scores(sc, KEY_BLOCK, q, nq, K + s0 * Dh, n, Dh, scale);
         for (int64_t i = 0; i < nq; i++) {
             float *p = sc + i * KEY_BLOCK;
             empo_softmax_fold(p, np, n, NULL, 1.0f, &r[i].m, &r[i].l, r[i].o, Dh);
-            add_weighted_rows(r[i].o, p, V + s0 * Dh, n, Dh);
+            empo_attn_add_rows(r[i].o, p, V + s0 * Dh, n, Dh);
         }
     }
 }
