@@ -39,6 +39,7 @@ local function run_empo(c)
     opt:zero_grad()
   end
   for _ = 1, 2 do step() end
+  collectgarbage()   -- the warm-up steps' garbage is not this measurement's
   empo.reset_peak_memory()
   local best = math.huge    -- the fastest step: the machine is shared and noisy
   for _ = 1, opts.steps do
