@@ -9,7 +9,9 @@
  * S^T = K Q^T (Q^T packed once per tile, the keys read as they are),
  * the online softmax across the tile's queries in vector lanes (running
  * max m and sum l), then O += P V. The row's log-sum-exp is kept for
- * backward.
+ * backward. A tile of fewer than 8 queries (a decode step with few heads
+ * per KV head) would waste most lanes: it goes query by query with the
+ * decode kernel's row primitives (attn_rows.c).
  * Backward: delta = rowsum(dout * out); then per key block and query tile
  * P = exp(scale S - lse), dS = scale P (dout V^T - delta), and
  *   dV += P^T dout,  dK += dS^T Q,  dQ += dS K.
@@ -22,8 +24,8 @@
  * whatever rows it is grouped with), so the results are bit-identical and
  * do not depend on the thread count.
  *
- * Keys hidden by the mask are zeroed in the block copies the products
- * read, and get probability 0: whatever an unused KV-cache slot holds
+ * Keys hidden by the mask get score -inf and probability 0, and are
+ * zeroed in the block copies the products read: whatever an unused KV-cache slot holds
  * (even NaN) cannot leak into the result. Scratch comes from the caller
  * (empo_k_attention_work floats). The naive version is in
  * kernels/ref/fused_attention.c. */
