@@ -231,18 +231,20 @@ end
 function Engine:prefill(list)
   local m, T = #list, 0
   for _, p in ipairs(list) do T = math.max(T, #self.prompts[p].ids) end
-  local ids, last = empo.zeros(m, T, { dtype = 'i64' }), empo.zeros(m, { dtype = 'i64' })
-  local pi, pl = ids:data_ptr(), last:data_ptr()
+  local ids, last = empo.zeros(m, T, { dtype = 'i64' }), {}
+  local pi = ids:data_ptr()
   for i, p in ipairs(list) do
     local pr = self.prompts[p].ids
     for t = 1, #pr do pi[(i - 1) * T + t - 1] = pr[t] end
-    pl[i - 1] = (i - 1) * T + #pr - 1
+    last[i] = #pr - 1
   end
   local pc = { len = 0, k = {}, v = {}, append = prefill_append }
-  local h = self.model:hidden(ids, { cache = pc })   -- causal: no real token sees the padding after it
-  local hl = h:view(m * T, h:size(3)):index_select(1, last)
+  -- causal: no real token sees the padding after it; the last layer runs
+  -- its queries and MLP for each prompt's last token only
+  local h = self.model:hidden(ids, { cache = pc, last = last })
+  local hl = h:view(m, h:size(3))
   local logits = self.model:logits(hl)
-  h:free(); hl:free(); ids:free(); last:free()
+  h:free(); hl:free(); ids:free()
   local dst, src = ffi.new('int64_t[?]', m), ffi.new('int64_t[?]', m)
   for i, p in ipairs(list) do
     local pr = self.prompts[p]

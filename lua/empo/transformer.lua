@@ -80,15 +80,18 @@ return function(nn)
   end })
 
   -- x [B, T, D] -> [B, T, D]. opts: cache, layer, positions (i64 [B, T]),
-  -- offset (first position), key_mask ([B, S], nonzero = attend).
+  -- offset (first position), key_mask ([B, S], nonzero = attend), only
+  -- (see `rows_only`: then the output is [B, 1, D], one query per batch
+  -- row, while keys and values still cover all T positions).
   function nn.Attention:forward(x, opts)
     opts = opts or {}
     local B, T = x:size(1), x:size(2)
-    local Dh = self.head_dim
-    local q = self.q_proj(x):view(B, T, self.heads, Dh):transpose(2, 3)
+    local Dh, only = self.head_dim, opts.only
+    local xq = only and x:view(B * T, x:size(3)):index_select(1, only.flat):view(B, 1, x:size(3)) or x
+    local q = self.q_proj(xq):view(B, only and 1 or T, self.heads, Dh):transpose(2, 3)
     local k = self.k_proj(x):view(B, T, self.kv_heads, Dh):transpose(2, 3)
     local v = self.v_proj(x):view(B, T, self.kv_heads, Dh):transpose(2, 3)
-    q = empo.rope(q, opts.positions, opts.offset, self.theta)
+    q = empo.rope(q, only and only.positions or opts.positions, not only and opts.offset or nil, self.theta)
     k = empo.rope(k, opts.positions, opts.offset, self.theta)
     local a
     if opts.cache then k, v = opts.cache:append(opts.layer, k, v) end
@@ -96,10 +99,12 @@ return function(nn)
       -- a cache that lays out its rows itself (empo.sample's: one new token
       -- per row, each row at its own length) attends over them itself
       a = opts.cache:attention(opts.layer, q)
+    elseif only then   -- each query sees the keys up to its own position
+      a = empo.attention(q, k, v, { causal = false, key_mask = only.key_mask(k:size(3), opts.key_mask) })
     else
       a = empo.attention(q, k, v, { causal = true, key_mask = opts.key_mask })
     end
-    return self.o_proj(a:transpose(2, 3):reshape(B, T, self.heads * Dh))
+    return self.o_proj(a:transpose(2, 3):reshape(B, only and 1 or T, self.heads * Dh))
   end
 
   -- ---- MLP (SwiGLU) ----
@@ -129,7 +134,9 @@ return function(nn)
   end })
 
   function nn.DecoderBlock:forward(h, opts)
-    h = h + self.self_attn(self.input_layernorm(h), opts)
+    local a = self.self_attn(self.input_layernorm(h), opts)
+    if opts and opts.only then h = h:view(h:size(1) * h:size(2), h:size(3)):index_select(1, opts.only.flat):view(h:size(1), 1, h:size(3)) end
+    h = h + a
     return h + self.mlp(self.post_attention_layernorm(h))
   end
 
@@ -156,17 +163,57 @@ return function(nn)
     return KVCache.new(self.config, batch, max_len or self.config.max_position_embeddings)
   end
 
+  -- The last layer's queries at one position per batch row, last (0-based
+  -- positions in ids, a list or an i64 tensor of B values): the rows of
+  -- [B * T] they are, their rope positions, and the key mask that lets
+  -- each see the keys up to itself.
+  local function rows_only(last, B, T, offset, positions, fname)
+    if type(last) ~= 'table' then
+      if not (empo.is_tensor(last) and last:numel() == B) then
+        error(string.format('%s: opts.last must be a list or tensor of %d positions (one per batch row)', fname, B), 3)
+      end
+      last = last:tolist()
+    end
+    if #last ~= B then error(string.format('%s: opts.last has %d positions for %d batch rows', fname, #last, B), 3) end
+    local flat, pos = {}, {}
+    for b = 1, B do
+      local t = last[b]
+      if type(t) ~= 'number' or t % 1 ~= 0 or t < 0 or t >= T then
+        error(string.format('%s: opts.last[%d] = %s is not a position of the %d ids (0..%d)', fname, b, tostring(t), T,
+                            T - 1), 3)
+      end
+      flat[b], pos[b] = (b - 1) * T + t, { offset + t }
+    end
+    local only = { flat = empo.tensor(flat, { dtype = 'i64' }) }
+    only.positions = positions and positions:view(B * T):index_select(1, only.flat):view(B, 1)
+                     or empo.tensor(pos, { dtype = 'i64' })
+    function only.key_mask(S, key_mask)   -- key s is visible to row b's query when s <= offset + last[b]
+      local seen = empo.arange(S, { dtype = 'f32' }):view(1, S):lt(empo.tensor(pos, { dtype = 'f32' }):add(1))
+      return key_mask and seen:float() * key_mask:float() or seen
+    end
+    return only
+  end
+
   -- Final hidden states [B, T, D] for ids i64 [B, T].
   -- opts: cache (KVCache: positions continue after what it holds),
-  -- positions (i64 [B, T], for left-padded batches), key_mask ([B, S]).
+  -- positions (i64 [B, T], for left-padded batches), key_mask ([B, S]),
+  -- last (one 0-based position per batch row: the result is then [B, 1, D],
+  -- those positions only, and the last layer computes its queries, output
+  -- projection and MLP for them alone; every layer's keys and values, and
+  -- so the cache, still cover all T positions — a prefill wants exactly
+  -- this).
   function nn.Transformer:hidden(ids, opts)
     opts = opts or {}
     local cache = opts.cache
     local lopts = { cache = cache, positions = opts.positions, key_mask = opts.key_mask,
                     offset = cache and cache.len or 0 }
+    local L = self.config.num_hidden_layers
+    local only = opts.last and rows_only(opts.last, ids:size(1), ids:size(2), lopts.offset, opts.positions,
+                                         'Transformer:hidden')
     local h = self.model.embed_tokens(ids)
-    for l = 1, self.config.num_hidden_layers do
+    for l = 1, L do
       lopts.layer = l
+      if l == L then lopts.only = only end
       h = self.model.layers:at(l)(h, lopts)
     end
     if cache then cache.len = cache.len + ids:size(2) end

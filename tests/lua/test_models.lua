@@ -104,6 +104,46 @@ for _, over in ipairs({ {}, { model_type = 'llama', num_key_value_heads = 1 }, {
   end)
 end
 
+-- ---- hidden(ids, {last = ...}): one position per batch row = the full forward's rows ----
+for _, over in ipairs({ {}, { model_type = 'llama', num_key_value_heads = 1 } }) do
+  local mm = empo.models.new(hf(over), 9)
+  local x = empo.randint(0, 61, 3, 9)
+  local last = { 8, 0, 4 }
+  local function rows_diff(full, part, offset)
+    local worst = 0
+    for b = 1, 3 do
+      worst = math.max(worst, max_abs_diff(full:select(1, b):select(1, last[b] + 1 - (offset or 0)),
+                                           part:select(1, b):select(1, 1)))
+    end
+    return worst
+  end
+  empo.no_grad(function()
+    local full = mm:hidden(x)
+    local part = mm:hidden(x, { last = last })
+    c.eq(part:size(), { 3, 1, 32 }, 'last: one row per batch row')
+    c.ok(rows_diff(full, part) < 1e-5, 'last: the full forward\'s rows (' .. (over.model_type or 'qwen2') .. ')')
+    -- after 4 cached tokens, and the cache still gets every position
+    local ca, cb = mm:new_cache(3, 16), mm:new_cache(3, 16)
+    mm:hidden(x:narrow(2, 1, 4), { cache = ca }); mm:hidden(x:narrow(2, 1, 4), { cache = cb })
+    local f2 = mm:hidden(x, { cache = ca })
+    local p2 = mm:hidden(x, { cache = cb, last = empo.tensor(last, { dtype = 'i64' }) })
+    c.ok(rows_diff(f2, p2) < 1e-5 and cb.len == 13 and max_abs_diff(ca.k[2], cb.k[2]) == 0,
+         'last after cached tokens: same rows, same cache')
+    -- left padding (positions) and a key mask
+    local pos = empo.tensor({ { 0, 0, 0, 1, 2, 3, 4, 5, 6 }, { 0, 1, 2, 3, 4, 5, 6, 7, 8 }, { 0, 0, 0, 0, 0, 1, 2, 3, 4 } },
+                            { dtype = 'i64' })
+    local mask = empo.tensor({ { 0, 0, 1, 1, 1, 1, 1, 1, 1 }, { 1, 1, 1, 1, 1, 1, 1, 1, 1 }, { 0, 0, 0, 0, 1, 1, 1, 1, 1 } },
+                             { dtype = 'u8' })
+    local f3 = mm:hidden(x, { positions = pos, key_mask = mask })
+    local p3 = mm:hidden(x, { positions = pos, key_mask = mask, last = last })
+    c.ok(rows_diff(f3, p3) < 1e-5, 'last with positions and a key mask')
+  end)
+  c.raises(function() mm:hidden(x, { last = { 9, 0, 0 } }) end, 'opts.last[1] = 9 is not a position of the 9 ids')
+  c.raises(function() mm:hidden(x, { last = { 1, 2 } }) end, 'opts.last has 2 positions for 3 batch rows')
+  c.raises(function() mm:hidden(x, { last = empo.zeros(2, { dtype = 'i64' }) }) end, 'tensor of 3 positions')
+  c.raises(function() mm:hidden(x, { last = { 1.5, 0, 0 } }) end, 'opts.last[1] = 1.5')
+end
+
 -- ---- checkpoints pair optimizer moments by parameter, whatever the order ----
 do
   local a = empo.models.new(hf(), 3)
