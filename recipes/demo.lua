@@ -120,16 +120,7 @@ for _, n in ipairs(names) do nparams = nparams + params[n]:numel() end
 print(string.format('empo %s | demo: reverse %d-digit strings | %d parameters, %d layers, d %d, %d/%d heads | %d threads',
   empo.version, cfg.digits, nparams, cfg.layers, cfg.d, cfg.heads, cfg.kv_heads, empo.get_num_threads()))
 
-local ffi = require 'ffi'
-ffi.cdef [[
-  typedef struct { long tv_sec; long tv_nsec; } empo_demo_timespec;
-  int clock_gettime(int clk_id, empo_demo_timespec *tp);
-]]
-local ts = ffi.new('empo_demo_timespec')
-local function clock()   -- wall-clock seconds (CLOCK_MONOTONIC)
-  ffi.C.clock_gettime(1, ts)
-  return tonumber(ts.tv_sec) + 1e-9 * tonumber(ts.tv_nsec)
-end
+local clock = empo.log.clock   -- wall-clock seconds (CLOCK_MONOTONIC)
 local tokens, wall0 = 0, clock()
 for step = 1, cfg.steps do
   local ids = batch(cfg.batch, gen)
