@@ -87,7 +87,7 @@ return function(nn)
     opts = opts or {}
     local B, T = x:size(1), x:size(2)
     local Dh, only = self.head_dim, opts.only
-    local xq = only and x:view(B * T, x:size(3)):index_select(1, only.flat):view(B, 1, x:size(3)) or x
+    local xq = only and only.pick(x) or x
     local q = self.q_proj(xq):view(B, only and 1 or T, self.heads, Dh):transpose(2, 3)
     local k = self.k_proj(x):view(B, T, self.kv_heads, Dh):transpose(2, 3)
     local v = self.v_proj(x):view(B, T, self.kv_heads, Dh):transpose(2, 3)
@@ -135,7 +135,7 @@ return function(nn)
 
   function nn.DecoderBlock:forward(h, opts)
     local a = self.self_attn(self.input_layernorm(h), opts)
-    if opts and opts.only then h = h:view(h:size(1) * h:size(2), h:size(3)):index_select(1, opts.only.flat):view(h:size(1), 1, h:size(3)) end
+    if opts and opts.only then h = opts.only.pick(h) end   -- the residual at the rows kept
     h = h + a
     return h + self.mlp(self.post_attention_layernorm(h))
   end
@@ -165,8 +165,9 @@ return function(nn)
 
   -- The last layer's queries at one position per batch row, last (0-based
   -- positions in ids, a list or an i64 tensor of B values): the rows of
-  -- [B * T] they are, their rope positions, and the key mask that lets
-  -- each see the keys up to itself.
+  -- [B * T] they are (and pick, which takes them from [B, T, D]), their
+  -- rope positions, and the key mask that lets each see the keys up to
+  -- itself.
   local function rows_only(last, B, T, offset, positions, fname)
     if type(last) ~= 'table' then
       if not (empo.is_tensor(last) and last:numel() == B) then
@@ -185,6 +186,9 @@ return function(nn)
       flat[b], pos[b] = (b - 1) * T + t, { offset + t }
     end
     local only = { flat = empo.tensor(flat, { dtype = 'i64' }) }
+    function only.pick(x)   -- [B, T, D] -> [B, 1, D] at those rows
+      return x:view(B * T, x:size(3)):index_select(1, only.flat):view(B, 1, x:size(3))
+    end
     only.positions = positions and positions:view(B * T):index_select(1, only.flat):view(B, 1)
                      or empo.tensor(pos, { dtype = 'i64' })
     function only.key_mask(S, key_mask)   -- key s is visible to row b's query when s <= offset + last[b]
