@@ -1,7 +1,8 @@
 /* attn_tile.h — pieces shared by the tiled attention kernels
  * (fused_attention.c for training and prefill, kv_attention.c for decode
- * steps): packing a block of keys for a tile product, and folding a row of
- * scores into an online softmax. Internal to kernels/cpu; AVX2 + FMA. */
+ * steps): folding scores into an online softmax, one query at a time or
+ * across the queries of a tile, and the row-by-row scoring and summing for
+ * few queries (attn_rows.c). Internal to kernels/cpu; AVX2 + FMA. */
 #ifndef EMPO_KERNELS_ATTN_TILE_H
 #define EMPO_KERNELS_ATTN_TILE_H
 #include <immintrin.h>
@@ -27,18 +28,6 @@ static inline float empo_sum8n(const float *x, int64_t n) {
     __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
     return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-}
-
-/* dst [Dh, ld] = src [n, Dh] transposed, columns n..np-1 zero, and so are
- * the keys with keep[j] == 0 (keep may be NULL): hidden keys are never
- * multiplied, whatever they hold. */
-static inline void empo_pack_keys_t(float *dst, int64_t ld, const float *src, const float *keep, int64_t n,
-                                    int64_t np, int64_t Dh) {
-    for (int64_t d = 0; d < Dh; d++) memset(dst + d * ld + n, 0, sizeof(float) * (size_t)(np - n));
-    for (int64_t j = 0; j < n; j++) {
-        const int hide = keep && keep[j] == 0.0f;
-        for (int64_t d = 0; d < Dh; d++) dst[d * ld + j] = hide ? 0.0f : src[j * Dh + d];
-    }
 }
 
 /* Folds one query's raw scores p[0, np) (np a multiple of 8; the query

@@ -111,14 +111,28 @@ static const float *clean_rows(float *dst, const float *src, const float *keep, 
     return dst;
 }
 
-/* Loads keys s0..s0+n-1 of the KV head at kh, vh: K^T always, V^T when
- * vt (backward), clean row copies where some key is hidden. */
+/* dst [Dh, ld] = src [n, Dh] transposed, columns n..np-1 zero, and so are
+ * the keys with keep[j] == 0 (keep may be NULL): hidden keys are never
+ * multiplied, whatever they hold. */
+static void pack_keys_t(float *dst, int64_t ld, const float *src, const float *keep, int64_t n,
+                        int64_t np, int64_t Dh) {
+    for (int64_t d = 0; d < Dh; d++) memset(dst + d * ld + n, 0, sizeof(float) * (size_t)(np - n));
+    for (int64_t j = 0; j < n; j++) {
+        const int hide = keep && keep[j] == 0.0f;
+        for (int64_t d = 0; d < Dh; d++) dst[d * ld + j] = hide ? 0.0f : src[j * Dh + d];
+    }
+}
+
+/* Loads keys s0..s0+n-1 of the KV head at kh, vh: the bias row, clean row
+ * copies where some key is hidden, and with pack (backward) K^T and V^T. */
 static key_block load_block(scratch *w, const float *kh, const float *vh, const float *keep, int64_t s0,
-                            int64_t n, int64_t Dh, int vt) {
+                            int64_t n, int64_t Dh, int pack) {
     key_block kb = {kh + s0 * Dh, vh + s0 * Dh, keep ? keep + s0 : NULL, w->bias, s0, n, (n + 7) & ~(int64_t)7};
     for (int64_t j = 0; j < kb.np; j++) w->bias[j] = j < n && (!kb.keep || kb.keep[j] != 0.0f) ? 0.0f : -INFINITY;
-    empo_pack_keys_t(w->kt, BK, kb.k, kb.keep, n, kb.np, Dh);
-    if (vt) empo_pack_keys_t(w->vt, BK, kb.v, kb.keep, n, kb.np, Dh);
+    if (pack) {
+        pack_keys_t(w->kt, BK, kb.k, kb.keep, n, kb.np, Dh);
+        pack_keys_t(w->vt, BK, kb.v, kb.keep, n, kb.np, Dh);
+    }
     if (any_hidden(kb.keep, n)) {
         kb.k = clean_rows(w->kc, kb.k, kb.keep, n, Dh);
         kb.v = clean_rows(w->vc, kb.v, kb.keep, n, Dh);
@@ -146,35 +160,36 @@ static void finish_rows(const scratch *w, float *out, float *lse, int64_t row0, 
     }
 }
 
-/* A tile of fewer than 8 queries (a decode step with few heads per KV
- * head): tile products would waste most of their lanes, so each query
- * is scored and summed on its own (attn_rows.c). t0: the tile's first
- * query row within its head block (row r's position is r % T). */
-static void forward_rows(scratch *w, float *out, float *lse, const float *qt, const float *kh, const float *vh,
-                         const float *keep_b, const empo_attn_shape *a, int64_t r0, int64_t mq, int64_t row0) {
-    const int64_t Dh = a->Dh;
-    const float *qs[8];
+/* The keys each query of a forward tile sees: last[i] = its last key
+ * (padding lanes i >= mq: none); returns how many keys any of them sees. */
+static int64_t tile_key_ends(float *last, const empo_attn_shape *a, int64_t r0, int64_t mq, int64_t wq) {
     int64_t end = 0;
-    for (int64_t i = 0; i < mq; i++) {
-        qs[i] = qt + i * Dh;
-        const int64_t e = key_end(a, (r0 + i) % a->T);
+    for (int64_t i = 0; i < wq; i++) {
+        const int64_t e = i >= mq ? 0 : key_end(a, (r0 + i) % a->T);   /* row r's position is r % T */
+        last[i] = (float)(e - 1);
         end = e > end ? e : end;
     }
+    return end;
+}
+
+/* A tile of fewer than 8 queries (a decode step with few heads per KV
+ * head): tile products would waste most of their lanes, so each query
+ * is scored and summed on its own (attn_rows.c). */
+static void forward_rows(scratch *w, const float *qt, const float *kh, const float *vh, const float *keep_b,
+                         const empo_attn_shape *a, int64_t mq, int64_t end) {
+    const int64_t Dh = a->Dh;
+    const float *qs[8];
+    for (int64_t i = 0; i < mq; i++) qs[i] = qt + i * Dh;
     for (int64_t s0 = 0; s0 < end; s0 += BK) {
-        const int64_t n = end - s0 < BK ? end - s0 : BK, np = (n + 7) & ~(int64_t)7;
-        const float *kb = kh + s0 * Dh, *vb = vh + s0 * Dh, *keep = keep_b ? keep_b + s0 : NULL;
-        for (int64_t j = 0; j < np; j++) w->bias[j] = j < n && (!keep || keep[j] != 0.0f) ? 0.0f : -INFINITY;
-        if (any_hidden(keep, n)) {   /* scores of hidden keys must be finite before the bias hides them */
-            kb = clean_rows(w->kc, kb, keep, n, Dh);
-            vb = clean_rows(w->vc, vb, keep, n, Dh);
-        }
-        empo_attn_scores(w->s, BK, qs, mq, kb, n, Dh, a->scale);
+        /* hidden keys' rows are clean, so their scores are finite until the bias hides them */
+        const key_block kb = load_block(w, kh, vh, keep_b, s0, end - s0 < BK ? end - s0 : BK, Dh, 0);
+        empo_attn_scores(w->s, BK, qs, mq, kb.k, kb.n, Dh, a->scale);
         for (int64_t i = 0; i < mq; i++) {
-            int64_t vis = key_end(a, (r0 + i) % a->T) - s0;
-            vis = vis < 0 ? 0 : vis < n ? vis : n;
+            const int64_t vis = (int64_t)w->last[i] + 1 - s0;
             float *p = w->s + i * BK, *o = w->o + i * Dh;
-            empo_softmax_fold(p, np, vis, w->bias, 1.0f, &w->m[i], &w->l[i], o, Dh);
-            empo_attn_add_rows(o, p, vb, n, Dh);
+            empo_softmax_fold(p, kb.np, vis < 0 ? 0 : vis < kb.n ? vis : kb.n, kb.bias, 1.0f, &w->m[i], &w->l[i], o,
+                              Dh);
+            empo_attn_add_rows(o, p, kb.v, kb.n, Dh);
         }
     }
 }
@@ -191,34 +206,27 @@ static void forward_tile(scratch *w, float *out, float *lse, const float *q, con
     const int64_t mq = rows - r0 < BQ ? rows - r0 : BQ, wq = (mq + 7) & ~(int64_t)7, row0 = g * rows + r0;
     const float *qt = q + row0 * Dh, *kh = k + g * a->S * Dh, *vh = v + g * a->S * Dh;
     const float *keep_b = keep ? keep + b * a->S : NULL;
+    const int64_t end = tile_key_ends(w->last, a, r0, mq, wq);
     for (int64_t i = 0; i < wq; i++) w->m[i] = -INFINITY, w->l[i] = 0.0f;
     memset(w->o, 0, sizeof(float) * (size_t)(mq * Dh));
     if (mq < 8) {
-        forward_rows(w, out, lse, qt, kh, vh, keep_b, a, r0, mq, row0);
+        forward_rows(w, qt, kh, vh, keep_b, a, mq, end);
         finish_rows(w, out, lse, row0, mq, Dh);
         return;
     }
-    float *Qt = w->kt, *St = w->s, *last = w->last;
-    int64_t end = 0;   /* keys any query of the tile sees */
-    for (int64_t i = 0; i < wq; i++) {
-        const int64_t e = i >= mq ? 0 : key_end(a, (r0 + i) % a->T);
-        last[i] = (float)(e - 1);   /* the last key query i sees (padding lanes: none) */
-        end = e > end ? e : end;
-    }
+    float *Qt = w->kt, *St = w->s;
     for (int64_t d = 0; d < Dh; d++) {
         for (int64_t i = 0; i < mq; i++) Qt[d * wq + i] = qt[i * Dh + d];
         for (int64_t i = mq; i < wq; i++) Qt[d * wq + i] = 0.0f;
     }
     for (int64_t s0 = 0; s0 < end; s0 += BK) {
-        const int64_t n = end - s0 < BK ? end - s0 : BK;
-        /* hidden keys' scores are replaced by -inf (NaN in their K rows
-         * cannot get through); their V rows must be zeros for St^T V */
-        const float *vb = any_hidden(keep_b ? keep_b + s0 : NULL, n) ? clean_rows(w->vc, vh + s0 * Dh, keep_b + s0, n, Dh)
-                                                                     : vh + s0 * Dh;
-        empo_tile_gemm(St, wq, kh + s0 * Dh, Dh, 1, Qt, wq, n, wq, Dh, 0);
-        for (int64_t j = 0; j < n; j++) {
+        /* the products read clean rows; hidden keys' scores become -inf */
+        const key_block kb = load_block(w, kh, vh, keep_b, s0, end - s0 < BK ? end - s0 : BK, Dh, 0);
+        empo_tile_gemm(St, wq, kb.k, Dh, 1, Qt, wq, kb.n, wq, Dh, 0);
+        for (int64_t j = 0; j < kb.n; j++) {
             /* a hidden key is past every query's last */
-            const float key = keep_b && keep_b[s0 + j] == 0.0f ? INFINITY : (float)(s0 + j), scale = a->scale;
+            const float key = kb.bias[j] != 0.0f ? INFINITY : (float)(s0 + j), scale = a->scale;
+            const float *last = w->last;
             float *x = St + j * wq;
 #pragma omp simd
             for (int64_t i = 0; i < wq; i++) {
@@ -226,8 +234,8 @@ static void forward_tile(scratch *w, float *out, float *lse, const float *q, con
                 x[i] = key <= last[i] ? sx : -INFINITY;
             }
         }
-        empo_softmax_fold_cols(St, n, wq, w->m, w->l, w->o, mq, Dh);
-        empo_tile_gemm(w->o, Dh, St, 1, wq, vb, Dh, mq, Dh, n, 1);
+        empo_softmax_fold_cols(St, kb.n, wq, w->m, w->l, w->o, mq, Dh);
+        empo_tile_gemm(w->o, Dh, St, 1, wq, kb.v, Dh, mq, Dh, kb.n, 1);
     }
     finish_rows(w, out, lse, row0, mq, Dh);
 }
