@@ -284,25 +284,22 @@ end)
 
 -- ---- views and copies ----
 
-def('view', function(x, ...)
-  local h = H(x, 'empo.view', 1)
-  local nd = T.read_shape('empo.view', shape_buf, ...)
-  return result(C.empo_view(outp, h, nd, shape_buf))
-end)
-def('reshape', function(x, ...)
-  local h = H(x, 'empo.reshape', 1)
-  local nd = T.read_shape('empo.reshape', shape_buf, ...)
-  return result(C.empo_reshape(outp, h, nd, shape_buf))
-end)
+-- view / reshape / expand (x, size...): the C function op with a shape
+local function shape_op(name, op)
+  local fname = 'empo.' .. name
+  def(name, function(x, ...)
+    local h = H(x, fname, 1)
+    local nd = T.read_shape(fname, shape_buf, ...)
+    return result(op(outp, h, nd, shape_buf))
+  end)
+end
+shape_op('view', C.empo_view)
+shape_op('reshape', C.empo_reshape)
 def('flatten', function(x)
   shape_buf[0] = -1
   return result(C.empo_reshape(outp, H(x, 'empo.flatten', 1), 1, shape_buf))
 end)
-def('expand', function(x, ...)
-  local h = H(x, 'empo.expand', 1)
-  local nd = T.read_shape('empo.expand', shape_buf, ...)
-  return result(C.empo_expand(outp, h, nd, shape_buf))
-end)
+shape_op('expand', C.empo_expand)
 def('transpose', function(x, d0, d1)
   local h = H(x, 'empo.transpose', 1)
   return result(C.empo_transpose(outp, h, cdim(h, d0, 'empo.transpose', 2), cdim(h, d1, 'empo.transpose', 3)))

@@ -88,18 +88,17 @@ local function finish(t, opts, fname)
   return T.finish(t, opts)
 end
 
-function G.randn(g, ...)
-  local r = R(g, 'empo.randn')
-  local nd, opts = T.read_shape('empo.randn', shape_buf, ...)
-  check(C.empo_randn(outp, r, nd, shape_buf))
-  return finish(new_box(outp[0]), opts, 'empo.randn')
+-- randn(size...) and rand(size...): a draw of a shape from the C function draw
+local function shaped_draw(name, draw)
+  return function(g, ...)
+    local r = R(g, name)
+    local nd, opts = T.read_shape(name, shape_buf, ...)
+    check(draw(outp, r, nd, shape_buf))
+    return finish(new_box(outp[0]), opts, name)
+  end
 end
-function G.rand(g, ...)
-  local r = R(g, 'empo.rand')
-  local nd, opts = T.read_shape('empo.rand', shape_buf, ...)
-  check(C.empo_rand(outp, r, nd, shape_buf))
-  return finish(new_box(outp[0]), opts, 'empo.rand')
-end
+G.randn = shaped_draw('empo.randn', C.empo_randn)
+G.rand = shaped_draw('empo.rand', C.empo_rand)
 -- randint(low, high, size...) in [low, high); randint(high, {size}) from 0
 function G.randint(g, low, high, ...)
   if type(high) == 'table' and not T.is_tensor(high) then
