@@ -1,0 +1,51 @@
+/* panel_gemm.h — the products of a decode step: few rows of activations
+ * (one token per sequence) against the model's weights as they are stored,
+ * [out, in] row-major, never packed or copied.
+ *
+ * The activations are packed instead (they are small): X [M, K] as
+ * ceil(M / 16) panels, each [K][16] — the k-th elements of 16 rows side by
+ * side, lanes beyond M zero (empo_k_panel_pack). A register tile of
+ * 6 weight rows x 16 lanes then takes one weight element per row
+ * (a broadcast) and one panel row (two vectors) per step of k; each weight
+ * strip is read from memory once for all panels, and the next strip is
+ * prefetched while the current one is reused.
+ *
+ * Every output is one fused multiply-add chain over k = 0 .. K-1 in order,
+ * whatever M, N, the split of the columns between threads or the number
+ * of threads: a sequence's numbers do not depend on which others share
+ * its batch. The kernels cannot fail; callers split the columns (in
+ * multiples of EMPO_PANEL_STRIP, or EMPO_PANEL_PAIRS for SwiGLU) and
+ * validate shapes.
+ *
+ *   kernels/cpu/panel_gemm.c   AVX2 + FMA tiles
+ *   kernels/ref/panel_gemm.c   three loops in double: the oracle */
+#ifndef EMPO_KERNELS_PANEL_GEMM_H
+#define EMPO_KERNELS_PANEL_GEMM_H
+#include <stdint.h>
+
+enum {
+    EMPO_PANEL = 16,       /* rows (lanes) per panel */
+    EMPO_PANEL_STRIP = 6,  /* weight rows per tile */
+    EMPO_PANEL_PAIRS = 3   /* gate/up row pairs per SwiGLU tile */
+};
+
+static inline int64_t empo_panels(int64_t M) { return (M + EMPO_PANEL - 1) / EMPO_PANEL; }
+
+/* Panels p0 .. p1-1 of xp (ceil(M/16) x [K][16]) from x [M, K] (row stride ldx). */
+void empo_k_panel_pack(float *xp, const float *x, int64_t M, int64_t K, int64_t ldx, int64_t p0, int64_t p1);
+
+/* y[m, n] = (accumulate ? y[m, n] : 0) + sum_k x[m, k] w[n, k] (+ bias[n])
+ * for m < M and n0 <= n < n1, with x given as panels xp and w [N, K]
+ * row-major (bias NULL: none). y row stride ldy. */
+typedef void empo_panel_linear_fn(float *y, int64_t ldy, int accumulate, const float *xp, int64_t M, int64_t K,
+                                  const float *w, const float *bias, int64_t n0, int64_t n1);
+empo_panel_linear_fn empo_k_panel_linear, empo_ref_panel_linear;
+
+/* SwiGLU of two products, written as panels: s[m, f] = silu(g) * u with
+ * g = x . wg[f], u = x . wu[f] (wg, wu [F, K]), for f0 <= f < f1; sp holds
+ * ceil(M/16) panels of [F][16] (lanes beyond M get silu(0) * 0 = 0). */
+typedef void empo_panel_swiglu_fn(float *sp, int64_t F, const float *xp, int64_t M, int64_t K, const float *wg,
+                                  const float *wu, int64_t f0, int64_t f1);
+empo_panel_swiglu_fn empo_k_panel_swiglu, empo_ref_panel_swiglu;
+
+#endif

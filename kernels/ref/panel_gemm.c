@@ -1,0 +1,33 @@
+/* panel_gemm.c (ref) — the decode step's products of kernels/panel_gemm.h
+ * as plain loops summed in double: the oracle for kernels/cpu/panel_gemm.c. */
+#include <math.h>
+#include "panel_gemm.h"
+
+/* x[m, k] read from the panels */
+static double at(const float *xp, int64_t K, int64_t m, int64_t k) {
+    return xp[(m / EMPO_PANEL * K + k) * EMPO_PANEL + m % EMPO_PANEL];
+}
+
+static double dot(const float *xp, int64_t K, int64_t m, const float *w) {
+    double s = 0.0;
+    for (int64_t k = 0; k < K; k++) s += at(xp, K, m, k) * w[k];
+    return s;
+}
+
+void empo_ref_panel_linear(float *y, int64_t ldy, int accumulate, const float *xp, int64_t M, int64_t K,
+                           const float *w, const float *bias, int64_t n0, int64_t n1) {
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = n0; n < n1; n++) {
+            const double v = dot(xp, K, m, w + n * K) + (bias ? bias[n] : 0.0);
+            y[m * ldy + n] = (float)(accumulate ? y[m * ldy + n] + v : v);
+        }
+}
+
+void empo_ref_panel_swiglu(float *sp, int64_t F, const float *xp, int64_t M, int64_t K, const float *wg,
+                           const float *wu, int64_t f0, int64_t f1) {
+    for (int64_t m = 0; m < empo_panels(M) * EMPO_PANEL; m++)
+        for (int64_t f = f0; f < f1; f++) {
+            const double g = m < M ? dot(xp, K, m, wg + f * K) : 0.0, u = m < M ? dot(xp, K, m, wu + f * K) : 0.0;
+            sp[(m / EMPO_PANEL * F + f) * EMPO_PANEL + m % EMPO_PANEL] = (float)(g / (1.0 + exp(-g)) * u);
+        }
+}
