@@ -21,4 +21,5 @@
 #include "empo_tokenizer.h"
 #include "empo_cluster.h"
 #include "empo_sample.h"
+#include "empo_decode.h"
 #endif

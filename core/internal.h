@@ -169,6 +169,11 @@ static inline int64_t empo_linear_offset(int64_t linear, int ndim, const int64_t
     return off;
 }
 
+/* ---- the sampling batch's cache (kv_cache.c) ---- */
+/* Rows grouped by prefix row: order [B + 1], start [P + 2] (group p is
+ * order[start[p] .. start[p+1])); prow NULL: one group per row. */
+void empo_kv_group_rows(int64_t *order, int64_t *start, int64_t B, int64_t P, const int64_t *prow);
+
 /* ---- kernels selection ---- */
 int empo_use_reference(void);
 int empo_omp_threads_for(int64_t work);   /* 1 for small work, else all */

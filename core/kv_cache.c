@@ -111,15 +111,20 @@ static int check_kv_attention(empo_tensor *q, empo_tensor *pk, empo_tensor *pv, 
     return EMPO_OK;
 }
 
-/* The rows grouped by prefix row (counting sort: order and start, with P
- * groups), or one group per row without a prefix. */
+/* The rows grouped by prefix row (counting sort: order [B + 1] and start
+ * [P + 2], P groups), or one group per row without a prefix (prow NULL). */
+void empo_kv_group_rows(int64_t *order, int64_t *start, int64_t B, int64_t P, const int64_t *prow) {
+    memset(start, 0, sizeof(int64_t) * (size_t)(P + 2));
+    for (int64_t b = 0; b < B; b++) start[(prow ? prow[b] : b) + 2]++;
+    for (int64_t p = 0; p < P; p++) start[p + 2] += start[p + 1];
+    for (int64_t b = 0; b < B; b++) order[start[(prow ? prow[b] : b) + 1]++] = b;
+}
+
 static int group_rows(int64_t **order, int64_t **start, int64_t B, int64_t P, const int64_t *prow) {
     *order = malloc(sizeof(int64_t) * (size_t)(B + 1));
-    *start = calloc((size_t)(P + 2), sizeof(int64_t));
+    *start = malloc(sizeof(int64_t) * (size_t)(P + 2));
     if (!*order || !*start) return empo_fail(EMPO_E_NOMEM, "kv_attention: out of memory");
-    for (int64_t b = 0; b < B; b++) (*start)[(prow ? prow[b] : b) + 2]++;
-    for (int64_t p = 0; p < P; p++) (*start)[p + 2] += (*start)[p + 1];
-    for (int64_t b = 0; b < B; b++) (*order)[(*start)[(prow ? prow[b] : b) + 1]++] = b;
+    empo_kv_group_rows(*order, *start, B, P, prow);
     return EMPO_OK;
 }
 

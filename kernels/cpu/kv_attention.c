@@ -135,16 +135,36 @@ static void kv_tasks(void *ctx, int64_t lo, int64_t hi) {
     }
 }
 
+/* The job of one call, and its task count. */
+static int64_t kv_job_of(kv_job *j, float *out, float *work, const float *q, const float *pk, const float *pv,
+                         const int64_t *plen, const int64_t *order, const int64_t *start, const float *k,
+                         const float *v, const int64_t *len, const empo_kv_shape *a, int64_t *keys) {
+    int64_t most = 0;   /* the largest group */
+    *keys = 0;          /* key rows read, for the threading decision */
+    for (int64_t p = 0; p < a->P; p++) {
+        *keys += pk ? plen[p] : 0;
+        most = start[p + 1] - start[p] > most ? start[p + 1] - start[p] : most;
+    }
+    for (int64_t b = 0; b < a->B; b++) *keys += len[b];
+    const int64_t blocks = (most * (a->Hq / a->Hkv) + Q_BLOCK - 1) / Q_BLOCK;
+    *j = (kv_job){out, work, q, pk, pv, k, v, plen, order, start, len, a, blocks};
+    return a->P * a->Hkv * blocks;
+}
+
 void empo_k_kv_attention(float *out, float *work, const float *q, const float *pk, const float *pv,
                          const int64_t *plen, const int64_t *order, const int64_t *start, const float *k,
                          const float *v, const int64_t *len, const empo_kv_shape *a) {
-    int64_t keys = 0, most = 0;   /* key rows read, for the threading decision; the largest group */
-    for (int64_t p = 0; p < a->P; p++) {
-        keys += pk ? plen[p] : 0;
-        most = start[p + 1] - start[p] > most ? start[p + 1] - start[p] : most;
-    }
-    for (int64_t b = 0; b < a->B; b++) keys += len[b];
-    const int64_t blocks = (most * (a->Hq / a->Hkv) + Q_BLOCK - 1) / Q_BLOCK;
-    kv_job j = {out, work, q, pk, pv, k, v, plen, order, start, len, a, blocks};
-    empo_parallel_for(a->P * a->Hkv * blocks, keys * a->Hq * a->Dh * 4, kv_tasks, &j);
+    kv_job j;
+    int64_t keys;
+    const int64_t n = kv_job_of(&j, out, work, q, pk, pv, plen, order, start, k, v, len, a, &keys);
+    empo_parallel_for(n, keys * a->Hq * a->Dh * 4, kv_tasks, &j);
+}
+
+void empo_k_kv_attention_part(int part, int parts, float *out, float *work, const float *q, const float *pk,
+                              const float *pv, const int64_t *plen, const int64_t *order, const int64_t *start,
+                              const float *k, const float *v, const int64_t *len, const empo_kv_shape *a) {
+    kv_job j;
+    int64_t keys;
+    const int64_t n = kv_job_of(&j, out, work, q, pk, pv, plen, order, start, k, v, len, a, &keys);
+    kv_tasks(&j, n * part / parts, n * (part + 1) / parts);
 }

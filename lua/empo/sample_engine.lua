@@ -18,7 +18,10 @@
 --   row[r]      the sequence (a Lua table collecting ids and log-probs)
 -- The engine object is itself the decoder's cache (len, append and
 -- attention: empo_kv_attention reads each prompt once for all its rows,
--- then each row's own positions).
+-- then each row's own positions). For the stock decoder (model:is_stock())
+-- a decode step runs in C instead (core/empo_decode.h: the same
+-- arithmetic in one parallel region, on the same cache); prefill always
+-- runs the Lua model.
 local ffi = require 'ffi'
 local bit = require 'bit'
 local empo = require 'empo'
@@ -75,11 +78,50 @@ function Engine.new(model, tok, prompts, o)
   e.u = ffi.new('double[?]', Bmax)
   e.seed = o.seed + 0ULL
   e.stats = { prompts = #prompts, n = o.n, sequences = e.N, tokens = 0, steps = 0, prefills = 0,
-              prefill_tokens = 0, max_batch = Bmax, cache_bytes = Bmax * own_bytes + slots * prompt_bytes }
+              prefill_tokens = 0, max_batch = Bmax, cache_bytes = Bmax * own_bytes + slots * prompt_bytes,
+              decode = 'lua' }
+  if o.c_decode and Wg > 0 and model.is_stock and model:is_stock() then e:c_decoder() end
   return e
 end
 
+-- The C decode step over this engine's cache (stats.decode = 'c'), or the
+-- Lua model's when the decoder refuses the model (stats.decode_note says
+-- why: say weights that are not f32).
+function Engine:c_decoder()
+  local model, cfg = self.model, self.model.config
+  local L = cfg.num_hidden_layers
+  local specs = ffi.new('empo_decoder_layer_spec[?]', L)
+  local function h(t) return t and t.h or nil end
+  for l = 1, L do
+    local b = model.model.layers:at(l)
+    local a, m, s = b.self_attn, b.mlp, specs[l - 1]
+    s.input_norm, s.post_norm = b.input_layernorm.weight.h, b.post_attention_layernorm.weight.h
+    s.input_eps, s.post_eps = b.input_layernorm.eps, b.post_attention_layernorm.eps
+    s.q, s.q_bias, s.k, s.k_bias = a.q_proj.weight.h, h(a.q_proj.bias), a.k_proj.weight.h, h(a.k_proj.bias)
+    s.v, s.v_bias, s.o, s.o_bias = a.v_proj.weight.h, h(a.v_proj.bias), a.o_proj.weight.h, h(a.o_proj.bias)
+    s.gate, s.up, s.down = m.gate_proj.weight.h, m.up_proj.weight.h, m.down_proj.weight.h
+    s.prompt_k, s.prompt_v, s.own_k, s.own_v = self.pk[l].h, self.pv[l].h, self.k[l].h, self.v[l].h
+  end
+  local body = model.model
+  local spec = ffi.new('empo_decoder_spec', { L, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.rope_theta,
+    body.norm.eps, body.embed_tokens.weight.h, body.norm.weight.h,
+    (model.lm_head and model.lm_head.weight or body.embed_tokens.weight).h, specs })
+  local out = ffi.new('empo_decoder*[1]')
+  if C.empo_decoder_new(out, spec, self.Bmax) ~= 0 then
+    self.stats.decode_note = ffi.string(C.empo_last_error())
+    return
+  end
+  self.decoder = out[0]
+  self.logits_t = empo.empty(self.Bmax, cfg.vocab_size)
+  self.stats.decode = 'c'
+end
+
 function Engine:free()
+  if self.decoder then
+    C.empo_decoder_free(self.decoder)
+    self.decoder = nil
+    self.logits_t:free()
+  end
   for l = 1, #self.k do
     self.k[l]:free(); self.v[l]:free(); self.pk[l]:free(); self.pv[l]:free()
   end
@@ -333,14 +375,21 @@ end
 
 -- One decode step for every row: feed the last tokens, draw the next.
 function Engine:step()
-  self:views()
   local B, col, pos, lens = self.B, self.col, self.pos, self.lens
-  for r = 0, B - 1 do lens[r] = col[r] + 1 end
-  local h = self.model:hidden(self.ids_in, self.fwd)
-  local logits = self.model:logits(h)
-  h:free()
-  self:draw(logits, 0, B)
-  logits:free()
+  if self.decoder then
+    local logits = self.logits_t:narrow(1, 1, B)
+    check(C.empo_decoder_step(self.decoder, logits.h, B, self.ids, self.pos, col, self.prow, self.plen))
+    self:draw(logits, 0, B)
+    logits:free()
+  else
+    self:views()
+    for r = 0, B - 1 do lens[r] = col[r] + 1 end
+    local h = self.model:hidden(self.ids_in, self.fwd)
+    local logits = self.model:logits(h)
+    h:free()
+    self:draw(logits, 0, B)
+    logits:free()
+  end
   for r = 0, B - 1 do
     col[r] = col[r] + 1
     pos[r] = pos[r] + 1

@@ -235,4 +235,51 @@ return function(nn)
   function nn.Transformer:forward(ids, opts)
     return self:logits(self:hidden(ids, opts))
   end
+
+  -- ---- the stock decoder ----
+  -- The sampling engine may run its decode steps in C (core/empo_decode.h),
+  -- which computes what the functions above compute. It may do so only for
+  -- a model built of these classes with these functions: a researcher who
+  -- replaces any of them (on a class or on one module) gets the Lua path.
+  local stock = {
+    { nn.Transformer, 'hidden' }, { nn.Transformer, 'logits' }, { nn.DecoderBlock, 'forward' },
+    { nn.Attention, 'forward' }, { nn.MLP, 'forward' }, { nn.RMSNorm, 'forward' }, { nn.Linear, 'forward' },
+    { nn.Embedding, 'forward' },
+  }
+  for _, s in ipairs(stock) do s[3] = s[1][s[2]] end
+
+  local function plain(m, cls)   -- an instance of cls with none of its functions replaced
+    if getmetatable(m) ~= cls then return false end
+    for _, s in ipairs(stock) do
+      if s[1] == cls and rawget(m, s[2]) ~= nil then return false end
+    end
+    return true
+  end
+
+  -- true when every function and module of the model is the stock one
+  function nn.Transformer:is_stock()
+    for _, s in ipairs(stock) do
+      if s[1][s[2]] ~= s[3] then return false end
+    end
+    local body = self.model
+    if not (plain(self, nn.Transformer) and plain(body.embed_tokens, nn.Embedding) and plain(body.norm, nn.RMSNorm)) then
+      return false
+    end
+    if self.lm_head and not plain(self.lm_head, nn.Linear) then return false end
+    for l = 1, self.config.num_hidden_layers do
+      local b = body.layers:at(l)
+      if not (b and plain(b, nn.DecoderBlock) and plain(b.input_layernorm, nn.RMSNorm)
+              and plain(b.post_attention_layernorm, nn.RMSNorm) and plain(b.self_attn, nn.Attention)
+              and plain(b.mlp, nn.MLP)) then
+        return false
+      end
+      for _, name in ipairs({ 'q_proj', 'k_proj', 'v_proj', 'o_proj' }) do
+        if not plain(b.self_attn[name], nn.Linear) then return false end
+      end
+      for _, name in ipairs({ 'gate_proj', 'up_proj', 'down_proj' }) do
+        if not plain(b.mlp[name], nn.Linear) then return false end
+      end
+    end
+    return true
+  end
 end

@@ -1,0 +1,194 @@
+/* decode_step.c — the C decode step (kernels/decode.h). One parallel
+ * region; every phase splits its work statically by thread number and
+ * ends in a barrier:
+ *   embed      rows: h = embed[ids]; each row's rope cos/sin, once for all layers
+ *   per layer  norm    panels: x = rmsnorm(h) written as panels (panel_gemm.h)
+ *              qkv     weight strips: q, k, v (+ biases)
+ *              rope    rows: rotate q in place, k into the own cache with v
+ *              attend  kv_attention tasks (prompt once for its rows, then own positions)
+ *              pack    panels of the attention output
+ *              o       weight strips: h += o_proj (+ bias)
+ *              norm    as above, post-attention
+ *              mlp     gate/up strips, SwiGLU fused: s as panels
+ *              down    weight strips: h += down_proj
+ *   head       norm, then the LM head's strips: logits
+ * Every number a row gets is independent of the other rows and of the
+ * thread count (panel_gemm.h, kv_attention.c), so sampling stays
+ * reproducible across batch sizes. */
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+#include "decode.h"
+#include "fused.h"
+#include "panel_gemm.h"
+#include "sample.h"
+
+typedef struct {
+    float *h, *xp, *sp, *q, *kn, *vn, *att, *rope, *kvwork;
+} scratch;
+
+static int64_t max3(int64_t a, int64_t b, int64_t c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
+
+static int64_t kv_work_floats(const empo_decode_model *m, int64_t rows) {
+    const empo_kv_shape a = {rows, m->Hq, m->Hkv, m->Dh, m->slots, m->Sp, m->S, 1.0f};
+    return empo_k_kv_attention_work(&a);
+}
+
+int64_t empo_decode_scratch_floats(const empo_decode_model *m, int64_t rows) {
+    const int64_t padded = empo_panels(rows) * EMPO_PANEL, qd = m->Hq * m->Dh, kd = m->Hkv * m->Dh;
+    return rows * m->D + padded * max3(m->D, qd, 1) + padded * m->F + rows * (2 * qd + 2 * kd + m->Dh) +
+           kv_work_floats(m, rows) + 64;
+}
+
+static scratch carve(float *p, const empo_decode_model *m, int64_t rows) {
+    const int64_t padded = empo_panels(rows) * EMPO_PANEL, qd = m->Hq * m->Dh, kd = m->Hkv * m->Dh;
+    scratch s;
+    s.h = p, p += rows * m->D;
+    s.xp = p, p += padded * max3(m->D, qd, 1);
+    s.sp = p, p += padded * m->F;
+    s.q = p, p += rows * qd;
+    s.kn = p, p += rows * kd;
+    s.vn = p, p += rows * kd;
+    s.att = p, p += rows * qd;
+    s.rope = p, p += rows * m->Dh;
+    s.kvwork = p;
+    return s;
+}
+
+/* [lo, hi) of n items for thread t of nt, cut at multiples of unit */
+static void share(int64_t n, int64_t unit, int t, int nt, int64_t *lo, int64_t *hi) {
+    const int64_t units = (n + unit - 1) / unit;
+    *lo = units * t / nt * unit;
+    *hi = units * (t + 1) / nt * unit;
+    if (*lo > n) *lo = n;
+    if (*hi > n) *hi = n;
+}
+
+/* panels p0..p1-1 of xp = rmsnorm(h rows) * w (as empo_k_rmsnorm_forward
+ * computes a row), lanes beyond B zero */
+static void norm_panels(float *xp, const float *h, const float *w, float eps, int64_t B, int64_t D, int64_t p0,
+                        int64_t p1) {
+    for (int64_t p = p0; p < p1; p++) {
+        float *d = xp + p * D * EMPO_PANEL;
+        const int64_t m0 = p * EMPO_PANEL, nm = B - m0 < EMPO_PANEL ? B - m0 : EMPO_PANEL;
+        if (nm < EMPO_PANEL) memset(d, 0, sizeof(float) * (size_t)(D * EMPO_PANEL));
+        for (int64_t i = 0; i < nm; i++) {
+            const float *x = h + (m0 + i) * D;
+            float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
+            for (int64_t j = 0; j < D; j++) ss += x[j] * x[j];
+            const float r = 1.0f / sqrtf(ss / (float)D + eps);
+            for (int64_t j = 0; j < D; j++) d[j * EMPO_PANEL + i] = (x[j] * r) * w[j];
+        }
+    }
+}
+
+/* rotate one head's Dh values (pairs i, i + Dh/2) with cos/sin cs, sn */
+static void rotate(float *y, const float *x, const float *cs, const float *sn, int64_t half) {
+#pragma omp simd
+    for (int64_t i = 0; i < half; i++) {
+        const float a1 = x[i], a2 = x[i + half];
+        y[i] = a1 * cs[i] - a2 * sn[i];
+        y[i + half] = a2 * cs[i] + a1 * sn[i];
+    }
+}
+
+/* one product segment of a phase: y (ldy) = xp W^T (+ bias), or += */
+typedef struct {
+    float *y;
+    int64_t ldy, N;
+    const float *w, *bias;
+    int accumulate;
+} segment;
+
+/* this thread's strips of the segments, taken as one run of strips */
+static void linear_share(const segment *seg, int nseg, const float *xp, int64_t B, int64_t K, int t, int nt) {
+    int64_t total = 0, lo, hi;
+    for (int i = 0; i < nseg; i++) total += (seg[i].N + EMPO_PANEL_STRIP - 1) / EMPO_PANEL_STRIP;
+    share(total, 1, t, nt, &lo, &hi);
+    int64_t base = 0;
+    for (int i = 0; i < nseg; i++) {
+        const int64_t ns = (seg[i].N + EMPO_PANEL_STRIP - 1) / EMPO_PANEL_STRIP;
+        const int64_t s0 = lo > base ? lo - base : 0, s1 = hi - base < ns ? hi - base : ns;
+        if (s0 < s1) {
+            const int64_t n0 = s0 * EMPO_PANEL_STRIP, n1 = s1 * EMPO_PANEL_STRIP < seg[i].N ? s1 * EMPO_PANEL_STRIP : seg[i].N;
+            empo_k_panel_linear(seg[i].y, seg[i].ldy, seg[i].accumulate, xp, B, K, seg[i].w, seg[i].bias, n0, n1);
+        }
+        base += ns;
+    }
+}
+
+static void layer_step(const empo_decode_model *m, const empo_decode_layer *ly, const empo_decode_batch *b,
+                       const scratch *s, int t, int nt) {
+    const int64_t B = b->B, D = m->D, Dh = m->Dh, half = Dh / 2, qd = m->Hq * Dh, kd = m->Hkv * Dh;
+    const int64_t P = empo_panels(B);
+    int64_t lo, hi;
+
+    share(P, 1, t, nt, &lo, &hi);
+    norm_panels(s->xp, s->h, ly->input_norm, ly->input_eps, B, D, lo, hi);
+#pragma omp barrier
+    const segment qkv[3] = {{s->q, qd, qd, ly->wq, ly->bq, 0}, {s->kn, kd, kd, ly->wk, ly->bk, 0},
+                            {s->vn, kd, kd, ly->wv, ly->bv, 0}};
+    linear_share(qkv, 3, s->xp, B, D, t, nt);
+#pragma omp barrier
+    share(B, 1, t, nt, &lo, &hi);
+    for (int64_t r = lo; r < hi; r++) {
+        const float *cs = s->rope + r * Dh, *sn = cs + half;
+        for (int64_t h = 0; h < m->Hq; h++) rotate(s->q + r * qd + h * Dh, s->q + r * qd + h * Dh, cs, sn, half);
+        for (int64_t h = 0; h < m->Hkv; h++) {
+            const int64_t at = ((r * m->Hkv + h) * m->S + b->col[r]) * Dh;
+            rotate(ly->k + at, s->kn + r * kd + h * Dh, cs, sn, half);
+            memcpy(ly->v + at, s->vn + r * kd + h * Dh, sizeof(float) * (size_t)Dh);
+        }
+    }
+#pragma omp barrier
+    const empo_kv_shape a = {B, m->Hq, m->Hkv, Dh, m->slots, m->Sp, m->S, (float)(1.0 / sqrt((double)Dh))};
+    empo_k_kv_attention_part(t, nt, s->att, s->kvwork, s->q, ly->pk, ly->pv, b->plen, b->order, b->start, ly->k,
+                             ly->v, b->lens, &a);
+#pragma omp barrier
+    share(P, 1, t, nt, &lo, &hi);
+    empo_k_panel_pack(s->xp, s->att, B, qd, qd, lo, hi);
+#pragma omp barrier
+    const segment o = {s->h, D, D, ly->wo, ly->bo, 1};
+    linear_share(&o, 1, s->xp, B, qd, t, nt);
+#pragma omp barrier
+    share(P, 1, t, nt, &lo, &hi);
+    norm_panels(s->xp, s->h, ly->post_norm, ly->post_eps, B, D, lo, hi);
+#pragma omp barrier
+    share(m->F, EMPO_PANEL_PAIRS, t, nt, &lo, &hi);
+    if (lo < hi) empo_k_panel_swiglu(s->sp, m->F, s->xp, B, D, ly->wg, ly->wu, lo, hi);
+#pragma omp barrier
+    const segment down = {s->h, D, D, ly->wd, NULL, 1};
+    linear_share(&down, 1, s->sp, B, m->F, t, nt);
+#pragma omp barrier
+}
+
+void empo_k_decode_step(float *logits, float *scratch_floats, const empo_decode_model *m, const empo_decode_batch *b) {
+    const int64_t B = b->B, D = m->D, Dh = m->Dh, half = Dh / 2;
+    if (B == 0) return;
+    const scratch s = carve(scratch_floats, m, B);
+    int64_t *lens = b->lens;
+    for (int64_t r = 0; r < B; r++) lens[r] = b->col[r] + 1;
+#pragma omp parallel
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int64_t lo, hi;
+        share(B, 1, t, nt, &lo, &hi);
+        for (int64_t r = lo; r < hi; r++) {
+            memcpy(s.h + r * D, m->embed + b->ids[r] * D, sizeof(float) * (size_t)D);
+            float *cs = s.rope + r * Dh, *sn = cs + half;   /* as kernels/cpu/fused_rope.c's angles */
+            for (int64_t i = 0; i < half; i++) {
+                const double ang = (double)empo_rope_angle(b->pos[r], i, Dh, m->theta);
+                cs[i] = (float)cos(ang);
+                sn[i] = (float)sin(ang);
+            }
+        }
+#pragma omp barrier
+        for (int64_t l = 0; l < m->L; l++) layer_step(m, &m->layer[l], b, &s, t, nt);
+        share(empo_panels(B), 1, t, nt, &lo, &hi);
+        norm_panels(s.xp, s.h, m->norm, m->norm_eps, B, D, lo, hi);
+#pragma omp barrier
+        const segment head = {logits, m->V, m->V, m->head, NULL, 0};
+        linear_share(&head, 1, s.xp, B, D, t, nt);
+    }
+}
