@@ -26,13 +26,14 @@ void empo_k_panel_pack(float *xp, const float *x, int64_t M, int64_t K, int64_t 
     }
 }
 
-/* t[r][i] = sum_k w[r][k] xp[k][i] for the 6 rows w[0..5] and 16 lanes;
- * prefetches the npf rows pf[] along the way. */
-static void tile(float t[R][L], const float *const w[R], const float *xp, int64_t K, const float *const *pf,
-                 int npf) {
-    __m256 c[R][2];
+/* c[r] = sum_k w[r][k] xp[k][0..15] (lanes 0-7, 8-15) for the 6 rows
+ * w[0..5]; prefetches the npf rows pf[] along the way. Inlined into its
+ * two callers, so c stays in registers. */
+static inline __attribute__((always_inline)) void tile(__m256 c[R][2], const float *const w[R], const float *xp,
+                                                       int64_t K, const float *const *pf, int npf) {
+    __m256 a0[R], a1[R];   /* local and never addressed: GCC keeps them in registers (c would be spilled) */
 #pragma GCC unroll 6
-    for (int r = 0; r < R; r++) c[r][0] = c[r][1] = _mm256_setzero_ps();
+    for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm256_setzero_ps();
     for (int64_t k = 0; k < K; k++) {
         if ((k & (LINE - 1)) == 0)
             for (int i = 0; i < npf; i++) _mm_prefetch((const char *)(pf[i] + k), _MM_HINT_T0);
@@ -40,28 +41,105 @@ static void tile(float t[R][L], const float *const w[R], const float *xp, int64_
 #pragma GCC unroll 6
         for (int r = 0; r < R; r++) {
             const __m256 a = _mm256_broadcast_ss(w[r] + k);
-            c[r][0] = _mm256_fmadd_ps(a, b0, c[r][0]);
-            c[r][1] = _mm256_fmadd_ps(a, b1, c[r][1]);
+            a0[r] = _mm256_fmadd_ps(a, b0, a0[r]);
+            a1[r] = _mm256_fmadd_ps(a, b1, a1[r]);
         }
     }
 #pragma GCC unroll 6
+    for (int r = 0; r < R; r++) c[r][0] = a0[r], c[r][1] = a1[r];
+}
+
+/* r[0..7] (rows) -> r[i] = column i: the usual unpack / shuffle / lane swap */
+static inline __attribute__((always_inline)) void transpose8(__m256 r[8]) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20), r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20), r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31), r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31), r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+typedef struct {
+    float *y;
+    int64_t ldy, M;
+    int accumulate;
+    const float *bias;
+} linear_ctx;
+
+/* The tile transposed in registers (rows 6, 7 zero): one vector per lane
+ * holding its nr outputs. A full strip's 6 go out as 4 + 2 floats (AMD's
+ * masked stores are microcoded: ~4x slower here); a last, shorter strip
+ * one by one. */
+static inline __attribute__((always_inline)) void linear_out(const linear_ctx *x, __m256 c[R][2], int64_t n, int nr,
+                                                             int64_t p) {
+    const int64_t m0 = p * L, nm = x->M - m0 < L ? x->M - m0 : L;
+    float b[8] = {0};
+    if (x->bias)
+        for (int r = 0; r < nr; r++) b[r] = x->bias[n + r];
+    const __m128 b0 = _mm_loadu_ps(b), b1 = _mm_loadu_ps(b + 4);
+    for (int half = 0; half < 2 && half * 8 < nm; half++) {
+        __m256 v[8];
+        for (int r = 0; r < R; r++) v[r] = c[r][half];
+        v[6] = v[7] = _mm256_setzero_ps();
+        transpose8(v);
+        for (int i = 0; i < 8 && half * 8 + i < nm; i++) {
+            float *y = x->y + (m0 + half * 8 + i) * x->ldy + n;
+            __m128 lo = _mm256_castps256_ps128(v[i]), hi = _mm256_extractf128_ps(v[i], 1);
+            if (x->bias) lo = _mm_add_ps(lo, b0), hi = _mm_add_ps(hi, b1);
+            if (nr == R) {
+                if (x->accumulate) {
+                    lo = _mm_add_ps(_mm_loadu_ps(y), lo);
+                    hi = _mm_add_ps(_mm_castpd_ps(_mm_load_sd((const double *)(y + 4))), hi);
+                }
+                _mm_storeu_ps(y, lo);
+                _mm_storel_pi((__m64 *)(y + 4), hi);
+            } else {
+                float o[8];
+                _mm_storeu_ps(o, lo);
+                _mm_storeu_ps(o + 4, hi);
+                for (int r = 0; r < nr; r++) y[r] = x->accumulate ? y[r] + o[r] : o[r];
+            }
+        }
+    }
+}
+
+typedef struct {
+    float *sp;
+    int64_t F;
+} swiglu_ctx;
+
+/* rows 0..2 of the tile are gate rows f..f+2, rows 3..5 the matching up rows */
+static inline __attribute__((always_inline)) void swiglu_out(const swiglu_ctx *x, __m256 c[R][2], int64_t f, int nr, int64_t p) {
+    float t[R][L] __attribute__((aligned(32)));
     for (int r = 0; r < R; r++) {
-        _mm256_storeu_ps(t[r], c[r][0]);
-        _mm256_storeu_ps(t[r] + 8, c[r][1]);
+        _mm256_store_ps(t[r], c[r][0]);
+        _mm256_store_ps(t[r] + 8, c[r][1]);
+    }
+    for (int r = 0; r < nr; r++) {
+        float *s = x->sp + (p * x->F + f + r) * L;
+        const float *g = t[r], *u = t[EMPO_PANEL_PAIRS + r];
+#pragma omp simd
+        for (int i = 0; i < L; i++) s[i] = g[i] * (1.0f / (1.0f + empo_k_expf(-g[i]))) * u[i];
     }
 }
 
 /* Walks the strips of `rows` weight rows starting at rows n0, n0+rows, ..
  * below n1 (rows past n1 repeat the last one: computed, never stored) and
- * every panel, calling out(ctx, t, n, nr, p) for each tile. `second`
- * (or NULL) gives 3 more rows per strip at the same offsets (SwiGLU's up
- * rows beside its gate rows). */
-typedef void tile_out_fn(void *ctx, float t[R][L], int64_t n, int nr, int64_t p);
+ * every panel, handing each tile to its epilogue: linear_out, or with
+ * `second` (3 more rows per strip at the same offsets: SwiGLU's up rows
+ * beside its gate rows) swiglu_out. Everything is inlined, so the
+ * accumulators never leave the registers. */
 
-static void strips(const float *xp, int64_t M, int64_t K, const float *w, const float *second, int rows,
-                   int64_t n0, int64_t n1, tile_out_fn *out, void *ctx) {
+static inline __attribute__((always_inline)) void strips(const float *xp, int64_t M, int64_t K, const float *w,
+                                                         const float *second, int rows, int64_t n0, int64_t n1,
+                                                         const linear_ctx *lin, const swiglu_ctx *glu) {
     const int64_t P = empo_panels(M);
-    float t[R][L] __attribute__((aligned(32)));
     for (int64_t n = n0; n < n1; n += rows) {
         const int nr = n1 - n < rows ? (int)(n1 - n) : rows;
         const float *wr[R], *next[R];
@@ -79,27 +157,10 @@ static void strips(const float *xp, int64_t M, int64_t K, const float *w, const 
             const float *pf[R];
             int npf = 0;
             for (int i = (int)p; i < nn; i += (int)P) pf[npf++] = next[i];
-            tile(t, wr, xp + p * K * L, K, pf, npf);
-            out(ctx, t, n, nr, p);
-        }
-    }
-}
-
-typedef struct {
-    float *y;
-    int64_t ldy, M;
-    int accumulate;
-    const float *bias;
-} linear_ctx;
-
-static void linear_out(void *ctx, float t[R][L], int64_t n, int nr, int64_t p) {
-    const linear_ctx *c = ctx;
-    const int64_t m0 = p * L, nm = c->M - m0 < L ? c->M - m0 : L;
-    for (int64_t i = 0; i < nm; i++) {
-        float *y = c->y + (m0 + i) * c->ldy + n;
-        for (int r = 0; r < nr; r++) {
-            const float v = c->bias ? t[r][i] + c->bias[n + r] : t[r][i];
-            y[r] = c->accumulate ? y[r] + v : v;
+            __m256 c[R][2];
+            tile(c, wr, xp + p * K * L, K, pf, npf);
+            if (glu) swiglu_out(glu, c, n, nr, p);
+            else linear_out(lin, c, n, nr, p);
         }
     }
 }
@@ -107,27 +168,11 @@ static void linear_out(void *ctx, float t[R][L], int64_t n, int nr, int64_t p) {
 void empo_k_panel_linear(float *y, int64_t ldy, int accumulate, const float *xp, int64_t M, int64_t K,
                          const float *w, const float *bias, int64_t n0, int64_t n1) {
     linear_ctx c = {y, ldy, M, accumulate, bias};
-    strips(xp, M, K, w, NULL, R, n0, n1, linear_out, &c);
-}
-
-typedef struct {
-    float *sp;
-    int64_t F;
-} swiglu_ctx;
-
-/* rows 0..2 of t are gate rows f..f+2, rows 3..5 the matching up rows */
-static void swiglu_out(void *ctx, float t[R][L], int64_t f, int nr, int64_t p) {
-    const swiglu_ctx *c = ctx;
-    for (int r = 0; r < nr; r++) {
-        float *s = c->sp + (p * c->F + f + r) * L;
-        const float *g = t[r], *u = t[EMPO_PANEL_PAIRS + r];
-#pragma omp simd
-        for (int i = 0; i < L; i++) s[i] = g[i] * (1.0f / (1.0f + empo_k_expf(-g[i]))) * u[i];
-    }
+    strips(xp, M, K, w, NULL, R, n0, n1, &c, NULL);
 }
 
 void empo_k_panel_swiglu(float *sp, int64_t F, const float *xp, int64_t M, int64_t K, const float *wg,
                          const float *wu, int64_t f0, int64_t f1) {
     swiglu_ctx c = {sp, F};
-    strips(xp, M, K, wg, wu, EMPO_PANEL_PAIRS, f0, f1, swiglu_out, &c);
+    strips(xp, M, K, wg, wu, EMPO_PANEL_PAIRS, f0, f1, NULL, &c);
 }
