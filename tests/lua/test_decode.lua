@@ -1,0 +1,177 @@
+-- tests/lua/test_decode.lua — the sampling engine's C decode step
+-- (core/empo_decode.h) against the Lua model it stands in for: the same
+-- tokens and log-probs for the model families (biases, tied heads, one KV
+-- head, a head_dim that is not hidden / heads), batch limits that force
+-- admission and compaction, the same bits at one and two threads; the
+-- engine falls back to the Lua model when any part of it was replaced,
+-- when c_decode = false, or when the decoder refuses the weights (its
+-- message kept in the stats); bad rows fail naming the row; a NaN weight
+-- is reported, not sampled from.
+local ffi = require 'ffi'
+local empo = require 'empo'
+local E = require 'empo.ffi'
+local check = require 'check'
+local c = check.new('test_decode')
+
+local function hf(over)
+  local t = { model_type = 'qwen2', vocab_size = 61, hidden_size = 32, intermediate_size = 48, num_hidden_layers = 2,
+              num_attention_heads = 4, num_key_value_heads = 2, rms_norm_eps = 1e-6, rope_theta = 10000,
+              max_position_embeddings = 96, initializer_range = 0.1 }
+  for k, v in pairs(over or {}) do t[k] = v end
+  return t
+end
+
+local PROMPTS = { { 5, 9, 2, 33, 7, 1, 60, 12, 8 }, { 41 }, { 3, 3, 3, 17 }, { 20, 21, 22, 23, 24, 25, 26, 27, 28, 29,
+                  30, 31, 32, 33, 34, 35, 36 } }
+local OPTS = { n = 3, temperature = 1.0, top_p = 0.9, max_new_tokens = 20, seed = 4 }
+
+local function with(over)
+  local o = {}
+  for k, v in pairs(OPTS) do o[k] = v end
+  for k, v in pairs(over or {}) do o[k] = v end
+  return o
+end
+
+-- the worst |a - b| of two runs' log-probs, and whether every token agrees
+local function compare(a, b)
+  local same, worst = #a == #b, 0
+  for i = 1, math.min(#a, #b) do
+    same = same and #a[i].ids == #b[i].ids and a[i].finish == b[i].finish
+    for t = 1, math.min(#a[i].ids, #b[i].ids) do
+      same = same and a[i].ids[t] == b[i].ids[t]
+      worst = math.max(worst, math.abs(a[i].logprobs[t] - b[i].logprobs[t]),
+                       math.abs(a[i].ref_logprobs[t] - b[i].ref_logprobs[t]))
+    end
+  end
+  return same, worst
+end
+
+-- ---- the C step equals the Lua model ----
+for _, case in ipairs({ { name = 'qwen2 (q/k/v biases)', over = {} },
+                        { name = 'llama, 1 KV head, tied', over = { model_type = 'llama', num_key_value_heads = 1,
+                                                                   tie_word_embeddings = true } },
+                        { name = 'mistral MHA', over = { model_type = 'mistral', num_key_value_heads = 4 } },
+                        { name = 'head_dim 12', over = { head_dim = 12 } } }) do
+  local model = empo.models.new(hf(case.over), 3)
+  for _, max_batch in ipairs({ false, 4 }) do
+    local label = string.format('%s, max_batch %s', case.name, tostring(max_batch or 'all'))
+    local a, sa = empo.sample.generate(model, nil, PROMPTS, with({ max_batch = max_batch or nil }))
+    local b, sb = empo.sample.generate(model, nil, PROMPTS, with({ max_batch = max_batch or nil, c_decode = false }))
+    c.eq(sa.decode, 'c', label .. ': the stock model decodes in C')
+    c.eq(sb.decode, 'lua', label .. ': c_decode = false runs the Lua model')
+    local same, worst = compare(a, b)
+    c.ok(same, label .. ': the same tokens as the Lua model')
+    c.ok(worst < 1e-5, string.format('%s: the same log-probs (worst %.2e)', label, worst))
+  end
+end
+
+-- greedy, with stops and uneven lengths, through the C step
+do
+  local model = empo.models.new(hf(), 9)
+  local o = { n = 2, temperature = 0, max_new_tokens = 25, stop = { 7, 30 } }
+  local a = empo.sample.generate(model, nil, PROMPTS, o)
+  o.c_decode = false
+  local b = empo.sample.generate(model, nil, PROMPTS, o)
+  local same = compare(a, b)
+  c.ok(same, 'greedy with stop ids: the same completions and finish reasons')
+end
+
+-- ---- reproducible at one and two threads, and in a smaller batch ----
+-- (the decode step's numbers do not depend on either; the prefill's
+-- oneDNN products may differ in the last bit, as in test_sample)
+do
+  local model = empo.models.new(hf(), 5)
+  local threads = empo.get_num_threads()
+  empo.set_num_threads(1)
+  local one = empo.sample.generate(model, nil, PROMPTS, OPTS)
+  empo.set_num_threads(2)
+  local two = empo.sample.generate(model, nil, PROMPTS, OPTS)
+  local small = empo.sample.generate(model, nil, PROMPTS, with({ max_batch = 2 }))
+  empo.set_num_threads(threads)
+  local same, worst = compare(one, two)
+  c.ok(same and worst < 1e-5, string.format('C decode: the same samples at 1 and 2 threads (%.1e)', worst))
+  same, worst = compare(one, small)
+  c.ok(same and worst < 1e-5, string.format('C decode: the same samples with max_batch = 2 (%.1e)', worst))
+end
+
+-- ---- anything replaced: the Lua model runs, and its change shows ----
+do
+  local model = empo.models.new(hf(), 6)
+  local base = empo.sample.generate(model, nil, PROMPTS, OPTS)
+  local mlp = model.model.layers:at(2).mlp
+  mlp.forward = function(self, x) return empo.nn.MLP.forward(self, x) * 3 end   -- one module's own forward
+  local out, st = empo.sample.generate(model, nil, PROMPTS, OPTS)
+  c.eq(st.decode, 'lua', 'a module with its own forward: the Lua path')
+  c.ok(not compare(base, out), 'and its forward is what ran')
+  mlp.forward = nil
+  local norm = empo.nn.RMSNorm.forward
+  empo.nn.RMSNorm.forward = function(self, x) return norm(self, x) end       -- a class's function
+  _, st = empo.sample.generate(model, nil, PROMPTS, OPTS)
+  c.eq(st.decode, 'lua', 'a replaced class function: the Lua path')
+  empo.nn.RMSNorm.forward = norm
+  _, st = empo.sample.generate(model, nil, PROMPTS, OPTS)
+  c.eq(st.decode, 'c', 'restored: C again')
+  c.raises(function() empo.sample.generate(model, nil, PROMPTS, with({ c_decode = 1 })) end,
+           'c_decode must be true or false')
+end
+
+-- ---- the decoder refuses what it cannot run; the engine falls back ----
+do
+  local model = empo.models.new(hf(), 7)
+  local base = empo.sample.generate(model, nil, PROMPTS, OPTS)
+  local gate = model.model.layers:at(2).mlp.gate_proj
+  local w = gate.weight
+  gate.weight = w:transpose(1, 2):contiguous():transpose(1, 2)   -- the same values, column-major
+  local out, st = empo.sample.generate(model, nil, PROMPTS, OPTS)
+  c.eq(st.decode, 'lua', 'a non-contiguous weight: the Lua path')
+  c.ok(st.decode_note and st.decode_note:find('layer 1 gate', 1, true) ~= nil,
+       'decode_note names the layer and weight: ' .. tostring(st.decode_note))
+  local same, worst = compare(base, out)
+  c.ok(same and worst < 1e-5, 'and the completions are unchanged')
+  gate.weight = w
+end
+
+-- ---- bad rows fail naming the row; nothing is written ----
+do
+  local model = empo.models.new(hf(), 8)
+  local Engine = require 'empo.sample_engine'
+  local o = with({ max_new_tokens = 6 })
+  o.sampling = ffi.new('empo_sampling', { 1.0, 0, 1.0, 0.0 })
+  o.stop_strings, o.stop_ids, o.stop_keep, o.c_decode = {}, {}, 0, true
+  o.max_cache_bytes, o.prefill_tokens = 2 ^ 30, 8192
+  local list = {}
+  for i, p in ipairs(PROMPTS) do list[i] = { ids = p, max_new = 6, key = 0ULL + i } end
+  local e = Engine.new(model, nil, list, o)
+  c.ok(e.decoder ~= nil, 'the engine made a C decoder')
+  local logits = empo.zeros(4, 61)
+  local ids, pos, col, prow, plen = ffi.new('int64_t[4]', { 1, 2, 3, 99 }), ffi.new('int64_t[4]', { 9, 1, 4, 17 }),
+                                    ffi.new('int64_t[4]'), ffi.new('int64_t[4]'), ffi.new('int64_t[4]', { 9, 1, 4, 17 })
+  local C = E.C
+  local function step(B, lg) E.check(C.empo_decoder_step(e.decoder, (lg or logits).h, B, ids, pos, col, prow, plen)) end
+  c.raises(function() step(4) end, 'row 3 feeds token 99, the vocabulary has 61')
+  c.eq(logits:abs():sum():item(), 0, 'nothing written before the check failed')
+  ids[3] = 5
+  col[1] = 5
+  c.raises(function() step(4) end, 'row 1 writes own column 5 of a cache of 5')
+  col[1] = 0
+  prow[2] = 7
+  c.raises(function() step(4) end, 'row 2 reads prompt slot 7')
+  prow[2] = 0
+  c.raises(function() step(13) end, '13 rows, the decoder was made for at most 12')
+  c.raises(function() step(4, empo.zeros(4, 60)) end, 'logits [4 x 60] f32, expected contiguous [>= 4, 61]')
+  c.runs(function() step(4) end, 'good rows run')
+  local finite = true
+  for _, v in ipairs(logits:view(4 * 61):tolist()) do finite = finite and v == v and math.abs(v) < math.huge end
+  c.ok(finite and logits:abs():sum():item() > 0, 'and give finite logits')
+  logits:free()
+  e:free()
+end
+
+-- ---- a NaN weight is reported, not sampled from ----
+do
+  local model = empo.models.new(hf(), 10)
+  model.model.layers:at(2).mlp.down_proj.weight:data_ptr()[0] = 0 / 0
+  c.raises(function() empo.sample.generate(model, nil, { { 1, 2, 3 } }, { n = 2, max_new_tokens = 4 }) end, 'NaN')
+end
+
+c.done()
