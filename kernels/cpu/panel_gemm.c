@@ -95,10 +95,10 @@ static inline __attribute__((always_inline)) void linear_out(const linear_ctx *x
             if (nr == R) {
                 if (x->accumulate) {
                     lo = _mm_add_ps(_mm_loadu_ps(y), lo);
-                    hi = _mm_add_ps(_mm_castpd_ps(_mm_load_sd((const double *)(y + 4))), hi);
+                    hi = _mm_add_ps(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i_u *)(y + 4))), hi);
                 }
                 _mm_storeu_ps(y, lo);
-                _mm_storel_pi((__m64 *)(y + 4), hi);
+                _mm_storel_epi64((__m128i_u *)(y + 4), _mm_castps_si128(hi));
             } else {
                 float o[8];
                 _mm_storeu_ps(o, lo);
