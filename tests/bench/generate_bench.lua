@@ -7,14 +7,17 @@
 -- of its own). Best of two rounds of `repeats` runs (after a warm-up),
 -- empo and PyTorch taking turns.
 --
---     empo run tests/bench/generate_bench.lua [threads=2] [repeats=3] [only=tiny]
+--     empo run tests/bench/generate_bench.lua [threads=2] [repeats=3] [only=tiny] [c_decode=false]
+--
+-- c_decode=false runs empo's decode steps through the Lua model instead of
+-- the C decode step (to see what the latter brings).
 --
 -- Workloads (the sampling engine's issue): T = 1, no stop, every sequence
 -- runs to max_new_tokens; each prompt is prefilled once for its samples.
 local empo = require 'empo'
 local log = empo.log
 
-local opts = empo.config.apply({ threads = 2, repeats = 3, only = '', python = '/usr/bin/python3' }, arg,
+local opts = empo.config.apply({ threads = 2, repeats = 3, only = '', python = '/usr/bin/python3', c_decode = true }, arg,
                                'generate_bench')
 empo.set_num_threads(opts.threads)
 local here = debug.getinfo(1, 'S').source:sub(2):match('(.*/)') or './'
@@ -49,7 +52,8 @@ local function run_empo(c, model, best)
   for r = 0, opts.repeats do
     collectgarbage()
     local out, st = empo.sample.generate(model, nil, prompts, { n = c.n, temperature = 1.0,
-                                                               max_new_tokens = c.new, seed = r })
+                                                               max_new_tokens = c.new, seed = r,
+                                                               c_decode = opts.c_decode })
     assert(st.tokens == c.prompts * c.n * c.new and #out == c.prompts * c.n)
     if r > 0 then
       best.tokens_per_s = math.max(best.tokens_per_s, st.tokens_per_s)
@@ -96,14 +100,14 @@ if opts.only ~= '' then   -- one configuration (a child process of the full run:
   end
   return
 end
-print(string.format('sampling: generated tokens/s (T = 1, prefill included), %d threads, best of 2 x %d', opts.threads,
-                    opts.repeats))
+print(string.format('sampling: generated tokens/s (T = 1, prefill included), %d threads, best of 2 x %d, %s decode step',
+                    opts.threads, opts.repeats, opts.c_decode and 'C' or 'Lua'))
 print(string.format('%-6s %-14s %9s %9s %7s %10s %10s %10s %9s %9s', 'config', 'prompts x n', 'empo', 'PyTorch',
                     'ratio', 'empo TTFT', 'torch TTFT', 'empo peak', 'empo RSS', 'torch RSS'))
 local script = debug.getinfo(1, 'S').source:sub(2)
 for _, c in ipairs(configs) do
-  local p = io.popen(string.format("'%s' run '%s' only=%s threads=%d repeats=%d python='%s'", arg[-1], script, c.name,
-                                   opts.threads, opts.repeats, opts.python))
+  local p = io.popen(string.format("'%s' run '%s' only=%s threads=%d repeats=%d python='%s' c_decode=%s", arg[-1],
+                                   script, c.name, opts.threads, opts.repeats, opts.python, tostring(opts.c_decode)))
   io.write(p:read('*a'))
   p:close()
   io.stdout:flush()
