@@ -28,21 +28,23 @@ void empo_k_panel_pack(float *xp, const float *x, int64_t M, int64_t K, int64_t 
 
 /* c[r] = sum_k w[r][k] xp[k][0..15] (lanes 0-7, 8-15) for the 6 rows
  * w[0..5]; prefetches the npf rows pf[] along the way. Inlined into its
- * two callers, so c stays in registers. */
+ * two callers, so c stays in registers. wide = 0 (a panel with at most 8
+ * rows: a batch of few sequences) computes lanes 0-7 only, the same
+ * arithmetic per lane, and gives zeros for 8-15. */
 static inline __attribute__((always_inline)) void tile(__m256 c[R][2], const float *const w[R], const float *xp,
-                                                       int64_t K, const float *const *pf, int npf) {
+                                                       int64_t K, const float *const *pf, int npf, const int wide) {
     __m256 a0[R], a1[R];   /* local and never addressed: GCC keeps them in registers (c would be spilled) */
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm256_setzero_ps();
     for (int64_t k = 0; k < K; k++) {
         if ((k & (LINE - 1)) == 0)
             for (int i = 0; i < npf; i++) _mm_prefetch((const char *)(pf[i] + k), _MM_HINT_T0);
-        const __m256 b0 = _mm256_loadu_ps(xp + k * L), b1 = _mm256_loadu_ps(xp + k * L + 8);
+        const __m256 b0 = _mm256_loadu_ps(xp + k * L), b1 = wide ? _mm256_loadu_ps(xp + k * L + 8) : b0;
 #pragma GCC unroll 6
         for (int r = 0; r < R; r++) {
             const __m256 a = _mm256_broadcast_ss(w[r] + k);
             a0[r] = _mm256_fmadd_ps(a, b0, a0[r]);
-            a1[r] = _mm256_fmadd_ps(a, b1, a1[r]);
+            if (wide) a1[r] = _mm256_fmadd_ps(a, b1, a1[r]);
         }
     }
 #pragma GCC unroll 6
@@ -158,7 +160,8 @@ static inline __attribute__((always_inline)) void strips(const float *xp, int64_
             int npf = 0;
             for (int i = (int)p; i < nn; i += (int)P) pf[npf++] = next[i];
             __m256 c[R][2];
-            tile(c, wr, xp + p * K * L, K, pf, npf);
+            if (M - p * L > 8) tile(c, wr, xp + p * K * L, K, pf, npf, 1);
+            else tile(c, wr, xp + p * K * L, K, pf, npf, 0);
             if (glu) swiglu_out(glu, c, n, nr, p);
             else linear_out(lin, c, n, nr, p);
         }
