@@ -90,7 +90,8 @@ static int sizes(empo_decode_model *m, const empo_decoder_spec *s) {
     *m = (empo_decode_model){.L = s->layers, .D = s->embed->shape[1], .Hq = s->heads, .Hkv = s->kv_heads,
                              .Dh = y->prompt_k->shape[3], .F = y->gate->shape[0], .V = s->embed->shape[0],
                              .slots = y->prompt_k->shape[0], .Sp = y->prompt_k->shape[2], .S = y->own_k->shape[2],
-                             .theta = s->rope_theta, .norm_eps = (float)s->norm_eps};
+                             .theta = s->rope_theta, .norm_eps = (float)s->norm_eps,
+                             .threads = empo_get_num_threads()};
     if (m->Dh % 2 != 0 || m->Dh == 0)
         return empo_fail(EMPO_E_SHAPE, "decoder: head_dim %lld must be even for rotary embeddings", (long long)m->Dh);
     EMPO_TRY(expect("norm", -1, s->norm, 0, 1, DIMS(m->D)));

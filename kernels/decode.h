@@ -26,13 +26,15 @@ typedef struct empo_decode_layer {
 typedef struct empo_decode_model {
     int64_t L, D, Hq, Hkv, Dh, F, V;
     int64_t slots, Sp, S;     /* prompt slots and positions; own positions */
+    int threads;              /* the most threads a step uses (its scratch is sized for them) */
     double theta;
     float norm_eps;
     const float *embed, *norm, *head;   /* [V, D], [D], [V, D] */
     const empo_decode_layer *layer;     /* [L] */
 } empo_decode_model;
 
-/* Scratch of empo_decode_scratch_floats(m, rows) floats, and the row
+/* Scratch of empo_decode_scratch_floats(m, rows) floats (for m->threads
+ * threads), and the row
  * grouping of empo_kv_group_rows (order [B + 1], start [slots + 2]). */
 typedef struct empo_decode_batch {
     int64_t B;

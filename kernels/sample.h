@@ -57,6 +57,7 @@ typedef void empo_kv_attention_fn(float *out,            // (B, Hq, Dh)
                                   const empo_kv_shape *a);
 empo_kv_attention_fn empo_k_kv_attention, empo_ref_kv_attention;
 int64_t empo_k_kv_attention_work(const empo_kv_shape *a);
+int64_t empo_k_kv_attention_work_for(const empo_kv_shape *a, int threads);   /* for a team of that size */
 /* The share `part` of `parts` of empo_k_kv_attention's tasks, on this
  * thread: for a caller's own parallel region (the C decode step), where
  * every thread of the team calls it with its number. Work as above, one

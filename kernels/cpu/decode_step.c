@@ -29,9 +29,10 @@ typedef struct {
 
 static int64_t max3(int64_t a, int64_t b, int64_t c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
 
+/* the decode attention's scratch: a slice per thread of the step's team */
 static int64_t kv_work_floats(const empo_decode_model *m, int64_t rows) {
     const empo_kv_shape a = {rows, m->Hq, m->Hkv, m->Dh, m->slots, m->Sp, m->S, 1.0f};
-    return empo_k_kv_attention_work(&a);
+    return empo_k_kv_attention_work_for(&a, m->threads);
 }
 
 int64_t empo_decode_scratch_floats(const empo_decode_model *m, int64_t rows) {
@@ -169,7 +170,7 @@ void empo_k_decode_step(float *logits, float *scratch_floats, const empo_decode_
     const scratch s = carve(scratch_floats, m, B);
     int64_t *lens = b->lens;
     for (int64_t r = 0; r < B; r++) lens[r] = b->col[r] + 1;
-#pragma omp parallel
+#pragma omp parallel num_threads(m->threads)
     {
         const int t = omp_get_thread_num(), nt = omp_get_num_threads();
         int64_t lo, hi;

@@ -78,7 +78,9 @@ typedef struct {
  * outputs [Q_BLOCK, Dh]. */
 static int64_t task_floats(int64_t Dh) { return 2 * Q_BLOCK * Dh; }
 
-int64_t empo_k_kv_attention_work(const empo_kv_shape *a) { return omp_get_max_threads() * task_floats(a->Dh); }
+int64_t empo_k_kv_attention_work_for(const empo_kv_shape *a, int threads) { return threads * task_floats(a->Dh); }
+
+int64_t empo_k_kv_attention_work(const empo_kv_shape *a) { return empo_k_kv_attention_work_for(a, omp_get_max_threads()); }
 
 /* The queries qi0 .. qi0+nq-1 of group p, KV head h: query qi is head
  * h * g + qi % g of row order[start[p] + qi / g]. */

@@ -160,6 +160,10 @@ do
   c.raises(function() step(13) end, '13 rows, the decoder was made for at most 12')
   c.raises(function() step(4, empo.zeros(4, 60)) end, 'logits [4 x 60] f32, expected contiguous [>= 4, 61]')
   c.runs(function() step(4) end, 'good rows run')
+  local threads = empo.get_num_threads()
+  empo.set_num_threads(threads + 2)   -- more threads than the decoder was made for: it keeps to its own
+  c.runs(function() step(4) end, 'a step after the thread count grew')
+  empo.set_num_threads(threads)
   local finite = true
   for _, v in ipairs(logits:view(4 * 61):tolist()) do finite = finite and v == v and math.abs(v) < math.huge end
   c.ok(finite and logits:abs():sum():item() > 0, 'and give finite logits')
