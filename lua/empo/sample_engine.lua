@@ -376,20 +376,19 @@ end
 -- One decode step for every row: feed the last tokens, draw the next.
 function Engine:step()
   local B, col, pos, lens = self.B, self.col, self.pos, self.lens
+  local logits
   if self.decoder then
-    local logits = self.logits_t:narrow(1, 1, B)
+    logits = self.logits_t:narrow(1, 1, B)
     check(C.empo_decoder_step(self.decoder, logits.h, B, self.ids, self.pos, col, self.prow, self.plen))
-    self:draw(logits, 0, B)
-    logits:free()
   else
     self:views()
     for r = 0, B - 1 do lens[r] = col[r] + 1 end
     local h = self.model:hidden(self.ids_in, self.fwd)
-    local logits = self.model:logits(h)
+    logits = self.model:logits(h)
     h:free()
-    self:draw(logits, 0, B)
-    logits:free()
   end
+  self:draw(logits, 0, B)
+  logits:free()
   for r = 0, B - 1 do
     col[r] = col[r] + 1
     pos[r] = pos[r] + 1
