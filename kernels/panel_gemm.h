@@ -22,6 +22,7 @@
 #ifndef EMPO_KERNELS_PANEL_GEMM_H
 #define EMPO_KERNELS_PANEL_GEMM_H
 #include <stdint.h>
+#include <string.h>
 
 enum {
     EMPO_PANEL = 16,       /* rows (lanes) per panel */
@@ -30,6 +31,14 @@ enum {
 };
 
 static inline int64_t empo_panels(int64_t M) { return (M + EMPO_PANEL - 1) / EMPO_PANEL; }
+
+/* Panel p (K x 16 floats at `panel`) of an M-row matrix about to be
+ * filled: zeroed when some of its lanes lie beyond M. Returns its rows. */
+static inline int64_t empo_panel_start(float *panel, int64_t p, int64_t M, int64_t K) {
+    const int64_t nm = M - p * EMPO_PANEL < EMPO_PANEL ? M - p * EMPO_PANEL : EMPO_PANEL;
+    if (nm < EMPO_PANEL) memset(panel, 0, sizeof(float) * (size_t)(K * EMPO_PANEL));
+    return nm;
+}
 
 /* Panels p0 .. p1-1 of xp (ceil(M/16) x [K][16]) from x [M, K] (row stride ldx). */
 void empo_k_panel_pack(float *xp, const float *x, int64_t M, int64_t K, int64_t ldx, int64_t p0, int64_t p1);

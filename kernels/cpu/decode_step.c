@@ -19,7 +19,7 @@
 #include <omp.h>
 #include <string.h>
 #include "decode.h"
-#include "fused.h"
+#include "fused_rows.h"
 #include "panel_gemm.h"
 #include "sample.h"
 
@@ -27,34 +27,31 @@ typedef struct {
     float *h, *xp, *sp, *q, *kn, *vn, *att, *rope, *kvwork;
 } scratch;
 
-static int64_t max3(int64_t a, int64_t b, int64_t c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
-
 /* the decode attention's scratch: a slice per thread of the step's team */
 static int64_t kv_work_floats(const empo_decode_model *m, int64_t rows) {
     const empo_kv_shape a = {rows, m->Hq, m->Hkv, m->Dh, m->slots, m->Sp, m->S, 1.0f};
     return empo_k_kv_attention_work_for(&a, m->threads);
 }
 
-int64_t empo_decode_scratch_floats(const empo_decode_model *m, int64_t rows) {
+/* Lays out the scratch of `rows` rows from base (s NULL: only measures it);
+ * returns its size in floats. */
+static int64_t carve(scratch *s, float *base, const empo_decode_model *m, int64_t rows) {
     const int64_t padded = empo_panels(rows) * EMPO_PANEL, qd = m->Hq * m->Dh, kd = m->Hkv * m->Dh;
-    return rows * m->D + padded * max3(m->D, qd, 1) + padded * m->F + rows * (2 * qd + 2 * kd + m->Dh) +
-           kv_work_floats(m, rows) + 64;
+    const int64_t size[] = {rows * m->D, padded * (m->D > qd ? m->D : qd), padded * m->F, rows * qd, rows * kd,
+                            rows * kd, rows * qd, rows * m->Dh, kv_work_floats(m, rows)};
+    scratch unused;
+    const int lay = s != NULL;
+    if (!lay) s = &unused;
+    float **part[] = {&s->h, &s->xp, &s->sp, &s->q, &s->kn, &s->vn, &s->att, &s->rope, &s->kvwork};
+    int64_t n = 0;
+    for (int i = 0; i < (int)(sizeof size / sizeof size[0]); i++) {
+        if (lay) *part[i] = base + n;
+        n += size[i];
+    }
+    return n;
 }
 
-static scratch carve(float *p, const empo_decode_model *m, int64_t rows) {
-    const int64_t padded = empo_panels(rows) * EMPO_PANEL, qd = m->Hq * m->Dh, kd = m->Hkv * m->Dh;
-    scratch s;
-    s.h = p, p += rows * m->D;
-    s.xp = p, p += padded * max3(m->D, qd, 1);
-    s.sp = p, p += padded * m->F;
-    s.q = p, p += rows * qd;
-    s.kn = p, p += rows * kd;
-    s.vn = p, p += rows * kd;
-    s.att = p, p += rows * qd;
-    s.rope = p, p += rows * m->Dh;
-    s.kvwork = p;
-    return s;
-}
+int64_t empo_decode_scratch_floats(const empo_decode_model *m, int64_t rows) { return carve(NULL, NULL, m, rows); }
 
 /* [lo, hi) of n items for thread t of nt, cut at multiples of unit */
 static void share(int64_t n, int64_t unit, int t, int nt, int64_t *lo, int64_t *hi) {
@@ -71,26 +68,12 @@ static void norm_panels(float *xp, const float *h, const float *w, float eps, in
                         int64_t p1) {
     for (int64_t p = p0; p < p1; p++) {
         float *d = xp + p * D * EMPO_PANEL;
-        const int64_t m0 = p * EMPO_PANEL, nm = B - m0 < EMPO_PANEL ? B - m0 : EMPO_PANEL;
-        if (nm < EMPO_PANEL) memset(d, 0, sizeof(float) * (size_t)(D * EMPO_PANEL));
+        const int64_t nm = empo_panel_start(d, p, B, D);
         for (int64_t i = 0; i < nm; i++) {
-            const float *x = h + (m0 + i) * D;
-            float ss = 0.0f;
-#pragma omp simd reduction(+ : ss)
-            for (int64_t j = 0; j < D; j++) ss += x[j] * x[j];
-            const float r = 1.0f / sqrtf(ss / (float)D + eps);
+            const float *x = h + (p * EMPO_PANEL + i) * D;
+            const float r = empo_k_rms_rstd(x, D, eps);
             for (int64_t j = 0; j < D; j++) d[j * EMPO_PANEL + i] = (x[j] * r) * w[j];
         }
-    }
-}
-
-/* rotate one head's Dh values (pairs i, i + Dh/2) with cos/sin cs, sn */
-static void rotate(float *y, const float *x, const float *cs, const float *sn, int64_t half) {
-#pragma omp simd
-    for (int64_t i = 0; i < half; i++) {
-        const float a1 = x[i], a2 = x[i + half];
-        y[i] = a1 * cs[i] - a2 * sn[i];
-        y[i + half] = a2 * cs[i] + a1 * sn[i];
     }
 }
 
@@ -112,7 +95,8 @@ static void linear_share(const segment *seg, int nseg, const float *xp, int64_t 
         const int64_t ns = (seg[i].N + EMPO_PANEL_STRIP - 1) / EMPO_PANEL_STRIP;
         const int64_t s0 = lo > base ? lo - base : 0, s1 = hi - base < ns ? hi - base : ns;
         if (s0 < s1) {
-            const int64_t n0 = s0 * EMPO_PANEL_STRIP, n1 = s1 * EMPO_PANEL_STRIP < seg[i].N ? s1 * EMPO_PANEL_STRIP : seg[i].N;
+            const int64_t n0 = s0 * EMPO_PANEL_STRIP;
+            const int64_t n1 = s1 * EMPO_PANEL_STRIP < seg[i].N ? s1 * EMPO_PANEL_STRIP : seg[i].N;
             empo_k_panel_linear(seg[i].y, seg[i].ldy, seg[i].accumulate, xp, B, K, seg[i].w, seg[i].bias, n0, n1);
         }
         base += ns;
@@ -135,10 +119,14 @@ static void layer_step(const empo_decode_model *m, const empo_decode_layer *ly, 
     share(B, 1, t, nt, &lo, &hi);
     for (int64_t r = lo; r < hi; r++) {
         const float *cs = s->rope + r * Dh, *sn = cs + half;
-        for (int64_t h = 0; h < m->Hq; h++) rotate(s->q + r * qd + h * Dh, s->q + r * qd + h * Dh, cs, sn, half);
+        for (int64_t h = 0; h < m->Hq; h++) {
+            float *x = s->q + r * qd + h * Dh;
+            empo_rope_rotate(x, x + half, x, x + half, cs, sn, half);
+        }
         for (int64_t h = 0; h < m->Hkv; h++) {
             const int64_t at = ((r * m->Hkv + h) * m->S + b->col[r]) * Dh;
-            rotate(ly->k + at, s->kn + r * kd + h * Dh, cs, sn, half);
+            const float *x = s->kn + r * kd + h * Dh;
+            empo_rope_rotate(ly->k + at, ly->k + at + half, x, x + half, cs, sn, half);
             memcpy(ly->v + at, s->vn + r * kd + h * Dh, sizeof(float) * (size_t)Dh);
         }
     }
@@ -167,7 +155,8 @@ static void layer_step(const empo_decode_model *m, const empo_decode_layer *ly, 
 void empo_k_decode_step(float *logits, float *scratch_floats, const empo_decode_model *m, const empo_decode_batch *b) {
     const int64_t B = b->B, D = m->D, Dh = m->Dh, half = Dh / 2;
     if (B == 0) return;
-    const scratch s = carve(scratch_floats, m, B);
+    scratch s;
+    carve(&s, scratch_floats, m, B);
     int64_t *lens = b->lens;
     for (int64_t r = 0; r < B; r++) lens[r] = b->col[r] + 1;
 #pragma omp parallel num_threads(m->threads)
@@ -177,12 +166,7 @@ void empo_k_decode_step(float *logits, float *scratch_floats, const empo_decode_
         share(B, 1, t, nt, &lo, &hi);
         for (int64_t r = lo; r < hi; r++) {
             memcpy(s.h + r * D, m->embed + b->ids[r] * D, sizeof(float) * (size_t)D);
-            float *cs = s.rope + r * Dh, *sn = cs + half;   /* as kernels/cpu/fused_rope.c's angles */
-            for (int64_t i = 0; i < half; i++) {
-                const double ang = (double)empo_rope_angle(b->pos[r], i, Dh, m->theta);
-                cs[i] = (float)cos(ang);
-                sn[i] = (float)sin(ang);
-            }
+            empo_rope_cos_sin(s.rope + r * Dh, s.rope + r * Dh + half, b->pos[r], 0, half, Dh, m->theta, 1.0f);
         }
 #pragma omp barrier
         for (int64_t l = 0; l < m->L; l++) layer_step(m, &m->layer[l], b, &s, t, nt);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include "internal.h"
 #include "fused.h"
+#include "fused_rows.h"
 
 enum {
     DW_COLS = 64,    /* weight-gradient columns one task owns */
@@ -21,10 +22,7 @@ enum {
 
 static void rms_row_forward(float *y, float *rstd, const float *x, const float *w, int64_t D,
                             float eps) {
-    float ss = 0.0f;
-#pragma omp simd reduction(+ : ss)
-    for (int64_t j = 0; j < D; j++) ss += x[j] * x[j];
-    const float r = 1.0f / sqrtf(ss / (float)D + eps);
+    const float r = empo_k_rms_rstd(x, D, eps);
     *rstd = r;
 #pragma omp simd
     for (int64_t j = 0; j < D; j++) y[j] = (x[j] * r) * w[j];
@@ -88,10 +86,7 @@ void empo_k_rmsnorm_backward(float *dx, float *dw, const float *dout, const floa
 
 static void swiglu_chunk(float *out, const float *gate, const float *up, int64_t n) {
 #pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
-        const float sig = 1.0f / (1.0f + empo_k_expf(-gate[i]));
-        out[i] = gate[i] * sig * up[i];
-    }
+    for (int64_t i = 0; i < n; i++) out[i] = empo_k_swiglu(gate[i], up[i]);
 }
 
 void empo_k_swiglu_forward(float *out, const float *gate, const float *up, int64_t n) {

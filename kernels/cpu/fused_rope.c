@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include "internal.h"
 #include "fused.h"
+#include "fused_rows.h"
 
 /* Rotates pairs i0 .. i0+m-1 of the H head rows of token (b, t) by the
  * angles whose cos/sin are cs/sn (m each): +angle forward, -angle backward
@@ -16,23 +17,7 @@ static void rotate_token(float *out, const float *x, const float *cs, const floa
     const int64_t half = Dh / 2;
     for (int64_t h = 0; h < H; h++) {
         const int64_t row = ((b * H + h) * T + t) * Dh + i0;
-        const float *x1 = x + row, *x2 = x + row + half;   // (m) each
-        float *y1 = out + row, *y2 = out + row + half;     // (m) each
-#pragma omp simd
-        for (int64_t i = 0; i < m; i++) {
-            const float a1 = x1[i], a2 = x2[i];
-            y1[i] = a1 * cs[i] - a2 * sn[i];
-            y2[i] = a2 * cs[i] + a1 * sn[i];
-        }
-    }
-}
-
-/* cos/sin (times sign) of pairs i0 .. i0+m-1 at position pos */
-static void angles(float *cs, float *sn, int64_t pos, int64_t i0, int64_t m, int64_t Dh, double theta, float sign) {
-    for (int64_t i = 0; i < m; i++) {
-        const double a = (double)empo_rope_angle(pos, i0 + i, Dh, theta);
-        cs[i] = (float)cos(a);
-        sn[i] = sign * (float)sin(a);
+        empo_rope_rotate(out + row, out + row + half, x + row, x + row + half, cs, sn, m);
     }
 }
 
@@ -60,7 +45,7 @@ static void rope_range(void *ctx, int64_t lo, int64_t hi) {
         }
         for (int64_t i0 = 0; i0 < half; i0 += PAIRS) {
             const int64_t m = half - i0 < PAIRS ? half - i0 : PAIRS;
-            angles(cs, sn, j->pos[bt], i0, m, j->Dh, j->theta, j->sign);
+            empo_rope_cos_sin(cs, sn, j->pos[bt], i0, m, j->Dh, j->theta, j->sign);
             rotate_token(j->out, j->x, cs, sn, i0, m, b, t, j->H, j->T, j->Dh);
         }
     }
@@ -77,7 +62,8 @@ static void rope_apply(float *out, const float *x, const int64_t *pos, int64_t B
         for (int64_t t = 0; t < T && shared; t++) shared = pos[b * T + t] == pos[t];
     float *table = shared ? malloc(sizeof(float) * (size_t)(T * Dh)) : NULL;   /* NULL: per-row path */
     if (table) {
-        for (int64_t t = 0; t < T; t++) angles(table + t * Dh, table + t * Dh + Dh / 2, pos[t], 0, Dh / 2, Dh, theta, sign);
+        for (int64_t t = 0; t < T; t++)
+            empo_rope_cos_sin(table + t * Dh, table + t * Dh + Dh / 2, pos[t], 0, Dh / 2, Dh, theta, sign);
         j.table = table;
     }
     empo_parallel_for(B * T, B * H * T * Dh, rope_range, &j);

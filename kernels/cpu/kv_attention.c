@@ -80,7 +80,9 @@ static int64_t task_floats(int64_t Dh) { return 2 * Q_BLOCK * Dh; }
 
 int64_t empo_k_kv_attention_work_for(const empo_kv_shape *a, int threads) { return threads * task_floats(a->Dh); }
 
-int64_t empo_k_kv_attention_work(const empo_kv_shape *a) { return empo_k_kv_attention_work_for(a, omp_get_max_threads()); }
+int64_t empo_k_kv_attention_work(const empo_kv_shape *a) {
+    return empo_k_kv_attention_work_for(a, omp_get_max_threads());
+}
 
 /* The queries qi0 .. qi0+nq-1 of group p, KV head h: query qi is head
  * h * g + qi % g of row order[start[p] + qi / g]. */
@@ -137,17 +139,12 @@ static void kv_tasks(void *ctx, int64_t lo, int64_t hi) {
     }
 }
 
-/* The job of one call, and its task count. */
+/* The job of one call; returns its task count. */
 static int64_t kv_job_of(kv_job *j, float *out, float *work, const float *q, const float *pk, const float *pv,
                          const int64_t *plen, const int64_t *order, const int64_t *start, const float *k,
-                         const float *v, const int64_t *len, const empo_kv_shape *a, int64_t *keys) {
+                         const float *v, const int64_t *len, const empo_kv_shape *a) {
     int64_t most = 0;   /* the largest group */
-    *keys = 0;          /* key rows read, for the threading decision */
-    for (int64_t p = 0; p < a->P; p++) {
-        *keys += pk ? plen[p] : 0;
-        most = start[p + 1] - start[p] > most ? start[p + 1] - start[p] : most;
-    }
-    for (int64_t b = 0; b < a->B; b++) *keys += len[b];
+    for (int64_t p = 0; p < a->P; p++) most = start[p + 1] - start[p] > most ? start[p + 1] - start[p] : most;
     const int64_t blocks = (most * (a->Hq / a->Hkv) + Q_BLOCK - 1) / Q_BLOCK;
     *j = (kv_job){out, work, q, pk, pv, k, v, plen, order, start, len, a, blocks};
     return a->P * a->Hkv * blocks;
@@ -157,8 +154,10 @@ void empo_k_kv_attention(float *out, float *work, const float *q, const float *p
                          const int64_t *plen, const int64_t *order, const int64_t *start, const float *k,
                          const float *v, const int64_t *len, const empo_kv_shape *a) {
     kv_job j;
-    int64_t keys;
-    const int64_t n = kv_job_of(&j, out, work, q, pk, pv, plen, order, start, k, v, len, a, &keys);
+    const int64_t n = kv_job_of(&j, out, work, q, pk, pv, plen, order, start, k, v, len, a);
+    int64_t keys = 0;   /* key rows read, for the threading decision */
+    for (int64_t p = 0; p < a->P; p++) keys += pk ? plen[p] : 0;
+    for (int64_t b = 0; b < a->B; b++) keys += len[b];
     empo_parallel_for(n, keys * a->Hq * a->Dh * 4, kv_tasks, &j);
 }
 
@@ -166,7 +165,6 @@ void empo_k_kv_attention_part(int part, int parts, float *out, float *work, cons
                               const float *pv, const int64_t *plen, const int64_t *order, const int64_t *start,
                               const float *k, const float *v, const int64_t *len, const empo_kv_shape *a) {
     kv_job j;
-    int64_t keys;
-    const int64_t n = kv_job_of(&j, out, work, q, pk, pv, plen, order, start, k, v, len, a, &keys);
+    const int64_t n = kv_job_of(&j, out, work, q, pk, pv, plen, order, start, k, v, len, a);
     kv_tasks(&j, n * part / parts, n * (part + 1) / parts);
 }

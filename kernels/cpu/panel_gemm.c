@@ -8,8 +8,8 @@
 /* Lets GCC if-convert (and so vectorize) the selects in empo_k_expf. */
 #pragma GCC optimize("no-trapping-math")
 #include <immintrin.h>
-#include <string.h>
 #include "fused.h"
+#include "fused_rows.h"
 #include "panel_gemm.h"
 
 enum { R = EMPO_PANEL_STRIP, L = EMPO_PANEL, LINE = 16 /* floats per cache line */ };
@@ -17,10 +17,9 @@ enum { R = EMPO_PANEL_STRIP, L = EMPO_PANEL, LINE = 16 /* floats per cache line 
 void empo_k_panel_pack(float *xp, const float *x, int64_t M, int64_t K, int64_t ldx, int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; p++) {
         float *d = xp + p * K * L;
-        const int64_t m0 = p * L, nm = M - m0 < L ? M - m0 : L;
-        if (nm < L) memset(d, 0, sizeof(float) * (size_t)(K * L));
+        const int64_t nm = empo_panel_start(d, p, M, K);
         for (int64_t i = 0; i < nm; i++) {
-            const float *s = x + (m0 + i) * ldx;
+            const float *s = x + (p * L + i) * ldx;
             for (int64_t k = 0; k < K; k++) d[k * L + i] = s[k];
         }
     }
@@ -117,7 +116,8 @@ typedef struct {
 } swiglu_ctx;
 
 /* rows 0..2 of the tile are gate rows f..f+2, rows 3..5 the matching up rows */
-static inline __attribute__((always_inline)) void swiglu_out(const swiglu_ctx *x, __m256 c[R][2], int64_t f, int nr, int64_t p) {
+static inline __attribute__((always_inline)) void swiglu_out(const swiglu_ctx *x, __m256 c[R][2], int64_t f, int nr,
+                                                             int64_t p) {
     float t[R][L] __attribute__((aligned(32)));
     for (int r = 0; r < R; r++) {
         _mm256_store_ps(t[r], c[r][0]);
@@ -127,7 +127,7 @@ static inline __attribute__((always_inline)) void swiglu_out(const swiglu_ctx *x
         float *s = x->sp + (p * x->F + f + r) * L;
         const float *g = t[r], *u = t[EMPO_PANEL_PAIRS + r];
 #pragma omp simd
-        for (int i = 0; i < L; i++) s[i] = g[i] * (1.0f / (1.0f + empo_k_expf(-g[i]))) * u[i];
+        for (int i = 0; i < L; i++) s[i] = empo_k_swiglu(g[i], u[i]);
     }
 }
 

@@ -106,4 +106,17 @@ function M.new(name)
   return c
 end
 
+-- The Hugging Face config of the tests' small random model (2 layers,
+-- hidden 32, 4 query / 2 KV heads, vocabulary 61), with each table of
+-- overrides given applied in turn.
+function M.tiny_hf(...)
+  local t = { model_type = 'qwen2', vocab_size = 61, hidden_size = 32, intermediate_size = 48, num_hidden_layers = 2,
+              num_attention_heads = 4, num_key_value_heads = 2, rms_norm_eps = 1e-6, rope_theta = 10000,
+              max_position_embeddings = 64, initializer_range = 0.1 }
+  for i = 1, select('#', ...) do
+    for k, v in pairs(select(i, ...) or {}) do t[k] = v end
+  end
+  return t
+end
+
 return M

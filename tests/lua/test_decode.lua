@@ -13,13 +13,7 @@ local E = require 'empo.ffi'
 local check = require 'check'
 local c = check.new('test_decode')
 
-local function hf(over)
-  local t = { model_type = 'qwen2', vocab_size = 61, hidden_size = 32, intermediate_size = 48, num_hidden_layers = 2,
-              num_attention_heads = 4, num_key_value_heads = 2, rms_norm_eps = 1e-6, rope_theta = 10000,
-              max_position_embeddings = 96, initializer_range = 0.1 }
-  for k, v in pairs(over or {}) do t[k] = v end
-  return t
-end
+local function hf(over) return check.tiny_hf({ max_position_embeddings = 96 }, over) end
 
 local PROMPTS = { { 5, 9, 2, 33, 7, 1, 60, 12, 8 }, { 41 }, { 3, 3, 3, 17 }, { 20, 21, 22, 23, 24, 25, 26, 27, 28, 29,
                   30, 31, 32, 33, 34, 35, 36 } }

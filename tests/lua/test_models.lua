@@ -10,14 +10,7 @@ local tmp = os.tmpname()
 os.remove(tmp)
 os.execute("mkdir -p '" .. tmp .. "'")
 
-local function hf(over)
-  local t = { model_type = 'qwen2', vocab_size = 61, hidden_size = 32, intermediate_size = 48,
-              num_hidden_layers = 2, num_attention_heads = 4, num_key_value_heads = 2, rms_norm_eps = 1e-6,
-              rope_theta = 10000, tie_word_embeddings = false, max_position_embeddings = 64,
-              initializer_range = 0.1 }
-  for k, v in pairs(over or {}) do t[k] = v end
-  return t
-end
+local function hf(over) return check.tiny_hf({ tie_word_embeddings = false }, over) end
 
 local function max_abs_diff(a, b) return (a - b):abs():max():item() end
 
