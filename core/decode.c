@@ -6,6 +6,7 @@
 #include <string.h>
 #include "internal.h"
 #include "decode.h"
+#include "team.h"
 
 enum { WEIGHTS = 17 };   /* tensors per layer in empo_decoder_layer_spec */
 
@@ -17,6 +18,7 @@ struct empo_decoder {
     empo_tensor *scratch;   /* a tensor: counted in empo's memory figures */
     int64_t scratch_floats;
     int64_t *order, *start, *lens;
+    uint64_t *claims;   /* the step team's work shares (kernels/team.h) */
 };
 
 /* t is f32, contiguous, of shape (n0[, n1[, n2, n3]]) — ndim values given;
@@ -119,7 +121,10 @@ int empo_decoder_new(empo_decoder **out, const empo_decoder_spec *s, int64_t max
     d->order = malloc(sizeof(int64_t) * (size_t)(max_batch + 1));
     d->start = malloc(sizeof(int64_t) * (size_t)(m.slots + 2));
     d->lens = malloc(sizeof(int64_t) * (size_t)max_batch);
-    if (!d->layer || !d->held || !d->scratch || !d->order || !d->start || !d->lens) {
+    const size_t claim_bytes = sizeof(uint64_t) * EMPO_TEAM_STRIDE * (size_t)m.threads;
+    d->claims = aligned_alloc(64, claim_bytes);   /* a multiple of 64: one line per thread */
+    if (d->claims) memset(d->claims, 0, claim_bytes);   /* every share empty */
+    if (!d->layer || !d->held || !d->scratch || !d->order || !d->start || !d->lens || !d->claims) {
         empo_decoder_free(d);
         return empo_fail(EMPO_E_NOMEM, "decoder_new: out of memory for %lld rows' scratch", (long long)max_batch);
     }
@@ -185,7 +190,7 @@ int empo_decoder_step(empo_decoder *d, empo_tensor *logits, int64_t B, const int
     if (!d) return empo_fail(EMPO_E_ARG, "decoder_step: NULL decoder");
     EMPO_TRY(check_rows(d, logits, B, ids, pos, col, prow, plen));
     empo_kv_group_rows(d->order, d->start, B, d->m.slots, prow);
-    const empo_decode_batch b = {B, ids, pos, col, prow, plen, d->order, d->start, d->lens};
+    const empo_decode_batch b = {B, ids, pos, col, prow, plen, d->order, d->start, d->lens, d->claims};
     empo_k_decode_step(empo_tensor_data(logits), empo_tensor_data(d->scratch), &d->m, &b);
     return EMPO_OK;
 }
@@ -203,5 +208,6 @@ void empo_decoder_free(empo_decoder *d) {
     free(d->order);
     free(d->start);
     free(d->lens);
+    free(d->claims);
     free(d);
 }

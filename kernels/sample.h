@@ -58,12 +58,13 @@ typedef void empo_kv_attention_fn(float *out,            // (B, Hq, Dh)
 empo_kv_attention_fn empo_k_kv_attention, empo_ref_kv_attention;
 int64_t empo_k_kv_attention_work(const empo_kv_shape *a);
 int64_t empo_k_kv_attention_work_for(const empo_kv_shape *a, int threads);   /* for a team of that size */
-/* The share `part` of `parts` of empo_k_kv_attention's tasks, on this
- * thread: for a caller's own parallel region (the C decode step), where
- * every thread of the team calls it with its number. Work as above, one
+/* For a caller's own parallel region (the C decode step): the number of
+ * empo_k_kv_attention's tasks, and tasks lo .. hi-1 on this thread (which
+ * thread runs a task does not change its numbers). Work as above, one
  * slice per OpenMP thread number. */
-void empo_k_kv_attention_part(int part, int parts, float *out, float *work, const float *q, const float *pk,
-                              const float *pv, const int64_t *plen, const int64_t *order, const int64_t *start,
-                              const float *k, const float *v, const int64_t *len, const empo_kv_shape *a);
+int64_t empo_k_kv_attention_tasks(const int64_t *start, const empo_kv_shape *a);
+void empo_k_kv_attention_range(int64_t lo, int64_t hi, float *out, float *work, const float *q, const float *pk,
+                               const float *pv, const int64_t *plen, const int64_t *order, const int64_t *start,
+                               const float *k, const float *v, const int64_t *len, const empo_kv_shape *a);
 
 #endif

@@ -139,32 +139,30 @@ static void kv_tasks(void *ctx, int64_t lo, int64_t hi) {
     }
 }
 
-/* The job of one call; returns its task count. */
-static int64_t kv_job_of(kv_job *j, float *out, float *work, const float *q, const float *pk, const float *pv,
-                         const int64_t *plen, const int64_t *order, const int64_t *start, const float *k,
-                         const float *v, const int64_t *len, const empo_kv_shape *a) {
-    int64_t most = 0;   /* the largest group */
+/* Query blocks of the largest group: tasks per (prefix row, KV head). */
+static int64_t blocks_of(const int64_t *start, const empo_kv_shape *a) {
+    int64_t most = 0;
     for (int64_t p = 0; p < a->P; p++) most = start[p + 1] - start[p] > most ? start[p + 1] - start[p] : most;
-    const int64_t blocks = (most * (a->Hq / a->Hkv) + Q_BLOCK - 1) / Q_BLOCK;
-    *j = (kv_job){out, work, q, pk, pv, k, v, plen, order, start, len, a, blocks};
-    return a->P * a->Hkv * blocks;
+    return (most * (a->Hq / a->Hkv) + Q_BLOCK - 1) / Q_BLOCK;
+}
+
+int64_t empo_k_kv_attention_tasks(const int64_t *start, const empo_kv_shape *a) {
+    return a->P * a->Hkv * blocks_of(start, a);
 }
 
 void empo_k_kv_attention(float *out, float *work, const float *q, const float *pk, const float *pv,
                          const int64_t *plen, const int64_t *order, const int64_t *start, const float *k,
                          const float *v, const int64_t *len, const empo_kv_shape *a) {
-    kv_job j;
-    const int64_t n = kv_job_of(&j, out, work, q, pk, pv, plen, order, start, k, v, len, a);
+    const kv_job j = {out, work, q, pk, pv, k, v, plen, order, start, len, a, blocks_of(start, a)};
     int64_t keys = 0;   /* key rows read, for the threading decision */
     for (int64_t p = 0; p < a->P; p++) keys += pk ? plen[p] : 0;
     for (int64_t b = 0; b < a->B; b++) keys += len[b];
-    empo_parallel_for(n, keys * a->Hq * a->Dh * 4, kv_tasks, &j);
+    empo_parallel_for(a->P * a->Hkv * j.blocks, keys * a->Hq * a->Dh * 4, kv_tasks, (void *)&j);
 }
 
-void empo_k_kv_attention_part(int part, int parts, float *out, float *work, const float *q, const float *pk,
-                              const float *pv, const int64_t *plen, const int64_t *order, const int64_t *start,
-                              const float *k, const float *v, const int64_t *len, const empo_kv_shape *a) {
-    kv_job j;
-    const int64_t n = kv_job_of(&j, out, work, q, pk, pv, plen, order, start, k, v, len, a);
-    kv_tasks(&j, n * part / parts, n * (part + 1) / parts);
+void empo_k_kv_attention_range(int64_t lo, int64_t hi, float *out, float *work, const float *q, const float *pk,
+                               const float *pv, const int64_t *plen, const int64_t *order, const int64_t *start,
+                               const float *k, const float *v, const int64_t *len, const empo_kv_shape *a) {
+    const kv_job j = {out, work, q, pk, pv, k, v, plen, order, start, len, a, blocks_of(start, a)};
+    kv_tasks((void *)&j, lo, hi);
 }
