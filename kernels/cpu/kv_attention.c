@@ -46,20 +46,19 @@ static void attend(running *r, const float *const *q, int64_t nq, const float *K
 }
 
 /* The same over a shared prefix for a task's nq queries, whose transposes
- * are the columns of Qt [Dh, w] (w: nq rounded up to 8, zero columns
- * beyond) and whose outputs r[i].o are the rows of O [nq, Dh]. Per block of
+ * times the softmax scale are the columns of Qt [Dh, w] (w: nq rounded
+ * up to 8, zero columns beyond; scaled here, the scores need no pass of
+ * their own) and whose outputs r[i].o are the rows of O [nq, Dh]. Per block of
  * keys, St = K Qt gives the scores with the queries along the rows, so the
  * block needs no packing and the online softmax runs across queries in
  * vector lanes; then O += St^T V, the transpose being just strides. */
 static void attend_prefix(running *r, const float *Qt, float *O, int64_t nq, int64_t w, const float *K,
-                          const float *V, int64_t L, int64_t Dh, float scale) {
+                          const float *V, int64_t L, int64_t Dh) {
     float St[KEY_BLOCK * Q_BLOCK], m[Q_BLOCK], l[Q_BLOCK];
     for (int64_t i = 0; i < w; i++) m[i] = -INFINITY, l[i] = 0.0f;
     for (int64_t s0 = 0; s0 < L; s0 += KEY_BLOCK) {
         const int64_t n = L - s0 < KEY_BLOCK ? L - s0 : KEY_BLOCK;
         empo_tile_gemm(St, w, K + s0 * Dh, Dh, 1, Qt, w, n, w, Dh, 0);
-#pragma omp simd
-        for (int64_t i = 0; i < n * w; i++) St[i] *= scale;
         empo_softmax_fold_cols(St, n, w, m, l, O, nq, Dh);
         empo_tile_gemm(O, Dh, St, 1, w, V + s0 * Dh, Dh, nq, Dh, n, 1);
     }
@@ -98,17 +97,18 @@ static void attend_queries(const kv_job *j, float *work, int64_t p, int64_t h, i
         const int64_t qi = qi0 + i, b = j->order[j->start[p] + qi / g], row = b * a->Hq + h * g + qi % g;
         rows[i] = b;
         qs[i] = j->q + row * Dh;
-        for (int64_t d = 0; d < Dh; d++) Qt[d * w + i] = qs[i][d];
         r[i].m = -INFINITY;
         r[i].l = 0.0f;
         r[i].o = O + i * Dh;
     }
-    for (int64_t d = 0; d < Dh; d++)
-        for (int64_t i = nq; i < w; i++) Qt[d * w + i] = 0.0f;
     memset(O, 0, sizeof(float) * (size_t)(nq * Dh));
     if (j->pk && j->plen[p] > 0) {   /* the shared prefix: once for every query of the group */
+        for (int64_t d = 0; d < Dh; d++) {   /* a row of Qt at a time: its stores fill one line */
+            for (int64_t i = 0; i < nq; i++) Qt[d * w + i] = a->scale * qs[i][d];
+            for (int64_t i = nq; i < w; i++) Qt[d * w + i] = 0.0f;
+        }
         const int64_t off = (p * a->Hkv + h) * a->Sp * Dh;
-        attend_prefix(r, Qt, O, nq, w, j->pk + off, j->pv + off, j->plen[p], Dh, a->scale);
+        attend_prefix(r, Qt, O, nq, w, j->pk + off, j->pv + off, j->plen[p], Dh);
     }
     for (int64_t i = 0; i < nq;) {   /* each row's own positions, for its queries in this block */
         int64_t e = i + 1;

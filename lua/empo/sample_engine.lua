@@ -28,6 +28,7 @@ local empo = require 'empo'
 local E = require 'empo.ffi'
 local clock = require('empo.log').clock
 local C = E.C
+local new_table = require 'table.new'
 
 local check = E.check
 local Engine = {}
@@ -50,8 +51,10 @@ function Engine.new(model, tok, prompts, o)
   local seqs, Tp, Wg = {}, 0, 1
   for p, pr in ipairs(prompts) do
     for s = 1, o.n do
-      seqs[#seqs + 1] = { prompt = p, sample = s, ids = {}, logprobs = {}, ref_logprobs = {}, tail = '',
-                          max_new = pr.max_new }
+      local m = pr.max_new   -- preallocated: no resizing as tokens arrive
+      seqs[#seqs + 1] = { prompt = p, sample = s, ids = new_table(m, 0), logprobs = new_table(m, 0),
+                          ref_logprobs = new_table(m, 0), tail = '',
+                          max_new = m, n = 0 }
     end
     pr.left, pr.live = o.n, 0   -- samples without a row yet; rows alive
     Tp = math.max(Tp, #pr.ids)
@@ -195,7 +198,8 @@ function Engine:record(lo, hi)
   for r = lo, hi - 1 do
     local seq = self.row[r]
     local id = tonumber(ids[r])
-    local k = #seq.ids + 1
+    local k = seq.n + 1
+    seq.n = k
     seq.ids[k], seq.logprobs[k], seq.ref_logprobs[k] = id, tonumber(lp[r]), tonumber(ref[r])
     counter[r] = counter[r] + 1
     local why = stop_ids[id] and id or (strings and self:stop_string(seq, id)) or nil
