@@ -11,40 +11,62 @@
 #include <string.h>
 #include "fused.h"
 
-/* Max and sum of n floats (n a multiple of 8), the partial results in
- * registers: an omp simd reduction spills its lanes and keeps GCC from
- * vectorizing the loop around it. */
-static inline float empo_max8n(const float *x, int64_t n) {
-    __m256 m = _mm256_set1_ps(-INFINITY);
-    for (int64_t j = 0; j < n; j += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + j));
-    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+/* The sum of the eight lanes of v. */
+static inline float empo_hsum8(__m256 v) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+static inline float empo_hmax8(__m256 v) {
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     h = _mm_max_ps(h, _mm_movehl_ps(h, h));
     return _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
 }
 
-static inline float empo_sum8n(const float *x, int64_t n) {
-    __m256 s = _mm256_setzero_ps();
-    for (int64_t j = 0; j < n; j += 8) s = _mm256_add_ps(s, _mm256_loadu_ps(x + j));
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+/* empo_k_expf on eight lanes (the same steps, written with intrinsics so
+ * that a loop around it keeps its running values in registers). */
+static inline __m256 empo_exp8(__m256 x) {
+    const __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                                 _mm256_set1_ps(-126.0f)),
+                                   _mm256_set1_ps(127.0f));
+    const __m256 n = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fmadd_ps(n, _mm256_set1_ps(2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    const __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    const __m256 zero = _mm256_and_ps(y, _mm256_cmp_ps(x, _mm256_set1_ps(-87.33f), _CMP_NLT_UQ));
+    return _mm256_blendv_ps(zero, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, _mm256_set1_ps(88.72f), _CMP_GT_OQ));
 }
 
 /* Folds one query's raw scores p[0, np) (np a multiple of 8; the query
  * sees keys j < vis, minus those with bias[j] = -inf when bias is given)
  * into its online softmax: running max *m, sum *l, output row o [Dh]
  * (scaled when the max grows). Leaves exp(scale p_j - max) in p, 0 where
- * hidden; the caller then adds p times the value rows to o. */
+ * hidden; the caller then adds p times the value rows to o. Two passes,
+ * the max and the sum kept in registers. */
 static inline void empo_softmax_fold(float *p, int64_t np, int64_t vis, const float *bias, float scale, float *m,
                                      float *l, float *o, int64_t Dh) {
-    if (bias) {
-#pragma omp simd
-        for (int64_t j = 0; j < np; j++) p[j] = j < vis ? scale * p[j] + bias[j] : -INFINITY;
-    } else {
-#pragma omp simd
-        for (int64_t j = 0; j < np; j++) p[j] = j < vis ? scale * p[j] : -INFINITY;
+    const __m256 ninf = _mm256_set1_ps(-INFINITY), sc = _mm256_set1_ps(scale);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256 bmax = ninf;
+    for (int64_t j = 0; j < np; j += 8) {
+        __m256 v = _mm256_mul_ps(sc, _mm256_loadu_ps(p + j));
+        if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + j));
+        const int64_t left = vis - j;   /* keys j + lane >= vis are hidden */
+        const __m256i seen = _mm256_cmpgt_epi32(_mm256_set1_epi32(left < 0 ? 0 : left > 8 ? 8 : (int)left), lane);
+        v = _mm256_blendv_ps(ninf, v, _mm256_castsi256_ps(seen));
+        _mm256_storeu_ps(p + j, v);
+        bmax = _mm256_max_ps(bmax, v);
     }
-    const float bm = empo_max8n(p, np);
+    const float bm = empo_hmax8(bmax);
     if (bm == -INFINITY) {   /* nothing visible */
         memset(p, 0, sizeof(float) * (size_t)np);
         return;
@@ -56,10 +78,14 @@ static inline void empo_softmax_fold(float *p, int64_t np, int64_t vis, const fl
         for (int64_t d = 0; d < Dh; d++) o[d] *= c;
         *m = bm;
     }
-    const float mx = *m;
-#pragma omp simd
-    for (int64_t j = 0; j < np; j++) p[j] = empo_k_expf(p[j] - mx);   /* -inf -> 0 */
-    *l += empo_sum8n(p, np);
+    const __m256 mx = _mm256_set1_ps(*m);
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t j = 0; j < np; j += 8) {   /* -inf -> 0 */
+        const __m256 e = empo_exp8(_mm256_sub_ps(_mm256_loadu_ps(p + j), mx));
+        _mm256_storeu_ps(p + j, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    *l += empo_hsum8(sum);
 }
 
 /* sc[i, s] = scale * q[i] . K[s] for the nq query rows q[i] and the n key
@@ -76,28 +102,42 @@ void empo_attn_add_rows(float *y, const float *c, const float *V, int64_t n, int
 /* Widest query tile empo_softmax_fold_cols takes. */
 enum { EMPO_FOLD_MAX_W = 64 };
 
-/* The online softmax of a block of n keys for the w (<= EMPO_FOLD_MAX_W)
- * queries held in the columns of St [n, w]: scaled scores, -inf where a
- * key is hidden from a query. Updates each query's running max m[i] and
- * sum l[i], scales the rows of O [nq, Dh] (the first nq queries' outputs)
- * when their max grows, and leaves exp(score - max) in St (0 where
- * hidden); the caller then adds St^T V to O. The max and exp run across
- * the queries in vector lanes. */
+/* The online softmax of a block of n keys for the w (a multiple of 8,
+ * <= EMPO_FOLD_MAX_W) queries held in the columns of St [n, w]: scaled
+ * scores, -inf where a key is hidden from a query. Updates each query's
+ * running max m[i] and sum l[i], scales the rows of O [nq, Dh] (the first
+ * nq queries' outputs) when their max grows, and leaves exp(score - max)
+ * in St (0 where hidden); the caller then adds St^T V to O. Eight queries
+ * at a time in a vector, down the keys, the running max and sum in
+ * registers. */
 static inline void empo_softmax_fold_cols(float *St, int64_t n, int64_t w, float *m, float *l, float *O, int64_t nq,
                                           int64_t Dh) {
-    float bm[EMPO_FOLD_MAX_W], cf[EMPO_FOLD_MAX_W];
-    for (int64_t i = 0; i < w; i++) bm[i] = -INFINITY;
-    for (int64_t j = 0; j < n; j++) {
-        const float *x = St + j * w;
-#pragma omp simd
-        for (int64_t i = 0; i < w; i++) bm[i] = x[i] > bm[i] ? x[i] : bm[i];
-    }
-#pragma omp simd
-    for (int64_t i = 0; i < w; i++) {   /* re-express the partial sums against the new max */
-        const float mn = bm[i] > m[i] ? bm[i] : m[i];
-        cf[i] = mn == -INFINITY ? 1.0f : empo_k_expf(m[i] - mn);
-        l[i] *= cf[i];
-        m[i] = mn;
+    float cf[EMPO_FOLD_MAX_W];
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    for (int64_t c = 0; c < w; c += 8) {
+        __m256 b0 = ninf, b1 = ninf;   /* two chains: the max's latency overlaps */
+        int64_t j = 0;
+        for (; j + 1 < n; j += 2) {
+            b0 = _mm256_max_ps(b0, _mm256_loadu_ps(St + j * w + c));
+            b1 = _mm256_max_ps(b1, _mm256_loadu_ps(St + (j + 1) * w + c));
+        }
+        if (j < n) b0 = _mm256_max_ps(b0, _mm256_loadu_ps(St + j * w + c));
+        const __m256 mo = _mm256_loadu_ps(m + c), mn = _mm256_max_ps(mo, _mm256_max_ps(b0, b1));
+        /* re-express the partial sums against the new max (1 while nothing is visible) */
+        const __m256 f = _mm256_blendv_ps(empo_exp8(_mm256_sub_ps(mo, mn)), _mm256_set1_ps(1.0f),
+                                          _mm256_cmp_ps(mn, ninf, _CMP_EQ_OQ));
+        _mm256_storeu_ps(cf + c, f);
+        _mm256_storeu_ps(m + c, mn);
+        __m256 s0 = _mm256_mul_ps(_mm256_loadu_ps(l + c), f), s1 = _mm256_setzero_ps();
+        for (j = 0; j < n; j++) {
+            float *x = St + j * w + c;
+            const __m256 v = _mm256_loadu_ps(x);
+            const __m256 e = _mm256_andnot_ps(_mm256_cmp_ps(v, ninf, _CMP_EQ_OQ), empo_exp8(_mm256_sub_ps(v, mn)));
+            _mm256_storeu_ps(x, e);
+            if (j & 1) s1 = _mm256_add_ps(s1, e);
+            else s0 = _mm256_add_ps(s0, e);
+        }
+        _mm256_storeu_ps(l + c, _mm256_add_ps(s0, s1));
     }
     for (int64_t i = 0; i < nq; i++)
         if (cf[i] != 1.0f) {
@@ -105,14 +145,6 @@ static inline void empo_softmax_fold_cols(float *St, int64_t n, int64_t w, float
 #pragma omp simd
             for (int64_t d = 0; d < Dh; d++) o[d] *= cf[i];
         }
-    for (int64_t j = 0; j < n; j++) {
-        float *x = St + j * w;
-#pragma omp simd
-        for (int64_t i = 0; i < w; i++) {
-            x[i] = x[i] == -INFINITY ? 0.0f : empo_k_expf(x[i] - m[i]);
-            l[i] += x[i];
-        }
-    }
 }
 
 #endif
