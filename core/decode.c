@@ -128,6 +128,7 @@ int empo_decoder_new(empo_decoder **out, const empo_decoder_spec *s, int64_t max
         empo_decoder_free(d);
         return empo_fail(EMPO_E_NOMEM, "decoder_new: out of memory for %lld rows' scratch", (long long)max_batch);
     }
+    empo_decode_rope_table(empo_tensor_data(d->scratch), &m);
     empo_tensor *top[3] = {s->embed, s->norm, s->head};
     for (int i = 0; i < 3; i++) empo_tensor_retain(d->held[d->nheld++] = top[i]);
     for (int64_t l = 0; l < m.L; l++) {
@@ -172,9 +173,9 @@ static int check_rows(const empo_decoder *d, const empo_tensor *logits, int64_t 
         if (col[b] < 0 || col[b] >= m->S)
             return empo_fail(EMPO_E_INDEX, "decoder_step: row %lld writes own column %lld of a cache of %lld",
                              (long long)b, (long long)col[b], (long long)m->S);
-        if (pos[b] < 0)
-            return empo_fail(EMPO_E_INDEX, "decoder_step: row %lld has position %lld", (long long)b,
-                             (long long)pos[b]);
+        if (pos[b] < 0 || pos[b] >= m->Sp + m->S)   /* the rope table's positions */
+            return empo_fail(EMPO_E_INDEX, "decoder_step: row %lld has position %lld, the cache holds %lld",
+                             (long long)b, (long long)pos[b], (long long)(m->Sp + m->S));
         if (prow[b] < 0 || prow[b] >= m->slots)
             return empo_fail(EMPO_E_INDEX, "decoder_step: row %lld reads prompt slot %lld of %lld", (long long)b,
                              (long long)prow[b], (long long)m->slots);

@@ -44,7 +44,8 @@ int empo_decoder_new(empo_decoder **out, const empo_decoder_spec *spec, int64_t 
 /* One step for rows 0 .. B-1: row b feeds token ids[b] at rope position
  * pos[b], writes its key and value at its own cache column col[b], and
  * attends to the plen[prow[b]] positions of prompt slot prow[b], then to
- * its own columns 0 .. col[b]. logits f32 [>= B, V], contiguous: rows
+ * its own columns 0 .. col[b] (positions are below Sp + S, the prompt and
+ * own positions the cache holds). logits f32 [>= B, V], contiguous: rows
  * 0 .. B-1 are written. Bad ids, columns, slots or lengths fail naming the
  * row, before anything is written. */
 int empo_decoder_step(empo_decoder *d, empo_tensor *logits, int64_t B, const int64_t *ids, const int64_t *pos,

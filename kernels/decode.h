@@ -45,6 +45,9 @@ typedef struct empo_decode_batch {
 } empo_decode_batch;
 
 int64_t empo_decode_scratch_floats(const empo_decode_model *m, int64_t rows);
+/* Fills the scratch's rope table (cos and sin of positions 0 .. Sp + S - 1,
+ * as the model's rope computes them): once, before the first step. */
+void empo_decode_rope_table(float *scratch, const empo_decode_model *m);
 
 /* logits [B, V] (row-major) for the batch; scratch as above. */
 void empo_k_decode_step(float *logits, float *scratch, const empo_decode_model *m, const empo_decode_batch *b);

@@ -2,7 +2,7 @@
  * region; every phase's units are claimed through the team's work shares
  * (team.h: equal shares, the unfinished taken over by idle threads) and
  * the phase ends in a barrier:
- *   embed      rows: h = embed[ids]; each row's rope cos/sin, once for all layers
+ *   embed      rows: h = embed[ids]
  *   per layer  norm    panels: x = rmsnorm(h) written as panels (panel_gemm.h)
  *              qkv     weight strips: q, k, v (+ biases)
  *              rope    rows: rotate q in place, k into the own cache with v
@@ -26,7 +26,8 @@
 #include "team.h"
 
 typedef struct {
-    float *h, *xp, *sp, *q, *kn, *vn, *att, *rope, *kvwork;
+    float *rope;   /* [Sp + S, Dh]: cos | sin of every position, filled once (empo_decode_rope_table) */
+    float *h, *xp, *sp, *q, *kn, *vn, *att, *kvwork;
 } scratch;
 
 /* the decode attention's scratch: a slice per thread of the step's team */
@@ -36,15 +37,16 @@ static int64_t kv_work_floats(const empo_decode_model *m, int64_t rows) {
 }
 
 /* Lays out the scratch of `rows` rows from base (s NULL: only measures it);
- * returns its size in floats. */
+ * returns its size in floats. The rope table comes first: its place does
+ * not depend on the rows. */
 static int64_t carve(scratch *s, float *base, const empo_decode_model *m, int64_t rows) {
     const int64_t padded = empo_panels(rows) * EMPO_PANEL, qd = m->Hq * m->Dh, kd = m->Hkv * m->Dh;
-    const int64_t size[] = {rows * m->D, padded * (m->D > qd ? m->D : qd), padded * m->F, rows * qd, rows * kd,
-                            rows * kd, rows * qd, rows * m->Dh, kv_work_floats(m, rows)};
+    const int64_t size[] = {(m->Sp + m->S) * m->Dh, rows * m->D, padded * (m->D > qd ? m->D : qd), padded * m->F,
+                            rows * qd, rows * kd, rows * kd, rows * qd, kv_work_floats(m, rows)};
     scratch unused;
     const int lay = s != NULL;
     if (!lay) s = &unused;
-    float **part[] = {&s->h, &s->xp, &s->sp, &s->q, &s->kn, &s->vn, &s->att, &s->rope, &s->kvwork};
+    float **part[] = {&s->rope, &s->h, &s->xp, &s->sp, &s->q, &s->kn, &s->vn, &s->att, &s->kvwork};
     int64_t n = 0;
     for (int i = 0; i < (int)(sizeof size / sizeof size[0]); i++) {
         if (lay) *part[i] = base + n;
@@ -54,6 +56,12 @@ static int64_t carve(scratch *s, float *base, const empo_decode_model *m, int64_
 }
 
 int64_t empo_decode_scratch_floats(const empo_decode_model *m, int64_t rows) { return carve(NULL, NULL, m, rows); }
+
+void empo_decode_rope_table(float *scratch_floats, const empo_decode_model *m) {
+    const int64_t Dh = m->Dh, half = Dh / 2;
+    for (int64_t t = 0; t < m->Sp + m->S; t++)
+        empo_rope_cos_sin(scratch_floats + t * Dh, scratch_floats + t * Dh + half, t, 0, half, Dh, m->theta, 1.0f);
+}
 
 /* panels p0..p1-1 of xp = rmsnorm(h rows) * w (as empo_k_rmsnorm_forward
  * computes a row), lanes beyond B zero */
@@ -113,7 +121,7 @@ static void norm_phase(const empo_team *w, float *xp, const float *h, const floa
 static void rope_row(const empo_decode_model *m, const empo_decode_layer *ly, const empo_decode_batch *b,
                      const scratch *s, int64_t r) {
     const int64_t Dh = m->Dh, half = Dh / 2, qd = m->Hq * Dh, kd = m->Hkv * Dh;
-    const float *cs = s->rope + r * Dh, *sn = cs + half;
+    const float *cs = s->rope + b->pos[r] * Dh, *sn = cs + half;
     for (int64_t h = 0; h < m->Hq; h++) {
         float *x = s->q + r * qd + h * Dh;
         empo_rope_rotate(x, x + half, x, x + half, cs, sn, half);
@@ -163,7 +171,7 @@ static void layer_step(const empo_team *w, const empo_decode_model *m, const emp
 }
 
 void empo_k_decode_step(float *logits, float *scratch_floats, const empo_decode_model *m, const empo_decode_batch *b) {
-    const int64_t B = b->B, D = m->D, Dh = m->Dh, half = Dh / 2;
+    const int64_t B = b->B, D = m->D;
     if (B == 0) return;
     scratch s;
     carve(&s, scratch_floats, m, B);
@@ -175,10 +183,7 @@ void empo_k_decode_step(float *logits, float *scratch_floats, const empo_decode_
         int64_t lo, hi;
         empo_team_begin(&w, B);
         while (empo_team_claim(&w, &lo, &hi))
-            for (int64_t r = lo; r < hi; r++) {
-                memcpy(s.h + r * D, m->embed + b->ids[r] * D, sizeof(float) * (size_t)D);
-                empo_rope_cos_sin(s.rope + r * Dh, s.rope + r * Dh + half, b->pos[r], 0, half, Dh, m->theta, 1.0f);
-            }
+            for (int64_t r = lo; r < hi; r++) memcpy(s.h + r * D, m->embed + b->ids[r] * D, sizeof(float) * (size_t)D);
 #pragma omp barrier
         for (int64_t l = 0; l < m->L; l++) layer_step(&w, m, &m->layer[l], b, &s);
         norm_phase(&w, s.xp, s.h, m->norm, m->norm_eps, B, D);

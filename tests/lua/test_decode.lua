@@ -153,6 +153,12 @@ do
   prow[2] = 7
   c.raises(function() step(4) end, 'row 2 reads prompt slot 7')
   prow[2] = 0
+  local held = e.pk[1]:size(3) + e.k[1]:size(3)   -- prompt and own positions: the rope table's
+  pos[1] = held
+  c.raises(function() step(4) end, string.format('row 1 has position %d, the cache holds %d', held, held))
+  pos[1] = -1
+  c.raises(function() step(4) end, 'row 1 has position -1')
+  pos[1] = held - 1   -- the last position there is
   c.raises(function() step(13) end, '13 rows, the decoder was made for at most 12')
   c.raises(function() step(4, empo.zeros(4, 60)) end, 'logits [4 x 60] f32, expected contiguous [>= 4, 61]')
   c.runs(function() step(4) end, 'good rows run')
