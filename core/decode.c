@@ -1,6 +1,7 @@
-/* decode.c — the C decode step's op (core/empo_decode.h): validates a
- * decoder's weights and caches once, holds references to them and its
- * scratch, checks each step's rows, and runs kernels/cpu/decode_step.c. */
+/* decode.c — the C decoder's ops (core/empo_decode.h): validates a
+ * decoder's weights and caches once, holds references to them, its rope
+ * table and its step scratch, checks each step's rows and each prefill's
+ * prompts, and runs kernels/cpu/decode_step.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@ struct empo_decoder {
     empo_decode_layer *layer;
     empo_tensor **held;   /* every tensor referenced, released on free */
     int64_t nheld, max_batch;
-    empo_tensor *scratch;   /* a tensor: counted in empo's memory figures */
+    empo_tensor *scratch, *rope;   /* tensors: counted in empo's memory figures */
     int64_t scratch_floats;
     int64_t *order, *start, *lens;
     uint64_t *claims;   /* the step team's work shares (kernels/team.h) */
@@ -118,17 +119,19 @@ int empo_decoder_new(empo_decoder **out, const empo_decoder_spec *s, int64_t max
     d->layer = calloc((size_t)m.L, sizeof *d->layer);
     d->held = calloc((size_t)(m.L * WEIGHTS + 3), sizeof *d->held);
     d->scratch = empo_tensor_new(1, &d->scratch_floats, EMPO_F32);
+    const int64_t table[2] = {m.Sp + m.S, m.Dh};
+    d->rope = empo_tensor_new(2, table, EMPO_F32);
     d->order = malloc(sizeof(int64_t) * (size_t)(max_batch + 1));
     d->start = malloc(sizeof(int64_t) * (size_t)(m.slots + 2));
     d->lens = malloc(sizeof(int64_t) * (size_t)max_batch);
     const size_t claim_bytes = sizeof(uint64_t) * EMPO_TEAM_STRIDE * (size_t)m.threads;
     d->claims = aligned_alloc(64, claim_bytes);   /* a multiple of 64: one line per thread */
     if (d->claims) memset(d->claims, 0, claim_bytes);   /* every share empty */
-    if (!d->layer || !d->held || !d->scratch || !d->order || !d->start || !d->lens || !d->claims) {
+    if (!d->layer || !d->held || !d->scratch || !d->rope || !d->order || !d->start || !d->lens || !d->claims) {
         empo_decoder_free(d);
         return empo_fail(EMPO_E_NOMEM, "decoder_new: out of memory for %lld rows' scratch", (long long)max_batch);
     }
-    empo_decode_rope_table(empo_tensor_data(d->scratch), &m);
+    empo_decode_rope_table(empo_tensor_data(d->rope), &m);
     empo_tensor *top[3] = {s->embed, s->norm, s->head};
     for (int i = 0; i < 3; i++) empo_tensor_retain(d->held[d->nheld++] = top[i]);
     for (int64_t l = 0; l < m.L; l++) {
@@ -143,12 +146,13 @@ int empo_decoder_new(empo_decoder **out, const empo_decoder_spec *s, int64_t max
             .wk = data(y->k), .wv = data(y->v), .wo = data(y->o), .bq = data(y->q_bias), .bk = data(y->k_bias),
             .bv = data(y->v_bias), .bo = data(y->o_bias), .wg = data(y->gate), .wu = data(y->up),
             .wd = data(y->down), .input_eps = (float)y->input_eps, .post_eps = (float)y->post_eps,
-            .pk = data(y->prompt_k), .pv = data(y->prompt_v), .k = empo_tensor_data(y->own_k),
+            .pk = empo_tensor_data(y->prompt_k), .pv = empo_tensor_data(y->prompt_v), .k = empo_tensor_data(y->own_k),
             .v = empo_tensor_data(y->own_v)};
     }
     d->m.embed = data(s->embed);
     d->m.norm = data(s->norm);
     d->m.head = data(s->head);
+    d->m.rope = empo_tensor_data(d->rope);
     d->m.layer = d->layer;
     *out = d;
     return EMPO_OK;
@@ -196,8 +200,64 @@ int empo_decoder_step(empo_decoder *d, empo_tensor *logits, int64_t B, const int
     return EMPO_OK;
 }
 
+/* The prompts' sizes and slots: what a prefill would read and write. */
+static int check_prompts(const empo_decoder *d, const empo_tensor *logits, int64_t n, const int64_t *ids,
+                         const int64_t *len, const int64_t *slot) {
+    const empo_decode_model *m = &d->m;
+    if (n < 0) return empo_fail(EMPO_E_ARG, "decoder_prefill: %lld prompts", (long long)n);
+    EMPO_TRY(empo_check_tensor("decoder_prefill", "logits", logits, EMPO_DT_FLOAT));
+    if (logits->ndim != 2 || logits->shape[0] < n || logits->shape[1] != m->V || !empo_tensor_is_contiguous(logits))
+        return empo_fail(EMPO_E_SHAPE, "decoder_prefill: logits %s, expected contiguous [>= %lld, %lld]",
+                         empo_desc(logits), (long long)n, (long long)m->V);
+    if (n > 0 && (!ids || !len || !slot)) return empo_fail(EMPO_E_ARG, "decoder_prefill: NULL prompt array");
+    int64_t at = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (len[i] < 1 || len[i] > m->Sp)
+            return empo_fail(EMPO_E_ARG, "decoder_prefill: prompt %lld has %lld tokens, a slot holds 1 to %lld",
+                             (long long)i, (long long)len[i], (long long)m->Sp);
+        if (slot[i] < 0 || slot[i] >= m->slots)
+            return empo_fail(EMPO_E_INDEX, "decoder_prefill: prompt %lld goes to slot %lld of %lld", (long long)i,
+                             (long long)slot[i], (long long)m->slots);
+        for (int64_t j = 0; j < i; j++)
+            if (slot[j] == slot[i])
+                return empo_fail(EMPO_E_ARG, "decoder_prefill: prompts %lld and %lld both go to slot %lld",
+                                 (long long)j, (long long)i, (long long)slot[i]);
+        for (int64_t t = 0; t < len[i]; t++, at++)
+            if (ids[at] < 0 || ids[at] >= m->V)
+                return empo_fail(EMPO_E_INDEX,
+                                 "decoder_prefill: prompt %lld token %lld is %lld, the vocabulary has %lld",
+                                 (long long)i, (long long)t, (long long)ids[at], (long long)m->V);
+    }
+    return EMPO_OK;
+}
+
+int empo_decoder_prefill(empo_decoder *d, empo_tensor *logits, int64_t n, const int64_t *ids, const int64_t *len,
+                         const int64_t *slot) {
+    if (!d) return empo_fail(EMPO_E_ARG, "decoder_prefill: NULL decoder");
+    EMPO_TRY(check_prompts(d, logits, n, ids, len, slot));
+    if (n == 0) return EMPO_OK;
+    int64_t R = 0;
+    for (int64_t i = 0; i < n; i++) R += len[i];
+    int64_t floats = empo_decode_scratch_floats(&d->m, R);
+    empo_tensor *scratch = empo_tensor_new(1, &floats, EMPO_F32);
+    int64_t *index = malloc(sizeof(int64_t) * (size_t)(3 * (n + 1) + R));   /* start, task_start x2, prompt_of */
+    if (!scratch || !index) {
+        empo_tensor_release(scratch);
+        free(index);
+        return empo_fail(EMPO_E_NOMEM, "decoder_prefill: out of memory for %lld tokens' scratch", (long long)R);
+    }
+    int64_t *start = index, *task_start = index + n + 1;
+    start[0] = 0;
+    for (int64_t i = 0; i < n; i++) start[i + 1] = start[i] + len[i];
+    const empo_prefill_batch b = {n, ids, start, slot, task_start, task_start + 2 * (n + 1), d->claims};
+    empo_k_decode_prefill(empo_tensor_data(logits), empo_tensor_data(scratch), &d->m, &b);
+    empo_tensor_release(scratch);
+    free(index);
+    return EMPO_OK;
+}
+
 int64_t empo_decoder_scratch_bytes(const empo_decoder *d) {
-    return d ? (int64_t)sizeof(float) * d->scratch_floats : 0;
+    return d ? (int64_t)sizeof(float) * (d->scratch_floats + (d->m.Sp + d->m.S) * d->m.Dh) : 0;
 }
 
 void empo_decoder_free(empo_decoder *d) {
@@ -206,6 +266,7 @@ void empo_decoder_free(empo_decoder *d) {
     free(d->held);
     free(d->layer);
     empo_tensor_release(d->scratch);
+    empo_tensor_release(d->rope);
     free(d->order);
     free(d->start);
     free(d->lens);

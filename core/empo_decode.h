@@ -11,6 +11,7 @@
  *
  *     empo_decoder *d;
  *     empo_decoder_new(&d, &spec, max_batch);
+ *     empo_decoder_prefill(d, logits, n, ids, len, slot);           // prompts into slots
  *     empo_decoder_step(d, logits, B, ids, pos, col, prow, plen);   // logits [>= B, V]
  *     empo_decoder_free(d);
  */
@@ -51,7 +52,17 @@ int empo_decoder_new(empo_decoder **out, const empo_decoder_spec *spec, int64_t 
 int empo_decoder_step(empo_decoder *d, empo_tensor *logits, int64_t B, const int64_t *ids, const int64_t *pos,
                       const int64_t *col, const int64_t *prow, const int64_t *plen);
 
-/* Bytes of scratch the decoder holds. */
+/* Runs n prompts through the decoder (prefill): prompt i is len[i] tokens
+ * (1 .. the slots' positions), taken one prompt after another from ids;
+ * token t's key and value go to position t of prompt slot slot[i] (each
+ * slot once), and logits row i gets its last token's logits (logits f32
+ * [>= n, V], contiguous). The same layers as a step, causal within each
+ * prompt. Bad lengths, slots or token ids fail naming the prompt, before
+ * anything is written; scratch for the tokens is allocated for the call. */
+int empo_decoder_prefill(empo_decoder *d, empo_tensor *logits, int64_t n, const int64_t *ids, const int64_t *len,
+                         const int64_t *slot);
+
+/* Bytes the decoder holds for its steps (scratch and rope table). */
 int64_t empo_decoder_scratch_bytes(const empo_decoder *d);
 
 void empo_decoder_free(empo_decoder *d);

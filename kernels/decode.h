@@ -19,7 +19,7 @@ typedef struct empo_decode_layer {
     const float *wq, *wk, *wv, *wo, *bq, *bk, *bv, *bo;   /* [out, in]; biases [out] or NULL */
     const float *wg, *wu, *wd;                            /* [F, D], [F, D], [D, F] */
     float input_eps, post_eps;
-    const float *pk, *pv;                                 /* prompt cache [slots, Hkv, Sp, Dh] */
+    float *pk, *pv;                                       /* prompt cache [slots, Hkv, Sp, Dh] (prefill writes it) */
     float *k, *v;                                         /* own cache [rows, Hkv, S, Dh] */
 } empo_decode_layer;
 
@@ -30,6 +30,7 @@ typedef struct empo_decode_model {
     double theta;
     float norm_eps;
     const float *embed, *norm, *head;   /* [V, D], [D], [V, D] */
+    const float *rope;                  /* [Sp + S, Dh]: cos | sin of each position (empo_decode_rope_table) */
     const empo_decode_layer *layer;     /* [L] */
 } empo_decode_model;
 
@@ -45,11 +46,26 @@ typedef struct empo_decode_batch {
 } empo_decode_batch;
 
 int64_t empo_decode_scratch_floats(const empo_decode_model *m, int64_t rows);
-/* Fills the scratch's rope table (cos and sin of positions 0 .. Sp + S - 1,
- * as the model's rope computes them): once, before the first step. */
-void empo_decode_rope_table(float *scratch, const empo_decode_model *m);
+/* Fills a rope table (Sp + S rows of Dh floats: cos and sin of positions
+ * 0 .. Sp + S - 1, as the model's rope computes them). */
+void empo_decode_rope_table(float *table, const empo_decode_model *m);
 
 /* logits [B, V] (row-major) for the batch; scratch as above. */
 void empo_k_decode_step(float *logits, float *scratch, const empo_decode_model *m, const empo_decode_batch *b);
+
+/* A prefill: n prompts, their tokens as rows start[i] .. start[i+1]-1
+ * (R = start[n] rows, each prompt at least one token, at most Sp), through
+ * the same layers: token t of prompt i at rope position t, its key and
+ * value written to position t of prompt slot slot[i], attending causally
+ * to its prompt's positions 0 .. t. logits [n, V]: each prompt's last
+ * token. Scratch: empo_decode_scratch_floats(m, R) floats. */
+typedef struct empo_prefill_batch {
+    int64_t n;
+    const int64_t *ids, *start, *slot;
+    int64_t *task_start, *prompt_of;   /* scratch: [2 (n + 1)] (all tokens', last tokens' tasks), [R] */
+    uint64_t *claims;                  /* as empo_decode_batch's */
+} empo_prefill_batch;
+
+void empo_k_decode_prefill(float *logits, float *scratch, const empo_decode_model *m, const empo_prefill_batch *b);
 
 #endif

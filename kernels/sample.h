@@ -63,6 +63,26 @@ int64_t empo_k_kv_attention_work_for(const empo_kv_shape *a, int threads);   /* 
  * thread runs a task does not change its numbers). Work as above, one
  * slice per OpenMP thread number. */
 int64_t empo_k_kv_attention_tasks(const int64_t *start, const empo_kv_shape *a);
+
+/* A prefill's attention (the C decoder's prefill, kernels/decode.h): n
+ * prompts whose tokens are rows start[i] .. start[i+1]-1 of q and out
+ * (B = start[n] rows, [B, Hq, Dh]) and whose keys and values, position t
+ * for token t, are already in prompt slot slot[i] of pk/pv (P, Hkv, Sp,
+ * Dh); each query attends causally to its prompt's positions 0 .. its
+ * own. last_only: only each prompt's last token, whose query and output
+ * are row i of q and out (n rows). empo_k_kv_prefill_tasks fills
+ * task_start [n + 1] and returns the task count; empo_k_kv_prefill_range
+ * runs tasks lo .. hi-1 on this thread (work as empo_k_kv_attention's, a
+ * slice per thread number). */
+typedef struct empo_kv_prompts {
+    int64_t n;
+    const int64_t *start, *slot;
+    int last_only;
+} empo_kv_prompts;
+int64_t empo_k_kv_prefill_tasks(int64_t *task_start, const empo_kv_prompts *p, const empo_kv_shape *a);
+void empo_k_kv_prefill_range(int64_t lo, int64_t hi, float *out, float *work, const float *q, const float *pk,
+                             const float *pv, const empo_kv_prompts *p, const int64_t *task_start,
+                             const empo_kv_shape *a);
 void empo_k_kv_attention_range(int64_t lo, int64_t hi, float *out, float *work, const float *q, const float *pk,
                                const float *pv, const int64_t *plen, const int64_t *order, const int64_t *start,
                                const float *k, const float *v, const int64_t *len, const empo_kv_shape *a);

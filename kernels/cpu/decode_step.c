@@ -1,18 +1,22 @@
-/* decode_step.c — the C decode step (kernels/decode.h). One parallel
- * region; every phase's units are claimed through the team's work shares
- * (team.h: equal shares, the unfinished taken over by idle threads) and
- * the phase ends in a barrier:
+/* decode_step.c — the C decoder's passes (kernels/decode.h): a decode step
+ * (one token for each row of the sampling batch) and a prefill (every
+ * token of some prompts). One parallel region; every phase's units are
+ * claimed through the team's work shares (team.h: equal shares, the
+ * unfinished taken over by idle threads) and the phase ends in a barrier:
  *   embed      rows: h = embed[ids]
  *   per layer  norm    panels: x = rmsnorm(h) written as panels (panel_gemm.h)
- *              qkv     weight strips: q, k, v (+ biases)
- *              rope    rows: rotate q in place, k into the own cache with v
- *              attend  kv_attention tasks (prompt once for its rows, then own positions)
+ *              qkv     row blocks x weight strips: q, k, v (+ biases)
+ *              rope    rows: rotate q in place, k into the cache with v
+ *                      (a step: the row's own column; a prefill: its prompt slot)
+ *              attend  attention tasks (a step: prompt once for its rows, then
+ *                      own positions; a prefill: causal within each prompt)
  *              pack    panels of the attention output
- *              o       weight strips: h += o_proj (+ bias)
+ *              o       row blocks x strips: h += o_proj (+ bias)
  *              norm    as above, post-attention
- *              mlp     gate/up strips, SwiGLU fused: s as panels
- *              down    weight strips: h += down_proj
- *   head       norm, then the LM head's strips: logits
+ *              mlp     row blocks x gate/up strips, SwiGLU fused: s as panels
+ *              down    row blocks x strips: h += down_proj
+ *   head       (a prefill: each prompt's last row first) norm, then the LM
+ *              head's strips: logits
  * Every number a row gets is independent of the other rows, of the
  * thread count and of which thread computes it (panel_gemm.h,
  * kv_attention.c), so sampling stays reproducible across batch sizes. */
@@ -25,28 +29,30 @@
 #include "sample.h"
 #include "team.h"
 
+/* Rows per block of a product: a block's panels (and its part of the
+ * output) stay in cache while every strip of the weights passes. */
+enum { BLOCK_PANELS = 8 };
+
 typedef struct {
-    float *rope;   /* [Sp + S, Dh]: cos | sin of every position, filled once (empo_decode_rope_table) */
     float *h, *xp, *sp, *q, *kn, *vn, *att, *kvwork;
 } scratch;
 
-/* the decode attention's scratch: a slice per thread of the step's team */
+/* the attention's scratch: a slice per thread of the team */
 static int64_t kv_work_floats(const empo_decode_model *m, int64_t rows) {
     const empo_kv_shape a = {rows, m->Hq, m->Hkv, m->Dh, m->slots, m->Sp, m->S, 1.0f};
     return empo_k_kv_attention_work_for(&a, m->threads);
 }
 
 /* Lays out the scratch of `rows` rows from base (s NULL: only measures it);
- * returns its size in floats. The rope table comes first: its place does
- * not depend on the rows. */
+ * returns its size in floats. */
 static int64_t carve(scratch *s, float *base, const empo_decode_model *m, int64_t rows) {
     const int64_t padded = empo_panels(rows) * EMPO_PANEL, qd = m->Hq * m->Dh, kd = m->Hkv * m->Dh;
-    const int64_t size[] = {(m->Sp + m->S) * m->Dh, rows * m->D, padded * (m->D > qd ? m->D : qd), padded * m->F,
-                            rows * qd, rows * kd, rows * kd, rows * qd, kv_work_floats(m, rows)};
+    const int64_t size[] = {rows * m->D, padded * (m->D > qd ? m->D : qd), padded * m->F, rows * qd, rows * kd,
+                            rows * kd, rows * qd, kv_work_floats(m, rows)};
     scratch unused;
     const int lay = s != NULL;
     if (!lay) s = &unused;
-    float **part[] = {&s->rope, &s->h, &s->xp, &s->sp, &s->q, &s->kn, &s->vn, &s->att, &s->kvwork};
+    float **part[] = {&s->h, &s->xp, &s->sp, &s->q, &s->kn, &s->vn, &s->att, &s->kvwork};
     int64_t n = 0;
     for (int i = 0; i < (int)(sizeof size / sizeof size[0]); i++) {
         if (lay) *part[i] = base + n;
@@ -57,10 +63,10 @@ static int64_t carve(scratch *s, float *base, const empo_decode_model *m, int64_
 
 int64_t empo_decode_scratch_floats(const empo_decode_model *m, int64_t rows) { return carve(NULL, NULL, m, rows); }
 
-void empo_decode_rope_table(float *scratch_floats, const empo_decode_model *m) {
+void empo_decode_rope_table(float *table, const empo_decode_model *m) {
     const int64_t Dh = m->Dh, half = Dh / 2;
     for (int64_t t = 0; t < m->Sp + m->S; t++)
-        empo_rope_cos_sin(scratch_floats + t * Dh, scratch_floats + t * Dh + half, t, 0, half, Dh, m->theta, 1.0f);
+        empo_rope_cos_sin(table + t * Dh, table + t * Dh + half, t, 0, half, Dh, m->theta, 1.0f);
 }
 
 /* panels p0..p1-1 of xp = rmsnorm(h rows) * w (as empo_k_rmsnorm_forward
@@ -78,6 +84,25 @@ static void norm_panels(float *xp, const float *h, const float *w, float eps, in
     }
 }
 
+/* A product phase's units: row blocks x `per_block` strips (or SwiGLU
+ * pair groups), enumerated block by block; runs the claimed ones as one
+ * call per block through `run(ctx, row0, rows, panel0, u0, u1)`. */
+typedef void block_fn(const void *ctx, int64_t row0, int64_t rows, int64_t panel0, int64_t u0, int64_t u1);
+
+static void block_phase(const empo_team *w, int64_t B, int64_t per_block, block_fn *run, const void *ctx) {
+    const int64_t rows = BLOCK_PANELS * EMPO_PANEL, blocks = (B + rows - 1) / rows;
+    int64_t lo, hi;
+    empo_team_begin(w, blocks * per_block);
+    while (empo_team_claim(w, &lo, &hi))
+        for (int64_t blk = lo / per_block; blk * per_block < hi; blk++) {
+            const int64_t u0 = lo > blk * per_block ? lo - blk * per_block : 0;
+            const int64_t u1 = hi < (blk + 1) * per_block ? hi - blk * per_block : per_block;
+            const int64_t row0 = blk * rows;
+            run(ctx, row0, B - row0 < rows ? B - row0 : rows, blk * BLOCK_PANELS, u0, u1);
+        }
+#pragma omp barrier
+}
+
 /* one product segment of a phase: y (ldy) = xp W^T (+ bias), or += */
 typedef struct {
     float *y;
@@ -86,26 +111,50 @@ typedef struct {
     int accumulate;
 } segment;
 
-/* The strips of the segments, claimed as one run of strips. */
-static void linear_phase(const empo_team *w, const segment *seg, int nseg, const float *xp, int64_t B, int64_t K) {
-    int64_t total = 0, lo, hi;
-    for (int i = 0; i < nseg; i++) total += (seg[i].N + EMPO_PANEL_STRIP - 1) / EMPO_PANEL_STRIP;
-    empo_team_begin(w, total);
-    while (empo_team_claim(w, &lo, &hi)) {
-        int64_t base = 0;
-        for (int i = 0; i < nseg; i++) {
-            const int64_t ns = (seg[i].N + EMPO_PANEL_STRIP - 1) / EMPO_PANEL_STRIP;
-            const int64_t s0 = lo > base ? lo - base : 0, s1 = hi - base < ns ? hi - base : ns;
-            if (s0 < s1) {
-                const int64_t n0 = s0 * EMPO_PANEL_STRIP;
-                const int64_t n1 = s1 * EMPO_PANEL_STRIP < seg[i].N ? s1 * EMPO_PANEL_STRIP : seg[i].N;
-                empo_k_panel_linear(seg[i].y, seg[i].ldy, seg[i].accumulate, xp, B, K, seg[i].w, seg[i].bias, n0,
-                                    n1);
-            }
-            base += ns;
+typedef struct {
+    const segment *seg;
+    int nseg;
+    const float *xp;
+    int64_t K;
+} linear_job;
+
+static int64_t strips_of(int64_t N) { return (N + EMPO_PANEL_STRIP - 1) / EMPO_PANEL_STRIP; }
+
+/* strips s0 .. s1-1 of the segments (taken as one run) for one row block */
+static void linear_block(const void *ctx, int64_t row0, int64_t rows, int64_t panel0, int64_t s0, int64_t s1) {
+    const linear_job *j = ctx;
+    int64_t base = 0;
+    for (int i = 0; i < j->nseg; i++) {
+        const segment *g = &j->seg[i];
+        const int64_t ns = strips_of(g->N), a = s0 > base ? s0 - base : 0, b = s1 - base < ns ? s1 - base : ns;
+        if (a < b) {
+            const int64_t n1 = b * EMPO_PANEL_STRIP < g->N ? b * EMPO_PANEL_STRIP : g->N;
+            empo_k_panel_linear(g->y + row0 * g->ldy, g->ldy, g->accumulate, j->xp + panel0 * j->K * EMPO_PANEL,
+                                rows, j->K, g->w, g->bias, a * EMPO_PANEL_STRIP, n1);
         }
+        base += ns;
     }
-#pragma omp barrier
+}
+
+static void linear_phase(const empo_team *w, const segment *seg, int nseg, const float *xp, int64_t B, int64_t K) {
+    int64_t total = 0;
+    for (int i = 0; i < nseg; i++) total += strips_of(seg[i].N);
+    const linear_job j = {seg, nseg, xp, K};
+    block_phase(w, B, total, linear_block, &j);
+}
+
+typedef struct {
+    float *sp;
+    const float *xp, *wg, *wu;
+    int64_t F, D;
+} swiglu_job;
+
+static void swiglu_block(const void *ctx, int64_t row0, int64_t rows, int64_t panel0, int64_t u0, int64_t u1) {
+    const swiglu_job *j = ctx;
+    (void)row0;
+    const int64_t f1 = u1 * EMPO_PANEL_PAIRS < j->F ? u1 * EMPO_PANEL_PAIRS : j->F;
+    empo_k_panel_swiglu(j->sp + panel0 * j->F * EMPO_PANEL, j->F, j->xp + panel0 * j->D * EMPO_PANEL, rows, j->D,
+                        j->wg, j->wu, u0 * EMPO_PANEL_PAIRS, f1);
 }
 
 static void norm_phase(const empo_team *w, float *xp, const float *h, const float *weight, float eps, int64_t B,
@@ -116,28 +165,85 @@ static void norm_phase(const empo_team *w, float *xp, const float *h, const floa
 #pragma omp barrier
 }
 
-/* rope of row r's queries (in place) and keys (into its own cache column,
- * with its value) */
-static void rope_row(const empo_decode_model *m, const empo_decode_layer *ly, const empo_decode_batch *b,
-                     const scratch *s, int64_t r) {
+/* What a pass's rows are: a decode step's batch, or a prefill's prompts. */
+typedef struct {
+    int64_t R;                           /* rows */
+    const empo_decode_batch *step;       /* one of the two */
+    const empo_prefill_batch *prefill;
+    const int64_t *prompt_of;            /* prefill: each row's prompt [R] */
+} pass;
+
+/* rope of row r's queries (in place) and keys (into the cache, with its
+ * value): a step's row at its own column, a prefill's token at its
+ * position in its prompt's slot */
+static void rope_row(const empo_decode_model *m, const empo_decode_layer *ly, const pass *ps, const scratch *s,
+                     int64_t r) {
     const int64_t Dh = m->Dh, half = Dh / 2, qd = m->Hq * Dh, kd = m->Hkv * Dh;
-    const float *cs = s->rope + b->pos[r] * Dh, *sn = cs + half;
+    int64_t t, at0, stride;   /* position; where head 0's key goes, and the next head's */
+    float *kc, *vc;
+    if (ps->step) {
+        t = ps->step->pos[r];
+        at0 = (r * m->Hkv * m->S + ps->step->col[r]) * Dh, stride = m->S * Dh;
+        kc = ly->k, vc = ly->v;
+    } else {
+        const int64_t i = ps->prompt_of[r];
+        t = r - ps->prefill->start[i];
+        at0 = (ps->prefill->slot[i] * m->Hkv * m->Sp + t) * Dh, stride = m->Sp * Dh;
+        kc = ly->pk, vc = ly->pv;
+    }
+    const float *cs = m->rope + t * Dh, *sn = cs + half;
     for (int64_t h = 0; h < m->Hq; h++) {
         float *x = s->q + r * qd + h * Dh;
         empo_rope_rotate(x, x + half, x, x + half, cs, sn, half);
     }
     for (int64_t h = 0; h < m->Hkv; h++) {
-        const int64_t at = ((r * m->Hkv + h) * m->S + b->col[r]) * Dh;
+        const int64_t at = at0 + h * stride;
         const float *x = s->kn + r * kd + h * Dh;
-        empo_rope_rotate(ly->k + at, ly->k + at + half, x, x + half, cs, sn, half);
-        memcpy(ly->v + at, s->vn + r * kd + h * Dh, sizeof(float) * (size_t)Dh);
+        empo_rope_rotate(kc + at, kc + at + half, x, x + half, cs, sn, half);
+        memcpy(vc + at, s->vn + r * kd + h * Dh, sizeof(float) * (size_t)Dh);
     }
 }
 
-static void layer_step(const empo_team *w, const empo_decode_model *m, const empo_decode_layer *ly,
-                       const empo_decode_batch *b, const scratch *s) {
-    const int64_t B = b->B, D = m->D, Dh = m->Dh, qd = m->Hq * Dh, kd = m->Hkv * Dh;
+static void attend_phase(const empo_team *w, const empo_decode_model *m, const empo_decode_layer *ly,
+                         const pass *ps, const scratch *s, int last_only) {
+    const empo_kv_shape a = {ps->R, m->Hq, m->Hkv, m->Dh, m->slots, m->Sp, m->S, (float)(1.0 / sqrt((double)m->Dh))};
     int64_t lo, hi;
+    if (ps->step) {
+        const empo_decode_batch *b = ps->step;
+        empo_team_begin(w, empo_k_kv_attention_tasks(b->start, &a));
+        while (empo_team_claim(w, &lo, &hi))
+            empo_k_kv_attention_range(lo, hi, s->att, s->kvwork, s->q, ly->pk, ly->pv, b->plen, b->order, b->start,
+                                      ly->k, ly->v, b->lens, &a);
+    } else {   /* task_start: every token's queries, or (last_only) each prompt's last token's */
+        const empo_prefill_batch *b = ps->prefill;
+        const empo_kv_prompts p = {b->n, b->start, b->slot, last_only};
+        const int64_t *task_start = last_only ? b->task_start + b->n + 1 : b->task_start;
+        empo_team_begin(w, task_start[b->n]);
+        while (empo_team_claim(w, &lo, &hi))
+            empo_k_kv_prefill_range(lo, hi, s->att, s->kvwork, s->q, ly->pk, ly->pv, &p, task_start, &a);
+    }
+#pragma omp barrier
+}
+
+/* A prefill's last layer needs only each prompt's last token past its
+ * keys and values: that token's h and q rows move to row i (sources lie
+ * at or after their destinations, so one thread in order is safe). */
+static void keep_last_rows(const empo_decode_model *m, const empo_prefill_batch *b, const scratch *s) {
+    const int64_t D = m->D, qd = m->Hq * m->Dh;
+#pragma omp single
+    for (int64_t i = 0; i < b->n; i++) {
+        const int64_t r = b->start[i + 1] - 1;
+        memmove(s->h + i * D, s->h + r * D, sizeof(float) * (size_t)D);
+        memmove(s->q + i * qd, s->q + r * qd, sizeof(float) * (size_t)qd);
+    }
+}
+
+/* One layer; `last`: the model's last layer (a prefill keeps only each
+ * prompt's last row once the keys and values are in the cache). */
+static void layer_pass(const empo_team *w, const empo_decode_model *m, const empo_decode_layer *ly, const pass *ps,
+                       const scratch *s, int last) {
+    const int64_t D = m->D, Dh = m->Dh, qd = m->Hq * Dh, kd = m->Hkv * Dh;
+    int64_t B = ps->R, lo, hi;
 
     norm_phase(w, s->xp, s->h, ly->input_norm, ly->input_eps, B, D);
     const segment qkv[3] = {{s->q, qd, qd, ly->wq, ly->bq, 0}, {s->kn, kd, kd, ly->wk, ly->bk, 0},
@@ -145,49 +251,68 @@ static void layer_step(const empo_team *w, const empo_decode_model *m, const emp
     linear_phase(w, qkv, 3, s->xp, B, D);
     empo_team_begin(w, B);
     while (empo_team_claim(w, &lo, &hi))
-        for (int64_t r = lo; r < hi; r++) rope_row(m, ly, b, s, r);
+        for (int64_t r = lo; r < hi; r++) rope_row(m, ly, ps, s, r);
 #pragma omp barrier
-    const empo_kv_shape a = {B, m->Hq, m->Hkv, Dh, m->slots, m->Sp, m->S, (float)(1.0 / sqrt((double)Dh))};
-    const int64_t tasks = empo_k_kv_attention_tasks(b->start, &a);
-    empo_team_begin(w, tasks);
-    while (empo_team_claim(w, &lo, &hi))
-        empo_k_kv_attention_range(lo, hi, s->att, s->kvwork, s->q, ly->pk, ly->pv, b->plen, b->order, b->start,
-                                  ly->k, ly->v, b->lens, &a);
-#pragma omp barrier
+    const int last_only = last && ps->prefill;
+    if (last_only) {
+        keep_last_rows(m, ps->prefill, s);
+        B = ps->prefill->n;
+    }
+    attend_phase(w, m, ly, ps, s, last_only);
     empo_team_begin(w, empo_panels(B));
     while (empo_team_claim(w, &lo, &hi)) empo_k_panel_pack(s->xp, s->att, B, qd, qd, lo, hi);
 #pragma omp barrier
     const segment o = {s->h, D, D, ly->wo, ly->bo, 1};
     linear_phase(w, &o, 1, s->xp, B, qd);
     norm_phase(w, s->xp, s->h, ly->post_norm, ly->post_eps, B, D);
-    empo_team_begin(w, (m->F + EMPO_PANEL_PAIRS - 1) / EMPO_PANEL_PAIRS);
-    while (empo_team_claim(w, &lo, &hi)) {
-        const int64_t f1 = hi * EMPO_PANEL_PAIRS < m->F ? hi * EMPO_PANEL_PAIRS : m->F;
-        empo_k_panel_swiglu(s->sp, m->F, s->xp, B, D, ly->wg, ly->wu, lo * EMPO_PANEL_PAIRS, f1);
-    }
-#pragma omp barrier
+    const swiglu_job glu = {s->sp, s->xp, ly->wg, ly->wu, m->F, D};
+    block_phase(w, B, (m->F + EMPO_PANEL_PAIRS - 1) / EMPO_PANEL_PAIRS, swiglu_block, &glu);
     const segment down = {s->h, D, D, ly->wd, NULL, 1};
     linear_phase(w, &down, 1, s->sp, B, m->F);
 }
 
-void empo_k_decode_step(float *logits, float *scratch_floats, const empo_decode_model *m, const empo_decode_batch *b) {
-    const int64_t B = b->B, D = m->D;
-    if (B == 0) return;
-    scratch s;
-    carve(&s, scratch_floats, m, B);
-    int64_t *lens = b->lens;
-    for (int64_t r = 0; r < B; r++) lens[r] = b->col[r] + 1;
+/* embed, the layers (which leave the rows to score at 0 .. out_rows-1 of
+ * h), the final norm and the LM head */
+static void run_pass(float *logits, const scratch *s, const empo_decode_model *m, const pass *ps, uint64_t *claims,
+                     const int64_t *ids, int64_t out_rows) {
+    const int64_t D = m->D;
 #pragma omp parallel num_threads(m->threads)
     {
-        const empo_team w = {b->claims, omp_get_thread_num(), omp_get_num_threads()};
+        const empo_team w = {claims, omp_get_thread_num(), omp_get_num_threads()};
         int64_t lo, hi;
-        empo_team_begin(&w, B);
+        empo_team_begin(&w, ps->R);
         while (empo_team_claim(&w, &lo, &hi))
-            for (int64_t r = lo; r < hi; r++) memcpy(s.h + r * D, m->embed + b->ids[r] * D, sizeof(float) * (size_t)D);
+            for (int64_t r = lo; r < hi; r++) memcpy(s->h + r * D, m->embed + ids[r] * D, sizeof(float) * (size_t)D);
 #pragma omp barrier
-        for (int64_t l = 0; l < m->L; l++) layer_step(&w, m, &m->layer[l], b, &s);
-        norm_phase(&w, s.xp, s.h, m->norm, m->norm_eps, B, D);
+        for (int64_t l = 0; l < m->L; l++) layer_pass(&w, m, &m->layer[l], ps, s, l == m->L - 1);
+        norm_phase(&w, s->xp, s->h, m->norm, m->norm_eps, out_rows, D);
         const segment head = {logits, m->V, m->V, m->head, NULL, 0};
-        linear_phase(&w, &head, 1, s.xp, B, D);
+        linear_phase(&w, &head, 1, s->xp, out_rows, D);
     }
+}
+
+void empo_k_decode_step(float *logits, float *scratch_floats, const empo_decode_model *m, const empo_decode_batch *b) {
+    if (b->B == 0) return;
+    scratch s;
+    carve(&s, scratch_floats, m, b->B);
+    for (int64_t r = 0; r < b->B; r++) b->lens[r] = b->col[r] + 1;
+    const pass ps = {b->B, b, NULL, NULL};
+    run_pass(logits, &s, m, &ps, b->claims, b->ids, b->B);
+}
+
+void empo_k_decode_prefill(float *logits, float *scratch_floats, const empo_decode_model *m,
+                           const empo_prefill_batch *b) {
+    const int64_t R = b->start[b->n];
+    if (b->n == 0) return;
+    scratch s;
+    carve(&s, scratch_floats, m, R);
+    int64_t *prompt_of = b->prompt_of;
+    for (int64_t i = 0; i < b->n; i++)
+        for (int64_t r = b->start[i]; r < b->start[i + 1]; r++) prompt_of[r] = i;
+    const empo_kv_shape a = {R, m->Hq, m->Hkv, m->Dh, m->slots, m->Sp, m->S, 0.0f};
+    const empo_kv_prompts all = {b->n, b->start, b->slot, 0}, last = {b->n, b->start, b->slot, 1};
+    empo_k_kv_prefill_tasks(b->task_start, &all, &a);
+    empo_k_kv_prefill_tasks(b->task_start + b->n + 1, &last, &a);
+    const pass ps = {R, NULL, b, prompt_of};
+    run_pass(logits, &s, m, &ps, b->claims, b->ids, b->n);
 }

@@ -53,12 +53,15 @@ static void attend(running *r, const float *const *q, int64_t nq, const float *K
  * block needs no packing and the online softmax runs across queries in
  * vector lanes; then O += St^T V, the transpose being just strides. */
 static void attend_prefix(running *r, const float *Qt, float *O, int64_t nq, int64_t w, const float *K,
-                          const float *V, int64_t L, int64_t Dh) {
+                          const float *V, int64_t L, int64_t Dh, const int64_t *last) {
     float St[KEY_BLOCK * Q_BLOCK], m[Q_BLOCK], l[Q_BLOCK];
     for (int64_t i = 0; i < w; i++) m[i] = -INFINITY, l[i] = 0.0f;
     for (int64_t s0 = 0; s0 < L; s0 += KEY_BLOCK) {
         const int64_t n = L - s0 < KEY_BLOCK ? L - s0 : KEY_BLOCK;
         empo_tile_gemm(St, w, K + s0 * Dh, Dh, 1, Qt, w, n, w, Dh, 0);
+        if (last)   /* causal: key s0 + k is hidden from the queries before it */
+            for (int64_t i = 0; i < nq; i++)
+                for (int64_t k = last[i] + 1 - s0 < 0 ? 0 : last[i] + 1 - s0; k < n; k++) St[k * w + i] = -INFINITY;
         empo_softmax_fold_cols(St, n, w, m, l, O, nq, Dh);
         empo_tile_gemm(O, Dh, St, 1, w, V + s0 * Dh, Dh, nq, Dh, n, 1);
     }
@@ -108,7 +111,7 @@ static void attend_queries(const kv_job *j, float *work, int64_t p, int64_t h, i
             for (int64_t i = nq; i < w; i++) Qt[d * w + i] = 0.0f;
         }
         const int64_t off = (p * a->Hkv + h) * a->Sp * Dh;
-        attend_prefix(r, Qt, O, nq, w, j->pk + off, j->pv + off, j->plen[p], Dh);
+        attend_prefix(r, Qt, O, nq, w, j->pk + off, j->pv + off, j->plen[p], Dh, NULL);
     }
     for (int64_t i = 0; i < nq;) {   /* each row's own positions, for its queries in this block */
         int64_t e = i + 1;
@@ -165,4 +168,68 @@ void empo_k_kv_attention_range(int64_t lo, int64_t hi, float *out, float *work, 
                                const float *k, const float *v, const int64_t *len, const empo_kv_shape *a) {
     const kv_job j = {out, work, q, pk, pv, k, v, plen, order, start, len, a, blocks_of(start, a)};
     kv_tasks((void *)&j, lo, hi);
+}
+
+/* ---- a prefill's causal attention over the prompt slots ---- */
+
+/* Query blocks of prompt i: its tokens' query heads, Q_BLOCK at a time. */
+static int64_t prompt_blocks(const empo_kv_prompts *p, int64_t i, int64_t g) {
+    return ((p->last_only ? 1 : p->start[i + 1] - p->start[i]) * g + Q_BLOCK - 1) / Q_BLOCK;
+}
+
+int64_t empo_k_kv_prefill_tasks(int64_t *task_start, const empo_kv_prompts *p, const empo_kv_shape *a) {
+    const int64_t g = a->Hq / a->Hkv;
+    task_start[0] = 0;
+    for (int64_t i = 0; i < p->n; i++) task_start[i + 1] = task_start[i] + a->Hkv * prompt_blocks(p, i, g);
+    return task_start[p->n];
+}
+
+/* Task t: prompt i (task_start[i] <= t < task_start[i + 1]), KV head h,
+ * queries qi0 .. of its tokens (query qi: token qi / g, head h g + qi % g)
+ * against the slot's keys 0 .. the block's last token, each query masked
+ * past its own token. */
+static void prefill_task(const empo_kv_prompts *p, const int64_t *task_start, int64_t t, float *out, float *work,
+                         const float *q, const float *pk, const float *pv, const empo_kv_shape *a) {
+    const int64_t g = a->Hq / a->Hkv, Dh = a->Dh;
+    int64_t lo = 0, hi = p->n;   /* the prompt: the last i with task_start[i] <= t */
+    while (hi - lo > 1) {
+        const int64_t mid = (lo + hi) / 2;
+        if (task_start[mid] <= t) lo = mid;
+        else hi = mid;
+    }
+    const int64_t i = lo, blocks = prompt_blocks(p, i, g), u = t - task_start[i];
+    const int64_t len = p->start[i + 1] - p->start[i], first = p->last_only ? (len - 1) * g : 0;
+    const int64_t h = u / blocks, qi0 = first + u % blocks * Q_BLOCK;
+    const int64_t nq = len * g - qi0 < Q_BLOCK ? len * g - qi0 : Q_BLOCK, w = (nq + 7) & ~(int64_t)7;
+    /* query qi's row of q and out: its token's, or row i for the last token alone */
+#define ROW(qi) ((p->last_only ? i : p->start[i] + (qi) / g) * a->Hq + h * g + (qi) % g)
+    float *Qt = work, *O = Qt + Q_BLOCK * Dh;
+    running r[Q_BLOCK];
+    int64_t last[Q_BLOCK];
+    for (int64_t d = 0; d < Dh; d++) {
+        for (int64_t c = 0; c < nq; c++) {
+            const int64_t qi = qi0 + c;
+            Qt[d * w + c] = a->scale * q[ROW(qi) * Dh + d];
+        }
+        for (int64_t c = nq; c < w; c++) Qt[d * w + c] = 0.0f;
+    }
+    for (int64_t c = 0; c < nq; c++) last[c] = (qi0 + c) / g;
+    memset(O, 0, sizeof(float) * (size_t)(nq * Dh));
+    const int64_t off = (p->slot[i] * a->Hkv + h) * a->Sp * Dh;
+    attend_prefix(r, Qt, O, nq, w, pk + off, pv + off, last[nq - 1] + 1, Dh, last);
+    for (int64_t c = 0; c < nq; c++) {   /* every query sees its own token: l > 0 */
+        const int64_t qi = qi0 + c;
+        const float inv = 1.0f / r[c].l;
+        float *o = out + ROW(qi) * Dh;
+#pragma omp simd
+        for (int64_t d = 0; d < Dh; d++) o[d] = inv * O[c * Dh + d];
+    }
+#undef ROW
+}
+
+void empo_k_kv_prefill_range(int64_t lo, int64_t hi, float *out, float *work, const float *q, const float *pk,
+                             const float *pv, const empo_kv_prompts *p, const int64_t *task_start,
+                             const empo_kv_shape *a) {
+    float *mine = work + omp_get_thread_num() * task_floats(a->Dh);
+    for (int64_t t = lo; t < hi; t++) prefill_task(p, task_start, t, out, mine, q, pk, pv, a);
 }

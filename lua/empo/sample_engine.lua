@@ -271,12 +271,48 @@ local function prefill_append(pc, l, k, v)
   return k, v
 end
 
--- Runs the prompts `list` (indices) once, right-padded, and copies their
--- keys and values into free prompt slots; keeps each prompt's last-token
--- logits [1, V] until all its samples have rows.
+-- A free prompt slot for prompt pr (its cache rows; plen[slot] its length).
+function Engine:take_slot(pr)
+  pr.slot = table.remove(self.free_slots)
+  self.plen[pr.slot] = #pr.ids
+  return pr.slot
+end
+
+-- Runs the prompts `list` (indices) once and leaves their keys and values
+-- in free prompt slots; keeps each prompt's last-token logits [1, V] until
+-- all its samples have rows. The C decoder's prefill when there is one
+-- (each prompt's tokens as rows, causal within the prompt), else the Lua
+-- model on the prompts right-padded.
 function Engine:prefill(list)
-  local m, T = #list, 0
-  for _, p in ipairs(list) do T = math.max(T, #self.prompts[p].ids) end
+  local m, T, tokens = #list, 0, 0
+  for _, p in ipairs(list) do
+    T = math.max(T, #self.prompts[p].ids)
+    tokens = tokens + #self.prompts[p].ids
+  end
+  local logits = self.decoder and self:prefill_c(list, tokens) or self:prefill_lua(list, T)
+  for i, p in ipairs(list) do self.prompts[p].logits = logits:narrow(1, i, 1) end
+  logits:free()   -- the prompts' views keep its storage
+  self.stats.prefills = self.stats.prefills + 1
+  self.stats.prefill_tokens = self.stats.prefill_tokens + (self.decoder and tokens or m * T)
+end
+
+function Engine:prefill_c(list, tokens)
+  local m = #list
+  local ids, len, slot = ffi.new('int64_t[?]', tokens), ffi.new('int64_t[?]', m), ffi.new('int64_t[?]', m)
+  local at = 0
+  for i, p in ipairs(list) do
+    local pr = self.prompts[p]
+    for t = 1, #pr.ids do ids[at + t - 1] = pr.ids[t] end
+    at = at + #pr.ids
+    len[i - 1], slot[i - 1] = #pr.ids, self:take_slot(pr)
+  end
+  local logits = empo.empty(m, self.model.config.vocab_size)
+  check(C.empo_decoder_prefill(self.decoder, logits.h, m, ids, len, slot))
+  return logits
+end
+
+function Engine:prefill_lua(list, T)
+  local m = #list
   local ids, last = empo.zeros(m, T, { dtype = 'i64' }), {}
   local pi = ids:data_ptr()
   for i, p in ipairs(list) do
@@ -293,20 +329,14 @@ function Engine:prefill(list)
   h:free(); hl:free(); ids:free()
   local dst, src = ffi.new('int64_t[?]', m), ffi.new('int64_t[?]', m)
   for i, p in ipairs(list) do
-    local pr = self.prompts[p]
-    pr.slot = table.remove(self.free_slots)
-    self.plen[pr.slot] = #pr.ids
-    dst[i - 1], src[i - 1] = pr.slot, i - 1
-    pr.logits = logits:narrow(1, i, 1)
+    dst[i - 1], src[i - 1] = self:take_slot(self.prompts[p]), i - 1
   end
   for l = 1, #self.pk do
     check(C.empo_kv_copy_rows(self.pk[l].h, pc.k[l].h, m, dst, src, T))
     check(C.empo_kv_copy_rows(self.pv[l].h, pc.v[l].h, m, dst, src, T))
     pc.k[l]:free(); pc.v[l]:free()
   end
-  logits:free()   -- the rows' views keep its storage
-  self.stats.prefills = self.stats.prefills + 1
-  self.stats.prefill_tokens = self.stats.prefill_tokens + m * T
+  return logits
 end
 
 -- Prefills the prompts of `take` (sequences) that have no slot yet, in

@@ -272,7 +272,11 @@ do
   c.eq(st.max_batch, 4, 'every sequence fits one batch by default')
   c.ok(st.peak_bytes >= st.cache_bytes, 'stats.peak_bytes covers the cache')
   c.eq(st.prefills, 1, 'one prefill for all prompts')
-  c.eq(st.prefill_tokens, 2 * 60, 'each prompt prefilled once (padded to the longest)')
+  c.eq(st.decode, 'c', 'the C decoder ran')
+  c.eq(st.prefill_tokens, 60 + 2, 'each prompt prefilled once, its own tokens only (the C prefill)')
+  local _, stl = empo.sample.generate(model, nil, { long, { 1, 2 } }, { n = 2, max_new_tokens = 10, seed = 2,
+                                                                        c_decode = false })
+  c.eq(stl.prefill_tokens, 2 * 60, 'the Lua prefill pads each prompt to the longest')
   local _, st2 = empo.sample.generate(model, nil, { long, { 1, 2 } }, { n = 2, max_new_tokens = 10, seed = 2,
                                                                         max_cache_bytes = 3 * own + 2 * slot - 1 })
   c.eq(st2.max_batch, 2, 'max_cache_bytes bounds the rows')
