@@ -1,8 +1,10 @@
--- tests/lua/test_decode.lua — the sampling engine's C decode step
--- (core/empo_decode.h) against the Lua model it stands in for: the same
--- tokens and log-probs for the model families (biases, tied heads, one KV
--- head, a head_dim that is not hidden / heads), batch limits that force
--- admission and compaction, the same bits at one and two threads; the
+-- tests/lua/test_decode.lua — the sampling engine's C decoder (prefill
+-- and decode step, core/empo_decode.h) against the Lua model it stands in
+-- for: the same tokens and log-probs for the model families (biases, tied
+-- heads, one KV head, a head_dim that is not hidden / heads), batch limits
+-- that force admission and compaction, the same bits at one and two
+-- threads; the prefill's keys, values and logits as the Lua model's, bad
+-- prompts failing by name; the
 -- engine falls back to the Lua model when any part of it was replaced,
 -- when c_decode = false, or when the decoder refuses the weights (its
 -- message kept in the stats); bad rows fail naming the row; a NaN weight
@@ -125,6 +127,68 @@ do
   local same, worst = compare(base, out)
   c.ok(same and worst < 1e-5, 'and the completions are unchanged')
   gate.weight = w
+end
+
+-- ---- the C prefill leaves the Lua model's keys, values and logits ----
+-- (prompts of 9 and 17 tokens and of one; GQA, one KV head, head_dim 12)
+for _, over in ipairs({ {}, { model_type = 'llama', num_key_value_heads = 1 }, { head_dim = 12 } }) do
+  local model = empo.models.new(hf(over), 11)
+  local Engine = require 'empo.sample_engine'
+  local o = with({ n = 1 })
+  o.sampling = ffi.new('empo_sampling', { 1.0, 0, 1.0, 0.0 })
+  o.stop_strings, o.stop_ids, o.stop_keep, o.c_decode = {}, {}, 0, true
+  o.max_cache_bytes, o.prefill_tokens, o.max_batch = 2 ^ 30, 8192, 8
+  local list = {}
+  for i, p in ipairs({ PROMPTS[1], PROMPTS[4], PROMPTS[2] }) do list[i] = { ids = p, max_new = 4, key = 0ULL + i } end
+  list[4], list[5], list[6] = list[1], list[2], list[3]   -- the same prompts again, for the Lua model's prefill
+  local e = Engine.new(model, nil, list, o)
+  c.ok(e.decoder ~= nil, 'prefill: the engine made a C decoder')
+  local lc = e:prefill_c({ 1, 2, 3 }, 9 + 17 + 1)
+  local slots_c = { list[1].slot, list[2].slot, list[3].slot }
+  local ll = e:prefill_lua({ 4, 5, 6 }, 17)
+  local worst, scale = 0, 0
+  for i = 1, 3 do
+    local len, a, b = #list[i].ids, slots_c[i] + 1, list[i].slot + 1
+    for l = 1, #e.pk do
+      for _, cache in ipairs({ e.pk[l], e.pv[l] }) do
+        local x, y = cache:narrow(1, a, 1):narrow(3, 1, len), cache:narrow(1, b, 1):narrow(3, 1, len)
+        worst = math.max(worst, (x - y):abs():max():item())
+        scale = math.max(scale, y:abs():max():item())
+      end
+    end
+  end
+  local dl = (lc - ll):abs():max():item()
+  c.ok(slots_c[1] ~= list[1].slot and worst <= 1e-5 * scale,
+       string.format('prefill %s: every layer\'s keys and values as the Lua model\'s (worst %.1e of %.1f)',
+                     over.model_type or over.head_dim or 'qwen2', worst, scale))
+  c.ok(dl <= 1e-5 * ll:abs():max():item(), string.format('and the last tokens\' logits (worst %.1e)', dl))
+  lc:free(); ll:free()
+
+  -- bad prompts fail naming the prompt, before anything is written
+  local C = E.C
+  local logits = empo.zeros(2, 61)
+  local ids, len, slot = ffi.new('int64_t[5]', { 1, 2, 3, 4, 5 }), ffi.new('int64_t[2]', { 2, 3 }),
+                         ffi.new('int64_t[2]', { 0, 1 })
+  local function prefill(n, lg) E.check(C.empo_decoder_prefill(e.decoder, (lg or logits).h, n, ids, len, slot)) end
+  local Sp = e.pk[1]:size(3)
+  len[1] = Sp + 1
+  c.raises(function() prefill(2) end, string.format('prompt 1 has %d tokens, a slot holds 1 to %d', Sp + 1, Sp))
+  len[1] = 0
+  c.raises(function() prefill(2) end, 'prompt 1 has 0 tokens')
+  len[1] = 3
+  slot[1] = 0
+  c.raises(function() prefill(2) end, 'prompts 0 and 1 both go to slot 0')
+  slot[1] = e.pk[1]:size(1)
+  c.raises(function() prefill(2) end, string.format('prompt 1 goes to slot %d of %d', slot[1], slot[1]))
+  slot[1] = 1
+  ids[4] = 61
+  c.raises(function() prefill(2) end, 'prompt 1 token 2 is 61, the vocabulary has 61')
+  ids[4] = 5
+  c.raises(function() prefill(2, empo.zeros(1, 61)) end, 'logits [1 x 61] f32, expected contiguous [>= 2, 61]')
+  c.eq(logits:abs():sum():item(), 0, 'prefill: nothing written before the checks failed')
+  c.runs(function() prefill(2) end, 'good prompts run')
+  logits:free()
+  e:free()
 end
 
 -- ---- bad rows fail naming the row; nothing is written ----
