@@ -30,8 +30,14 @@
 #include "team.h"
 
 /* Rows per block of a product: a block's panels (and its part of the
- * output) stay in cache while every strip of the weights passes. */
-enum { BLOCK_PANELS = 8 };
+ * output) stay in cache while every strip of the weights passes, the
+ * weights coming from the core's L2. Weights larger than that stream from
+ * memory: then one block of every row, each strip read once. */
+enum { BLOCK_PANELS = 8, L2_WEIGHTS = 512 << 10 };
+
+static int64_t block_rows(int64_t weight_bytes, int64_t B) {
+    return weight_bytes > L2_WEIGHTS ? empo_panels(B) * EMPO_PANEL : BLOCK_PANELS * EMPO_PANEL;
+}
 
 typedef struct {
     float *h, *xp, *sp, *q, *kn, *vn, *att, *kvwork;
@@ -89,8 +95,9 @@ static void norm_panels(float *xp, const float *h, const float *w, float eps, in
  * call per block through `run(ctx, row0, rows, panel0, u0, u1)`. */
 typedef void block_fn(const void *ctx, int64_t row0, int64_t rows, int64_t panel0, int64_t u0, int64_t u1);
 
-static void block_phase(const empo_team *w, int64_t B, int64_t per_block, block_fn *run, const void *ctx) {
-    const int64_t rows = BLOCK_PANELS * EMPO_PANEL, blocks = (B + rows - 1) / rows;
+static void block_phase(const empo_team *w, int64_t B, int64_t rows, int64_t per_block, block_fn *run,
+                        const void *ctx) {
+    const int64_t blocks = (B + rows - 1) / rows;
     int64_t lo, hi;
     empo_team_begin(w, blocks * per_block);
     while (empo_team_claim(w, &lo, &hi))
@@ -98,7 +105,7 @@ static void block_phase(const empo_team *w, int64_t B, int64_t per_block, block_
             const int64_t u0 = lo > blk * per_block ? lo - blk * per_block : 0;
             const int64_t u1 = hi < (blk + 1) * per_block ? hi - blk * per_block : per_block;
             const int64_t row0 = blk * rows;
-            run(ctx, row0, B - row0 < rows ? B - row0 : rows, blk * BLOCK_PANELS, u0, u1);
+            run(ctx, row0, B - row0 < rows ? B - row0 : rows, row0 / EMPO_PANEL, u0, u1);
         }
 #pragma omp barrier
 }
@@ -137,10 +144,10 @@ static void linear_block(const void *ctx, int64_t row0, int64_t rows, int64_t pa
 }
 
 static void linear_phase(const empo_team *w, const segment *seg, int nseg, const float *xp, int64_t B, int64_t K) {
-    int64_t total = 0;
-    for (int i = 0; i < nseg; i++) total += strips_of(seg[i].N);
+    int64_t total = 0, weights = 0;
+    for (int i = 0; i < nseg; i++) total += strips_of(seg[i].N), weights += seg[i].N * K * (int64_t)sizeof(float);
     const linear_job j = {seg, nseg, xp, K};
-    block_phase(w, B, total, linear_block, &j);
+    block_phase(w, B, block_rows(weights, B), total, linear_block, &j);
 }
 
 typedef struct {
@@ -266,7 +273,8 @@ static void layer_pass(const empo_team *w, const empo_decode_model *m, const emp
     linear_phase(w, &o, 1, s->xp, B, qd);
     norm_phase(w, s->xp, s->h, ly->post_norm, ly->post_eps, B, D);
     const swiglu_job glu = {s->sp, s->xp, ly->wg, ly->wu, m->F, D};
-    block_phase(w, B, (m->F + EMPO_PANEL_PAIRS - 1) / EMPO_PANEL_PAIRS, swiglu_block, &glu);
+    const int64_t glu_rows = block_rows(2 * m->F * D * (int64_t)sizeof(float), B);
+    block_phase(w, B, glu_rows, (m->F + EMPO_PANEL_PAIRS - 1) / EMPO_PANEL_PAIRS, swiglu_block, &glu);
     const segment down = {s->h, D, D, ly->wd, NULL, 1};
     linear_phase(w, &down, 1, s->sp, B, m->F);
 }
