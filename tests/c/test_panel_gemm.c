@@ -26,17 +26,22 @@ static float *packed(const float *x, int64_t M, int64_t K) {
 }
 
 static void test_pack(void) {
-    const int64_t M = 19, K = 5;
-    float *x = rnd(M * K, 1), *xp = packed(x, M, K);
+    /* rows in whole groups of 8 and not, depths in whole 8 x 8 blocks and not */
+    const int64_t Ms[] = {19, 8, 16, 33, 1}, Ks[] = {5, 8, 21, 64};
     int ok = 1;
-    for (int64_t p = 0; p < empo_panels(M); p++)
-        for (int64_t k = 0; k < K; k++)
-            for (int64_t i = 0; i < EMPO_PANEL; i++) {
-                const int64_t m = p * EMPO_PANEL + i;
-                ok &= xp[(p * K + k) * EMPO_PANEL + i] == (m < M ? x[m * K + k] : 0.0f);
-            }
+    for (int a = 0; a < 5; a++)
+        for (int b = 0; b < 4; b++) {
+            const int64_t M = Ms[a], K = Ks[b];
+            float *x = rnd(M * K, 1), *xp = packed(x, M, K);
+            for (int64_t p = 0; p < empo_panels(M); p++)
+                for (int64_t k = 0; k < K; k++)
+                    for (int64_t i = 0; i < EMPO_PANEL; i++) {
+                        const int64_t m = p * EMPO_PANEL + i;
+                        ok &= xp[(p * K + k) * EMPO_PANEL + i] == (m < M ? x[m * K + k] : 0.0f);
+                    }
+            free(x), free(xp);
+        }
     check_report(__FILE__, __LINE__, ok, "panel layout: [panel][k][lane], zero lanes beyond M");
-    free(x), free(xp);
 }
 
 static const int64_t shapes[][3] = {{1, 1, 1}, {16, 6, 32}, {5, 13, 7}, {17, 40, 33}, {37, 7, 128}, {64, 100, 96},
