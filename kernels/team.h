@@ -39,8 +39,9 @@ typedef struct {
 void empo_team_begin(const empo_team *w, int64_t n);
 
 /* The next units [lo, hi) for this thread: from the front of its own share
- * (an eighth of what is left), else from the back of another's (half of
- * what is left); 0 when every share is empty. */
+ * (half of what is left: few claims, and the rest still there to be
+ * taken), else from the back of another's (half of what is left); 0 when
+ * every share is empty. */
 int empo_team_claim(const empo_team *w, int64_t *lo, int64_t *hi);
 
 #endif

@@ -8,7 +8,7 @@ void empo_team_begin(const empo_team *w, int64_t n) {
                      __ATOMIC_RELAXED);
 }
 
-/* From one share: the front eighth of what is left (own), or the back half. */
+/* From one share: the front half of what is left (own), or the back half. */
 static int take(uint64_t *share, int own, int64_t *lo, int64_t *hi) {
     uint64_t word = __atomic_load_n(share, __ATOMIC_RELAXED);
     int64_t front, back, chunk;
@@ -16,7 +16,7 @@ static int take(uint64_t *share, int own, int64_t *lo, int64_t *hi) {
         front = (int64_t)(word & 0xffffffffu);
         back = (int64_t)(word >> 32);
         if (front >= back) return 0;
-        chunk = (back - front) / (own ? 8 : 2);
+        chunk = (back - front) / 2;
         if (chunk < 1) chunk = 1;
     } while (!__atomic_compare_exchange_n(share, &word,
                                           own ? range_word(front + chunk, back) : range_word(front, back - chunk), 1,
