@@ -19,9 +19,9 @@
 -- The engine object is itself the decoder's cache (len, append and
 -- attention: empo_kv_attention reads each prompt once for all its rows,
 -- then each row's own positions). For the stock decoder (model:is_stock())
--- a decode step runs in C instead (core/empo_decode.h: the same
--- arithmetic in one parallel region, on the same cache); prefill always
--- runs the Lua model.
+-- the prefill and each decode step run in C instead (core/empo_decode.h:
+-- the same arithmetic in one parallel region per call, on the same
+-- cache).
 local ffi = require 'ffi'
 local bit = require 'bit'
 local empo = require 'empo'
@@ -87,9 +87,9 @@ function Engine.new(model, tok, prompts, o)
   return e
 end
 
--- The C decode step over this engine's cache (stats.decode = 'c'), or the
--- Lua model's when the decoder refuses the model (stats.decode_note says
--- why: say weights that are not f32).
+-- The C decoder (prefill and decode step) over this engine's cache
+-- (stats.decode = 'c'), or the Lua model's when the decoder refuses the
+-- model (stats.decode_note says why: say weights that are not f32).
 function Engine:c_decoder()
   local model, cfg = self.model, self.model.config
   local L = cfg.num_hidden_layers
