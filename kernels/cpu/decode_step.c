@@ -177,7 +177,6 @@ typedef struct {
     int64_t R;                           /* rows */
     const empo_decode_batch *step;       /* one of the two */
     const empo_prefill_batch *prefill;
-    const int64_t *prompt_of;            /* prefill: each row's prompt [R] */
 } pass;
 
 /* rope of row r's queries (in place) and keys (into the cache, with its
@@ -193,7 +192,7 @@ static void rope_row(const empo_decode_model *m, const empo_decode_layer *ly, co
         at0 = (r * m->Hkv * m->S + ps->step->col[r]) * Dh, stride = m->S * Dh;
         kc = ly->k, vc = ly->v;
     } else {
-        const int64_t i = ps->prompt_of[r];
+        const int64_t i = ps->prefill->prompt_of[r];
         t = r - ps->prefill->start[i];
         at0 = (ps->prefill->slot[i] * m->Hkv * m->Sp + t) * Dh, stride = m->Sp * Dh;
         kc = ly->pk, vc = ly->pv;
@@ -304,7 +303,7 @@ void empo_k_decode_step(float *logits, float *scratch_floats, const empo_decode_
     scratch s;
     carve(&s, scratch_floats, m, b->B);
     for (int64_t r = 0; r < b->B; r++) b->lens[r] = b->col[r] + 1;
-    const pass ps = {b->B, b, NULL, NULL};
+    const pass ps = {b->B, b, NULL};
     run_pass(logits, &s, m, &ps, b->claims, b->ids, b->B);
 }
 
@@ -314,13 +313,12 @@ void empo_k_decode_prefill(float *logits, float *scratch_floats, const empo_deco
     if (b->n == 0) return;
     scratch s;
     carve(&s, scratch_floats, m, R);
-    int64_t *prompt_of = b->prompt_of;
     for (int64_t i = 0; i < b->n; i++)
-        for (int64_t r = b->start[i]; r < b->start[i + 1]; r++) prompt_of[r] = i;
+        for (int64_t r = b->start[i]; r < b->start[i + 1]; r++) b->prompt_of[r] = i;
     const empo_kv_shape a = {R, m->Hq, m->Hkv, m->Dh, m->slots, m->Sp, m->S, 0.0f};
     const empo_kv_prompts all = {b->n, b->start, b->slot, 0}, last = {b->n, b->start, b->slot, 1};
     empo_k_kv_prefill_tasks(b->task_start, &all, &a);
     empo_k_kv_prefill_tasks(b->task_start + b->n + 1, &last, &a);
-    const pass ps = {R, NULL, b, prompt_of};
+    const pass ps = {R, NULL, b};
     run_pass(logits, &s, m, &ps, b->claims, b->ids, b->n);
 }
