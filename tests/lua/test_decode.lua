@@ -131,24 +131,46 @@ do
 end
 
 -- ---- the C prefill leaves the Lua model's keys, values and logits ----
--- (prompts of 9 and 17 tokens and of one; GQA, one KV head, head_dim 12)
-for _, over in ipairs({ {}, { model_type = 'llama', num_key_value_heads = 1 }, { head_dim = 12 } }) do
+-- (prompts of 9 and 17 tokens and of one; GQA, one KV head, head_dim 12;
+-- 230 tokens: the products in two row blocks, the last one short; and a
+-- model whose MLP weights pass 512 KB: all rows in one block)
+local function long_prompts(lens)
+  local out, g = {}, empo.Generator(0, 7)
+  for i, n in ipairs(lens) do out[i] = g:randint(0, 61, n):tolist() end
+  return out
+end
+for _, case in ipairs({ { over = {}, prompts = { PROMPTS[1], PROMPTS[4], PROMPTS[2] } },
+                        { over = { model_type = 'llama', num_key_value_heads = 1 },
+                          prompts = { PROMPTS[1], PROMPTS[4], PROMPTS[2] } },
+                        { over = { head_dim = 12 }, prompts = { PROMPTS[1], PROMPTS[4], PROMPTS[2] } },
+                        { name = '230 tokens', over = { max_position_embeddings = 128 },
+                          prompts = long_prompts({ 100, 1, 129 }) },
+                        { name = 'wide MLP', over = { max_position_embeddings = 160, hidden_size = 64,
+                                                      intermediate_size = 1100 },
+                          prompts = long_prompts({ 150, 30 }) } }) do
+  local over = case.over
   local model = empo.models.new(hf(over), 11)
   local Engine = require 'empo.sample_engine'
   local o = with({ n = 1 })
   o.sampling = ffi.new('empo_sampling', { 1.0, 0, 1.0, 0.0 })
   o.stop_strings, o.stop_ids, o.stop_keep, o.c_decode = {}, {}, 0, true
   o.max_cache_bytes, o.prefill_tokens, o.max_batch = 2 ^ 30, 8192, 8
-  local list = {}
-  for i, p in ipairs({ PROMPTS[1], PROMPTS[4], PROMPTS[2] }) do list[i] = { ids = p, max_new = 4, key = 0ULL + i } end
-  list[4], list[5], list[6] = list[1], list[2], list[3]   -- the same prompts again, for the Lua model's prefill
+  local list, m, tokens, T = {}, #case.prompts, 0, 0
+  for i, p in ipairs(case.prompts) do
+    list[i] = { ids = p, max_new = 4, key = 0ULL + i }
+    list[m + i] = list[i]   -- the same prompts again, for the Lua model's prefill
+    tokens, T = tokens + #p, math.max(T, #p)
+  end
+  local first, second = {}, {}
+  for i = 1, m do first[i], second[i] = i, m + i end
   local e = Engine.new(model, nil, list, o)
   c.ok(e.decoder ~= nil, 'prefill: the engine made a C decoder')
-  local lc = e:prefill_c({ 1, 2, 3 }, 9 + 17 + 1)
-  local slots_c = { list[1].slot, list[2].slot, list[3].slot }
-  local ll = e:prefill_lua({ 4, 5, 6 }, 17)
+  local lc = e:prefill_c(first, tokens)
+  local slots_c = {}
+  for i = 1, m do slots_c[i] = list[i].slot end
+  local ll = e:prefill_lua(second, T)
   local worst, scale = 0, 0
-  for i = 1, 3 do
+  for i = 1, m do
     local len, a, b = #list[i].ids, slots_c[i] + 1, list[i].slot + 1
     for l = 1, #e.pk do
       for _, cache in ipairs({ e.pk[l], e.pv[l] }) do
@@ -161,7 +183,7 @@ for _, over in ipairs({ {}, { model_type = 'llama', num_key_value_heads = 1 }, {
   local dl = (lc - ll):abs():max():item()
   c.ok(slots_c[1] ~= list[1].slot and worst <= 1e-5 * scale,
        string.format('prefill %s: every layer\'s keys and values as the Lua model\'s (worst %.1e of %.1f)',
-                     over.model_type or over.head_dim or 'qwen2', worst, scale))
+                     case.name or over.model_type or over.head_dim or 'qwen2', worst, scale))
   c.ok(dl <= 1e-5 * ll:abs():max():item(), string.format('and the last tokens\' logits (worst %.1e)', dl))
   lc:free(); ll:free()
 
