@@ -184,6 +184,13 @@ int64_t empo_k_kv_prefill_tasks(int64_t *task_start, const empo_kv_prompts *p, c
     return task_start[p->n];
 }
 
+/* The row of q and out of prompt i's query qi for KV head h (g query
+ * heads each): its token's, or row i when only the last tokens run. */
+static int64_t query_row(const empo_kv_prompts *p, const empo_kv_shape *a, int64_t i, int64_t h, int64_t g,
+                         int64_t qi) {
+    return (p->last_only ? i : p->start[i] + qi / g) * a->Hq + h * g + qi % g;
+}
+
 /* Task t: prompt i (task_start[i] <= t < task_start[i + 1]), KV head h,
  * queries qi0 .. of its tokens (query qi: token qi / g, head h g + qi % g)
  * against the slot's keys 0 .. the block's last token, each query masked
@@ -201,16 +208,13 @@ static void prefill_task(const empo_kv_prompts *p, const int64_t *task_start, in
     const int64_t len = p->start[i + 1] - p->start[i], first = p->last_only ? (len - 1) * g : 0;
     const int64_t h = u / blocks, qi0 = first + u % blocks * Q_BLOCK;
     const int64_t nq = len * g - qi0 < Q_BLOCK ? len * g - qi0 : Q_BLOCK, w = (nq + 7) & ~(int64_t)7;
-    /* query qi's row of q and out: its token's, or row i for the last token alone */
-#define ROW(qi) ((p->last_only ? i : p->start[i] + (qi) / g) * a->Hq + h * g + (qi) % g)
     float *Qt = work, *O = Qt + Q_BLOCK * Dh;
     running r[Q_BLOCK];
     int64_t last[Q_BLOCK];
-    for (int64_t d = 0; d < Dh; d++) {
-        for (int64_t c = 0; c < nq; c++) {
-            const int64_t qi = qi0 + c;
-            Qt[d * w + c] = a->scale * q[ROW(qi) * Dh + d];
-        }
+    const float *qs[Q_BLOCK];
+    for (int64_t c = 0; c < nq; c++) qs[c] = q + query_row(p, a, i, h, g, qi0 + c) * Dh;
+    for (int64_t d = 0; d < Dh; d++) {   /* a row of Qt at a time: its stores fill one line */
+        for (int64_t c = 0; c < nq; c++) Qt[d * w + c] = a->scale * qs[c][d];
         for (int64_t c = nq; c < w; c++) Qt[d * w + c] = 0.0f;
     }
     for (int64_t c = 0; c < nq; c++) last[c] = (qi0 + c) / g;
@@ -218,13 +222,11 @@ static void prefill_task(const empo_kv_prompts *p, const int64_t *task_start, in
     const int64_t off = (p->slot[i] * a->Hkv + h) * a->Sp * Dh;
     attend_prefix(r, Qt, O, nq, w, pk + off, pv + off, last[nq - 1] + 1, Dh, last);
     for (int64_t c = 0; c < nq; c++) {   /* every query sees its own token: l > 0 */
-        const int64_t qi = qi0 + c;
         const float inv = 1.0f / r[c].l;
-        float *o = out + ROW(qi) * Dh;
+        float *o = out + query_row(p, a, i, h, g, qi0 + c) * Dh;
 #pragma omp simd
         for (int64_t d = 0; d < Dh; d++) o[d] = inv * O[c * Dh + d];
     }
-#undef ROW
 }
 
 void empo_k_kv_prefill_range(int64_t lo, int64_t hi, float *out, float *work, const float *q, const float *pk,
