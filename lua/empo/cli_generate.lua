@@ -98,7 +98,7 @@ local function main(args)
     end
   end
   io.stderr:write(string.format('%d tokens in %.2f s (%.0f tokens/s), first token after %.3f s, KV cache %.1f MB, '
-                                .. 'peak %.1f MB, %s decode step\n', st.tokens, st.seconds, st.tokens_per_s,
+                                .. 'peak %.1f MB, %s decoder\n', st.tokens, st.seconds, st.tokens_per_s,
                                 st.time_to_first_token, st.cache_bytes / 2 ^ 20, st.peak_bytes / 2 ^ 20,
                                 st.decode == 'c' and 'C' or 'Lua'))
 end

@@ -198,7 +198,7 @@ end
 function Completions:__tostring()
   local s = self.stats
   local lines = { format('%d completion%s (%d prompt%s x %d): %d tokens in %.2f s (%.0f tokens/s, first token '
-                         .. 'after %.3f s), KV cache %.1f MB for %d rows, peak %.1f MB, %s decode step',
+                         .. 'after %.3f s), KV cache %.1f MB for %d rows, peak %.1f MB, %s decoder',
                          #self, #self == 1 and '' or 's', s.prompts, s.prompts == 1 and '' or 's', s.n, s.tokens,
                          s.seconds, s.tokens_per_s, s.time_to_first_token, s.cache_bytes / 2 ^ 20, s.max_batch,
                          s.peak_bytes / 2 ^ 20, s.decode == 'c' and 'C' or 'Lua') }

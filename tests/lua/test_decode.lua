@@ -55,8 +55,8 @@ for _, case in ipairs({ { name = 'qwen2 (q/k/v biases)', over = {} },
     local b, sb = empo.sample.generate(model, nil, PROMPTS, with({ max_batch = max_batch or nil, c_decode = false }))
     c.eq(sa.decode, 'c', label .. ': the stock model decodes in C')
     c.eq(sb.decode, 'lua', label .. ': c_decode = false runs the Lua model')
-    c.ok(tostring(a):find('C decode step', 1, true) and tostring(b):find('Lua decode step', 1, true),
-         label .. ': the printed summary says which step ran')
+    c.ok(tostring(a):find('C decoder', 1, true) and tostring(b):find('Lua decoder', 1, true),
+         label .. ': the printed summary says which decoder ran')
     local same, worst = compare(a, b)
     c.ok(same, label .. ': the same tokens as the Lua model')
     c.ok(worst < 1e-5, string.format('%s: the same log-probs (worst %.2e)', label, worst))
