@@ -10,6 +10,7 @@
 #include "team.h"
 
 enum { WEIGHTS = 17 };   /* tensors per layer in empo_decoder_layer_spec */
+#define MAX_PREFILL_TOKENS ((int64_t)1 << 20)   /* tokens of a prefill, rows of a step */
 
 struct empo_decoder {
     empo_decode_model m;
@@ -109,7 +110,9 @@ int empo_decoder_new(empo_decoder **out, const empo_decoder_spec *s, int64_t max
     *out = NULL;
     empo_decode_model m;
     EMPO_TRY(sizes(&m, s));
-    if (max_batch < 1) return empo_fail(EMPO_E_ARG, "decoder_new: max_batch %lld must be >= 1", (long long)max_batch);
+    if (max_batch < 1 || max_batch > MAX_PREFILL_TOKENS)   /* rows are units of the work shares */
+        return empo_fail(EMPO_E_ARG, "decoder_new: max_batch %lld must be 1 to %lld", (long long)max_batch,
+                         (long long)MAX_PREFILL_TOKENS);
     for (int64_t l = 0; l < s->layers; l++) EMPO_TRY(check_layer(s, l, &m, max_batch));
     empo_decoder *d = calloc(1, sizeof *d);
     if (!d) return empo_fail(EMPO_E_NOMEM, "decoder_new: out of memory");
@@ -124,9 +127,9 @@ int empo_decoder_new(empo_decoder **out, const empo_decoder_spec *s, int64_t max
     d->order = malloc(sizeof(int64_t) * (size_t)(max_batch + 1));
     d->start = malloc(sizeof(int64_t) * (size_t)(m.slots + 2));
     d->lens = malloc(sizeof(int64_t) * (size_t)max_batch);
-    const size_t claim_bytes = sizeof(uint64_t) * EMPO_TEAM_STRIDE * (size_t)m.threads;
-    d->claims = aligned_alloc(64, claim_bytes);   /* a multiple of 64: one line per thread */
-    if (d->claims) memset(d->claims, 0, claim_bytes);   /* every share empty */
+    const size_t claim_bytes = sizeof(uint64_t) * (size_t)empo_team_words(m.threads);
+    d->claims = aligned_alloc(64, claim_bytes);   /* whole 64-byte lines */
+    if (d->claims) memset(d->claims, 0, claim_bytes);
     if (!d->layer || !d->held || !d->scratch || !d->rope || !d->order || !d->start || !d->lens || !d->claims) {
         empo_decoder_free(d);
         return empo_fail(EMPO_E_NOMEM, "decoder_new: out of memory for %lld rows' scratch", (long long)max_batch);
@@ -238,6 +241,9 @@ int empo_decoder_prefill(empo_decoder *d, empo_tensor *logits, int64_t n, const 
     if (n == 0) return EMPO_OK;
     int64_t R = 0;
     for (int64_t i = 0; i < n; i++) R += len[i];
+    if (R > MAX_PREFILL_TOKENS)   /* a phase's units must fit the work shares (kernels/team.h) */
+        return empo_fail(EMPO_E_ARG, "decoder_prefill: %lld tokens in one prefill, at most %lld", (long long)R,
+                         (long long)MAX_PREFILL_TOKENS);
     int64_t floats = empo_decode_scratch_floats(&d->m, R);
     empo_tensor *scratch = empo_tensor_new(1, &floats, EMPO_F32);
     int64_t *index = malloc(sizeof(int64_t) * (size_t)(3 * (n + 1) + R));   /* start, task_start x2, prompt_of */

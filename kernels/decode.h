@@ -42,7 +42,7 @@ typedef struct empo_decode_batch {
     const int64_t *ids, *pos, *col, *prow, *plen;
     const int64_t *order, *start;
     int64_t *lens;       /* [B] scratch: col + 1 */
-    uint64_t *claims;    /* [threads * EMPO_TEAM_STRIDE], zeroed once: the step team's work shares (team.h) */
+    uint64_t *claims;    /* [empo_team_words(threads)], zeroed once: the team's work shares (team.h) */
 } empo_decode_batch;
 
 int64_t empo_decode_scratch_floats(const empo_decode_model *m, int64_t rows);

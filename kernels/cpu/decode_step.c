@@ -95,7 +95,7 @@ static void norm_panels(float *xp, const float *h, const float *w, float eps, in
  * call per block through `run(ctx, row0, rows, panel0, u0, u1)`. */
 typedef void block_fn(const void *ctx, int64_t row0, int64_t rows, int64_t panel0, int64_t u0, int64_t u1);
 
-static void block_phase(const empo_team *w, int64_t B, int64_t rows, int64_t per_block, block_fn *run,
+static void block_phase(empo_team *w, int64_t B, int64_t rows, int64_t per_block, block_fn *run,
                         const void *ctx) {
     const int64_t blocks = (B + rows - 1) / rows;
     int64_t lo, hi;
@@ -143,7 +143,7 @@ static void linear_block(const void *ctx, int64_t row0, int64_t rows, int64_t pa
     }
 }
 
-static void linear_phase(const empo_team *w, const segment *seg, int nseg, const float *xp, int64_t B, int64_t K) {
+static void linear_phase(empo_team *w, const segment *seg, int nseg, const float *xp, int64_t B, int64_t K) {
     int64_t total = 0, weights = 0;
     for (int i = 0; i < nseg; i++) total += strips_of(seg[i].N), weights += seg[i].N * K * (int64_t)sizeof(float);
     const linear_job j = {seg, nseg, xp, K};
@@ -164,7 +164,7 @@ static void swiglu_block(const void *ctx, int64_t row0, int64_t rows, int64_t pa
                         j->wg, j->wu, u0 * EMPO_PANEL_PAIRS, f1);
 }
 
-static void norm_phase(const empo_team *w, float *xp, const float *h, const float *weight, float eps, int64_t B,
+static void norm_phase(empo_team *w, float *xp, const float *h, const float *weight, float eps, int64_t B,
                        int64_t D) {
     int64_t lo, hi;
     empo_team_begin(w, empo_panels(B));
@@ -210,7 +210,7 @@ static void rope_row(const empo_decode_model *m, const empo_decode_layer *ly, co
     }
 }
 
-static void attend_phase(const empo_team *w, const empo_decode_model *m, const empo_decode_layer *ly,
+static void attend_phase(empo_team *w, const empo_decode_model *m, const empo_decode_layer *ly,
                          const pass *ps, const scratch *s, int last_only) {
     const empo_kv_shape a = {ps->R, m->Hq, m->Hkv, m->Dh, m->slots, m->Sp, m->S, (float)(1.0 / sqrt((double)m->Dh))};
     int64_t lo, hi;
@@ -246,7 +246,7 @@ static void keep_last_rows(const empo_decode_model *m, const empo_prefill_batch 
 
 /* One layer; `last`: the model's last layer (a prefill keeps only each
  * prompt's last row once the keys and values are in the cache). */
-static void layer_pass(const empo_team *w, const empo_decode_model *m, const empo_decode_layer *ly, const pass *ps,
+static void layer_pass(empo_team *w, const empo_decode_model *m, const empo_decode_layer *ly, const pass *ps,
                        const scratch *s, int last) {
     const int64_t D = m->D, Dh = m->Dh, qd = m->Hq * Dh, kd = m->Hkv * Dh;
     int64_t B = ps->R, lo, hi;
@@ -285,7 +285,7 @@ static void run_pass(float *logits, const scratch *s, const empo_decode_model *m
     const int64_t D = m->D;
 #pragma omp parallel num_threads(m->threads)
     {
-        const empo_team w = {claims, omp_get_thread_num(), omp_get_num_threads()};
+        empo_team w = empo_team_join(claims, omp_get_thread_num(), omp_get_num_threads());
         int64_t lo, hi;
         empo_team_begin(&w, ps->R);
         while (empo_team_claim(&w, &lo, &hi))
@@ -295,6 +295,7 @@ static void run_pass(float *logits, const scratch *s, const empo_decode_model *m
         norm_phase(&w, s->xp, s->h, m->norm, m->norm_eps, out_rows, D);
         const segment head = {logits, m->V, m->V, m->head, NULL, 0};
         linear_phase(&w, &head, 1, s->xp, out_rows, D);
+        empo_team_leave(&w);
     }
 }
 
