@@ -10,7 +10,7 @@
 #include "team.h"
 
 enum { WEIGHTS = 17 };   /* tensors per layer in empo_decoder_layer_spec */
-#define MAX_PREFILL_TOKENS ((int64_t)1 << 20)   /* tokens of a prefill, rows of a step */
+#define MAX_ROWS ((int64_t)1 << 20)   /* tokens of a prefill, rows of a step: units of the work shares */
 
 struct empo_decoder {
     empo_decode_model m;
@@ -110,9 +110,9 @@ int empo_decoder_new(empo_decoder **out, const empo_decoder_spec *s, int64_t max
     *out = NULL;
     empo_decode_model m;
     EMPO_TRY(sizes(&m, s));
-    if (max_batch < 1 || max_batch > MAX_PREFILL_TOKENS)   /* rows are units of the work shares */
+    if (max_batch < 1 || max_batch > MAX_ROWS)
         return empo_fail(EMPO_E_ARG, "decoder_new: max_batch %lld must be 1 to %lld", (long long)max_batch,
-                         (long long)MAX_PREFILL_TOKENS);
+                         (long long)MAX_ROWS);
     for (int64_t l = 0; l < s->layers; l++) EMPO_TRY(check_layer(s, l, &m, max_batch));
     empo_decoder *d = calloc(1, sizeof *d);
     if (!d) return empo_fail(EMPO_E_NOMEM, "decoder_new: out of memory");
@@ -241,9 +241,9 @@ int empo_decoder_prefill(empo_decoder *d, empo_tensor *logits, int64_t n, const 
     if (n == 0) return EMPO_OK;
     int64_t R = 0;
     for (int64_t i = 0; i < n; i++) R += len[i];
-    if (R > MAX_PREFILL_TOKENS)   /* a phase's units must fit the work shares (kernels/team.h) */
+    if (R > MAX_ROWS)
         return empo_fail(EMPO_E_ARG, "decoder_prefill: %lld tokens in one prefill, at most %lld", (long long)R,
-                         (long long)MAX_PREFILL_TOKENS);
+                         (long long)MAX_ROWS);
     int64_t floats = empo_decode_scratch_floats(&d->m, R);
     empo_tensor *scratch = empo_tensor_new(1, &floats, EMPO_F32);
     int64_t *index = malloc(sizeof(int64_t) * (size_t)(3 * (n + 1) + R));   /* start, task_start x2, prompt_of */

@@ -46,19 +46,19 @@ static inline __m256 empo_exp8(__m256 x) {
     return _mm256_blendv_ps(zero, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, _mm256_set1_ps(88.72f), _CMP_GT_OQ));
 }
 
-/* Folds one query's raw scores p[0, np) (np a multiple of 8; the query
+/* Folds one query's scaled scores p[0, np) (np a multiple of 8; the query
  * sees keys j < vis, minus those with bias[j] = -inf when bias is given)
  * into its online softmax: running max *m, sum *l, output row o [Dh]
- * (scaled when the max grows). Leaves exp(scale p_j - max) in p, 0 where
+ * (scaled when the max grows). Leaves exp(p_j - max) in p, 0 where
  * hidden; the caller then adds p times the value rows to o. Two passes,
  * the max and the sum kept in registers. */
-static inline void empo_softmax_fold(float *p, int64_t np, int64_t vis, const float *bias, float scale, float *m,
-                                     float *l, float *o, int64_t Dh) {
-    const __m256 ninf = _mm256_set1_ps(-INFINITY), sc = _mm256_set1_ps(scale);
+static inline void empo_softmax_fold(float *p, int64_t np, int64_t vis, const float *bias, float *m, float *l,
+                                     float *o, int64_t Dh) {
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256 bmax = ninf;
     for (int64_t j = 0; j < np; j += 8) {
-        __m256 v = _mm256_mul_ps(sc, _mm256_loadu_ps(p + j));
+        __m256 v = _mm256_loadu_ps(p + j);
         if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + j));
         const int64_t left = vis - j;   /* keys j + lane >= vis are hidden */
         const __m256i seen = _mm256_cmpgt_epi32(_mm256_set1_epi32(left < 0 ? 0 : left > 8 ? 8 : (int)left), lane);

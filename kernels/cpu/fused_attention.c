@@ -187,8 +187,7 @@ static void forward_rows(scratch *w, const float *qt, const float *kh, const flo
         for (int64_t i = 0; i < mq; i++) {
             const int64_t vis = (int64_t)w->last[i] + 1 - s0;
             float *p = w->s + i * BK, *o = w->o + i * Dh;
-            empo_softmax_fold(p, kb.np, vis < 0 ? 0 : vis < kb.n ? vis : kb.n, kb.bias, 1.0f, &w->m[i], &w->l[i], o,
-                              Dh);
+            empo_softmax_fold(p, kb.np, vis < 0 ? 0 : vis < kb.n ? vis : kb.n, kb.bias, &w->m[i], &w->l[i], o, Dh);
             empo_attn_add_rows(o, p, kb.v, kb.n, Dh);
         }
     }

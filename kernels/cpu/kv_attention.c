@@ -1,5 +1,6 @@
-/* kv_attention.c — the fast kernel of a decode step's attention over a
- * shared prefix (a prompt) and each row's own positions (kernels/sample.h):
+/* kv_attention.c — the fast kernels of the sampling engine's attention
+ * (kernels/sample.h). A decode step's attention over a shared prefix (a
+ * prompt) and each row's own positions:
  * one task per (prefix row, KV head, block of 16 queries), whose queries —
  * query heads of the rows sharing that prefix — are gathered into a tile
  * that meets each block of prefix keys at once: S^T = K Q^T and O += P V are
@@ -8,10 +9,10 @@
  * positions, for that row's query heads together: too few queries to pay
  * for packing, so keys are scored eight at a time with the partial sums in
  * registers and value rows summed with 32 output columns in registers.
- * Hidden positions are never read. Scratch comes from the caller; the
- * kernel cannot fail. The naive version is in kernels/ref/kv_attention.c. */
-/* Lets GCC if-convert (and so vectorize) the selects in empo_k_expf. */
-#pragma GCC optimize("no-trapping-math")
+ * Hidden positions are never read. And a prefill's causal attention over
+ * the prompt slots, with the same prefix tiles, each query masked past its
+ * own token. Scratch comes from the caller; the kernels cannot fail. The
+ * naive decode version is in kernels/ref/kv_attention.c. */
 #include <omp.h>
 #include "internal.h"
 #include "attn_tile.h"
@@ -39,7 +40,7 @@ static void attend(running *r, const float *const *q, int64_t nq, const float *K
         empo_attn_scores(sc, KEY_BLOCK, q, nq, K + s0 * Dh, n, Dh, scale);
         for (int64_t i = 0; i < nq; i++) {
             float *p = sc + i * KEY_BLOCK;
-            empo_softmax_fold(p, np, n, NULL, 1.0f, &r[i].m, &r[i].l, r[i].o, Dh);
+            empo_softmax_fold(p, np, n, NULL, &r[i].m, &r[i].l, r[i].o, Dh);
             empo_attn_add_rows(r[i].o, p, V + s0 * Dh, n, Dh);
         }
     }
@@ -66,6 +67,15 @@ static void attend_prefix(running *r, const float *Qt, float *O, int64_t nq, int
         empo_tile_gemm(O, Dh, St, 1, w, V + s0 * Dh, Dh, nq, Dh, n, 1);
     }
     for (int64_t i = 0; i < nq; i++) r[i].m = m[i], r[i].l = l[i];
+}
+
+/* Qt [Dh, w] = the nq queries qs[c] times scale as columns, columns nq..w-1
+ * zero; a row of Qt at a time, so that its stores fill one line. */
+static void queries_t(float *Qt, const float *const *qs, int64_t nq, int64_t w, int64_t Dh, float scale) {
+    for (int64_t d = 0; d < Dh; d++) {
+        for (int64_t c = 0; c < nq; c++) Qt[d * w + c] = scale * qs[c][d];
+        for (int64_t c = nq; c < w; c++) Qt[d * w + c] = 0.0f;
+    }
 }
 
 typedef struct {
@@ -106,10 +116,7 @@ static void attend_queries(const kv_job *j, float *work, int64_t p, int64_t h, i
     }
     memset(O, 0, sizeof(float) * (size_t)(nq * Dh));
     if (j->pk && j->plen[p] > 0) {   /* the shared prefix: once for every query of the group */
-        for (int64_t d = 0; d < Dh; d++) {   /* a row of Qt at a time: its stores fill one line */
-            for (int64_t i = 0; i < nq; i++) Qt[d * w + i] = a->scale * qs[i][d];
-            for (int64_t i = nq; i < w; i++) Qt[d * w + i] = 0.0f;
-        }
+        queries_t(Qt, qs, nq, w, Dh, a->scale);
         const int64_t off = (p * a->Hkv + h) * a->Sp * Dh;
         attend_prefix(r, Qt, O, nq, w, j->pk + off, j->pv + off, j->plen[p], Dh, NULL);
     }
@@ -211,12 +218,9 @@ static void prefill_task(const empo_kv_prompts *p, const int64_t *task_start, in
     float *Qt = work, *O = Qt + Q_BLOCK * Dh;
     running r[Q_BLOCK];
     int64_t last[Q_BLOCK];
-    const float *qs[Q_BLOCK];
+    const float *qs[Q_BLOCK] = {NULL};   /* (nq >= 1: each prompt has a token) */
     for (int64_t c = 0; c < nq; c++) qs[c] = q + query_row(p, a, i, h, g, qi0 + c) * Dh;
-    for (int64_t d = 0; d < Dh; d++) {   /* a row of Qt at a time: its stores fill one line */
-        for (int64_t c = 0; c < nq; c++) Qt[d * w + c] = a->scale * qs[c][d];
-        for (int64_t c = nq; c < w; c++) Qt[d * w + c] = 0.0f;
-    }
+    queries_t(Qt, qs, nq, w, Dh, a->scale);
     for (int64_t c = 0; c < nq; c++) last[c] = (qi0 + c) / g;
     memset(O, 0, sizeof(float) * (size_t)(nq * Dh));
     const int64_t off = (p->slot[i] * a->Hkv + h) * a->Sp * Dh;

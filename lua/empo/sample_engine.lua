@@ -284,20 +284,17 @@ end
 -- (each prompt's tokens as rows, causal within the prompt), else the Lua
 -- model on the prompts right-padded.
 function Engine:prefill(list)
-  local m, T, tokens = #list, 0, 0
-  for _, p in ipairs(list) do
-    T = math.max(T, #self.prompts[p].ids)
-    tokens = tokens + #self.prompts[p].ids
-  end
-  local logits = self.decoder and self:prefill_c(list, tokens) or self:prefill_lua(list, T)
+  local logits, tokens = (self.decoder and self.prefill_c or self.prefill_lua)(self, list)
   for i, p in ipairs(list) do self.prompts[p].logits = logits:narrow(1, i, 1) end
   logits:free()   -- the prompts' views keep its storage
   self.stats.prefills = self.stats.prefills + 1
-  self.stats.prefill_tokens = self.stats.prefill_tokens + (self.decoder and tokens or m * T)
+  self.stats.prefill_tokens = self.stats.prefill_tokens + tokens
 end
 
-function Engine:prefill_c(list, tokens)
-  local m = #list
+-- Both prefills return the logits [#list, V] and the tokens they ran.
+function Engine:prefill_c(list)
+  local m, tokens = #list, 0
+  for _, p in ipairs(list) do tokens = tokens + #self.prompts[p].ids end
   local ids, len, slot = ffi.new('int64_t[?]', tokens), ffi.new('int64_t[?]', m), ffi.new('int64_t[?]', m)
   local at = 0
   for i, p in ipairs(list) do
@@ -308,11 +305,12 @@ function Engine:prefill_c(list, tokens)
   end
   local logits = empo.empty(m, self.model.config.vocab_size)
   check(C.empo_decoder_prefill(self.decoder, logits.h, m, ids, len, slot))
-  return logits
+  return logits, tokens
 end
 
-function Engine:prefill_lua(list, T)
-  local m = #list
+function Engine:prefill_lua(list)
+  local m, T = #list, 0
+  for _, p in ipairs(list) do T = math.max(T, #self.prompts[p].ids) end
   local ids, last = empo.zeros(m, T, { dtype = 'i64' }), {}
   local pi = ids:data_ptr()
   for i, p in ipairs(list) do
@@ -336,7 +334,7 @@ function Engine:prefill_lua(list, T)
     check(C.empo_kv_copy_rows(self.pv[l].h, pc.v[l].h, m, dst, src, T))
     pc.k[l]:free(); pc.v[l]:free()
   end
-  return logits
+  return logits, m * T   -- padded tokens
 end
 
 -- Prefills the prompts of `take` (sequences) that have no slot yet, in

@@ -155,20 +155,19 @@ for _, case in ipairs({ { over = {}, prompts = { PROMPTS[1], PROMPTS[4], PROMPTS
   o.sampling = ffi.new('empo_sampling', { 1.0, 0, 1.0, 0.0 })
   o.stop_strings, o.stop_ids, o.stop_keep, o.c_decode = {}, {}, 0, true
   o.max_cache_bytes, o.prefill_tokens, o.max_batch = 2 ^ 30, 8192, 8
-  local list, m, tokens, T = {}, #case.prompts, 0, 0
+  local list, m = {}, #case.prompts
   for i, p in ipairs(case.prompts) do
     list[i] = { ids = p, max_new = 4, key = 0ULL + i }
     list[m + i] = list[i]   -- the same prompts again, for the Lua model's prefill
-    tokens, T = tokens + #p, math.max(T, #p)
   end
   local first, second = {}, {}
   for i = 1, m do first[i], second[i] = i, m + i end
   local e = Engine.new(model, nil, list, o)
   c.ok(e.decoder ~= nil, 'prefill: the engine made a C decoder')
-  local lc = e:prefill_c(first, tokens)
+  local lc = e:prefill_c(first)
   local slots_c = {}
   for i = 1, m do slots_c[i] = list[i].slot end
-  local ll = e:prefill_lua(second, T)
+  local ll = e:prefill_lua(second)
   local worst, scale = 0, 0
   for i = 1, m do
     local len, a, b = #list[i].ids, slots_c[i] + 1, list[i].slot + 1
