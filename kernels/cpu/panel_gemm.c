@@ -5,12 +5,9 @@
  * where they lie (6 sequential streams); while a strip is reused for the
  * panels after its first, the next strip's rows are prefetched, one cache
  * line per row every 16 steps, spread over the panels. */
-/* Lets GCC if-convert (and so vectorize) the selects in empo_k_expf. */
-#pragma GCC optimize("no-trapping-math")
 #include <immintrin.h>
-#include "fused.h"
-#include "fused_rows.h"
 #include "panel_gemm.h"
+#include "vec_math.h"
 
 enum { R = EMPO_PANEL_STRIP, L = EMPO_PANEL, LINE = 16 /* floats per cache line */ };
 
@@ -115,19 +112,14 @@ typedef struct {
     int64_t F;
 } swiglu_ctx;
 
-/* rows 0..2 of the tile are gate rows f..f+2, rows 3..5 the matching up rows */
+/* rows 0..2 of the tile are gate rows f..f+2, rows 3..5 the matching up
+ * rows: SwiGLU straight from the registers */
 static inline __attribute__((always_inline)) void swiglu_out(const swiglu_ctx *x, __m256 c[R][2], int64_t f, int nr,
                                                              int64_t p) {
-    float t[R][L] __attribute__((aligned(32)));
-    for (int r = 0; r < R; r++) {
-        _mm256_store_ps(t[r], c[r][0]);
-        _mm256_store_ps(t[r] + 8, c[r][1]);
-    }
     for (int r = 0; r < nr; r++) {
         float *s = x->sp + (p * x->F + f + r) * L;
-        const float *g = t[r], *u = t[EMPO_PANEL_PAIRS + r];
-#pragma omp simd
-        for (int i = 0; i < L; i++) s[i] = empo_k_swiglu(g[i], u[i]);
+        _mm256_storeu_ps(s, empo_swiglu8(c[r][0], c[EMPO_PANEL_PAIRS + r][0]));
+        _mm256_storeu_ps(s + 8, empo_swiglu8(c[r][1], c[EMPO_PANEL_PAIRS + r][1]));
     }
 }
 
