@@ -50,6 +50,14 @@ typedef void empo_panel_linear_fn(float *y, int64_t ldy, int accumulate, const f
                                   const float *w, const float *bias, int64_t n0, int64_t n1);
 empo_panel_linear_fn empo_k_panel_linear, empo_ref_panel_linear;
 
+/* The same product written as panels (what a norm or another product
+ * reads next, so no transposing in between): y[m, n] lies at
+ * yp[m / 16 * ldp + n * 16 + m % 16] (ldp: a panel's stride, >= 16 N);
+ * every lane of the panels of rows 0 .. M-1 is written, those beyond M
+ * getting (accumulate ? their value : 0) + bias[n]. Same bits as
+ * empo_k_panel_linear. */
+empo_panel_linear_fn empo_k_panel_linear_panels, empo_ref_panel_linear_panels;
+
 /* SwiGLU of two products, written as panels: s[m, f] = silu(g) * u with
  * g = x . wg[f], u = x . wu[f] (wg, wu [F, K]), for f0 <= f < f1; sp holds
  * ceil(M/16) panels of [F][16] (lanes beyond M get silu(0) * 0 = 0). */

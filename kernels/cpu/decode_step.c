@@ -3,8 +3,10 @@
  * token of some prompts). One parallel region; every phase's units are
  * claimed through the team's work shares (team.h: equal shares, the
  * unfinished taken over by idle threads) and the phase ends in a barrier:
- *   embed      rows: h = embed[ids]
- *   per layer  norm    panels: x = rmsnorm(h) written as panels (panel_gemm.h)
+ * The residual stream h lives as panels (panel_gemm.h), as the products
+ * write it and the norms read it: 16 rows side by side in vector lanes.
+ *   embed      panels: h = embed[ids]
+ *   per layer  norm    panels: x = rmsnorm(h), panels too
  *              qkv     row blocks x weight strips: q, k, v (+ biases)
  *              rope    rows: rotate q in place, k into the cache with v
  *                      (a step: the row's own column; a prefill: its prompt slot)
@@ -21,6 +23,7 @@
  * thread count and of which thread computes it (panel_gemm.h,
  * kv_attention.c), so sampling stays reproducible across batch sizes. */
 #include <math.h>
+#include <immintrin.h>
 #include <omp.h>
 #include <string.h>
 #include "decode.h"
@@ -40,7 +43,7 @@ static int64_t block_rows(int64_t weight_bytes, int64_t B) {
 }
 
 typedef struct {
-    float *h, *xp, *sp, *q, *kn, *vn, *att, *kvwork;
+    float *hp, *xp, *sp, *q, *kn, *vn, *att, *kvwork;
 } scratch;
 
 /* the attention's scratch: a slice per thread of the team */
@@ -53,12 +56,12 @@ static int64_t kv_work_floats(const empo_decode_model *m, int64_t rows) {
  * returns its size in floats. */
 static int64_t carve(scratch *s, float *base, const empo_decode_model *m, int64_t rows) {
     const int64_t padded = empo_panels(rows) * EMPO_PANEL, qd = m->Hq * m->Dh, kd = m->Hkv * m->Dh;
-    const int64_t size[] = {rows * m->D, padded * (m->D > qd ? m->D : qd), padded * m->F, rows * qd, rows * kd,
+    const int64_t size[] = {padded * m->D, padded * (m->D > qd ? m->D : qd), padded * m->F, rows * qd, rows * kd,
                             rows * kd, rows * qd, kv_work_floats(m, rows)};
     scratch unused;
     const int lay = s != NULL;
     if (!lay) s = &unused;
-    float **part[] = {&s->h, &s->xp, &s->sp, &s->q, &s->kn, &s->vn, &s->att, &s->kvwork};
+    float **part[] = {&s->hp, &s->xp, &s->sp, &s->q, &s->kn, &s->vn, &s->att, &s->kvwork};
     int64_t n = 0;
     for (int i = 0; i < (int)(sizeof size / sizeof size[0]); i++) {
         if (lay) *part[i] = base + n;
@@ -75,19 +78,45 @@ void empo_decode_rope_table(float *table, const empo_decode_model *m) {
         empo_rope_cos_sin(table + t * Dh, table + t * Dh + half, t, 0, half, Dh, m->theta, 1.0f);
 }
 
-/* panels p0..p1-1 of xp = rmsnorm(h rows) * w (as empo_k_rmsnorm_forward
- * computes a row), lanes beyond B zero */
-static void norm_panels(float *xp, const float *h, const float *w, float eps, int64_t B, int64_t D, int64_t p0,
-                        int64_t p1) {
+/* panels p0..p1-1 of hp: the embeddings of the rows' tokens */
+static void embed_panels(float *hp, const float *embed, const int64_t *ids, int64_t B, int64_t D, int64_t p0,
+                         int64_t p1) {
     for (int64_t p = p0; p < p1; p++) {
-        float *d = xp + p * D * EMPO_PANEL;
+        float *d = hp + p * D * EMPO_PANEL;
         const int64_t nm = empo_panel_start(d, p, B, D);
         for (int64_t i = 0; i < nm; i++) {
-            const float *x = h + (p * EMPO_PANEL + i) * D;
-            const float r = empo_k_rms_rstd(x, D, eps);
-            for (int64_t j = 0; j < D; j++) d[j * EMPO_PANEL + i] = (x[j] * r) * w[j];
+            const float *e = embed + ids[p * EMPO_PANEL + i] * D;
+            for (int64_t j = 0; j < D; j++) d[j * EMPO_PANEL + i] = e[j];
         }
     }
+}
+
+/* rmsnorm of eight lanes of a panel (stride 16 between a row's elements):
+ * x / sqrt(mean(x^2) + eps) * w, as empo_k_rmsnorm_forward computes a
+ * row (up to the order of the sum); lanes not in `live` give 0 */
+static void norm_lanes(float *d, const float *x, const float *w, float eps, int64_t D, __m256 live) {
+    __m256 ss = _mm256_setzero_ps();
+    for (int64_t j = 0; j < D; j++) {
+        const __m256 v = _mm256_loadu_ps(x + j * EMPO_PANEL);
+        ss = _mm256_fmadd_ps(v, v, ss);
+    }
+    const __m256 ms = _mm256_add_ps(_mm256_div_ps(ss, _mm256_set1_ps((float)D)), _mm256_set1_ps(eps));
+    const __m256 r = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_sqrt_ps(ms)), live);
+    for (int64_t j = 0; j < D; j++)
+        _mm256_storeu_ps(d + j * EMPO_PANEL, _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j * EMPO_PANEL), r),
+                                                                         _mm256_broadcast_ss(w + j)), live));
+}
+
+/* panels p0..p1-1 of xp = rmsnorm(hp) * w, lanes beyond B zero */
+static void norm_panels(float *xp, const float *hp, const float *w, float eps, int64_t B, int64_t D, int64_t p0,
+                        int64_t p1) {
+    for (int64_t p = p0; p < p1; p++)
+        for (int64_t half = 0; half < EMPO_PANEL; half += 8) {
+            const int64_t n = B - p * EMPO_PANEL - half;   /* live lanes of these eight */
+            const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            const __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 8 ? n : 8)), lane));
+            norm_lanes(xp + p * D * EMPO_PANEL + half, hp + p * D * EMPO_PANEL + half, w, eps, D, live);
+        }
 }
 
 /* A product phase's units: row blocks x `per_block` strips (or SwiGLU
@@ -110,12 +139,13 @@ static void block_phase(empo_team *w, int64_t B, int64_t rows, int64_t per_block
 #pragma omp barrier
 }
 
-/* one product segment of a phase: y (ldy) = xp W^T (+ bias), or += */
+/* one product segment of a phase: y = xp W^T (+ bias), or +=; rows of
+ * stride ldy, or (panels) panels of stride ldy */
 typedef struct {
     float *y;
     int64_t ldy, N;
     const float *w, *bias;
-    int accumulate;
+    int accumulate, panels;
 } segment;
 
 typedef struct {
@@ -136,8 +166,13 @@ static void linear_block(const void *ctx, int64_t row0, int64_t rows, int64_t pa
         const int64_t ns = strips_of(g->N), a = s0 > base ? s0 - base : 0, b = s1 - base < ns ? s1 - base : ns;
         if (a < b) {
             const int64_t n1 = b * EMPO_PANEL_STRIP < g->N ? b * EMPO_PANEL_STRIP : g->N;
-            empo_k_panel_linear(g->y + row0 * g->ldy, g->ldy, g->accumulate, j->xp + panel0 * j->K * EMPO_PANEL,
-                                rows, j->K, g->w, g->bias, a * EMPO_PANEL_STRIP, n1);
+            const float *xp = j->xp + panel0 * j->K * EMPO_PANEL;
+            if (g->panels)
+                empo_k_panel_linear_panels(g->y + panel0 * g->ldy, g->ldy, g->accumulate, xp, rows, j->K, g->w,
+                                           g->bias, a * EMPO_PANEL_STRIP, n1);
+            else
+                empo_k_panel_linear(g->y + row0 * g->ldy, g->ldy, g->accumulate, xp, rows, j->K, g->w, g->bias,
+                                    a * EMPO_PANEL_STRIP, n1);
         }
         base += ns;
     }
@@ -164,11 +199,11 @@ static void swiglu_block(const void *ctx, int64_t row0, int64_t rows, int64_t pa
                         j->wg, j->wu, u0 * EMPO_PANEL_PAIRS, f1);
 }
 
-static void norm_phase(empo_team *w, float *xp, const float *h, const float *weight, float eps, int64_t B,
+static void norm_phase(empo_team *w, float *xp, const float *hp, const float *weight, float eps, int64_t B,
                        int64_t D) {
     int64_t lo, hi;
     empo_team_begin(w, empo_panels(B));
-    while (empo_team_claim(w, &lo, &hi)) norm_panels(xp, h, weight, eps, B, D, lo, hi);
+    while (empo_team_claim(w, &lo, &hi)) norm_panels(xp, hp, weight, eps, B, D, lo, hi);
 #pragma omp barrier
 }
 
@@ -232,14 +267,16 @@ static void attend_phase(empo_team *w, const empo_decode_model *m, const empo_de
 }
 
 /* A prefill's last layer needs only each prompt's last token past its
- * keys and values: that token's h and q rows move to row i (sources lie
- * at or after their destinations, so one thread in order is safe). */
+ * keys and values: that token's h lane and q row move to row i (sources
+ * lie at or after their destinations, so one thread in order is safe). */
 static void keep_last_rows(const empo_decode_model *m, const empo_prefill_batch *b, const scratch *s) {
     const int64_t D = m->D, qd = m->Hq * m->Dh;
 #pragma omp single
     for (int64_t i = 0; i < b->n; i++) {
         const int64_t r = b->start[i + 1] - 1;
-        memmove(s->h + i * D, s->h + r * D, sizeof(float) * (size_t)D);
+        float *to = s->hp + i / EMPO_PANEL * D * EMPO_PANEL + i % EMPO_PANEL;
+        const float *from = s->hp + r / EMPO_PANEL * D * EMPO_PANEL + r % EMPO_PANEL;
+        for (int64_t j = 0; j < D; j++) to[j * EMPO_PANEL] = from[j * EMPO_PANEL];
         memmove(s->q + i * qd, s->q + r * qd, sizeof(float) * (size_t)qd);
     }
 }
@@ -251,9 +288,9 @@ static void layer_pass(empo_team *w, const empo_decode_model *m, const empo_deco
     const int64_t D = m->D, Dh = m->Dh, qd = m->Hq * Dh, kd = m->Hkv * Dh;
     int64_t B = ps->R, lo, hi;
 
-    norm_phase(w, s->xp, s->h, ly->input_norm, ly->input_eps, B, D);
-    const segment qkv[3] = {{s->q, qd, qd, ly->wq, ly->bq, 0}, {s->kn, kd, kd, ly->wk, ly->bk, 0},
-                            {s->vn, kd, kd, ly->wv, ly->bv, 0}};
+    norm_phase(w, s->xp, s->hp, ly->input_norm, ly->input_eps, B, D);
+    const segment qkv[3] = {{s->q, qd, qd, ly->wq, ly->bq, 0, 0}, {s->kn, kd, kd, ly->wk, ly->bk, 0, 0},
+                            {s->vn, kd, kd, ly->wv, ly->bv, 0, 0}};
     linear_phase(w, qkv, 3, s->xp, B, D);
     empo_team_begin(w, B);
     while (empo_team_claim(w, &lo, &hi))
@@ -268,13 +305,13 @@ static void layer_pass(empo_team *w, const empo_decode_model *m, const empo_deco
     empo_team_begin(w, empo_panels(B));
     while (empo_team_claim(w, &lo, &hi)) empo_k_panel_pack(s->xp, s->att, B, qd, qd, lo, hi);
 #pragma omp barrier
-    const segment o = {s->h, D, D, ly->wo, ly->bo, 1};
+    const segment o = {s->hp, D * EMPO_PANEL, D, ly->wo, ly->bo, 1, 1};
     linear_phase(w, &o, 1, s->xp, B, qd);
-    norm_phase(w, s->xp, s->h, ly->post_norm, ly->post_eps, B, D);
+    norm_phase(w, s->xp, s->hp, ly->post_norm, ly->post_eps, B, D);
     const swiglu_job glu = {s->sp, s->xp, ly->wg, ly->wu, m->F, D};
     const int64_t glu_rows = block_rows(2 * m->F * D * (int64_t)sizeof(float), B);
     block_phase(w, B, glu_rows, (m->F + EMPO_PANEL_PAIRS - 1) / EMPO_PANEL_PAIRS, swiglu_block, &glu);
-    const segment down = {s->h, D, D, ly->wd, NULL, 1};
+    const segment down = {s->hp, D * EMPO_PANEL, D, ly->wd, NULL, 1, 1};
     linear_phase(w, &down, 1, s->sp, B, m->F);
 }
 
@@ -287,13 +324,12 @@ static void run_pass(float *logits, const scratch *s, const empo_decode_model *m
     {
         empo_team w = empo_team_join(claims, omp_get_thread_num(), omp_get_num_threads());
         int64_t lo, hi;
-        empo_team_begin(&w, ps->R);
-        while (empo_team_claim(&w, &lo, &hi))
-            for (int64_t r = lo; r < hi; r++) memcpy(s->h + r * D, m->embed + ids[r] * D, sizeof(float) * (size_t)D);
+        empo_team_begin(&w, empo_panels(ps->R));
+        while (empo_team_claim(&w, &lo, &hi)) embed_panels(s->hp, m->embed, ids, ps->R, D, lo, hi);
 #pragma omp barrier
         for (int64_t l = 0; l < m->L; l++) layer_pass(&w, m, &m->layer[l], ps, s, l == m->L - 1);
-        norm_phase(&w, s->xp, s->h, m->norm, m->norm_eps, out_rows, D);
-        const segment head = {logits, m->V, m->V, m->head, NULL, 0};
+        norm_phase(&w, s->xp, s->hp, m->norm, m->norm_eps, out_rows, D);
+        const segment head = {logits, m->V, m->V, m->head, NULL, 0, 0};
         linear_phase(&w, &head, 1, s->xp, out_rows, D);
         empo_team_leave(&w);
     }

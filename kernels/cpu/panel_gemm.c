@@ -65,10 +65,27 @@ static inline __attribute__((always_inline)) void transpose8(__m256 r[8]) {
 
 typedef struct {
     float *y;
-    int64_t ldy, M;
-    int accumulate;
+    int64_t ldy, M;   /* ldy: a row's stride, or (panels) a panel's */
+    int accumulate, panels;
     const float *bias;
 } linear_ctx;
+
+/* The tile as it lies: output column n + r of panel p is 16 lanes of y
+ * (the same additions as linear_out, so the same bits). */
+static inline __attribute__((always_inline)) void panel_out(const linear_ctx *x, __m256 c[R][2], int64_t n, int nr,
+                                                            int64_t p) {
+    for (int r = 0; r < nr; r++) {
+        float *y = x->y + p * x->ldy + (n + r) * L;
+        __m256 lo = c[r][0], hi = c[r][1];
+        if (x->bias) {
+            const __m256 b = _mm256_broadcast_ss(x->bias + n + r);
+            lo = _mm256_add_ps(lo, b), hi = _mm256_add_ps(hi, b);
+        }
+        if (x->accumulate) lo = _mm256_add_ps(_mm256_loadu_ps(y), lo), hi = _mm256_add_ps(_mm256_loadu_ps(y + 8), hi);
+        _mm256_storeu_ps(y, lo);
+        _mm256_storeu_ps(y + 8, hi);
+    }
+}
 
 /* The tile transposed in registers (rows 6, 7 zero): one vector per lane
  * holding its nr outputs. A full strip's 6 go out as 4 + 2 floats (AMD's
@@ -155,6 +172,7 @@ static inline __attribute__((always_inline)) void strips(const float *xp, int64_
             if (M - p * L > 8) tile(c, wr, xp + p * K * L, K, pf, npf, 1);
             else tile(c, wr, xp + p * K * L, K, pf, npf, 0);
             if (glu) swiglu_out(glu, c, n, nr, p);
+            else if (lin->panels) panel_out(lin, c, n, nr, p);
             else linear_out(lin, c, n, nr, p);
         }
     }
@@ -162,7 +180,13 @@ static inline __attribute__((always_inline)) void strips(const float *xp, int64_
 
 void empo_k_panel_linear(float *y, int64_t ldy, int accumulate, const float *xp, int64_t M, int64_t K,
                          const float *w, const float *bias, int64_t n0, int64_t n1) {
-    linear_ctx c = {y, ldy, M, accumulate, bias};
+    linear_ctx c = {y, ldy, M, accumulate, 0, bias};
+    strips(xp, M, K, w, NULL, R, n0, n1, &c, NULL);
+}
+
+void empo_k_panel_linear_panels(float *yp, int64_t ldp, int accumulate, const float *xp, int64_t M, int64_t K,
+                                const float *w, const float *bias, int64_t n0, int64_t n1) {
+    linear_ctx c = {yp, ldp, M, accumulate, 1, bias};
     strips(xp, M, K, w, NULL, R, n0, n1, &c, NULL);
 }
 

@@ -23,6 +23,16 @@ void empo_ref_panel_linear(float *y, int64_t ldy, int accumulate, const float *x
         }
 }
 
+void empo_ref_panel_linear_panels(float *yp, int64_t ldp, int accumulate, const float *xp, int64_t M, int64_t K,
+                                  const float *w, const float *bias, int64_t n0, int64_t n1) {
+    for (int64_t m = 0; m < empo_panels(M) * EMPO_PANEL; m++)
+        for (int64_t n = n0; n < n1; n++) {
+            float *y = yp + m / EMPO_PANEL * ldp + n * EMPO_PANEL + m % EMPO_PANEL;
+            const double v = (m < M ? dot(xp, K, m, w + n * K) : 0.0) + (bias ? bias[n] : 0.0);
+            *y = (float)(accumulate ? *y + v : v);
+        }
+}
+
 void empo_ref_panel_swiglu(float *sp, int64_t F, const float *xp, int64_t M, int64_t K, const float *wg,
                            const float *wu, int64_t f0, int64_t f1) {
     for (int64_t m = 0; m < empo_panels(M) * EMPO_PANEL; m++)

@@ -92,6 +92,43 @@ static void test_swiglu(void) {
 
 /* Row 2 of a 3-row batch and of a 40-row batch (the same x there), columns
  * split differently: the same bits. */
+/* the product written as panels: vs the reference over every lane (those
+ * beyond M too) and the padding columns (untouched), and the same bits as
+ * the row layout's */
+static void test_linear_panels(void) {
+    for (int c = 0; c < 7; c++) {
+        const int64_t M = shapes[c][0], N = shapes[c][1], K = shapes[c][2], ldp = (N + 3) * EMPO_PANEL;
+        const int64_t size = empo_panels(M) * ldp;
+        float *x = rnd(M * K, 50 + c), *w = rnd(N * K, 60 + c), *b = rnd(N, 70 + c), *xp = packed(x, M, K);
+        float *y0 = rnd(size, 90 + c), *y1 = malloc(sizeof(float) * (size_t)size),
+              *y2 = malloc(sizeof(float) * (size_t)size), *rows = rnd(M * N, 100 + c);
+        for (int mode = 0; mode < 4; mode++) {
+            const int acc = mode & 1;
+            const float *bias = mode & 2 ? b : NULL;
+            memcpy(y1, y0, sizeof(float) * (size_t)size);
+            memcpy(y2, y0, sizeof(float) * (size_t)size);
+            const int64_t mid = N / 2 / EMPO_PANEL_STRIP * EMPO_PANEL_STRIP;
+            empo_k_panel_linear_panels(y1, ldp, acc, xp, M, K, w, bias, 0, mid);
+            empo_k_panel_linear_panels(y1, ldp, acc, xp, M, K, w, bias, mid, N);
+            empo_ref_panel_linear_panels(y2, ldp, acc, xp, M, K, w, bias, 0, N);
+            const double e = check_rel_err(y1, y2, size);
+            check_report(__FILE__, __LINE__, e <= TOL, "panel_linear_panels %lldx%lldx%lld mode %d: rel err %.3g",
+                         (long long)M, (long long)N, (long long)K, mode, e);
+            for (int64_t m = 0; m < M; m++)   /* rows start from the panels' old values */
+                for (int64_t n = 0; n < N; n++)
+                    rows[m * N + n] = y0[m / EMPO_PANEL * ldp + n * EMPO_PANEL + m % EMPO_PANEL];
+            empo_k_panel_linear(rows, N, acc, xp, M, K, w, bias, 0, N);
+            int same = 1;
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t n = 0; n < N; n++)
+                    same &= rows[m * N + n] == y1[m / EMPO_PANEL * ldp + n * EMPO_PANEL + m % EMPO_PANEL];
+            check_report(__FILE__, __LINE__, same, "panel_linear_panels %lldx%lldx%lld mode %d: rows' bits",
+                         (long long)M, (long long)N, (long long)K, mode);
+        }
+        free(x), free(w), free(b), free(xp), free(y0), free(y1), free(y2), free(rows);
+    }
+}
+
 static void test_batch_invariant(void) {
     const int64_t N = 50, K = 70, F = 31;
     float *x = rnd(40 * K, 80), *w = rnd(N * K, 81), *wu = rnd(F * K, 82);
@@ -114,6 +151,7 @@ static void test_batch_invariant(void) {
 int main(void) {
     test_pack();
     test_linear();
+    test_linear_panels();
     test_swiglu();
     test_batch_invariant();
     return check_finish("test_panel_gemm");
