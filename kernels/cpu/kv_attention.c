@@ -25,6 +25,11 @@ enum {
 };
 _Static_assert((int)Q_BLOCK <= (int)EMPO_FOLD_MAX_W, "a task's queries fold in one pass");
 
+/* asks for the lines of x[0 .. n) ahead of their use */
+static inline void prefetch(const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) _mm_prefetch((const char *)(x + i), _MM_HINT_T0);
+}
+
 /* The running softmax of one query: max m, sum l of exp(score - m), and
  * its output row o (the weighted sum so far). */
 typedef struct { float m, l; float *o; } running;
@@ -37,6 +42,7 @@ static void attend(running *r, const float *const *q, int64_t nq, const float *K
     float sc[Q_BLOCK * KEY_BLOCK];
     for (int64_t s0 = 0; s0 < L; s0 += KEY_BLOCK) {
         const int64_t n = L - s0 < KEY_BLOCK ? L - s0 : KEY_BLOCK, np = (n + 7) & ~(int64_t)7;
+        prefetch(V + s0 * Dh, n * Dh);
         empo_attn_scores(sc, KEY_BLOCK, q, nq, K + s0 * Dh, n, Dh, scale);
         for (int64_t i = 0; i < nq; i++) {
             float *p = sc + i * KEY_BLOCK;
@@ -59,6 +65,7 @@ static void attend_prefix(running *r, const float *Qt, float *O, int64_t nq, int
     for (int64_t i = 0; i < w; i++) m[i] = -INFINITY, l[i] = 0.0f;
     for (int64_t s0 = 0; s0 < L; s0 += KEY_BLOCK) {
         const int64_t n = L - s0 < KEY_BLOCK ? L - s0 : KEY_BLOCK;
+        prefetch(V + s0 * Dh, n * Dh);
         empo_tile_gemm(St, w, K + s0 * Dh, Dh, 1, Qt, w, n, w, Dh, 0);
         if (last)   /* causal: key s0 + k is hidden from the queries before it */
             for (int64_t i = 0; i < nq; i++)
@@ -136,6 +143,20 @@ static void attend_queries(const kv_job *j, float *work, int64_t p, int64_t h, i
     }
 }
 
+/* The keys of the task (group p, KV head h, queries qi .. end-1), asked
+ * for before its prefix is scored: a step reads each layer's cache once,
+ * so they come from memory (the values are asked for a block at a time,
+ * while the keys are scored). */
+static void prefetch_keys(const kv_job *j, int64_t p, int64_t h, int64_t qi, int64_t end) {
+    const empo_kv_shape *a = j->a;
+    const int64_t g = a->Hq / a->Hkv, Dh = a->Dh;
+    if (j->pk && j->plen[p] > 0) prefetch(j->pk + (p * a->Hkv + h) * a->Sp * Dh, j->plen[p] * Dh);
+    for (int64_t r = qi / g; r * g < end; r++) {
+        const int64_t b = j->order[j->start[p] + r];
+        prefetch(j->k + (b * a->Hkv + h) * a->S * Dh, j->len[b] * Dh);
+    }
+}
+
 /* tasks lo..hi-1 = (prefix row, KV head, block of Q_BLOCK queries): a
  * prompt with many samples still spreads over the threads */
 static void kv_tasks(void *ctx, int64_t lo, int64_t hi) {
@@ -144,8 +165,10 @@ static void kv_tasks(void *ctx, int64_t lo, int64_t hi) {
     float *work = j->work + omp_get_thread_num() * task_floats(j->a->Dh);
     for (int64_t t = lo; t < hi; t++) {
         const int64_t p = t / (j->a->Hkv * blocks), h = t / blocks % j->a->Hkv, qi = t % blocks * Q_BLOCK;
-        const int64_t nq = (j->start[p + 1] - j->start[p]) * g;
-        if (qi < nq) attend_queries(j, work, p, h, qi, nq - qi < Q_BLOCK ? nq - qi : Q_BLOCK);
+        const int64_t nq = (j->start[p + 1] - j->start[p]) * g, n = nq - qi < Q_BLOCK ? nq - qi : Q_BLOCK;
+        if (qi >= nq) continue;
+        prefetch_keys(j, p, h, qi, qi + n);
+        attend_queries(j, work, p, h, qi, n);
     }
 }
 
