@@ -2,7 +2,7 @@
  * (one token for each row of the sampling batch) and a prefill (every
  * token of some prompts). One parallel region; every phase's units are
  * claimed through the team's work shares (team.h: equal shares, the
- * unfinished taken over by idle threads) and the phase ends in a barrier:
+ * unfinished taken over by idle threads) and the phase ends in a barrier.
  * The residual stream h lives as panels (panel_gemm.h), as the products
  * write it and the norms read it: 16 rows side by side in vector lanes.
  *   embed      panels: h = embed[ids]
@@ -102,18 +102,20 @@ static void norm_lanes(float *d, const float *x, const float *w, float eps, int6
     }
     const __m256 ms = _mm256_add_ps(_mm256_div_ps(ss, _mm256_set1_ps((float)D)), _mm256_set1_ps(eps));
     const __m256 r = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_sqrt_ps(ms)), live);
-    for (int64_t j = 0; j < D; j++)
-        _mm256_storeu_ps(d + j * EMPO_PANEL, _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j * EMPO_PANEL), r),
-                                                                         _mm256_broadcast_ss(w + j)), live));
+    for (int64_t j = 0; j < D; j++) {
+        const __m256 xr = _mm256_mul_ps(_mm256_loadu_ps(x + j * EMPO_PANEL), r);
+        const __m256 y = _mm256_mul_ps(xr, _mm256_broadcast_ss(w + j));
+        _mm256_storeu_ps(d + j * EMPO_PANEL, _mm256_and_ps(y, live));   /* x * 0 is NaN for x = inf */
+    }
 }
 
 /* panels p0..p1-1 of xp = rmsnorm(hp) * w, lanes beyond B zero */
 static void norm_panels(float *xp, const float *hp, const float *w, float eps, int64_t B, int64_t D, int64_t p0,
                         int64_t p1) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (int64_t p = p0; p < p1; p++)
         for (int64_t half = 0; half < EMPO_PANEL; half += 8) {
-            const int64_t n = B - p * EMPO_PANEL - half;   /* live lanes of these eight */
-            const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            const int64_t n = B - p * EMPO_PANEL - half;   /* live lanes among these eight */
             const __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 8 ? n : 8)), lane));
             norm_lanes(xp + p * D * EMPO_PANEL + half, hp + p * D * EMPO_PANEL + half, w, eps, D, live);
         }

@@ -112,7 +112,8 @@ int main(int argc, char **argv) {
 
     int64_t *ids = indices(B), *pos = indices(B), *cols = indices(B), *prow = indices(B), *plen = indices(P);
     int64_t *order = indices(B), *start = indices(P + 1), *lens = indices(B);
-    for (int64_t b = 0; b < B; b++) ids[b] = b % c->V, cols[b] = col, pos[b] = Sp + col, prow[b] = b / c->n, order[b] = b;
+    for (int64_t b = 0; b < B; b++)
+        ids[b] = b % c->V, cols[b] = col, pos[b] = Sp + col, prow[b] = b / c->n, order[b] = b;
     for (int64_t p = 0; p <= P; p++) start[p] = p * c->n;
     for (int64_t p = 0; p < P; p++) plen[p] = Sp;
     const size_t words = (size_t)empo_team_words(threads) * sizeof(uint64_t);

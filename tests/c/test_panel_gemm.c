@@ -136,9 +136,11 @@ static void test_batch_invariant(void) {
     float *ya = calloc(3 * N, sizeof(float)), *yb = calloc(40 * N, sizeof(float));
     empo_k_panel_linear(ya, N, 0, xa, 3, K, w, NULL, 0, N);
     for (int64_t n0 = 0; n0 < N; n0 += 2 * EMPO_PANEL_STRIP)
-        empo_k_panel_linear(yb, N, 0, xb, 40, K, w, NULL, n0, n0 + 2 * EMPO_PANEL_STRIP < N ? n0 + 2 * EMPO_PANEL_STRIP : N);
+        empo_k_panel_linear(yb, N, 0, xb, 40, K, w, NULL, n0,
+                            n0 + 2 * EMPO_PANEL_STRIP < N ? n0 + 2 * EMPO_PANEL_STRIP : N);
     CHECK(memcmp(ya + 2 * N, yb + 2 * N, sizeof(float) * N) == 0);
-    float *sa = calloc((size_t)(EMPO_PANEL * F), sizeof(float)), *sb = calloc((size_t)(3 * EMPO_PANEL * F), sizeof(float));
+    float *sa = calloc((size_t)(EMPO_PANEL * F), sizeof(float)),
+          *sb = calloc((size_t)(3 * EMPO_PANEL * F), sizeof(float));
     empo_k_panel_swiglu(sa, F, xa, 3, K, w, wu, 0, F);
     empo_k_panel_swiglu(sb, F, xb, 40, K, w, wu, 0, EMPO_PANEL_PAIRS);
     empo_k_panel_swiglu(sb, F, xb, 40, K, w, wu, EMPO_PANEL_PAIRS, F);
