@@ -1,7 +1,9 @@
 /* fused_rows.h — per-row math shared by the fast CPU kernels (static
- * inline, OpenMP simd loops: CPU kernels only), so that the C decode step
- * (decode_step.c, panel_gemm.c) computes exactly what the RMSNorm, SwiGLU
- * and rope kernels (fused_norm.c, fused_rope.c) compute. Files that use
+ * inline, OpenMP simd loops: CPU kernels only): the RMSNorm and SwiGLU of
+ * fused_norm.c, and the rope that fused_rope.c and the C decode step
+ * (decode_step.c) both use, so the decoder rotates exactly as the model
+ * does. (The decoder's norm and SwiGLU work on panels in vector lanes:
+ * decode_step.c and vec_math.h, the same steps.) Files that use
  * empo_k_swiglu allow if-conversion with -fno-trapping-math (see
  * kernels/fused.h's empo_k_expf). */
 #ifndef EMPO_KERNELS_CPU_FUSED_ROWS_H
