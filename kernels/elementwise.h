@@ -17,17 +17,16 @@ typedef enum {
 } empo_unary_op;
 
 /* out[i] = a[i*sa] (op) b[i*sb], i < n */
-void empo_k_binary_f32(int op, float *out, const float *a, int64_t sa, const float *b, int64_t sb, int64_t n);
-void empo_ref_binary_f32(int op, float *out, const float *a, int64_t sa, const float *b, int64_t sb, int64_t n);
+typedef void empo_binary_fn(int op, float *out, const float *a, int64_t sa, const float *b, int64_t sb, int64_t n);
+empo_binary_fn empo_k_binary_f32, empo_ref_binary_f32;
 
 /* out[i] = op(x[i]; p0, p1), contiguous */
-void empo_k_unary_f32(int op, float *out, const float *x, int64_t n, float p0, float p1);
-void empo_ref_unary_f32(int op, float *out, const float *x, int64_t n, float p0, float p1);
+typedef void empo_unary_fn(int op, float *out, const float *x, int64_t n, float p0, float p1);
+empo_unary_fn empo_k_unary_f32, empo_ref_unary_f32;
 
 /* gx[i] = g[i] * d op(x)/dx at x[i] (y[i] = op(x[i]) is given too) */
-void empo_k_unary_backward_f32(int op, float *gx, const float *g, const float *x, const float *y, int64_t n,
-                               float p0, float p1);
-void empo_ref_unary_backward_f32(int op, float *gx, const float *g, const float *x, const float *y, int64_t n,
-                                 float p0, float p1);
+typedef void empo_unary_backward_fn(int op, float *gx, const float *g, const float *x, const float *y, int64_t n,
+                                    float p0, float p1);
+empo_unary_backward_fn empo_k_unary_backward_f32, empo_ref_unary_backward_f32;
 
 #endif

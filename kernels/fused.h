@@ -7,7 +7,8 @@
  *                                      inner loops, f32 arithmetic;
  *   empo_ref_*  kernels/ref/fused_*.c  naive loops with double accumulation,
  *                                      the oracle the fast ones are tested on.
- * The ops (core/op_fused_*.c) pick one with empo_use_reference().
+ * The ops (core/ops/op_fused_*.c) call them through the kernel table
+ * (kernels/kernels.h).
  *
  * Conventions: pointers are contiguous row-major; the output comes first
  * (destination-passing); the comment after each pointer is its shape.
@@ -117,7 +118,9 @@ typedef void empo_attention_backward_fn(float *dq,          // (B, Hq, T, Dh) or
                                         const empo_attn_shape *a);
 empo_attention_forward_fn empo_k_attention_forward, empo_ref_attention_forward;
 empo_attention_backward_fn empo_k_attention_backward, empo_ref_attention_backward;
-int64_t empo_k_attention_work(const empo_attn_shape *a);   /* floats of work, forward or backward */
+/* floats of scratch (work) either direction needs; the reference needs none */
+typedef int64_t empo_attention_work_fn(const empo_attn_shape *a);
+empo_attention_work_fn empo_k_attention_work, empo_ref_attention_work;
 
 /* ---- Token log-prob and entropy from logits ----
  * logp[n] = logits[n, ids[n]] - lse[n], ent[n] = lse[n] - sum_j p[n,j] logits[n,j].

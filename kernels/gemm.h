@@ -12,4 +12,7 @@ void empo_k_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, floa
 void empo_ref_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                    int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
+typedef void empo_gemm_fn(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                          int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
 #endif

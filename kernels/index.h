@@ -22,4 +22,10 @@ void empo_index_rows_add_cpu(float *gx, const float *gy, const int64_t *idx, int
 void empo_index_rows_add_ref(float *gx, const float *gy, const int64_t *idx, int64_t outer, int64_t D, int64_t K,
                              int64_t inner);
 
+/* the kernel table's slot types (kernels/kernels.h) */
+typedef void empo_index_rows_fn(void *y, const void *x, const int64_t *idx, int64_t outer, int64_t D, int64_t K,
+                                int64_t inner, int esize);
+typedef void empo_index_rows_add_fn(float *gx, const float *gy, const int64_t *idx, int64_t outer, int64_t D,
+                                    int64_t K, int64_t inner);
+
 #endif

@@ -20,4 +20,11 @@ void empo_k_softmax_backward(float *gx, const float *g, const float *y, int64_t 
 void empo_ref_softmax_backward(float *gx, const float *g, const float *y, int64_t outer, int64_t n, int64_t inner,
                                int want_log);
 
+/* the kernel table's slot types (kernels/kernels.h) */
+typedef void empo_sum_dim_fn(float *out, const float *x, int64_t outer, int64_t n, int64_t inner);
+typedef void empo_max_dim_fn(float *vals, int64_t *idx, const float *x, int64_t outer, int64_t n, int64_t inner);
+typedef void empo_softmax_fn(float *y, const float *x, int64_t outer, int64_t n, int64_t inner, int want_log);
+typedef void empo_softmax_backward_fn(float *gx, const float *g, const float *y, int64_t outer, int64_t n,
+                                      int64_t inner, int want_log);
+
 #endif

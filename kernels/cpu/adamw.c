@@ -3,8 +3,8 @@
  * threads and SIMD within. The naive twins are in kernels/ref/adamw.c. */
 #include <math.h>
 #include <omp.h>
-#include "internal.h"
-#include "optim.h"
+#include "kernels/parallel.h"
+#include "kernels/adamw.h"
 
 void empo_adamw_cpu(float *p, float *m, float *v, const float *g, int64_t n, const empo_adamw_scalars *s) {
     const float b1c = s->one_minus_beta1, b2 = s->beta2, b2c = s->one_minus_beta2;

@@ -9,7 +9,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#include "fused.h"
+#include "kernels/fused.h"
 #include "vec_math.h"
 
 /* Folds one query's scaled scores p[0, np) (np a multiple of 8; the query

@@ -26,11 +26,11 @@
 #include <immintrin.h>
 #include <omp.h>
 #include <string.h>
-#include "decode.h"
+#include "kernels/decode_step.h"
 #include "fused_rows.h"
-#include "panel_gemm.h"
-#include "sample.h"
-#include "team.h"
+#include "kernels/panel_gemm.h"
+#include "kernels/kv_attention.h"
+#include "kernels/team.h"
 
 /* Rows per block of a product: a block's panels (and its part of the
  * output) stay in cache while every strip of the weights passes, the

@@ -2,7 +2,7 @@
  * on the op once and runs a loop specialised for it (always_inline makes
  * the op a constant inside the loop, so the loop vectorises). */
 #include <math.h>
-#include "elementwise.h"
+#include "kernels/elementwise.h"
 
 #define INLINE static inline __attribute__((always_inline))
 

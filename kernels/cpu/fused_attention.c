@@ -32,9 +32,9 @@
 /* Lets GCC if-convert (and so vectorize) the selects in empo_k_expf. */
 #pragma GCC optimize("no-trapping-math")
 #include <omp.h>
-#include "internal.h"
+#include "kernels/parallel.h"
 #include "attn_tile.h"
-#include "tile_gemm.h"
+#include "kernels/tile_gemm.h"
 
 enum {
     BQ = 32,   /* query rows of a tile */

@@ -6,8 +6,8 @@
  * kernels/ref. */
 /* Lets GCC if-convert (and so vectorize) the selects in empo_k_expf. */
 #pragma GCC optimize("no-trapping-math")
-#include "internal.h"
-#include "fused.h"
+#include "kernels/parallel.h"
+#include "kernels/fused.h"
 
 enum { CHUNK = 1024 };   /* logits per chunk: read twice while in L1, summed in f32 */
 

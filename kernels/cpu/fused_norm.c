@@ -9,8 +9,8 @@
  * never read floating-point exception flags. */
 #pragma GCC optimize("no-trapping-math")
 #include <string.h>
-#include "internal.h"
-#include "fused.h"
+#include "kernels/parallel.h"
+#include "kernels/fused.h"
 #include "fused_rows.h"
 
 enum {

@@ -5,8 +5,8 @@
  * The naive version is in kernels/ref/fused_rope.c. */
 #include <math.h>
 #include <stdlib.h>
-#include "internal.h"
-#include "fused.h"
+#include "kernels/parallel.h"
+#include "kernels/fused.h"
 #include "fused_rows.h"
 
 /* Rotates pairs i0 .. i0+m-1 of the H head rows of token (b, t) by the

@@ -10,7 +10,7 @@
 #define EMPO_KERNELS_CPU_FUSED_ROWS_H
 #include <math.h>
 #include <stdint.h>
-#include "fused.h"
+#include "kernels/fused.h"
 
 /* 1 / sqrt(mean(x^2) + eps) of one row */
 static inline float empo_k_rms_rstd(const float *x, int64_t D, float eps) {

@@ -1,7 +1,7 @@
 /* cpu/gemm.c — GEMM through oneDNN's sgemm (row-major, JIT-generated for the
  * machine's ISA, threaded with OpenMP). */
 #include <oneapi/dnnl/dnnl.h>
-#include "gemm.h"
+#include "kernels/gemm.h"
 
 void empo_k_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {

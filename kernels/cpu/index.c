@@ -2,8 +2,8 @@
  * index_select (see kernels/index.h), split over threads by
  * empo_parallel_for when large. */
 #include <string.h>
-#include "internal.h"
-#include "index.h"
+#include "kernels/parallel.h"
+#include "kernels/index.h"
 
 typedef struct {
     void *y;

@@ -14,10 +14,10 @@
  * own token. Scratch comes from the caller; the kernels cannot fail. The
  * naive decode version is in kernels/ref/kv_attention.c. */
 #include <omp.h>
-#include "internal.h"
+#include "kernels/parallel.h"
 #include "attn_tile.h"
-#include "sample.h"
-#include "tile_gemm.h"
+#include "kernels/kv_attention.h"
+#include "kernels/tile_gemm.h"
 
 enum {
     KEY_BLOCK = 64,   /* keys scored at once */

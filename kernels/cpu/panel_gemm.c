@@ -6,7 +6,7 @@
  * panels after its first, the next strip's rows are prefetched, one cache
  * line per row every 16 steps, spread over the panels. */
 #include <immintrin.h>
-#include "panel_gemm.h"
+#include "kernels/panel_gemm.h"
 #include "vec_math.h"
 
 enum { R = EMPO_PANEL_STRIP, L = EMPO_PANEL, LINE = 16 /* floats per cache line */ };

@@ -4,8 +4,8 @@
  * long reductions stay within 1e-6 of the reference. Work is split over
  * the outer dim with empo_parallel_for (serial when small). */
 #include <math.h>
-#include "internal.h"
-#include "reduce.h"
+#include "kernels/parallel.h"
+#include "kernels/reduce.h"
 
 typedef struct {
     float *out, *vals;

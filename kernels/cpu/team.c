@@ -1,5 +1,5 @@
 /* team.c — work shares with stealing (kernels/team.h). */
-#include "team.h"
+#include "kernels/team.h"
 
 enum { PHASE_BITS = 16, RANGE_BITS = 24 };
 #define RANGE_MASK (((uint64_t)1 << RANGE_BITS) - 1)

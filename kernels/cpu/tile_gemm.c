@@ -6,7 +6,7 @@
  * pragmas keep the accumulator arrays in registers (GCC at -O2 leaves
  * these loops rolled and the arrays in memory: 3x slower). */
 #include <immintrin.h>
-#include "tile_gemm.h"
+#include "kernels/tile_gemm.h"
 
 enum { MR = 4 };
 

@@ -2,7 +2,7 @@
  * kernels/cpu/adamw.c are tested against. AdamW is computed in double from
  * the f32 inputs, so it is the more exact of the two. */
 #include <math.h>
-#include "optim.h"
+#include "kernels/adamw.h"
 
 void empo_adamw_ref(float *p, float *m, float *v, const float *g, int64_t n, const empo_adamw_scalars *s) {
     for (int64_t i = 0; i < n; i++) {

@@ -1,7 +1,7 @@
 /* ref/elementwise.c — naive references for the elementwise kernels: one
  * element at a time, in double, straight from the definitions. */
 #include <math.h>
-#include "elementwise.h"
+#include "kernels/elementwise.h"
 
 static double binary(int op, double a, double b) {
     switch (op) {

@@ -3,8 +3,7 @@
  * needed, the softmax of each row from its own max and sum (the saved lse
  * is not trusted). Hidden keys are never read, so an unused KV-cache slot
  * may hold anything. Slow on purpose; the oracle for kernels/cpu. */
-#include "internal.h"
-#include "fused.h"
+#include "kernels/fused.h"
 
 /* Scaled score of query row r against key s of KV head kvh, or -inf when
  * key s is not visible to query t. */

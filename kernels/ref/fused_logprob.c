@@ -1,8 +1,7 @@
 /* fused_logprob.c (ref) — naive reference kernels for token log-prob and
  * entropy: a max pass, then the softmax in double, term by term. The
  * oracle for kernels/cpu/fused_logprob.c. */
-#include "internal.h"
-#include "fused.h"
+#include "kernels/fused.h"
 
 void empo_ref_logprob_entropy_forward(float *logp, float *ent, float *lse, const float *logits,
                                       const int64_t *ids, int64_t N, int64_t V) {

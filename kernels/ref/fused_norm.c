@@ -1,7 +1,6 @@
 /* fused_norm.c (ref) — naive reference kernels for RMSNorm and SwiGLU:
  * plain loops, sums in double. The oracle for kernels/cpu/fused_norm.c. */
-#include "internal.h"
-#include "fused.h"
+#include "kernels/fused.h"
 
 void empo_ref_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w,
                               int64_t N, int64_t D, float eps) {

@@ -1,8 +1,7 @@
 /* fused_rope.c (ref) — naive reference kernel for the rotary embedding
  * (half-rotation layout), one element pair at a time. The oracle for
  * kernels/cpu/fused_rope.c; both take the angle from empo_rope_angle. */
-#include "internal.h"
-#include "fused.h"
+#include "kernels/fused.h"
 
 /* sign = 1 rotates by +angle (forward), -1 by -angle (backward). */
 static void ref_rope(float *out, const float *x, const int64_t *pos, int64_t B, int64_t H,

@@ -1,5 +1,5 @@
 /* ref/gemm.c — the naive reference GEMM (double accumulation). */
-#include "gemm.h"
+#include "kernels/gemm.h"
 
 void empo_ref_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                    int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {

@@ -1,7 +1,7 @@
 /* index.c (ref) — naive row gather and scatter-add (see kernels/index.h):
  * the definition the OpenMP versions in kernels/cpu/index.c must match. */
 #include <string.h>
-#include "index.h"
+#include "kernels/index.h"
 
 void empo_index_rows_ref(void *y, const void *x, const int64_t *idx, int64_t outer, int64_t D, int64_t K,
                          int64_t inner, int esize) {

@@ -3,8 +3,7 @@
  * double, one query head of one row at a time, over the row's positions
  * laid end to end. The oracle for kernels/cpu/kv_attention.c. */
 #include <math.h>
-#include "internal.h"
-#include "sample.h"
+#include "kernels/kv_attention.h"
 
 /* key and value rows of position s of row b's sequence, KV head h */
 static void position(const float **key, const float **val, const float *pk, const float *pv, int64_t p,

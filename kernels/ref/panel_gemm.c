@@ -1,7 +1,7 @@
 /* panel_gemm.c (ref) — the decode step's products of kernels/panel_gemm.h
  * as plain loops summed in double: the oracle for kernels/cpu/panel_gemm.c. */
 #include <math.h>
-#include "panel_gemm.h"
+#include "kernels/panel_gemm.h"
 
 /* x[m, k] read from the panels */
 static double at(const float *xp, int64_t K, int64_t m, int64_t k) {

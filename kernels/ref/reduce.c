@@ -1,6 +1,6 @@
 /* ref/reduce.c — naive references for reductions and softmax, in double. */
 #include <math.h>
-#include "reduce.h"
+#include "kernels/reduce.h"
 
 void empo_ref_sum_dim(float *out, const float *x, int64_t outer, int64_t n, int64_t inner) {
     for (int64_t o = 0; o < outer; o++)

@@ -1,6 +1,6 @@
 /* tile_gemm.c (ref) — the naive small matrix product of kernels/tile_gemm.h,
  * summed in double: the oracle for kernels/cpu/tile_gemm.c. */
-#include "tile_gemm.h"
+#include "kernels/tile_gemm.h"
 
 void empo_tile_gemm_ref(float *C, int64_t ldc, const float *A, int64_t a_row, int64_t a_col, const float *B,
                         int64_t ldb, int64_t m, int64_t n, int64_t k, int acc) {

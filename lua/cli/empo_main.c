@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "empo_runtime.h"
+#include "empo/runtime.h"
 
 #include <lauxlib.h>
 #include <lua.h>

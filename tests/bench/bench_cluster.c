@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "empo.h"
+#include "empo/empo.h"
 
 static const char *POOLS[][10] = {
     {"\\frac{1}{2}", "0.5", "\\dfrac12", "1/2", "\\frac{2}{4}", "0.50", "50\\%", "\\frac{1}{3}", "2", "0.25"},

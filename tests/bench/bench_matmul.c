@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "empo.h"
+#include "empo/empo.h"
 
 static double now(void) {
     struct timespec ts;

@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "decode.h"
-#include "team.h"
+#include "kernels/decode_step.h"
+#include "kernels/team.h"
 
 void old_empo_k_decode_step(float *logits, float *scratch, const empo_decode_model *m, const empo_decode_batch *b);
 int64_t old_empo_decode_scratch_floats(const empo_decode_model *m, int64_t rows);

@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "empo.h"
+#include "empo/empo.h"
 
 #define FUZZ_CHECK(cond) do { if (!(cond)) { fprintf(stderr, "fuzz_cluster: %s failed at line %d\n", #cond, __LINE__); abort(); } } while (0)
 

@@ -22,7 +22,7 @@
 #ifndef EMPO_PARITY_GEN_H
 #define EMPO_PARITY_GEN_H
 #include <stdint.h>
-#include "empo.h"
+#include "empo/empo.h"
 
 typedef struct pg_case pg_case;
 

@@ -1,0 +1,30 @@
+/* runtime.c — version, thread count, the public switch to the reference kernels. */
+#include <omp.h>
+#include "base/base_internal.h"
+#include "kernels/kernels.h"
+
+#ifndef EMPO_VERSION_STRING
+#define EMPO_VERSION_STRING "0.0.0"
+#endif
+
+const char *empo_version(void) { return EMPO_VERSION_STRING; }
+int empo_abi_version(void) { return EMPO_ABI_VERSION; }
+
+void empo_set_num_threads(int n) {
+    if (n < 1) n = 1;
+    omp_set_num_threads(n);
+}
+
+int empo_get_num_threads(void) { return omp_get_max_threads(); }
+
+/* The kernel table is chosen in kernels/kernels.c; these are its public
+ * switch (EMPO_REFERENCE=1 does the same from the environment). */
+int empo_set_reference_kernels(int on) {
+    int prev = empo_kernels() == &empo_kernels_ref;
+    empo_kernels_use(on ? &empo_kernels_ref : &empo_kernels_cpu);
+    return prev;
+}
+
+int empo_reference_kernels(void) { return empo_kernels() == &empo_kernels_ref; }
+
+const char *empo_kernel_table_name(void) { return empo_kernels()->name; }

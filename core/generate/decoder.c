@@ -1,0 +1,282 @@
+/* decode.c — the C decoder's ops (core/empo_decode.h): validates a
+ * decoder's weights and caches once, holds references to them, its rope
+ * table and its step scratch, checks each step's rows and each prefill's
+ * prompts, and runs kernels/cpu/decode_step.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "autograd/autograd_internal.h"
+#include "generate_internal.h"
+#include "kernels/kernels.h"
+#include "kernels/team.h"
+
+enum { WEIGHTS = 17 };   /* tensors per layer in empo_decoder_layer_spec */
+#define MAX_ROWS ((int64_t)1 << 20)   /* tokens of a prefill, rows of a step: units of the work shares */
+
+struct empo_decoder {
+    empo_decode_model m;
+    empo_decode_layer *layer;
+    empo_tensor **held;   /* every tensor referenced, released on free */
+    int64_t nheld, max_batch;
+    empo_tensor *scratch, *rope;   /* tensors: counted in empo's memory figures */
+    int64_t scratch_floats;
+    int64_t *order, *start, *lens;
+    uint64_t *claims;   /* the step team's work shares (kernels/team.h) */
+};
+
+/* t is f32, contiguous, of shape (n0[, n1[, n2, n3]]) — ndim values given;
+ * a dim of -1 matches anything. NULL fails unless `optional`. */
+static int expect(const char *what, int64_t layer, const empo_tensor *t, int optional, int ndim, const int64_t *dims) {
+    char where[48] = "";
+    if (layer >= 0) snprintf(where, sizeof where, "layer %lld ", (long long)layer);
+    if (!t) return optional ? EMPO_OK : empo_fail(EMPO_E_ARG, "decoder: %s%s is missing", where, what);
+    EMPO_TRY(empo_check_tensor("decoder", what, t, EMPO_DT_FLOAT));
+    int ok = t->ndim == ndim && empo_tensor_is_contiguous(t);
+    for (int d = 0; ok && d < ndim; d++) ok = dims[d] < 0 || t->shape[d] == dims[d];
+    if (ok) return EMPO_OK;
+    char want[128] = "[";
+    for (int d = 0; d < ndim; d++) {
+        char part[24];
+        snprintf(part, sizeof part, d ? ", %lld" : "%lld", (long long)dims[d]);
+        if (dims[d] < 0) snprintf(part, sizeof part, d ? ", *" : "*");
+        strncat(want, part, sizeof want - strlen(want) - 1);
+    }
+    strncat(want, "]", sizeof want - strlen(want) - 1);
+    return empo_fail(EMPO_E_SHAPE, "decoder: %s%s is %s, expected a contiguous f32 %s", where, what, empo_desc(t),
+                     want);
+}
+
+#define DIMS(...) ((const int64_t[]){__VA_ARGS__})
+
+static int check_layer(const empo_decoder_spec *s, int64_t l, const empo_decode_model *m, int64_t max_batch) {
+    const empo_decoder_layer_spec *y = &s->layer[l];
+    const int64_t D = m->D, F = m->F, qd = m->Hq * m->Dh, kd = m->Hkv * m->Dh;
+    EMPO_TRY(expect("input_norm", l, y->input_norm, 0, 1, DIMS(D)));
+    EMPO_TRY(expect("post_norm", l, y->post_norm, 0, 1, DIMS(D)));
+    EMPO_TRY(expect("q", l, y->q, 0, 2, DIMS(qd, D)));
+    EMPO_TRY(expect("k", l, y->k, 0, 2, DIMS(kd, D)));
+    EMPO_TRY(expect("v", l, y->v, 0, 2, DIMS(kd, D)));
+    EMPO_TRY(expect("o", l, y->o, 0, 2, DIMS(D, qd)));
+    EMPO_TRY(expect("q_bias", l, y->q_bias, 1, 1, DIMS(qd)));
+    EMPO_TRY(expect("k_bias", l, y->k_bias, 1, 1, DIMS(kd)));
+    EMPO_TRY(expect("v_bias", l, y->v_bias, 1, 1, DIMS(kd)));
+    EMPO_TRY(expect("o_bias", l, y->o_bias, 1, 1, DIMS(D)));
+    EMPO_TRY(expect("gate", l, y->gate, 0, 2, DIMS(F, D)));
+    EMPO_TRY(expect("up", l, y->up, 0, 2, DIMS(F, D)));
+    EMPO_TRY(expect("down", l, y->down, 0, 2, DIMS(D, F)));
+    EMPO_TRY(expect("prompt_k", l, y->prompt_k, 0, 4, DIMS(m->slots, m->Hkv, m->Sp, m->Dh)));
+    EMPO_TRY(expect("prompt_v", l, y->prompt_v, 0, 4, DIMS(m->slots, m->Hkv, m->Sp, m->Dh)));
+    EMPO_TRY(expect("own_k", l, y->own_k, 0, 4, DIMS(-1, m->Hkv, m->S, m->Dh)));
+    EMPO_TRY(expect("own_v", l, y->own_v, 0, 4, DIMS(-1, m->Hkv, m->S, m->Dh)));
+    if (y->own_k->shape[0] < max_batch || y->own_v->shape[0] < max_batch)
+        return empo_fail(EMPO_E_SHAPE, "decoder: layer %lld own cache %s has fewer rows than max_batch %lld",
+                         (long long)l, empo_desc(y->own_k), (long long)max_batch);
+    if (!(y->input_eps >= 0.0) || !(y->post_eps >= 0.0))
+        return empo_fail(EMPO_E_ARG, "decoder: layer %lld norm eps %g / %g must be >= 0", (long long)l, y->input_eps,
+                         y->post_eps);
+    return EMPO_OK;
+}
+
+/* The model's sizes, from the spec and layer 0 (checked against all). */
+static int sizes(empo_decode_model *m, const empo_decoder_spec *s) {
+    if (!s || !s->layer || s->layers < 1)
+        return empo_fail(EMPO_E_ARG, "decoder: the spec needs at least one layer");
+    if (s->heads < 1 || s->kv_heads < 1 || s->heads % s->kv_heads != 0)
+        return empo_fail(EMPO_E_ARG, "decoder: %lld query heads are not a multiple of %lld KV heads",
+                         (long long)s->heads, (long long)s->kv_heads);
+    if (!(s->rope_theta > 0.0) || !(s->norm_eps >= 0.0))
+        return empo_fail(EMPO_E_ARG, "decoder: rope_theta %g must be > 0 and norm_eps %g >= 0", s->rope_theta,
+                         s->norm_eps);
+    EMPO_TRY(expect("embed", -1, s->embed, 0, 2, DIMS(-1, -1)));
+    const empo_decoder_layer_spec *y = &s->layer[0];
+    EMPO_TRY(expect("prompt_k", 0, y->prompt_k, 0, 4, DIMS(-1, s->kv_heads, -1, -1)));
+    EMPO_TRY(expect("own_k", 0, y->own_k, 0, 4, DIMS(-1, s->kv_heads, -1, -1)));
+    EMPO_TRY(expect("gate", 0, y->gate, 0, 2, DIMS(-1, s->embed->shape[1])));
+    *m = (empo_decode_model){.L = s->layers, .D = s->embed->shape[1], .Hq = s->heads, .Hkv = s->kv_heads,
+                             .Dh = y->prompt_k->shape[3], .F = y->gate->shape[0], .V = s->embed->shape[0],
+                             .slots = y->prompt_k->shape[0], .Sp = y->prompt_k->shape[2], .S = y->own_k->shape[2],
+                             .theta = s->rope_theta, .norm_eps = (float)s->norm_eps,
+                             .threads = empo_get_num_threads()};
+    if (m->Dh % 2 != 0 || m->Dh == 0)
+        return empo_fail(EMPO_E_SHAPE, "decoder: head_dim %lld must be even for rotary embeddings", (long long)m->Dh);
+    EMPO_TRY(expect("norm", -1, s->norm, 0, 1, DIMS(m->D)));
+    EMPO_TRY(expect("head", -1, s->head, 0, 2, DIMS(m->V, m->D)));
+    return EMPO_OK;
+}
+
+static const float *data(const empo_tensor *t) { return t ? empo_tensor_data(t) : NULL; }
+
+int empo_decoder_new(empo_decoder **out, const empo_decoder_spec *s, int64_t max_batch) {
+    if (!out) return empo_fail(EMPO_E_ARG, "decoder_new: NULL out");
+    *out = NULL;
+    empo_decode_model m;
+    EMPO_TRY(sizes(&m, s));
+    if (max_batch < 1 || max_batch > MAX_ROWS)
+        return empo_fail(EMPO_E_ARG, "decoder_new: max_batch %lld must be 1 to %lld", (long long)max_batch,
+                         (long long)MAX_ROWS);
+    for (int64_t l = 0; l < s->layers; l++) EMPO_TRY(check_layer(s, l, &m, max_batch));
+    empo_decoder *d = calloc(1, sizeof *d);
+    if (!d) return empo_fail(EMPO_E_NOMEM, "decoder_new: out of memory");
+    d->m = m;
+    d->max_batch = max_batch;
+    d->scratch_floats = empo_kernels()->decode_scratch_floats(&m, max_batch);
+    d->layer = calloc((size_t)m.L, sizeof *d->layer);
+    d->held = calloc((size_t)(m.L * WEIGHTS + 3), sizeof *d->held);
+    d->scratch = empo_tensor_new(1, &d->scratch_floats, EMPO_F32);
+    const int64_t table[2] = {m.Sp + m.S, m.Dh};
+    d->rope = empo_tensor_new(2, table, EMPO_F32);
+    d->order = malloc(sizeof(int64_t) * (size_t)(max_batch + 1));
+    d->start = malloc(sizeof(int64_t) * (size_t)(m.slots + 2));
+    d->lens = malloc(sizeof(int64_t) * (size_t)max_batch);
+    const size_t claim_bytes = sizeof(uint64_t) * (size_t)empo_team_words(m.threads);
+    d->claims = aligned_alloc(64, claim_bytes);   /* whole 64-byte lines */
+    if (d->claims) memset(d->claims, 0, claim_bytes);
+    if (!d->layer || !d->held || !d->scratch || !d->rope || !d->order || !d->start || !d->lens || !d->claims) {
+        empo_decoder_free(d);
+        return empo_fail(EMPO_E_NOMEM, "decoder_new: out of memory for %lld rows' scratch", (long long)max_batch);
+    }
+    empo_decode_rope_table(empo_tensor_data(d->rope), &m);
+    empo_tensor *top[3] = {s->embed, s->norm, s->head};
+    for (int i = 0; i < 3; i++) empo_tensor_retain(d->held[d->nheld++] = top[i]);
+    for (int64_t l = 0; l < m.L; l++) {
+        const empo_decoder_layer_spec *y = &s->layer[l];
+        empo_tensor *all[WEIGHTS] = {y->input_norm, y->post_norm, y->q, y->q_bias, y->k, y->k_bias, y->v,
+                                     y->v_bias, y->o, y->o_bias, y->gate, y->up, y->down, y->prompt_k,
+                                     y->prompt_v, y->own_k, y->own_v};
+        for (int i = 0; i < WEIGHTS; i++)
+            if (all[i]) empo_tensor_retain(d->held[d->nheld++] = all[i]);
+        d->layer[l] = (empo_decode_layer){
+            .input_norm = data(y->input_norm), .post_norm = data(y->post_norm), .wq = data(y->q),
+            .wk = data(y->k), .wv = data(y->v), .wo = data(y->o), .bq = data(y->q_bias), .bk = data(y->k_bias),
+            .bv = data(y->v_bias), .bo = data(y->o_bias), .wg = data(y->gate), .wu = data(y->up),
+            .wd = data(y->down), .input_eps = (float)y->input_eps, .post_eps = (float)y->post_eps,
+            .pk = empo_tensor_data(y->prompt_k), .pv = empo_tensor_data(y->prompt_v), .k = empo_tensor_data(y->own_k),
+            .v = empo_tensor_data(y->own_v)};
+    }
+    d->m.embed = data(s->embed);
+    d->m.norm = data(s->norm);
+    d->m.head = data(s->head);
+    d->m.rope = empo_tensor_data(d->rope);
+    d->m.layer = d->layer;
+    *out = d;
+    return EMPO_OK;
+}
+
+static int check_rows(const empo_decoder *d, const empo_tensor *logits, int64_t B, const int64_t *ids,
+                      const int64_t *pos, const int64_t *col, const int64_t *prow, const int64_t *plen) {
+    const empo_decode_model *m = &d->m;
+    if (B < 0 || B > d->max_batch)
+        return empo_fail(EMPO_E_ARG, "decoder_step: %lld rows, the decoder was made for at most %lld",
+                         (long long)B, (long long)d->max_batch);
+    EMPO_TRY(empo_check_tensor("decoder_step", "logits", logits, EMPO_DT_FLOAT));
+    if (logits->ndim != 2 || logits->shape[0] < B || logits->shape[1] != m->V || !empo_tensor_is_contiguous(logits))
+        return empo_fail(EMPO_E_SHAPE, "decoder_step: logits %s, expected contiguous [>= %lld, %lld]",
+                         empo_desc(logits), (long long)B, (long long)m->V);
+    if (B > 0 && (!ids || !pos || !col || !prow || !plen))
+        return empo_fail(EMPO_E_ARG, "decoder_step: NULL row array");
+    for (int64_t b = 0; b < B; b++) {
+        if (ids[b] < 0 || ids[b] >= m->V)
+            return empo_fail(EMPO_E_INDEX, "decoder_step: row %lld feeds token %lld, the vocabulary has %lld",
+                             (long long)b, (long long)ids[b], (long long)m->V);
+        if (col[b] < 0 || col[b] >= m->S)
+            return empo_fail(EMPO_E_INDEX, "decoder_step: row %lld writes own column %lld of a cache of %lld",
+                             (long long)b, (long long)col[b], (long long)m->S);
+        if (pos[b] < 0 || pos[b] >= m->Sp + m->S)   /* the rope table's positions */
+            return empo_fail(EMPO_E_INDEX, "decoder_step: row %lld has position %lld, the cache holds %lld",
+                             (long long)b, (long long)pos[b], (long long)(m->Sp + m->S));
+        if (prow[b] < 0 || prow[b] >= m->slots)
+            return empo_fail(EMPO_E_INDEX, "decoder_step: row %lld reads prompt slot %lld of %lld", (long long)b,
+                             (long long)prow[b], (long long)m->slots);
+        if (plen[prow[b]] < 0 || plen[prow[b]] > m->Sp)
+            return empo_fail(EMPO_E_INDEX, "decoder_step: prompt slot %lld has length %lld, it holds %lld",
+                             (long long)prow[b], (long long)plen[prow[b]], (long long)m->Sp);
+    }
+    return EMPO_OK;
+}
+
+int empo_decoder_step(empo_decoder *d, empo_tensor *logits, int64_t B, const int64_t *ids, const int64_t *pos,
+                      const int64_t *col, const int64_t *prow, const int64_t *plen) {
+    if (!d) return empo_fail(EMPO_E_ARG, "decoder_step: NULL decoder");
+    EMPO_TRY(check_rows(d, logits, B, ids, pos, col, prow, plen));
+    empo_kv_group_rows(d->order, d->start, B, d->m.slots, prow);
+    const empo_decode_batch b = {B, ids, pos, col, prow, plen, d->order, d->start, d->lens, d->claims};
+    empo_kernels()->decode_step(empo_tensor_data(logits), empo_tensor_data(d->scratch), &d->m, &b);
+    return EMPO_OK;
+}
+
+/* The prompts' sizes and slots: what a prefill would read and write. */
+static int check_prompts(const empo_decoder *d, const empo_tensor *logits, int64_t n, const int64_t *ids,
+                         const int64_t *len, const int64_t *slot) {
+    const empo_decode_model *m = &d->m;
+    if (n < 0) return empo_fail(EMPO_E_ARG, "decoder_prefill: %lld prompts", (long long)n);
+    EMPO_TRY(empo_check_tensor("decoder_prefill", "logits", logits, EMPO_DT_FLOAT));
+    if (logits->ndim != 2 || logits->shape[0] < n || logits->shape[1] != m->V || !empo_tensor_is_contiguous(logits))
+        return empo_fail(EMPO_E_SHAPE, "decoder_prefill: logits %s, expected contiguous [>= %lld, %lld]",
+                         empo_desc(logits), (long long)n, (long long)m->V);
+    if (n > 0 && (!ids || !len || !slot)) return empo_fail(EMPO_E_ARG, "decoder_prefill: NULL prompt array");
+    int64_t at = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (len[i] < 1 || len[i] > m->Sp)
+            return empo_fail(EMPO_E_ARG, "decoder_prefill: prompt %lld has %lld tokens, a slot holds 1 to %lld",
+                             (long long)i, (long long)len[i], (long long)m->Sp);
+        if (slot[i] < 0 || slot[i] >= m->slots)
+            return empo_fail(EMPO_E_INDEX, "decoder_prefill: prompt %lld goes to slot %lld of %lld", (long long)i,
+                             (long long)slot[i], (long long)m->slots);
+        for (int64_t j = 0; j < i; j++)
+            if (slot[j] == slot[i])
+                return empo_fail(EMPO_E_ARG, "decoder_prefill: prompts %lld and %lld both go to slot %lld",
+                                 (long long)j, (long long)i, (long long)slot[i]);
+        for (int64_t t = 0; t < len[i]; t++, at++)
+            if (ids[at] < 0 || ids[at] >= m->V)
+                return empo_fail(EMPO_E_INDEX,
+                                 "decoder_prefill: prompt %lld token %lld is %lld, the vocabulary has %lld",
+                                 (long long)i, (long long)t, (long long)ids[at], (long long)m->V);
+    }
+    return EMPO_OK;
+}
+
+int empo_decoder_prefill(empo_decoder *d, empo_tensor *logits, int64_t n, const int64_t *ids, const int64_t *len,
+                         const int64_t *slot) {
+    if (!d) return empo_fail(EMPO_E_ARG, "decoder_prefill: NULL decoder");
+    EMPO_TRY(check_prompts(d, logits, n, ids, len, slot));
+    if (n == 0) return EMPO_OK;
+    int64_t R = 0;
+    for (int64_t i = 0; i < n; i++) R += len[i];
+    if (R > MAX_ROWS)
+        return empo_fail(EMPO_E_ARG, "decoder_prefill: %lld tokens in one prefill, at most %lld", (long long)R,
+                         (long long)MAX_ROWS);
+    int64_t floats = empo_kernels()->decode_scratch_floats(&d->m, R);
+    empo_tensor *scratch = empo_tensor_new(1, &floats, EMPO_F32);
+    int64_t *index = malloc(sizeof(int64_t) * (size_t)(3 * (n + 1) + R));   /* start, task_start x2, prompt_of */
+    if (!scratch || !index) {
+        empo_tensor_release(scratch);
+        free(index);
+        return empo_fail(EMPO_E_NOMEM, "decoder_prefill: out of memory for %lld tokens' scratch", (long long)R);
+    }
+    int64_t *start = index, *task_start = index + n + 1;
+    start[0] = 0;
+    for (int64_t i = 0; i < n; i++) start[i + 1] = start[i] + len[i];
+    const empo_prefill_batch b = {n, ids, start, slot, task_start, task_start + 2 * (n + 1), d->claims};
+    empo_kernels()->decode_prefill(empo_tensor_data(logits), empo_tensor_data(scratch), &d->m, &b);
+    empo_tensor_release(scratch);
+    free(index);
+    return EMPO_OK;
+}
+
+int64_t empo_decoder_scratch_bytes(const empo_decoder *d) {
+    return d ? (int64_t)sizeof(float) * (d->scratch_floats + (d->m.Sp + d->m.S) * d->m.Dh) : 0;
+}
+
+void empo_decoder_free(empo_decoder *d) {
+    if (!d) return;
+    for (int64_t i = 0; i < d->nheld; i++) empo_tensor_release(d->held[i]);
+    free(d->held);
+    free(d->layer);
+    empo_tensor_release(d->scratch);
+    empo_tensor_release(d->rope);
+    free(d->order);
+    free(d->start);
+    free(d->lens);
+    free(d->claims);
+    free(d);
+}

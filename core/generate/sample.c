@@ -1,0 +1,94 @@
+/* sample.c — the sampler's per-token math (core/empo_sample.h): checks of
+ * the settings, the per-token uniforms and the sample op (validation, rows
+ * in parallel, dispatch to kernels/cpu or kernels/ref). The KV-cache rows
+ * are in kv_cache.c. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "autograd/autograd_internal.h"
+#include "kernels/parallel.h"
+#include "kernels/kernels.h"
+
+int empo_sampling_check(const empo_sampling *s) {
+    if (!s) return empo_fail(EMPO_E_ARG, "sample: NULL settings");
+    if (!(s->temperature >= 0.0) || isinf(s->temperature))
+        return empo_fail(EMPO_E_ARG, "sample: temperature must be a finite number >= 0 (0 = greedy), got %g",
+                         s->temperature);
+    if (s->top_k < 0)
+        return empo_fail(EMPO_E_ARG, "sample: top_k must be >= 0 (0 = off), got %lld", (long long)s->top_k);
+    if (!(s->top_p > 0.0 && s->top_p <= 1.0))
+        return empo_fail(EMPO_E_ARG, "sample: top_p must be in (0, 1] (1 = off), got %g", s->top_p);
+    if (!(s->min_p >= 0.0 && s->min_p <= 1.0))
+        return empo_fail(EMPO_E_ARG, "sample: min_p must be in [0, 1] (0 = off), got %g", s->min_p);
+    return EMPO_OK;
+}
+
+void empo_sample_uniforms(double *u, int64_t n, uint64_t seed, const uint64_t *stream,
+                          const uint64_t *counter) {
+    uint32_t w[4];
+    for (int64_t i = 0; i < n; i++) {
+        empo_philox4x32(seed, stream[i], counter[i], w);
+        u[i] = (double)((((uint64_t)w[0] << 32) | w[1]) >> 11) * 0x1p-53;
+    }
+}
+
+/* ---- the op ---- */
+
+typedef struct {
+    int64_t *ids;
+    float *logp, *ref_logp;
+    const float *logits;
+    int64_t V;
+    const empo_sampling *s;
+    const double *u;
+    empo_sample_row_fn *row;
+    int nomem;   /* set (racily, only ever to 1) when a range's scratch fails */
+} sample_job;
+
+static void sample_rows(void *ctx, int64_t lo, int64_t hi) {
+    sample_job *j = ctx;
+    void *scratch = malloc((size_t)empo_sample_scratch_bytes(j->V));
+    if (!scratch) { j->nomem = 1; return; }
+    for (int64_t n = lo; n < hi; n++) {
+        float lp, rlp;
+        j->row(&j->ids[n], &lp, &rlp, j->logits + n * j->V, j->V, j->s, j->u ? j->u[n] : 0.0, scratch);
+        if (j->logp) j->logp[n] = lp;
+        j->ref_logp[n] = rlp;
+    }
+    free(scratch);
+}
+
+static int check_out(const char *arg, const empo_tensor *t, int dtype, int64_t N) {
+    EMPO_TRY(empo_check_tensor("sample", arg, t, EMPO_DT(dtype)));
+    if (empo_tensor_numel(t) != N || !empo_tensor_is_contiguous(t))
+        return empo_fail(EMPO_E_SHAPE, "sample: %s %s must be contiguous with %lld elements (one per row of logits)",
+                         arg, empo_desc(t), (long long)N);
+    return EMPO_OK;
+}
+
+int empo_sample(empo_tensor *ids, empo_tensor *logp, empo_tensor *ref_logp, empo_tensor *logits,
+                const empo_sampling *s, const double *u) {
+    EMPO_TRY(empo_sampling_check(s));
+    EMPO_TRY(empo_check_tensor("sample", "logits", logits, EMPO_DT_FLOAT));
+    if (logits->ndim < 1 || logits->shape[logits->ndim - 1] < 1 || !empo_tensor_is_contiguous(logits))
+        return empo_fail(EMPO_E_SHAPE, "sample: logits %s must be contiguous [..., V] with V >= 1", empo_desc(logits));
+    const int64_t V = logits->shape[logits->ndim - 1], N = empo_tensor_numel(logits) / V;
+    EMPO_TRY(check_out("ids", ids, EMPO_I64, N));
+    if (logp) EMPO_TRY(check_out("logp", logp, EMPO_F32, N));
+    if (ref_logp) EMPO_TRY(check_out("ref_logp", ref_logp, EMPO_F32, N));
+    if (!u && s->temperature != 0.0 && N > 0)
+        return empo_fail(EMPO_E_ARG, "sample: uniforms are needed unless temperature is 0");
+    float *ref = ref_logp ? empo_tensor_data(ref_logp) : malloc(sizeof(float) * (size_t)(N ? N : 1));
+    if (!ref) return empo_fail(EMPO_E_NOMEM, "sample: out of memory");
+    sample_job j = {empo_tensor_data(ids), logp ? empo_tensor_data(logp) : NULL, ref, empo_tensor_data(logits), V,
+                    s, u, empo_kernels()->sample_row, 0};
+    empo_parallel_for(N, N * V * 8, sample_rows, &j);
+    int st = j.nomem ? empo_fail(EMPO_E_NOMEM, "sample: out of memory (scratch of %lld logits)", (long long)V)
+                     : EMPO_OK;
+    for (int64_t n = 0; n < N && st == EMPO_OK; n++)
+        if (isnan(ref[n]))
+            st = empo_fail(EMPO_E_NUMERIC, "sample: row %lld of logits %s has a NaN or +inf, or no finite value",
+                           (long long)n, empo_desc(logits));
+    if (!ref_logp) free(ref);
+    return st;
+}

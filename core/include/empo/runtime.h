@@ -1,0 +1,35 @@
+/* empo/runtime.h — version, threads, memory accounting, kernel selection. */
+#ifndef EMPO_RUNTIME_H
+#define EMPO_RUNTIME_H
+#ifndef EMPO_FFI
+#include <stdint.h>
+#endif
+
+/* Bumped whenever a public declaration changes; the Lua binding checks it. */
+enum { EMPO_ABI_VERSION = 2 };
+
+const char *empo_version(void);
+int empo_abi_version(void);
+
+void empo_set_num_threads(int n);
+int empo_get_num_threads(void);
+
+/* Force the naive reference kernels everywhere (also EMPO_REFERENCE=1 in the
+ * environment). Returns the previous setting. */
+int empo_set_reference_kernels(int on);
+int empo_reference_kernels(void);
+/* The name of the kernel table in use: "cpu" or "ref" (kernels/kernels.h). */
+const char *empo_kernel_table_name(void);
+
+/* Bytes held by live tensors, bytes parked in the allocator's cache, and the
+ * high-water mark of live bytes. */
+int64_t empo_mem_live_bytes(void);
+int64_t empo_mem_cached_bytes(void);
+int64_t empo_mem_peak_bytes(void);
+void empo_mem_reset_peak(void);
+/* Return cached blocks to the system. */
+void empo_mem_empty_cache(void);
+/* Number of tensor handles alive (for leak tests). */
+int64_t empo_live_tensors(void);
+
+#endif

@@ -1,0 +1,225 @@
+/* op_matmul.c — matmul (batched, broadcasting, transposed views without
+ * copies) and linear (x @ w^T + b, the layer every transformer projection
+ * uses), both on the GEMM kernel, with backward. */
+#include <string.h>
+#include "autograd/autograd_internal.h"
+#include "kernels/kernels.h"
+
+static empo_gemm_fn *gemm(void) { return empo_kernels()->gemm; }
+
+/* How GEMM can read the last two dims (r, c) of t: row-major (trans 0) or
+ * column-major (trans 1) with leading dimension ld. 0 if neither. */
+static int mat_layout(const empo_tensor *t, int *trans, int64_t *ld) {
+    int nd = t->ndim;
+    int64_t r = t->shape[nd - 2], c = t->shape[nd - 1], sr = t->strides[nd - 2], sc = t->strides[nd - 1];
+    int64_t c1 = c > 1 ? c : 1, r1 = r > 1 ? r : 1;
+    if ((sc == 1 || c <= 1) && (r <= 1 || sr >= c1)) { *trans = 0; *ld = r <= 1 ? c1 : sr; return 1; }
+    if ((sr == 1 || r <= 1) && (c <= 1 || sc >= r1)) { *trans = 1; *ld = c <= 1 ? r1 : sc; return 1; }
+    return 0;
+}
+
+/* A GEMM-readable version of t (new reference; copies only when needed). */
+static int gemm_ready(empo_tensor **out, empo_tensor *t, int *trans, int64_t *ld) {
+    if (mat_layout(t, trans, ld)) { empo_tensor_retain(t); *out = t; return EMPO_OK; }
+    EMPO_TRY(empo_copy_as(out, t, EMPO_F32));
+    mat_layout(*out, trans, ld);
+    return EMPO_OK;
+}
+
+/* t seen with at least 2 dims: a 1-d a becomes [1, K], a 1-d b [K, 1]. */
+static empo_tensor *promote(empo_tensor *t, int is_b) {
+    if (t->ndim >= 2) { empo_tensor_retain(t); return t; }
+    int64_t shape[2] = {is_b ? t->shape[0] : 1, is_b ? 1 : t->shape[0]};
+    int64_t strides[2] = {is_b ? t->strides[0] : 0, is_b ? 0 : t->strides[0]};
+    return empo_tensor_view_of(t, 2, shape, strides, t->offset);
+}
+
+/* y [batch, M, N] = a2 [.., M, K] @ b2 [.., K, N] with broadcast batch dims */
+static int matmul_2d(empo_tensor **out, empo_tensor *a2, empo_tensor *b2) {
+    char ba[192], bb[192];
+    int na = a2->ndim, nb = b2->ndim;
+    int64_t M = a2->shape[na - 2], K = a2->shape[na - 1], N = b2->shape[nb - 1];
+    if (b2->shape[nb - 2] != K)
+        return empo_fail(EMPO_E_SHAPE, "matmul: %s @ %s: inner sizes differ (%lld vs %lld)",
+                         empo_shape_str(na, a2->shape, ba, sizeof ba), empo_shape_str(nb, b2->shape, bb, sizeof bb),
+                         (long long)K, (long long)b2->shape[nb - 2]);
+    int nbat;
+    int64_t shape[EMPO_MAX_DIMS];
+    EMPO_TRY(empo_broadcast_shapes("matmul (batch dims)", na - 2, a2->shape, nb - 2, b2->shape, &nbat, shape));
+    shape[nbat] = M;
+    shape[nbat + 1] = N;
+    empo_tensor *y = empo_tensor_new(nbat + 2, shape, EMPO_F32), *a = NULL, *b = NULL;
+    if (!y) return EMPO_E_NOMEM;
+    int ta, tb, st;
+    int64_t lda, ldb;
+    st = gemm_ready(&a, a2, &ta, &lda);
+    if (st == EMPO_OK) st = gemm_ready(&b, b2, &tb, &ldb);
+    if (st != EMPO_OK) { empo_tensor_release(a); empo_tensor_release(y); return st; }
+    int64_t batch = empo_shape_numel(nbat, shape), sa[EMPO_MAX_DIMS], sbs[EMPO_MAX_DIMS];
+    empo_tensor ta_view = *a, tb_view = *b;   /* batch-only geometry for broadcast strides */
+    ta_view.ndim = na - 2;
+    tb_view.ndim = nb - 2;
+    empo_broadcast_strides(&ta_view, nbat, shape, sa);
+    empo_broadcast_strides(&tb_view, nbat, shape, sbs);
+    const float *pa = empo_tensor_data(a), *pb = empo_tensor_data(b);
+    float *py = empo_tensor_data(y);
+    /* b shared by every batch and a's rows evenly spaced: one tall GEMM */
+    int b_shared = 1, a_rows = !ta;
+    int64_t expect = M * lda;
+    for (int d = nbat - 1; d >= 0; d--) {
+        if (sbs[d] != 0 && shape[d] != 1) b_shared = 0;
+        if (shape[d] != 1 && sa[d] != expect) a_rows = 0;
+        expect *= shape[d];
+    }
+    if (b_shared && a_rows) {
+        gemm()(0, tb, batch * M, N, K, 1.0f, pa, lda, pb, ldb, 0.0f, py, N);
+    } else {
+        for (int64_t i = 0; i < batch; i++)
+            gemm()(ta, tb, M, N, K, 1.0f, pa + empo_linear_offset(i, nbat, shape, sa), lda,
+                   pb + empo_linear_offset(i, nbat, shape, sbs), ldb, 0.0f, py + i * M * N, N);
+    }
+    empo_tensor_release(a);
+    empo_tensor_release(b);
+    *out = y;
+    return EMPO_OK;
+}
+
+/* saved: 0 = a2, 1 = b2 (promoted); grads are reduced to their shapes and
+ * reshaped to the inputs' shapes. */
+static int matmul_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) {
+    empo_tensor *a2 = node->saved[0], *b2 = node->saved[1];
+    /* g with the dims dropped for 1-d operands put back: batch + [M, N] */
+    int64_t gshape[EMPO_MAX_DIMS];
+    int nbat = g->ndim - 2 + (int)node->i[0] + (int)node->i[1];
+    for (int d = 0; d < nbat; d++) gshape[d] = g->shape[d];
+    gshape[nbat] = a2->shape[a2->ndim - 2];
+    gshape[nbat + 1] = b2->shape[b2->ndim - 1];
+    int gnd = nbat + 2;
+    empo_tensor *g2 = NULL, *t = NULL, *r = NULL;
+    EMPO_TRY(empo_reshape(&g2, g, gnd, gshape));
+    int st = EMPO_OK;
+    for (int k = 0; k < 2 && st == EMPO_OK; k++) {
+        empo_tensor *x = node->inputs[k];
+        if (!x) continue;
+        empo_tensor *other = k ? a2 : b2, *ot = NULL;
+        st = empo_transpose(&ot, other, -1, -2);
+        if (st == EMPO_OK) st = k ? matmul_2d(&t, ot, g2) : matmul_2d(&t, g2, ot);
+        empo_tensor *mine = k ? b2 : a2;
+        if (st == EMPO_OK) st = empo_reduce_to_shape(&r, t, mine->ndim, mine->shape);
+        if (st == EMPO_OK) st = empo_reshape(&gin[k], r, x->ndim, x->shape);
+        empo_tensor_release(ot); empo_tensor_release(t); empo_tensor_release(r);
+        t = r = NULL;
+    }
+    empo_tensor_release(g2);
+    return st;
+}
+
+int empo_matmul(empo_tensor **out, empo_tensor *a, empo_tensor *b) {
+    EMPO_TRY(empo_check_tensor("matmul", "a", a, EMPO_DT_FLOAT));
+    EMPO_TRY(empo_check_tensor("matmul", "b", b, EMPO_DT_FLOAT));
+    if (a->ndim == 0 || b->ndim == 0)
+        return empo_fail(EMPO_E_SHAPE, "matmul: %s @ %s: both operands need at least 1 dim", empo_desc(a), empo_desc(b));
+    empo_tensor *a2 = promote(a, 0), *b2 = promote(b, 1), *y = NULL;
+    int st = a2 && b2 ? matmul_2d(&y, a2, b2) : EMPO_E_NOMEM;
+    if (st == EMPO_OK && (a->ndim == 1 || b->ndim == 1)) {   /* drop the promoted dims */
+        int64_t shape[EMPO_MAX_DIMS];
+        int nd = 0;
+        for (int d = 0; d < y->ndim; d++) {
+            if (a->ndim == 1 && d == y->ndim - 2) continue;
+            if (b->ndim == 1 && d == y->ndim - 1) continue;
+            shape[nd++] = y->shape[d];
+        }
+        y->ndim = nd;
+        memcpy(y->shape, shape, sizeof shape);
+        empo_contiguous_strides(nd, y->shape, y->strides);
+    }
+    empo_tensor *ins[2] = {a, b};
+    empo_node *node = st == EMPO_OK ? empo_node_record("matmul", matmul_backward, y, 2, ins, &st) : NULL;
+    if (node) {
+        node->i[0] = a->ndim == 1;
+        node->i[1] = b->ndim == 1;
+        empo_node_save(node, 0, a2);
+        empo_node_save(node, 1, b2);
+    }
+    empo_tensor_release(a2);
+    empo_tensor_release(b2);
+    if (st != EMPO_OK) { empo_tensor_release(y); return st; }
+    *out = y;
+    return EMPO_OK;
+}
+
+/* ---- linear: y [R, out] = x [R, in] @ w[out, in]^T + bias ---- */
+/* saved: 0 = x rows (contiguous), 1 = w */
+static int linear_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) {
+    empo_tensor *x = node->saved[0], *w = node->saved[1];
+    int64_t in = w->shape[1], outf = w->shape[0], R = empo_tensor_numel(x) / (in ? in : 1);
+    int tw;
+    int64_t ldw;
+    mat_layout(w, &tw, &ldw);
+    const float *pg = empo_tensor_data(g), *px = empo_tensor_data(x), *pw = empo_tensor_data(w);
+    if (node->inputs[0]) {   /* gx [R, in] = g [R, out] @ w [out, in] */
+        gin[0] = empo_tensor_new(node->inputs[0]->ndim, node->inputs[0]->shape, EMPO_F32);
+        if (!gin[0]) return EMPO_E_NOMEM;
+        gemm()(0, tw, R, in, outf, 1.0f, pg, outf, pw, ldw, 0.0f, empo_tensor_data(gin[0]), in);
+    }
+    if (node->inputs[1]) {   /* gw [out, in] = g^T [out, R] @ x [R, in] */
+        gin[1] = empo_tensor_new(2, w->shape, EMPO_F32);
+        if (!gin[1]) return EMPO_E_NOMEM;
+        gemm()(1, 0, outf, in, R, 1.0f, pg, outf, px, in, 0.0f, empo_tensor_data(gin[1]), in);
+    }
+    if (node->inputs[2]) {   /* gb [out] = column sums of g */
+        gin[2] = NULL;
+        EMPO_TRY(empo_tensor_zeros(&gin[2], 1, &outf, EMPO_F32));
+        float *gb = empo_tensor_data(gin[2]);
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t j = 0; j < outf; j++) gb[j] += pg[r * outf + j];
+    }
+    return EMPO_OK;
+}
+
+int empo_linear(empo_tensor **out, empo_tensor *x, empo_tensor *w, empo_tensor *bias) {
+    EMPO_TRY(empo_check_tensor("linear", "x", x, EMPO_DT_FLOAT));
+    EMPO_TRY(empo_check_tensor("linear", "weight", w, EMPO_DT_FLOAT));
+    if (bias) EMPO_TRY(empo_check_tensor("linear", "bias", bias, EMPO_DT_FLOAT));
+    if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
+        return empo_fail(EMPO_E_SHAPE, "linear: x %s and weight %s: expected x [..., in] and weight [out, in]",
+                         empo_desc(x), empo_desc(w));
+    if (bias && (bias->ndim != 1 || bias->shape[0] != w->shape[0]))
+        return empo_fail(EMPO_E_SHAPE, "linear: bias %s does not match weight %s (expected [%lld])", empo_desc(bias),
+                         empo_desc(w), (long long)w->shape[0]);
+    int64_t in = w->shape[1], outf = w->shape[0], R = empo_tensor_numel(x) / (in ? in : 1);
+    int64_t shape[EMPO_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] = outf;
+    empo_tensor *xc = NULL, *wr = NULL, *y = NULL;
+    int tw, st;
+    int64_t ldw;
+    EMPO_TRY(empo_contiguous_nograd(&xc, x));
+    st = gemm_ready(&wr, w, &tw, &ldw);
+    if (st == EMPO_OK && !(y = empo_tensor_new(x->ndim, shape, EMPO_F32))) st = EMPO_E_NOMEM;
+    if (st == EMPO_OK) {
+        float *py = empo_tensor_data(y);
+        if (bias) {   /* start from the bias rows so GEMM adds onto them (beta = 1) */
+            empo_tensor *bc = NULL;
+            st = empo_contiguous_nograd(&bc, bias);
+            const float *pb = st == EMPO_OK ? empo_tensor_data(bc) : NULL;
+            for (int64_t r = 0; pb && r < R; r++) memcpy(py + r * outf, pb, sizeof(float) * (size_t)outf);
+            empo_tensor_release(bc);
+        }
+        /* op(B) must be w^T: a row-major w is read transposed */
+        if (st == EMPO_OK)
+            gemm()(0, !tw, R, outf, in, 1.0f, empo_tensor_data(xc), in, empo_tensor_data(wr), ldw, bias ? 1.0f : 0.0f,
+                   py, outf);
+    }
+    empo_tensor *ins[3] = {x, w, bias};
+    empo_node *node = st == EMPO_OK ? empo_node_record("linear", linear_backward, y, 3, ins, &st) : NULL;
+    if (node) {
+        empo_node_save(node, 0, xc);
+        empo_node_save(node, 1, wr);
+    }
+    empo_tensor_release(xc);
+    empo_tensor_release(wr);
+    if (st != EMPO_OK) { empo_tensor_release(y); return st; }
+    *out = y;
+    return EMPO_OK;
+}

@@ -1,0 +1,202 @@
+/* storage.c — refcounted device-tagged storage and a caching allocator.
+ *
+ * A training loop allocates the same sizes every step; freed blocks are
+ * parked on per-size-class free lists and handed back on the next request
+ * of that class instead of going to malloc. Size classes are 4 per power of
+ * two (so at most 25% slack). The cache is bounded (EMPO_CACHE_LIMIT_MB,
+ * default 4096); past it blocks go back to the system.
+ *
+ * A storage can instead point into a refcounted file mapping
+ * (empo_storage_from_mapping): safetensors' zero-copy tensors. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include "tensor/tensor_internal.h"
+
+enum { N_CLASSES = 256, ALIGNMENT = 64 };
+
+typedef struct free_block { struct free_block *next; } free_block;
+
+static struct {
+    pthread_mutex_t lock;
+    free_block *lists[N_CLASSES];
+    int64_t live, cached, peak, limit;
+    int64_t live_tensors;
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .limit = -1};
+
+/* class of n bytes and that class's block size; blocks start at 256 bytes
+ * so every block is a multiple of the alignment (aligned_alloc needs it) */
+static int size_class(size_t n, size_t *block) {
+    if (n < 4 * ALIGNMENT) n = 4 * ALIGNMENT;
+    int k = 63 - __builtin_clzll((unsigned long long)n);      /* 2^k <= n */
+    size_t base = (size_t)1 << k;
+    size_t quarter = base >> 2 ? base >> 2 : 1;
+    size_t steps = (n - base + quarter - 1) / quarter;         /* 0..4 */
+    *block = base + steps * quarter;
+    if (steps == 4) { k++; steps = 0; }
+    int c = k * 4 + (int)steps;
+    return c < N_CLASSES ? c : N_CLASSES - 1;
+}
+
+static int64_t cache_limit(void) {
+    if (pool.limit < 0) {
+        const char *e = getenv("EMPO_CACHE_LIMIT_MB");
+        pool.limit = (e ? atoll(e) : 4096) * 1024 * 1024;
+    }
+    return pool.limit;
+}
+
+static void *block_get(size_t nbytes, size_t *capacity) {
+    size_t block;
+    int c = size_class(nbytes, &block);
+    pthread_mutex_lock(&pool.lock);
+    free_block *b = pool.lists[c];
+    if (b) {
+        pool.lists[c] = b->next;
+        pool.cached -= (int64_t)block;
+    }
+    pool.live += (int64_t)block;
+    if (pool.live > pool.peak) pool.peak = pool.live;
+    pthread_mutex_unlock(&pool.lock);
+    if (!b) {
+        b = aligned_alloc(ALIGNMENT, block);
+        if (!b) {
+            pthread_mutex_lock(&pool.lock);
+            pool.live -= (int64_t)block;
+            pthread_mutex_unlock(&pool.lock);
+            return NULL;
+        }
+    }
+    *capacity = block;
+    return b;
+}
+
+static void block_put(void *p, size_t capacity) {
+    size_t block;
+    int c = size_class(capacity, &block);
+    pthread_mutex_lock(&pool.lock);
+    pool.live -= (int64_t)capacity;
+    int keep = pool.cached + (int64_t)capacity <= cache_limit();
+    if (keep) {
+        free_block *b = p;
+        b->next = pool.lists[c];
+        pool.lists[c] = b;
+        pool.cached += (int64_t)capacity;
+    }
+    pthread_mutex_unlock(&pool.lock);
+    if (!keep) free(p);
+}
+
+/* The storage header lives at the head of its own block, ahead of the data
+ * (one allocation per tensor instead of two). */
+enum { HEADER = ALIGNMENT };
+_Static_assert(sizeof(empo_storage) <= HEADER, "storage header must fit in one alignment unit");
+
+empo_storage *empo_storage_new(size_t nbytes, int device) {
+    if (device != EMPO_CPU) {
+        empo_fail(EMPO_E_DEVICE, "storage: device %d is not available in this build", device);
+        return NULL;
+    }
+    if (nbytes > ((size_t)1 << 46)) {
+        empo_fail(EMPO_E_NOMEM, "storage: %zu bytes is beyond any machine", nbytes);
+        return NULL;
+    }
+    size_t capacity;
+    empo_storage *s = block_get(HEADER + nbytes, &capacity);
+    if (!s) {
+        empo_fail(EMPO_E_NOMEM, "storage: cannot allocate %zu bytes", nbytes);
+        return NULL;
+    }
+    s->refcount = 1;
+    s->device = device;
+    s->nbytes = nbytes;
+    s->capacity = capacity;
+    s->data = (char *)s + HEADER;
+    s->mapping = NULL;
+    return s;
+}
+
+void empo_storage_retain(empo_storage *s) { __atomic_add_fetch(&s->refcount, 1, __ATOMIC_RELAXED); }
+
+void empo_storage_release(empo_storage *s) {
+    if (!s || __atomic_sub_fetch(&s->refcount, 1, __ATOMIC_ACQ_REL) > 0) return;
+    if (s->mapping) {
+        empo_mapping_release(s->mapping);
+        free(s);
+        return;
+    }
+    block_put(s, s->capacity);
+}
+
+/* ---- file mappings: storages that point into an mmap'd file ----
+ * Their bytes are the kernel's page cache, not the allocator's, so they
+ * are not counted in the live/cached/peak figures. */
+
+struct empo_mapping {
+    int refcount;
+    void *addr;
+    size_t len;
+};
+
+empo_mapping *empo_mapping_new(void *addr, size_t len) {
+    empo_mapping *m = malloc(sizeof *m);
+    if (!m) {
+        empo_fail(EMPO_E_NOMEM, "storage: out of memory");
+        return NULL;
+    }
+    m->refcount = 1;
+    m->addr = addr;
+    m->len = len;
+    return m;
+}
+
+void empo_mapping_retain(empo_mapping *m) { __atomic_add_fetch(&m->refcount, 1, __ATOMIC_RELAXED); }
+
+void empo_mapping_release(empo_mapping *m) {
+    if (!m || __atomic_sub_fetch(&m->refcount, 1, __ATOMIC_ACQ_REL) > 0) return;
+    munmap(m->addr, m->len);
+    free(m);
+}
+
+empo_storage *empo_storage_from_mapping(empo_mapping *m, void *data, size_t nbytes) {
+    empo_storage *s = malloc(sizeof *s);
+    if (!s) {
+        empo_fail(EMPO_E_NOMEM, "storage: out of memory");
+        return NULL;
+    }
+    s->refcount = 1;
+    s->device = EMPO_CPU;
+    s->nbytes = nbytes;
+    s->capacity = 0;
+    s->data = data;
+    s->mapping = m;
+    empo_mapping_retain(m);
+    return s;
+}
+
+void empo_count_tensor(int delta) { __atomic_add_fetch(&pool.live_tensors, delta, __ATOMIC_RELAXED); }
+
+int64_t empo_live_tensors(void) { return __atomic_load_n(&pool.live_tensors, __ATOMIC_RELAXED); }
+int64_t empo_mem_live_bytes(void) { return pool.live; }
+int64_t empo_mem_cached_bytes(void) { return pool.cached; }
+int64_t empo_mem_peak_bytes(void) { return pool.peak; }
+
+void empo_mem_reset_peak(void) {
+    pthread_mutex_lock(&pool.lock);
+    pool.peak = pool.live;
+    pthread_mutex_unlock(&pool.lock);
+}
+
+void empo_mem_empty_cache(void) {
+    pthread_mutex_lock(&pool.lock);
+    for (int c = 0; c < N_CLASSES; c++) {
+        while (pool.lists[c]) {
+            free_block *b = pool.lists[c];
+            pool.lists[c] = b->next;
+            free(b);
+        }
+    }
+    pool.cached = 0;
+    pthread_mutex_unlock(&pool.lock);
+}

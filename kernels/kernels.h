@@ -1,0 +1,80 @@
+/* kernels.h — the kernel table: one struct of function pointers per
+ * backend, filled once, through which every op reaches its kernel.
+ *
+ *     const empo_kernel_table *K = empo_kernels();
+ *     K->rmsnorm_forward(out, rstd, x, w, N, D, eps);
+ *
+ * Two tables exist: empo_kernels_cpu (kernels/cpu/table.c: OpenMP, SIMD,
+ * oneDNN) and empo_kernels_ref (kernels/ref/table.c: naive loops in double,
+ * the oracle every fast kernel is tested against). EMPO_REFERENCE=1 in the
+ * environment, or empo_set_reference_kernels(1), makes the reference table
+ * the one in use. A new backend (CUDA) or instruction set (AVX-512) is one
+ * more table of this type: it fills every slot (tests/kernels/test_table.c
+ * checks that no slot is NULL and that each table gives the reference's
+ * results through the same ops) and is chosen in kernels/kernels.c.
+ *
+ * Slots are grouped by the family header that declares their type and the
+ * two implementations; kernels include only those headers and
+ * kernels/parallel.h, never core's. */
+#ifndef EMPO_KERNELS_KERNELS_H
+#define EMPO_KERNELS_KERNELS_H
+#include "kernels/adamw.h"
+#include "kernels/decode_step.h"
+#include "kernels/elementwise.h"
+#include "kernels/fused.h"
+#include "kernels/gemm.h"
+#include "kernels/index.h"
+#include "kernels/kv_attention.h"
+#include "kernels/reduce.h"
+#include "kernels/sample_row.h"
+
+typedef struct empo_kernel_table {
+    const char *name;   /* "cpu", "ref" */
+    /* elementwise.h */
+    empo_binary_fn *binary;
+    empo_unary_fn *unary;
+    empo_unary_backward_fn *unary_backward;
+    /* reduce.h */
+    empo_sum_dim_fn *sum_dim;
+    empo_max_dim_fn *max_dim;
+    empo_softmax_fn *softmax;
+    empo_softmax_backward_fn *softmax_backward;
+    /* gemm.h */
+    empo_gemm_fn *gemm;
+    /* index.h */
+    empo_index_rows_fn *index_rows;
+    empo_index_rows_add_fn *index_rows_add;
+    /* fused.h */
+    empo_rmsnorm_forward_fn *rmsnorm_forward;
+    empo_rmsnorm_backward_fn *rmsnorm_backward;
+    empo_swiglu_forward_fn *swiglu_forward;
+    empo_swiglu_backward_fn *swiglu_backward;
+    empo_rope_fn *rope_forward;
+    empo_rope_fn *rope_backward;
+    empo_attention_work_fn *attention_work;
+    empo_attention_forward_fn *attention_forward;
+    empo_attention_backward_fn *attention_backward;
+    empo_logprob_entropy_forward_fn *logprob_entropy_forward;
+    empo_logprob_entropy_backward_fn *logprob_entropy_backward;
+    /* adamw.h */
+    empo_adamw_fn *adamw;
+    empo_sumsq_fn *sumsq;
+    empo_scale_fn *scale;
+    /* sample_row.h, kv_attention.h */
+    empo_sample_row_fn *sample_row;
+    empo_kv_attention_work_fn *kv_attention_work;
+    empo_kv_attention_fn *kv_attention;
+    /* decode_step.h: the stock decoder's fused step and prefill */
+    empo_decode_scratch_fn *decode_scratch_floats;
+    empo_decode_step_fn *decode_step;
+    empo_decode_prefill_fn *decode_prefill;
+} empo_kernel_table;
+
+extern const empo_kernel_table empo_kernels_cpu, empo_kernels_ref;
+
+/* The table in use: the reference when EMPO_REFERENCE is set (and not "0")
+ * at the first call, else the CPU's; empo_kernels_use changes it. */
+const empo_kernel_table *empo_kernels(void);
+void empo_kernels_use(const empo_kernel_table *k);
+
+#endif

@@ -1,0 +1,43 @@
+/* table.c — the reference kernel table: naive loops, double accumulation;
+ * the oracle the fast tables are tested against. */
+#include "kernels/kernels.h"
+
+/* the naive kernels need no scratch */
+int64_t empo_ref_attention_work(const empo_attn_shape *a) { return 0; }
+int64_t empo_ref_kv_attention_work(const empo_kv_shape *a) { return 0; }
+
+const empo_kernel_table empo_kernels_ref = {
+    .name = "ref",
+    .binary = empo_ref_binary_f32,
+    .unary = empo_ref_unary_f32,
+    .unary_backward = empo_ref_unary_backward_f32,
+    .sum_dim = empo_ref_sum_dim,
+    .max_dim = empo_ref_max_dim,
+    .softmax = empo_ref_softmax,
+    .softmax_backward = empo_ref_softmax_backward,
+    .gemm = empo_ref_gemm,
+    .index_rows = empo_index_rows_ref,
+    .index_rows_add = empo_index_rows_add_ref,
+    .rmsnorm_forward = empo_ref_rmsnorm_forward,
+    .rmsnorm_backward = empo_ref_rmsnorm_backward,
+    .swiglu_forward = empo_ref_swiglu_forward,
+    .swiglu_backward = empo_ref_swiglu_backward,
+    .rope_forward = empo_ref_rope_forward,
+    .rope_backward = empo_ref_rope_backward,
+    .attention_work = empo_ref_attention_work,
+    .attention_forward = empo_ref_attention_forward,
+    .attention_backward = empo_ref_attention_backward,
+    .logprob_entropy_forward = empo_ref_logprob_entropy_forward,
+    .logprob_entropy_backward = empo_ref_logprob_entropy_backward,
+    .adamw = empo_adamw_ref,
+    .sumsq = empo_sumsq_ref,
+    .scale = empo_scale_ref,
+    .sample_row = empo_ref_sample_row,
+    .kv_attention_work = empo_ref_kv_attention_work,
+    .kv_attention = empo_ref_kv_attention,
+    /* the stock decoder's fused step has no naive C twin: its reference is
+     * the Lua model running the ops above (tests/generate/test_decode.lua) */
+    .decode_scratch_floats = empo_decode_scratch_floats,
+    .decode_step = empo_k_decode_step,
+    .decode_prefill = empo_k_decode_prefill,
+};

@@ -1,0 +1,140 @@
+-- tests/lua/test_cluster.lua — empo.cluster from Lua: extract, normalize,
+-- equivalent, the built-in clusterers (exact, normalized, math, math{rtol}),
+-- clustering with any Lua function (called with the question, never with an
+-- empty answer, never twice for a pair already joined), and the
+-- model-backed clusterers by_model and by_embedding driven by tiny fakes
+-- (real models are tested once empo.models can load a verifier).
+local check = require 'check'
+local empo = require 'empo'
+local c = check.new('test_cluster')
+local cluster = empo.cluster
+
+-- ---- extract ----
+c.eq({ cluster.extract('so $\\boxed{\\frac{1}{2}}$.') }, { '\\frac{1}{2}', 'boxed' })
+c.eq({ cluster.extract('\\boxed{1} then \\fbox{2}') }, { '2', 'boxed' })
+c.eq({ cluster.extract('The answer is 5.') }, { '' }, 'no fallback by default')
+c.eq({ cluster.extract('The answer is 5.', { fallback = 'phrase' }) }, { '5', 'phrase' })
+c.eq({ cluster.extract('it is 7 or 8', { fallback = 'number' }) }, { '8', 'number' })
+c.eq({ cluster.extract('it is 7 or 8', { fallback = true }) }, { '8', 'number' })
+c.eq({ cluster.extract('answer: x', { fallback = 'both' }) }, { 'x', 'phrase' })
+c.eq({ cluster.extract('') }, { '' })
+c.eq({ cluster.extract('\\boxed{a\0b}') }, { 'a\0b', 'boxed' }, 'NUL bytes pass through')
+c.raises(function() return cluster.extract(5) end, 'empo.cluster.extract', 'string')
+c.raises(function() return cluster.extract('x', { fallback = 'last' }) end, "fallback must be 'phrase'")
+
+-- ---- normalize / equivalent ----
+c.eq(cluster.normalize('$\\left( \\dfrac{1}{2}, 3 \\right]$.'), '(\\frac{1}{2},3]')
+c.eq(cluster.normalize('5\\text{ cm}'), '5')
+c.eq(cluster.normalize('1,000,000'), '1000000')
+c.eq(cluster.normalize(''), '')
+c.ok(cluster.equivalent('\\frac12', '0.5'))
+c.ok(not cluster.equivalent('3.14', '\\pi'))
+c.ok(cluster.equivalent('3.14', '\\pi', 1e-3), 'rtol')
+c.ok(cluster.equivalent('x = \\{1, 2\\}', '\\{2,1\\}'))
+c.raises(function() return cluster.equivalent('1', nil) end, 'empo.cluster.equivalent', 'argument 2')
+
+-- ---- built-in clusterers ----
+local answers = { '1/2', '0.5', '', '\\frac{1}{2}', '3', '  ', ' 1/2 ' }
+c.eq({ cluster.cluster(answers) }, { { 1, 1, 0, 1, 2, 0, 1 }, 2 }, 'math by default')
+c.eq({ cluster.cluster(answers, cluster.exact) }, { { 1, 2, 0, 3, 4, 0, 1 }, 4 }, 'exact')
+c.eq({ cluster.cluster({ '\\frac12', '\\dfrac12', '0.5' }, cluster.normalized) }, { { 1, 1, 2 }, 2 }, 'normalized')
+c.eq({ empo.cluster(answers, cluster.math) }, { { 1, 1, 0, 1, 2, 0, 1 }, 2 }, 'the module is callable')
+c.eq({ cluster.cluster({}) }, { {}, 0 }, 'empty group')
+c.ok(cluster.math('\\frac12', '0.5'), 'a clusterer is a pairwise function too')
+c.ok(not cluster.exact('\\frac12', '0.5'))
+c.ok(not cluster.math('', ''), 'empty answers are never in a cluster')
+local loose = cluster.math{ rtol = 1e-3 }
+c.ok(loose('3.14', '\\pi') and not cluster.math('3.14', '\\pi'), 'math{ rtol } is a new clusterer')
+c.eq({ cluster.cluster({ '3.14', '\\pi', '3.1416' }, loose) }, { { 1, 1, 1 }, 1 })
+c.eq(tostring(cluster.math), 'empo.cluster.math')
+c.ok(cluster.is_clusterer(cluster.math) and cluster.is_clusterer(loose) and not cluster.is_clusterer(print))
+c.raises(function() return cluster.cluster({ 'a', 5 }) end, 'answer 2 must be a string')
+c.raises(function() return cluster.cluster({ 'a' }, 42) end, 'a clusterer or a function')
+
+-- ---- any Lua function (a, b, question) -> bool ----
+local calls, seen_question, saw_empty = 0, nil, false
+local function same_initial(a, b, q)
+  calls = calls + 1
+  seen_question = q
+  if a == '' or b == '' then saw_empty = true end
+  return a:sub(1, 1):lower() == b:sub(1, 1):lower()
+end
+local ids, k = cluster.cluster({ 'apple', 'Avocado', '', 'banana', 'apricot', 'Berry' }, same_initial, 'fruit?')
+c.eq({ ids, k }, { { 1, 1, 0, 2, 1, 2 }, 2 })
+c.eq(seen_question, 'fruit?', 'the question reaches the function')
+c.ok(not saw_empty, 'empty answers are never compared')
+-- pairs: (1,2) joins; (1,4) no; (1,5) joins; (1,6) no; (2,4) no; (2,6) no; (4,6) joins; 2-5 and 5-x skipped or asked
+c.ok(calls <= 10 and calls >= 7, 'pairs already joined are not asked again (' .. calls .. ' calls)')
+c.raises(function() cluster.cluster({ 'a', 'b' }, function() error('boom') end) end, 'boom')
+
+-- ---- by_model: a verifier language model (here a fake) ----
+local prompts = {}
+local fake = { calls = 0 }
+function fake:yes_no(prompt)
+  self.calls = self.calls + 1
+  prompts[#prompts + 1] = prompt
+  local a = prompt:match('Reference answer: (.-)\n')
+  local b = prompt:match('Candidate answer: (.-)\n')
+  return (a:lower() == b:lower()) and 2.5 or -1.0, 0.0    -- logits of " Yes" and " No"
+end
+local v = cluster.by_model(fake)
+c.ok(v('Paris', 'paris', 'Capital of France?'))
+c.ok(prompts[1]:find('Question: Capital of France?', 1, true) and prompts[1]:find('Decision:$'), 'the default template')
+c.ok(not v('Paris', 'Lyon'))
+c.ok(v('x', 'x') and fake.calls == 2, 'identical answers need no model call')
+fake.calls = 0
+c.eq({ cluster.cluster({ 'Paris', 'paris', 'Lyon', 'PARIS', '' }, v, 'q') }, { { 1, 1, 2, 1, 0 }, 2 })
+-- asked: (1,2) joins, (1,3), (1,4) joins, (2,3), (3,4); (2,4) is already joined, '' never asked
+c.eq(fake.calls, 5, 'union-find skips joined pairs')
+local custom = cluster.by_model(function(prompt) return prompt == 'A|B|q' and 0.9 or 0.1, 0.5 end, '{a}|{b}|{question}')
+c.ok(custom('A', 'B', 'q') and not custom('A', 'C', 'q'), 'a plain function and a custom template')
+c.eq(cluster.fill('{a} and {b} for {question}, {unknown}', { a = '%1', b = 'x', question = 'q' }), '%1 and x for q, {unknown}')
+c.raises(function() cluster.by_model(function() return 'yes' end)('a', 'b') end, 'two numbers (yes, no)')
+c.raises(function() cluster.by_model(42) end, "a function or an object with a 'yes_no' method")
+-- a batched verifier judges a group in one call
+local batched = { batches = 0 }
+function batched:yes_no(prompt) error('the group path must use yes_no_batch') end
+function batched:yes_no_batch(ps)
+  self.batches = self.batches + 1
+  local yes, no = {}, {}
+  for i, p in ipairs(ps) do
+    local a, b = p:match('Reference answer: (.-)\n'), p:match('Candidate answer: (.-)\n')
+    yes[i], no[i] = (tonumber(a) and tonumber(b) and tonumber(a) == tonumber(b)) and 1 or 0, 0.5
+  end
+  return yes, no
+end
+c.eq({ cluster.cluster({ '1', '1.0', '2', '1', '', '2.00' }, cluster.by_model(batched)) }, { { 1, 1, 2, 1, 0, 2 }, 2 })
+c.eq(batched.batches, 1, 'one batched call per group')
+
+-- ---- by_embedding: cosine similarity of embeddings (here a fake embedder) ----
+local vectors = { cat = { 1, 0, 0 }, kitten = { 0.95, 0.1, 0 }, dog = { 0, 1, 0 }, puppy = { 0.1, 0.96, 0.05 }, car = { 0, 0, 1 } }
+local embedder = { embedded = 0 }
+function embedder:embed(text) self.embedded = self.embedded + 1; return vectors[text] end
+local e = cluster.by_embedding(embedder, 0.9)
+c.ok(e('cat', 'kitten') and not e('cat', 'dog'))
+embedder.embedded = 0
+c.eq({ cluster.cluster({ 'cat', 'dog', 'kitten', 'car', 'puppy', 'cat', '' }, e) }, { { 1, 2, 1, 3, 2, 1, 0 }, 3 })
+c.eq(embedder.embedded, 5, 'each distinct answer is embedded once per group')
+c.eq({ cluster.cluster({ 'cat', 'kitten' }, cluster.by_embedding(embedder, 0.999)) }, { { 1, 2 }, 2 }, 'threshold')
+local tensor_embed = cluster.by_embedding(function(text) return empo.tensor(vectors[text]) end)
+c.ok(tensor_embed('dog', 'puppy') and not tensor_embed('dog', 'car'), 'tensor embeddings, default threshold 0.9')
+c.near(cluster.cosine({ 1, 0 }, { 1, 1 }), math.sqrt(0.5), 1e-12)
+c.raises(function() cluster.by_embedding(function() return 'v' end)('a', 'b') end, 'non-empty array of numbers')
+c.raises(function() cluster.by_embedding(function(t) return t == 'a' and { 1, 0 } or { 1 } end)('a', 'b') end,
+         'embeddings of sizes 2 and 1')
+
+-- ---- every function of core/include/empo/cluster.h is in the FFI binding ----
+local src = os.getenv('EMPO_SOURCE_DIR')
+if src then
+  local f = io.open(src .. '/core/include/empo/cluster.h')
+  local text = f and f:read('*a'):gsub('/%*.-%*/', '')
+  if f then f:close() end
+  local n = 0
+  for name in (text or ''):gmatch('(empo_cluster_[%w_]+)%s*%(') do
+    n = n + 1
+    c.ok(pcall(function() return empo.ffi.C[name] end), name .. ' resolves')
+  end
+  c.eq(n, 5, 'functions declared in empo/cluster.h')
+end
+
+c.done()
