@@ -138,3 +138,23 @@ int empo_cluster_extract(const char *text, int64_t len, int flags, int64_t *star
     if (how) *how = kind;
     return EMPO_OK;
 }
+
+/* ---- the kind of an answer ---- */
+
+/* A, (a), a), (B) text..., option B: the choice letter, or 0. */
+char cl_choice_letter(const char *s, int64_t n) {
+    static const char *prefixes[] = {"option", "choice", "answer"};
+    for (size_t k = 0; k < 3; k++) {
+        int64_t len = (int64_t)strlen(prefixes[k]);
+        int ok = n > len;
+        for (int64_t i = 0; ok && i < len; i++) ok = cl_lower(s[i]) == prefixes[k][i];
+        if (ok) { s += len; n -= len; break; }
+    }
+    if (n == 1 && s[0] >= 'A' && s[0] <= 'Z') return s[0];
+    if (n == 2 && cl_is_alpha(s[0]) && s[1] == ')') return (char)(cl_lower(s[0]) - 32);
+    if (n >= 3 && s[0] == '(' && cl_is_alpha(s[1]) && s[2] == ')') {
+        if (n == 3) return (char)(cl_lower(s[1]) - 32);
+        if (s[1] >= 'A' && s[1] <= 'Z') return s[1];    /* "(B) Paris" */
+    }
+    return 0;
+}

@@ -109,6 +109,9 @@ int cl_answer_equal(const cl_pool *p, const cl_answer *a, const cl_answer *b, in
  * (CL_TEXT / CL_CHOICE / CL_MATH), a->choice and a->val. Returns EMPO_OK or
  * EMPO_E_NOMEM; an unparsable form is CL_TEXT, not an error. */
 int cl_parse_answer(cl_pool *p, cl_answer *a, const char *s, int64_t n);
+/* A, (a), a), (B) text..., option B (normalized): the choice letter, or 0
+ * (cluster_extract.c). */
+char cl_choice_letter(const char *s, int64_t n);
 
 /* ---- evaluation and comparison (cluster_eval.c) ---- */
 /* Fills e->v (and e->alt) from its tree. */

@@ -749,24 +749,6 @@ static int32_t parse_answer(parser *P) {
 
 /* ---- classification ---- */
 
-/* A, (a), a), (B) text..., option B: the choice letter, or 0. */
-static char choice_letter(const char *s, int64_t n) {
-    static const char *prefixes[] = {"option", "choice", "answer"};
-    for (size_t k = 0; k < 3; k++) {
-        int64_t len = (int64_t)strlen(prefixes[k]);
-        int ok = n > len;
-        for (int64_t i = 0; ok && i < len; i++) ok = cl_lower(s[i]) == prefixes[k][i];
-        if (ok) { s += len; n -= len; break; }
-    }
-    if (n == 1 && s[0] >= 'A' && s[0] <= 'Z') return s[0];
-    if (n == 2 && cl_is_alpha(s[0]) && s[1] == ')') return (char)(cl_lower(s[0]) - 32);
-    if (n >= 3 && s[0] == '(' && cl_is_alpha(s[1]) && s[2] == ')') {
-        if (n == 3) return (char)(cl_lower(s[1]) - 32);
-        if (s[1] >= 'A' && s[1] <= 'Z') return s[1];    /* "(B) Paris" */
-    }
-    return 0;
-}
-
 /* Only letters (two or more) and no math: plain text ("yes", "NewYork"). */
 static int plain_words(const char *s, int64_t n) {
     int64_t letters = 0;
@@ -780,7 +762,7 @@ static int plain_words(const char *s, int64_t n) {
 }
 
 int cl_parse_answer(cl_pool *p, cl_answer *a, const char *s, int64_t n) {
-    a->choice = choice_letter(s, n);
+    a->choice = cl_choice_letter(s, n);
     if (a->choice) { a->kind = CL_CHOICE; return EMPO_OK; }
     a->kind = CL_TEXT;
     int words = plain_words(s, n);    /* text, but "xy" may still meet x*y: parse it too */

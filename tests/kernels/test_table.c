@@ -1,0 +1,227 @@
+/* test_table.c — the kernel tables (kernels/kernels.h): every table fills
+ * every slot, the switch picks the table, and one small model of every op
+ * that reaches a kernel gives the reference table's values and gradients
+ * when run on the fast table, through the same op code. A new backend or
+ * instruction set is one more entry in `tables` below. */
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include "check.h"
+#include "empo/empo.h"
+#include "kernels/kernels.h"
+
+typedef void (*any_fn)(void);
+
+/* Every slot after `name` is a function pointer: none may be NULL. */
+static void check_slots_filled(const empo_kernel_table *k) {
+    const size_t first = offsetof(empo_kernel_table, binary);
+    const size_t n = (sizeof *k - first) / sizeof(any_fn);
+    CHECK(n >= 30);
+    for (size_t i = 0; i < n; i++) {
+        any_fn f;
+        memcpy(&f, (const char *)k + first + i * sizeof f, sizeof f);
+        check_report(__FILE__, __LINE__, f != NULL, "table %s: slot %zu is NULL", k->name, i);
+    }
+}
+
+/* ---- one pass over every op with a kernel; values and grads appended ---- */
+typedef struct {
+    float v[1 << 16];
+    int64_t n;
+} record;
+
+static void keep(record *r, empo_tensor *t) {
+    double buf[4096];
+    int64_t n = empo_tensor_numel(t);
+    if (n > 4096 || r->n + n > (int64_t)(sizeof r->v / sizeof r->v[0])) {
+        CHECK(!"record too small");
+        return;
+    }
+    CHECK_OK(empo_tensor_read_f64(t, buf));
+    for (int64_t i = 0; i < n; i++) r->v[r->n++] = (float)buf[i];
+}
+
+static void keep_grad(record *r, empo_tensor *t) {
+    empo_tensor *g = NULL;
+    CHECK_OK(empo_tensor_grad(&g, t));
+    CHECK(g != NULL);
+    if (g) keep(r, g);
+    empo_tensor_release(g);
+}
+
+static empo_tensor *leaf(int ndim, const int64_t *shape, uint64_t seed) {
+    empo_tensor *t = check_rand_tensor(ndim, shape, seed);
+    CHECK_OK(empo_tensor_set_requires_grad(t, 1));
+    return t;
+}
+
+/* loss += sum(y * w) with a fixed weight, so every output element shapes
+ * the gradients; releases y. */
+static void add_term(empo_tensor **loss, empo_tensor *y, uint64_t seed) {
+    int64_t shape[8];
+    for (int d = 0; d < empo_tensor_ndim(y); d++) shape[d] = empo_tensor_size(y, d);
+    empo_tensor *w = check_rand_tensor(empo_tensor_ndim(y), shape, seed);
+    empo_tensor *p = NULL, *s = NULL, *sum = NULL;
+    CHECK_OK(empo_mul(&p, y, w));
+    CHECK_OK(empo_sum(&s, p));
+    if (*loss) {
+        CHECK_OK(empo_add(&sum, *loss, s));
+        empo_tensor_release(*loss);
+        empo_tensor_release(s);
+        *loss = sum;
+    } else {
+        *loss = s;
+    }
+    empo_tensor_release(p);
+    empo_tensor_release(w);
+    empo_tensor_release(y);
+}
+
+static void run_model(record *r) {
+    r->n = 0;
+    const int64_t B = 2, H = 4, Hkv = 2, T = 5, Dh = 8, D = 16, V = 24;
+    empo_tensor *x = leaf(2, (int64_t[]){B * T, D}, 1);
+    empo_tensor *w = leaf(2, (int64_t[]){V, D}, 2);
+    empo_tensor *norm_w = leaf(1, (int64_t[]){D}, 3);
+    empo_tensor *q = leaf(4, (int64_t[]){B, H, T, Dh}, 4);
+    empo_tensor *k = leaf(4, (int64_t[]){B, Hkv, T, Dh}, 5);
+    empo_tensor *v = leaf(4, (int64_t[]){B, Hkv, T, Dh}, 6);
+    empo_tensor *emb = leaf(2, (int64_t[]){V, D}, 7);
+    empo_tensor *loss = NULL, *y = NULL, *y2 = NULL, *h = NULL;
+    int64_t id_vals[10] = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3};
+    empo_tensor *ids = NULL, *pos = NULL;
+    CHECK_OK(empo_tensor_from_buffer(&ids, 1, (int64_t[]){B * T}, EMPO_I64, id_vals, EMPO_I64));
+    int64_t pos_vals[10] = {0, 1, 2, 3, 4, 0, 1, 2, 3, 4};
+    CHECK_OK(empo_tensor_from_buffer(&pos, 2, (int64_t[]){B, T}, EMPO_I64, pos_vals, EMPO_I64));
+
+    /* rmsnorm -> linear (gemm) -> logprob/entropy; softmax; unary; binary */
+    CHECK_OK(empo_rmsnorm(&h, x, norm_w, 1e-6));
+    CHECK_OK(empo_linear(&y, h, w, NULL));
+    empo_tensor *logp = NULL, *ent = NULL;
+    CHECK_OK(empo_logprob_entropy(&logp, &ent, y, ids));
+    add_term(&loss, logp, 11);
+    add_term(&loss, ent, 12);
+    CHECK_OK(empo_log_softmax(&y2, y, 1));
+    add_term(&loss, y2, 13);
+    CHECK_OK(empo_softmax(&y2, y, 0));
+    add_term(&loss, y2, 14);
+    empo_tensor *m = NULL, *e = NULL;
+    CHECK_OK(empo_sum_dim(&m, y, 1, 0));
+    add_term(&loss, m, 15);
+    CHECK_OK(empo_max(&m, y));
+    keep(r, m);
+    empo_tensor_release(m);
+    CHECK_OK(empo_silu(&e, h));
+    add_term(&loss, e, 16);
+    CHECK_OK(empo_exp(&e, h));
+    add_term(&loss, e, 17);
+    CHECK_OK(empo_swiglu(&e, h, x));
+    add_term(&loss, e, 18);
+    empo_tensor_release(y);
+    empo_tensor_release(h);
+    /* embedding and index_select (row gather / scatter-add) */
+    CHECK_OK(empo_embedding(&e, emb, ids));
+    add_term(&loss, e, 19);
+    CHECK_OK(empo_index_select(&e, emb, 0, ids));
+    add_term(&loss, e, 20);
+    /* rope -> attention */
+    empo_tensor *qr = NULL, *kr = NULL, *att = NULL;
+    CHECK_OK(empo_rope(&qr, q, pos, 0, 10000.0));
+    CHECK_OK(empo_rope(&kr, k, pos, 0, 10000.0));
+    CHECK_OK(empo_attention(&att, qr, kr, v, 1, 0.0, NULL));
+    add_term(&loss, att, 21);
+    empo_tensor_release(qr);
+    empo_tensor_release(kr);
+
+    keep(r, loss);
+    CHECK_OK(empo_backward(loss, NULL, 0));
+    empo_tensor *leaves[] = {x, w, norm_w, q, k, v, emb};
+    for (int i = 0; i < 7; i++) keep_grad(r, leaves[i]);
+
+    /* grad norm, clipping and AdamW over those gradients */
+    double norm = 0;
+    CHECK_OK(empo_clip_grad_norm(7, leaves, 0.5, &norm));
+    r->v[r->n++] = (float)norm;
+    empo_tensor *mom[7], *var[7];
+    for (int i = 0; i < 7; i++) {
+        int64_t shape[4];
+        for (int d = 0; d < empo_tensor_ndim(leaves[i]); d++) shape[d] = empo_tensor_size(leaves[i], d);
+        CHECK_OK(empo_tensor_zeros(&mom[i], empo_tensor_ndim(leaves[i]), shape, EMPO_F32));
+        CHECK_OK(empo_tensor_zeros(&var[i], empo_tensor_ndim(leaves[i]), shape, EMPO_F32));
+    }
+    empo_adamw_config cfg = {1e-2, 0.9, 0.999, 1e-8, 0.01};
+    CHECK_OK(empo_adamw_step(7, leaves, mom, var, &cfg, 1));
+    for (int i = 0; i < 7; i++) {
+        keep(r, leaves[i]);
+        empo_tensor_release(mom[i]);
+        empo_tensor_release(var[i]);
+        empo_tensor_release(leaves[i]);
+    }
+    empo_tensor_release(loss);
+    empo_tensor_release(ids);
+    empo_tensor_release(pos);
+}
+
+/* the sampler's kernels: a row of logits -> token (greedy and at T = 1) */
+static void run_sampler(record *r) {
+    r->n = 0;
+    const int64_t N = 4, V = 50;
+    empo_tensor *logits = check_rand_tensor(2, (int64_t[]){N, V}, 31);
+    empo_tensor *ids = NULL, *logp = NULL, *ref_logp = NULL;
+    CHECK_OK(empo_tensor_empty(&ids, 1, (int64_t[]){N}, EMPO_I64));
+    CHECK_OK(empo_tensor_empty(&logp, 1, (int64_t[]){N}, EMPO_F32));
+    CHECK_OK(empo_tensor_empty(&ref_logp, 1, (int64_t[]){N}, EMPO_F32));
+    const double u[4] = {0.1, 0.5, 0.9, 0.33};
+    const empo_sampling settings[2] = {{0.0, 0, 1.0, 0.0}, {1.0, 10, 0.9, 0.0}};
+    for (int s = 0; s < 2; s++) {
+        CHECK_OK(empo_sample(ids, logp, ref_logp, logits, &settings[s], u));
+        keep(r, ids);
+        keep(r, logp);
+        keep(r, ref_logp);
+    }
+    empo_tensor_release(logits);
+    empo_tensor_release(ids);
+    empo_tensor_release(logp);
+    empo_tensor_release(ref_logp);
+}
+
+static record want, got;
+
+static void compare(const char *what, const char *table) {
+    CHECK(want.n == got.n && want.n > 0);
+    double err = check_rel_err(got.v, want.v, want.n < got.n ? want.n : got.n);
+    check_report(__FILE__, __LINE__, err < 2e-5, "%s on table %s: relative error %.3g vs the reference table",
+                 what, table, err);
+    printf("  %-8s %s: %lld values, max relative error %.2g\n", what, table, (long long)want.n, err);
+}
+
+int main(void) {
+    const empo_kernel_table *tables[] = {&empo_kernels_cpu, &empo_kernels_ref};
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) check_slots_filled(tables[i]);
+
+    /* the public switch picks the table */
+    int prev = empo_set_reference_kernels(1);
+    CHECK(empo_kernels() == &empo_kernels_ref && empo_reference_kernels());
+    CHECK(strcmp(empo_kernel_table_name(), "ref") == 0);
+    run_model(&want);
+    empo_set_reference_kernels(0);
+    CHECK(empo_kernels() == &empo_kernels_cpu && !empo_reference_kernels());
+    CHECK(strcmp(empo_kernel_table_name(), "cpu") == 0);
+
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+        empo_kernels_use(tables[i]);
+        run_model(&got);
+        compare("ops", tables[i]->name);
+    }
+    empo_kernels_use(&empo_kernels_ref);
+    run_sampler(&want);
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+        empo_kernels_use(tables[i]);
+        run_sampler(&got);
+        compare("sampler", tables[i]->name);
+    }
+    empo_set_reference_kernels(prev);
+    CHECK(empo_live_tensors() == 0);
+    return check_finish("test_table");
+}
