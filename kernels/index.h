@@ -1,5 +1,5 @@
 /* index.h — row-gather and row-scatter-add kernels behind embedding and
- * index_select (see core/op_index.c). Shapes are the contiguous views
+ * index_select (see core/ops/op_index.c). Shapes are the contiguous views
  *   x [outer, D, inner]  (D = size of the indexed dim, inner = row length)
  *   y [outer, K, inner]  (K = number of indices)
  * with idx [K] already checked to lie in [0, D). The _cpu versions use

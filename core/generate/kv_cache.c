@@ -1,5 +1,5 @@
 /* kv_cache.c — the KV cache of a sampling batch whose rows each hold one
- * sequence at its own length (core/empo_sample.h): appending one position
+ * sequence at its own length (core/include/empo/sample.h): appending one position
  * per row, copying and moving rows, and the attention of each row's new
  * token over its prompt (a prefix shared by its samples) and its own
  * positions (kernels/cpu or kernels/ref). */

@@ -1,4 +1,4 @@
-/* sample.c — the sampler's per-token math (core/empo_sample.h): checks of
+/* sample.c — the sampler's per-token math (core/include/empo/sample.h): checks of
  * the settings, the per-token uniforms and the sample op (validation, rows
  * in parallel, dispatch to kernels/cpu or kernels/ref). The KV-cache rows
  * are in kv_cache.c. */

@@ -50,10 +50,8 @@ static int attention_backward(empo_node *node, empo_tensor *g, empo_tensor **gin
     if (st == EMPO_OK) st = attention_work(&work, &a);
     if (st == EMPO_OK) {
         const float *lse = fdata(aux), *keep = node->i[1] ? lse + rows : NULL;
-        empo_attention_backward_fn *kernel =
-            empo_kernels()->attention_backward;
-        kernel(fdata(dq), fdata(dk), fdata(dv), fdata(work), fdata(g), fdata(q), fdata(k), fdata(v), fdata(y),
-               keep, lse, &a);
+        empo_kernels()->attention_backward(fdata(dq), fdata(dk), fdata(dv), fdata(work), fdata(g), fdata(q), fdata(k),
+                                           fdata(v), fdata(y), keep, lse, &a);
         gin[0] = dq;
         gin[1] = dk;
         gin[2] = dv;
@@ -132,9 +130,8 @@ int empo_attention(empo_tensor **out, empo_tensor *q, empo_tensor *k, empo_tenso
     if (st == EMPO_OK) st = attention_work(&work, &a);
     if (st == EMPO_OK) {
         float *lse = fdata(aux), *keep = key_mask ? lse + rows : NULL;
-        empo_attention_forward_fn *kernel =
-            empo_kernels()->attention_forward;
-        kernel(fdata(y), lse, fdata(work), fdata(qc), fdata(kc), fdata(vc), keep, &a);
+        empo_kernels()->attention_forward(fdata(y), lse, fdata(work), fdata(qc), fdata(kc), fdata(vc), keep,
+                                          &a);
         empo_tensor *ins[3] = {q, k, v};
         empo_node *node = empo_node_record("attention", attention_backward, y, 3, ins, &st);
         if (node) {

@@ -22,10 +22,9 @@ static int logprob_entropy_backward(empo_node *node, empo_tensor *g, empo_tensor
     const int64_t V = logits->shape[logits->ndim - 1], N = empo_tensor_numel(lse);
     empo_tensor *dl = empo_tensor_new(logits->ndim, logits->shape, EMPO_F32);
     if (!dl) return EMPO_E_NOMEM;
-    empo_logprob_entropy_backward_fn *kernel =
-        empo_kernels()->logprob_entropy_backward;
-    kernel(fdata(dl), which == 0 ? fdata(g) : NULL, which == 1 ? fdata(g) : NULL, fdata(logits),
-           (const int64_t *)empo_tensor_data(ids), fdata(lse), fdata(node->saved[3]), N, V);
+    empo_kernels()->logprob_entropy_backward(fdata(dl), which == 0 ? fdata(g) : NULL, which == 1 ? fdata(g) : NULL,
+                                             fdata(logits), (const int64_t *)empo_tensor_data(ids), fdata(lse),
+                                             fdata(node->saved[3]), N, V);
     gin[0] = dl;
     return EMPO_OK;
 }
@@ -103,9 +102,8 @@ int empo_logprob_entropy(empo_tensor **logp, empo_tensor **entropy, empo_tensor 
     if (st == EMPO_OK && !(en = empo_tensor_new(ids->ndim, ids->shape, EMPO_F32))) st = EMPO_E_NOMEM;
     if (st == EMPO_OK && !(lse = empo_tensor_new(1, &N, EMPO_F32))) st = EMPO_E_NOMEM;
     if (st == EMPO_OK) {
-        empo_logprob_entropy_forward_fn *kernel =
-            empo_kernels()->logprob_entropy_forward;
-        kernel(fdata(lp), fdata(en), fdata(lse), fdata(lc), (const int64_t *)empo_tensor_data(id64), N, V);
+        empo_kernels()->logprob_entropy_forward(fdata(lp), fdata(en), fdata(lse), fdata(lc),
+                                                (const int64_t *)empo_tensor_data(id64), N, V);
         st = logprob_check_finite(lse, logits);
     }
     if (st == EMPO_OK && logp) st = logprob_record(lp, 0, logits, lc, id64, lse);

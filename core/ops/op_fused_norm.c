@@ -31,9 +31,8 @@ static int rmsnorm_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) 
         empo_tensor_release(dw);
         return st;
     }
-    empo_rmsnorm_backward_fn *kernel =
-        empo_kernels()->rmsnorm_backward;
-    kernel(fdata(dx), fdata(dw), fdata(g), fdata(x), fdata(w), fdata(rstd), rstd->shape[0], w->shape[0]);
+    empo_kernels()->rmsnorm_backward(fdata(dx), fdata(dw), fdata(g), fdata(x), fdata(w), fdata(rstd), rstd->shape[0],
+                                     w->shape[0]);
     gin[0] = dx;
     gin[1] = dw;
     return EMPO_OK;
@@ -62,9 +61,7 @@ int empo_rmsnorm(empo_tensor **out, empo_tensor *x, empo_tensor *weight, double 
     if (st == EMPO_OK && !(y = empo_tensor_new(x->ndim, x->shape, EMPO_F32))) st = EMPO_E_NOMEM;
     if (st == EMPO_OK && !(rstd = empo_tensor_new(1, &N, EMPO_F32))) st = EMPO_E_NOMEM;
     if (st == EMPO_OK) {
-        empo_rmsnorm_forward_fn *kernel =
-            empo_kernels()->rmsnorm_forward;
-        kernel(fdata(y), fdata(rstd), fdata(xc), fdata(wc), N, D, (float)eps);
+        empo_kernels()->rmsnorm_forward(fdata(y), fdata(rstd), fdata(xc), fdata(wc), N, D, (float)eps);
         empo_tensor *ins[2] = {x, weight};
         empo_node *node = empo_node_record("rmsnorm", rmsnorm_backward, y, 2, ins, &st);
         if (node) {
@@ -97,9 +94,8 @@ static int swiglu_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) {
         empo_tensor_release(dup);
         return st;
     }
-    empo_swiglu_backward_fn *kernel =
-        empo_kernels()->swiglu_backward;
-    kernel(fdata(dgate), fdata(dup), fdata(g), fdata(gate), fdata(up), empo_tensor_numel(gate));
+    empo_kernels()->swiglu_backward(fdata(dgate), fdata(dup), fdata(g), fdata(gate), fdata(up),
+                                    empo_tensor_numel(gate));
     gin[0] = dgate;
     gin[1] = dup;
     return EMPO_OK;
@@ -116,9 +112,7 @@ int empo_swiglu(empo_tensor **out, empo_tensor *gate, empo_tensor *up) {
     if (st == EMPO_OK) st = empo_contiguous_nograd(&uc, up);
     if (st == EMPO_OK && !(y = empo_tensor_new(gate->ndim, gate->shape, EMPO_F32))) st = EMPO_E_NOMEM;
     if (st == EMPO_OK) {
-        empo_swiglu_forward_fn *kernel =
-            empo_kernels()->swiglu_forward;
-        kernel(fdata(y), fdata(gc), fdata(uc), empo_tensor_numel(gate));
+        empo_kernels()->swiglu_forward(fdata(y), fdata(gc), fdata(uc), empo_tensor_numel(gate));
         empo_tensor *ins[2] = {gate, up};
         empo_node *node = empo_node_record("swiglu", swiglu_backward, y, 2, ins, &st);
         if (node) {

@@ -13,9 +13,8 @@ static int rope_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) {
     const int64_t *s = node->out_shape;
     empo_tensor *dx = empo_tensor_new(4, s, EMPO_F32);
     if (!dx) return EMPO_E_NOMEM;
-    empo_rope_fn *kernel = empo_kernels()->rope_backward;
-    kernel(fdata(dx), fdata(g), (const int64_t *)empo_tensor_data(node->saved[0]), s[0], s[1], s[2], s[3],
-           node->f[0]);
+    empo_kernels()->rope_backward(fdata(dx), fdata(g), (const int64_t *)empo_tensor_data(node->saved[0]), s[0], s[1],
+                                  s[2], s[3], node->f[0]);
     gin[0] = dx;
     return EMPO_OK;
 }
@@ -64,8 +63,8 @@ int empo_rope(empo_tensor **out, empo_tensor *x, empo_tensor *positions, int64_t
     if (st == EMPO_OK && !(pos = rope_positions(positions, offset, B, T))) st = EMPO_E_NOMEM;
     if (st == EMPO_OK && !(y = empo_tensor_new(4, x->shape, EMPO_F32))) st = EMPO_E_NOMEM;
     if (st == EMPO_OK) {
-        empo_rope_fn *kernel = empo_kernels()->rope_forward;
-        kernel(fdata(y), fdata(xc), (const int64_t *)empo_tensor_data(pos), B, H, T, Dh, theta);
+        empo_kernels()->rope_forward(fdata(y), fdata(xc), (const int64_t *)empo_tensor_data(pos), B, H, T, Dh,
+                                     theta);
         empo_node *node = empo_node_record("rope", rope_backward, y, 1, &x, &st);
         if (node) {
             empo_node_save(node, 0, pos);

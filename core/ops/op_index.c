@@ -192,7 +192,8 @@ int empo_index_select(empo_tensor **out, empo_tensor *x, int dim, empo_tensor *i
         int64_t outer = prod(x->shape, 0, dim), inner = prod(x->shape, dim + 1, x->ndim);
         int64_t D = x->shape[dim], K = empo_tensor_numel(idx);
         int es = empo_dtype_size(x->dtype);
-        empo_kernels()->index_rows(empo_tensor_data(y), empo_tensor_data(xc), empo_tensor_data(idx), outer, D, K, inner, es);
+        empo_kernels()->index_rows(empo_tensor_data(y), empo_tensor_data(xc), empo_tensor_data(idx), outer, D, K, inner,
+                                   es);
         empo_node *node;
         st = record("index_select", index_select_backward, y, 1, &x, &node);
         if (node) { empo_node_save(node, 0, idx); node->i[0] = dim; }

@@ -54,8 +54,7 @@ static int reduce_sum(empo_tensor **out, const char *name, empo_tensor *x, int d
     EMPO_TRY(empo_contiguous_nograd(&xc, x));
     empo_tensor *y = empo_tensor_new(nd, shape, EMPO_F32);
     if (!y) { empo_tensor_release(xc); return EMPO_E_NOMEM; }
-    empo_kernels()->sum_dim(empo_tensor_data(y), empo_tensor_data(xc), s.outer,
-                                                                s.n, s.inner);
+    empo_kernels()->sum_dim(empo_tensor_data(y), empo_tensor_data(xc), s.outer, s.n, s.inner);
     empo_tensor_release(xc);
     double scale = 1.0;
     if (mean) {
@@ -110,8 +109,8 @@ static int reduce_max(empo_tensor **values, empo_tensor **indices, const char *n
     ix = empo_tensor_new(nd, shape, EMPO_I64);
     int st = v && ix ? EMPO_OK : EMPO_E_NOMEM;
     if (st == EMPO_OK)
-        empo_kernels()->max_dim(empo_tensor_data(v), empo_tensor_data(ix),
-                                                                    empo_tensor_data(xc), s.outer, s.n, s.inner);
+        empo_kernels()->max_dim(empo_tensor_data(v), empo_tensor_data(ix), empo_tensor_data(xc), s.outer, s.n,
+                                s.inner);
     empo_tensor_release(xc);
     empo_node *node = st == EMPO_OK && values ? empo_node_record(name, max_backward, v, 1, &x, &st) : NULL;
     if (node) { node->i[0] = d; empo_node_save(node, 0, ix); }
@@ -150,8 +149,7 @@ static int softmax_op(empo_tensor **out, const char *name, empo_tensor *x, int d
     EMPO_TRY(empo_contiguous_nograd(&xc, x));
     empo_tensor *y = empo_tensor_new(x->ndim, x->shape, EMPO_F32);
     if (!y) { empo_tensor_release(xc); return EMPO_E_NOMEM; }
-    empo_kernels()->softmax(empo_tensor_data(y), empo_tensor_data(xc), s.outer,
-                                                                s.n, s.inner, want_log);
+    empo_kernels()->softmax(empo_tensor_data(y), empo_tensor_data(xc), s.outer, s.n, s.inner, want_log);
     empo_tensor_release(xc);
     int st;
     empo_node *node = empo_node_record(name, softmax_backward, y, 1, &x, &st);

@@ -1,5 +1,5 @@
 /* adamw.c (cpu) — fused AdamW, sum of squares and scaling for the
- * optimizer (see kernels/optim.h): one pass over memory, OpenMP across
+ * optimizer (see kernels/adamw.h): one pass over memory, OpenMP across
  * threads and SIMD within. The naive twins are in kernels/ref/adamw.c. */
 #include <math.h>
 #include <omp.h>

@@ -1,4 +1,4 @@
-/* decode_step.c — the C decoder's passes (kernels/decode.h): a decode step
+/* decode_step.c — the C decoder's passes (kernels/decode_step.h): a decode step
  * (one token for each row of the sampling batch) and a prefill (every
  * token of some prompts). One parallel region; every phase's units are
  * claimed through the team's work shares (team.h: equal shares, the

@@ -1,5 +1,5 @@
 /* kv_attention.c — the fast kernels of the sampling engine's attention
- * (kernels/sample.h). A decode step's attention over a shared prefix (a
+ * (kernels/kv_attention.h). A decode step's attention over a shared prefix (a
  * prompt) and each row's own positions:
  * one task per (prefix row, KV head, block of 16 queries), whose queries —
  * query heads of the rows sharing that prefix — are gathered into a tile

@@ -1,6 +1,6 @@
 /* sample.c (ref) — the naive sampler kernel: probabilities in double, every
- * token sorted by probability, each rule of core/empo_sample.h applied as
- * written. The oracle for kernels/cpu/sample.c. */
+ * token sorted by probability, each rule of core/include/empo/sample.h applied as
+ * written. The oracle for kernels/cpu/sample_row.c. */
 #include <math.h>
 #include <stdlib.h>
 #include "kernels/sample_row.h"

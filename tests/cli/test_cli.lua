@@ -1,4 +1,4 @@
--- tests/lua/test_cli.lua — the `empo` command as a user runs it: --version,
+-- tests/cli/test_cli.lua — the `empo` command as a user runs it: --version,
 -- --help, -e, scripts with arguments (the arg table and ...), require of
 -- modules beside the script, exit codes and file:line error messages, and
 -- the REPL driven through a pipe. Spawns $EMPO_BINARY (else arg[-1]).

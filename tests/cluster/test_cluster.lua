@@ -1,4 +1,4 @@
--- tests/lua/test_cluster.lua — empo.cluster from Lua: extract, normalize,
+-- tests/cluster/test_cluster.lua — empo.cluster from Lua: extract, normalize,
 -- equivalent, the built-in clusterers (exact, normalized, math, math{rtol}),
 -- clustering with any Lua function (called with the question, never with an
 -- empty answer, never twice for a pair already joined), and the

@@ -1,5 +1,5 @@
--- tests/lua/test_decode.lua — the sampling engine's C decoder (prefill
--- and decode step, core/empo_decode.h) against the Lua model it stands in
+-- tests/generate/test_decode.lua — the sampling engine's C decoder (prefill
+-- and decode step, core/include/empo/decoder.h) against the Lua model it stands in
 -- for: the same tokens and log-probs for the model families (biases, tied
 -- heads, one KV head, a head_dim that is not hidden / heads), batch limits
 -- that force admission and compaction, the same bits at one and two

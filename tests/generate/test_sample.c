@@ -1,4 +1,4 @@
-/* test_sample.c — the sampler's per-token math (core/empo_sample.h):
+/* test_sample.c — the sampler's per-token math (core/include/empo/sample.h):
  * the fast kernel against the naive reference on random rows and settings;
  * chi-square tests of empirical token frequencies against the distribution
  * each rule defines (plain, temperature, top-k, top-p, min-p, combined),

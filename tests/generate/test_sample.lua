@@ -1,4 +1,4 @@
--- tests/lua/test_sample.lua — empo.sample.generate on random-weight models
+-- tests/generate/test_sample.lua — empo.sample.generate on random-weight models
 -- (empo.models.new) and a BPE tokenizer trained here: greedy decoding with
 -- the cache against the argmax of the full forward re-run at every step
 -- (prompts of different lengths, batch limits that force admission of

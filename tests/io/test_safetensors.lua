@@ -1,4 +1,4 @@
--- tests/lua/test_safetensors.lua — empo.safetensors from Lua: save/load
+-- tests/io/test_safetensors.lua — empo.safetensors from Lua: save/load
 -- round trips (every dtype, 0-d, empty, non-contiguous), dtype conversion
 -- on load, metadata, lazy open (names, info, get, close), zero-copy views
 -- outliving the file handle, path resolution (file, directory, index),

@@ -1,4 +1,4 @@
--- tests/lua/test_models.lua — empo.nn / empo.models without an oracle:
+-- tests/nn/test_models.lua — empo.nn / empo.models without an oracle:
 -- module protocol and Hugging Face names, config.json validation, save ->
 -- load bit-exact round trips (single file and sharded), corrupt inputs,
 -- and the KV-cache path against the full forward.

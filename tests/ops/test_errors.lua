@@ -1,4 +1,4 @@
--- tests/lua/test_errors.lua — every kind of bad input gives a Lua error
+-- tests/ops/test_errors.lua — every kind of bad input gives a Lua error
 -- whose message names the op and the shapes/dtypes/argument involved, and
 -- the process (and its state) survives it: shape and dtype mismatches,
 -- out-of-range indices and dims, backward from a non-scalar, freed tensors,

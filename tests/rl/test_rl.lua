@@ -1,4 +1,4 @@
--- tests/lua/test_rl.lua — group statistics, rewards, filters and advantages
+-- tests/rl/test_rl.lua — group statistics, rewards, filters and advantages
 -- against hand-computed values, the empo.rl.score pipeline, and a
 -- recipe-level swap of the clustering function and the filter for the
 -- recipe's own functions.

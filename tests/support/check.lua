@@ -1,4 +1,4 @@
--- tests/lua/check.lua — a tiny check library for the Lua tests.
+-- tests/support/check.lua — a tiny check library for the Lua tests.
 --
 --     local check = require 'check'            -- found beside the test script
 --     local c = check.new('test_tensor')

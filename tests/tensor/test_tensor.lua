@@ -1,4 +1,4 @@
--- tests/lua/test_tensor.lua — the Tensor type from Lua: creation, views,
+-- tests/tensor/test_tensor.lua — the Tensor type from Lua: creation, views,
 -- printing, tolist, indexing, arithmetic (broadcasting, scalars on either
 -- side), reductions, autograd, no_grad, freeing, random draws, AdamW.
 -- Expected values are written down or computed in plain Lua.

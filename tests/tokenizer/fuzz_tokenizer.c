@@ -17,7 +17,7 @@
  *   - decode of arbitrary ids (the text's bytes) never fails for ids in range.
  * A failed check aborts (libFuzzer reports it with the input).
  *
- * Build and run: sh tests/fuzz/tokenizer_fuzz.sh [seconds]. */
+ * Build and run: sh tests/tokenizer/tokenizer_fuzz.sh [seconds]. */
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -5,9 +5,9 @@
  * succeeds — then a few texts are encoded and decoded and the vocabulary
  * queried — or fails with a status and a message naming the file; never a
  * crash, a leak or an out-of-bounds access (run under ASan + UBSan).
- * Seeds: tests/fuzz/corpus_tokenizer_json (small valid and broken files).
+ * Seeds: tests/tokenizer/corpus_tokenizer_json (small valid and broken files).
  *
- * Build and run: sh tests/fuzz/tokenizer_fuzz.sh [seconds]. */
+ * Build and run: sh tests/tokenizer/tokenizer_fuzz.sh [seconds]. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

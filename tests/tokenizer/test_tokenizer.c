@@ -5,7 +5,7 @@
  * very long pre-tokens; the trainer (determinism, digits stay single,
  * round trips, files and JSONL); and every error path: malformed or
  * unsupported tokenizer.json, invalid UTF-8, bad ids, missing files.
- * Parity with Hugging Face is tests/lua/test_tokenizer_parity.lua. */
+ * Parity with Hugging Face is tests/tokenizer/test_tokenizer_parity.lua. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

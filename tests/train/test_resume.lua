@@ -1,4 +1,4 @@
--- tests/lua/test_resume.lua — checkpoints survive SIGKILL: training N steps
+-- tests/train/test_resume.lua — checkpoints survive SIGKILL: training N steps
 -- straight and training with a checkpoint every step, killed (kill -9) part
 -- way, then resumed, give bit-identical losses at every step.
 local empo = require 'empo'
