@@ -4,7 +4,7 @@
 # REV's kernels/ are compiled beside the working tree's build/libempo.so
 # with every global symbol renamed old_*. REV must share the working
 # tree's kernels/decode_step.h structs (the harness fills them; before the
-# subsystem folders the header was kernels/decode.h, with the same structs). REV "." takes
+# subsystem folders that header was decode.h, beside it, with the same structs). REV "." takes
 # the working tree's own sources: an A/A run (ctest runs one with same=1).
 #
 #     sh tests/bench/decode_ab.sh REV tiny|small|arith [own=N] [calls=N] [threads=N] [same=1]

@@ -13,6 +13,9 @@
    empo_k_* / empo_ref_* / *_cpu / *_ref kernel from core/; they go through
    the kernel table (empo_kernels()->slot).
 5. No source file is over 800 lines.
+6. Every file or folder that a comment, script or page names by its path
+   (core/..., kernels/..., lua/..., tests/..., recipes/..., docs/...)
+   exists, so that a move cannot leave a pointer to nowhere.
 Prints every violation and exits 1 if there is one."""
 import os
 import re
@@ -179,6 +182,27 @@ for path in walk_files():
         n = sum(1 for _ in open(path, encoding='utf-8', errors='replace'))
         if n > MAX_LINES:
             fail(f'{r}: {n} lines (at most {MAX_LINES}: split it by topic)')
+
+# ---- 6. named paths exist ----
+PATH_REF = re.compile(r'(?<![\w/.$<-])((?:core|kernels|lua|tests|recipes|docs)/[\w/.{},-]*[\w/}])')
+GENERATED = {'lua/empo/cdef.lua'}   # written into the build tree
+TEXT_EXT = SOURCE_EXT + ('.md', '.txt', '.tsv', '.dict', '.json')
+for path in walk_files():
+    r = rel(path)
+    if not (r.endswith(TEXT_EXT) or os.path.basename(r) in ('run', 'CMakeLists.txt')):
+        continue
+    text = open(path, encoding='utf-8', errors='replace').read()
+    for m in PATH_REF.finditer(text):
+        ref = m.group(1)
+        alts = re.match(r'(.*)\{([^}]*,[^}]*)\}(.*)', ref)   # a{b,c}: both
+        cands = [alts.group(1) + x + alts.group(3) for x in alts.group(2).split(',')] if alts else [ref]
+        for c in cands:
+            # file names (with an extension) and folders (a trailing /) only
+            if '{' in c or not (c.endswith('/') or re.search(r'\.\w+$', c)) or c in GENERATED:
+                continue
+            if not os.path.exists(os.path.join(ROOT, c)):
+                line = text.count('\n', 0, m.start()) + 1
+                fail(f'{r}:{line}: names {c}, which does not exist')
 
 for p in problems:
     print('layout: ' + p)
