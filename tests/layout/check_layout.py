@@ -186,6 +186,9 @@ for path in walk_files():
 # ---- 6. named paths exist ----
 PATH_REF = re.compile(r'(?<![\w/.$<-])((?:core|kernels|lua|tests|recipes|docs)/[\w/.{},-]*[\w/}])')
 GENERATED = {'lua/empo/cdef.lua'}   # written into the build tree
+# named by the docs before they land (the trainer, the arith world, more
+# kernel tables): drop each from here when it exists
+PLANNED = {'recipes/math.lua', 'recipes/arith/', 'kernels/avx512/', 'kernels/cuda/'}
 TEXT_EXT = SOURCE_EXT + ('.md', '.txt', '.tsv', '.dict', '.json')
 for path in walk_files():
     r = rel(path)
@@ -198,7 +201,7 @@ for path in walk_files():
         cands = [alts.group(1) + x + alts.group(3) for x in alts.group(2).split(',')] if alts else [ref]
         for c in cands:
             # file names (with an extension) and folders (a trailing /) only
-            if '{' in c or not (c.endswith('/') or re.search(r'\.\w+$', c)) or c in GENERATED:
+            if '{' in c or not (c.endswith('/') or re.search(r'\.\w+$', c)) or c in GENERATED or c in PLANNED:
                 continue
             if not os.path.exists(os.path.join(ROOT, c)):
                 line = text.count('\n', 0, m.start()) + 1
