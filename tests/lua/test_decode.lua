@@ -11,7 +11,7 @@
 -- is reported, not sampled from.
 local ffi = require 'ffi'
 local empo = require 'empo'
-local E = require 'empo.ffi'
+local E = require 'empo.tensor.ffi'
 local check = require 'check'
 local c = check.new('test_decode')
 
@@ -150,7 +150,7 @@ for _, case in ipairs({ { over = {}, prompts = { PROMPTS[1], PROMPTS[4], PROMPTS
                           prompts = long_prompts({ 150, 30 }) } }) do
   local over = case.over
   local model = empo.models.new(hf(over), 11)
-  local Engine = require 'empo.sample_engine'
+  local Engine = require 'empo.generate.engine'
   local o = with({ n = 1 })
   o.sampling = ffi.new('empo_sampling', { 1.0, 0, 1.0, 0.0 })
   o.stop_strings, o.stop_ids, o.stop_keep, o.c_decode = {}, {}, 0, true
@@ -216,7 +216,7 @@ end
 -- ---- bad rows fail naming the row; nothing is written ----
 do
   local model = empo.models.new(hf(), 8)
-  local Engine = require 'empo.sample_engine'
+  local Engine = require 'empo.generate.engine'
   local o = with({ max_new_tokens = 6 })
   o.sampling = ffi.new('empo_sampling', { 1.0, 0, 1.0, 0.0 })
   o.stop_strings, o.stop_ids, o.stop_keep, o.c_decode = {}, {}, 0, true

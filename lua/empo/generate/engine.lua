@@ -25,8 +25,8 @@
 local ffi = require 'ffi'
 local bit = require 'bit'
 local empo = require 'empo'
-local E = require 'empo.ffi'
-local clock = require('empo.log').clock
+local E = require 'empo.tensor.ffi'
+local clock = require('empo.run.log').clock
 local C = E.C
 local new_table = require 'table.new'
 

@@ -5,7 +5,7 @@
 -- checks are the C side's. Dims and positions are 1-based (see
 -- empo.tensor); index tensors are 0-based.
 local ffi = require 'ffi'
-local E = require 'empo.ffi'
+local E = require 'empo.tensor.ffi'
 local T = require 'empo.tensor'
 local C = E.C
 
@@ -27,7 +27,7 @@ end
 -- ---- unary ----
 
 def('exp', function(a) return result(C.empo_exp(outp, H(a, 'empo.exp', 1))) end)
-def('log', function(a) return result(C.empo_log(outp, H(a, 'empo.log', 1))) end)
+def('log', function(a) return result(C.empo_log(outp, H(a, 'empo.run.log', 1))) end)
 def('sqrt', function(a) return result(C.empo_sqrt(outp, H(a, 'empo.sqrt', 1))) end)
 def('rsqrt', function(a) return result(C.empo_rsqrt(outp, H(a, 'empo.rsqrt', 1))) end)
 def('tanh', function(a) return result(C.empo_tanh(outp, H(a, 'empo.tanh', 1))) end)

@@ -31,7 +31,7 @@
 -- This file holds the type, inspection, indexing, autograd entry points and
 -- the arithmetic metamethods; empo.ops adds the other operations.
 local ffi = require 'ffi'
-local E = require 'empo.ffi'
+local E = require 'empo.tensor.ffi'
 local C = E.C
 
 if not pcall(ffi.typeof, 'struct empo_tensor_box') then
@@ -772,7 +772,7 @@ mt.__len = function(t)
 end
 
 mt.__tostring = function(t)
-  return require('empo.tensor_print').format(t)
+  return require('empo.tensor.print').format(t)
 end
 
 mt.__owner = owner   -- see the ownership section

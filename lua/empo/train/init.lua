@@ -9,7 +9,7 @@
 --     local ck = train.load_checkpoint(run_dir, { model = m, optimizer = opt, generators = { data = g } })
 local ffi = require 'ffi'
 local empo = require 'empo'
-local json = require 'empo.json'
+local json = require 'empo.io.json'
 
 local format = string.format
 local M = {}

@@ -17,7 +17,7 @@
 -- rows); Lua lists of them are 1-based as usual. Chat templates are in
 -- empo.prompt.
 local ffi = require 'ffi'
-local E = require 'empo.ffi'
+local E = require 'empo.tensor.ffi'
 local T = require 'empo.tensor'
 local C = E.C
 

@@ -12,7 +12,7 @@
 -- %.4f, or %.4e when the magnitudes call for it. A freed tensor prints as
 -- "[empo.Tensor (freed)]" rather than raising, so the REPL can show it.
 local ffi = require 'ffi'
-local E = require 'empo.ffi'
+local E = require 'empo.tensor.ffi'
 local T = require 'empo.tensor'
 local C = E.C
 

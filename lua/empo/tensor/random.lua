@@ -9,9 +9,9 @@
 -- seed 0, stream 0. Integer draws (randint, multinomial) are i64 values,
 -- 0-based for multinomial.
 local ffi = require 'ffi'
-local E = require 'empo.ffi'
+local E = require 'empo.tensor.ffi'
 local T = require 'empo.tensor'
-require 'empo.ops'   -- t:to
+require 'empo.tensor.ops'   -- t:to
 local C = E.C
 
 if not pcall(ffi.typeof, 'struct empo_rng_box') then

@@ -1,6 +1,6 @@
 -- empo.cluster — answers, and which answers mean the same thing.
 --
---     local cluster = require 'empo.cluster'          -- also empo.cluster
+--     local cluster = require 'empo.rl.cluster'          -- also empo.cluster
 --     cluster.extract('... so the total is \\boxed{\\frac{1}{2}}.')   --> '\frac{1}{2}'
 --     cluster.equivalent('\\frac12', '0.5')           --> true
 --     local ids, k = cluster.cluster({ '1/2', '0.5', '3', '' })   --> {1, 1, 2, 0}, 2
@@ -20,7 +20,7 @@
 -- (only whitespace; for the C rules also an empty normalized form such as
 -- "$$") gets id 0 and is never passed to an equivalence function.
 local ffi = require 'ffi'
-local E = require 'empo.ffi'
+local E = require 'empo.tensor.ffi'
 local C = E.C
 
 local M = {}

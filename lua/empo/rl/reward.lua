@@ -59,7 +59,7 @@ end)
 M.gold = rl.configurable('empo.reward.gold', { empty = 0, equivalent = rl.NIL }, function(opts, group)
   check_group('empo.reward.gold', group)
   if type(group.gold) ~= 'string' then error('empo.reward.gold: the group has no gold answer (group.gold)', 2) end
-  local same = rl.option(opts, 'equivalent') or require('empo.cluster').math
+  local same = rl.option(opts, 'equivalent') or require('empo.rl.cluster').math
   local r = {}
   for i = 1, #group.ids do
     if group.ids[i] == 0 then r[i] = opts.empty

@@ -9,7 +9,7 @@
 -- run by the empo binary); Ctrl-D exits. When stdin is not a terminal the
 -- lines are read plainly, without prompts, so a pipe can drive it.
 --
---     require('empo.repl').run()
+--     require('cli.repl').run()
 local ffi = require 'ffi'
 
 local M = {}
@@ -91,8 +91,16 @@ end
 
 -- ---- evaluation ----
 
--- The library's own directory: its frames are left out of tracebacks.
-local libdir = (debug.getinfo(1, 'S').source:match('^@(.*/)[^/]*$'))
+-- The directories whose frames are left out of tracebacks: the REPL's own
+-- (lua/cli/) and the library's (lua/empo/ and its folders).
+local function dir_of(path) return path and path:match('^@?(.*/)[^/]*$') end
+local hidden = { dir_of(debug.getinfo(1, 'S').source), dir_of(package.searchpath('empo', package.path)) }
+local function is_hidden(frame)
+  for i = 1, #hidden do
+    if frame:find(hidden[i], 1, true) then return true end
+  end
+  return false
+end
 
 -- The error message, then the traceback of the user's code only (no
 -- library or C frames, nothing below the REPL).
@@ -103,7 +111,7 @@ local function handler(e)
   for line in tb:gmatch('[^\n]+') do
     if line:find("in function 'xpcall'", 1, true) then break end
     local frame = line:match('^%s+(.*)$')
-    if frame and not frame:find('^%[C%]') and not (libdir and frame:find(libdir, 1, true)) then
+    if frame and not frame:find('^%[C%]') and not is_hidden(frame) then
       keep[#keep + 1] = line
     end
   end

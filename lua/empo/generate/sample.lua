@@ -35,7 +35,7 @@
 local ffi = require 'ffi'
 local bit = require 'bit'
 local empo = require 'empo'
-local clock = require('empo.log').clock
+local clock = require('empo.run.log').clock
 
 local format = string.format
 local M = {}
@@ -182,7 +182,7 @@ end
 
 -- ---- the engine ----
 
-local Engine = require('empo.sample_engine')
+local Engine = require('empo.generate.engine')
 
 -- ---- results ----
 

@@ -16,7 +16,7 @@
 -- zero-copy views of the file's memory map (copy-on-write: changing them
 -- never changes the file); they keep the mapping alive after close.
 local ffi = require 'ffi'
-local E = require 'empo.ffi'
+local E = require 'empo.tensor.ffi'
 local T = require 'empo.tensor'
 local C = E.C
 

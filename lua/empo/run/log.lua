@@ -6,7 +6,7 @@
 --     local metrics = log.metrics('runs/x/metrics.jsonl')
 --     metrics:write{ step = step, loss = 2.31 }
 local ffi = require 'ffi'
-local json = require 'empo.json'
+local json = require 'empo.io.json'
 
 local M = {}
 

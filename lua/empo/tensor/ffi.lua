@@ -6,7 +6,7 @@
 -- come from ffi.C; from a plain luajit the library is ffi.load'ed from
 -- $EMPO_LIB, the system paths, or the build tree beside the generated cdef.
 --
---     local E = require 'empo.ffi'
+--     local E = require 'empo.tensor.ffi'
 --     E.check(E.C.empo_tensor_zeros(out, 2, shape, E.C.EMPO_F32))
 --
 -- This module does no tensor work; see empo.tensor.

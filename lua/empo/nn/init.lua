@@ -190,6 +190,6 @@ setmetatable(nn.ModuleList, { __index = Module, __call = function(cls, list)
 end })
 function nn.ModuleList:at(i) return self[tostring(i - 1)] end
 
-require('empo.transformer')(nn)
+require('empo.nn.transformer')(nn)
 
 return nn

@@ -27,7 +27,7 @@
 -- the pipeline; the pieces are in empo.reward, empo.filter, empo.advantage
 -- (also reachable as rl.reward, rl.filter, rl.advantage).
 local ffi = require 'ffi'
-local E = require 'empo.ffi'
+local E = require 'empo.tensor.ffi'
 local C = E.C
 
 local M = {}
@@ -155,7 +155,7 @@ end
 function M.score(completions, spec)
   spec = spec or {}
   if type(completions) ~= 'table' then error('empo.rl.score: completions must be a table of strings', 2) end
-  local cluster = require 'empo.cluster'
+  local cluster = require 'empo.rl.cluster'
   local extract = spec.extract
   if extract == nil then extract = cluster.extract end
   local answers = {}
@@ -181,7 +181,7 @@ end
 -- rl.reward, rl.filter, rl.advantage load on first use (they require this module).
 setmetatable(M, { __index = function(t, k)
   if k == 'reward' or k == 'filter' or k == 'advantage' then
-    local mod = require('empo.' .. k)
+    local mod = require('empo.rl.' .. k)
     rawset(t, k, mod)
     return mod
   end

@@ -12,7 +12,7 @@
 -- The optimizer owns the moments m[i], v[i] (f32, the parameters' shapes)
 -- and the step count `t`; `opt.lr` etc. may be changed between steps.
 local ffi = require 'ffi'
-local E = require 'empo.ffi'
+local E = require 'empo.tensor.ffi'
 local T = require 'empo.tensor'
 local C = E.C
 

@@ -12,7 +12,7 @@
 local ffi = require 'ffi'
 local empo = require 'empo'
 local nn = require 'empo.nn'
-local json = require 'empo.json'
+local json = require 'empo.io.json'
 
 local format = string.format
 local M = {}
