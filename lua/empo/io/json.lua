@@ -1,4 +1,4 @@
--- empo.json — JSON for config files: decoding through cJSON (the project's
+-- empo.io.json (empo.json) — JSON for config files: decoding through cJSON (the project's
 -- JSON parser, reached by the FFI), encoding in Lua with sorted keys and
 -- two-space indentation, so files empo writes are stable byte for byte.
 --
@@ -8,6 +8,7 @@
 -- JSON null decodes to json.null; arrays to sequences (json.array marks an
 -- empty table as an array when encoding).
 local ffi = require 'ffi'
+local fs = require 'empo.io.fs'
 
 pcall(ffi.cdef, [[
   typedef struct cJSON {
@@ -81,10 +82,8 @@ function M.decode(text, source)
 end
 
 function M.read_file(path)
-  local f, err = io.open(path, 'rb')
-  if not f then error(string.format('cannot read %s: %s', path, err), 2) end
-  local text = f:read('*a')
-  f:close()
+  local text, err = fs.read_text(path)
+  if not text then error(string.format('cannot read %s: %s', path, err), 2) end
   return M.decode(text, path)
 end
 
@@ -153,16 +152,10 @@ function M.encode(v, opts)
   return table.concat(out) .. (compact and '' or '\n')
 end
 
--- Writes v as JSON to path atomically (temporary file, then rename).
+-- Writes v as JSON to path atomically (empo.io.fs.write_atomic).
 function M.write_file(path, v)
-  local text = M.encode(v)
-  local tmp = path .. '.tmp'
-  local f, err = io.open(tmp, 'wb')
-  if not f then error(string.format('cannot write %s: %s', tmp, err), 2) end
-  f:write(text)
-  f:close()
-  local ok, rerr = os.rename(tmp, path)
-  if not ok then error(string.format('cannot rename %s to %s: %s', tmp, path, rerr), 2) end
+  local ok, err = fs.write_atomic(path, M.encode(v))
+  if not ok then error(err, 2) end
 end
 
 return M

@@ -18,6 +18,7 @@
 local ffi = require 'ffi'
 local E = require 'empo.tensor.ffi'
 local T = require 'empo.tensor'
+local fs = require 'empo.io.fs'
 local C = E.C
 
 local format, type, error, tostring = string.format, type, error, tostring
@@ -27,12 +28,7 @@ local M = {}
 
 local function raise(level) error(E.last_error(), level + 1) end
 
-local function exists(p)
-  local fh = io.open(p, 'rb')
-  if fh then fh:close() return true end
-  return false
-end
-local function is_dir(p) return exists(p .. '/') end
+local exists, is_dir = fs.exists, fs.is_dir
 
 -- (path, 'file' | 'index') for what `path` names; nil, message if nothing.
 local function resolve(path)

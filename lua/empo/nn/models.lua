@@ -9,10 +9,10 @@
 --     model:save_pretrained('runs/x/checkpoint-100')
 --
 -- Weights stored as bf16/f16 are converted to f32 (the compute dtype) on load.
-local ffi = require 'ffi'
 local empo = require 'empo'
 local nn = require 'empo.nn'
 local json = require 'empo.io.json'
+local fs = require 'empo.io.fs'
 
 local format = string.format
 local M = {}
@@ -129,17 +129,11 @@ function M.new(cfg, seed)
   return model
 end
 
-local function exists(path)
-  local f = io.open(path, 'rb')
-  if f then f:close() return true end
-  return false
-end
-
 function M.from_pretrained(dir, opts)
   opts = opts or {}
   if type(dir) ~= 'string' then error('from_pretrained: expected a directory path, got ' .. type(dir), 2) end
   local cfg_path = dir .. '/config.json'
-  if not exists(cfg_path) then error(format('from_pretrained: %s not found (is %s a model directory?)', cfg_path, dir), 2) end
+  if not fs.exists(cfg_path) then error(format('from_pretrained: %s not found (is %s a model directory?)', cfg_path, dir), 2) end
   local cfg = M.config(json.read_file(cfg_path), cfg_path)
   local model = M.new(cfg, 0)
   local weights = empo.safetensors.load(dir, { dtype = 'f32' })
@@ -149,26 +143,12 @@ function M.from_pretrained(dir, opts)
   return model
 end
 
-pcall(ffi.cdef, 'int mkdir(const char *path, unsigned int mode);')
-
--- mkdir -p
-local function make_dirs(path)
-  local sofar = path:sub(1, 1) == '/' and '/' or ''
-  for part in path:gmatch('[^/]+') do
-    sofar = sofar .. part .. '/'
-    ffi.C.mkdir(sofar, tonumber('755', 8))
-  end
-  local f = io.open(path .. '/.empo_write_test', 'wb')
-  if not f then error(format('save_pretrained: cannot create or write directory %s', path), 3) end
-  f:close()
-  os.remove(path .. '/.empo_write_test')
-end
-
 -- Writes config.json and model.safetensors (sharded with an index when
 -- opts.max_shard_bytes is given), each atomically.
 function M.save_pretrained(model, dir, opts)
   opts = opts or {}
-  make_dirs(dir)
+  local ok, err = fs.make_dirs(dir)
+  if not ok then error('save_pretrained: ' .. err, 2) end
   json.write_file(dir .. '/config.json', M.hf_config(model.config))
   empo.safetensors.save(dir .. '/model.safetensors', model:state(), { format = 'pt' },
                         { max_shard_bytes = opts.max_shard_bytes })

@@ -7,7 +7,7 @@
 --
 -- rewards is an array of G numbers; group (the empo.rl.score table) is
 -- passed for functions that want more.
-local rl = require 'empo.rl'
+local configurable = require 'empo.rl.configurable'
 
 local M = {}
 
@@ -24,7 +24,7 @@ end
 -- GRPO: (r_i - mean) / (std + eps); std with the n - 1 divisor (unbiased,
 -- as torch.std in the TRL and verl implementations) unless unbiased = false.
 -- A group of one has std 0.
-M.grpo = rl.configurable('empo.advantage.grpo', { eps = 1e-6, unbiased = true }, function(opts, r)
+M.grpo = configurable.new('empo.advantage.grpo', { eps = 1e-6, unbiased = true }, function(opts, r)
   local m = mean_of('empo.advantage.grpo', r)
   local n, ss = #r, 0
   for i = 1, n do ss = ss + (r[i] - m) ^ 2 end
@@ -36,7 +36,7 @@ M.grpo = rl.configurable('empo.advantage.grpo', { eps = 1e-6, unbiased = true },
 end)
 
 -- Dr.GRPO: r_i - mean, no std scaling.
-M.dr_grpo = rl.configurable('empo.advantage.dr_grpo', {}, function(_, r)
+M.dr_grpo = configurable.new('empo.advantage.dr_grpo', {}, function(_, r)
   local m = mean_of('empo.advantage.dr_grpo', r)
   local a = {}
   for i = 1, #r do a[i] = r[i] - m end
@@ -44,7 +44,7 @@ M.dr_grpo = rl.configurable('empo.advantage.dr_grpo', {}, function(_, r)
 end)
 
 -- RLOO: r_i minus the mean of the other G - 1 rewards (0 for a group of one).
-M.rloo = rl.configurable('empo.advantage.rloo', {}, function(_, r)
+M.rloo = configurable.new('empo.advantage.rloo', {}, function(_, r)
   local m = mean_of('empo.advantage.rloo', r)
   local n, a = #r, {}
   for i = 1, n do a[i] = n > 1 and (r[i] - (m * n - r[i]) / (n - 1)) or 0 end

@@ -7,7 +7,7 @@
 --     filter = function(group) return group.stats.n_empty < 4 end
 --
 -- `group` is the table empo.rl.score builds; its stats come from empo.rl.stats.
-local rl = require 'empo.rl'
+local configurable = require 'empo.rl.configurable'
 
 local M = {}
 
@@ -24,14 +24,14 @@ end
 -- Keep when low <= H < high (semantic entropy, natural log). high defaults
 -- to log G: a group whose answers all differ (H = log G) is dropped, as the
 -- reference zeroes its rewards; low = 0 keeps groups in full agreement.
-M.entropy = rl.configurable('empo.filter.entropy', { low = 0, high = rl.NIL }, function(opts, group)
+M.entropy = configurable.new('empo.filter.entropy', { low = 0, high = configurable.NIL }, function(opts, group)
   local st = stats_of('empo.filter.entropy', group)
-  local high = rl.option(opts, 'high') or math.log(math.max(st.G, 1))
+  local high = configurable.option(opts, 'high') or math.log(math.max(st.G, 1))
   return st.entropy >= opts.low - SLACK and st.entropy < high - SLACK
 end)
 
 -- Keep when low <= max_share <= high (the largest non-empty cluster's share).
-M.confidence = rl.configurable('empo.filter.confidence', { low = 0.3, high = 1.0 }, function(opts, group)
+M.confidence = configurable.new('empo.filter.confidence', { low = 0.3, high = 1.0 }, function(opts, group)
   local st = stats_of('empo.filter.confidence', group)
   return st.max_share >= opts.low - SLACK and st.max_share <= opts.high + SLACK
 end)

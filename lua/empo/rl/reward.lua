@@ -9,7 +9,9 @@
 -- `group` is the table empo.rl.score builds (answers, ids, stats, gold, ...).
 -- Every built-in scores an empty answer (id 0) with its `empty` option
 -- (default 0), whatever the statistics say about it.
-local rl = require 'empo.rl'
+local configurable = require 'empo.rl.configurable'
+local group_stats = require('empo.rl.stats').stats
+local cluster = require 'empo.rl.cluster'
 
 local M = {}
 
@@ -17,12 +19,12 @@ local function check_group(name, group)
   if type(group) ~= 'table' or type(group.ids) ~= 'table' then
     error(name .. ': expected a group (a table with ids and stats, see empo.rl.score)', 3)
   end
-  return group.stats or rl.stats(group.ids)
+  return group.stats or group_stats(group.ids)
 end
 
 -- EMPO: each completion gets its cluster's share p(c) (log p(c) with
 -- log = true, as the reference's TRL code).
-M.cluster_share = rl.configurable('empo.reward.cluster_share', { empty = 0, log = false }, function(opts, group)
+M.cluster_share = configurable.new('empo.reward.cluster_share', { empty = 0, log = false }, function(opts, group)
   local stats = check_group('empo.reward.cluster_share', group)
   local r = {}
   for i = 1, #group.ids do
@@ -35,7 +37,7 @@ end)
 -- TTRL: 1 for completions in the largest cluster, 0 for the others. Ties:
 -- 'all' rewards every cluster of the largest size, 'first' only the one
 -- that appears first.
-M.majority = rl.configurable('empo.reward.majority', { empty = 0, ties = 'all' }, function(opts, group)
+M.majority = configurable.new('empo.reward.majority', { empty = 0, ties = 'all' }, function(opts, group)
   local stats = check_group('empo.reward.majority', group)
   if opts.ties ~= 'all' and opts.ties ~= 'first' then
     error("empo.reward.majority: ties must be 'all' or 'first', got " .. tostring(opts.ties), 2)
@@ -56,10 +58,10 @@ end)
 
 -- Supervised baseline: 1 when the answer is equivalent to group.gold
 -- (equivalent: a clusterer or fn(a, b, question) -> bool, default cluster.math).
-M.gold = rl.configurable('empo.reward.gold', { empty = 0, equivalent = rl.NIL }, function(opts, group)
+M.gold = configurable.new('empo.reward.gold', { empty = 0, equivalent = configurable.NIL }, function(opts, group)
   check_group('empo.reward.gold', group)
   if type(group.gold) ~= 'string' then error('empo.reward.gold: the group has no gold answer (group.gold)', 2) end
-  local same = rl.option(opts, 'equivalent') or require('empo.rl.cluster').math
+  local same = configurable.option(opts, 'equivalent') or cluster.math
   local r = {}
   for i = 1, #group.ids do
     if group.ids[i] == 0 then r[i] = opts.empty
