@@ -1,4 +1,4 @@
--- empo.sample — the sampling engine: batched generation with a KV cache.
+-- empo.generate.sample (empo.sample) — batched generation with a KV cache.
 --
 --     local out = empo.sample.generate(model, tok, { 'What is 2+3?', 'Name a color.' },
 --                                      { n = 4, temperature = 1.0, top_p = 0.95, max_new_tokens = 64,
@@ -7,10 +7,13 @@
 --     out[1].logprobs, out[1].ref_logprobs         -- per token: sampling distribution, model at T = 1
 --     print(out)                                   -- readable completions; out.stats: speed, memory
 --
--- How it runs. The model is the one Lua definition (empo.transformer); this
--- file only schedules it. The per-token math (temperature, top-k, top-p,
--- min-p, the draw, log-probs), the KV-cache row moves and the decode-step
--- attention are C (core/empo_sample.h). A batch holds up to `max_batch`
+-- How it runs. The model is the one Lua definition (empo.nn.transformer);
+-- this folder only schedules it: this file checks the options and the
+-- prompts and shapes the results, engine.lua schedules the batch,
+-- kv_cache.lua holds the cache, decoder.lua runs the model (prefill and
+-- decode steps in C for a stock model). The per-token math (temperature,
+-- top-k, top-p, min-p, the draw, log-probs), the KV-cache row moves and the
+-- decode-step attention are C (core/empo_sample.h). A batch holds up to `max_batch`
 -- sequences; its KV cache is allocated once, per layer: a slot per prompt
 -- in the batch ([kv heads, longest prompt, head dim]) shared by all its
 -- samples, and per row the positions it generates ([kv heads,
@@ -35,6 +38,7 @@
 local ffi = require 'ffi'
 local bit = require 'bit'
 local empo = require 'empo'
+local Engine = require 'empo.generate.engine'
 local clock = require('empo.run.log').clock
 
 local format = string.format
@@ -179,10 +183,6 @@ local function read_prompts(tok, prompts, o, cfg)
   end
   return out
 end
-
--- ---- the engine ----
-
-local Engine = require('empo.generate.engine')
 
 -- ---- results ----
 
