@@ -1,11 +1,12 @@
--- empo.cli_generate — the `empo generate` command: sample completions of
+-- cli.generate — the `empo generate` command: sample completions of
 -- prompts from a model directory (config.json, model.safetensors,
--- tokenizer.json) with empo.sample.generate and print them.
+-- tokenizer.json) with empo.sample.generate and print them. Part of the
+-- command, not of the library: nothing in lua/empo requires it.
 --
 --     empo generate models/arith-base "12+7=" n=4 temperature=0.8 max_new_tokens=32
 --
 -- Returns a function of the command's arguments whose result is the exit
--- status (lua/cli/empo_main.c calls it).
+-- status (lua/cli/empo_main.c requires 'cli.generate' and calls it).
 local empo = require 'empo'
 
 local USAGE = [[

@@ -1,4 +1,5 @@
--- empo.repl — the interactive prompt of `empo repl` (and bare `empo`).
+-- cli.repl — the interactive prompt of `empo repl` (and bare `empo`). Part
+-- of the command, not of the library (lua/cli/empo_main.c requires it).
 --
 -- Line editing and history (~/.empo_history, or $EMPO_HISTORY) come from
 -- libedit through the FFI: inside the empo binary its symbols are in ffi.C,

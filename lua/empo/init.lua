@@ -6,10 +6,14 @@
 --     y:backward()
 --     print(x.grad)
 --
--- Tensors (empo.tensor), every op as a function and a method (empo.ops),
--- random draws (empo.random), optimizers (empo.optim), grad mode, threads
--- and memory. Lua positions (dims, t[i], narrow starts) are 1-based; index
--- tensors hold 0-based values — see empo/tensor.lua.
+-- The umbrella over the library's folders: tensors (empo.tensor), every op
+-- as a function and a method (tensor/ops.lua), random draws
+-- (tensor/random.lua), optimizers (empo.optim), safetensors, run logging,
+-- grad mode, threads and memory are here at once; the other subsystems
+-- load on first use (the `lazy` table at the end: nn, models, sample,
+-- train, rl and its pieces, text, io, run). Lua positions (dims, t[i],
+-- narrow starts) are 1-based; index tensors hold 0-based values — see
+-- empo/tensor/init.lua.
 local ffi = require 'ffi'
 local E = require 'empo.tensor.ffi'
 local T = require 'empo.tensor'

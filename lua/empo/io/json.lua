@@ -1,6 +1,8 @@
--- empo.io.json (empo.json) — JSON for config files: decoding through cJSON (the project's
--- JSON parser, reached by the FFI), encoding in Lua with sorted keys and
--- two-space indentation, so files empo writes are stable byte for byte.
+-- empo.io.json (empo.json) — JSON for config files: decoding through cJSON
+-- (the project's JSON parser, reached by the FFI), encoding in Lua with
+-- sorted keys and two-space indentation, so files empo writes are stable
+-- byte for byte; write_file is atomic (empo.io.fs). Not a streaming parser:
+-- JSONL is one decode per line.
 --
 --     local cfg = json.decode(text, 'config.json')   -- errors name the source
 --     local text = json.encode({ a = 1, b = { 2, 3 } })

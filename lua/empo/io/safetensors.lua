@@ -1,5 +1,6 @@
--- empo.safetensors — Hugging Face safetensors checkpoints, over the C
--- reader and writer (core/empo_safetensors.h).
+-- empo.io.safetensors (empo.safetensors) — Hugging Face safetensors
+-- checkpoints, over the C reader and writer (core/empo_safetensors.h).
+-- Tensors by name only: which names a model has is empo.nn.models'.
 --
 --     local st = empo.safetensors
 --     local w, meta = st.load('models/arith-base', { dtype = 'f32' })

@@ -1,5 +1,5 @@
--- empo.models — decoder models of the Qwen2 / Llama / Mistral family from a
--- Hugging Face directory (config.json + model.safetensors or sharded
+-- empo.nn.models (empo.models) — decoder models of the Qwen2 / Llama /
+-- Mistral family (empo.nn.transformer) from a Hugging Face directory (config.json + model.safetensors or sharded
 -- model-0000N-of-0000M.safetensors with model.safetensors.index.json), and
 -- back to the same layout, so checkpoints round-trip with the Hugging Face
 -- ecosystem.
@@ -8,7 +8,9 @@
 --     local logits = model:forward(ids)          -- ids i64 [B, T] -> f32 [B, T, V]
 --     model:save_pretrained('runs/x/checkpoint-100')
 --
--- Weights stored as bf16/f16 are converted to f32 (the compute dtype) on load.
+-- Weights stored as bf16/f16 are converted to f32 (the compute dtype) on
+-- load. The model's definition is transformer.lua; tokenizers are
+-- empo.text.tokenizer's.
 local empo = require 'empo'
 local nn = require 'empo.nn'
 local json = require 'empo.io.json'

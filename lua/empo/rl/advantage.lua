@@ -1,4 +1,5 @@
--- empo.advantage — advantages from a group's rewards: advantage(rewards, group) -> { A_1 .. A_G }.
+-- empo.rl.advantage (empo.advantage) — advantages from a group's rewards:
+-- advantage(rewards, group) -> { A_1 .. A_G }.
 --
 --     advantage = empo.advantage.grpo                 -- (r - mean) / (std + eps)
 --     advantage = empo.advantage.grpo{ eps = 1e-4, unbiased = false }

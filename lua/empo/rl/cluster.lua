@@ -1,6 +1,7 @@
--- empo.cluster — answers, and which answers mean the same thing.
+-- empo.rl.cluster (empo.cluster) — answers, and which answers mean the
+-- same thing. The statistics of a clustering are empo.rl.stats'.
 --
---     local cluster = require 'empo.rl.cluster'          -- also empo.cluster
+--     local cluster = require 'empo.rl.cluster'       -- also empo.cluster
 --     cluster.extract('... so the total is \\boxed{\\frac{1}{2}}.')   --> '\frac{1}{2}'
 --     cluster.equivalent('\\frac12', '0.5')           --> true
 --     local ids, k = cluster.cluster({ '1/2', '0.5', '3', '' })   --> {1, 1, 2, 0}, 2

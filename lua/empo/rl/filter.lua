@@ -1,4 +1,5 @@
--- empo.filter — which groups train: filter(group) -> bool (true = keep).
+-- empo.rl.filter (empo.filter) — which groups train: filter(group) -> bool
+-- (true = keep).
 --
 --     filter = empo.filter.entropy{ low = 0, high = 0.75 * math.log(8) }
 --     filter = empo.filter.confidence{ low = 0.3, high = 1.0 }   -- the reference's verl setting

@@ -1,4 +1,5 @@
--- empo.reward — rewards of a group's completions: reward(group) -> { r_1 .. r_G }.
+-- empo.rl.reward (empo.reward) — rewards of a group's completions:
+-- reward(group) -> { r_1 .. r_G }.
 --
 --     reward = empo.reward.cluster_share                  -- EMPO: r_i = p(cluster of i)
 --     reward = empo.reward.cluster_share{ empty = -0.5 }  -- free-form penalty for no answer

@@ -1,4 +1,4 @@
--- empo.config — command-line overrides for a recipe's config table:
+-- empo.run.config (empo.config) — command-line overrides for a recipe's config table:
 -- `key=value` and dotted `sample.n=16`. A value takes the type of the
 -- default it replaces (number, boolean, string); unknown keys are errors
 -- that list the known ones, so a typo never silently does nothing.

@@ -1,5 +1,6 @@
--- empo.log — what a run shows and keeps: a progress line (step, loss,
--- tokens/s, ETA) on stderr, and metrics appended as JSON lines.
+-- empo.run.log (empo.log) — what a run shows and keeps: a progress line
+-- (step, loss, tokens/s, ETA) on stderr, and metrics appended as JSON
+-- lines. (empo.log is also the elementwise log op: see empo/init.lua.)
 --
 --     local bar = log.progress{ total = 1000, every = 10 }
 --     bar:update(step, { loss = 2.31, ['tok/s'] = 51234 })

@@ -1,4 +1,5 @@
--- empo.ffi — the LuaJIT FFI binding of libempo.
+-- empo.tensor.ffi (empo.ffi) — the LuaJIT FFI binding of libempo, the layer
+-- every other module stands on.
 --
 -- Declares core/empo.h (the declarations are generated into empo/cdef.lua by
 -- the build, never written by hand), finds the library and checks its ABI

@@ -29,7 +29,9 @@
 --     dim 1 (a view). t[{i, j}] reads one element; both can be assigned.
 --
 -- This file holds the type, inspection, indexing, autograd entry points and
--- the arithmetic metamethods; empo.ops adds the other operations.
+-- the arithmetic metamethods; ops.lua (empo.tensor.ops) adds the other
+-- operations, random.lua random tensors, print.lua tostring; ffi.lua is
+-- the binding below them all.
 local ffi = require 'ffi'
 local E = require 'empo.tensor.ffi'
 local C = E.C

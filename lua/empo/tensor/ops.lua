@@ -1,4 +1,4 @@
--- empo.ops — every operation of core/empo_ops.h and the views of
+-- empo.tensor.ops — every operation of core/empo_ops.h and the views of
 -- core/empo_tensor.h, as Tensor methods (t:exp()) and as functions
 -- (empo.exp(t)). Argument checking happens here so that a wrong Lua type
 -- is a Lua error naming the function and the argument; shape and dtype

@@ -1,4 +1,5 @@
--- empo.tensor_print — tostring(t) in the style of Torch7.
+-- empo.tensor.print — tostring(t) in the style of Torch7 (loaded by the
+-- tensor type's __tostring at its first use).
 --
 --      0.1234 -1.5000  2.0000
 --      3.0000  4.0000  5.0000

@@ -1,4 +1,4 @@
--- empo.random — Philox generators and random tensors.
+-- empo.tensor.random — Philox generators and random tensors.
 --
 --     local g = empo.Generator(1234, 0)     -- (seed, stream)
 --     local x = g:randn(2, 3)                -- or empo.randn(2, 3, {generator = g})

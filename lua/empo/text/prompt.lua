@@ -1,4 +1,4 @@
--- empo.prompt — chat templates: how a question (or a conversation) becomes
+-- empo.text.prompt (empo.prompt) — chat templates: how a question (or a conversation) becomes
 -- the text a model continues.
 --
 --     local tpl = empo.prompt.chatml{ system = 'Please reason step by step, and put your final answer within \\boxed{}.' }
