@@ -7,7 +7,9 @@
 --     r{ scale = 2 }(group)    -- a copy with other options; unknown keys are errors
 --
 -- Also NIL, the default of an option that is "not set", read with option().
--- Nothing here knows what a group holds (see empo.rl).
+-- (empo.rl.configurable is this module's new.) Data is told from options by
+-- its shape only (a group has ids or answers, rewards are an array); what a
+-- group holds is empo.rl's.
 local M = {}
 
 local type, error, pairs, tostring = type, error, pairs, tostring
