@@ -25,7 +25,7 @@ if cfg.data == '' then error('pretrain: data=FILE.jsonl is required (one JSON ob
 if cfg.batch % cfg.micro_batches ~= 0 then error('pretrain: batch must be a multiple of micro_batches', 0) end
 empo.set_num_threads(cfg.threads)
 local run_dir = cfg.out .. '/' .. cfg.name
-os.execute(string.format("mkdir -p '%s'", run_dir:gsub("'", "'\\''")))
+assert(empo.fs.make_dirs(run_dir))
 
 -- ---- data: documents -> one token stream -> windows of seq + 1 ----
 local BOS, EOS = 256, 257
@@ -115,10 +115,9 @@ do
     f:close()
     for _, r in ipairs(log.read_metrics(metrics_path)) do if r.step <= step then kept[#kept + 1] = r end end
   end
-  local out = assert(io.open(metrics_path .. '.tmp', 'wb'))
-  for _, r in ipairs(kept) do out:write(json.encode(r, { compact = true }), '\n') end
-  out:close()
-  assert(os.rename(metrics_path .. '.tmp', metrics_path))
+  local lines = {}
+  for i, r in ipairs(kept) do lines[i] = json.encode(r, { compact = true }) .. '\n' end
+  assert(empo.fs.write_atomic(metrics_path, table.concat(lines)))
 end
 json.write_file(run_dir .. '/config.json', cfg)
 local metrics = log.metrics(metrics_path)

@@ -3,8 +3,8 @@
  *     empo run FILE.lua [args]   run a script (also: empo FILE.lua [args])
  *     empo -e CODE [args]        run a chunk of Lua
  *     empo - [args]              run a script read from stdin
- *     empo repl / empo           interactive prompt (lua/empo/repl.lua)
- *     empo generate DIR PROMPT   sample from a model (lua/empo/cli_generate.lua)
+ *     empo repl / empo           interactive prompt (lua/cli/repl.lua)
+ *     empo generate DIR PROMPT   sample from a model (lua/cli/generate.lua)
  *     empo --version / --help
  *
  * A script sees `arg` as luajit builds it: arg[0] the script, arg[1..] the
@@ -334,10 +334,10 @@ static int run_repl(lua_State *L, char **argv, int argc, int first)
     set_package_path(L, NULL);
     set_arg_table(L, argv, argc, NULL, first);
     lua_getglobal(L, "require");
-    lua_pushliteral(L, "empo.repl");
+    lua_pushliteral(L, "cli.repl");
     int status = docall(L, 1, 1);
     if (status != 0) {
-        fprintf(stderr, "%s: cannot load the REPL (module empo.repl)\n", progname);
+        fprintf(stderr, "%s: cannot load the REPL (module cli.repl)\n", progname);
         return report(L, status) ? 1 : 0;
     }
     lua_getfield(L, -1, "run");
@@ -412,7 +412,7 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "run"))
         rc = run_script(L, argv, argc, 2);
     else if (!strcmp(cmd, "generate"))
-        rc = run_module(L, argv, argc, "empo.cli_generate");
+        rc = run_module(L, argv, argc, "cli.generate");
     else
         rc = run_script(L, argv, argc, 1);
 

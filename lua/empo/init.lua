@@ -6,15 +6,19 @@
 --     y:backward()
 --     print(x.grad)
 --
--- Tensors (empo.tensor), every op as a function and a method (empo.ops),
--- random draws (empo.random), optimizers (empo.optim), grad mode, threads
--- and memory. Lua positions (dims, t[i], narrow starts) are 1-based; index
--- tensors hold 0-based values — see empo/tensor.lua.
+-- The umbrella over the library's folders: tensors (empo.tensor), every op
+-- as a function and a method (tensor/ops.lua), random draws
+-- (tensor/random.lua), optimizers (empo.optim), safetensors, run logging,
+-- grad mode, threads and memory are here at once; the other subsystems
+-- load on first use (the `lazy` table at the end: nn, models, sample,
+-- train, rl and its pieces, text, io, run). Lua positions (dims, t[i],
+-- narrow starts) are 1-based; index tensors hold 0-based values — see
+-- empo/tensor/init.lua.
 local ffi = require 'ffi'
-local E = require 'empo.ffi'
+local E = require 'empo.tensor.ffi'
 local T = require 'empo.tensor'
-local ops = require 'empo.ops'
-local random = require 'empo.random'
+local ops = require 'empo.tensor.ops'
+local random = require 'empo.tensor.random'
 local optim = require 'empo.optim'
 local C = E.C
 
@@ -72,7 +76,7 @@ empo.optim = { adamw = optim.adamw }
 empo.clip_grad_norm = optim.clip_grad_norm
 empo.grad_norm = optim.grad_norm
 empo.zero_grad = optim.zero_grad
-empo.safetensors = require 'empo.safetensors'
+empo.safetensors = require 'empo.io.safetensors'
 
 -- ---- grad mode ----
 
@@ -134,14 +138,16 @@ empo.wrap = T.wrap
 -- module (empo.log.progress, empo.log.metrics).
 do
   local log_op = empo.log
-  empo.log = setmetatable(require 'empo.log', { __call = function(_, x) return log_op(x) end })
+  empo.log = setmetatable(require 'empo.run.log', { __call = function(_, x) return log_op(x) end })
 end
 
 -- Library modules that themselves require 'empo' load on first use.
-local lazy = { nn = 'empo.nn', models = 'empo.models', json = 'empo.json', train = 'empo.train', config = 'empo.config',
-               tokenizer = 'empo.tokenizer', prompt = 'empo.prompt', sample = 'empo.sample' }
--- EMPO's group machinery: answers and clusters, statistics and the pipeline, its pieces.
-for _, k in ipairs({ 'cluster', 'rl', 'reward', 'filter', 'advantage' }) do lazy[k] = 'empo.' .. k end
+local lazy = { nn = 'empo.nn', models = 'empo.nn.models', json = 'empo.io.json', fs = 'empo.io.fs',
+               train = 'empo.train', config = 'empo.run.config', tokenizer = 'empo.text.tokenizer',
+               prompt = 'empo.text.prompt', sample = 'empo.generate.sample',
+               -- EMPO's group machinery: answers and clusters, the pipeline, its pieces
+               cluster = 'empo.rl.cluster', rl = 'empo.rl', reward = 'empo.rl.reward', filter = 'empo.rl.filter',
+               advantage = 'empo.rl.advantage' }
 setmetatable(empo, { __index = function(t, k)
   local name = lazy[k]
   if name == nil then return nil end

@@ -11,7 +11,7 @@
 -- is reported, not sampled from.
 local ffi = require 'ffi'
 local empo = require 'empo'
-local E = require 'empo.ffi'
+local E = require 'empo.tensor.ffi'
 local check = require 'check'
 local c = check.new('test_decode')
 
@@ -150,7 +150,7 @@ for _, case in ipairs({ { over = {}, prompts = { PROMPTS[1], PROMPTS[4], PROMPTS
                           prompts = long_prompts({ 150, 30 }) } }) do
   local over = case.over
   local model = empo.models.new(hf(over), 11)
-  local Engine = require 'empo.sample_engine'
+  local Engine, decoder = require 'empo.generate.engine', require 'empo.generate.decoder'
   local o = with({ n = 1 })
   o.sampling = ffi.new('empo_sampling', { 1.0, 0, 1.0, 0.0 })
   o.stop_strings, o.stop_ids, o.stop_keep, o.c_decode = {}, {}, 0, true
@@ -163,16 +163,16 @@ for _, case in ipairs({ { over = {}, prompts = { PROMPTS[1], PROMPTS[4], PROMPTS
   local first, second = {}, {}
   for i = 1, m do first[i], second[i] = i, m + i end
   local e = Engine.new(model, nil, list, o)
-  c.ok(e.decoder ~= nil, 'prefill: the engine made a C decoder')
-  local lc = e:prefill_c(first)
+  c.ok(e.decoder.kind == 'c', 'prefill: the engine made a C decoder')
+  local lc = e.decoder:prefill(list, first)
   local slots_c = {}
   for i = 1, m do slots_c[i] = list[i].slot end
-  local ll = e:prefill_lua(second)
+  local ll = decoder.lua(model, e.cache, e.ids_t):prefill(list, second)   -- the Lua model, same cache
   local worst, scale = 0, 0
   for i = 1, m do
     local len, a, b = #list[i].ids, slots_c[i] + 1, list[i].slot + 1
-    for l = 1, #e.pk do
-      for _, cache in ipairs({ e.pk[l], e.pv[l] }) do
+    for l = 1, #e.cache.pk do
+      for _, cache in ipairs({ e.cache.pk[l], e.cache.pv[l] }) do
         local x, y = cache:narrow(1, a, 1):narrow(3, 1, len), cache:narrow(1, b, 1):narrow(3, 1, len)
         worst = math.max(worst, (x - y):abs():max():item())
         scale = math.max(scale, y:abs():max():item())
@@ -191,8 +191,8 @@ for _, case in ipairs({ { over = {}, prompts = { PROMPTS[1], PROMPTS[4], PROMPTS
   local logits = empo.zeros(2, 61)
   local ids, len, slot = ffi.new('int64_t[5]', { 1, 2, 3, 4, 5 }), ffi.new('int64_t[2]', { 2, 3 }),
                          ffi.new('int64_t[2]', { 0, 1 })
-  local function prefill(n, lg) E.check(C.empo_decoder_prefill(e.decoder, (lg or logits).h, n, ids, len, slot)) end
-  local Sp = e.pk[1]:size(3)
+  local function prefill(n, lg) E.check(C.empo_decoder_prefill(e.decoder.handle, (lg or logits).h, n, ids, len, slot)) end
+  local Sp = e.cache.pk[1]:size(3)
   len[1] = Sp + 1
   c.raises(function() prefill(2) end, string.format('prompt 1 has %d tokens, a slot holds 1 to %d', Sp + 1, Sp))
   len[1] = 0
@@ -200,7 +200,7 @@ for _, case in ipairs({ { over = {}, prompts = { PROMPTS[1], PROMPTS[4], PROMPTS
   len[1] = 3
   slot[1] = 0
   c.raises(function() prefill(2) end, 'prompts 0 and 1 both go to slot 0')
-  slot[1] = e.pk[1]:size(1)
+  slot[1] = e.cache.pk[1]:size(1)
   c.raises(function() prefill(2) end, string.format('prompt 1 goes to slot %d of %d', slot[1], slot[1]))
   slot[1] = 1
   ids[4] = 61
@@ -216,7 +216,7 @@ end
 -- ---- bad rows fail naming the row; nothing is written ----
 do
   local model = empo.models.new(hf(), 8)
-  local Engine = require 'empo.sample_engine'
+  local Engine = require 'empo.generate.engine'
   local o = with({ max_new_tokens = 6 })
   o.sampling = ffi.new('empo_sampling', { 1.0, 0, 1.0, 0.0 })
   o.stop_strings, o.stop_ids, o.stop_keep, o.c_decode = {}, {}, 0, true
@@ -224,12 +224,12 @@ do
   local list = {}
   for i, p in ipairs(PROMPTS) do list[i] = { ids = p, max_new = 6, key = 0ULL + i } end
   local e = Engine.new(model, nil, list, o)
-  c.ok(e.decoder ~= nil, 'the engine made a C decoder')
+  c.ok(e.decoder.kind == 'c', 'the engine made a C decoder')
   local logits = empo.zeros(4, 61)
   local ids, pos, col, prow, plen = ffi.new('int64_t[4]', { 1, 2, 3, 99 }), ffi.new('int64_t[4]', { 9, 1, 4, 17 }),
                                     ffi.new('int64_t[4]'), ffi.new('int64_t[4]'), ffi.new('int64_t[4]', { 9, 1, 4, 17 })
   local C = E.C
-  local function step(B, lg) E.check(C.empo_decoder_step(e.decoder, (lg or logits).h, B, ids, pos, col, prow, plen)) end
+  local function step(B, lg) E.check(C.empo_decoder_step(e.decoder.handle, (lg or logits).h, B, ids, pos, col, prow, plen)) end
   c.raises(function() step(4) end, 'row 3 feeds token 99, the vocabulary has 61')
   c.eq(logits:abs():sum():item(), 0, 'nothing written before the check failed')
   ids[3] = 5
@@ -239,7 +239,7 @@ do
   prow[2] = 7
   c.raises(function() step(4) end, 'row 2 reads prompt slot 7')
   prow[2] = 0
-  local held = e.pk[1]:size(3) + e.k[1]:size(3)   -- prompt and own positions: the rope table's
+  local held = e.cache.pk[1]:size(3) + e.cache.k[1]:size(3)   -- prompt and own positions: the rope table's
   pos[1] = held
   c.raises(function() step(4) end, string.format('row 1 has position %d, the cache holds %d', held, held))
   pos[1] = -1

@@ -4,7 +4,7 @@
 -- and the binding's error path carries the C message.
 local check = require 'check'
 local ffi = require 'ffi'
-local E = require 'empo.ffi'
+local E = require 'empo.tensor.ffi'
 local c = check.new('test_ffi')
 local C = E.C
 

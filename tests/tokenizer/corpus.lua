@@ -283,7 +283,7 @@ local function multilingual(add, r)
 end
 
 local function chat(add, r, questions)
-  local prompt = require 'empo.prompt'
+  local prompt = require 'empo.text.prompt'
   local tpls = { prompt.chatml{ system = 'Please reason step by step, and put your final answer within \\boxed{}.' },
                  prompt.qwen2_5(), prompt.qwen3{ enable_thinking = false }, prompt.chatml() }
   for i = 1, 170 do

@@ -1,0 +1,170 @@
+-- empo.generate.decoder — what runs the model for the sampling engine, over
+-- its KV cache (empo.generate.kv_cache):
+--
+--     local d, note = decoder.new(model, cache, ids_t, o)   -- d.kind: 'c' or 'lua'
+--     local logits, tokens = d:prefill(prompts, list)       -- [#list, V], the tokens run
+--     local logits = d:step(B)                              -- [B, V]: rows 0 .. B-1 fed ids_t[r]
+--
+-- Two kinds with the same methods. The C decoder (core/empo_decode.h: the
+-- same arithmetic in one parallel region per call) runs a stock model,
+-- which it gets from model:decoder_spec(); any other model, or one the C
+-- decoder refuses (note says why, say weights that are not f32), runs on
+-- its own Lua functions (model:hidden, model:logits). new() is the only
+-- place that chooses. Not a scheduler: the engine decides which rows run.
+local ffi = require 'ffi'
+local empo = require 'empo'
+local E = require 'empo.tensor.ffi'
+local C = E.C
+
+local check = E.check
+local M = {}
+
+local CDecoder = {}
+CDecoder.__index = CDecoder
+local LuaDecoder = {}
+LuaDecoder.__index = LuaDecoder
+
+-- The decoder for model over cache (o.c_decode = false: always the Lua
+-- model's), and, when the C decoder refused the model, its message.
+function M.new(model, cache, ids_t, o)
+  local spec = o.c_decode and model.decoder_spec and model:decoder_spec()
+  if spec then
+    local d, note = M.c(model, spec, cache, ids_t)
+    if d then return d end
+    return M.lua(model, cache, ids_t), note
+  end
+  return M.lua(model, cache, ids_t)
+end
+
+-- ---- the C decoder ----
+
+local function h(t) return t and t.h or nil end
+
+-- The C decoder of spec (model:decoder_spec()) over cache, reading each
+-- row's input token from ids_t (i64 [max_batch]); nil and the decoder's
+-- message when it refuses the model.
+function M.c(model, spec, cache, ids_t)
+  local L = spec.layers
+  local layers = ffi.new('empo_decoder_layer_spec[?]', L)
+  for l = 1, L do
+    local w, s = spec.layer[l], layers[l - 1]
+    s.input_norm, s.post_norm, s.input_eps, s.post_eps = w.input_norm.h, w.post_norm.h, w.input_eps, w.post_eps
+    s.q, s.q_bias, s.k, s.k_bias = w.q.h, h(w.q_bias), w.k.h, h(w.k_bias)
+    s.v, s.v_bias, s.o, s.o_bias = w.v.h, h(w.v_bias), w.o.h, h(w.o_bias)
+    s.gate, s.up, s.down = w.gate.h, w.up.h, w.down.h
+    s.prompt_k, s.prompt_v, s.own_k, s.own_v = cache.pk[l].h, cache.pv[l].h, cache.k[l].h, cache.v[l].h
+  end
+  local desc = ffi.new('empo_decoder_spec', { L, spec.heads, spec.kv_heads, spec.rope_theta, spec.norm_eps,
+                                              spec.embed.h, spec.norm.h, spec.head.h, layers })
+  local out = ffi.new('empo_decoder*[1]')
+  if C.empo_decoder_new(out, desc, cache.Bmax) ~= 0 then return nil, ffi.string(C.empo_last_error()) end
+  local V = model.config.vocab_size
+  return setmetatable({ kind = 'c', handle = out[0], cache = cache, ids = ids_t:data_ptr(), V = V,
+                        logits_t = empo.empty(cache.Bmax, V) }, CDecoder)
+end
+
+function CDecoder:free()
+  if self.handle then
+    C.empo_decoder_free(self.handle)
+    self.handle = nil
+    self.logits_t:free()
+  end
+end
+
+-- Runs the prompts `list` (indices into prompts) once, each prompt's
+-- tokens as rows, causal within the prompt, and leaves their keys and
+-- values in free slots of the cache (pr.slot). Returns the logits of each
+-- prompt's last token [#list, V] and the tokens run.
+function CDecoder:prefill(prompts, list)
+  local cache = self.cache
+  local m, tokens = #list, 0
+  for _, p in ipairs(list) do tokens = tokens + #prompts[p].ids end
+  local ids, len, slot = ffi.new('int64_t[?]', tokens), ffi.new('int64_t[?]', m), ffi.new('int64_t[?]', m)
+  local at = 0
+  for i, p in ipairs(list) do
+    local pr = prompts[p]
+    for t = 1, #pr.ids do ids[at + t - 1] = pr.ids[t] end
+    at = at + #pr.ids
+    pr.slot = cache:take_slot(#pr.ids)
+    len[i - 1], slot[i - 1] = #pr.ids, pr.slot
+  end
+  local logits = empo.empty(m, self.V)
+  check(C.empo_decoder_prefill(self.handle, logits.h, m, ids, len, slot))
+  return logits, tokens
+end
+
+-- One decode step of rows 0 .. B-1: logits [B, V], a view of the
+-- decoder's own buffer (valid until the next step).
+function CDecoder:step(B)
+  local c = self.cache
+  local logits = self.logits_t:narrow(1, 1, B)
+  check(C.empo_decoder_step(self.handle, logits.h, B, self.ids, c.pos, c.col, c.prow, c.plen))
+  return logits
+end
+
+-- ---- the Lua model ----
+
+-- The Lua model over cache, reading each row's input token from ids_t.
+function M.lua(model, cache, ids_t)
+  return setmetatable({ kind = 'lua', model = model, cache = cache, ids_t = ids_t }, LuaDecoder)
+end
+
+function LuaDecoder:free() end
+
+-- The prefill's cache: keeps each layer's keys and values (contiguous).
+local function prefill_append(pc, l, k, v)
+  k, v = k:contiguous(), v:contiguous()
+  pc.k[l], pc.v[l] = k, v
+  return k, v
+end
+
+-- As CDecoder:prefill, on the prompts right-padded (the tokens run count
+-- the padding).
+function LuaDecoder:prefill(prompts, list)
+  local m, T = #list, 0
+  for _, p in ipairs(list) do T = math.max(T, #prompts[p].ids) end
+  local ids, last = empo.zeros(m, T, { dtype = 'i64' }), {}
+  local pi = ids:data_ptr()
+  for i, p in ipairs(list) do
+    local pr = prompts[p].ids
+    for t = 1, #pr do pi[(i - 1) * T + t - 1] = pr[t] end
+    last[i] = #pr - 1
+  end
+  local pc = { len = 0, k = {}, v = {}, append = prefill_append }
+  -- causal: no real token sees the padding after it; the last layer runs
+  -- its queries and MLP for each prompt's last token only
+  local h = self.model:hidden(ids, { cache = pc, last = last })
+  local hl = h:view(m, h:size(3))
+  local logits = self.model:logits(hl)
+  h:free(); hl:free(); ids:free()
+  local dst, src = ffi.new('int64_t[?]', m), ffi.new('int64_t[?]', m)
+  for i, p in ipairs(list) do
+    local pr = prompts[p]
+    pr.slot = self.cache:take_slot(#pr.ids)
+    dst[i - 1], src[i - 1] = pr.slot, i - 1
+  end
+  self.cache:write_prompts(pc.k, pc.v, m, dst, src, T)
+  for l = 1, #pc.k do pc.k[l]:free(); pc.v[l]:free() end
+  return logits, m * T
+end
+
+-- Views of the first B rows (made again when B changes).
+function LuaDecoder:views(B)
+  if self.views_of == B then return end
+  self.views_of = B
+  self.fwd = { cache = self.cache, positions = self.cache.pos_t:narrow(1, 1, B):view(B, 1) }
+  self.ids_in = self.ids_t:narrow(1, 1, B):view(B, 1)
+end
+
+-- One decode step of rows 0 .. B-1: logits [B, V] (a new tensor).
+function LuaDecoder:step(B)
+  local col, lens = self.cache.col, self.cache.lens
+  self:views(B)
+  for r = 0, B - 1 do lens[r] = col[r] + 1 end
+  local h = self.model:hidden(self.ids_in, self.fwd)
+  local logits = self.model:logits(h)
+  h:free()
+  return logits
+end
+
+return M

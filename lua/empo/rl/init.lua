@@ -1,0 +1,100 @@
+-- empo.rl — one question's group of G completions, from answers to advantages.
+--
+--     local rl = require 'empo.rl'
+--     local g = rl.score(completions, {
+--       question = q,
+--       cluster = empo.cluster.math,                    -- or any fn(a, b, question) -> bool
+--       filter = empo.filter.entropy{ low = 0, high = 0.75 * math.log(8) },
+--       reward = empo.reward.cluster_share,
+--       advantage = empo.advantage.grpo,
+--     })
+--     -- g.answers, g.ids, g.stats (shares, entropy, ...), g.keep, g.rewards, g.advantages
+--
+-- The pieces are plain Lua values with tiny protocols, so a recipe swaps any
+-- of them for its own function:
+--   cluster(a, b, question) -> bool          (or a clusterer, see empo.cluster)
+--   filter(group) -> bool                    keep the group?
+--   reward(group) -> { r_1 .. r_G }
+--   advantage(rewards, group) -> { A_1 .. A_G }
+-- where `group` is the table score() builds:
+--   { question, completions, answers, ids (1-based, 0 = empty answer), k,
+--     G, stats = rl.stats(...), gold (optional) }.
+-- Built-in pieces with options are configurable values: called with a group
+-- they compute; called with an options table they return a configured copy
+-- (empo.reward.cluster_share{ empty = -0.5 }).
+--
+-- This module is the pipeline (score) over the folder's layers, each its
+-- own file: cluster.lua (answers and equivalence), stats.lua (shares and
+-- entropy), configurable.lua (the pieces' protocol), then the pieces
+-- reward.lua, filter.lua, advantage.lua — the umbrella's empo.cluster,
+-- empo.reward, empo.filter, empo.advantage, also reachable here as
+-- rl.cluster, rl.reward, rl.filter, rl.advantage. The pieces never require
+-- this module.
+local cluster = require 'empo.rl.cluster'
+local configurable = require 'empo.rl.configurable'
+local stats = require 'empo.rl.stats'
+
+local M = {
+  configurable = configurable.new, NIL = configurable.NIL, option = configurable.option,
+  stats = stats.stats, EMPTY_MODES = stats.EMPTY_MODES,
+  cluster = cluster,
+  reward = require 'empo.rl.reward',
+  filter = require 'empo.rl.filter',
+  advantage = require 'empo.rl.advantage',
+}
+
+local type, error, tostring = type, error, tostring
+
+-- ---- the pipeline ----
+
+local function array_of_numbers(x, n, what)
+  if type(x) ~= 'table' or #x ~= n then
+    error(string.format('empo.rl.score: %s must return %d numbers, got %s', what, n,
+      type(x) == 'table' and (#x .. ' values') or type(x)), 3)
+  end
+  for i = 1, n do
+    if type(x[i]) ~= 'number' then
+      error(string.format('empo.rl.score: %s returned a %s at %d', what, type(x[i]), i), 3)
+    end
+  end
+  return x
+end
+
+-- Scores one question's completions. spec (all optional):
+--   extract   function(completion) -> answer (default empo.cluster.extract);
+--             false: the completions already are answers
+--   cluster   a clusterer or fn(a, b, question) -> bool (default cluster.math)
+--   empty     how empty answers count in the statistics (see stats)
+--   filter    fn(group) -> bool (default: keep every group)
+--   reward    fn(group) -> rewards (default reward.cluster_share)
+--   advantage fn(rewards, group) -> advantages (default advantage.grpo)
+--   question, gold   strings stored in the group for the pieces to use
+-- Returns the group with keep, rewards and advantages filled in. A group
+-- the filter rejects still gets rewards and advantages; the trainer decides
+-- whether to drop it (or re-sample).
+function M.score(completions, spec)
+  spec = spec or {}
+  if type(completions) ~= 'table' then error('empo.rl.score: completions must be a table of strings', 2) end
+  local extract = spec.extract
+  if extract == nil then extract = cluster.extract end
+  local answers = {}
+  for i = 1, #completions do
+    local c = completions[i]
+    if type(c) ~= 'string' then error(string.format('empo.rl.score: completion %d is a %s', i, type(c)), 2) end
+    answers[i] = extract and extract(c) or c
+    if type(answers[i]) ~= 'string' then
+      error(string.format('empo.rl.score: extract returned a %s for completion %d', type(answers[i]), i), 2)
+    end
+  end
+  local ids, k = cluster.cluster(answers, spec.cluster or cluster.math, spec.question)
+  local group = { question = spec.question, gold = spec.gold, completions = completions, answers = answers,
+                  ids = ids, k = k, G = #answers }
+  group.stats = M.stats(ids, { empty = spec.empty })
+  local filter, reward, advantage = spec.filter, spec.reward or M.reward.cluster_share, spec.advantage or M.advantage.grpo
+  group.keep = filter == nil or not not filter(group)
+  group.rewards = array_of_numbers(reward(group), group.G, 'reward ' .. tostring(reward))
+  group.advantages = array_of_numbers(advantage(group.rewards, group), group.G, 'advantage ' .. tostring(advantage))
+  return group
+end
+
+return M
