@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/install_test.sh BUILD_DIR — `cmake --install` into a scratch prefix,
 # then a plain luajit must `require 'empo'` from it and the installed `empo`
-# command must find its Lua modules next to itself.
+# command must find its Lua modules next to itself, the REPL and `empo
+# generate` included.
 set -eu
 BUILD=$1
 PREFIX=$(mktemp -d)
@@ -15,5 +16,10 @@ out=$(LUA_PATH="$LUA_DIR/?.lua;$LUA_DIR/?/init.lua;;" LD_LIBRARY_PATH="$LIBDIR" 
 out=$(LD_LIBRARY_PATH="$LIBDIR" EMPO_LUA_PATH= "$PREFIX/bin/empo" -e "io.write(package.searchpath('empo', package.path))")
 out=$(realpath "$out")
 case "$out" in "$LUA_DIR"/*) ;; *) echo "install: installed empo loads Lua modules from '$out', not $LUA_DIR"; exit 1 ;; esac
-[ -f "$PREFIX/include/empo/empo.h" ] || { echo "install: headers missing"; exit 1; }
+# the command's own Lua (lua/cli: the REPL, empo generate) is installed too
+out=$(echo 'print(6 * 7)' | LD_LIBRARY_PATH="$LIBDIR" EMPO_LUA_PATH= "$PREFIX/bin/empo" repl 2>&1)
+case "$out" in *42*) ;; *) echo "install: the installed empo repl printed '$out', expected 42"; exit 1 ;; esac
+out=$(LD_LIBRARY_PATH="$LIBDIR" EMPO_LUA_PATH= "$PREFIX/bin/empo" generate 2>&1 || true)
+case "$out" in *"usage: empo generate"*) ;; *) echo "install: the installed empo generate printed '$out'"; exit 1 ;; esac
+[ -f "$PREFIX/include/empo/empo.h" ] && [ -f "$PREFIX/include/empo/tensor.h" ] || { echo "install: headers missing"; exit 1; }
 echo "install: ok (plain luajit and the installed empo command both load empo from $PREFIX)"

@@ -144,7 +144,7 @@ local function man_pages(add)
 end
 
 local function code(add, src, r)
-  local files = lines_of('ls ' .. src .. '/core/*.c ' .. src .. '/lua/empo/*.lua ' .. src ..
+  local files = lines_of('ls ' .. src .. '/core/*/*.c ' .. src .. '/lua/empo/*.lua ' .. src .. '/lua/empo/*/*.lua ' .. src ..
                          '/tests/parity/*.py ' .. src .. '/tests/tokenizer/*.js 2>/dev/null | sort')
   local n = 0
   for _, f in ipairs(files) do

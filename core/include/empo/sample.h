@@ -1,5 +1,5 @@
 /* empo/sample.h — the per-token math of the sampling engine, and the KV
- * cache of its batch (rows at their own lengths: append, move, attend). The generation loop is Lua (lua/empo/sample.lua)
+ * cache of its batch (rows at their own lengths: append, move, attend). The generation loop is Lua (lua/empo/generate/sample.lua)
  * around the model's one definition; what it does per token is here.
  *
  * One row of logits [V] becomes one token:

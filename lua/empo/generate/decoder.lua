@@ -5,7 +5,7 @@
 --     local logits, tokens = d:prefill(prompts, list)       -- [#list, V], the tokens run
 --     local logits = d:step(B)                              -- [B, V]: rows 0 .. B-1 fed ids_t[r]
 --
--- Two kinds with the same methods. The C decoder (core/empo_decode.h: the
+-- Two kinds with the same methods. The C decoder (core/include/empo/decoder.h: the
 -- same arithmetic in one parallel region per call) runs a stock model,
 -- which it gets from model:decoder_spec(); any other model, or one the C
 -- decoder refuses (note says why, say weights that are not f32), runs on

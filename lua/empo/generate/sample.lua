@@ -13,7 +13,7 @@
 -- kv_cache.lua holds the cache, decoder.lua runs the model (prefill and
 -- decode steps in C for a stock model). The per-token math (temperature,
 -- top-k, top-p, min-p, the draw, log-probs), the KV-cache row moves and the
--- decode-step attention are C (core/empo_sample.h). A batch holds up to `max_batch`
+-- decode-step attention are C (core/include/empo/sample.h). A batch holds up to `max_batch`
 -- sequences; its KV cache is allocated once, per layer: a slot per prompt
 -- in the batch ([kv heads, longest prompt, head dim]) shared by all its
 -- samples, and per row the positions it generates ([kv heads,

@@ -1,5 +1,5 @@
 -- empo.io.safetensors (empo.safetensors) — Hugging Face safetensors
--- checkpoints, over the C reader and writer (core/empo_safetensors.h).
+-- checkpoints, over the C reader and writer (core/include/empo/safetensors.h).
 -- Tensors by name only: which names a model has is empo.nn.models'.
 --
 --     local st = empo.safetensors

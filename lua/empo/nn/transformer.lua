@@ -242,7 +242,7 @@ end
 
 -- ---- the stock decoder ----
 -- The sampling engine may run its prefill and decode steps in C
--- (core/empo_decode.h), which computes what the functions above compute.
+-- (core/include/empo/decoder.h), which computes what the functions above compute.
 -- It may do so only for a model built of these classes with these
 -- functions: a researcher who replaces any of them (on a class or on one
 -- module) gets the Lua path. is_stock() decides that, and decoder_spec()

@@ -1,4 +1,4 @@
--- empo.optim.adamw — AdamW over the fused C step (core/empo_optim.h).
+-- empo.optim.adamw — AdamW over the fused C step (core/include/empo/optim.h).
 --
 --     local opt = empo.optim.adamw{ params = model:parameters(), lr = 1e-5,
 --                                   betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 0.01 }

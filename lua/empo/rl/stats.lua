@@ -1,6 +1,6 @@
 -- empo.rl.stats — a clustered group's statistics: each answer's cluster
 -- share, the semantic entropy, the largest cluster's share, cluster sizes
--- (one C call, core/empo_cluster.h). Clustering itself is empo.rl.cluster.
+-- (one C call, core/include/empo/cluster.h). Clustering itself is empo.rl.cluster.
 --
 --     local st = rl.stats({ 1, 1, 2, 0 })        -- ids: 1-based clusters, 0 = empty answer
 --     st.shares, st.entropy, st.max_share, st.n_clusters, st.n_empty, st.sizes, st.G

@@ -1,7 +1,7 @@
 -- empo.tensor.ffi (empo.ffi) — the LuaJIT FFI binding of libempo, the layer
 -- every other module stands on.
 --
--- Declares core/empo.h (the declarations are generated into empo/cdef.lua by
+-- Declares core/include/empo/empo.h (the declarations are generated into empo/cdef.lua by
 -- the build, never written by hand), finds the library and checks its ABI
 -- version. Inside the `empo` executable the symbols are already loaded and
 -- come from ffi.C; from a plain luajit the library is ffi.load'ed from

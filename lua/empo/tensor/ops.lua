@@ -1,5 +1,5 @@
--- empo.tensor.ops — every operation of core/empo_ops.h and the views of
--- core/empo_tensor.h, as Tensor methods (t:exp()) and as functions
+-- empo.tensor.ops — every operation of core/include/empo/ops.h and the views of
+-- core/include/empo/tensor.h, as Tensor methods (t:exp()) and as functions
 -- (empo.exp(t)). Argument checking happens here so that a wrong Lua type
 -- is a Lua error naming the function and the argument; shape and dtype
 -- checks are the C side's. Dims and positions are 1-based (see

@@ -1,6 +1,6 @@
 -- empo.text.tokenizer (empo.tokenizer) — Hugging Face byte-level BPE
 -- tokenizers (tokenizer.json) and a BPE trainer, over libempo's C
--- tokenizer (core/empo_tokenizer.h).
+-- tokenizer (core/include/empo/tokenizer.h).
 --
 --     local tok = empo.tokenizer.load('models/qwen')        -- dir or tokenizer.json
 --     local ids = tok:encode('Hello world')                 -- {9707, 1879}
