@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "autograd/autograd_internal.h"
+#include "kernels/parallel.h"
 
 static _Thread_local int grad_disabled;
 
@@ -145,8 +146,17 @@ void empo_node_release(empo_node *node) {
 }
 
 /* ---- gradient accumulation ---- */
+typedef struct { float *a; const float *b; } add_job;
+
+static void add_range(void *ctx, int64_t lo, int64_t hi) {
+    add_job *j = ctx;
+    for (int64_t i = lo; i < hi; i++) j->a[i] += j->b[i];
+}
+
+/* a += b over n elements, on every thread when n is large */
 static void add_into(float *a, const float *b, int64_t n) {
-    for (int64_t i = 0; i < n; i++) a[i] += b[i];
+    add_job j = {a, b};
+    empo_parallel_for(n, n, add_range, &j);
 }
 
 /* *acc += g; takes ownership of g. In place only when *acc is ours alone. */

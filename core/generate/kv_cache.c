@@ -153,10 +153,5 @@ int empo_kv_attention(empo_tensor **out, empo_tensor *q, empo_tensor *pk, empo_t
     free(start);
     empo_tensor_release(qc);
     empo_tensor_release(work);
-    if (st != EMPO_OK) {
-        empo_tensor_release(y);
-        return st;
-    }
-    *out = y;
-    return EMPO_OK;
+    return empo_tensor_handover(out, y, st);
 }

@@ -10,17 +10,8 @@
  * mask never gets a gradient. */
 #include <math.h>
 #include <string.h>
-#include "autograd/autograd_internal.h"
+#include "op_fused.h"
 #include "kernels/kernels.h"
-
-static float *fdata(empo_tensor *t) { return t ? (float *)empo_tensor_data(t) : NULL; }
-
-static empo_tensor *grad_like(const empo_tensor *t, int want, int *st) {
-    if (!want || *st != EMPO_OK) return NULL;
-    empo_tensor *g = empo_tensor_new(t->ndim, t->shape, EMPO_F32);
-    if (!g) *st = EMPO_E_NOMEM;
-    return g;
-}
 
 static empo_attn_shape attn_shape(const empo_tensor *q, const empo_tensor *k, int causal,
                                   double scale) {
@@ -150,10 +141,5 @@ int empo_attention(empo_tensor **out, empo_tensor *q, empo_tensor *k, empo_tenso
     empo_tensor_release(vc);
     empo_tensor_release(aux);
     empo_tensor_release(work);
-    if (st != EMPO_OK) {
-        empo_tensor_release(y);
-        return st;
-    }
-    *out = y;
-    return EMPO_OK;
+    return empo_tensor_handover(out, y, st);
 }

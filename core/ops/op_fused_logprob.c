@@ -10,10 +10,8 @@
  * the common case). */
 #include <math.h>
 #include <string.h>
-#include "autograd/autograd_internal.h"
+#include "op_fused.h"
 #include "kernels/kernels.h"
-
-static float *fdata(empo_tensor *t) { return t ? (float *)empo_tensor_data(t) : NULL; }
 
 /* saved: 0 = logits (contiguous), 1 = ids i64, 2 = lse [N], 3 = entropy
  * (entropy node only); which = 0 for logp, 1 for entropy */

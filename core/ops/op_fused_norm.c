@@ -4,20 +4,11 @@
  * kernels/ref/fused_norm.c. */
 #include <math.h>
 #include <string.h>
-#include "autograd/autograd_internal.h"
+#include "op_fused.h"
 #include "kernels/kernels.h"
-
-static float *fdata(empo_tensor *t) { return t ? (float *)empo_tensor_data(t) : NULL; }
 
 /* A new f32 tensor shaped like t when want is true, else NULL; *st is set
  * to EMPO_E_NOMEM when the allocation fails. */
-static empo_tensor *grad_like(const empo_tensor *t, int want, int *st) {
-    if (!want || *st != EMPO_OK) return NULL;
-    empo_tensor *g = empo_tensor_new(t->ndim, t->shape, EMPO_F32);
-    if (!g) *st = EMPO_E_NOMEM;
-    return g;
-}
-
 /* ---- rmsnorm ---- */
 
 /* saved: 0 = x (contiguous), 1 = weight (contiguous), 2 = rstd [N] */
@@ -73,12 +64,7 @@ int empo_rmsnorm(empo_tensor **out, empo_tensor *x, empo_tensor *weight, double 
     empo_tensor_release(xc);
     empo_tensor_release(wc);
     empo_tensor_release(rstd);
-    if (st != EMPO_OK) {
-        empo_tensor_release(y);
-        return st;
-    }
-    *out = y;
-    return EMPO_OK;
+    return empo_tensor_handover(out, y, st);
 }
 
 /* ---- swiglu ---- */
@@ -122,10 +108,5 @@ int empo_swiglu(empo_tensor **out, empo_tensor *gate, empo_tensor *up) {
     }
     empo_tensor_release(gc);
     empo_tensor_release(uc);
-    if (st != EMPO_OK) {
-        empo_tensor_release(y);
-        return st;
-    }
-    *out = y;
-    return EMPO_OK;
+    return empo_tensor_handover(out, y, st);
 }

@@ -3,10 +3,8 @@
  * [B, T] table, dispatch to kernels/cpu or kernels/ref (fused.h), and its
  * autograd node. Positions never get gradients. */
 #include <math.h>
-#include "autograd/autograd_internal.h"
+#include "op_fused.h"
 #include "kernels/kernels.h"
-
-static float *fdata(empo_tensor *t) { return (float *)empo_tensor_data(t); }
 
 /* saved: 0 = positions i64 [B, T]; out_shape = x's shape; f[0] = theta */
 static int rope_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) {
@@ -73,10 +71,5 @@ int empo_rope(empo_tensor **out, empo_tensor *x, empo_tensor *positions, int64_t
     }
     empo_tensor_release(xc);
     empo_tensor_release(pos);
-    if (st != EMPO_OK) {
-        empo_tensor_release(y);
-        return st;
-    }
-    *out = y;
-    return EMPO_OK;
+    return empo_tensor_handover(out, y, st);
 }

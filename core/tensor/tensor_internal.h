@@ -92,6 +92,16 @@ void empo_broadcast_strides(const empo_tensor *t, int ndim, const int64_t *shape
 /* Read element i (flat, logical order) of any dtype as double: slow, for
  * references and tests. */
 double empo_tensor_get_flat(const empo_tensor *t, int64_t i);
+/* The end of an op: y goes to *out when st is EMPO_OK, else it is
+ * released; returns st. */
+static inline int empo_tensor_handover(empo_tensor **out, empo_tensor *y, int st) {
+    if (st != EMPO_OK) {
+        empo_tensor_release(y);
+        return st;
+    }
+    *out = y;
+    return EMPO_OK;
+}
 /* Contiguous copy (same dtype), or a new reference when x already is
  * contiguous. Records no autograd. */
 int empo_contiguous_nograd(empo_tensor **out, empo_tensor *x);
