@@ -108,6 +108,8 @@ function empo.get_num_threads() return C.empo_get_num_threads() end
 
 function empo.set_reference_kernels(on) return C.empo_set_reference_kernels(on and 1 or 0) ~= 0 end
 function empo.reference_kernels() return C.empo_reference_kernels() ~= 0 end
+-- The name of the kernel table in use ('cpu' or 'ref'; kernels/kernels.h).
+function empo.kernel_table() return ffi.string(C.empo_kernel_table_name()) end
 
 -- Bytes held by live tensors, parked in the allocator cache, and the peak
 -- of live bytes; the number of live tensor handles.

@@ -71,4 +71,14 @@ C.empo_tensor_release(out[0])
 -- where the library came from
 c.ok(type(E.origin) == 'string', 'origin: ' .. tostring(E.origin))
 
+-- the kernel table in use, and the switch to the reference one
+local empo = require 'empo'
+c.eq(empo.kernel_table(), os.getenv('EMPO_REFERENCE') == '1' and 'ref' or 'cpu', 'empo.kernel_table()')
+local prev = empo.set_reference_kernels(true)
+c.eq(empo.kernel_table(), 'ref', 'set_reference_kernels(true) selects the reference table')
+c.ok(empo.reference_kernels(), 'reference_kernels() after the switch')
+empo.set_reference_kernels(false)
+c.eq(empo.kernel_table(), 'cpu', 'set_reference_kernels(false) selects the CPU table')
+empo.set_reference_kernels(prev)
+
 c.done()
