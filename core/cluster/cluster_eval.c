@@ -15,6 +15,12 @@
 #include "cluster_internal.h"
 
 #define CL_SCALE_FLOOR 1e-6   /* |a - b| <= rtol * max(|a|, |b|, this) */
+/* Values that are neither exact nor written as decimals (pi, roots, with
+ * variables) differ only by the rounding of their evaluation: they agree
+ * to rtol times this (1e-10 by default), far tighter than any rounded
+ * answer (355/113 is 8.5e-8 from pi) */
+#define CL_TIGHT_SCALE 1e-4
+#define CL_TIGHT_FLOOR 1e-3
 
 uint64_t cl_hash(const char *s, int64_t n) {      /* FNV-1a */
     uint64_t h = 1469598103934665603ull;
@@ -119,43 +125,68 @@ static int has_vars(const cl_pool *p, int32_t i) {
     return (n->a >= 0 && has_vars(p, n->a)) || (n->b >= 0 && has_vars(p, n->b));
 }
 
-void cl_eval_elem(cl_pool *p, cl_elem *e) {
+int cl_eval_elem(cl_pool *p, cl_elem *e) {
     int32_t root = e->root;
     e->has_alt = p->nodes[root].op == CL_PERCENT;     /* x%: both x and x / 100 */
     if (e->has_alt) root = p->nodes[root].a;
     e->has_vars = (uint8_t)has_vars(p, root);
+    e->decimal = (uint8_t)cl_tree_has_decimal(p, root);
     int points = e->has_vars ? CL_POINTS : 1;
     for (int k = 0; k < points; k++) {
         e->v[k] = eval(p, root, k, e->mask);
         e->alt[k] = e->v[k] / 100.0;
     }
+    e->exact = 0;
+    if (e->has_vars) return 0;
+    int st = cl_exact_value(p, root, e->mask, &e->q);
+    if (st == 1 && e->has_alt) st = cl_exact_value(p, e->root, e->mask, &e->q_alt);   /* x% as x / 100 */
+    if (st < 0) return -1;
+    e->exact = st == 1;
+    return 0;
 }
 
 /* ---- comparison ---- */
 
-static int close_enough(double a, double b, double rtol) {
+static int close_enough(double a, double b, double rtol, double floor) {
     if (a == b) return 1;
     if (!isfinite(a) || !isfinite(b)) return 0;
-    double scale = fmax(fmax(fabs(a), fabs(b)), CL_SCALE_FLOOR);
+    double scale = fmax(fmax(fabs(a), fabs(b)), floor);
     return fabs(a - b) <= rtol * scale;
 }
 
-static int values_equal(const double *x, int x_vars, const double *y, int y_vars, double rtol) {
-    if (!x_vars && !y_vars) return close_enough(x[0], y[0], rtol);
+static int values_equal(const double *x, int x_vars, const double *y, int y_vars, double rtol, double floor) {
+    if (!x_vars && !y_vars) return close_enough(x[0], y[0], rtol, floor);
     int defined = 0;
     for (int k = 0; k < CL_POINTS; k++) {
         double a = x[x_vars ? k : 0], b = y[y_vars ? k : 0];
         if (isnan(a) || isnan(b)) continue;
-        if (!close_enough(a, b, rtol)) return 0;
+        if (!close_enough(a, b, rtol, floor)) return 0;
         defined++;
     }
     return defined >= 3;
 }
 
-static int elem_equal(const cl_elem *a, const cl_elem *b, double rtol) {
-    if (values_equal(a->v, a->has_vars, b->v, b->has_vars, rtol)) return 1;
-    if (a->has_alt && values_equal(a->alt, a->has_vars, b->v, b->has_vars, rtol)) return 1;
-    return b->has_alt && values_equal(a->v, a->has_vars, b->alt, b->has_vars, rtol);
+/* One reading of each scalar (x% as x, or as x / 100): exact values
+ * compare exactly; a written decimal allows the tolerance rtol (0.3333333
+ * = 1/3); anything else agrees to the rounding of its evaluation. */
+static int reading_equal(const cl_pool *p, const cl_elem *a, int a_alt, const cl_elem *b, int b_alt, double rtol) {
+    const double *x = a_alt ? a->alt : a->v, *y = b_alt ? b->alt : b->v;
+    int decimal = a->decimal || b->decimal;
+    if (a->exact && b->exact) {
+        if (cl_rat_equal(p, a_alt ? &a->q_alt : &a->q, b_alt ? &b->q_alt : &b->q)) return 1;
+        if (!decimal) return 0;
+    }
+    if (decimal) return values_equal(x, a->has_vars, y, b->has_vars, rtol, CL_SCALE_FLOOR);
+    return values_equal(x, a->has_vars, y, b->has_vars, rtol * CL_TIGHT_SCALE, CL_TIGHT_FLOOR);
+}
+
+/* x% equals x and x / 100; two percentages compare by their numbers only
+ * (30% != 0.3%: no reading of one meets the other's other reading). */
+static int elem_equal(const cl_pool *p, const cl_elem *a, const cl_elem *b, double rtol) {
+    if (reading_equal(p, a, 0, b, 0, rtol)) return 1;
+    if (a->has_alt && b->has_alt) return 0;
+    if (a->has_alt && reading_equal(p, a, 1, b, 0, rtol)) return 1;
+    return b->has_alt && reading_equal(p, a, 0, b, 1, rtol);
 }
 
 static int label_equal(const cl_pool *p, const cl_val *a, const cl_val *b) {
@@ -186,7 +217,7 @@ int cl_val_equal(const cl_pool *p, int32_t ia, int32_t ib, double rtol, int dept
     if (a->kind != b->kind) return 0;
     switch (a->kind) {
     case CL_V_SCALAR:
-        return elem_equal(&p->elems[a->elem], &p->elems[b->elem], rtol);
+        return elem_equal(p, &p->elems[a->elem], &p->elems[b->elem], rtol);
     case CL_V_TUPLE: {
         if (a->open != b->open || a->close != b->close || a->count != b->count) return 0;
         for (int32_t x = a->first, y = b->first; x >= 0 && y >= 0; x = p->vals[x].next, y = p->vals[y].next)

@@ -124,6 +124,13 @@ int empo_cluster_equivalent(const char *a, int64_t alen, const char *b, int64_t 
     return st;
 }
 
+/* The elem of a prepared answer that is a lone percentage (50%), or NULL. */
+static const cl_elem *percent_of(const cl_pool *p, const cl_answer *a) {
+    if (a->kind != CL_MATH || p->vals[a->val].kind != CL_V_SCALAR) return NULL;
+    const cl_elem *e = &p->elems[p->vals[a->val].elem];
+    return e->has_alt ? e : NULL;
+}
+
 static int32_t find_root(int32_t *parent, int32_t i) {
     while (parent[i] != i) {
         parent[i] = parent[parent[i]];     /* path halving */
@@ -146,7 +153,8 @@ int empo_cluster_group(int rule, int n, const char *const *answers, const int64_
     *n_clusters = 0;
     if (n == 0) return EMPO_OK;
     cl_answer *ans = malloc((size_t)n * sizeof *ans);
-    int32_t *parent = malloc((size_t)n * 3 * sizeof *parent);   /* parent, first occurrence, ids of roots */
+    /* parent, first occurrence, ids of roots, a percentage in the cluster */
+    int32_t *parent = malloc((size_t)n * 4 * sizeof *parent);
     cl_pool p;
     cl_pool_init(&p);
     int st = (ans && parent) ? EMPO_OK : empo_fail(EMPO_E_NOMEM, "cluster_group: out of memory for %d answers", n);
@@ -167,13 +175,22 @@ int empo_cluster_group(int rule, int n, const char *const *answers, const int64_
     }
     if (st == EMPO_OK) {
         double tol = pick_rtol(rtol);
+        /* x% equals x and x / 100, so 30% = 0.3 and 0.3 = 0.3%: a cluster
+         * holds percentages of one number only, and a union that would
+         * join two (30% and 0.3% through 0.3) is refused */
+        int32_t *pct = parent + 3 * n;
+        for (int32_t i = 0; i < n; i++) pct[i] = percent_of(&p, &ans[i]) ? i : -1;
         for (int32_t i = 0; i < n; i++) {
             if (ans[i].kind == CL_EMPTY || first[i] != i) continue;
             for (int32_t j = i + 1; j < n; j++) {
                 if (ans[j].kind == CL_EMPTY || first[j] != j) continue;
                 int32_t ri = find_root(parent, i), rj = find_root(parent, j);
-                if (ri != rj && cl_answer_equal(&p, &ans[i], &ans[j], rule, tol))
-                    parent[rj < ri ? ri : rj] = rj < ri ? rj : ri;
+                if (ri == rj || !cl_answer_equal(&p, &ans[i], &ans[j], rule, tol)) continue;
+                if (pct[ri] >= 0 && pct[rj] >= 0 && !cl_answer_equal(&p, &ans[pct[ri]], &ans[pct[rj]], rule, tol))
+                    continue;
+                int32_t lo = rj < ri ? rj : ri, hi = rj < ri ? ri : rj;
+                parent[hi] = lo;
+                if (pct[lo] < 0) pct[lo] = pct[hi];
             }
         }
         int32_t *id_of_root = parent + 2 * n, k = 0;

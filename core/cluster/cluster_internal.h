@@ -48,16 +48,29 @@ typedef struct cl_node {
     uint16_t depth;        /* 1 + deepest child */
     int32_t a, b;          /* children (-1 none) */
     int32_t pm_bit;        /* CL_PM: bit of the sign mask */
+    int32_t lit_off, lit_len;   /* CL_NUM: its literal in pool->text (len 0: an integer
+                                 * written otherwise, e.g. a \frac12 digit; -1: a
+                                 * computed value, inexact) */
     double v;              /* CL_NUM value; CL_VAR: the variable's hash as a seed */
 } cl_node;
+
+/* ---- exact values (cluster_exact.c) ---- */
+/* An integer of any size: its magnitude is limbs[off .. off + len) of the
+ * pool (base 2^32, little-endian; len 0 is zero), neg its sign. */
+typedef struct cl_big { int32_t off, len; int8_t neg; } cl_big;
+/* num / den, den > 0, not reduced (compared by cross products). */
+typedef struct cl_rat { cl_big num, den; } cl_rat;
 
 /* A scalar: one expression evaluated at the points. */
 typedef struct cl_elem {
     int32_t root;
     int32_t mask;          /* signs chosen for the \pm nodes */
     uint8_t has_vars, has_alt;
+    uint8_t exact;         /* q (and q_alt) hold the exact value */
+    uint8_t decimal;       /* a finite decimal is written in it (0.5, 1e3): may be rounded */
     double v[CL_POINTS];   /* values (all equal when has_vars == 0) */
     double alt[CL_POINTS]; /* x% read as x / 100 (when has_alt) */
+    cl_rat q, q_alt;
 } cl_elem;
 
 /* A value: a scalar, an ordered tuple/interval, an unordered set, or a relation. */
@@ -85,6 +98,7 @@ typedef struct cl_answer {
 
 typedef struct cl_pool {
     cl_node *nodes; int32_t n_nodes, cap_nodes;
+    uint32_t *limbs; int64_t n_limbs, cap_limbs;  /* exact values' integers */
     cl_elem *elems; int32_t n_elems, cap_elems;
     cl_val *vals;   int32_t n_vals, cap_vals;
     char *text;     int64_t n_text, cap_text;     /* normalized forms, back to back */
@@ -113,9 +127,17 @@ int cl_parse_answer(cl_pool *p, cl_answer *a, const char *s, int64_t n);
  * (cluster_extract.c). */
 char cl_choice_letter(const char *s, int64_t n);
 
+/* The exact value of the constant tree at root under the \pm choices mask:
+ * 1 (in *out), 0 when it has none (pi, a root, too large), -1 out of memory. */
+int cl_exact_value(cl_pool *p, int32_t root, int32_t mask, cl_rat *out);
+int cl_rat_equal(const cl_pool *p, const cl_rat *a, const cl_rat *b);
+/* A finite decimal (a point or an exponent) is written in the tree. */
+int cl_tree_has_decimal(const cl_pool *p, int32_t root);
+
 /* ---- evaluation and comparison (cluster_eval.c) ---- */
-/* Fills e->v (and e->alt) from its tree. */
-void cl_eval_elem(cl_pool *p, cl_elem *e);
+/* Fills e->v (and e->alt) from its tree, and its exact value when it has
+ * one. Returns 0, or -1 when out of memory. */
+int cl_eval_elem(cl_pool *p, cl_elem *e);
 /* 64-bit hash of a name, for variable values. */
 uint64_t cl_hash(const char *s, int64_t n);
 int cl_val_equal(const cl_pool *p, int32_t a, int32_t b, double rtol, int depth);

@@ -353,14 +353,14 @@ static int32_t parse_function(parser *P, int fn, int32_t base) {
 }
 
 /* integer \frac{p}{q} right after an integer: a mixed number */
-static int32_t mixed_or_product(parser *P, int32_t whole, double w) {
+static int32_t mixed_or_product(parser *P, int32_t whole) {
     int32_t f = parse_primary(P);
     if (f < 0) return -1;
     const cl_node *fr = &P->p->nodes[f];
     if (fr->op == CL_DIV) {
         const cl_node *a = &P->p->nodes[fr->a], *b = &P->p->nodes[fr->b];
         if (a->op == CL_NUM && b->op == CL_NUM && a->v == floor(a->v) && b->v == floor(b->v) && b->v != 0)
-            return mk(P, CL_NUM, -1, -1, w + a->v / b->v);
+            return mk(P, CL_ADD, whole, f, 0);
     }
     return mk(P, CL_MUL, whole, f, 0);
 }
@@ -373,8 +373,12 @@ static int32_t parse_primary(parser *P) {
     case T_NUM:
         advance(P);
         r = mk(P, CL_NUM, -1, -1, t.num);
+        if (r >= 0) {                         /* its digits, for the exact value */
+            P->p->nodes[r].lit_off = (int32_t)(P->label_base + t.at);
+            P->p->nodes[r].lit_len = (int32_t)t.len;
+        }
         if (r >= 0 && t.is_int && !P->in_exponent && P->t.kind == T_FRAC && P->t.at == t.at + t.len)
-            r = mixed_or_product(P, r, t.num);
+            r = mixed_or_product(P, r);
         break;
     case T_VAR:
         advance(P);
@@ -534,7 +538,7 @@ static int32_t new_scalar(parser *P, int32_t root, int32_t mask) {
     if (v < 0) return -1;
     P->p->elems[e].root = root;
     P->p->elems[e].mask = mask;
-    cl_eval_elem(P->p, &P->p->elems[e]);
+    if (cl_eval_elem(P->p, &P->p->elems[e]) < 0) { P->failed = 2; return -1; }
     P->p->vals[v].elem = e;
     return v;
 }

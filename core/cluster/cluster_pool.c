@@ -14,6 +14,7 @@ void cl_pool_free(cl_pool *p) {
     free(p->vals);
     free(p->text);
     free(p->scratch);
+    free(p->limbs);
     memset(p, 0, sizeof *p);
 }
 

@@ -18,9 +18,12 @@ Skipped, and counted as skipped:
     non-ASCII, a bare multi-digit exponent such as 2^10, which LaTeX and
     plain text read differently).
 
-Equivalence in SymPy: simplify(a - b) == 0, else numerically at fixed points
-for the free symbols (real) with relative tolerance 1e-6 (absolute 1e-12
-near zero), the tolerance the labels are written for. Exits 1 on any
+Equivalence in SymPy: two exact rationals (integers of any size, fractions)
+are equal only when they are the same number; otherwise simplify(a - b) == 0,
+else numerically at fixed points for the free symbols (real) with relative
+tolerance 1e-6 when a decimal (a SymPy Float) is written in either side and
+1e-10 when none is (the rounding of an evaluation, not of an answer) --
+the tolerances the labels are written for. Exits 1 on any
 disagreement, or when fewer than MIN_CHECKED cases could be checked.
 """
 import os
@@ -292,19 +295,26 @@ def relation(a, op, b):
 POINTS = [0.7236, 1.3319, 2.1577, 0.4113, 1.8903, -0.6271, -1.5557, -2.2811]
 
 
-def close(x, y):
+TIGHT_RTOL, TIGHT_FLOOR = RTOL * 1e-4, 1e-3
+
+
+def close(x, y, rtol=RTOL, floor=FLOOR):
     if x == y:
         return True
     if not (abs(x) < float('inf') and abs(y) < float('inf')):
         return False
-    return abs(x - y) <= RTOL * max(abs(x), abs(y), FLOOR)
+    return abs(x - y) <= rtol * max(abs(x), abs(y), floor)
 
 
 def scalar_equal(a, b):
     if a.has(sp.oo) or b.has(sp.oo) or a.has(-sp.oo) or b.has(-sp.oo):
         return sp.simplify(a) == sp.simplify(b)
+    decimal = a.has(sp.Float) or b.has(sp.Float)
+    if not decimal and a.is_Rational and b.is_Rational:
+        return a == b
     if sp.simplify(a - b) == 0:
         return True
+    rtol, floor = (RTOL, FLOOR) if decimal else (TIGHT_RTOL, TIGHT_FLOOR)
     syms = sorted(a.free_symbols | b.free_symbols, key=str)
     defined = 0
     for k, base in enumerate(POINTS):
@@ -315,7 +325,7 @@ def scalar_equal(a, b):
             continue
         if abs(va.imag) > 1e-12 or abs(vb.imag) > 1e-12:
             continue
-        if not close(va.real, vb.real):
+        if not close(va.real, vb.real, rtol, floor):
             return False
         defined += 1
         if not syms:

@@ -125,6 +125,15 @@ static void test_groups(void) {
     const int32_t w3[] = {0, 0, 0, 1};
     CHECK(group(EMPO_RULE_MATH, 4, g3, ids) == 2);
     check_ids(ids, w3, 4, __LINE__);
+    /* but never two percentages of different numbers: 30% ~ 0.3 ~ 0.3% would
+     * chain 30% to 0.3%, and the second union is refused (in either order) */
+    CHECK(eqv("30\\%", "0.3\\%", 0) == 0);
+    const char *g7[] = {"30\\%", "0.3", "0.3\\%", "30"}, *g8[] = {"0.3\\%", "0.3", "30\\%", "0.30"};
+    const int32_t w7[] = {0, 0, 1, 0}, w8[] = {0, 0, 1, 0};
+    CHECK(group(EMPO_RULE_MATH, 4, g7, ids) == 2);
+    check_ids(ids, w7, 4, __LINE__);
+    CHECK(group(EMPO_RULE_MATH, 4, g8, ids) == 2);
+    check_ids(ids, w8, 4, __LINE__);
     /* "$$" normalizes to nothing: an empty answer for the math rule, not for exact */
     const char *g4[] = {"$$", "\\text{}", "$$"};
     const int32_t w4m[] = {-1, -1, -1}, w4e[] = {0, 1, 0};
@@ -145,7 +154,12 @@ static void test_rtol_and_identity(void) {
     CHECK(eqv("3.14", "\\pi", 0) == 0);
     CHECK(eqv("3.14", "\\pi", 1e-3) == 1);
     CHECK(eqv("3.14", "\\pi", -1) == 0);          /* <= 0: the default */
-    CHECK(eqv("100", "101", 0.02) == 1);
+    /* rtol is the tolerance of rounded values (written decimals); exact
+     * values compare exactly whatever it is */
+    CHECK(eqv("100", "101", 0.02) == 0);
+    CHECK(eqv("100", "101.0", 0.02) == 1);
+    CHECK(eqv("\\frac{355}{113}", "\\pi", 1e-3) == 1);   /* not exact, no decimal: rtol * 1e-4 */
+    CHECK(eqv("\\frac{355}{113}", "\\pi", 0) == 0);
     CHECK(eqv("", "", 0) == 1);                   /* the pairwise test: two empty answers are the same */
     CHECK(eqv("", "0", 0) == 0);
     CHECK(eqv("\\frac{0}{0}", "\\frac{0}{0}", 0) == 1);    /* NaN values, same form */
