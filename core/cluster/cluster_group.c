@@ -34,7 +34,8 @@ int cl_answer_prepare(cl_pool *p, cl_answer *a, const char *s, int64_t n, int ru
     a->kind = CL_RAW;
     if (rule == EMPO_RULE_EXACT || n > EMPO_CLUSTER_MAX_ANSWER) return EMPO_OK;
     int64_t cap = cl_normalize_cap(n);
-    if (!reserve_bytes(&p->text, &p->cap_text, p->n_text + cap) || !reserve_bytes(&p->scratch, &p->cap_scratch, cap))
+    if (!reserve_bytes(&p->text, &p->cap_text, p->n_text + cap) ||
+        !reserve_bytes(&p->scratch, &p->cap_scratch, 2 * cap))
         return empo_fail(EMPO_E_NOMEM, "cluster: out of memory normalizing an answer of %lld bytes", (long long)n);
     int64_t m = cl_normalize(s, n, p->text + p->n_text, p->scratch);
     if (m < 0) return EMPO_OK;                 /* nested too deeply: compared byte for byte */

@@ -26,8 +26,9 @@ enum { CL_MAX_ITEMS = 1024 };      /* elements of one tuple/set */
 /* Output capacity always enough for an input of n bytes. */
 int64_t cl_normalize_cap(int64_t n);
 /* Writes the normalized form of s[0..n) (n <= EMPO_CLUSTER_MAX_ANSWER) to
- * out (capacity cl_normalize_cap(n), plus scratch of the same size) and
- * returns its length, or -1 when the input is nested too deeply. */
+ * out (capacity cl_normalize_cap(n), plus scratch of twice that) and
+ * returns its length, or -1 when the input is nested too deeply. The form
+ * is a fixed point: normalizing it again gives it back. */
 int64_t cl_normalize(const char *s, int64_t n, char *out, char *scratch);
 
 /* ---- expression trees ---- */

@@ -28,6 +28,8 @@ static void put_space(wbuf *w) { if (w->n > 0 && w->p[w->n - 1] != ' ') put(w, '
  * byte into at most 2.4 (a mixed number), so 5n is always enough. */
 int64_t cl_normalize_cap(int64_t n) { return 5 * n + 64; }
 
+enum { CL_NORMALIZE_ROUNDS = 8 };   /* more than any input seen needs (the random test: 3) */
+
 /* ---- pass 1: LaTeX ---- */
 
 enum { A_DROP, A_REPL, A_WRAP, A_DEGREE, A_LEFTRIGHT };
@@ -160,6 +162,10 @@ static int64_t latex_command(const char *s, int64_t n, int64_t i, wbuf *w, int64
     if (j >= n) return n;
     if (!cl_is_alpha(s[j])) {          /* \! \, \% \{ ... */
         char c = s[j];
+        if (c == '!' && w->n > 0 && w->p[w->n - 1] == ',') {   /* 32,\! 349: a thousands comma */
+            for (j++; j < n && cl_is_space(s[j]); j++) {}
+            return j;
+        }
         if (c == '%') put(w, '%');
         else if (c == ' ' || c == '\\') put_space(w);
         else if (c == '{' || c == '}' || c == '|') { put(w, '\\'); put(w, c); }
@@ -398,6 +404,8 @@ static int64_t spaces_pass(const char *s, int64_t n, char *out) {
     for (int64_t i = 0; i < n; i++) {
         if (s[i] == ' ') {
             if (i + 1 < n && cl_is_alpha(s[i + 1]) && ends_with_command(&w)) put(&w, ' ');
+            /* "1, 234" is a list: without the space it would read as 1234 */
+            else if (w.n > 0 && w.p[w.n - 1] == ',' && digit_run(s, n, i + 1) == 3) put(&w, ' ');
             continue;
         }
         if (s[i] == '}' && w.n >= 2 && w.p[w.n - 1] == '{' && w.p[w.n - 2] == '^') { w.n -= 2; continue; }
@@ -426,12 +434,28 @@ static int64_t trim_tail(char *s, int64_t n) {
     return n;
 }
 
-int64_t cl_normalize(const char *s, int64_t n, char *out, char *scratch) {
+static int64_t one_round(const char *s, int64_t n, char *out, char *scratch) {
     int64_t m = latex_pass(s, n, scratch);
     if (m < 0) return -1;
     m = trim_tail(scratch, m);
     m = words_pass(scratch, m, out);
     m = numbers_pass(out, m, scratch);
-    m = spaces_pass(scratch, m, out);
+    return spaces_pass(scratch, m, out);
+}
+
+/* The rounds repeat until the form no longer changes, so that a normalized
+ * form normalizes to itself (a rule can expose work for another: a unit
+ * word after a command's argument, a separator after a dropped wrapper).
+ * A round never grows an already normalized form past its input, so the
+ * buffers of the first round serve them all. */
+int64_t cl_normalize(const char *s, int64_t n, char *out, char *scratch) {
+    int64_t m = one_round(s, n, out, scratch);
+    char *input = scratch + cl_normalize_cap(n);      /* the second half of scratch */
+    for (int round = 0; m >= 0 && m <= n && round < CL_NORMALIZE_ROUNDS; round++) {
+        memcpy(input, out, (size_t)m);
+        int64_t next = one_round(input, m, out, scratch);
+        if (next == m && memcmp(input, out, (size_t)m) == 0) break;
+        m = next;
+    }
     return m;
 }
