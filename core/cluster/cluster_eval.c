@@ -36,7 +36,7 @@ static uint64_t splitmix64(uint64_t x) {
 }
 
 /* A variable's value at point k: magnitude in [0.35, 2.55), sign by k. */
-static double var_value(double seed, int k) {
+double cl_var_value(double seed, int k) {
     uint64_t u = splitmix64((uint64_t)seed * 0x100000001b3ull + (uint64_t)k);
     double mag = 0.35 + 2.2 * (double)(u >> 11) * 0x1.0p-53;
     return k < 5 ? mag : -mag;
@@ -90,7 +90,7 @@ static double eval(const cl_pool *p, int32_t i, int k, int32_t mask) {
     const cl_node *n = &p->nodes[i];
     switch (n->op) {
     case CL_NUM: return n->v;
-    case CL_VAR: return var_value(n->v, k);
+    case CL_VAR: return cl_var_value(n->v, k);
     case CL_PI: return M_PI;
     case CL_E: return M_E;
     case CL_INF: return INFINITY;
@@ -119,17 +119,17 @@ static double eval(const cl_pool *p, int32_t i, int k, int32_t mask) {
     }
 }
 
-static int has_vars(const cl_pool *p, int32_t i) {
+int cl_tree_has_vars(const cl_pool *p, int32_t i) {
     const cl_node *n = &p->nodes[i];
     if (n->op == CL_VAR) return 1;
-    return (n->a >= 0 && has_vars(p, n->a)) || (n->b >= 0 && has_vars(p, n->b));
+    return (n->a >= 0 && cl_tree_has_vars(p, n->a)) || (n->b >= 0 && cl_tree_has_vars(p, n->b));
 }
 
 int cl_eval_elem(cl_pool *p, cl_elem *e) {
     int32_t root = e->root;
     e->has_alt = p->nodes[root].op == CL_PERCENT;     /* x%: both x and x / 100 */
     if (e->has_alt) root = p->nodes[root].a;
-    e->has_vars = (uint8_t)has_vars(p, root);
+    e->has_vars = (uint8_t)cl_tree_has_vars(p, root);
     e->decimal = (uint8_t)cl_tree_has_decimal(p, root);
     int points = e->has_vars ? CL_POINTS : 1;
     for (int k = 0; k < points; k++) {
@@ -211,10 +211,46 @@ static int covered(const cl_pool *p, const cl_val *a, const cl_val *b, int label
     return 1;
 }
 
+/* f = lhs - rhs of a relation at the points. */
+static void relation_values(const cl_pool *p, const cl_val *r, double *f, int *vars, int *decimal) {
+    const cl_val *lv = &p->vals[r->first], *rv = &p->vals[lv->next];
+    const cl_elem *l = &p->elems[lv->elem], *rr = &p->elems[rv->elem];
+    *vars = l->has_vars || rr->has_vars;
+    *decimal = l->decimal || rr->decimal;
+    for (int k = 0; k < CL_POINTS; k++) f[k] = l->v[l->has_vars ? k : 0] - rr->v[rr->has_vars ? k : 0];
+}
+
+/* Relations with variables are the same when lhs - rhs of one is a
+ * nonzero multiple c of the other's (a positive one for inequalities, whose
+ * direction it keeps): 2x + 4 = 0 is x = -2 - 0, and -x > -1 is x < 1. */
+static int proportional(const cl_pool *p, const cl_val *a, const cl_val *b, int positive, double rtol) {
+    double fa[CL_POINTS], fb[CL_POINTS];
+    int va, vb, da, db;
+    relation_values(p, a, fa, &va, &da);
+    relation_values(p, b, fb, &vb, &db);
+    if (!va || !vb) return 0;
+    int best = -1;
+    for (int k = 0; k < CL_POINTS; k++)
+        if (isfinite(fa[k]) && isfinite(fb[k]) && (best < 0 || fabs(fb[k]) > fabs(fb[best]))) best = k;
+    if (best < 0 || fb[best] == 0) return 0;
+    double c = fa[best] / fb[best];
+    if (!isfinite(c) || c == 0 || (positive && c < 0)) return 0;
+    double tol = da || db ? rtol : rtol * CL_TIGHT_SCALE, floor = da || db ? CL_SCALE_FLOOR : CL_TIGHT_FLOOR;
+    int defined = 0;
+    for (int k = 0; k < CL_POINTS; k++) {
+        if (isnan(fa[k]) || isnan(fb[k])) continue;
+        if (!close_enough(fa[k], c * fb[k], tol, floor)) return 0;
+        defined++;
+    }
+    return defined >= 3;
+}
+
 int cl_val_equal(const cl_pool *p, int32_t ia, int32_t ib, double rtol, int depth) {
     if (depth > EMPO_CLUSTER_MAX_DEPTH) return 0;
     const cl_val *a = &p->vals[ia], *b = &p->vals[ib];
     if (a->kind != b->kind) return 0;
+    /* x = 3 is not y = 3 (a bare 3 meets either) */
+    if (a->label_len > 0 && b->label_len > 0 && !label_equal(p, a, b)) return 0;
     switch (a->kind) {
     case CL_V_SCALAR:
         return elem_equal(p, &p->elems[a->elem], &p->elems[b->elem], rtol);
@@ -232,8 +268,10 @@ int cl_val_equal(const cl_pool *p, int32_t ia, int32_t ib, double rtol, int dept
         if (a->rel != b->rel) return 0;
         int32_t al = a->first, ar = p->vals[al].next, bl = b->first, br = p->vals[bl].next;
         if (cl_val_equal(p, al, bl, rtol, depth + 1) && cl_val_equal(p, ar, br, rtol, depth + 1)) return 1;
-        return (a->rel == '=' || a->rel == '!') && cl_val_equal(p, al, br, rtol, depth + 1) &&
-               cl_val_equal(p, ar, bl, rtol, depth + 1);
+        int symmetric = a->rel == '=' || a->rel == '!';
+        if (symmetric && cl_val_equal(p, al, br, rtol, depth + 1) && cl_val_equal(p, ar, bl, rtol, depth + 1))
+            return 1;
+        return proportional(p, a, b, !symmetric, rtol);
     }
     default:
         return 0;

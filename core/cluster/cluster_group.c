@@ -32,7 +32,8 @@ int cl_answer_prepare(cl_pool *p, cl_answer *a, const char *s, int64_t n, int ru
     a->val = -1;
     if (n == 0) { a->kind = CL_EMPTY; return EMPO_OK; }
     a->kind = CL_RAW;
-    if (rule == EMPO_RULE_EXACT || n > EMPO_CLUSTER_MAX_ANSWER) return EMPO_OK;
+    const int base = rule & EMPO_RULE_MASK;
+    if (base == EMPO_RULE_EXACT || n > EMPO_CLUSTER_MAX_ANSWER) return EMPO_OK;
     int64_t cap = cl_normalize_cap(n);
     if (!reserve_bytes(&p->text, &p->cap_text, p->n_text + cap) ||
         !reserve_bytes(&p->scratch, &p->cap_scratch, 2 * cap))
@@ -44,10 +45,10 @@ int cl_answer_prepare(cl_pool *p, cl_answer *a, const char *s, int64_t n, int ru
     p->n_text += m;
     if (m == 0) { a->kind = CL_EMPTY; return EMPO_OK; }
     a->kind = CL_TEXT;
-    if (rule != EMPO_RULE_MATH) return EMPO_OK;
+    if (base != EMPO_RULE_MATH) return EMPO_OK;
     if (!reserve_bytes(&p->scratch, &p->cap_scratch, 5 * m + 8))   /* the parser's bracket tables */
         return empo_fail(EMPO_E_NOMEM, "cluster: out of memory parsing an answer");
-    return cl_parse_answer(p, a, p->text + a->norm_off, m);
+    return cl_parse_answer(p, a, p->text + a->norm_off, m, rule & ~EMPO_RULE_MASK);
 }
 
 static int text_equal_nocase(const char *a, const char *b, int64_t n) {
@@ -63,15 +64,28 @@ int cl_answer_equal(const cl_pool *p, const cl_answer *a, const cl_answer *b, in
     const char *na = p->text + a->norm_off, *nb = p->text + b->norm_off;
     int same_len = a->norm_len == b->norm_len;
     if (same_len && memcmp(na, nb, (size_t)a->norm_len) == 0) return 1;
-    if (rule != EMPO_RULE_MATH) return 0;
-    if (a->kind == CL_TEXT && b->kind == CL_TEXT) return same_len && text_equal_nocase(na, nb, a->norm_len);
+    if ((rule & EMPO_RULE_MASK) != EMPO_RULE_MATH) return 0;
+    if (a->kind == CL_TEXT && b->kind == CL_TEXT) {
+        /* words compare as words, and those that also parse as math as math: xy = yx */
+        if (same_len && text_equal_nocase(na, nb, a->norm_len)) return 1;
+        return a->val >= 0 && b->val >= 0 && cl_val_equal(p, a->val, b->val, rtol, 0);
+    }
     if (a->kind == CL_TEXT || b->kind == CL_TEXT) {   /* words against math: "xy" vs "x*y" */
         const cl_answer *t = a->kind == CL_TEXT ? a : b, *o = a->kind == CL_TEXT ? b : a;
         if (t->val >= 0 && o->kind == CL_MATH) return cl_val_equal(p, t->val, o->val, rtol, 0);
         return same_len && text_equal_nocase(na, nb, a->norm_len);
     }
     if (a->kind == CL_CHOICE || b->kind == CL_CHOICE) return a->kind == b->kind && a->choice == b->choice;
-    return cl_val_equal(p, a->val, b->val, rtol, 0);
+    if (cl_val_equal(p, a->val, b->val, rtol, 0)) return 1;
+    if (rule & EMPO_MATH_KEEP_LHS) return 0;
+    /* \frac{NO}{BO} = \frac{1}{\sqrt6} against a bare \frac{1}{\sqrt6}: the side
+     * before = is a name for the value, as the reference reads it */
+    const cl_val *va = &p->vals[a->val], *vb = &p->vals[b->val];
+    if (va->kind == CL_V_REL && va->rel == '=' && vb->kind != CL_V_REL)
+        return cl_val_equal(p, p->vals[va->first].next, b->val, rtol, 0);
+    if (vb->kind == CL_V_REL && vb->rel == '=' && va->kind != CL_V_REL)
+        return cl_val_equal(p, a->val, p->vals[vb->first].next, rtol, 0);
+    return 0;
 }
 
 /* ---- argument checks ---- */
@@ -82,6 +96,18 @@ static int check_string(const char *fn, const char *what, const char *s, int64_t
     if (n > limit)
         return empo_fail(EMPO_E_ARG, "%s: %s of %lld bytes exceeds the limit of %lld", fn, what, (long long)n,
                          (long long)limit);
+    return EMPO_OK;
+}
+
+static int check_rule(const char *fn, int rule) {
+    const int base = rule & EMPO_RULE_MASK, options = rule & ~EMPO_RULE_MASK;
+    if (base < EMPO_RULE_EXACT || base > EMPO_RULE_MATH)
+        return empo_fail(EMPO_E_ARG, "%s: unknown rule %d (EMPO_RULE_EXACT, _NORMALIZED or _MATH)", fn, base);
+    if (options & ~(EMPO_MATH_CHAINS_AS_TEXT | EMPO_MATH_KEEP_LHS))
+        return empo_fail(EMPO_E_ARG, "%s: unknown options 0x%x in rule 0x%x", fn,
+                         (unsigned)(options & ~(EMPO_MATH_CHAINS_AS_TEXT | EMPO_MATH_KEEP_LHS)), (unsigned)rule);
+    if (options && base != EMPO_RULE_MATH)
+        return empo_fail(EMPO_E_ARG, "%s: EMPO_MATH_* options need EMPO_RULE_MATH (rule 0x%x)", fn, (unsigned)rule);
     return EMPO_OK;
 }
 
@@ -111,18 +137,24 @@ int empo_cluster_normalize(const char *s, int64_t len, char *out, int64_t cap, i
     return st;
 }
 
-int empo_cluster_equivalent(const char *a, int64_t alen, const char *b, int64_t blen, double rtol, int *equal) {
-    EMPO_TRY(check_string("cluster_equivalent", "answer a", a, alen, EMPO_CLUSTER_MAX_TEXT));
-    EMPO_TRY(check_string("cluster_equivalent", "answer b", b, blen, EMPO_CLUSTER_MAX_TEXT));
-    if (!equal) return empo_fail(EMPO_E_ARG, "cluster_equivalent: equal is NULL");
+int empo_cluster_equal(int rule, const char *a, int64_t alen, const char *b, int64_t blen, double rtol,
+                       int *equal) {
+    EMPO_TRY(check_rule("cluster_equal", rule));
+    EMPO_TRY(check_string("cluster_equal", "answer a", a, alen, EMPO_CLUSTER_MAX_TEXT));
+    EMPO_TRY(check_string("cluster_equal", "answer b", b, blen, EMPO_CLUSTER_MAX_TEXT));
+    if (!equal) return empo_fail(EMPO_E_ARG, "cluster_equal: equal is NULL");
     cl_pool p;
     cl_pool_init(&p);
     cl_answer x, y;
-    int st = cl_answer_prepare(&p, &x, a, alen, EMPO_RULE_MATH);
-    if (st == EMPO_OK) st = cl_answer_prepare(&p, &y, b, blen, EMPO_RULE_MATH);
-    if (st == EMPO_OK) *equal = cl_answer_equal(&p, &x, &y, EMPO_RULE_MATH, pick_rtol(rtol));
+    int st = cl_answer_prepare(&p, &x, a, alen, rule);
+    if (st == EMPO_OK) st = cl_answer_prepare(&p, &y, b, blen, rule);
+    if (st == EMPO_OK) *equal = cl_answer_equal(&p, &x, &y, rule, pick_rtol(rtol));
     cl_pool_free(&p);
     return st;
+}
+
+int empo_cluster_equivalent(const char *a, int64_t alen, const char *b, int64_t blen, double rtol, int *equal) {
+    return empo_cluster_equal(EMPO_RULE_MATH, a, alen, b, blen, rtol, equal);
 }
 
 /* The elem of a prepared answer that is a lone percentage (50%), or NULL. */
@@ -142,8 +174,7 @@ static int32_t find_root(int32_t *parent, int32_t i) {
 
 int empo_cluster_group(int rule, int n, const char *const *answers, const int64_t *lens, double rtol,
                        int32_t *ids, int32_t *n_clusters) {
-    if (rule < EMPO_RULE_EXACT || rule > EMPO_RULE_MATH)
-        return empo_fail(EMPO_E_ARG, "cluster_group: unknown rule %d (EMPO_RULE_EXACT, _NORMALIZED or _MATH)", rule);
+    EMPO_TRY(check_rule("cluster_group", rule));
     if (n < 0 || n > EMPO_CLUSTER_MAX_GROUP)
         return empo_fail(EMPO_E_ARG, "cluster_group: %d answers (0..%d allowed)", n, EMPO_CLUSTER_MAX_GROUP);
     if (n > 0 && (!answers || !lens || !ids))

@@ -123,7 +123,7 @@ int cl_answer_equal(const cl_pool *p, const cl_answer *a, const cl_answer *b, in
 /* Classifies and parses the normalized form s[0..n) of a: sets a->kind
  * (CL_TEXT / CL_CHOICE / CL_MATH), a->choice and a->val. Returns EMPO_OK or
  * EMPO_E_NOMEM; an unparsable form is CL_TEXT, not an error. */
-int cl_parse_answer(cl_pool *p, cl_answer *a, const char *s, int64_t n);
+int cl_parse_answer(cl_pool *p, cl_answer *a, const char *s, int64_t n, int flags);
 /* A, (a), a), (B) text..., option B (normalized): the choice letter, or 0
  * (cluster_extract.c). */
 char cl_choice_letter(const char *s, int64_t n);
@@ -141,6 +141,10 @@ int cl_tree_has_decimal(const cl_pool *p, int32_t root);
 int cl_eval_elem(cl_pool *p, cl_elem *e);
 /* 64-bit hash of a name, for variable values. */
 uint64_t cl_hash(const char *s, int64_t n);
+/* The value at point k of the variable whose hash seed is given. */
+double cl_var_value(double seed, int k);
+/* The tree at root has a variable. */
+int cl_tree_has_vars(const cl_pool *p, int32_t root);
 int cl_val_equal(const cl_pool *p, int32_t a, int32_t b, double rtol, int depth);
 
 /* ---- small string helpers ---- */

@@ -51,6 +51,7 @@ typedef struct parser {
     int depth, failed;   /* failed: 1 not math, 2 out of memory */
     int n_pm, abs_depth;
     int in_exponent;     /* no mixed numbers inside exponents: x^2\frac12 */
+    int flags;           /* EMPO_MATH_* of the rule */
     int64_t label_base;  /* offset of s in p->text */
     int32_t *close;      /* per opening bracket: its closer (or -1) */
     uint8_t *comma;      /* per opening bracket: a comma at its own level */
@@ -383,6 +384,10 @@ static int32_t parse_primary(parser *P) {
     case T_VAR:
         advance(P);
         r = mk(P, CL_VAR, -1, -1, (double)(cl_hash(P->s + t.at, t.len) >> 11));
+        if (r >= 0) {                         /* its name, for "3 = x" (a label) */
+            P->p->nodes[r].lit_off = (int32_t)(P->label_base + t.at);
+            P->p->nodes[r].lit_len = (int32_t)t.len;
+        }
         break;
     case T_PI: advance(P); r = mk(P, CL_PI, -1, -1, 0); break;
     case T_E: advance(P); r = mk(P, CL_E, -1, -1, 0); break;
@@ -589,26 +594,87 @@ static int32_t single_var(const parser *P, int32_t root) {
     return root >= 0 && P->p->nodes[root].op == CL_VAR;
 }
 
-/* sum [relop sum [relop sum]]: x > 3 and 1 < x <= 2 become intervals;
- * a = b and a < b stay relations. */
+/* A scalar of the tree at root named by the variable node var ("3 = x"). */
+static int32_t labelled_scalar(parser *P, int32_t root, int32_t var) {
+    int32_t v = new_scalar(P, root, 0);
+    if (v >= 0) {
+        P->p->vals[v].label_off = P->p->nodes[var].lit_off;
+        P->p->vals[v].label_len = P->p->nodes[var].lit_len;
+    }
+    return v;
+}
+
+/* The one variable of the tree at i (its hash in *seed): 1, or 0 when it
+ * has none or several. */
+static int one_variable(const cl_pool *p, int32_t i, double *seed, int *seen) {
+    const cl_node *n = &p->nodes[i];
+    if (n->op == CL_VAR) {
+        if (*seen && *seed != n->v) return 0;
+        *seen = 1;
+        *seed = n->v;
+        return 1;
+    }
+    return (n->a < 0 || one_variable(p, n->a, seed, seen)) && (n->b < 0 || one_variable(p, n->b, seed, seen));
+}
+
+/* lhs < rhs (or <=) in one variable x with lhs - rhs = c x + d, c != 0:
+ * the interval of x it describes (-x > -1 is x < 1), or -1 when the
+ * inequality is not of that form (then it stays a relation). */
+static int32_t linear_interval(parser *P, int32_t lhs, int32_t rhs, int strict) {
+    double seed = 0;
+    int seen = 0;
+    if (!one_variable(P->p, lhs, &seed, &seen) || !one_variable(P->p, rhs, &seed, &seen) || !seen) return -1;
+    int32_t d = mk(P, CL_SUB, lhs, rhs, 0);
+    if (d < 0) return -1;
+    cl_elem f = {.root = d};
+    if (cl_eval_elem(P->p, &f) < 0) { P->failed = 2; return -1; }
+    double t0 = cl_var_value(seed, 0), t1 = cl_var_value(seed, 1);
+    double c = (f.v[1] - f.v[0]) / (t1 - t0), off = f.v[0] - c * t0;
+    if (!isfinite(c) || !isfinite(off) || fabs(c) < 1e-12) return -1;
+    for (int k = 0; k < CL_POINTS; k++) {
+        double want = c * cl_var_value(seed, k) + off;
+        if (!(fabs(f.v[k] - want) <= 1e-9 * fmax(fmax(fabs(f.v[k]), fabs(want)), 1.0))) return -1;
+    }
+    int32_t root = mk(P, CL_NUM, -1, -1, -off / c);
+    if (root < 0) return -1;
+    P->p->nodes[root].lit_len = -1;            /* computed: compared as an evaluation */
+    int32_t end = new_scalar(P, root, 0);
+    if (end < 0) return -1;
+    P->p->elems[P->p->vals[end].elem].decimal = (uint8_t)f.decimal;
+    char closing = strict ? ')' : ']', opening = strict ? '(' : '[';
+    if (c > 0) return interval(P, inf_scalar(P, 1), '(', end, closing);      /* x < r */
+    return interval(P, end, opening, inf_scalar(P, 0), ')');                 /* x > r */
+}
+
+/* sum [relop sum [relop sum]]: x > 3, -x > -1 and 1 < x <= 2 (also
+ * 0 < f(x) < 1) become intervals; a = b = c is its last side (unless
+ * EMPO_MATH_CHAINS_AS_TEXT); "3 = x" names x; other a = b and a < b stay
+ * relations. */
 static int32_t parse_relation(parser *P) {
     int32_t a = -1;
     P->n_pm = 0;
     int32_t first = parse_sum(P);
     if (first < 0) return -1;
     if (!is_rel(P->t.kind)) return scalar_value(P, first);   /* the common case */
-    int ops[2], n_ops = 0;
-    int32_t sums[3] = {first, -1, -1};
-    while (is_rel(P->t.kind) && n_ops < 2) {
-        ops[n_ops++] = P->t.kind;
+    enum { MAX_CHAIN = 16 };
+    int ops[MAX_CHAIN], n_ops = 0, all_eq = 1;
+    int32_t sums[MAX_CHAIN + 1] = {first};
+    while (is_rel(P->t.kind) && n_ops < MAX_CHAIN && (n_ops < 2 || all_eq)) {
+        ops[n_ops] = P->t.kind;
+        all_eq = all_eq && ops[n_ops] == T_EQ;
+        n_ops++;
         advance(P);
         sums[n_ops] = parse_sum(P);
         if (sums[n_ops] < 0) return -1;
     }
     if (is_rel(P->t.kind) || P->n_pm) return fail(P);
-    if (n_ops == 2) {                /* lo < x < hi (or hi > x > lo) */
+    if (n_ops >= 2 && all_eq) {      /* x = 5+5+1 = 7 = 11: the last side, as the reference reads it */
+        if (P->flags & EMPO_MATH_CHAINS_AS_TEXT) return fail(P);
+        return new_scalar(P, sums[n_ops], 0);
+    }
+    if (n_ops == 2) {                /* lo < x < hi (or hi > x > lo), also lo < f(x) < hi */
         int less = is_less(ops[0]) && is_less(ops[1]), more = is_more(ops[0]) && is_more(ops[1]);
-        if (!(less || more) || !single_var(P, sums[1])) return fail(P);
+        if (!(less || more) || !cl_tree_has_vars(P->p, sums[1])) return fail(P);
         int lo = less ? 0 : 2, hi = less ? 2 : 0;
         int lo_open = (less ? ops[0] : ops[1]) == (less ? T_LT : T_GT);
         int hi_open = (less ? ops[1] : ops[0]) == (less ? T_LT : T_GT);
@@ -622,7 +688,10 @@ static int32_t parse_relation(parser *P) {
         char end = op == T_LT ? ')' : ']', start = op == T_LT ? '(' : '[';
         if (single_var(P, lhs)) return interval(P, inf_scalar(P, 1), '(', new_scalar(P, rhs, 0), end);
         if (single_var(P, rhs)) return interval(P, new_scalar(P, lhs, 0), start, inf_scalar(P, 0), ')');
+        int32_t in = linear_interval(P, lhs, rhs, op == T_LT);
+        if (in >= 0 || P->failed) return in;
     }
+    if (op == T_EQ && single_var(P, rhs) && !single_var(P, lhs)) return labelled_scalar(P, lhs, rhs);
     a = new_val(P, CL_V_REL);
     if (a < 0) return -1;
     P->p->vals[a].rel = op == T_EQ ? '=' : op == T_NE ? '!' : op == T_LT ? '<' : 'l';
@@ -765,7 +834,7 @@ static int plain_words(const char *s, int64_t n) {
     return !(r && (r->kind == T_PI || r->kind == T_INF));
 }
 
-int cl_parse_answer(cl_pool *p, cl_answer *a, const char *s, int64_t n) {
+int cl_parse_answer(cl_pool *p, cl_answer *a, const char *s, int64_t n, int flags) {
     a->choice = cl_choice_letter(s, n);
     if (a->choice) { a->kind = CL_CHOICE; return EMPO_OK; }
     a->kind = CL_TEXT;
@@ -775,6 +844,7 @@ int cl_parse_answer(cl_pool *p, cl_answer *a, const char *s, int64_t n) {
     parser P;
     memset(&P, 0, sizeof P);
     P.p = p;
+    P.flags = flags;
     P.s = s;
     P.n = n;
     P.label_base = a->norm_off;

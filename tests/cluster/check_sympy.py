@@ -13,7 +13,7 @@ one-variable inequalities built as SymPy objects.
 Skipped, and counted as skipped:
   * categories that are conventions rather than mathematics (plain text,
     choice letters, percent, units, degrees, thousands separators, mixed
-    numbers) -- SymPy has no opinion on them;
+    numbers, what a label before = means) -- SymPy has no opinion on them;
   * sides using notation this translator does not cover (\\text, \\pm, words,
     non-ASCII, a bare multi-digit exponent such as 2^10, which LaTeX and
     plain text read differently).
@@ -36,7 +36,7 @@ from sympy.parsing.sympy_parser import (convert_xor, implicit_multiplication_app
 
 MIN_CHECKED = 200
 RTOL, FLOOR = 1e-6, 1e-6
-CONVENTIONS = {'text', 'choice', 'percent', 'units', 'degree', 'thousands', 'mixed'}
+CONVENTIONS = {'text', 'choice', 'percent', 'units', 'degree', 'thousands', 'mixed', 'label'}
 TRANSFORMS = standard_transformations + (implicit_multiplication_application, convert_xor)
 
 GREEK = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta', 'theta', 'iota', 'kappa', 'lambda',
@@ -287,7 +287,18 @@ def relation(a, op, b):
         return ('tuple', '(', [('scalar', -sp.oo), ('scalar', scalar(b))], ')' if op == '<' else ']')
     if op != '=' and var_b:
         return ('tuple', '(' if op == '<' else '[', [('scalar', scalar(a)), ('scalar', sp.oo)], ')')
-    return ('rel', op, ('scalar', scalar(a)), ('scalar', scalar(b)))
+    sa, sb = scalar(a), scalar(b)
+    f = sa - sb
+    if op != '=' and len(f.free_symbols) == 1:     # linear in one variable: the interval it solves to
+        x = next(iter(f.free_symbols))
+        poly = sp.Poly(sp.expand(f), x) if f.is_polynomial(x) else None
+        if poly is not None and poly.degree() == 1:
+            c1, c0 = poly.all_coeffs()
+            root = -c0 / c1
+            if c1 > 0:
+                return ('tuple', '(', [('scalar', -sp.oo), ('scalar', root)], ')' if op == '<' else ']')
+            return ('tuple', '(' if op == '<' else '[', [('scalar', root), ('scalar', sp.oo)], ')')
+    return ('rel', op, ('scalar', sa), ('scalar', sb))
 
 
 # ---- equivalence in SymPy ----
@@ -333,6 +344,18 @@ def scalar_equal(a, b):
     return defined >= (1 if not syms else 3)
 
 
+def proportional(x, y):
+    """lhs - rhs of one relation is a nonzero constant times the other's
+    (a positive one for inequalities), the relations having variables."""
+    if x[1] != y[1] or x[2][0] != 'scalar' or y[2][0] != 'scalar':
+        return False
+    fx, fy = x[2][1] - x[3][1], y[2][1] - y[3][1]
+    if not (fx.free_symbols and fy.free_symbols) or fy == 0:
+        return False
+    c = sp.simplify(fx / fy)
+    return c.is_number and c != 0 and (x[1] == '=' or bool(c > 0))
+
+
 def equal(x, y):
     if x[0] != y[0]:
         return False
@@ -346,7 +369,7 @@ def equal(x, y):
         return x[1] == y[1] and equal(x[2], y[2])
     if x[0] == 'rel':
         same = x[1] == y[1] and equal(x[2], y[2]) and equal(x[3], y[3])
-        return same or (x[1] == y[1] == '=' and equal(x[2], y[3]) and equal(x[3], y[2]))
+        return same or (x[1] == y[1] == '=' and equal(x[2], y[3]) and equal(x[3], y[2])) or proportional(x, y)
     return False
 
 

@@ -134,7 +134,7 @@ if src then
     n = n + 1
     c.ok(pcall(function() return empo.ffi.C[name] end), name .. ' resolves')
   end
-  c.eq(n, 5, 'functions declared in empo/cluster.h')
+  c.eq(n, 6, 'functions declared in empo/cluster.h')
 end
 
 c.done()

@@ -47,7 +47,15 @@ enum { EMPO_ANSWER_NONE = 0, EMPO_ANSWER_BOXED = 1, EMPO_ANSWER_PHRASE = 2, EMPO
 enum {
     EMPO_RULE_EXACT = 0,        /* byte-equal after trimming surrounding whitespace */
     EMPO_RULE_NORMALIZED = 1,   /* equal normalized forms (empo_cluster_normalize) */
-    EMPO_RULE_MATH = 2          /* normalized forms, then parsed values (docs/clustering.md) */
+    EMPO_RULE_MATH = 2,         /* normalized forms, then parsed values (docs/clustering.md) */
+    EMPO_RULE_MASK = 0xff       /* the rule; the bits above are EMPO_MATH_* options */
+};
+
+/* Options of the math rule, or-ed into it (EMPO_RULE_MATH | EMPO_MATH_...).
+ * The default (none) reads answers as the EMPO reference's grader does. */
+enum {
+    EMPO_MATH_CHAINS_AS_TEXT = 0x100,   /* x = 5+5+1 = 11 is text, not its last side 11 */
+    EMPO_MATH_KEEP_LHS = 0x200          /* \frac{NO}{BO} = \frac{1}{2} never equals a bare \frac{1}{2} */
 };
 
 /* how empty answers count in empo_cluster_stats */
@@ -82,6 +90,9 @@ int empo_cluster_normalize(const char *s, int64_t len, char *out, int64_t cap, i
  * rtol <= 0 means the default relative tolerance, 1e-6. */
 int empo_cluster_equivalent(const char *a, int64_t alen, const char *b, int64_t blen, double rtol,
                             int *equal);
+/* The same under any rule (with its EMPO_MATH_* options). */
+int empo_cluster_equal(int rule, const char *a, int64_t alen, const char *b, int64_t blen, double rtol,
+                       int *equal);
 
 /* Clusters n answers under one rule (union-find: a cluster is a connected
  * set of pairwise-equivalent answers). ids[i] gets answer i's cluster,
