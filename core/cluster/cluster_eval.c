@@ -254,6 +254,9 @@ int cl_val_equal(const cl_pool *p, int32_t ia, int32_t ib, double rtol, int dept
     switch (a->kind) {
     case CL_V_SCALAR:
         return elem_equal(p, &p->elems[a->elem], &p->elems[b->elem], rtol);
+    case CL_V_MATRIX:
+        if (a->cols != b->cols || a->count != b->count) return 0;      /* same shape, then element by element */
+        /* fall through */
     case CL_V_TUPLE: {
         if (a->open != b->open || a->close != b->close || a->count != b->count) return 0;
         for (int32_t x = a->first, y = b->first; x >= 0 && y >= 0; x = p->vals[x].next, y = p->vals[y].next)

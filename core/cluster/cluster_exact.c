@@ -20,7 +20,8 @@
 
 enum { CL_MAX_LIMBS = 2048,     /* 65,536 bits: any literal an answer can hold, and its products */
        CL_MAX_POW = 100000,      /* |exponent| of an exact power */
-       CL_MAX_FACT = 2000 };     /* n! and binom(n, k) computed exactly up to this n */
+       CL_MAX_FACT = 2000,       /* n! and binom(n, k) computed exactly up to this n */
+       CL_EXACT_BUDGET = 16384 };   /* limbs one scalar may use: bounds the work of a hostile answer */
 
 /* Room for n more limbs; returns the offset of the first, or -1 (out of memory). */
 static int64_t alloc_limbs(cl_pool *p, int64_t n) {
@@ -263,7 +264,8 @@ static int rat_literal(cl_pool *p, const char *s, int64_t n, cl_rat *out) {
 }
 
 /* The exact value of the tree at i under the \pm choices mask. */
-static int exact(cl_pool *p, int32_t i, int32_t mask, cl_rat *out) {
+static int exact(cl_pool *p, int32_t i, int32_t mask, int64_t limit, cl_rat *out) {
+    if (p->n_limbs > limit) return 0;
     const cl_node nd = p->nodes[i];    /* a copy: the arenas grow below */
     cl_rat a, b;
     int st;
@@ -273,7 +275,7 @@ static int exact(cl_pool *p, int32_t i, int32_t mask, cl_rat *out) {
         if (nd.lit_len < 0 || nd.v != floor(nd.v) || fabs(nd.v) > 0x1p53) return 0;
         return rat_int(p, (int64_t)nd.v, out);
     case CL_NEG: case CL_PERCENT: case CL_FACT: case CL_FUNC:
-        if ((st = exact(p, nd.a, mask, &a)) != 1) return st;
+        if ((st = exact(p, nd.a, mask, limit, &a)) != 1) return st;
         if (nd.op == CL_NEG) {
             *out = a;
             if (out->num.len > 0) out->num.neg = (int8_t)!out->num.neg;
@@ -294,8 +296,8 @@ static int exact(cl_pool *p, int32_t i, int32_t mask, cl_rat *out) {
         if (!rat_small_int(p, a, &n) || n < 0 || n > CL_MAX_FACT) return 0;
         return rat_falling(p, n, n, 0, out);
     case CL_ADD: case CL_SUB: case CL_MUL: case CL_DIV: case CL_POW: case CL_PM: case CL_BINOM:
-        if ((st = exact(p, nd.a, mask, &a)) != 1) return st;
-        if ((st = exact(p, nd.b, mask, &b)) != 1) return st;
+        if ((st = exact(p, nd.a, mask, limit, &a)) != 1) return st;
+        if ((st = exact(p, nd.b, mask, limit, &b)) != 1) return st;
         break;
     default:
         return 0;                  /* pi, e, inf, variables, roots, logs */
@@ -326,7 +328,7 @@ static int exact(cl_pool *p, int32_t i, int32_t mask, cl_rat *out) {
 
 int cl_exact_value(cl_pool *p, int32_t root, int32_t mask, cl_rat *out) {
     int64_t mark = p->n_limbs;
-    int st = exact(p, root, mask, out);
+    int st = exact(p, root, mask, mark + CL_EXACT_BUDGET, out);
     if (st != 1) p->n_limbs = mark;       /* inexact: give the arena back */
     return st;
 }

@@ -74,8 +74,9 @@ typedef struct cl_elem {
     cl_rat q, q_alt;
 } cl_elem;
 
-/* A value: a scalar, an ordered tuple/interval, an unordered set, or a relation. */
-enum cl_kind_val { CL_V_SCALAR, CL_V_TUPLE, CL_V_SET, CL_V_UNION, CL_V_REL };
+/* A value: a scalar, an ordered tuple/interval, an unordered set, a
+ * relation, or a matrix (its elements row by row). */
+enum cl_kind_val { CL_V_SCALAR, CL_V_TUPLE, CL_V_SET, CL_V_UNION, CL_V_REL, CL_V_MATRIX };
 typedef struct cl_val {
     uint8_t kind;
     char open, close;      /* CL_V_TUPLE: '(' or '[' and ')' or ']' */
@@ -83,6 +84,7 @@ typedef struct cl_val {
     int32_t elem;          /* CL_V_SCALAR */
     int32_t first, next;   /* children (tuple, set, union, rel: lhs then rhs), sibling */
     int32_t count;
+    int32_t cols;          /* CL_V_MATRIX: elements per row (count / cols rows) */
     int32_t label_off, label_len;   /* "x = ..." items: the name x (len 0: none) */
 } cl_val;
 

@@ -157,9 +157,59 @@ static int64_t put_unicode_sqrt(wbuf *w, const char *s, int64_t n, int64_t i) {
 
 /* A backslash command at s[i] ('\\'); returns the next input position, or
  * -1 when wrappers nest deeper than the limit. */
-static int64_t latex_command(const char *s, int64_t n, int64_t i, wbuf *w, int64_t *drops, int *nd) {
+/* "{name}" at s[i] (after spaces): the name's span, and the position after it. */
+static int64_t env_name(const char *s, int64_t n, int64_t i, int64_t *at, int64_t *len) {
+    while (i < n && cl_is_space(s[i])) i++;
+    if (i >= n || s[i] != '{') return -1;
+    int64_t j = i + 1;
+    while (j < n && (cl_is_alpha(s[j]) || s[j] == '*')) j++;
+    if (j >= n || s[j] != '}') return -1;
+    *at = i + 1;
+    *len = j - i - 1;
+    return j + 1;
+}
+
+static int contains(const char *s, int64_t n, const char *what) {
+    int64_t m = (int64_t)strlen(what);
+    for (int64_t i = 0; i + m <= n; i++)
+        if (memcmp(s + i, what, (size_t)m) == 0) return 1;
+    return 0;
+}
+
+static int matrix_env(const char *s, int64_t len) {
+    static const char *names[] = {"matrix", "pmatrix", "bmatrix", "Bmatrix", "smallmatrix", "array"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+        if (cl_name_is(names[k], s, len)) return 1;
+    return 0;
+}
+
+/* \begin{pmatrix} .. \end{pmatrix} (any bracket style, and array with its
+ * column spec dropped) -> \begin{matrix} .. \end{matrix}, keeping & and \\
+ * inside; *matrix counts the open ones. Returns the next input position,
+ * or 0 when s[i] is no such environment. */
+static int64_t matrix_command(const char *s, int64_t n, int64_t i, int64_t name_end, wbuf *w, int *matrix) {
+    int begin = name_end - i == 6 && memcmp(s + i, "\\begin", 6) == 0;
+    int end = name_end - i == 4 && memcmp(s + i, "\\end", 4) == 0;
+    int64_t at, len;
+    int64_t next = (begin || end) ? env_name(s, n, name_end, &at, &len) : -1;
+    if (next < 0 || !matrix_env(s + at, len) || (end && *matrix == 0)) return 0;
+    if (begin && cl_name_is("array", s + at, len)) {       /* the column spec: {cc}, {c|c} */
+        int64_t spec = next;
+        while (spec < n && cl_is_space(s[spec])) spec++;
+        if (spec < n && s[spec] == '{') {
+            int64_t close = find_close(s, n, spec);
+            if (close > 0) next = close + 1;
+        }
+    }
+    put_str(w, begin ? "\\begin{matrix}" : "\\end{matrix}");
+    *matrix += begin ? 1 : -1;
+    return next;
+}
+
+static int64_t latex_command(const char *s, int64_t n, int64_t i, wbuf *w, int64_t *drops, int *nd, int *matrix) {
     int64_t j = i + 1;
     if (j >= n) return n;
+    if (s[j] == '\\' && *matrix > 0) { put_str(w, "\\\\"); return j + 1; }   /* a matrix row ends */
     if (!cl_is_alpha(s[j])) {          /* \! \, \% \{ ... */
         char c = s[j];
         if (c == '!' && w->n > 0 && w->p[w->n - 1] == ',') {   /* 32,\! 349: a thousands comma */
@@ -173,6 +223,8 @@ static int64_t latex_command(const char *s, int64_t n, int64_t i, wbuf *w, int64
         return j + 1;
     }
     while (j < n && cl_is_alpha(s[j])) j++;
+    int64_t after = matrix_command(s, n, i, j, w, matrix);
+    if (after > 0) return after;
     const cmd_rule *r = find_cmd(s + i + 1, j - i - 1);
     if (!r) {                          /* keep it for the parser */
         for (int64_t k = i; k < j; k++) put(w, s[k]);
@@ -209,16 +261,22 @@ static int64_t latex_command(const char *s, int64_t n, int64_t i, wbuf *w, int64
 static int64_t latex_pass(const char *s, int64_t n, char *out) {
     wbuf w = {out, 0};
     int64_t drops[EMPO_CLUSTER_MAX_DEPTH];
-    int nd = 0;
+    int nd = 0, matrix = 0;
     int64_t i = 0;
+    /* 1 & 0 \\ 0 & 1 with no environment: a matrix all the same (but not an
+     * aligned x &= 3 \\ y &= 4) */
+    int bare = memchr(s, '&', (size_t)n) != NULL && contains(s, n, "\\\\") && !contains(s, n, "\\begin") &&
+               !contains(s, n, "&=");
+    if (bare) { put_str(&w, "\\begin{matrix}"); matrix = 1; }
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
         if (nd > 0 && i == drops[nd - 1]) { nd--; i++; continue; }
         if (c == '\\') {
-            i = latex_command(s, n, i, &w, drops, &nd);
+            i = latex_command(s, n, i, &w, drops, &nd, &matrix);
             if (i < 0) return -1;
             continue;
         }
+        if (c == '&' && matrix > 0) { put(&w, '&'); i++; continue; }   /* a matrix column ends */
         if (c == '$' || c == '&') { i++; continue; }
         if (cl_is_space(c) || c == '~') { put_space(&w); i++; continue; }
         if (c == '{' && i + 2 < n && s[i + 1] == ',' && s[i + 2] == '}') { i += 3; continue; }   /* 1{,}000 */
@@ -242,6 +300,7 @@ static int64_t latex_pass(const char *s, int64_t n, char *out) {
         put(&w, (char)c);
         i++;
     }
+    if (bare) put_str(&w, "\\end{matrix}");
     return w.n;
 }
 

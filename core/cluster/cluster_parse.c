@@ -32,7 +32,8 @@ enum { CL_MAX_TREE = 256 };
 typedef enum tok_kind {
     T_END, T_ERR, T_NUM, T_VAR, T_PI, T_E, T_INF, T_FUNC, T_FRAC, T_SQRT, T_BINOM, T_LOG,
     T_PLUS, T_MINUS, T_STAR, T_SLASH, T_CARET, T_BANG, T_PCT, T_EQ, T_LT, T_LE, T_GT, T_GE, T_NE,
-    T_COMMA, T_BAR, T_LP, T_RP, T_LB, T_RB, T_LC, T_RC, T_LSET, T_RSET, T_CUP, T_PM, T_IN, T_SUB
+    T_COMMA, T_BAR, T_LP, T_RP, T_LB, T_RB, T_LC, T_RC, T_LSET, T_RSET, T_CUP, T_PM, T_IN, T_SUB,
+    T_MBEGIN, T_MEND, T_AMP, T_ROWSEP      /* \begin{matrix} \end{matrix} & \\ (normalized forms) */
 } tok_kind;
 
 typedef struct tok {
@@ -170,10 +171,21 @@ static void lex_command(parser *P, int64_t i) {
     if (j >= P->n) { t->kind = T_ERR; return; }
     if (!cl_is_alpha(s[j])) {
         t->len = 2;
-        t->kind = s[j] == '{' ? T_LSET : s[j] == '}' ? T_RSET : s[j] == '|' ? T_BAR : T_ERR;
+        t->kind = s[j] == '{' ? T_LSET : s[j] == '}' ? T_RSET : s[j] == '|' ? T_BAR : s[j] == '\\' ? T_ROWSEP : T_ERR;
         return;
     }
     while (j < P->n && cl_is_alpha(s[j])) j++;
+    static const char mb[] = "\\begin{matrix}", me[] = "\\end{matrix}";
+    if (P->n - i >= (int64_t)sizeof mb - 1 && memcmp(s + i, mb, sizeof mb - 1) == 0) {
+        t->kind = T_MBEGIN;
+        t->len = (int64_t)sizeof mb - 1;
+        return;
+    }
+    if (P->n - i >= (int64_t)sizeof me - 1 && memcmp(s + i, me, sizeof me - 1) == 0) {
+        t->kind = T_MEND;
+        t->len = (int64_t)sizeof me - 1;
+        return;
+    }
     const name_rule *r = find_name(NAMES, sizeof NAMES / sizeof NAMES[0], s + i + 1, j - i - 1);
     if (!r) r = find_name(COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0], s + i + 1, j - i - 1);
     if (r) { t->kind = r->kind; t->fn = r->fn; t->len = j - i; return; }
@@ -203,9 +215,9 @@ static void lex(parser *P) {
     } else if (c == '\\') {
         lex_command(P, i);
     } else {
-        static const char singles[] = "+-*/^!%=<>,|()[]{}_";
+        static const char singles[] = "+-*/^!%=<>,|()[]{}_&";
         static const int kinds[] = {T_PLUS, T_MINUS, T_STAR, T_SLASH, T_CARET, T_BANG, T_PCT, T_EQ, T_LT,
-                                    T_GT, T_COMMA, T_BAR, T_LP, T_RP, T_LB, T_RB, T_LC, T_RC, T_SUB};
+                                    T_GT, T_COMMA, T_BAR, T_LP, T_RP, T_LB, T_RB, T_LC, T_RC, T_SUB, T_AMP};
         const char *f = c ? strchr(singles, c) : NULL;
         t->kind = f ? kinds[f - singles] : T_ERR;
         if (c == '*' && d == '*') { t->kind = T_CARET; t->len = 2; }     /* 2**3 */
@@ -743,6 +755,32 @@ static int at_union(const parser *P) {
            (P->s[P->pos] == '(' || P->s[P->pos] == '[');
 }
 
+/* \begin{matrix} a & b \\ c & d \end{matrix}: every row as long as the first
+ * (a \\ before \end{matrix} ends the last row, nothing more). */
+static int32_t parse_matrix(parser *P) {
+    if (enter(P) < 0) return -1;
+    int32_t m = new_val(P, CL_V_MATRIX), last = -1;
+    int32_t in_row = 0;
+    advance(P);
+    while (m >= 0) {
+        if (P->t.kind == T_MEND && in_row == 0 && P->p->vals[m].count > 0) { advance(P); break; }
+        if (P->p->vals[m].count >= CL_MAX_ITEMS) { m = fail(P); break; }
+        int32_t c = parse_value(P);
+        if (c < 0) { m = -1; break; }
+        add_child(P, m, c, &last);
+        in_row++;
+        if (P->t.kind == T_AMP) { advance(P); continue; }
+        if (P->t.kind != T_ROWSEP && P->t.kind != T_MEND) { m = fail(P); break; }
+        cl_val *x = &P->p->vals[m];
+        if (x->cols == 0) x->cols = in_row;
+        else if (in_row != x->cols) { m = fail(P); break; }   /* ragged rows */
+        in_row = 0;
+        if (P->t.kind == T_ROWSEP) advance(P);
+    }
+    P->depth--;
+    return m;
+}
+
 /* "x =", "x \in", "f(x) =", "(x, y) =" at the current token: skips it and
  * returns 1 with the label's span. */
 static int take_label(parser *P, int64_t *at, int64_t *len) {
@@ -778,6 +816,8 @@ static int32_t parse_value(parser *P) {
     int32_t v;
     if (take_label(P, &label_at, &label_len)) {
         v = parse_value(P);
+    } else if (P->t.kind == T_MBEGIN) {
+        v = parse_matrix(P);
     } else if (starts_bracketed(P)) {
         v = parse_bracketed(P);
         if (v >= 0 && at_union(P)) {

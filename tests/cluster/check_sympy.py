@@ -14,7 +14,7 @@ Skipped, and counted as skipped:
   * categories that are conventions rather than mathematics (plain text,
     choice letters, percent, units, degrees, thousands separators, mixed
     numbers, what a label before = means) -- SymPy has no opinion on them;
-  * sides using notation this translator does not cover (\\text, \\pm, words,
+  * sides using notation this translator does not cover (\\text, \\pm, words, matrices,
     non-ASCII, a bare multi-digit exponent such as 2^10, which LaTeX and
     plain text read differently).
 
@@ -376,6 +376,8 @@ def equal(x, y):
 def translate(s):
     if any(ord(c) > 127 for c in s):
         raise Skip('non-ASCII')
+    if '\\begin' in s or '&' in s:
+        raise Skip('matrix')
     for marker in ('\\text', '\\mbox', '\\mathrm', '\\mathbf', '\\textbf', '\\operatorname', '\\pm', '%', '\\circ',
                    '\\degree', '{,}', '\\$'):
         if marker in s:

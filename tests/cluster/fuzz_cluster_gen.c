@@ -32,6 +32,10 @@ static const char *FRAGMENTS[] = {
     "\\,", "\\!", "~", "\\cup", "\\pm", "\\sin", "\\log_", "\\binom", "e", "\\alpha", "A", "(B)", "yes",
     "\xc2\xb0", "\xe2\x88\x9a", "\xcf\x80", "\xff", "\n", "\x01", "answer is ", "\\\\", "1,000", " 1/2",
     "\\circ", "\\emptyset", "U", "...", "\\mathrm{", "\\overline{", ".", " ",
+    /* matrices, long integers, inequalities and chains (the exact values and the relations) */
+    "\\begin{pmatrix}", "\\end{pmatrix}", "\\begin{array}{cc}", "\\end{array}", "&", "\\\\",
+    "123456789012345678901234567890", "99999999999999999999", "2^{64}", "10^{-30}", "1.5e300", "20!",
+    "\\binom{2000}{1000}", "3000!", ">", "\\ge", "-x", "=", " = ", "0<", "<1", "30\\%", "0.3\\%", "\\sqrt6",
 };
 
 static size_t generate(void) {
