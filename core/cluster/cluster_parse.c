@@ -25,246 +25,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cluster_internal.h"
-
-enum { CL_MAX_TREE = 256 };
-
-typedef enum tok_kind {
-    T_END, T_ERR, T_NUM, T_VAR, T_PI, T_E, T_INF, T_FUNC, T_FRAC, T_SQRT, T_BINOM, T_LOG,
-    T_PLUS, T_MINUS, T_STAR, T_SLASH, T_CARET, T_BANG, T_PCT, T_EQ, T_LT, T_LE, T_GT, T_GE, T_NE,
-    T_COMMA, T_BAR, T_LP, T_RP, T_LB, T_RB, T_LC, T_RC, T_LSET, T_RSET, T_CUP, T_PM, T_IN, T_SUB,
-    T_MBEGIN, T_MEND, T_AMP, T_ROWSEP      /* \begin{matrix} \end{matrix} & \\ (normalized forms) */
-} tok_kind;
-
-typedef struct tok {
-    int kind;
-    int64_t at, len;     /* span in the string */
-    double num;          /* T_NUM */
-    int is_int;          /* T_NUM written with digits only */
-    int fn;              /* T_FUNC */
-} tok;
-
-typedef struct parser {
-    cl_pool *p;
-    const char *s;
-    int64_t n, pos;      /* lexer position (after t) */
-    tok t;               /* current token */
-    int depth, failed;   /* failed: 1 not math, 2 out of memory */
-    int n_pm, abs_depth;
-    int in_exponent;     /* no mixed numbers inside exponents: x^2\frac12 */
-    int flags;           /* EMPO_MATH_* of the rule */
-    int64_t label_base;  /* offset of s in p->text */
-    int32_t *close;      /* per opening bracket: its closer (or -1) */
-    uint8_t *comma;      /* per opening bracket: a comma at its own level */
-} parser;
-
-/* ---- lexer ---- */
-
-typedef struct name_rule { const char *name; int kind, fn; } name_rule;
-
-/* Names read with or without a backslash. */
-static const name_rule NAMES[] = {
-    {"sin", T_FUNC, CL_SIN}, {"cos", T_FUNC, CL_COS}, {"tan", T_FUNC, CL_TAN}, {"sec", T_FUNC, CL_SEC},
-    {"csc", T_FUNC, CL_CSC}, {"cot", T_FUNC, CL_COT}, {"arcsin", T_FUNC, CL_ASIN},
-    {"arccos", T_FUNC, CL_ACOS}, {"arctan", T_FUNC, CL_ATAN}, {"sinh", T_FUNC, CL_SINH},
-    {"cosh", T_FUNC, CL_COSH}, {"tanh", T_FUNC, CL_TANH}, {"ln", T_FUNC, CL_LN}, {"exp", T_FUNC, CL_EXP},
-    {"abs", T_FUNC, CL_ABS}, {"sqrt", T_SQRT, 0}, {"log", T_LOG, 0}, {"pi", T_PI, 0}, {"inf", T_INF, 0},
-    {"infty", T_INF, 0}, {"infinity", T_INF, 0},
-};
-/* Names read only after a backslash. */
-static const name_rule COMMANDS[] = {
-    {"frac", T_FRAC, 0}, {"binom", T_BINOM, 0}, {"cup", T_CUP, 0}, {"pm", T_PM, 0}, {"mp", T_PM, 0},
-    {"in", T_IN, 0},
-};
-static const char *GREEK[] = {
-    "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta",
-    "iota", "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi",
-    "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma", "Upsilon", "Phi",
-    "Psi", "Omega",
-};
-
-static const name_rule *find_name(const name_rule *rules, size_t n_rules, const char *s, int64_t len) {
-    for (size_t k = 0; k < n_rules; k++)
-        if (cl_name_is(rules[k].name, s, len)) return &rules[k];
-    return NULL;
-}
-
-static int is_greek(const char *s, int64_t len) {
-    for (size_t k = 0; k < sizeof GREEK / sizeof GREEK[0]; k++)
-        if (cl_name_is(GREEK[k], s, len)) return 1;
-    return 0;
-}
-
-/* A decimal number at s[i]: digits [. digits] [e[+-]digits]. Locale-free. */
-static int64_t lex_number(const char *s, int64_t n, int64_t i, double *value, int *is_int) {
-    uint64_t mant = 0;
-    int digits = 0, exp10 = 0, frac = 0;
-    *is_int = 1;
-    int64_t j = i;
-    for (; j < n && (cl_is_digit(s[j]) || (s[j] == '.' && !frac)); j++) {
-        if (s[j] == '.') {
-            if (j + 1 >= n || !cl_is_digit(s[j + 1])) break;
-            frac = 1;
-            *is_int = 0;
-            continue;
-        }
-        if (digits < 19) { mant = mant * 10 + (uint64_t)(s[j] - '0'); digits += mant > 0; if (frac) exp10--; }
-        else if (!frac) exp10++;
-    }
-    if (j < n && (s[j] == 'e' || s[j] == 'E')) {
-        int64_t k = j + 1;
-        int sign = 1;
-        if (k < n && (s[k] == '+' || s[k] == '-')) { sign = s[k] == '-' ? -1 : 1; k++; }
-        if (k < n && cl_is_digit(s[k])) {
-            int e = 0;
-            for (; k < n && cl_is_digit(s[k]); k++)
-                if (e < 100000) e = e * 10 + (s[k] - '0');
-            exp10 += sign * e;
-            *is_int = 0;
-            j = k;
-        }
-    }
-    double v = (double)mant;
-    if (mant == 0) exp10 = 0;
-    if (exp10 > 0) v *= pow(10.0, exp10 > 400 ? 400 : exp10);
-    else if (exp10 < 0) v /= pow(10.0, exp10 < -400 ? 400 : -exp10);
-    *value = v;
-    return j;
-}
-
-/* A subscript after a variable: _x or _{...}; returns the end. */
-static int64_t lex_subscript(const char *s, int64_t n, int64_t j) {
-    if (j + 1 >= n || s[j] != '_') return j;
-    if (s[j + 1] != '{') return (cl_is_digit(s[j + 1]) || cl_is_alpha(s[j + 1])) ? j + 2 : j;
-    int depth = 0;
-    for (int64_t k = j + 1; k < n; k++) {
-        if (s[k] == '{') depth++;
-        else if (s[k] == '}' && --depth == 0) return k + 1;
-    }
-    return j;
-}
-
-static void lex_letters(parser *P, int64_t i) {
-    const char *s = P->s;
-    tok *t = &P->t;
-    int64_t j = i;
-    while (j < P->n && cl_is_alpha(s[j])) j++;
-    const name_rule *r = find_name(NAMES, sizeof NAMES / sizeof NAMES[0], s + i, j - i);
-    if (!r && j - i >= 3) {             /* "sinx": a function name then at most two letters */
-        for (int64_t k = j - 1; k >= j - 2 && k > i && !r; k--) {
-            r = find_name(NAMES, sizeof NAMES / sizeof NAMES[0], s + i, k - i);
-            if (r && r->kind != T_FUNC && r->kind != T_SQRT && r->kind != T_LOG) r = NULL;
-            if (r) j = k;
-        }
-    }
-    if (r) { t->kind = r->kind; t->fn = r->fn; t->len = j - i; return; }
-    if (j - i >= 3) { t->kind = T_ERR; return; }   /* a word: plain text */
-    int64_t end = lex_subscript(s, P->n, i + 1);
-    t->kind = (s[i] == 'e' && end == i + 1) ? T_E : T_VAR;
-    t->len = end - i;
-}
-
-static void lex_command(parser *P, int64_t i) {
-    const char *s = P->s;
-    tok *t = &P->t;
-    int64_t j = i + 1;
-    if (j >= P->n) { t->kind = T_ERR; return; }
-    if (!cl_is_alpha(s[j])) {
-        t->len = 2;
-        t->kind = s[j] == '{' ? T_LSET : s[j] == '}' ? T_RSET : s[j] == '|' ? T_BAR : s[j] == '\\' ? T_ROWSEP : T_ERR;
-        return;
-    }
-    while (j < P->n && cl_is_alpha(s[j])) j++;
-    static const char mb[] = "\\begin{matrix}", me[] = "\\end{matrix}";
-    if (P->n - i >= (int64_t)sizeof mb - 1 && memcmp(s + i, mb, sizeof mb - 1) == 0) {
-        t->kind = T_MBEGIN;
-        t->len = (int64_t)sizeof mb - 1;
-        return;
-    }
-    if (P->n - i >= (int64_t)sizeof me - 1 && memcmp(s + i, me, sizeof me - 1) == 0) {
-        t->kind = T_MEND;
-        t->len = (int64_t)sizeof me - 1;
-        return;
-    }
-    const name_rule *r = find_name(NAMES, sizeof NAMES / sizeof NAMES[0], s + i + 1, j - i - 1);
-    if (!r) r = find_name(COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0], s + i + 1, j - i - 1);
-    if (r) { t->kind = r->kind; t->fn = r->fn; t->len = j - i; return; }
-    if (is_greek(s + i + 1, j - i - 1)) {
-        t->kind = T_VAR;
-        t->len = lex_subscript(s, P->n, j) - i;
-        return;
-    }
-    t->kind = T_ERR;
-}
-
-/* Reads the token at P->pos into P->t. */
-static void lex(parser *P) {
-    const char *s = P->s;
-    int64_t i = P->pos;
-    while (i < P->n && s[i] == ' ') i++;
-    tok *t = &P->t;
-    t->at = i;
-    t->len = 1;
-    if (i >= P->n) { t->kind = T_END; t->len = 0; P->pos = i; return; }
-    char c = s[i], d = i + 1 < P->n ? s[i + 1] : 0;
-    if (cl_is_digit(c) || (c == '.' && cl_is_digit(d))) {
-        t->kind = T_NUM;
-        t->len = lex_number(s, P->n, i, &t->num, &t->is_int) - i;
-    } else if (cl_is_alpha(c)) {
-        lex_letters(P, i);
-    } else if (c == '\\') {
-        lex_command(P, i);
-    } else {
-        static const char singles[] = "+-*/^!%=<>,|()[]{}_&";
-        static const int kinds[] = {T_PLUS, T_MINUS, T_STAR, T_SLASH, T_CARET, T_BANG, T_PCT, T_EQ, T_LT,
-                                    T_GT, T_COMMA, T_BAR, T_LP, T_RP, T_LB, T_RB, T_LC, T_RC, T_SUB, T_AMP};
-        const char *f = c ? strchr(singles, c) : NULL;
-        t->kind = f ? kinds[f - singles] : T_ERR;
-        if (c == '*' && d == '*') { t->kind = T_CARET; t->len = 2; }     /* 2**3 */
-        if (d == '=' && (c == '<' || c == '>' || c == '!')) {
-            t->kind = c == '<' ? T_LE : c == '>' ? T_GE : T_NE;
-            t->len = 2;
-        }
-    }
-    P->pos = i + t->len;
-}
-
-static void advance(parser *P) { lex(P); }
-
-/* Re-reads from position at (used to split "\frac12" into its digits). */
-static void relex(parser *P, int64_t at) { P->pos = at; lex(P); }
+#include "cluster_parser.h"
 
 static int fail(parser *P) { if (!P->failed) P->failed = 1; return -1; }
-
-/* Bracket pairs and the commas at their own level, in one pass. Round and
- * square brackets pair with either (intervals); braces only with braces. */
-static int match_brackets(parser *P) {
-    int32_t stack[EMPO_CLUSTER_MAX_DEPTH];
-    int depth = 0;
-    const char *s = P->s;
-    for (int64_t i = 0; i < P->n; i++) {
-        char c = s[i];
-        int set = c == '\\' && i + 1 < P->n && (s[i + 1] == '{' || s[i + 1] == '}');
-        if (c == '\\' && !set) { i++; continue; }
-        char b = set ? s[i + 1] : c;
-        if (b == '(' || b == '[' || b == '{') {
-            if (depth >= EMPO_CLUSTER_MAX_DEPTH) return 0;
-            P->close[i] = -1;
-            P->comma[i] = 0;
-            stack[depth++] = (int32_t)i;
-        } else if (b == ')' || b == ']' || b == '}') {
-            if (depth == 0) return 0;
-            int32_t o = stack[--depth];
-            char ob = s[o] == '\\' ? s[o + 1] : s[o];
-            if ((b == '}') != (ob == '{') || (s[o] == '\\') != set) return 0;
-            P->close[o] = (int32_t)i;
-        } else if (c == ',' && depth > 0) {
-            P->comma[stack[depth - 1]] = 1;
-        }
-        if (set) i++;
-    }
-    return depth == 0;
-}
 
 /* ---- nodes ---- */
 
@@ -309,12 +72,12 @@ static int32_t parse_primary(parser *P);
 
 static int32_t expect(parser *P, int32_t node, int kind) {
     if (node < 0 || P->t.kind != kind) return fail(P);
-    advance(P);
+    cl_advance(P);
     return node;
 }
 
 static int32_t parse_group(parser *P, int close_kind) {
-    advance(P);
+    cl_advance(P);
     return expect(P, parse_sum(P), close_kind);
 }
 
@@ -326,7 +89,7 @@ static int32_t parse_cmd_arg(parser *P) {
     if (P->t.kind == T_NUM && P->t.len > 1 && cl_is_digit(P->s[P->t.at])) {
         int64_t at = P->t.at;
         int32_t k = mk(P, CL_NUM, -1, -1, (double)(P->s[at] - '0'));
-        relex(P, at + 1);
+        cl_relex(P, at + 1);
         return k;
     }
     return parse_primary(P);
@@ -359,7 +122,7 @@ static int32_t parse_exponent(parser *P);
 /* f^2 x = (f x)^2, then the function's value. */
 static int32_t parse_function(parser *P, int fn, int32_t base) {
     int32_t power = -1;
-    if (P->t.kind == T_CARET) { advance(P); power = parse_exponent(P); if (power < 0) return -1; }
+    if (P->t.kind == T_CARET) { cl_advance(P); power = parse_exponent(P); if (power < 0) return -1; }
     int32_t arg = parse_fn_arg(P);
     int32_t v = base >= 0 ? mk(P, CL_LOGB, base, arg, 0) : mk_fn(P, fn, arg);
     return power >= 0 ? mk(P, CL_POW, v, power, 0) : v;
@@ -384,7 +147,7 @@ static int32_t parse_primary(parser *P) {
     int32_t r = -1;
     switch (t.kind) {
     case T_NUM:
-        advance(P);
+        cl_advance(P);
         r = mk(P, CL_NUM, -1, -1, t.num);
         if (r >= 0) {                         /* its digits, for the exact value */
             P->p->nodes[r].lit_off = (int32_t)(P->label_base + t.at);
@@ -394,26 +157,26 @@ static int32_t parse_primary(parser *P) {
             r = mixed_or_product(P, r);
         break;
     case T_VAR:
-        advance(P);
+        cl_advance(P);
         r = mk(P, CL_VAR, -1, -1, (double)(cl_hash(P->s + t.at, t.len) >> 11));
         if (r >= 0) {                         /* its name, for "3 = x" (a label) */
             P->p->nodes[r].lit_off = (int32_t)(P->label_base + t.at);
             P->p->nodes[r].lit_len = (int32_t)t.len;
         }
         break;
-    case T_PI: advance(P); r = mk(P, CL_PI, -1, -1, 0); break;
-    case T_E: advance(P); r = mk(P, CL_E, -1, -1, 0); break;
-    case T_INF: advance(P); r = mk(P, CL_INF, -1, -1, 0); break;
-    case T_FUNC: advance(P); r = parse_function(P, t.fn, -1); break;
+    case T_PI: cl_advance(P); r = mk(P, CL_PI, -1, -1, 0); break;
+    case T_E: cl_advance(P); r = mk(P, CL_E, -1, -1, 0); break;
+    case T_INF: cl_advance(P); r = mk(P, CL_INF, -1, -1, 0); break;
+    case T_FUNC: cl_advance(P); r = parse_function(P, t.fn, -1); break;
     case T_LOG: {
-        advance(P);
+        cl_advance(P);
         int32_t base = -1;
-        if (P->t.kind == T_SUB) { advance(P); base = parse_cmd_arg(P); if (base < 0) break; }
+        if (P->t.kind == T_SUB) { cl_advance(P); base = parse_cmd_arg(P); if (base < 0) break; }
         r = parse_function(P, CL_LN, base);
         break;
     }
     case T_SQRT: {
-        advance(P);
+        cl_advance(P);
         int32_t degree = -1;
         if (P->t.kind == T_LB) { degree = parse_group(P, T_RB); if (degree < 0) break; }
         int32_t arg = parse_cmd_arg(P);
@@ -421,7 +184,7 @@ static int32_t parse_primary(parser *P) {
         break;
     }
     case T_FRAC: case T_BINOM: {
-        advance(P);
+        cl_advance(P);
         int32_t a = parse_cmd_arg(P);
         int32_t b = a >= 0 ? parse_cmd_arg(P) : -1;
         r = mk(P, t.kind == T_FRAC ? CL_DIV : CL_BINOM, a, b, 0);
@@ -429,17 +192,17 @@ static int32_t parse_primary(parser *P) {
     }
     case T_LP: case T_LB:
         if (P->comma[t.at]) { fail(P); break; }     /* a tuple inside an expression */
-        advance(P);
+        cl_advance(P);
         r = parse_sum(P);
         if (r >= 0 && P->t.kind != T_RP && P->t.kind != T_RB) r = fail(P);
-        else if (r >= 0) advance(P);
+        else if (r >= 0) cl_advance(P);
         break;
     case T_LC:
         if (P->comma[t.at]) { fail(P); break; }
         r = parse_group(P, T_RC);
         break;
     case T_BAR:
-        advance(P);
+        cl_advance(P);
         P->abs_depth++;
         r = parse_sum(P);
         P->abs_depth--;
@@ -456,7 +219,7 @@ static int32_t parse_primary(parser *P) {
 static int32_t postfix_ops(parser *P, int32_t r) {
     while (r >= 0 && (P->t.kind == T_BANG || P->t.kind == T_PCT)) {
         int op = P->t.kind == T_BANG ? CL_FACT : CL_PERCENT;
-        advance(P);
+        cl_advance(P);
         r = mk(P, op, r, -1, 0);
     }
     return r;
@@ -469,11 +232,11 @@ static int32_t parse_exponent(parser *P) {
     if (enter(P) < 0) return -1;
     int32_t r;
     P->in_exponent++;
-    if (P->t.kind == T_MINUS) { advance(P); r = mk(P, CL_NEG, parse_exponent(P), -1, 0); }
+    if (P->t.kind == T_MINUS) { cl_advance(P); r = mk(P, CL_NEG, parse_exponent(P), -1, 0); }
     else if (P->t.kind == T_LC) r = parse_group(P, T_RC);
     else r = parse_postfix(P);
     P->in_exponent--;
-    if (r >= 0 && P->t.kind == T_CARET) { advance(P); r = mk(P, CL_POW, r, parse_exponent(P), 0); }
+    if (r >= 0 && P->t.kind == T_CARET) { cl_advance(P); r = mk(P, CL_POW, r, parse_exponent(P), 0); }
     P->depth--;
     return r;
 }
@@ -481,7 +244,7 @@ static int32_t parse_exponent(parser *P) {
 static int32_t parse_power(parser *P) {
     int32_t r = parse_postfix(P);
     if (r >= 0 && P->t.kind == T_CARET) {
-        advance(P);
+        cl_advance(P);
         r = postfix_ops(P, mk(P, CL_POW, r, parse_exponent(P), 0));
     }
     return r;
@@ -490,8 +253,8 @@ static int32_t parse_power(parser *P) {
 static int32_t parse_unary(parser *P) {
     if (enter(P) < 0) return -1;
     int32_t r;
-    if (P->t.kind == T_MINUS) { advance(P); r = mk(P, CL_NEG, parse_unary(P), -1, 0); }
-    else if (P->t.kind == T_PLUS) { advance(P); r = parse_unary(P); }
+    if (P->t.kind == T_MINUS) { cl_advance(P); r = mk(P, CL_NEG, parse_unary(P), -1, 0); }
+    else if (P->t.kind == T_PLUS) { cl_advance(P); r = parse_unary(P); }
     else r = parse_power(P);
     P->depth--;
     return r;
@@ -502,7 +265,7 @@ static int32_t parse_term(parser *P) {
     while (r >= 0) {
         if (P->t.kind == T_STAR || P->t.kind == T_SLASH) {
             int op = P->t.kind == T_STAR ? CL_MUL : CL_DIV;
-            advance(P);
+            cl_advance(P);
             r = mk(P, op, r, parse_unary(P), 0);
         } else if (starts_primary(P)) {
             r = mk(P, CL_MUL, r, parse_power(P), 0);
@@ -516,7 +279,7 @@ static int32_t parse_term(parser *P) {
 static int32_t parse_sum(parser *P) {
     int32_t r;
     if (P->t.kind == T_PM) {           /* \pm 2: the values 2 and -2 */
-        advance(P);
+        cl_advance(P);
         r = mk(P, CL_PM, mk(P, CL_NUM, -1, -1, 0), parse_term(P), 0);
         if (r >= 0) P->p->nodes[r].pm_bit = P->n_pm++;
     } else {
@@ -524,7 +287,7 @@ static int32_t parse_sum(parser *P) {
     }
     while (r >= 0 && (P->t.kind == T_PLUS || P->t.kind == T_MINUS || P->t.kind == T_PM)) {
         int kind = P->t.kind;
-        advance(P);
+        cl_advance(P);
         int32_t b = parse_term(P);
         if (kind == T_PM) {
             r = mk(P, CL_PM, r, b, 0);
@@ -664,6 +427,8 @@ static int32_t linear_interval(parser *P, int32_t lhs, int32_t rhs, int strict) 
  * relations. */
 static int32_t parse_relation(parser *P) {
     int32_t a = -1;
+    const int labelled = P->labelled;
+    P->labelled = 0;
     P->n_pm = 0;
     int32_t first = parse_sum(P);
     if (first < 0) return -1;
@@ -675,12 +440,12 @@ static int32_t parse_relation(parser *P) {
         ops[n_ops] = P->t.kind;
         all_eq = all_eq && ops[n_ops] == T_EQ;
         n_ops++;
-        advance(P);
+        cl_advance(P);
         sums[n_ops] = parse_sum(P);
         if (sums[n_ops] < 0) return -1;
     }
     if (is_rel(P->t.kind) || P->n_pm) return fail(P);
-    if (n_ops >= 2 && all_eq) {      /* x = 5+5+1 = 7 = 11: the last side, as the reference reads it */
+    if ((n_ops >= 2 || (n_ops == 1 && labelled)) && all_eq) {   /* x = 5+5+1 = 7 = 11: the last side */
         if (P->flags & EMPO_MATH_CHAINS_AS_TEXT) return fail(P);
         return new_scalar(P, sums[n_ops], 0);
     }
@@ -721,22 +486,22 @@ static int32_t parse_bracketed(parser *P) {
     if (enter(P) < 0) return -1;
     int open = P->t.kind;
     int32_t v = new_val(P, (open == T_LP || open == T_LB) ? CL_V_TUPLE : CL_V_SET), last = -1;
-    advance(P);
+    cl_advance(P);
     int closes = open == T_LSET ? T_RSET : open == T_LC ? T_RC : -1;
-    if (v >= 0 && open == T_LSET && P->t.kind == T_RSET) { advance(P); P->depth--; return v; }   /* \{\} */
+    if (v >= 0 && open == T_LSET && P->t.kind == T_RSET) { cl_advance(P); P->depth--; return v; }   /* \{\} */
     while (v >= 0) {
         if (P->p->vals[v].count >= CL_MAX_ITEMS) { v = fail(P); break; }
         int32_t c = parse_value(P);
         if (c < 0) { v = -1; break; }
         add_child(P, v, c, &last);
-        if (P->t.kind == T_COMMA) { advance(P); continue; }
+        if (P->t.kind == T_COMMA) { cl_advance(P); continue; }
         int k = P->t.kind;
         if (closes >= 0 ? k != closes : (k != T_RP && k != T_RB)) { v = fail(P); break; }
         if (closes < 0) {
             P->p->vals[v].open = open == T_LP ? '(' : '[';
             P->p->vals[v].close = k == T_RP ? ')' : ']';
         }
-        advance(P);
+        cl_advance(P);
         break;
     }
     P->depth--;
@@ -761,21 +526,21 @@ static int32_t parse_matrix(parser *P) {
     if (enter(P) < 0) return -1;
     int32_t m = new_val(P, CL_V_MATRIX), last = -1;
     int32_t in_row = 0;
-    advance(P);
+    cl_advance(P);
     while (m >= 0) {
-        if (P->t.kind == T_MEND && in_row == 0 && P->p->vals[m].count > 0) { advance(P); break; }
+        if (P->t.kind == T_MEND && in_row == 0 && P->p->vals[m].count > 0) { cl_advance(P); break; }
         if (P->p->vals[m].count >= CL_MAX_ITEMS) { m = fail(P); break; }
         int32_t c = parse_value(P);
         if (c < 0) { m = -1; break; }
         add_child(P, m, c, &last);
         in_row++;
-        if (P->t.kind == T_AMP) { advance(P); continue; }
+        if (P->t.kind == T_AMP) { cl_advance(P); continue; }
         if (P->t.kind != T_ROWSEP && P->t.kind != T_MEND) { m = fail(P); break; }
         cl_val *x = &P->p->vals[m];
         if (x->cols == 0) x->cols = in_row;
         else if (in_row != x->cols) { m = fail(P); break; }   /* ragged rows */
         in_row = 0;
-        if (P->t.kind == T_ROWSEP) advance(P);
+        if (P->t.kind == T_ROWSEP) cl_advance(P);
     }
     P->depth--;
     return m;
@@ -787,21 +552,21 @@ static int take_label(parser *P, int64_t *at, int64_t *len) {
     int64_t start = P->t.at, save = P->pos;
     tok t0 = P->t;
     if (P->t.kind == T_VAR || P->t.kind == T_E) {     /* e = 5 names a variable e */
-        advance(P);
-        if (P->t.kind == T_LP && P->close[P->t.at] > 0) relex(P, P->close[P->t.at] + 1);
+        cl_advance(P);
+        if (P->t.kind == T_LP && P->close[P->t.at] > 0) cl_relex(P, P->close[P->t.at] + 1);
     } else if (P->t.kind == T_LP && P->comma[P->t.at]) {
         int64_t end = P->close[P->t.at];
-        advance(P);
-        while (P->t.kind == T_VAR || P->t.kind == T_COMMA) advance(P);
+        cl_advance(P);
+        while (P->t.kind == T_VAR || P->t.kind == T_COMMA) cl_advance(P);
         if (P->t.at != end) goto no;
-        advance(P);
+        cl_advance(P);
     } else {
         return 0;
     }
     if ((P->t.kind == T_EQ || P->t.kind == T_IN) && P->pos < P->n) {
         *at = start;
         *len = P->t.at - start;
-        advance(P);
+        cl_advance(P);
         return 1;
     }
 no:
@@ -815,7 +580,9 @@ static int32_t parse_value(parser *P) {
     int64_t label_at = 0, label_len = 0;
     int32_t v;
     if (take_label(P, &label_at, &label_len)) {
+        P->labelled = 1;
         v = parse_value(P);
+        P->labelled = 0;
     } else if (P->t.kind == T_MBEGIN) {
         v = parse_matrix(P);
     } else if (starts_bracketed(P)) {
@@ -824,7 +591,7 @@ static int32_t parse_value(parser *P) {
             int32_t u = new_val(P, CL_V_UNION), last = -1;
             if (u >= 0) add_child(P, u, v, &last);
             while (u >= 0 && at_union(P)) {
-                advance(P);
+                cl_advance(P);
                 if (!starts_bracketed(P)) { u = fail(P); break; }
                 int32_t c = parse_bracketed(P);
                 if (c < 0 || P->p->vals[u].count >= CL_MAX_ITEMS) { u = fail(P); break; }
@@ -849,7 +616,7 @@ static int32_t parse_answer(parser *P) {
         int32_t set = new_val(P, CL_V_SET), last = -1;
         if (set >= 0) add_child(P, set, v, &last);
         while (set >= 0 && P->t.kind == T_COMMA) {
-            advance(P);
+            cl_advance(P);
             int32_t c = parse_value(P);
             if (c < 0 || P->p->vals[set].count >= CL_MAX_ITEMS) { set = fail(P); break; }
             add_child(P, set, c, &last);
@@ -870,7 +637,7 @@ static int plain_words(const char *s, int64_t n) {
         else if (cl_is_digit(s[i]) || strchr("+-*/^=<>()[]{}|\\_!%,", s[i])) return 0;
     }
     if (letters < 2) return 0;
-    const name_rule *r = find_name(NAMES, sizeof NAMES / sizeof NAMES[0], s, n);
+    const name_rule *r = cl_find_name(CL_NAMES, CL_N_NAMES, s, n);
     return !(r && (r->kind == T_PI || r->kind == T_INF));
 }
 
@@ -890,9 +657,9 @@ int cl_parse_answer(cl_pool *p, cl_answer *a, const char *s, int64_t n, int flag
     P.label_base = a->norm_off;
     P.close = (int32_t *)(void *)p->scratch;
     P.comma = (uint8_t *)p->scratch + 4 * n + 4;
-    if (!match_brackets(&P)) return EMPO_OK;
+    if (!cl_match_brackets(&P)) return EMPO_OK;
     int32_t nodes0 = p->n_nodes, elems0 = p->n_elems, vals0 = p->n_vals;
-    advance(&P);
+    cl_advance(&P);
     int32_t v = parse_answer(&P);
     if (P.failed == 2) return empo_fail(EMPO_E_NOMEM, "cluster: out of memory parsing an answer");
     if (v < 0) {      /* not math: drop what was built */

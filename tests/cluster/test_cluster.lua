@@ -11,7 +11,24 @@ local cluster = empo.cluster
 
 -- ---- extract ----
 c.eq({ cluster.extract('so $\\boxed{\\frac{1}{2}}$.') }, { '\\frac{1}{2}', 'boxed' })
-c.eq({ cluster.extract('\\boxed{1} then \\fbox{2}') }, { '2', 'boxed' })
+-- every box, as one set answer (the reference's reading), or the last one
+c.eq({ cluster.extract('\\boxed{1} then \\fbox{2}') }, { '1, 2', 'boxed' })
+c.eq({ cluster.extract('\\boxed{1} then \\fbox{2}', { boxes = 'last' }) }, { '2', 'boxed' })
+c.eq({ cluster.extract('\\boxed{5}, so finally \\boxed{ 5 }.') }, { '5', 'boxed' }, 'the same box twice is one answer')
+c.eq({ cluster.extract('\\boxed{\\boxed{5}} and \\boxed{7}') }, { '\\boxed{5}, 7', 'boxed' }, 'outer boxes only')
+c.eq({ cluster.extract('\\boxed{3} \\boxed{4') }, { '3', 'boxed' }, 'an unclosed box does not count')
+c.ok(cluster.equivalent(cluster.extract('\\boxed{1} and \\boxed{2}'), '\\{2, 1\\}'), 'two boxes are a set')
+c.eq({ cluster.extract('Answer: $9$', { fallback = 'phrase' }) }, { '9', 'phrase' }, 'an unboxed answer')
+c.raises(function() return cluster.extract('x', { boxes = 'first' }) end, "boxes must be 'all' or 'last'")
+-- the math rule's options
+c.ok(cluster.math('x = 5+5+1 = 7 = 11', '11'), 'a chain is its last side')
+c.ok(not cluster.math{ chains = 'text' }('x = 5+5+1 = 7 = 11', '11'), "chains = 'text'")
+c.ok(cluster.math('\\frac{NO}{BO}=\\frac{1}{\\sqrt6}', '\\frac{1}{\\sqrt6}'), 'a label before = is dropped')
+c.ok(not cluster.math{ label = 'keep' }('\\frac{NO}{BO}=\\frac{1}{\\sqrt6}', '\\frac{1}{\\sqrt6}'), "label = 'keep'")
+c.ok(cluster.math{ label = 'keep' }('x = 3', '3'), "label = 'keep' still reads x = 3 as 3")
+c.raises(function() return cluster.math{ chains = 'first' } end, "chains must be 'last' or 'text'")
+c.raises(function() return cluster.math{ bogus = 1 } end, "unknown option 'bogus'")
+c.raises(function() return cluster.exact{ label = 'keep' } end, 'empo.cluster.exact')
 c.eq({ cluster.extract('The answer is 5.') }, { '' }, 'no fallback by default')
 c.eq({ cluster.extract('The answer is 5.', { fallback = 'phrase' }) }, { '5', 'phrase' })
 c.eq({ cluster.extract('it is 7 or 8', { fallback = 'number' }) }, { '8', 'number' })
@@ -134,7 +151,7 @@ if src then
     n = n + 1
     c.ok(pcall(function() return empo.ffi.C[name] end), name .. ' resolves')
   end
-  c.eq(n, 6, 'functions declared in empo/cluster.h')
+  c.eq(n, 7, 'functions declared in empo/cluster.h')
 end
 
 c.done()

@@ -190,6 +190,44 @@ static void check_stats(const int32_t *ids, int n, int mode, double want_h, doub
  *              H = -(3/8 ln 3/8 + 2 * 1/4 ln 1/4 + 1/8 ln 1/8) = 1.3208883431493221
  *   drop:      over the 6 answers: 1/2, 1/3, 1/6; H = 1.0114042647073516
  * max_share is the largest non-empty cluster: 3/8, 3/8, 1/2. */
+/* every box of a completion, the outermost ones, in order */
+static void test_extract_all(void) {
+    int64_t at[4], len[4];
+    int n = -1, how = -1;
+    const char *t = "first \\boxed{1}, then \\boxed{\\boxed{2} + 1}, then \\fbox{ 3 } and \\boxed{4";
+    CHECK_OK(empo_cluster_extract_all(t, (int64_t)strlen(t), 0, at, len, 4, &n, &how));
+    CHECK(n == 3 && how == EMPO_ANSWER_BOXED);
+    CHECK(n == 3 && strncmp(t + at[0], "1", (size_t)len[0]) == 0 && len[0] == 1);
+    CHECK(n == 3 && strncmp(t + at[1], "\\boxed{2} + 1", (size_t)len[1]) == 0 && len[1] == 13);
+    CHECK(n == 3 && strncmp(t + at[2], "3", (size_t)len[2]) == 0 && len[2] == 1);    /* trimmed */
+    /* more boxes than room: the first max - 1 and the last */
+    const char *many = "\\boxed{a} \\boxed{b} \\boxed{c} \\boxed{d} \\boxed{e}";
+    CHECK_OK(empo_cluster_extract_all(many, (int64_t)strlen(many), 0, at, len, 3, &n, &how));
+    CHECK(n == 3 && many[at[0]] == 'a' && many[at[1]] == 'b' && many[at[2]] == 'e');
+    /* no box: the fallbacks, one span; nothing: none */
+    const char *plain = "so the answer is 42. Done";
+    CHECK_OK(empo_cluster_extract_all(plain, (int64_t)strlen(plain), EMPO_EXTRACT_PHRASE, at, len, 4, &n, &how));
+    CHECK(n == 1 && how == EMPO_ANSWER_PHRASE && len[0] == 2 && strncmp(plain + at[0], "42", 2) == 0);
+    CHECK_OK(empo_cluster_extract_all(plain, (int64_t)strlen(plain), 0, at, len, 4, &n, &how));
+    CHECK(n == 0 && how == EMPO_ANSWER_NONE);
+    CHECK_FAIL(empo_cluster_extract_all(plain, 5, 0, at, len, 0, &n, &how), EMPO_E_ARG, "max >= 1");
+    CHECK_FAIL(empo_cluster_extract_all(NULL, 5, 0, at, len, 4, &n, &how), EMPO_E_ARG, "bad text");
+    CHECK_FAIL(empo_cluster_extract_all(plain, 5, 16, at, len, 4, &n, &how), EMPO_E_ARG, "unknown flags");
+    /* the math rule's options are checked */
+    const char *two[] = {"1", "2"};
+    const int64_t lens[] = {1, 1};
+    int32_t ids[2], k;
+    CHECK_FAIL(empo_cluster_group(EMPO_RULE_EXACT | EMPO_MATH_KEEP_LHS, 2, two, lens, 0, ids, &k), EMPO_E_ARG,
+               "need EMPO_RULE_MATH");
+    CHECK_FAIL(empo_cluster_group(EMPO_RULE_MATH | 0x4000, 2, two, lens, 0, ids, &k), EMPO_E_ARG,
+               "unknown options 0x4000");
+    int eq = -1;
+    CHECK_OK(empo_cluster_equal(EMPO_RULE_MATH | EMPO_MATH_CHAINS_AS_TEXT, "x=1=2", 5, "2", 1, 0, &eq));
+    CHECK(eq == 0);
+    CHECK_OK(empo_cluster_equal(EMPO_RULE_MATH, "x=1=2", 5, "2", 1, 0, &eq));
+    CHECK(eq == 1);
+}
+
 static void test_stats(void) {
     const int32_t ids[8] = {0, 0, 0, 1, 1, 2, -1, -1};
     const double s1[8] = {0.375, 0.375, 0.375, 0.25, 0.25, 0.125, 0.125, 0.125};
@@ -308,6 +346,7 @@ int main(void) {
     test_normalize_buffer();
     test_groups();
     test_rtol_and_identity();
+    test_extract_all();
     test_stats();
     test_hostile();
     return check_finish("test_cluster_api");

@@ -81,6 +81,15 @@ typedef struct empo_group_stats {
 int empo_cluster_extract(const char *text, int64_t len, int flags, int64_t *start, int64_t *length,
                          int *how);
 
+/* Every complete box of a completion, in order (the outermost ones: boxes
+ * inside a box are part of it): spans in starts/lengths[0 .. *n), at most
+ * max (more boxes than max: the first max - 1 and the last). With no box,
+ * the fallbacks of `flags` as empo_cluster_extract gives them (*n = 1, or 0
+ * when nothing was found). The EMPO reference reads several boxes as one
+ * set answer; empo.cluster.extract joins them so. */
+int empo_cluster_extract_all(const char *text, int64_t len, int flags, int64_t *starts, int64_t *lengths,
+                             int max, int *n, int *how);
+
 /* The normalized form of an answer (the first thing the math rule compares):
  * writes at most cap - 1 bytes and a NUL to out, and the full length to
  * *out_len (so a second call with a larger buffer gets all of it). */

@@ -15,7 +15,11 @@
 -- trimming), normalized (equal normalized forms), math (normalization, then
 -- numeric/structural comparison; docs/clustering.md lists every rule),
 -- by_model (a verifier language model) and by_embedding (cosine similarity).
--- math{ rtol = 1e-4 } returns a copy with another relative tolerance.
+-- math{ rtol = 1e-4, chains = 'last' | 'text', label = 'drop' | 'keep' }
+-- returns a copy with another relative tolerance (for written decimals) or
+-- another reading of equation chains (x = 5+5+1 = 11 is 11, or text) and of
+-- a label before = (\frac{NO}{BO} = \frac12 meets a bare \frac12, or not);
+-- the defaults read answers as the EMPO reference's grader does.
 --
 -- Cluster ids are 1-based in order of first appearance; an empty answer
 -- (only whitespace; for the C rules also an empty normalized form such as
@@ -26,7 +30,7 @@ local C = E.C
 
 local M = {}
 
-local type, tostring, error, ipairs = type, tostring, error, ipairs
+local type, tostring, error, ipairs, pairs = type, tostring, error, ipairs, pairs
 local ffi_string = ffi.string
 
 local function argerror(fn, i, want, got)
@@ -36,6 +40,8 @@ end
 -- ---- scratch buffers (one Lua state, single-threaded) ----
 
 local span = ffi.new('int64_t[2]')
+local MAX_BOXES = 64
+local box_at, box_len, box_n = ffi.new('int64_t[?]', MAX_BOXES), ffi.new('int64_t[?]', MAX_BOXES), ffi.new('int[1]')
 local how_buf = ffi.new('int[1]')
 local eq_buf = ffi.new('int[1]')
 local k_buf = ffi.new('int32_t[1]')
@@ -57,10 +63,14 @@ end
 local FALLBACK = { phrase = 1, number = 2, both = 3 }
 local HOW = { [1] = 'boxed', [2] = 'phrase', [3] = 'number' }
 
--- The answer of a completion: the last complete \boxed{...} / \fbox{...};
--- opts.fallback = 'phrase' ("the answer is X"), 'number' (the last
--- number), 'both' or true. Returns the answer ('' when none) and where it
--- came from ('boxed', 'phrase', 'number' or nil).
+-- The answer of a completion. Its complete \boxed{...} / \fbox{...}: with
+-- opts.boxes = 'all' (the default, as the EMPO reference reads a
+-- completion) every one of them, as one set answer when they differ
+-- ("\boxed{1} and \boxed{2}" -> '1, 2'; the same box twice is one answer);
+-- with 'last' the last one. Without a box, opts.fallback = 'phrase' ("the
+-- answer is X"), 'number' (the last number), 'both' or true. Returns the
+-- answer ('' when none) and where it came from ('boxed', 'phrase',
+-- 'number' or nil).
 function M.extract(text, opts)
   if type(text) ~= 'string' then argerror('empo.cluster.extract', 1, 'a string', text) end
   local fb = opts and opts.fallback or false
@@ -68,8 +78,21 @@ function M.extract(text, opts)
   if fb and not flags then
     error("empo.cluster.extract: fallback must be 'phrase', 'number', 'both', true or false, got " .. tostring(fb), 2)
   end
-  E.check(C.empo_cluster_extract(text, #text, flags or 0, span, span + 1, how_buf), 2)
-  return ffi_string(ffi.cast('const char *', text) + span[0], span[1]), HOW[how_buf[0]]
+  local boxes = opts and opts.boxes or 'all'
+  if boxes ~= 'all' and boxes ~= 'last' then
+    error("empo.cluster.extract: boxes must be 'all' or 'last', got " .. tostring(boxes), 2)
+  end
+  if boxes == 'last' then
+    E.check(C.empo_cluster_extract(text, #text, flags or 0, span, span + 1, how_buf), 2)
+    return ffi_string(ffi.cast('const char *', text) + span[0], span[1]), HOW[how_buf[0]]
+  end
+  E.check(C.empo_cluster_extract_all(text, #text, flags or 0, box_at, box_len, MAX_BOXES, box_n, how_buf), 2)
+  local base, parts, seen = ffi.cast('const char *', text), {}, {}
+  for i = 0, box_n[0] - 1 do
+    local s = ffi_string(base + box_at[i], box_len[i])
+    if s ~= '' and not seen[s] then seen[s] = true; parts[#parts + 1] = s end
+  end
+  return table.concat(parts, ', '), HOW[how_buf[0]]
 end
 
 -- The normalized form the math rule starts from (see docs/clustering.md).
@@ -119,6 +142,27 @@ local function check_answers(fn, answers)
   return n
 end
 
+local CHAINS = { last = 0, text = C.EMPO_MATH_CHAINS_AS_TEXT }
+local LABEL = { drop = 0, keep = C.EMPO_MATH_KEEP_LHS }
+
+-- The rule with the options of math{ ... } or-ed in.
+local function with_options(name, rule, opts)
+  local options = rule
+  for k, v in pairs(opts) do
+    if k == 'chains' or k == 'label' then
+      local bit = (k == 'chains' and CHAINS or LABEL)[v]
+      if not bit or name ~= 'math' then
+        error(string.format("empo.cluster.%s: %s must be %s, got %s", name, k,
+                            k == 'chains' and "'last' or 'text'" or "'drop' or 'keep'", tostring(v)), 3)
+      end
+      options = bit > 0 and require('bit').bor(options, bit) or options
+    elseif k ~= 'rtol' then
+      error(string.format("empo.cluster.%s: unknown option '%s' (options: rtol, chains, label)", name, tostring(k)), 3)
+    end
+  end
+  return options
+end
+
 -- A rule run wholly in C (EMPO_RULE_*), over the whole group at once.
 local function c_rule(name, rule, rtol)
   local function group(answers)
@@ -144,7 +188,7 @@ local function c_rule(name, rule, rtol)
     __call = function(self, a, b, question)
       if type(a) == 'table' and b == nil then
         if a.rtol ~= nil and type(a.rtol) ~= 'number' then argerror('empo.cluster.' .. name, 1, '{ rtol = number }', a.rtol) end
-        return c_rule(name, rule, a.rtol or rtol)
+        return c_rule(name, with_options(name, rule, a), a.rtol or rtol)
       end
       return equal(a, b, question)
     end,
