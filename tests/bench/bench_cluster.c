@@ -29,6 +29,15 @@ static const char *POOLS[][10] = {
     {"\\{1, 2, 3\\}", "\\{3, 2, 1\\}", "1, 2, 3", "\\{1, 2\\}", "x = 1, 2, 3", "\\{1,2,3,4\\}", "3, 2, 1", "(1,2,3)", "\\{2,3\\}", "1,2"},
     {"B", "(B)", "\\text{(B)}", "A", "C", "b)", "(C)", "D", "\\textbf{(B)}", "E"},
     {"\\frac{\\pi}{4}", "0.785398163", "\\pi/4", "45", "\\frac{1}{4}\\pi", "\\frac{\\pi}{2}", "0.79", "\\frac{\\pi}4", "\\pi", "1"},
+    /* exact long integers, matrices, relations, chains, several boxes */
+    {"12345678901234567890", "12345678901234567891", "1.2345678901234567890e19", "2^{64}", "18446744073709551616",
+     "20!", "2432902008176640000", "\\binom{50}{25}", "126410606437752", "10^{20}"},
+    {"\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{bmatrix} 1 & 2 \\\\ 3 & 4 \\end{bmatrix}",
+     "\\begin{pmatrix}12\\\\34\\end{pmatrix}", "1&2\\\\3&4", "\\begin{pmatrix}1&3\\\\2&4\\end{pmatrix}",
+     "\\begin{pmatrix}3\\\\-1\\end{pmatrix}", "(1, 2, 3, 4)", "\\begin{array}{cc}1&2\\\\3&4\\end{array}",
+     "\\begin{pmatrix}0.5&0\\\\0&2\\end{pmatrix}", "\\begin{pmatrix}\\frac12&0\\\\0&2\\end{pmatrix}"},
+    {"x < 1", "-x > -1", "2x < 2", "x \\le 1", "(-\\infty, 1)", "34x+45y-20z+100=0", "-34x-45y+20z-100=0",
+     "x = 5+5+1 = 7 = 11", "11", "3 = x"},
 };
 enum { N_POOLS = sizeof POOLS / sizeof POOLS[0] };
 
