@@ -1,14 +1,16 @@
 /* cluster_internal.h — what the cluster_*.c files share (not public).
  *
- * An answer goes through three stages, each in its own file:
- *   cluster_normalize.c  LaTeX/text clean-up into a canonical string
- *   cluster_parse.c      the string -> choice letter, plain text, or a
- *                        structure of values (scalars, tuples, sets, relations)
- *                        over expression trees
- *   cluster_eval.c       expression values at CL_POINTS fixed points and the
- *                        comparison of two parsed answers
+ * An answer goes through three stages, each in its own files:
+ *   cluster_normalize.c  LaTeX/text clean-up into a canonical string (a fixed point)
+ *   cluster_lex.c,       the string -> choice letter, plain text, or a
+ *   cluster_parse.c      structure of values (scalars, tuples, sets,
+ *                        relations, matrices) over expression trees
+ *   cluster_eval.c,      expression values at CL_POINTS fixed points, exact
+ *   cluster_exact.c      values (big integers, rationals) of constant ones,
+ *                        and the comparison of two parsed answers
  * cluster_group.c holds the public entry points (equivalent, union-find
- * clustering, stats); cluster_extract.c finds answers in completions.
+ * clustering, stats); cluster_extract.c finds answers in completions;
+ * cluster_pool.c is the arena a group lives in.
  *
  * Everything of a group lives in one cl_pool and is referred to by index,
  * so the pool can grow (realloc) while answers are parsed. */
