@@ -149,7 +149,7 @@ local lazy = { nn = 'empo.nn', models = 'empo.nn.models', json = 'empo.io.json',
                prompt = 'empo.text.prompt', sample = 'empo.generate.sample',
                -- EMPO's group machinery: answers and clusters, the pipeline, its pieces
                cluster = 'empo.rl.cluster', rl = 'empo.rl', reward = 'empo.rl.reward', filter = 'empo.rl.filter',
-               loss = 'empo.rl.loss',
+               loss = 'empo.rl.loss', data = 'empo.train.data',
                advantage = 'empo.rl.advantage' }
 setmetatable(empo, { __index = function(t, k)
   local name = lazy[k]

@@ -97,4 +97,8 @@ function M.score(completions, spec)
   return group
 end
 
+-- The RL loop over a recipe (empo.rl.trainer; loaded on first use: it
+-- stands above this module).
+function M.trainer(recipe, overrides) return require('empo.rl.trainer').new(recipe, overrides) end
+
 return M

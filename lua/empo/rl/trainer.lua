@@ -1,0 +1,342 @@
+-- empo.rl.trainer — the RL loop, owned by the library and configured by a
+-- recipe: each step samples G completions for B unlabeled questions,
+-- scores every group (answers, clusters, filter, rewards, advantages:
+-- empo.rl.score), and updates the policy on the kept groups with the
+-- recipe's loss (empo.loss) and AdamW. The same object drives `empo run
+-- recipes/math.lua` and a REPL session:
+--
+--     t = empo.rl.trainer('recipes/math.lua', { steps = 5 })   -- or a recipe table
+--     rec = t:step()              -- one step's record (reward, entropy, kept, clip_frac, ...)
+--     t.last.groups[1]            -- the questions, completions, answers, ids, rewards, advantages
+--     t.recipe.filter = empo.filter.confidence{ low = 0.4 }     -- takes effect at the next step
+--     t:run()                     -- the remaining steps
+--
+-- Recipe fields (a plain table; defaults below): model (a Hugging Face
+-- directory or a model object), tokenizer (default: the model directory's),
+-- data (a dataset, empo.data, or a JSONL path), prompt (a template or
+-- function), sample { n, temperature, top_p, top_k, max_new_tokens, stop },
+-- extract (options of empo.cluster.extract, or a function), cluster, filter,
+-- reward, advantage, loss, optim { lr, weight_decay, betas, clip_grad,
+-- schedule = 'constant' | 'cosine' | 'linear', warmup, min_lr },
+-- prompts_per_step, steps, epochs (updates per batch), micro_batch_tokens,
+-- dynamic_sampling (max extra sampling rounds to fill the batch with kept
+-- groups; 0 = off), recompute_old, seed, log (a function of each record).
+-- This module is the loop; the objective, the log-probs, the scoring and
+-- the data are their own modules.
+local empo = require 'empo'
+local rl = require 'empo.rl'
+local logprob = require 'empo.rl.logprob'
+local loss_mod = require 'empo.rl.loss'
+local data_mod = require 'empo.train.data'
+local clock = require('empo.run.log').clock
+
+local type, error, format, pairs, ipairs, tostring = type, error, string.format, pairs, ipairs, tostring
+
+local M = {}
+
+M.DEFAULTS = {
+  prompts_per_step = 16, steps = 100, epochs = 1, micro_batch_tokens = 8192, dynamic_sampling = 0,
+  recompute_old = false, seed = 0,
+  sample = { n = 8, temperature = 1.0, top_p = 1.0, top_k = 0, max_new_tokens = 128 },
+  optim = { lr = 1e-5, weight_decay = 0.0, clip_grad = 1.0, schedule = 'constant', warmup = 0, min_lr = 0 },
+}
+
+local Trainer = {}
+Trainer.__index = Trainer
+
+local function merged(defaults, given)
+  local out = {}
+  for k, v in pairs(defaults) do out[k] = v end
+  for k, v in pairs(given or {}) do out[k] = v end
+  return out
+end
+
+local function load_recipe(recipe)
+  if type(recipe) == 'string' then
+    local chunk, err = loadfile(recipe)
+    if not chunk then error('empo.rl.trainer: ' .. tostring(err), 3) end
+    local ok, value = pcall(chunk)
+    if not ok then error('empo.rl.trainer: ' .. tostring(value), 3) end
+    if type(value) ~= 'table' then error(format('empo.rl.trainer: %s must return a recipe table', recipe), 3) end
+    return value, recipe
+  end
+  if type(recipe) ~= 'table' then error('empo.rl.trainer: expected a recipe file or table', 3) end
+  return recipe, 'a recipe table'
+end
+
+-- The recipe with its defaults, overrides (a table, or key=value strings
+-- with dotted keys) applied and type-checked.
+local function resolve(recipe, overrides)
+  local r = {}
+  for k, v in pairs(M.DEFAULTS) do r[k] = type(v) == 'table' and merged(v, recipe[k]) or v end
+  for k, v in pairs(recipe) do if type(M.DEFAULTS[k]) ~= 'table' then r[k] = v end end
+  if overrides then
+    local strings = {}
+    for k, v in pairs(overrides) do
+      if type(k) == 'number' then                          -- 'a.b=value' strings from the command line
+        strings[#strings + 1] = v
+      else                                                 -- { steps = 5, ['sample.n'] = 4 }: Lua values
+        local t, last = r, nil
+        for part in tostring(k):gmatch('[^%.]+') do
+          if last then t = type(t[last]) == 'table' and t[last] or nil end
+          if t == nil then break end
+          last = part
+        end
+        if t == nil or (t[last] == nil and M.DEFAULTS[k] == nil) then
+          error(format('empo.rl.trainer: unknown recipe field %s', tostring(k)), 3)
+        end
+        t[last] = v
+      end
+    end
+    local ok, err = pcall(empo.config.apply, r, strings, 'recipe')
+    if not ok then error('empo.rl.trainer: ' .. tostring(err), 3) end
+  end
+  for _, k in ipairs({ 'prompts_per_step', 'steps', 'epochs', 'micro_batch_tokens', 'dynamic_sampling' }) do
+    if type(r[k]) ~= 'number' or r[k] < 0 or r[k] % 1 ~= 0 then
+      error(format('empo.rl.trainer: recipe field %s must be a whole number >= 0, got %s', k, tostring(r[k])), 3)
+    end
+  end
+  r.loss = r.loss or loss_mod.grpo()
+  if not loss_mod.is_loss(r.loss) then error('empo.rl.trainer: recipe field loss must be an empo.loss value', 3) end
+  if r.loss.options.kl > 0 then
+    error('empo.rl.trainer: loss.kl > 0 needs a frozen reference model, which the trainer does not load yet', 3)
+  end
+  return r
+end
+
+local function load_model(r)
+  local model, dir = r.model, nil
+  if type(model) == 'string' then
+    dir = model
+    local ok, m = pcall(empo.models.from_pretrained, dir)
+    if not ok then error(format('empo.rl.trainer: recipe field model: %s', tostring(m)), 4) end
+    model = m
+  end
+  if type(model) ~= 'table' or type(model.parameters) ~= 'function' then
+    error('empo.rl.trainer: recipe field model must be a Hugging Face directory or a model', 4)
+  end
+  local tok = r.tokenizer
+  if type(tok) == 'string' or (tok == nil and dir) then
+    local path = type(tok) == 'string' and tok or dir
+    local ok, t = pcall(empo.tokenizer.load, path)
+    if not ok then error(format('empo.rl.trainer: recipe field tokenizer: %s', tostring(t)), 4) end
+    tok = t
+  end
+  if tok == nil then error('empo.rl.trainer: recipe field tokenizer is needed (or a model directory that has one)', 4) end
+  return model, tok
+end
+
+local function make_schedule(o, steps)
+  local s = o.schedule
+  if type(s) == 'function' then return s end
+  if s == 'constant' then return empo.train.schedule.constant(o.lr) end
+  if s == 'cosine' or s == 'linear' then
+    return empo.train.schedule[s]{ lr = o.lr, warmup = o.warmup, total = steps, min_lr = o.min_lr }
+  end
+  error(format("empo.rl.trainer: optim.schedule must be 'constant', 'cosine', 'linear' or a function, got %s",
+               tostring(s)), 4)
+end
+
+function M.new(recipe, overrides)
+  local raw, source = load_recipe(recipe)
+  local r = resolve(raw, overrides)
+  local self = setmetatable({ recipe = r, source = source, step_count = 0, history = {} }, Trainer)
+  self.model, self.tok = load_model(r)
+  local data = r.data
+  if type(data) == 'string' then data = data_mod.jsonl(data, nil, { seed = r.seed }) end
+  if not data_mod.is_dataset(data) then error('empo.rl.trainer: recipe field data must be a dataset or a JSONL path', 3) end
+  self.data = data
+  self.params = self.model:parameters()
+  local o = r.optim
+  self.opt = empo.optim.adamw{ params = self.params, lr = o.lr, weight_decay = o.weight_decay, betas = o.betas }
+  self.lr_at = make_schedule(o, r.steps)
+  return self
+end
+
+-- ---- one step ----
+
+local function prompt_text(r, question)
+  local p = r.prompt
+  if p == nil then return question end
+  return empo.prompt.render(p, question)
+end
+
+local function extract_fn(r)
+  local e = r.extract
+  if e == false then return false end
+  if type(e) == 'function' then return e end
+  return function(text) return (empo.cluster.extract(text, e)) end
+end
+
+-- Samples and scores `questions`; returns the groups (one per question).
+function Trainer:rollout(questions, step)
+  local r = self.recipe
+  local prompts = {}
+  for i, q in ipairs(questions) do prompts[i] = prompt_text(r, q.question) end
+  local s = r.sample
+  local stop = s.stop or (type(r.prompt) == 'table' and r.prompt.stop) or nil
+  local out = empo.sample.generate(self.model, self.tok, prompts, {
+    n = s.n, temperature = s.temperature, top_p = s.top_p, top_k = s.top_k, max_new_tokens = s.max_new_tokens,
+    stop = stop, seed = r.seed * 1000003 + step,
+  })
+  local groups, extract = {}, extract_fn(r)
+  for i, q in ipairs(questions) do
+    local texts, samples = {}, {}
+    for k = 1, s.n do
+      local c = out[(i - 1) * s.n + k]
+      texts[k], samples[k] = c.text, c
+    end
+    local g = rl.score(texts, { question = q.question, gold = q.answer, extract = extract, cluster = r.cluster,
+                                filter = r.filter, reward = r.reward, advantage = r.advantage, empty = r.empty })
+    g.prompt_ids, g.samples, g.index = self.tok:encode(prompts[i]), samples, q.index
+    groups[i] = g
+  end
+  return groups, out.stats or {}
+end
+
+local function mean_std(xs)
+  local n, s = #xs, 0
+  if n == 0 then return 0, 0 end
+  for _, x in ipairs(xs) do s = s + x end
+  local m, v = s / n, 0
+  for _, x in ipairs(xs) do v = v + (x - m) ^ 2 end
+  return m, math.sqrt(v / math.max(n - 1, 1))
+end
+
+-- The rows of the update: every completion of the kept groups.
+local function update_rows(groups)
+  local rows = {}
+  for _, g in ipairs(groups) do
+    if g.keep then
+      for k, c in ipairs(g.samples) do
+        if #c.ids > 0 then
+          rows[#rows + 1] = { prompt = g.prompt_ids, completion = c.ids, old = c.logprobs, adv = g.advantages[k] }
+        end
+      end
+    end
+  end
+  return rows
+end
+
+-- [S, T] tensors of one micro-batch's old log-probs and advantages [S].
+local function old_and_adv(rows, idx, T)
+  local old, adv = {}, {}
+  for k, i in ipairs(idx) do
+    local row = {}
+    for t = 1, T do row[t] = rows[i].old[t] or 0 end
+    old[k], adv[k] = row, rows[i].adv
+  end
+  return empo.tensor(old), empo.tensor(adv)
+end
+
+-- One pass of the policy update over rows; returns its loss statistics.
+function Trainer:update(rows)
+  local r = self.recipe
+  local temperature = r.sample.temperature > 0 and r.sample.temperature or 1.0
+  local truncated = r.sample.top_p < 1 or r.sample.top_k > 0 or (r.sample.min_p or 0) > 0 or
+                    r.sample.temperature == 0
+  local total_tokens, S = 0, #rows
+  for _, row in ipairs(rows) do total_tokens = total_tokens + #row.completion end
+  local agg = r.loss.options.agg
+  local batches = logprob.micro_batches(rows, r.micro_batch_tokens)
+  if r.recompute_old or truncated then        -- the sampler's log-probs are of another distribution
+    for _, idx in ipairs(batches) do
+      local sub = {}
+      for k, i in ipairs(idx) do sub[k] = rows[i] end
+      local lp = empo.no_grad(logprob.completions, self.model, sub, { temperature = temperature }).logp:tolist()
+      for k, i in ipairs(idx) do rows[i].old = lp[k] end
+    end
+  end
+  local sums = { clip_frac = 0, approx_kl = 0, kl = 0, loss = 0 }
+  for _, idx in ipairs(batches) do
+    local sub = {}
+    for k, i in ipairs(idx) do sub[k] = rows[i] end
+    local lp = logprob.completions(self.model, sub, { temperature = temperature })
+    local old, adv = old_and_adv(rows, idx, lp.logp:size(2))
+    local value, st = r.loss{ logp = lp.logp, old_logp = old, adv = adv, mask = lp.mask, entropy = lp.entropy,
+                              ref_logp = old }
+    -- the micro-batches' share of the whole batch's aggregate
+    local weight = agg == 'token-mean' and st.tokens / math.max(total_tokens, 1) or #idx / S
+    local scaled = value * weight
+    scaled:backward()
+    sums.loss = sums.loss + value:item() * weight
+    sums.clip_frac = sums.clip_frac + st.clip_frac * st.tokens
+    sums.approx_kl = sums.approx_kl + st.approx_kl * st.tokens
+  end
+  local n = math.max(total_tokens, 1)
+  return { loss = sums.loss, clip_frac = sums.clip_frac / n, approx_kl = sums.approx_kl / n, tokens = total_tokens }
+end
+
+-- One training step: returns its record (also in self.history).
+function Trainer:step()
+  local r = self.recipe
+  self.step_count = self.step_count + 1
+  local step, t0 = self.step_count, clock()
+  local groups, stats = self:rollout(self.data:take(r.prompts_per_step), step)
+  local rounds = 0
+  local kept = 0
+  for _, g in ipairs(groups) do if g.keep then kept = kept + 1 end end
+  while kept < r.prompts_per_step and rounds < r.dynamic_sampling do   -- dynamic sampling: refill the batch
+    rounds = rounds + 1
+    local more = self:rollout(self.data:take(r.prompts_per_step - kept), step * 1000 + rounds)
+    for _, g in ipairs(more) do
+      groups[#groups + 1] = g
+      if g.keep then kept = kept + 1 end
+    end
+  end
+  local t_sample = clock()
+  local rows = update_rows(groups)
+  local upd = { loss = 0, clip_frac = 0, approx_kl = 0, tokens = 0 }
+  local grad_norm = 0
+  self.opt.lr = self.lr_at(step)
+  if #rows > 0 then
+    for _ = 1, math.max(r.epochs, 1) do
+      upd = self:update(rows)
+      local clip = r.optim.clip_grad
+      local ok, norm = pcall(function()
+        if clip and clip > 0 then return empo.clip_grad_norm(self.params, clip) end
+        return empo.grad_norm(self.params, true)
+      end)
+      if not ok or norm ~= norm then                    -- NaN / Inf: skip the step, keep the weights
+        io.stderr:write(format('empo: step %d: the gradient is not finite; the update is skipped\n', step))
+        self.opt:zero_grad()
+        grad_norm = 0 / 0
+        break
+      end
+      grad_norm = norm
+      self.opt:step()
+      self.opt:zero_grad()
+    end
+  end
+  local t_update = clock()
+  local rewards, entropies, clusters, answered = {}, {}, 0, 0
+  for _, g in ipairs(groups) do
+    for _, x in ipairs(g.rewards) do rewards[#rewards + 1] = x end
+    entropies[#entropies + 1] = g.stats.entropy
+    clusters = clusters + g.stats.n_clusters
+    answered = answered + (g.G - g.stats.n_empty)
+  end
+  local reward_mean, reward_std = mean_std(rewards)
+  local total = #groups * r.sample.n
+  local rec = {
+    step = step, reward = reward_mean, reward_std = reward_std, entropy = (mean_std(entropies)),
+    kept = kept / math.max(#groups, 1), groups = #groups, rounds = rounds, clusters = clusters / math.max(#groups, 1),
+    answer_rate = answered / math.max(total, 1), loss = upd.loss, clip_frac = upd.clip_frac, approx_kl = upd.approx_kl,
+    grad_norm = grad_norm, lr = self.opt.lr, update_tokens = upd.tokens,
+    sample_tokens_per_s = stats.tokens_per_s, seconds_sample = t_sample - t0, seconds_update = t_update - t_sample,
+  }
+  self.last = { groups = groups, rows = rows, record = rec }
+  self.history[#self.history + 1] = rec
+  if type(r.log) == 'function' then r.log(rec, self) end
+  return rec
+end
+
+-- The remaining steps of the recipe; returns the records.
+function Trainer:run()
+  while self.step_count < self.recipe.steps do self:step() end
+  return self.history
+end
+
+function M.is_trainer(x) return getmetatable(x) == Trainer end
+
+return M
