@@ -309,7 +309,23 @@ static int run_script(lua_State *L, char **argv, int argc, int script_at)
     if (status != 0)
         return report(L, status) ? 1 : 0;
     int n = push_args(L, argv, argc, script_at + 1);
-    return report(L, docall(L, n, 0)) ? 1 : 0;
+    status = docall(L, n, 1);
+    if (status != 0 || !lua_istable(L, -1))
+        return report(L, status) ? 1 : 0;
+    /* the script returned a table: cli.recipe trains it when it is an
+     * empo.recipe{...} (recipes/math.lua), and ignores any other table */
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cli.recipe");
+    status = docall(L, 1, 1);
+    if (status != 0)
+        return report(L, status) ? 1 : 0;
+    lua_insert(L, -2);
+    status = docall(L, 1, 1);
+    if (status != 0)
+        return report(L, status) ? 1 : 0;
+    int rc = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+    lua_pop(L, 1);
+    return rc;
 }
 
 static int run_code(lua_State *L, char **argv, int argc)

@@ -159,4 +159,8 @@ setmetatable(empo, { __index = function(t, k)
   return mod
 end })
 
+-- A recipe file ends with `return empo.recipe{ ... }`: the table, marked so
+-- that `empo run FILE` trains it (empo.rl.trainer).
+function empo.recipe(t) return require('empo.rl.trainer').recipe(t) end
+
 return empo

@@ -82,6 +82,8 @@ do
   t.opt:step()
   t.opt:zero_grad()
   local after_pos, after_neg = mean_logp(1), mean_logp(-1)
+  print(string.format('  one update: positive-advantage mean log-prob %.4f -> %.4f, negative %.4f -> %.4f',
+                      before_pos, after_pos, before_neg, after_neg))
   c.ok(after_pos > before_pos, string.format('positive-advantage log-prob rises (%.4f -> %.4f)', before_pos, after_pos))
   c.ok(after_neg < before_neg, string.format('negative-advantage log-prob falls (%.4f -> %.4f)', before_neg, after_neg))
 end

@@ -36,7 +36,7 @@ local M = {}
 
 M.DEFAULTS = {
   prompts_per_step = 16, steps = 100, epochs = 1, micro_batch_tokens = 8192, dynamic_sampling = 0,
-  recompute_old = false, seed = 0,
+  recompute_old = false, seed = 0, name = '', out = 'runs', samples_every = 10,
   sample = { n = 8, temperature = 1.0, top_p = 1.0, top_k = 0, max_new_tokens = 128 },
   optim = { lr = 1e-5, weight_decay = 0.0, clip_grad = 1.0, schedule = 'constant', warmup = 0, min_lr = 0 },
 }
@@ -146,6 +146,7 @@ function M.new(recipe, overrides)
   if type(data) == 'string' then data = data_mod.jsonl(data, nil, { seed = r.seed }) end
   if not data_mod.is_dataset(data) then error('empo.rl.trainer: recipe field data must be a dataset or a JSONL path', 3) end
   self.data = data
+  if type(r.eval) == 'string' then r.eval = data_mod.jsonl(r.eval) end
   self.params = self.model:parameters()
   local o = r.optim
   self.opt = empo.optim.adamw{ params = self.params, lr = o.lr, weight_decay = o.weight_decay, betas = o.betas }
@@ -331,12 +332,118 @@ function Trainer:step()
   return rec
 end
 
--- The remaining steps of the recipe; returns the records.
+-- The recipe's plain settings (numbers, strings, booleans; pieces by name),
+-- as the run directory keeps them.
+local function plain(v, depth)
+  local tv = type(v)
+  if tv == 'number' or tv == 'string' or tv == 'boolean' then return v end
+  if tv == 'table' and depth < 3 and not getmetatable(v) then
+    local out = {}
+    for k, x in pairs(v) do
+      if type(k) == 'string' and k ~= 'model' and k ~= 'tokenizer' then out[k] = plain(x, depth + 1) end
+    end
+    return out
+  end
+  return tostring(v)
+end
+
+-- runs/<name>/: recipe.json now, then metrics.jsonl every step and
+-- samples.jsonl every samples_every steps (questions, completions,
+-- answers, cluster ids, rewards: enough to re-score a run offline).
+function Trainer:open_run()
+  local r = self.recipe
+  if r.name == '' or self.run_dir then return self.run_dir end
+  self.run_dir = r.out .. '/' .. r.name
+  assert(empo.fs.make_dirs(self.run_dir))
+  local settings = plain(r, 0)
+  settings.model = type(r.model) == 'string' and r.model or tostring(r.model)
+  empo.fs.write_atomic(self.run_dir .. '/recipe.json', empo.json.encode(settings))
+  self.metrics = empo.log.metrics(self.run_dir .. '/metrics.jsonl')
+  self.samples = empo.log.metrics(self.run_dir .. '/samples.jsonl')
+  return self.run_dir
+end
+
+function Trainer:write_step(rec)
+  if not self.metrics then return end
+  self.metrics:write(rec)
+  local every = self.recipe.samples_every
+  if every > 0 and rec.step % every == 0 then
+    for _, g in ipairs(self.last.groups) do
+      self.samples:write{ step = rec.step, question = g.question, gold = g.gold, completions = g.completions,
+                          answers = g.answers, ids = g.ids, rewards = g.rewards, advantages = g.advantages,
+                          keep = g.keep }
+    end
+  end
+end
+
+-- The remaining steps of the recipe, with a progress line; returns the records.
 function Trainer:run()
-  while self.step_count < self.recipe.steps do self:step() end
+  self:open_run()
+  local bar = empo.log.progress{ total = self.recipe.steps, every = 1,
+                                 keys = { 'reward', 'entropy', 'kept', 'clip', 'tok/s' } }
+  while self.step_count < self.recipe.steps do
+    local rec = self:step()
+    self:write_step(rec)
+    bar:update(rec.step, { reward = rec.reward, entropy = rec.entropy, kept = rec.kept, clip = rec.clip_frac,
+                           ['tok/s'] = rec.sample_tokens_per_s })
+  end
+  bar:finish()
   return self.history
 end
 
+-- Accuracy on a dataset with gold answers (empo.rl.eval), with the
+-- recipe's prompt, extraction and clustering.
+function Trainer:eval(dataset, opts)
+  local r = self.recipe
+  opts = opts or {}
+  local e = extract_fn(r)
+  return require('empo.rl.eval').run(self.model, self.tok, dataset or self.recipe.eval, {
+    prompt = r.prompt, k = opts.k or r.sample.n, temperature = r.sample.temperature, top_p = r.sample.top_p,
+    max_new_tokens = r.sample.max_new_tokens, stop = r.sample.stop or (type(r.prompt) == 'table' and r.prompt.stop) or nil,
+    extract = e or nil, cluster = r.cluster, seed = r.seed,
+  })
+end
+
+-- Saves the model (Hugging Face layout) and tokenizer to dir (default
+-- runs/<name>/model).
+function Trainer:save(dir)
+  dir = dir or ((self:open_run() or 'runs/trainer') .. '/model')
+  empo.models.save_pretrained(self.model, dir)
+  local from = type(self.recipe.model) == 'string' and self.recipe.model or nil   -- the tokenizer travels along
+  for _, f in ipairs({ 'tokenizer.json', 'tokenizer_config.json' }) do
+    if from and empo.fs.exists(from .. '/' .. f) then
+      empo.fs.write_atomic(dir .. '/' .. f, empo.fs.read_text(from .. '/' .. f))
+    end
+  end
+  return dir
+end
+
 function M.is_trainer(x) return getmetatable(x) == Trainer end
+
+-- empo.recipe(t): what a recipe file returns (`return empo.recipe{ ... }`):
+-- the table, marked, so that `empo run FILE k=v ...` trains it (M.main)
+-- while empo.rl.trainer(FILE) just reads it.
+local Recipe = {}
+function M.recipe(t)
+  if type(t) ~= 'table' then error('empo.recipe: expected a table of settings', 3) end
+  return setmetatable(t, Recipe)
+end
+
+function M.is_recipe(x) return getmetatable(x) == Recipe end
+
+-- A recipe run to the end: accuracy on recipe.eval before and after, the
+-- run directory, the trained model.
+function M.main(t, args)
+  local list = {}
+  for i = 1, #(args or {}) do list[i] = args[i] end     -- the script's arg[1..]: key=value strings
+  local trainer = M.new(t, list)
+  local evalset = trainer.recipe.eval
+  local eval_mod = require 'empo.rl.eval'
+  if evalset then print('before: ' .. eval_mod.table(trainer:eval(evalset))); io.stdout:flush() end
+  trainer:run()
+  if evalset then print('after:  ' .. eval_mod.table(trainer:eval(evalset))) end
+  if trainer.run_dir then print('run written to ' .. trainer.run_dir .. '/ (model: ' .. trainer:save() .. ')') end
+  return trainer
+end
 
 return M
