@@ -72,5 +72,24 @@ c.ok(rc2 ~= 0 and out2:find('nosuch', 1, true) ~= nil, 'an unknown override name
 local out3, rc3 = run('sample.n=many')
 c.ok(rc3 ~= 0 and out3:find('expected a number', 1, true) ~= nil, 'a wrong type is refused')
 
+-- resume: 2 steps, then 2 more with resume=true, give the metrics of 4 steps in one go
+local function metrics_of(name)
+  local recs = empo.log.read_metrics(dir .. '/runs/' .. name .. '/metrics.jsonl')
+  local out = {}
+  for i, r in ipairs(recs) do
+    out[i] = string.format('%d %.10g %.10g %.10g %.10g %.10g', r.step, r.reward, r.entropy, r.loss, r.grad_norm,
+                           r.approx_kl)
+  end
+  return out
+end
+local _, rc4 = run('name=whole steps=4 save_every=1')
+local _, rc5 = run('name=parts steps=2 save_every=1')
+local _, rc6 = run('name=parts steps=4 save_every=1 resume=true')
+c.ok(rc4 == 0 and rc5 == 0 and rc6 == 0, 'three runs')
+local whole, parts = metrics_of('whole'), metrics_of('parts')
+c.eq(#parts, 4, 'the resumed run has every step once')
+c.eq(parts, whole, 'resumed metrics equal the uninterrupted run, step for step')
+c.ok(empo.fs.exists(dir .. '/runs/parts/latest'), 'checkpoints written')
+
 empo.fs.remove_tree(dir)
 c.done()

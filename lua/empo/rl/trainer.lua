@@ -36,7 +36,8 @@ local M = {}
 
 M.DEFAULTS = {
   prompts_per_step = 16, steps = 100, epochs = 1, micro_batch_tokens = 8192, dynamic_sampling = 0,
-  recompute_old = false, seed = 0, name = '', out = 'runs', samples_every = 10,
+  recompute_old = false, seed = 0, name = '', out = 'runs', samples_every = 10, save_every = 0, keep = 2,
+  resume = false,
   sample = { n = 8, temperature = 1.0, top_p = 1.0, top_k = 0, max_new_tokens = 128 },
   optim = { lr = 1e-5, weight_decay = 0.0, clip_grad = 1.0, schedule = 'constant', warmup = 0, min_lr = 0 },
 }
@@ -151,7 +152,47 @@ function M.new(recipe, overrides)
   local o = r.optim
   self.opt = empo.optim.adamw{ params = self.params, lr = o.lr, weight_decay = o.weight_decay, betas = o.betas }
   self.lr_at = make_schedule(o, r.steps)
+  if r.resume then self:resume() end
   return self
+end
+
+-- ---- checkpoints ----
+
+-- runs/<name>/checkpoint-<step>/: the model (Hugging Face layout), AdamW's
+-- moments, the data position and the step (empo.train's checkpoints: a
+-- kill at any moment leaves the previous one intact).
+function Trainer:checkpoint()
+  local dir = self:open_run()
+  if not dir then error('empo.rl.trainer: checkpoints need a run name (recipe field name)', 2) end
+  return empo.train.save_checkpoint(dir, { model = self.model, optimizer = self.opt, step = self.step_count,
+                                           extra = { data = self.data:state() }, keep = self.recipe.keep })
+end
+
+-- Continues from the newest checkpoint of the run directory: the steps
+-- after it run again with the same samples (every seed derives from the
+-- step), so the metrics match an uninterrupted run's; metrics lines past
+-- the checkpoint (written before a kill) are dropped.
+function Trainer:resume()
+  local r = self.recipe
+  if r.name == '' then error('empo.rl.trainer: resume=true needs a run name (recipe field name)', 3) end
+  local dir = r.out .. '/' .. r.name
+  local ok, state = pcall(empo.train.load_checkpoint, dir, { model = self.model, optimizer = self.opt })
+  if not ok then error('empo.rl.trainer: resume: ' .. tostring(state), 3) end
+  if not state then return nil end                              -- nothing saved yet: a fresh start
+  self.step_count = state.step
+  self.data:load_state(state.extra.data)
+  local metrics = dir .. '/metrics.jsonl'
+  if empo.fs.exists(metrics) then
+    local kept = {}
+    for _, rec in ipairs(empo.log.read_metrics(metrics)) do
+      if rec.step <= state.step then
+        kept[#kept + 1] = empo.json.encode(rec, { compact = true })
+        self.history[#self.history + 1] = rec
+      end
+    end
+    empo.fs.write_atomic(metrics, #kept > 0 and table.concat(kept, '\n') .. '\n' or '')
+  end
+  return state
 end
 
 -- ---- one step ----
@@ -381,11 +422,17 @@ function Trainer:run()
   self:open_run()
   local bar = empo.log.progress{ total = self.recipe.steps, every = 1,
                                  keys = { 'reward', 'entropy', 'kept', 'clip', 'tok/s' } }
+  local every = self.recipe.save_every
   while self.step_count < self.recipe.steps do
+    -- an error or Ctrl-C inside a step may leave its update half done: the
+    -- last checkpoint (save_every) is what resume=true continues from
     local rec = self:step()
     self:write_step(rec)
     bar:update(rec.step, { reward = rec.reward, entropy = rec.entropy, kept = rec.kept, clip = rec.clip_frac,
                            ['tok/s'] = rec.sample_tokens_per_s })
+    if self.run_dir and every > 0 and (rec.step % every == 0 or rec.step == self.recipe.steps) then
+      self:checkpoint()
+    end
   end
   bar:finish()
   return self.history
