@@ -69,6 +69,9 @@ end
 --   reward    fn(group) -> rewards (default reward.cluster_share)
 --   advantage fn(rewards, group) -> advantages (default advantage.grpo)
 --   question, gold   strings stored in the group for the pieces to use
+--   tokens    per-completion token statistics stored in the group for the
+--             rewards that need them: { entropy = {...}, self_certainty = {...} }
+--             (group.token_entropy, group.self_certainty: one mean per completion)
 -- Returns the group with keep, rewards and advantages filled in. A group
 -- the filter rejects still gets rewards and advantages; the trainer decides
 -- whether to drop it (or re-sample).
@@ -89,6 +92,7 @@ function M.score(completions, spec)
   local ids, k = cluster.cluster(answers, spec.cluster or cluster.math, spec.question)
   local group = { question = spec.question, gold = spec.gold, completions = completions, answers = answers,
                   ids = ids, k = k, G = #answers }
+  if spec.tokens then group.token_entropy, group.self_certainty = spec.tokens.entropy, spec.tokens.self_certainty end
   group.stats = M.stats(ids, { empty = spec.empty })
   local filter, reward, advantage = spec.filter, spec.reward or M.reward.cluster_share, spec.advantage or M.advantage.grpo
   group.keep = filter == nil or not not filter(group)

@@ -5,6 +5,7 @@
 --     local rows = { { prompt = { 5, 9, 2 }, completion = { 7, 1, 60 } }, ... }
 --     local lp = logprob.completions(model, rows, { temperature = 1.0 })
 --     -- lp.logp, lp.entropy: [S, Tmax] (row i's token t at [i, t]); lp.mask: 1 where t <= #completion
+--     -- with { self_certainty = true }: lp.self_certainty [S, Tmax], KL(uniform || p) per token
 --     local batches = logprob.micro_batches(rows, 4096)   -- lists of row indices, each <= 4096 tokens
 --
 -- The log-prob of completion token t is log_softmax(logits / T)[token] at
@@ -91,7 +92,11 @@ function M.completions(model, rows, opts)
   local picked = logits:reshape(S * L, V):index_select(1, empo.tensor(index, 'i64'))   -- [S*Tmax, V]
   if temperature ~= 1 then picked = picked * (1 / temperature) end
   local logp, entropy = empo.logprob_entropy(picked, empo.tensor(targets, 'i64'))
-  return { logp = logp:reshape(S, Tmax), entropy = entropy:reshape(S, Tmax), mask = empo.tensor(mask) }
+  local out = { logp = logp:reshape(S, Tmax), entropy = entropy:reshape(S, Tmax), mask = empo.tensor(mask) }
+  if opts and opts.self_certainty then        -- KL(uniform || p) = -log V - mean_v log p_v, per token
+    out.self_certainty = (-picked:log_softmax(2):mean(2) - math.log(V)):reshape(S, Tmax)
+  end
+  return out
 end
 
 return M

@@ -222,18 +222,61 @@ function Trainer:rollout(questions, step)
     stop = stop, seed = r.seed * 1000003 + step,
   })
   local groups, extract = {}, extract_fn(r)
+  local prompt_ids = {}
+  for i = 1, #questions do prompt_ids[i] = self.tok:encode(prompts[i]) end
+  local tokens = require('empo.rl.reward').needs_tokens(r.reward) and self:token_stats(out, prompt_ids) or nil
   for i, q in ipairs(questions) do
     local texts, samples = {}, {}
     for k = 1, s.n do
       local c = out[(i - 1) * s.n + k]
       texts[k], samples[k] = c.text, c
     end
+    local per = nil
+    if tokens then
+      per = { entropy = {}, self_certainty = {} }
+      for k = 1, s.n do
+        local j = (i - 1) * s.n + k
+        per.entropy[k], per.self_certainty[k] = tokens.entropy[j], tokens.self_certainty[j]
+      end
+    end
     local g = rl.score(texts, { question = q.question, gold = q.answer, extract = extract, cluster = r.cluster,
-                                filter = r.filter, reward = r.reward, advantage = r.advantage, empty = r.empty })
-    g.prompt_ids, g.samples, g.index = self.tok:encode(prompts[i]), samples, q.index
+                                filter = r.filter, reward = r.reward, advantage = r.advantage, empty = r.empty,
+                                tokens = per })
+    g.prompt_ids, g.samples, g.index = prompt_ids[i], samples, q.index
     groups[i] = g
   end
   return groups, out.stats or {}
+end
+
+-- Mean token entropy and self-certainty of every sampled completion (a
+-- teacher-forced pass without gradient, at the sampling temperature), for
+-- the rewards that read them (neg_entropy, self_certainty).
+function Trainer:token_stats(out, prompt_ids)
+  local r = self.recipe
+  local rows, where = {}, {}
+  for j, c in ipairs(out) do
+    if #c.ids > 0 then
+      rows[#rows + 1] = { prompt = prompt_ids[c.prompt], completion = c.ids }
+      where[#rows] = j
+    end
+  end
+  local ent, sc = {}, {}
+  for j = 1, #out do ent[j], sc[j] = 0, 0 end
+  local temperature = r.sample.temperature > 0 and r.sample.temperature or 1.0
+  for _, idx in ipairs(logprob.micro_batches(rows, r.micro_batch_tokens)) do
+    local sub = {}
+    for k, i in ipairs(idx) do sub[k] = rows[i] end
+    local lp = empo.no_grad(logprob.completions, self.model, sub, { temperature = temperature, self_certainty = true })
+    local e, s, m = lp.entropy:tolist(), lp.self_certainty:tolist(), lp.mask:tolist()
+    for k, i in ipairs(idx) do
+      local n, se, ss = 0, 0, 0
+      for t = 1, #m[k] do
+        if m[k][t] > 0 then n, se, ss = n + 1, se + e[k][t], ss + s[k][t] end
+      end
+      ent[where[i]], sc[where[i]] = se / math.max(n, 1), ss / math.max(n, 1)
+    end
+  end
+  return { entropy = ent, self_certainty = sc }
 end
 
 local function mean_std(xs)
