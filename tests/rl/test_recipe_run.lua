@@ -16,7 +16,7 @@ local corpus = {}
 for i = 1, 40 do corpus[i] = string.format('%d plus %d is \\boxed{%d}.', i, i, 2 * i) end
 local tok = empo.tokenizer.train{ texts = corpus, vocab_size = 300, special_tokens = { '<|endoftext|>' },
                                   eos = '<|endoftext|>', out = dir .. '/model' }
-local model = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 128 }, 4)
+local model = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 512 }, 4)
 empo.models.save_pretrained(model, dir .. '/model')
 local function jsonl(path, n0)
   local lines = {}
@@ -90,6 +90,21 @@ local whole, parts = metrics_of('whole'), metrics_of('parts')
 c.eq(#parts, 4, 'the resumed run has every step once')
 c.eq(parts, whole, 'resumed metrics equal the uninterrupted run, step for step')
 c.ok(empo.fs.exists(dir .. '/runs/parts/latest'), 'checkpoints written')
+
+-- every recipe of recipes/ runs a step on the same model and data
+local source = os.getenv('EMPO_SOURCE_DIR')
+if source then
+  for _, name in ipairs({ 'math', 'ttrl', 'grpo_gold', 'intuitor', 'rent', 'random_reward' }) do
+    local p = io.popen(string.format("'%s' run '%s/recipes/%s.lua' model='%s' data='%s' eval='%s' out='%s' " ..
+                                     "steps=1 prompts_per_step=2 sample.n=2 sample.max_new_tokens=4 2>&1; echo \"rc=$?\"",
+                                     binary, source, name, dir .. '/model', dir .. '/train.jsonl', dir .. '/test.jsonl',
+                                     dir .. '/runs'))
+    local o = p:read('*a')
+    p:close()
+    c.ok(o:match('rc=0%s*$') and o:find('after:', 1, true), 'recipes/' .. name .. '.lua runs a step: ' .. o:sub(-300))
+    c.ok(empo.fs.exists(dir .. '/runs/' .. name .. '/metrics.jsonl'), 'recipes/' .. name .. '.lua writes its run')
+  end
+end
 
 empo.fs.remove_tree(dir)
 c.done()

@@ -521,6 +521,25 @@ end
 
 function M.is_recipe(x) return getmetatable(x) == Recipe end
 
+-- A recipe made from another (a file or a table) with some fields changed;
+-- sample and optim changes merge into the base's tables:
+--   return empo.recipe_from(here .. 'math.lua', { name = 'ttrl', reward = empo.reward.majority })
+function M.from(base, changes)
+  local b = base
+  if type(base) == 'string' then b = load_recipe(base) end
+  if type(b) ~= 'table' then error('empo.recipe_from: the base must be a recipe file or table', 2) end
+  local out = {}
+  for k, v in pairs(b) do out[k] = v end
+  for k, v in pairs(changes or {}) do
+    if (k == 'sample' or k == 'optim') and type(v) == 'table' and type(out[k]) == 'table' then
+      out[k] = merged(out[k], v)
+    else
+      out[k] = v
+    end
+  end
+  return M.recipe(out)
+end
+
 -- A recipe run to the end: accuracy on recipe.eval before and after, the
 -- run directory, the trained model.
 function M.main(t, args)
