@@ -72,6 +72,32 @@ c.ok(rc2 ~= 0 and out2:find('nosuch', 1, true) ~= nil, 'an unknown override name
 local out3, rc3 = run('sample.n=many')
 c.ok(rc3 ~= 0 and out3:find('expected a number', 1, true) ~= nil, 'a wrong type is refused')
 
+-- broken recipes: one line naming what is wrong, no traceback
+local function run_file(text, args)
+  local path = dir .. '/broken.lua'
+  empo.fs.write_atomic(path, text)
+  local p = io.popen(string.format("'%s' run '%s' %s 2>&1; echo \"rc=$?\"", binary, path, args or ''))
+  local o = p:read('*a')
+  p:close()
+  return o, tonumber(o:match('rc=(%d+)%s*$'))
+end
+local base = string.format("local empo = require 'empo'\nreturn empo.recipe{ model = %q, data = %q, " ..
+                           "sample = { n = 2, max_new_tokens = 3 }, prompts_per_step = 2, steps = 1, %%s }\n",
+                           dir .. '/model', dir .. '/train.jsonl')
+local o1, r1 = run_file("local empo = require 'empo'\nreturn empo.recipe{ steps = , }\n")
+c.ok(r1 ~= 0 and o1:find('broken.lua:2', 1, true) ~= nil, 'a syntax error names file:line')
+local o2, r2 = run_file(base:format("reward = function() error('my reward broke') end"))
+c.ok(r2 ~= 0 and o2:find('my reward broke', 1, true) and not o2:find('stack traceback', 1, true),
+     'a failing reward: its message, no traceback')
+local o3, r3 = run_file(base:format("reward = function(g) local r = {} for i = 1, g.G do r[i] = 0/0 end return r end"))
+c.ok(r3 ~= 0 and o3:find('rewards must be finite', 1, true) ~= nil, 'a NaN reward is refused by name')
+empo.fs.write_atomic(dir .. '/empty.jsonl', '\n')
+local o4, r4 = run_file(base:format("eval = false"), "data='" .. dir .. "/empty.jsonl'")
+c.ok(r4 ~= 0 and o4:find('recipe field data', 1, true) and o4:find('holds no question', 1, true),
+     'an empty dataset names the field')
+local o5, r5 = run_file(base:format("steps = 'many'"))
+c.ok(r5 ~= 0 and o5:find('steps must be a whole number', 1, true) ~= nil, 'a wrong type names the field')
+
 -- resume: 2 steps, then 2 more with resume=true, give the metrics of 4 steps in one go
 local function metrics_of(name)
   local recs = empo.log.read_metrics(dir .. '/runs/' .. name .. '/metrics.jsonl')

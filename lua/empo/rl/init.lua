@@ -56,6 +56,9 @@ local function array_of_numbers(x, n, what)
     if type(x[i]) ~= 'number' then
       error(string.format('empo.rl.score: %s returned a %s at %d', what, type(x[i]), i), 3)
     end
+    if x[i] ~= x[i] or x[i] == math.huge or x[i] == -math.huge then
+      error(string.format('empo.rl.score: %s returned %s at %d (rewards must be finite)', what, tostring(x[i]), i), 3)
+    end
   end
   return x
 end

@@ -55,13 +55,13 @@ end
 local function load_recipe(recipe)
   if type(recipe) == 'string' then
     local chunk, err = loadfile(recipe)
-    if not chunk then error('empo.rl.trainer: ' .. tostring(err), 3) end
+    if not chunk then error('empo.rl.trainer: ' .. tostring(err), 0) end
     local ok, value = pcall(chunk)
-    if not ok then error('empo.rl.trainer: ' .. tostring(value), 3) end
-    if type(value) ~= 'table' then error(format('empo.rl.trainer: %s must return a recipe table', recipe), 3) end
+    if not ok then error('empo.rl.trainer: ' .. tostring(value), 0) end
+    if type(value) ~= 'table' then error(format('empo.rl.trainer: %s must return a recipe table', recipe), 0) end
     return value, recipe
   end
-  if type(recipe) ~= 'table' then error('empo.rl.trainer: expected a recipe file or table', 3) end
+  if type(recipe) ~= 'table' then error('empo.rl.trainer: expected a recipe file or table', 0) end
   return recipe, 'a recipe table'
 end
 
@@ -84,23 +84,23 @@ local function resolve(recipe, overrides)
           last = part
         end
         if t == nil or (t[last] == nil and M.DEFAULTS[k] == nil) then
-          error(format('empo.rl.trainer: unknown recipe field %s', tostring(k)), 3)
+          error(format('empo.rl.trainer: unknown recipe field %s', tostring(k)), 0)
         end
         t[last] = v
       end
     end
     local ok, err = pcall(empo.config.apply, r, strings, 'recipe')
-    if not ok then error('empo.rl.trainer: ' .. tostring(err), 3) end
+    if not ok then error('empo.rl.trainer: ' .. tostring(err), 0) end
   end
   for _, k in ipairs({ 'prompts_per_step', 'steps', 'epochs', 'micro_batch_tokens', 'dynamic_sampling' }) do
     if type(r[k]) ~= 'number' or r[k] < 0 or r[k] % 1 ~= 0 then
-      error(format('empo.rl.trainer: recipe field %s must be a whole number >= 0, got %s', k, tostring(r[k])), 3)
+      error(format('empo.rl.trainer: recipe field %s must be a whole number >= 0, got %s', k, tostring(r[k])), 0)
     end
   end
   r.loss = r.loss or loss_mod.grpo()
-  if not loss_mod.is_loss(r.loss) then error('empo.rl.trainer: recipe field loss must be an empo.loss value', 3) end
+  if not loss_mod.is_loss(r.loss) then error('empo.rl.trainer: recipe field loss must be an empo.loss value', 0) end
   if r.loss.options.kl > 0 then
-    error('empo.rl.trainer: loss.kl > 0 needs a frozen reference model, which the trainer does not load yet', 3)
+    error('empo.rl.trainer: loss.kl > 0 needs a frozen reference model, which the trainer does not load yet', 0)
   end
   return r
 end
@@ -110,20 +110,20 @@ local function load_model(r)
   if type(model) == 'string' then
     dir = model
     local ok, m = pcall(empo.models.from_pretrained, dir)
-    if not ok then error(format('empo.rl.trainer: recipe field model: %s', tostring(m)), 4) end
+    if not ok then error(format('empo.rl.trainer: recipe field model: %s', tostring(m)), 0) end
     model = m
   end
   if type(model) ~= 'table' or type(model.parameters) ~= 'function' then
-    error('empo.rl.trainer: recipe field model must be a Hugging Face directory or a model', 4)
+    error('empo.rl.trainer: recipe field model must be a Hugging Face directory or a model', 0)
   end
   local tok = r.tokenizer
   if type(tok) == 'string' or (tok == nil and dir) then
     local path = type(tok) == 'string' and tok or dir
     local ok, t = pcall(empo.tokenizer.load, path)
-    if not ok then error(format('empo.rl.trainer: recipe field tokenizer: %s', tostring(t)), 4) end
+    if not ok then error(format('empo.rl.trainer: recipe field tokenizer: %s', tostring(t)), 0) end
     tok = t
   end
-  if tok == nil then error('empo.rl.trainer: recipe field tokenizer is needed (or a model directory that has one)', 4) end
+  if tok == nil then error('empo.rl.trainer: recipe field tokenizer is needed (or a model directory that has one)', 0) end
   return model, tok
 end
 
@@ -144,10 +144,16 @@ function M.new(recipe, overrides)
   local self = setmetatable({ recipe = r, source = source, step_count = 0, history = {} }, Trainer)
   self.model, self.tok = load_model(r)
   local data = r.data
-  if type(data) == 'string' then data = data_mod.jsonl(data, nil, { seed = r.seed }) end
-  if not data_mod.is_dataset(data) then error('empo.rl.trainer: recipe field data must be a dataset or a JSONL path', 3) end
+  local function dataset(field, value)
+    if type(value) ~= 'string' then return value end
+    local ok, d = pcall(data_mod.jsonl, value, nil, { seed = r.seed })
+    if not ok then error(format('empo.rl.trainer: recipe field %s: %s', field, tostring(d):gsub('^.-empo%.data', 'empo.data')), 0) end
+    return d
+  end
+  data = dataset('data', data)
+  if not data_mod.is_dataset(data) then error('empo.rl.trainer: recipe field data must be a dataset or a JSONL path', 0) end
   self.data = data
-  if type(r.eval) == 'string' then r.eval = data_mod.jsonl(r.eval) end
+  r.eval = dataset('eval', r.eval)
   self.params = self.model:parameters()
   local o = r.optim
   self.opt = empo.optim.adamw{ params = self.params, lr = o.lr, weight_decay = o.weight_decay, betas = o.betas }
@@ -174,10 +180,10 @@ end
 -- the checkpoint (written before a kill) are dropped.
 function Trainer:resume()
   local r = self.recipe
-  if r.name == '' then error('empo.rl.trainer: resume=true needs a run name (recipe field name)', 3) end
+  if r.name == '' then error('empo.rl.trainer: resume=true needs a run name (recipe field name)', 0) end
   local dir = r.out .. '/' .. r.name
   local ok, state = pcall(empo.train.load_checkpoint, dir, { model = self.model, optimizer = self.opt })
-  if not ok then error('empo.rl.trainer: resume: ' .. tostring(state), 3) end
+  if not ok then error('empo.rl.trainer: resume: ' .. tostring(state), 0) end
   if not state then return nil end                              -- nothing saved yet: a fresh start
   self.step_count = state.step
   self.data:load_state(state.extra.data)
