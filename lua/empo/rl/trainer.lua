@@ -42,6 +42,10 @@ M.DEFAULTS = {
   optim = { lr = 1e-5, weight_decay = 0.0, clip_grad = 1.0, schedule = 'constant', warmup = 0, min_lr = 0 },
 }
 
+-- Fields a recipe may set beyond the defaults' (no default: nil is meaningful).
+M.FIELDS = { model = true, tokenizer = true, data = true, eval = true, prompt = true, extract = true, cluster = true,
+             filter = true, reward = true, advantage = true, loss = true, empty = true, log = true }
+
 local Trainer = {}
 Trainer.__index = Trainer
 
@@ -83,7 +87,7 @@ local function resolve(recipe, overrides)
           if t == nil then break end
           last = part
         end
-        if t == nil or (t[last] == nil and M.DEFAULTS[k] == nil) then
+        if t == nil or (t[last] == nil and M.DEFAULTS[k] == nil and not M.FIELDS[k]) then
           error(format('empo.rl.trainer: unknown recipe field %s', tostring(k)), 0)
         end
         t[last] = v
