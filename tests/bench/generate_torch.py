@@ -33,7 +33,8 @@ def rope_tables(theta, dh, length):
 
 
 def generate(cfg, w, prompts, n, new_tokens):
-    """-> (tokens [P*n, new_tokens], seconds to the first sampled tokens)"""
+    """-> (tokens [P*n, new_tokens], seconds to the first sampled tokens,
+    their log-probs [P*n, new_tokens])"""
     t0 = time.perf_counter()
     P, T0 = prompts.shape
     B, S = P * n, T0 + new_tokens
@@ -88,14 +89,15 @@ def generate(cfg, w, prompts, n, new_tokens):
         return tok, logp.gather(-1, tok)
 
     out = torch.empty(B, new_tokens, dtype=torch.int64)
+    logps = torch.empty(B, new_tokens)
     logits = (step(prompts, 0) @ head.T).repeat_interleave(n, dim=0)
-    tok, _ = sample(logits)
-    out[:, 0] = tok[:, 0]
+    tok, lp = sample(logits)
+    out[:, 0], logps[:, 0] = tok[:, 0], lp[:, 0]
     ttft = time.perf_counter() - t0
     for i in range(1, new_tokens):
-        tok, _ = sample(step(tok, T0 + i - 1) @ head.T)
-        out[:, i] = tok[:, 0]
-    return out, ttft
+        tok, lp = sample(step(tok, T0 + i - 1) @ head.T)
+        out[:, i], logps[:, i] = tok[:, 0], lp[:, 0]
+    return out, ttft, logps
 
 
 def main():
@@ -113,7 +115,7 @@ def main():
     with torch.inference_mode():
         for r in range(repeats + 1):
             t0 = time.perf_counter()
-            out, ttft = generate(cfg, w, prompts, n, new_tokens)
+            out, ttft, _ = generate(cfg, w, prompts, n, new_tokens)
             dt = time.perf_counter() - t0
             if r > 0:
                 best_tps, best_ttft = max(best_tps, out.numel() / dt), min(best_ttft, ttft)
