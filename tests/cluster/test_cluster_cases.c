@@ -50,8 +50,10 @@ typedef struct cat_count { char name[32]; int equal, unequal; } cat_count;
 static cat_count *count_for(cat_count *cats, int *n_cats, const char *name) {
     for (int i = 0; i < *n_cats; i++)
         if (strcmp(cats[i].name, name) == 0) return &cats[i];
+    if (*n_cats >= 64) return &cats[63];     /* more categories than the table: counted together */
     cat_count *c = &cats[(*n_cats)++];
     snprintf(c->name, sizeof c->name, "%s", name);
+    c->equal = c->unequal = 0;
     return c;
 }
 
