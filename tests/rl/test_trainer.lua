@@ -106,6 +106,19 @@ t.recipe.steps = 4
 t.recipe.filter = nil
 c.eq(#t:run(), 4, 'run() goes on to the last step')
 
+-- ---- gold answers feed the metrics, never the reward ----
+do
+  local gd = empo.data.list({ { question = 'what is 1 plus 2?', answer = '3' }, { question = 'what is 2 plus 3?', answer = '4' } })
+  local tg = empo.rl.trainer{ model = model, tokenizer = tok, data = gd, sample = { n = 4, max_new_tokens = 6 },
+                              extract = function() return '3' end, cluster = empo.cluster.math,
+                              reward = length_reward, prompts_per_step = 2, steps = 1 }
+  local r = tg:step()
+  c.near(r.majority_correct, 0.5, 1e-12, 'the largest cluster is right for one question of two')
+  c.ok(r.positive_correct == nil or (r.positive_correct >= 0 and r.positive_correct <= 1),
+       'the share of right positive-advantage completions')
+  c.eq(tg.last.groups[1].gold, '3', 'the group carries its gold answer for the metrics')
+end
+
 -- ---- recipe errors name the field ----
 c.raises(function() return empo.rl.trainer({ model = model, tokenizer = tok, data = data, steps = -1 }) end, 'steps')
 c.raises(function() return empo.rl.trainer({ model = 5, tokenizer = tok, data = data }) end, 'recipe field model')

@@ -362,6 +362,47 @@ function Trainer:update(rows)
   return { loss = sums.loss, clip_frac = sums.clip_frac / n, approx_kl = sums.approx_kl / n, tokens = total_tokens }
 end
 
+-- What the gold answers, when the data carry them, say of the step (for
+-- metrics only: no reward sees them unless the recipe asks): how often the
+-- largest cluster's answer is right (majority_correct), and the share of
+-- positive-advantage completions whose answer is right (positive_correct).
+function Trainer:gold_metrics(groups)
+  local r = self.recipe
+  local equal = r.cluster or empo.cluster.math
+  if type(equal) == 'table' and equal.equal then equal = equal.equal end
+  local groups_gold, majority_right, positive, positive_right = 0, 0, 0, 0
+  for _, g in ipairs(groups) do
+    if g.gold ~= nil then
+      groups_gold = groups_gold + 1
+      local size, best = {}, 0
+      for i = 1, g.G do
+        local id = g.ids[i]
+        if id > 0 then
+          size[id] = (size[id] or 0) + 1
+          if size[id] > (size[best] or 0) then best = id end
+        end
+      end
+      local right = {}
+      for i = 1, g.G do right[i] = g.answers[i] ~= '' and equal(g.answers[i], g.gold, g.question) and true or false end
+      for i = 1, g.G do
+        if g.ids[i] == best and best > 0 then
+          if right[i] then majority_right = majority_right + 1 end
+          break
+        end
+      end
+      for i = 1, g.G do
+        if g.keep and g.advantages[i] > 0 then
+          positive = positive + 1
+          if right[i] then positive_right = positive_right + 1 end
+        end
+      end
+    end
+  end
+  if groups_gold == 0 then return {} end
+  return { majority_correct = majority_right / groups_gold,
+           positive_correct = positive > 0 and positive_right / positive or nil }
+end
+
 -- One training step: returns its record (also in self.history).
 function Trainer:step()
   local r = self.recipe
@@ -413,6 +454,7 @@ function Trainer:step()
   end
   local reward_mean, reward_std = mean_std(rewards)
   local total = #groups * r.sample.n
+  local gold = self:gold_metrics(groups)
   local rec = {
     step = step, reward = reward_mean, reward_std = reward_std, entropy = (mean_std(entropies)),
     kept = kept / math.max(#groups, 1), groups = #groups, rounds = rounds, clusters = clusters / math.max(#groups, 1),
@@ -420,6 +462,11 @@ function Trainer:step()
     grad_norm = grad_norm, lr = self.opt.lr, update_tokens = upd.tokens,
     sample_tokens_per_s = stats.tokens_per_s, seconds_sample = t_sample - t0, seconds_update = t_update - t_sample,
   }
+  for k, v in pairs(gold) do rec[k] = v end
+  if gold.positive_correct and gold.positive_correct < 0.3 then
+    io.stderr:write(format('empo: step %d: only %.0f%% of the positive-advantage completions are right: the reward ' ..
+                           'may be reinforcing wrong majorities\n', step, 100 * gold.positive_correct))
+  end
   self.last = { groups = groups, rows = rows, record = rec }
   self.history[#self.history + 1] = rec
   if type(r.log) == 'function' then r.log(rec, self) end
