@@ -128,8 +128,20 @@ c.raises(function() return empo.rl.trainer({ model = model, tokenizer = tok, dat
          'unknown recipe field nosuch')
 c.raises(function() return empo.rl.trainer({ model = model, tokenizer = tok, data = data }, { 'sample.n=x' }) end,
          'expected a number')
-c.raises(function() return empo.rl.trainer({ model = model, tokenizer = tok, data = data,
-                                             loss = empo.loss.grpo{ kl = 0.1 } }) end, 'frozen reference')
+-- ---- the KL term: a frozen copy of the starting policy ----
+do
+  local m3 = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 128 }, 8)
+  local tk = empo.rl.trainer{ model = m3, tokenizer = tok, data = data, sample = { n = 4, max_new_tokens = 8 },
+                              extract = false, cluster = empo.cluster.exact, reward = length_reward,
+                              loss = empo.loss.grpo{ kl = 0.5 }, optim = { lr = 5e-3 }, prompts_per_step = 2, steps = 3 }
+  local before = tk.reference:parameters()[1]:clone()
+  local r1 = tk:step()
+  c.near(r1.kl, 0, 1e-6, 'KL to the reference is 0 before any update')
+  local r2 = tk:step()
+  c.ok(r2.kl > 0, string.format('and grows once the policy moves (%.3g)', r2.kl))
+  c.near((tk.reference:parameters()[1] - before):abs():max():item(), 0, 0, 'the reference never changes')
+  c.ok((tk.model:parameters()[1] - before):abs():max():item() > 0, 'the policy does')
+end
 c.raises(function() return empo.data.list({}) end, 'holds no question')
 local t2 = empo.rl.trainer(recipe, { 'sample.n=2', steps = 1 })
 c.eq(t2.recipe.sample.n, 2, 'a key=value override')

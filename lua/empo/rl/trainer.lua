@@ -103,9 +103,6 @@ local function resolve(recipe, overrides)
   end
   r.loss = r.loss or loss_mod.grpo()
   if not loss_mod.is_loss(r.loss) then error('empo.rl.trainer: recipe field loss must be an empo.loss value', 0) end
-  if r.loss.options.kl > 0 then
-    error('empo.rl.trainer: loss.kl > 0 needs a frozen reference model, which the trainer does not load yet', 0)
-  end
   return r
 end
 
@@ -159,11 +156,23 @@ function M.new(recipe, overrides)
   self.data = data
   r.eval = dataset('eval', r.eval)
   self.params = self.model:parameters()
+  if r.loss.options.kl > 0 then self.reference = self:frozen_copy() end
   local o = r.optim
   self.opt = empo.optim.adamw{ params = self.params, lr = o.lr, weight_decay = o.weight_decay, betas = o.betas }
   self.lr_at = make_schedule(o, r.steps)
   if r.resume then self:resume() end
   return self
+end
+
+-- The policy's weights as they are now, in a model of their own that no
+-- update touches: the reference of the KL term (loaded only when kl > 0).
+function Trainer:frozen_copy()
+  local ref = empo.models.new(self.model.config, 0)
+  local weights = {}
+  for _, p in ipairs(self.model:named_parameters()) do weights[p.name] = p.tensor:detach():clone() end
+  ref:load_state(weights, { source = 'the policy' })
+  for _, p in ipairs(ref:parameters()) do p:requires_grad_(false) end
+  return ref
 end
 
 -- ---- checkpoints ----
@@ -343,13 +352,16 @@ function Trainer:update(rows)
     end
   end
   local sums = { clip_frac = 0, approx_kl = 0, kl = 0, loss = 0 }
+  local with_kl = self.reference ~= nil
   for _, idx in ipairs(batches) do
     local sub = {}
     for k, i in ipairs(idx) do sub[k] = rows[i] end
     local lp = logprob.completions(self.model, sub, { temperature = temperature })
     local old, adv = old_and_adv(rows, idx, lp.logp:size(2))
+    local ref = self.reference and empo.no_grad(logprob.completions, self.reference, sub,
+                                                { temperature = temperature }).logp or nil
     local value, st = r.loss{ logp = lp.logp, old_logp = old, adv = adv, mask = lp.mask, entropy = lp.entropy,
-                              ref_logp = old }
+                              ref_logp = ref }
     -- the micro-batches' share of the whole batch's aggregate
     local weight = agg == 'token-mean' and st.tokens / math.max(total_tokens, 1) or #idx / S
     local scaled = value * weight
@@ -357,9 +369,11 @@ function Trainer:update(rows)
     sums.loss = sums.loss + value:item() * weight
     sums.clip_frac = sums.clip_frac + st.clip_frac * st.tokens
     sums.approx_kl = sums.approx_kl + st.approx_kl * st.tokens
+    if with_kl then sums.kl = sums.kl + st.kl * st.tokens end
   end
   local n = math.max(total_tokens, 1)
-  return { loss = sums.loss, clip_frac = sums.clip_frac / n, approx_kl = sums.approx_kl / n, tokens = total_tokens }
+  return { loss = sums.loss, clip_frac = sums.clip_frac / n, approx_kl = sums.approx_kl / n, tokens = total_tokens,
+           kl = with_kl and sums.kl / n or nil }
 end
 
 -- What the gold answers, when the data carry them, say of the step (for
@@ -459,7 +473,7 @@ function Trainer:step()
     step = step, reward = reward_mean, reward_std = reward_std, entropy = (mean_std(entropies)),
     kept = kept / math.max(#groups, 1), groups = #groups, rounds = rounds, clusters = clusters / math.max(#groups, 1),
     answer_rate = answered / math.max(total, 1), loss = upd.loss, clip_frac = upd.clip_frac, approx_kl = upd.approx_kl,
-    grad_norm = grad_norm, lr = self.opt.lr, update_tokens = upd.tokens,
+    grad_norm = grad_norm, lr = self.opt.lr, update_tokens = upd.tokens, kl = upd.kl,
     sample_tokens_per_s = stats.tokens_per_s, seconds_sample = t_sample - t0, seconds_update = t_update - t_sample,
   }
   for k, v in pairs(gold) do rec[k] = v end
