@@ -5,6 +5,7 @@
  *     empo - [args]              run a script read from stdin
  *     empo repl / empo           interactive prompt (lua/cli/repl.lua)
  *     empo generate DIR PROMPT   sample from a model (lua/cli/generate.lua)
+ *     empo eval DIR DATA.jsonl   accuracy on questions with gold answers (lua/cli/eval.lua)
  *     empo --version / --help
  *
  * A script sees `arg` as luajit builds it: arg[0] the script, arg[1..] the
@@ -56,6 +57,8 @@ static void usage(FILE *f)
             "       empo repl                  interactive prompt (also: empo with no arguments)\n"
             "       empo generate MODEL_DIR PROMPT... [n=4 temperature=1 max_new_tokens=128 ...]\n"
             "                                  sample completions (empo generate --help)\n"
+            "       empo eval MODEL_DIR DATA.jsonl [k=8 chat=true ...]\n"
+            "                                  greedy, avg@k, maj@k, pass@k against gold answers\n"
             "       empo --version             print the version\n"
             "       empo --help                print this help\n"
             "\n"
@@ -429,6 +432,8 @@ int main(int argc, char **argv)
         rc = run_script(L, argv, argc, 2);
     else if (!strcmp(cmd, "generate"))
         rc = run_module(L, argv, argc, "cli.generate");
+    else if (!strcmp(cmd, "eval"))
+        rc = run_module(L, argv, argc, "cli.eval");
     else
         rc = run_script(L, argv, argc, 1);
 

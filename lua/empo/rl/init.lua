@@ -104,6 +104,11 @@ function M.score(completions, spec)
   return group
 end
 
+-- Accuracy against gold answers, and the policy's log-probs of completions
+-- (they stand on the tensors and the sampler only).
+M.eval = require 'empo.rl.eval'
+M.logprob = require 'empo.rl.logprob'
+
 -- The RL loop over a recipe (empo.rl.trainer; loaded on first use: it
 -- stands above this module).
 function M.trainer(recipe, overrides) return require('empo.rl.trainer').new(recipe, overrides) end

@@ -1,0 +1,61 @@
+-- cli.eval — the `empo eval` command: accuracy of a model directory on a
+-- JSONL file of questions with gold answers (empo.rl.eval): greedy,
+-- avg@k, maj@k and pass@k with bootstrap standard errors. The same prompt
+-- and grader for a base and a trained model. Part of the command, not of
+-- the library.
+--
+--     empo eval models/arith-base data/arith/test.jsonl k=8 chat=true
+local empo = require 'empo'
+
+local USAGE = [[
+usage: empo eval MODEL_DIR DATA.jsonl [key=value ...]
+
+Accuracy of the model in MODEL_DIR on DATA.jsonl (one object a line with
+"question" and "answer"): greedy, avg@k, maj@k and pass@k, each with its
+bootstrap standard error; answers are extracted from \boxed{} (every box)
+and compared with the math rule.
+
+settings (default):
+  k=8                    samples per question for avg/maj/pass
+  temperature=1  top_p=1 the sampling of the k samples
+  max_new_tokens=128
+  chat=false             wrap each question in the ChatML template with the
+                         system prompt "Please reason step by step, and put
+                         your final answer within \boxed{}."
+  question=question answer=answer
+                         the JSON fields
+  seed=0  threads=N  limit=0 (0: every question)
+]]
+
+return function(...)
+  local args = { ... }
+  if #args < 2 or args[1] == '-h' or args[1] == '--help' then
+    io.stderr:write(USAGE)
+    return #args < 2 and 2 or 0
+  end
+  local dir, path = args[1], args[2]
+  local o = empo.config.apply({ k = 8, temperature = 1.0, top_p = 1.0, max_new_tokens = 128, chat = false,
+                                question = 'question', answer = 'answer', seed = 0, threads = 0, limit = 0 },
+                              { select(3, ...) }, 'empo eval')
+  if o.threads > 0 then empo.set_num_threads(o.threads) end
+  local ok, model = pcall(empo.models.from_pretrained, dir)
+  if not ok then io.stderr:write('empo eval: ', tostring(model), '\n'); return 1 end
+  local tok_ok, tok = pcall(empo.tokenizer.load, dir)
+  if not tok_ok then io.stderr:write('empo eval: ', tostring(tok), '\n'); return 1 end
+  local data_ok, data = pcall(empo.data.jsonl, path, { question = o.question, answer = o.answer })
+  if not data_ok then io.stderr:write('empo eval: ', tostring(data), '\n'); return 1 end
+  local records = data.records
+  if o.limit > 0 and #records > o.limit then
+    local cut = {}
+    for i = 1, o.limit do cut[i] = records[i] end
+    records = cut
+  end
+  local prompt = o.chat and empo.prompt.chatml{
+    system = 'Please reason step by step, and put your final answer within \\boxed{}.' } or nil
+  local eval_ok, r = pcall(empo.rl.eval.run, model, tok, records, { prompt = prompt, k = o.k,
+    temperature = o.temperature, top_p = o.top_p, max_new_tokens = o.max_new_tokens, seed = o.seed })
+  if not eval_ok then io.stderr:write('empo eval: ', tostring(r), '\n'); return 1 end
+  print(string.format('%s on %s', dir, path))
+  print(empo.rl.eval.table(r))
+  return 0
+end
