@@ -6,6 +6,7 @@
  *     empo repl / empo           interactive prompt (lua/cli/repl.lua)
  *     empo generate DIR PROMPT   sample from a model (lua/cli/generate.lua)
  *     empo eval DIR DATA.jsonl   accuracy on questions with gold answers (lua/cli/eval.lua)
+ *     empo plot RUN_DIR...       the runs' curves as one HTML page (lua/cli/plot.lua)
  *     empo --version / --help
  *
  * A script sees `arg` as luajit builds it: arg[0] the script, arg[1..] the
@@ -59,6 +60,8 @@ static void usage(FILE *f)
             "                                  sample completions (empo generate --help)\n"
             "       empo eval MODEL_DIR DATA.jsonl [k=8 chat=true ...]\n"
             "                                  greedy, avg@k, maj@k, pass@k against gold answers\n"
+            "       empo plot RUN_DIR... [out=FILE.html]\n"
+            "                                  the runs' curves, overlaid, as one HTML page\n"
             "       empo --version             print the version\n"
             "       empo --help                print this help\n"
             "\n"
@@ -434,6 +437,8 @@ int main(int argc, char **argv)
         rc = run_module(L, argv, argc, "cli.generate");
     else if (!strcmp(cmd, "eval"))
         rc = run_module(L, argv, argc, "cli.eval");
+    else if (!strcmp(cmd, "plot"))
+        rc = run_module(L, argv, argc, "cli.plot");
     else
         rc = run_script(L, argv, argc, 1);
 

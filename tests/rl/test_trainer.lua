@@ -106,6 +106,19 @@ t.recipe.steps = 4
 t.recipe.filter = nil
 c.eq(#t:run(), 4, 'run() goes on to the last step')
 
+-- ---- a step whose gradient is not finite is skipped, the weights untouched ----
+do
+  local m4 = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 128 }, 9)
+  local ts = empo.rl.trainer{ model = m4, tokenizer = tok, data = data, sample = { n = 4, max_new_tokens = 6 },
+                              extract = false, cluster = empo.cluster.exact, reward = length_reward,
+                              loss = empo.loss.grpo{ entropy = 1e38 }, prompts_per_step = 2, steps = 1 }
+  local w0 = m4:parameters()[1]:clone()
+  local r = ts:step()
+  c.ok(r.skipped == true and r.grad_norm == nil, 'the record says the step was skipped')
+  c.near((m4:parameters()[1] - w0):abs():max():item(), 0, 0, 'the weights did not move')
+  c.ok(empo.json.encode(r, { compact = true }) ~= nil, 'and the record still writes as JSON')
+end
+
 -- ---- gold answers feed the metrics, never the reward ----
 do
   local gd = empo.data.list({ { question = 'what is 1 plus 2?', answer = '3' }, { question = 'what is 2 plus 3?', answer = '4' } })

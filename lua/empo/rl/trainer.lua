@@ -364,9 +364,13 @@ function Trainer:update(rows)
                               ref_logp = ref }
     -- the micro-batches' share of the whole batch's aggregate
     local weight = agg == 'token-mean' and st.tokens / math.max(total_tokens, 1) or #idx / S
+    local v = value:item()
+    if v ~= v or v == math.huge or v == -math.huge then      -- the whole update is dropped (Trainer:step)
+      return { nonfinite = true, tokens = total_tokens, clip_frac = 0, approx_kl = 0 }
+    end
     local scaled = value * weight
     scaled:backward()
-    sums.loss = sums.loss + value:item() * weight
+    sums.loss = sums.loss + v * weight
     sums.clip_frac = sums.clip_frac + st.clip_frac * st.tokens
     sums.approx_kl = sums.approx_kl + st.approx_kl * st.tokens
     if with_kl then sums.kl = sums.kl + st.kl * st.tokens end
@@ -437,11 +441,17 @@ function Trainer:step()
   local t_sample = clock()
   local rows = update_rows(groups)
   local upd = { loss = 0, clip_frac = 0, approx_kl = 0, tokens = 0 }
-  local grad_norm = 0
+  local grad_norm, skipped = 0, nil
   self.opt.lr = self.lr_at(step)
   if #rows > 0 then
     for _ = 1, math.max(r.epochs, 1) do
       upd = self:update(rows)
+      if upd.nonfinite then                           -- a NaN / inf loss: skip the step, keep the weights
+        io.stderr:write(format('empo: step %d: the loss is not finite; the update is skipped\n', step))
+        self.opt:zero_grad()
+        grad_norm, skipped = nil, true
+        break
+      end
       local clip = r.optim.clip_grad
       local ok, norm = pcall(function()
         if clip and clip > 0 then return empo.clip_grad_norm(self.params, clip) end
@@ -450,7 +460,7 @@ function Trainer:step()
       if not ok or norm ~= norm then                    -- NaN / Inf: skip the step, keep the weights
         io.stderr:write(format('empo: step %d: the gradient is not finite; the update is skipped\n', step))
         self.opt:zero_grad()
-        grad_norm = 0 / 0
+        grad_norm, skipped = nil, true
         break
       end
       grad_norm = norm
@@ -473,7 +483,7 @@ function Trainer:step()
     step = step, reward = reward_mean, reward_std = reward_std, entropy = (mean_std(entropies)),
     kept = kept / math.max(#groups, 1), groups = #groups, rounds = rounds, clusters = clusters / math.max(#groups, 1),
     answer_rate = answered / math.max(total, 1), loss = upd.loss, clip_frac = upd.clip_frac, approx_kl = upd.approx_kl,
-    grad_norm = grad_norm, lr = self.opt.lr, update_tokens = upd.tokens, kl = upd.kl,
+    grad_norm = grad_norm, skipped = skipped, lr = self.opt.lr, update_tokens = upd.tokens, kl = upd.kl,
     sample_tokens_per_s = stats.tokens_per_s, seconds_sample = t_sample - t0, seconds_update = t_update - t_sample,
   }
   for k, v in pairs(gold) do rec[k] = v end
