@@ -106,6 +106,28 @@ t.recipe.steps = 4
 t.recipe.filter = nil
 c.eq(#t:run(), 4, 'run() goes on to the last step')
 
+-- ---- epochs x mini-batches optimizer steps; truncated completions masked ----
+do
+  local tm = empo.rl.trainer{ model = model, tokenizer = tok, data = data, sample = { n = 4, max_new_tokens = 4 },
+                              extract = false, cluster = empo.cluster.exact, reward = length_reward,
+                              epochs = 2, mini_batches = 2, prompts_per_step = 2, steps = 2 }
+  local r = tm:step()
+  c.eq(r.optimizer_steps, 4, 'two passes of two mini-batches: four optimizer steps')
+  local truncated = 0
+  for _, g in ipairs(tm.last.groups) do
+    for _, s in ipairs(g.samples) do if s.finish == 'length' then truncated = truncated + 1 end end
+  end
+  tm.recipe.mask_truncated = true
+  local r2 = tm:step()
+  local kept_rows = #tm.last.rows
+  local t2 = 0
+  for _, g in ipairs(tm.last.groups) do
+    for _, s in ipairs(g.samples) do if s.finish == 'length' then t2 = t2 + 1 end end
+  end
+  c.eq(kept_rows, 8 - t2, 'mask_truncated leaves the completions cut at max_new_tokens out of the update')
+  c.ok(truncated >= 0 and r2.update_tokens >= 0, 'the record counts the update tokens')
+end
+
 -- ---- a step whose gradient is not finite is skipped, the weights untouched ----
 do
   local m4 = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 128 }, 9)

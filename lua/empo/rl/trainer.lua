@@ -18,7 +18,8 @@
 -- extract (options of empo.cluster.extract, or a function), cluster, filter,
 -- reward, advantage, loss, optim { lr, weight_decay, betas, clip_grad,
 -- schedule = 'constant' | 'cosine' | 'linear', warmup, min_lr },
--- prompts_per_step, steps, epochs (updates per batch), micro_batch_tokens,
+-- prompts_per_step, steps, epochs (passes over a batch), mini_batches
+-- (optimizer steps per pass), mask_truncated, micro_batch_tokens,
 -- dynamic_sampling (max extra sampling rounds to fill the batch with kept
 -- groups; 0 = off), recompute_old, seed, log (a function of each record).
 -- This module is the loop; the objective, the log-probs, the scoring and
@@ -35,7 +36,8 @@ local type, error, format, pairs, ipairs, tostring = type, error, string.format,
 local M = {}
 
 M.DEFAULTS = {
-  prompts_per_step = 16, steps = 100, epochs = 1, micro_batch_tokens = 8192, dynamic_sampling = 0,
+  prompts_per_step = 16, steps = 100, epochs = 1, mini_batches = 1, micro_batch_tokens = 8192, dynamic_sampling = 0,
+  mask_truncated = false,
   recompute_old = false, seed = 0, name = '', out = 'runs', samples_every = 10, save_every = 0, keep = 2,
   resume = false,
   sample = { n = 8, temperature = 1.0, top_p = 1.0, top_k = 0, max_new_tokens = 128 },
@@ -96,7 +98,7 @@ local function resolve(recipe, overrides)
     local ok, err = pcall(empo.config.apply, r, strings, 'recipe')
     if not ok then error('empo.rl.trainer: ' .. tostring(err), 0) end
   end
-  for _, k in ipairs({ 'prompts_per_step', 'steps', 'epochs', 'micro_batch_tokens', 'dynamic_sampling' }) do
+  for _, k in ipairs({ 'prompts_per_step', 'steps', 'epochs', 'mini_batches', 'micro_batch_tokens', 'dynamic_sampling' }) do
     if type(r[k]) ~= 'number' or r[k] < 0 or r[k] % 1 ~= 0 then
       error(format('empo.rl.trainer: recipe field %s must be a whole number >= 0, got %s', k, tostring(r[k])), 0)
     end
@@ -308,12 +310,13 @@ local function mean_std(xs)
 end
 
 -- The rows of the update: every completion of the kept groups.
-local function update_rows(groups)
+-- (mask_truncated: completions cut at max_new_tokens are left out)
+local function update_rows(groups, mask_truncated)
   local rows = {}
   for _, g in ipairs(groups) do
     if g.keep then
       for k, c in ipairs(g.samples) do
-        if #c.ids > 0 then
+        if #c.ids > 0 and not (mask_truncated and c.finish == 'length') then
           rows[#rows + 1] = { prompt = g.prompt_ids, completion = c.ids, old = c.logprobs, adv = g.advantages[k] }
         end
       end
@@ -439,13 +442,27 @@ function Trainer:step()
     end
   end
   local t_sample = clock()
-  local rows = update_rows(groups)
+  local rows = update_rows(groups, r.mask_truncated)
   local upd = { loss = 0, clip_frac = 0, approx_kl = 0, tokens = 0 }
   local grad_norm, skipped = 0, nil
   self.opt.lr = self.lr_at(step)
+  -- epochs passes over the rows, each in mini_batches optimizer steps
+  local mini = {}
+  local per = math.ceil(#rows / math.max(r.mini_batches, 1))
+  for i = 1, #rows, math.max(per, 1) do
+    local part = {}
+    for j = i, math.min(i + per - 1, #rows) do part[#part + 1] = rows[j] end
+    mini[#mini + 1] = part
+  end
+  local passes = {}
+  for _ = 1, math.max(r.epochs, 1) do
+    for _, part in ipairs(mini) do passes[#passes + 1] = part end
+  end
+  local update_tokens, optimizer_steps = 0, 0
+  for _, row in ipairs(rows) do update_tokens = update_tokens + #row.completion end
   if #rows > 0 then
-    for _ = 1, math.max(r.epochs, 1) do
-      upd = self:update(rows)
+    for _, part in ipairs(passes) do
+      upd = self:update(part)
       if upd.nonfinite then                           -- a NaN / inf loss: skip the step, keep the weights
         io.stderr:write(format('empo: step %d: the loss is not finite; the update is skipped\n', step))
         self.opt:zero_grad()
@@ -466,6 +483,7 @@ function Trainer:step()
       grad_norm = norm
       self.opt:step()
       self.opt:zero_grad()
+      optimizer_steps = optimizer_steps + 1
     end
   end
   local t_update = clock()
@@ -483,7 +501,8 @@ function Trainer:step()
     step = step, reward = reward_mean, reward_std = reward_std, entropy = (mean_std(entropies)),
     kept = kept / math.max(#groups, 1), groups = #groups, rounds = rounds, clusters = clusters / math.max(#groups, 1),
     answer_rate = answered / math.max(total, 1), loss = upd.loss, clip_frac = upd.clip_frac, approx_kl = upd.approx_kl,
-    grad_norm = grad_norm, skipped = skipped, lr = self.opt.lr, update_tokens = upd.tokens, kl = upd.kl,
+    grad_norm = grad_norm, skipped = skipped, lr = self.opt.lr, update_tokens = update_tokens,
+    optimizer_steps = optimizer_steps, kl = upd.kl,
     sample_tokens_per_s = stats.tokens_per_s, seconds_sample = t_sample - t0, seconds_update = t_update - t_sample,
   }
   for k, v in pairs(gold) do rec[k] = v end
