@@ -371,6 +371,57 @@ function M.by_model(verifier, template)
   return M.clusterer('by_model', equal, group)
 end
 
+-- A verifier for by_model from a language model: the next-token logits of
+-- " Yes" and " No" (their first tokens) after the prompt. `model` is a
+-- Hugging Face directory (loaded on first use, with its tokenizer) or a
+-- model object with `tokenizer` given; opts.yes / opts.no change the words.
+--     cluster = empo.cluster.by_model(empo.cluster.model_verifier('models/verifier'))
+function M.model_verifier(model, opts)
+  opts = opts or {}
+  local v = { yes_word = opts.yes or ' Yes', no_word = opts.no or ' No' }
+  local function load()
+    if v.model then return end
+    local empo = require 'empo'
+    if type(model) == 'string' then
+      v.model, v.tok = empo.models.from_pretrained(model), empo.tokenizer.load(model)
+    else
+      v.model, v.tok = model, opts.tokenizer
+    end
+    if type(v.tok) ~= 'table' then error('empo.cluster.model_verifier: needs a tokenizer (opts.tokenizer)', 3) end
+    local y, n = v.tok:encode(v.yes_word), v.tok:encode(v.no_word)
+    if #y == 0 or #n == 0 or y[1] == n[1] then
+      error(string.format('empo.cluster.model_verifier: %q and %q need distinct first tokens', v.yes_word, v.no_word), 3)
+    end
+    v.yes_id, v.no_id = y[1], n[1]
+  end
+  -- the last position's logits of each prompt, in one right-padded batch
+  function v:yes_no_batch(prompts)
+    load()
+    local empo = require 'empo'
+    local ids, last, L = {}, {}, 0
+    for i, p in ipairs(prompts) do
+      ids[i] = self.tok:encode(p)
+      L = math.max(L, #ids[i])
+    end
+    for i, row in ipairs(ids) do
+      last[i] = #row
+      for k = #row + 1, L do row[k] = 0 end
+    end
+    local logits = empo.no_grad(function() return self.model(empo.tensor(ids, 'i64')) end):tolist()
+    local yes, no = {}, {}
+    for i = 1, #prompts do
+      local row = logits[i][last[i]]
+      yes[i], no[i] = row[self.yes_id + 1], row[self.no_id + 1]
+    end
+    return yes, no
+  end
+  function v:yes_no(prompt)
+    local yes, no = self:yes_no_batch({ prompt })
+    return yes[1], no[1]
+  end
+  return v
+end
+
 -- A vector as a Lua array: from an array of numbers or a 1-d (or [1, D]) tensor.
 local function as_vector(v, fn)
   if type(v) == 'cdata' then

@@ -1,0 +1,57 @@
+-- tests/rl/test_verifier.lua — empo.cluster.model_verifier: a real
+-- empo.models model as by_model's verifier (the next-token logits of " Yes"
+-- and " No" after the prompt, checked against the model's own logits, one
+-- prompt or a right-padded batch), by_model clustering a group with it, and
+-- recipes/natural.lua running a step with a verifier directory.
+local check = require 'check'
+local empo = require 'empo'
+local c = check.new('test_verifier')
+
+local corpus = {}
+for i = 1, 40 do corpus[i] = string.format('Is %d the same as %d? Yes. Is %d like %d? No.', i, i, i, i + 1) end
+local tok = empo.tokenizer.train{ texts = corpus, vocab_size = 300, special_tokens = { '<|endoftext|>' },
+                                  eos = '<|endoftext|>' }
+local model = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 512 }, 12)
+local v = empo.cluster.model_verifier(model, { tokenizer = tok })
+
+local prompts = { 'Is 3 the same as 3?', 'Is 12 like 13? Decision:' }
+local yes, no = v:yes_no_batch(prompts)
+local yes_id, no_id = tok:encode(' Yes')[1], tok:encode(' No')[1]
+for i, p in ipairs(prompts) do
+  local ids = tok:encode(p)
+  local logits = empo.no_grad(function() return model(empo.tensor({ ids }, 'i64')) end):tolist()[1][#ids]
+  c.near(yes[i], logits[yes_id + 1], 1e-5, 'the " Yes" logit after prompt ' .. i)
+  c.near(no[i], logits[no_id + 1], 1e-5, 'the " No" logit after prompt ' .. i)
+  local y1, n1 = v:yes_no(p)
+  c.near(y1, yes[i], 1e-5, 'one prompt alone as in the batch')
+  c.near(n1, no[i], 1e-5, 'one prompt alone as in the batch')
+end
+
+local by = empo.cluster.by_model(v)
+local ids, k = empo.cluster.cluster({ 'Paris', 'paris', 'Lyon', 'Paris' }, by, 'The capital of France?')
+c.ok(k >= 1 and k <= 3 and ids[1] == ids[4], 'by_model groups with the model (identical answers together)')
+c.raises(function()
+  empo.cluster.model_verifier(model, { tokenizer = tok, yes = ' Yes', no = ' Yes' }):yes_no('x')
+end, 'distinct first tokens')
+c.raises(function() empo.cluster.model_verifier(model):yes_no('x') end, 'needs a tokenizer')
+
+-- recipes/natural.lua with a verifier of our own
+local source = os.getenv('EMPO_SOURCE_DIR')
+if source then
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(empo.fs.make_dirs(dir))
+  empo.tokenizer.train{ texts = corpus, vocab_size = 300, special_tokens = { '<|endoftext|>' },
+                        eos = '<|endoftext|>', out = dir }
+  model:save_pretrained(dir)
+  local t = empo.rl.trainer(source .. '/recipes/natural.lua', {
+    model = dir, data = empo.data.list({ 'Is 1 the same as 1?', 'Is 2 like 3?' }), eval = false,
+    cluster = empo.cluster.by_model(empo.cluster.model_verifier(dir)), prompts_per_step = 2,
+    ['sample.n'] = 3, ['sample.max_new_tokens'] = 5, steps = 1 })
+  local r = t:step()
+  c.ok(type(r.reward) == 'number', 'recipes/natural.lua runs a step with a model verifier')
+  c.eq(t.recipe.reward.options.empty, -0.5, 'no answer costs -0.5')
+  empo.fs.remove_tree(dir)
+end
+
+c.done()
