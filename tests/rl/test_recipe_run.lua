@@ -117,6 +117,28 @@ c.eq(#parts, 4, 'the resumed run has every step once')
 c.eq(parts, whole, 'resumed metrics equal the uninterrupted run, step for step')
 c.ok(empo.fs.exists(dir .. '/runs/parts/latest'), 'checkpoints written')
 
+-- SIGKILL in the middle of a run, then resume=true: the metrics of the
+-- uninterrupted run, step for step (the kill comes once 3 steps are logged)
+local killer = string.format([[
+'%s' run '%s' name=killed steps=8 save_every=1 > /dev/null 2>&1 &
+pid=$!
+n=0
+while [ "$n" -lt 3 ] && kill -0 $pid 2>/dev/null; do
+  sleep 0.05
+  n=$(cat '%s/runs/killed/metrics.jsonl' 2>/dev/null | wc -l)
+done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+echo "killed after $n steps"]], binary, dir .. '/recipe.lua', dir)
+local kp = io.popen(killer)
+local said = kp:read('*a')
+kp:close()
+print('  ' .. said:gsub('%s+$', ''))
+local _, rc7 = run('name=killed steps=8 save_every=1 resume=true')
+local _, rc8 = run('name=straight steps=8 save_every=1')
+c.ok(rc7 == 0 and rc8 == 0, 'the resumed and the straight runs finish (' .. said:gsub('%s+$', '') .. ')')
+c.eq(metrics_of('killed'), metrics_of('straight'), 'killed with SIGKILL, resumed: the same metrics step for step')
+
 -- every recipe of recipes/ runs a step on the same model and data
 local source = os.getenv('EMPO_SOURCE_DIR')
 if source then
