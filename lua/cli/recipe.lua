@@ -1,20 +1,36 @@
 -- cli.recipe — what `empo run FILE k=v ...` does with a table its script
 -- returned: an empo.recipe{...} (recipes/math.lua) is trained to the end
--- (empo.rl.trainer.main: accuracy before, the steps, accuracy after); any
+-- (accuracy before, the steps, accuracy after); any
 -- other table is ignored. A failure is one line naming what was wrong (the
 -- field, the file and line), without the Lua traceback unless
 -- EMPO_TRACEBACK=1. The exit status is returned. Part of the command, not
 -- the library.
-local trainer = require 'empo.rl.trainer'
+local trainer_mod = require 'empo.rl.trainer'
+local recipe_mod = require 'empo.rl.recipe'
+
+-- A recipe run to the end: accuracy on recipe.eval before and after, the
+-- run directory, the trained model.
+local function main(t, args)
+  local list = {}
+  for i = 1, #(args or {}) do list[i] = args[i] end     -- the script's arg[1..]: key=value strings
+  local trainer = trainer_mod.new(t, list)
+  local evalset = trainer.recipe.eval
+  local eval_mod = require 'empo.rl.eval'
+  if evalset then print('before: ' .. eval_mod.table(trainer:eval(evalset))); io.stdout:flush() end
+  trainer:run()
+  if evalset then print('after:  ' .. eval_mod.table(trainer:eval(evalset))) end
+  if trainer.run_dir then print('run written to ' .. trainer.run_dir .. '/ (model: ' .. trainer:save() .. ')') end
+  return trainer
+end
 
 return function(value)
-  if not trainer.is_recipe(value) then return 0 end
+  if not recipe_mod.is_recipe(value) then return 0 end
   local tb = os.getenv('EMPO_TRACEBACK')
   if tb and tb ~= '' and tb ~= '0' then
-    trainer.main(value, arg)
+    main(value, arg)
     return 0
   end
-  local ok, err = pcall(trainer.main, value, arg)
+  local ok, err = pcall(main, value, arg)
   if ok then return 0 end
   io.stdout:flush()
   io.stderr:write('empo: ', tostring(err), '\n(EMPO_TRACEBACK=1 shows where in the library)\n')

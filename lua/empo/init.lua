@@ -161,8 +161,8 @@ end })
 
 -- A recipe file ends with `return empo.recipe{ ... }`: the table, marked so
 -- that `empo run FILE` trains it (empo.rl.trainer).
-function empo.recipe(t) return require('empo.rl.trainer').recipe(t) end
+function empo.recipe(t) return require('empo.rl.recipe').recipe(t) end
 -- Another recipe (a file or table) with some fields changed.
-function empo.recipe_from(base, changes) return require('empo.rl.trainer').from(base, changes) end
+function empo.recipe_from(base, changes) return require('empo.rl.recipe').from(base, changes) end
 
 return empo

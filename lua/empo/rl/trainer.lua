@@ -11,7 +11,8 @@
 --     t.recipe.filter = empo.filter.confidence{ low = 0.4 }     -- takes effect at the next step
 --     t:run()                     -- the remaining steps
 --
--- Recipe fields (a plain table; defaults below): model (a Hugging Face
+-- Recipe fields (a plain table; the defaults and the checks of overrides
+-- are empo.rl.recipe's): model (a Hugging Face
 -- directory or a model object), tokenizer (default: the model directory's),
 -- data (a dataset, empo.data, or a JSONL path), prompt (a template or
 -- function), sample { n, temperature, top_p, top_k, max_new_tokens, stop },
@@ -27,86 +28,16 @@
 local empo = require 'empo'
 local rl = require 'empo.rl'
 local logprob = require 'empo.rl.logprob'
-local loss_mod = require 'empo.rl.loss'
 local data_mod = require 'empo.train.data'
+local recipe_mod = require 'empo.rl.recipe'
 local clock = require('empo.run.log').clock
 
 local type, error, format, pairs, ipairs, tostring = type, error, string.format, pairs, ipairs, tostring
 
 local M = {}
 
-M.DEFAULTS = {
-  prompts_per_step = 16, steps = 100, epochs = 1, mini_batches = 1, micro_batch_tokens = 8192, dynamic_sampling = 0,
-  mask_truncated = false,
-  recompute_old = false, seed = 0, name = '', out = 'runs', samples_every = 10, save_every = 0, keep = 2,
-  resume = false,
-  sample = { n = 8, temperature = 1.0, top_p = 1.0, top_k = 0, max_new_tokens = 128 },
-  optim = { lr = 1e-5, weight_decay = 0.0, clip_grad = 1.0, schedule = 'constant', warmup = 0, min_lr = 0 },
-}
-
--- Fields a recipe may set beyond the defaults' (no default: nil is meaningful).
-M.FIELDS = { model = true, tokenizer = true, data = true, eval = true, prompt = true, extract = true, cluster = true,
-             filter = true, reward = true, advantage = true, loss = true, empty = true, log = true }
-
 local Trainer = {}
 Trainer.__index = Trainer
-
-local function merged(defaults, given)
-  local out = {}
-  for k, v in pairs(defaults) do out[k] = v end
-  for k, v in pairs(given or {}) do out[k] = v end
-  return out
-end
-
-local function load_recipe(recipe)
-  if type(recipe) == 'string' then
-    local chunk, err = loadfile(recipe)
-    if not chunk then error('empo.rl.trainer: ' .. tostring(err), 0) end
-    local ok, value = pcall(chunk)
-    if not ok then error('empo.rl.trainer: ' .. tostring(value), 0) end
-    if type(value) ~= 'table' then error(format('empo.rl.trainer: %s must return a recipe table', recipe), 0) end
-    return value, recipe
-  end
-  if type(recipe) ~= 'table' then error('empo.rl.trainer: expected a recipe file or table', 0) end
-  return recipe, 'a recipe table'
-end
-
--- The recipe with its defaults, overrides (a table, or key=value strings
--- with dotted keys) applied and type-checked.
-local function resolve(recipe, overrides)
-  local r = {}
-  for k, v in pairs(M.DEFAULTS) do r[k] = type(v) == 'table' and merged(v, recipe[k]) or v end
-  for k, v in pairs(recipe) do if type(M.DEFAULTS[k]) ~= 'table' then r[k] = v end end
-  if overrides then
-    local strings = {}
-    for k, v in pairs(overrides) do
-      if type(k) == 'number' then                          -- 'a.b=value' strings from the command line
-        strings[#strings + 1] = v
-      else                                                 -- { steps = 5, ['sample.n'] = 4 }: Lua values
-        local t, last = r, nil
-        for part in tostring(k):gmatch('[^%.]+') do
-          if last then t = type(t[last]) == 'table' and t[last] or nil end
-          if t == nil then break end
-          last = part
-        end
-        if t == nil or (t[last] == nil and M.DEFAULTS[k] == nil and not M.FIELDS[k]) then
-          error(format('empo.rl.trainer: unknown recipe field %s', tostring(k)), 0)
-        end
-        t[last] = v
-      end
-    end
-    local ok, err = pcall(empo.config.apply, r, strings, 'recipe')
-    if not ok then error('empo.rl.trainer: ' .. tostring(err), 0) end
-  end
-  for _, k in ipairs({ 'prompts_per_step', 'steps', 'epochs', 'mini_batches', 'micro_batch_tokens', 'dynamic_sampling' }) do
-    if type(r[k]) ~= 'number' or r[k] < 0 or r[k] % 1 ~= 0 then
-      error(format('empo.rl.trainer: recipe field %s must be a whole number >= 0, got %s', k, tostring(r[k])), 0)
-    end
-  end
-  r.loss = r.loss or loss_mod.grpo()
-  if not loss_mod.is_loss(r.loss) then error('empo.rl.trainer: recipe field loss must be an empo.loss value', 0) end
-  return r
-end
 
 local function load_model(r)
   local model, dir = r.model, nil
@@ -142,8 +73,8 @@ local function make_schedule(o, steps)
 end
 
 function M.new(recipe, overrides)
-  local raw, source = load_recipe(recipe)
-  local r = resolve(raw, overrides)
+  local raw, source = recipe_mod.load(recipe)
+  local r = recipe_mod.resolve(raw, overrides)
   local self = setmetatable({ recipe = r, source = source, step_count = 0, history = {} }, Trainer)
   self.model, self.tok = load_model(r)
   local data = r.data
@@ -610,49 +541,8 @@ end
 
 function M.is_trainer(x) return getmetatable(x) == Trainer end
 
--- empo.recipe(t): what a recipe file returns (`return empo.recipe{ ... }`):
--- the table, marked, so that `empo run FILE k=v ...` trains it (M.main)
--- while empo.rl.trainer(FILE) just reads it.
-local Recipe = {}
-function M.recipe(t)
-  if type(t) ~= 'table' then error('empo.recipe: expected a table of settings', 3) end
-  return setmetatable(t, Recipe)
-end
-
-function M.is_recipe(x) return getmetatable(x) == Recipe end
-
--- A recipe made from another (a file or a table) with some fields changed;
--- sample and optim changes merge into the base's tables:
---   return empo.recipe_from(here .. 'math.lua', { name = 'ttrl', reward = empo.reward.majority })
-function M.from(base, changes)
-  local b = base
-  if type(base) == 'string' then b = load_recipe(base) end
-  if type(b) ~= 'table' then error('empo.recipe_from: the base must be a recipe file or table', 2) end
-  local out = {}
-  for k, v in pairs(b) do out[k] = v end
-  for k, v in pairs(changes or {}) do
-    if (k == 'sample' or k == 'optim') and type(v) == 'table' and type(out[k]) == 'table' then
-      out[k] = merged(out[k], v)
-    else
-      out[k] = v
-    end
-  end
-  return M.recipe(out)
-end
-
--- A recipe run to the end: accuracy on recipe.eval before and after, the
--- run directory, the trained model.
-function M.main(t, args)
-  local list = {}
-  for i = 1, #(args or {}) do list[i] = args[i] end     -- the script's arg[1..]: key=value strings
-  local trainer = M.new(t, list)
-  local evalset = trainer.recipe.eval
-  local eval_mod = require 'empo.rl.eval'
-  if evalset then print('before: ' .. eval_mod.table(trainer:eval(evalset))); io.stdout:flush() end
-  trainer:run()
-  if evalset then print('after:  ' .. eval_mod.table(trainer:eval(evalset))) end
-  if trainer.run_dir then print('run written to ' .. trainer.run_dir .. '/ (model: ' .. trainer:save() .. ')') end
-  return trainer
-end
+-- the recipe's parts, kept here too for those who reach them from the trainer
+M.DEFAULTS, M.FIELDS = recipe_mod.DEFAULTS, recipe_mod.FIELDS
+M.recipe, M.is_recipe, M.from = recipe_mod.recipe, recipe_mod.is_recipe, recipe_mod.from
 
 return M
