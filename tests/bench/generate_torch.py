@@ -100,17 +100,25 @@ def generate(cfg, w, prompts, n, new_tokens):
     return out, ttft, logps
 
 
-def main():
-    threads, model_dir = int(sys.argv[1]), sys.argv[2]
-    P, n, T0, new_tokens, repeats = (int(x) for x in sys.argv[3:8])
+def setup(argv):
+    """THREADS MODEL_DIR PROMPTS N PROMPT_LEN NEW_TOKENS REPEATS -> the model's
+    config, the sizes and the random prompts (seed 0); threads set."""
+    threads, model_dir = int(argv[1]), argv[2]
+    P, n, T0, new_tokens, repeats = (int(x) for x in argv[3:8])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     with open(os.path.join(model_dir, "config.json")) as f:
         cfg = json.load(f)
     cfg.setdefault("head_dim", cfg["hidden_size"] // cfg["num_attention_heads"])
     cfg.setdefault("tie_word_embeddings", False)
-    w = {k: v.detach().float() for k, v in qwen2_ref.load_weights(model_dir).items()}
+    cfg.setdefault("rms_norm_eps", 1e-6)
     prompts = torch.randint(0, cfg["vocab_size"], (P, T0))
+    return model_dir, cfg, n, new_tokens, repeats, prompts
+
+
+def main():
+    model_dir, cfg, n, new_tokens, repeats, prompts = setup(sys.argv)
+    w = {k: v.detach().float() for k, v in qwen2_ref.load_weights(model_dir).items()}
     best_tps, best_ttft = 0.0, float("inf")
     with torch.inference_mode():
         for r in range(repeats + 1):

@@ -19,13 +19,6 @@ local configs = {
   { name = 'tiny', d = 256, layers = 4, heads = 4, kv = 2, ffn = 704, vocab = 512, prompts = 8, n = 8, plen = 32, new = 96 },
 }
 
-local function rss_mb()
-  for line in io.lines('/proc/self/status') do
-    local kb = line:match('^VmHWM:%s+(%d+)')
-    if kb then return tonumber(kb) / 1024 end
-  end
-end
-
 local function run_empo(c, dir)
   local model = empo.models.new({ model_type = 'qwen2', vocab_size = c.vocab, hidden_size = c.d,
     intermediate_size = c.ffn, num_hidden_layers = c.layers, num_attention_heads = c.heads,
@@ -88,7 +81,7 @@ local function row(c)
   return string.format('%-6s %-12s | empo: sample %7.1f  score %5.1f  update %7.1f  optim %5.1f  = %7.1f ms, ' ..
                        'peak %5.1f MB, RSS %5.0f MB | torch: sample %7.1f  update %7.1f  = %7.1f ms, RSS %5.0f MB | %.2fx',
                        c.name, string.format('%dx%d %d+%d', c.prompts, c.n, c.plen, c.new), 1e3 * e.sample,
-                       1e3 * e.score, 1e3 * e.update, 1e3 * e.optim, 1e3 * e.step, e.peak, rss_mb(),
+                       1e3 * e.score, 1e3 * e.update, 1e3 * e.optim, 1e3 * e.step, e.peak, empo.log.peak_rss_mb(),
                        1e3 * tonumber(ts), 1e3 * tonumber(tu), 1e3 * tonumber(tt), tonumber(trss),
                        tonumber(tt) / e.step)
 end

@@ -12,7 +12,6 @@ clusters with Math-Verify in Python).
 Usage: rl_step_torch.py THREADS MODEL_DIR PROMPTS N PROMPT_LEN NEW_TOKENS REPEATS
 Prints the best of REPEATS (after a warm-up), in seconds, then the peak RSS:
     sample_s update_s step_s peak_rss_mb"""
-import json
 import os
 import resource
 import sys
@@ -41,18 +40,10 @@ def update(cfg, w, opt, prompts, tokens, old, adv, n):
 
 
 def main():
-    threads, model_dir = int(sys.argv[1]), sys.argv[2]
-    P, n, T0, new_tokens, repeats = (int(x) for x in sys.argv[3:8])
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    with open(os.path.join(model_dir, "config.json")) as f:
-        cfg = json.load(f)
-    cfg.setdefault("head_dim", cfg["hidden_size"] // cfg["num_attention_heads"])
-    cfg.setdefault("tie_word_embeddings", False)
-    cfg.setdefault("rms_norm_eps", 1e-6)
+    model_dir, cfg, n, new_tokens, repeats, prompts = generate_torch.setup(sys.argv)
+    P = prompts.shape[0]
     w = {k: v.detach().float().requires_grad_(True) for k, v in qwen2_ref.load_weights(model_dir).items()}
     opt = torch.optim.AdamW(list(w.values()), lr=1e-5, weight_decay=0.0)
-    prompts = torch.randint(0, cfg["vocab_size"], (P, T0))
     best = [float("inf")] * 3
     for r in range(repeats + 1):
         t0 = time.perf_counter()

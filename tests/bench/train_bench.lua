@@ -19,13 +19,6 @@ local configs = {
   { name = 'small', d = 512, layers = 8, heads = 8, kv = 2, ffn = 1408, vocab = 4096, batch = 16, seq = 128 },
 }
 
-local function rss_mb()
-  for line in io.lines('/proc/self/status') do
-    local kb = line:match('^VmHWM:%s+(%d+)')
-    if kb then return tonumber(kb) / 1024 end
-  end
-end
-
 local function run_empo(c)
   local model = empo.models.new({ model_type = 'qwen2', vocab_size = c.vocab, hidden_size = c.d,
     intermediate_size = c.ffn, num_hidden_layers = c.layers, num_attention_heads = c.heads,
@@ -78,6 +71,6 @@ for _, c in ipairs(configs) do
       if t1 then t, trss = math.max(t or 0, t1), math.max(trss or 0, r1) end
     end
     print(string.format('%-6s %-10s %10.0f %10.0f %6.2fx %10.1f MB %9.1f MB %9.1f MB', c.name,
-      c.batch .. 'x' .. c.seq, e, t or 0, t and e / t or 0, peak, rss_mb(), trss or 0))
+      c.batch .. 'x' .. c.seq, e, t or 0, t and e / t or 0, peak, empo.log.peak_rss_mb(), trss or 0))
   end
 end

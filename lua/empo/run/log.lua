@@ -24,6 +24,17 @@ function M.clock()
   return tonumber(ts.tv_sec) + 1e-9 * tonumber(ts.tv_nsec)
 end
 
+-- The process's peak resident set in MB (VmHWM of /proc/self/status), or
+-- nil where there is none.
+function M.peak_rss_mb()
+  local f = io.open('/proc/self/status')
+  if not f then return nil end
+  local status = f:read('*a')
+  f:close()
+  local kb = status:match('VmHWM:%s+(%d+)')
+  return kb and tonumber(kb) / 1024 or nil
+end
+
 local function duration(s)
   if s ~= s or s == math.huge then return '?' end
   s = math.floor(s + 0.5)
