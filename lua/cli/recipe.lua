@@ -7,6 +7,7 @@
 -- the library.
 local trainer_mod = require 'empo.rl.trainer'
 local recipe_mod = require 'empo.rl.recipe'
+local empo = require 'empo'
 
 -- A recipe run to the end: accuracy on recipe.eval before and after, the
 -- run directory, the trained model.
@@ -18,20 +19,21 @@ local function main(t, args)
   local eval_mod = require 'empo.rl.eval'
   if evalset then print('before: ' .. eval_mod.table(trainer:eval(evalset))); io.stdout:flush() end
   trainer:run()
+  if trainer.stopped then return trainer, empo.stop.exit_status(trainer.stopped) end
   if evalset then print('after:  ' .. eval_mod.table(trainer:eval(evalset))) end
   if trainer.run_dir then print('run written to ' .. trainer.run_dir .. '/ (model: ' .. trainer:save() .. ')') end
-  return trainer
+  return trainer, 0
 end
 
 return function(value)
   if not recipe_mod.is_recipe(value) then return 0 end
   local tb = os.getenv('EMPO_TRACEBACK')
   if tb and tb ~= '' and tb ~= '0' then
-    main(value, arg)
-    return 0
+    local _, status = main(value, arg)
+    return status
   end
-  local ok, err = pcall(main, value, arg)
-  if ok then return 0 end
+  local ok, err, status = pcall(main, value, arg)
+  if ok then return status end
   io.stdout:flush()
   io.stderr:write('empo: ', tostring(err), '\n(EMPO_TRACEBACK=1 shows where in the library)\n')
   return 1

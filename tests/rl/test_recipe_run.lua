@@ -32,7 +32,10 @@ local empo = require 'empo'
 return empo.recipe {
   name = 'tiny', out = %q, model = %q, data = %q, eval = %q,
   sample = { n = 2, temperature = 1.0, max_new_tokens = 6 },
-  reward = function(group) local r = {} for i, s in ipairs(group.completions) do r[i] = #s %% 3 end return r end,
+  reward = function(group)
+    if os.getenv('EMPO_TEST_SLOW') then local t = os.clock() while os.clock() - t < 0.03 do end end  -- for the stop tests
+    local r = {} for i, s in ipairs(group.completions) do r[i] = #s %% 3 end return r
+  end,
   prompts_per_step = 2, steps = 5, samples_every = 1, optim = { lr = 1e-3 },
 }
 ]], dir .. '/runs', dir .. '/model', dir .. '/train.jsonl', dir .. '/test.jsonl'))
@@ -138,6 +141,44 @@ local _, rc7 = run('name=killed steps=8 save_every=1 resume=true')
 local _, rc8 = run('name=straight steps=8 save_every=1')
 c.ok(rc7 == 0 and rc8 == 0, 'the resumed and the straight runs finish (' .. said:gsub('%s+$', '') .. ')')
 c.eq(metrics_of('killed'), metrics_of('straight'), 'killed with SIGKILL, resumed: the same metrics step for step')
+
+-- SIGTERM (and Ctrl-C's SIGINT) ends the run after the step in progress,
+-- with a checkpoint of that step: exit status 143, one line naming it, and
+-- resume=true gives the uninterrupted run's metrics (steps are slowed to
+-- ~60 ms so the signal lands mid-run)
+local function stop_with(sig, name)
+  local p = io.popen(string.format([[
+EMPO_TEST_SLOW=1 '%s' run '%s' name=%s steps=8 save_every=100 > '%s/%s.out' 2>&1 &
+pid=$!
+n=0
+while [ "$n" -lt 2 ] && kill -0 $pid 2>/dev/null; do
+  sleep 0.05
+  n=$(cat '%s/runs/%s/metrics.jsonl' 2>/dev/null | wc -l)
+done
+kill -%s $pid 2>/dev/null
+wait $pid
+echo "rc=$?"]], binary, dir .. '/recipe.lua', name, dir, name, dir, name, sig))
+  local said = p:read('*a')
+  p:close()
+  local f = io.open(dir .. '/' .. name .. '.out')
+  local out = f:read('*a')
+  f:close()
+  return tonumber(said:match('rc=(%d+)')), out
+end
+local rc_term, out_term = stop_with('TERM', 'termed')
+c.eq(rc_term, 143, 'SIGTERM: exit status 128 + 15')
+local stopped_at = tonumber(out_term:match('stopped by SIGTERM after step (%d+)'))
+c.ok(stopped_at ~= nil and out_term:find('resume=true continues from it', 1, true) ~= nil,
+     'SIGTERM: one line naming the signal, the step and the checkpoint')
+c.ok(not out_term:find('after:  greedy', 1, true), 'a stopped run skips the final evaluation')
+local latest = empo.fs.read_text(dir .. '/runs/termed/latest')
+c.eq(latest, string.format('checkpoint-%d\n', stopped_at or -1), 'the checkpoint is the step that finished')
+c.eq(#empo.log.read_metrics(dir .. '/runs/termed/metrics.jsonl'), stopped_at, 'every finished step is logged once')
+local _, rc9 = run('name=termed steps=8 save_every=100 resume=true')
+c.eq(rc9, 0, 'the stopped run resumes')
+c.eq(metrics_of('termed'), metrics_of('straight'), 'stopped by SIGTERM, resumed: the same metrics step for step')
+local rc_int, out_int = stop_with('INT', 'inted')
+c.ok(rc_int == 130 and out_int:find('stopped by SIGINT after step', 1, true) ~= nil, 'SIGINT: the same, status 130 (' .. tostring(rc_int) .. ': ' .. out_int:sub(-200) .. ')')
 
 -- every recipe of recipes/ runs a step on the same model and data
 local source = os.getenv('EMPO_SOURCE_DIR')

@@ -181,5 +181,8 @@ c.raises(function() return empo.data.list({}) end, 'holds no question')
 local t2 = empo.rl.trainer(recipe, { 'sample.n=2', steps = 1 })
 c.eq(t2.recipe.sample.n, 2, 'a key=value override')
 c.eq(t2.recipe.steps, 1, 'a table override')
+local t3 = empo.rl.trainer(recipe, { sample = { n = 3 } })
+c.ok(t3.recipe.sample.n == 3 and t3.recipe.sample.temperature == t.recipe.sample.temperature,
+     'a partial sample table changes n and keeps the other sampling settings')
 
 c.done()

@@ -6,7 +6,7 @@
 #endif
 
 /* Bumped whenever a public declaration changes; the Lua binding checks it. */
-enum { EMPO_ABI_VERSION = 2 };
+enum { EMPO_ABI_VERSION = 3 };
 
 const char *empo_version(void);
 int empo_abi_version(void);
@@ -20,6 +20,14 @@ int empo_set_reference_kernels(int on);
 int empo_reference_kernels(void);
 /* The name of the kernel table in use: "cpu" or "ref" (kernels/kernels.h). */
 const char *empo_kernel_table_name(void);
+
+/* A graceful stop (core/base/stop_signal.c): between begin and end, SIGINT
+ * and SIGTERM are only noted (a second one gets the previous action), and
+ * empo_stop_requested returns the signal's number (0 while none came).
+ * Calls nest; begin returns -1 if the handlers cannot be installed. */
+int empo_stop_signals_begin(void);
+void empo_stop_signals_end(void);
+int empo_stop_requested(void);
 
 /* Bytes held by live tensors, bytes parked in the allocator's cache, and the
  * high-water mark of live bytes. */

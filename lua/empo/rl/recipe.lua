@@ -65,7 +65,11 @@ function M.resolve(recipe, overrides)
         if t == nil or (t[last] == nil and M.DEFAULTS[k] == nil and not M.FIELDS[k]) then
           error(format('empo.rl.trainer: unknown recipe field %s', tostring(k)), 0)
         end
-        t[last] = v
+        if t == r and type(M.DEFAULTS[k]) == 'table' and type(v) == 'table' then
+          t[last] = M.merged(t[last], v)                   -- { sample = { n = 4 } } changes n, keeps the rest
+        else
+          t[last] = v
+        end
       end
     end
     local ok, err = pcall(empo.config.apply, r, strings, 'recipe')

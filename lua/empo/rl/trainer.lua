@@ -39,6 +39,10 @@ local M = {}
 local Trainer = {}
 Trainer.__index = Trainer
 
+-- t.history, the step records: a plain list that prints as a summary (the
+-- REPL echoes what t:run() returns)
+local History = { __tostring = function(h) return string.format('%d step records (t.history[i])', #h) end }
+
 local function load_model(r)
   local model, dir = r.model, nil
   if type(model) == 'string' then
@@ -75,7 +79,7 @@ end
 function M.new(recipe, overrides)
   local raw, source = recipe_mod.load(recipe)
   local r = recipe_mod.resolve(raw, overrides)
-  local self = setmetatable({ recipe = r, source = source, step_count = 0, history = {} }, Trainer)
+  local self = setmetatable({ recipe = r, source = source, step_count = 0, history = setmetatable({}, History) }, Trainer)
   self.model, self.tok = load_model(r)
   local data = r.data
   local function dataset(field, value)
@@ -491,24 +495,42 @@ function Trainer:write_step(rec)
   end
 end
 
--- The remaining steps of the recipe, with a progress line; returns the records.
+-- After a stop signal: the step just finished is saved (when the run has
+-- a name), so resume=true continues from it; self.stopped names the signal.
+function Trainer:stop_for(signal)
+  self.stopped = signal
+  local where = 'no run name, so nothing was saved'
+  if self.run_dir then where = 'checkpoint ' .. self:checkpoint() .. '; resume=true continues from it' end
+  io.stderr:write(string.format('empo: stopped by %s after step %d: %s\n', signal, self.step_count, where))
+end
+
+-- The remaining steps of the recipe, with a progress line; returns the
+-- records. SIGINT or SIGTERM ends the run after the step in progress
+-- (Trainer:stop_for); an error inside a step may leave its update half
+-- done, so resume=true continues from the last checkpoint (save_every).
 function Trainer:run()
   self:open_run()
+  self.stopped = nil
   local bar = empo.log.progress{ total = self.recipe.steps, every = 1,
                                  keys = { 'reward', 'entropy', 'kept', 'clip', 'tok/s' } }
   local every = self.recipe.save_every
-  while self.step_count < self.recipe.steps do
-    -- an error or Ctrl-C inside a step may leave its update half done: the
-    -- last checkpoint (save_every) is what resume=true continues from
-    local rec = self:step()
-    self:write_step(rec)
-    bar:update(rec.step, { reward = rec.reward, entropy = rec.entropy, kept = rec.kept, clip = rec.clip_frac,
-                           ['tok/s'] = rec.sample_tokens_per_s })
-    if self.run_dir and every > 0 and (rec.step % every == 0 or rec.step == self.recipe.steps) then
-      self:checkpoint()
+  empo.stop.guard(function()
+    while self.step_count < self.recipe.steps do
+      local rec = self:step()
+      self:write_step(rec)
+      bar:update(rec.step, { reward = rec.reward, entropy = rec.entropy, kept = rec.kept, clip = rec.clip_frac,
+                             ['tok/s'] = rec.sample_tokens_per_s })
+      local signal = empo.stop.requested()
+      if signal then bar:finish() self:stop_for(signal) return end
+      if self.run_dir and every > 0 and (rec.step % every == 0 or rec.step == self.recipe.steps) then
+        self:checkpoint()
+      end
     end
-  end
-  bar:finish()
+    bar:finish()
+    -- a signal after the last step: the run is complete and saved, but the
+    -- caller still learns it was asked to stop (no final evaluation)
+    self.stopped = empo.stop.requested()
+  end)
   return self.history
 end
 
