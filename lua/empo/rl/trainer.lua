@@ -530,6 +530,10 @@ function Trainer:run()
     -- a signal after the last step: the run is complete and saved, but the
     -- caller still learns it was asked to stop (no final evaluation)
     self.stopped = empo.stop.requested()
+    if self.stopped then
+      io.stderr:write(string.format('empo: stopped by %s after the last step (%d); the run is complete\n',
+                                    self.stopped, self.step_count))
+    end
   end)
   return self.history
 end
