@@ -44,12 +44,7 @@ return function(...)
   if not tok_ok then io.stderr:write('empo eval: ', tostring(tok), '\n'); return 1 end
   local data_ok, data = pcall(empo.data.jsonl, path, { question = o.question, answer = o.answer })
   if not data_ok then io.stderr:write('empo eval: ', tostring(data), '\n'); return 1 end
-  local records = data.records
-  if o.limit > 0 and #records > o.limit then
-    local cut = {}
-    for i = 1, o.limit do cut[i] = records[i] end
-    records = cut
-  end
+  local records = data:list(o.limit > 0 and o.limit or nil)
   local prompt = o.chat and empo.prompt.chatml{
     system = 'Please reason step by step, and put your final answer within \\boxed{}.' } or nil
   local eval_ok, r = pcall(empo.rl.eval.run, model, tok, records, { prompt = prompt, k = o.k,

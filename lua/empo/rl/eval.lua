@@ -45,7 +45,7 @@ function M.run(model, tok, dataset, opts)
   local extract = opts.extract or function(text) return (empo.cluster.extract(text)) end
   local cluster = opts.cluster or empo.cluster.math
   local equal = type(cluster) == 'table' and cluster.equal or cluster
-  local records = dataset.records or dataset
+  local records = type(dataset.list) == 'function' and dataset:list() or dataset   -- an empo.data or a list
   local prompts, golds = {}, {}
   for i, r in ipairs(records) do
     if r.answer == nil then error(format('eval: question %d has no gold answer', i), 2) end

@@ -8,7 +8,13 @@
 --     local batch = data:take(16)       -- { { question = ..., answer = ..., index = i }, ... }
 --     local s = data:state()            -- { epoch, position, seed }; data:load_state(s) resumes
 --     empo.data.list({ 'What is 2+2?', { question = 'And 3+3?', answer = '6' } })
+--
+-- A JSONL file over STREAM_BYTES (or with { stream = true }) is streamed:
+-- one pass checks every line and keeps only where each starts, and take()
+-- reads the records it needs from the file, so memory stays at 8 bytes a
+-- question whatever the records hold.
 local empo = require 'empo'
+local ffi = require 'ffi'
 
 local type, error, format, tostring = type, error, string.format, tostring
 
@@ -16,18 +22,25 @@ local M = {}
 
 local Dataset = {}
 Dataset.__index = Dataset
-Dataset.__len = function(self) return #self.records end
-Dataset.__tostring = function(self) return format('empo.data (%d questions, %s)', #self.records, self.source) end
+-- (LuaJIT honours __len on tables only in its 5.2 mode: d:size() always works)
+Dataset.__len = function(self) return self.n end
+function Dataset:size() return self.n end
+Dataset.__tostring = function(self)
+  return format('empo.data (%d questions, %s%s)', self.n, self.source, self.offsets and ', streamed' or '')
+end
 
-local function new(records, source, seed)
-  if #records == 0 then error(format('empo.data: %s holds no question', source), 3) end
-  return setmetatable({ records = records, source = source, seed = seed or 0, epoch = 0, position = 0,
-                        order = nil }, Dataset)
+M.STREAM_BYTES = 256 * 1024 * 1024
+
+-- records: a list, or nil for a streamed file (offsets[i-1] = where line i starts)
+local function new(records, n, source, seed, offsets)
+  if n == 0 then error(format('empo.data: %s holds no question', source), 3) end
+  return setmetatable({ records = records, n = n, source = source, seed = seed or 0, epoch = 0, position = 0,
+                        order = nil, offsets = offsets }, Dataset)
 end
 
 -- The order of epoch e: a permutation drawn from Philox(seed, e).
 function Dataset:order_of(epoch)
-  local n = #self.records
+  local n = self.n
   local g = empo.Generator(self.seed, epoch)
   local keys = empo.rand(n, { generator = g }):tolist()
   local order = {}
@@ -42,13 +55,13 @@ function Dataset:take(n)
   if type(n) ~= 'number' or n < 1 or n % 1 ~= 0 then error('empo.data:take: n must be an integer >= 1', 2) end
   local out = {}
   for _ = 1, n do
-    if not self.order or self.position >= #self.records then
+    if not self.order or self.position >= self.n then
       if self.order then self.epoch = self.epoch + 1 end
       self.order, self.position = self:order_of(self.epoch), 0
     end
     self.position = self.position + 1
     local i = self.order[self.position]
-    local r = self.records[i]
+    local r = self:get(i)
     out[#out + 1] = { question = r.question, answer = r.answer, index = i }
   end
   return out
@@ -64,31 +77,77 @@ function Dataset:load_state(s)
   self.order = self:order_of(self.epoch)
 end
 
+-- Record i ({ question, answer }), in file order.
+function Dataset:get(i)
+  if type(i) ~= 'number' or i < 1 or i > self.n or i % 1 ~= 0 then
+    error(format('empo.data:get: index %s outside 1..%d', tostring(i), self.n), 2)
+  end
+  if self.records then return self.records[i] end
+  if not self.file then
+    self.file = io.open(self.source, 'r') or error(format('empo.data: cannot reopen %s', self.source), 2)
+  end
+  self.file:seek('set', tonumber(self.offsets[i - 1]))
+  local rec = self.parse(self.file:read('*l'), i)
+  if not rec then error(format('empo.data: %s changed since it was opened (record %d)', self.source, i), 2) end
+  return rec
+end
+
+-- The first n records (all by default), in file order: what an evaluation reads.
+function Dataset:list(n)
+  n = math.min(n or self.n, self.n)
+  local out = {}
+  for i = 1, n do out[i] = self:get(i) end
+  return out
+end
+
 -- Records of a JSONL file: each line one object with the question (and
 -- optionally the gold answer) under the given field names.
 function M.jsonl(path, fields, opts)
   if type(path) ~= 'string' then error('empo.data.jsonl: path must be a string', 2) end
-  fields = fields or {}
+  fields, opts = fields or {}, opts or {}
   local qf, af = fields.question or 'question', fields.answer or 'answer'
   local f, err = io.open(path, 'r')
   if not f then error(format('empo.data.jsonl: cannot open %s (%s)', path, tostring(err)), 2) end
-  local records, n = {}, 0
-  for line in f:lines() do
-    n = n + 1
+  local stream = opts.stream
+  if stream == nil then stream = f:seek('end') > M.STREAM_BYTES; f:seek('set') end
+  -- a line's record, or nil plus the message (where names file:line)
+  local function parse(line, where)
+    local ok, rec = pcall(empo.json.decode, line, where)
+    if not ok then return nil, rec end
+    if type(rec) ~= 'table' or type(rec[qf]) ~= 'string' then
+      return nil, format("%s has no string field '%s' (the question)", where, qf)
+    end
+    local answer = rec[af]
+    if answer ~= nil and type(answer) ~= 'string' then answer = tostring(answer) end
+    return { question = rec[qf], answer = answer }
+  end
+  local records, count, line_no = (not stream) and {} or nil, 0, 0
+  local offsets, cap = nil, 0
+  while true do
+    local at = f:seek()
+    local line = f:read('*l')
+    if not line then break end
+    line_no = line_no + 1
     if line:find('%S') then
-      local ok, rec = pcall(empo.json.decode, line, format('%s:%d', path, n))
-      if not ok then f:close(); error(format('empo.data.jsonl: %s', rec), 2) end
-      if type(rec) ~= 'table' or type(rec[qf]) ~= 'string' then
-        f:close()
-        error(format("empo.data.jsonl: %s:%d has no string field '%s' (the question)", path, n, qf), 2)
+      local rec, msg = parse(line, format('%s:%d', path, line_no))
+      if not rec then f:close(); error('empo.data.jsonl: ' .. msg, 2) end
+      count = count + 1
+      if records then
+        records[count] = rec
+      else
+        if count > cap then                               -- grow the offsets by doubling
+          local bigger = ffi.new('int64_t[?]', math.max(1024, 2 * cap))
+          if offsets then ffi.copy(bigger, offsets, cap * 8) end
+          offsets, cap = bigger, math.max(1024, 2 * cap)
+        end
+        offsets[count - 1] = at
       end
-      local answer = rec[af]
-      if answer ~= nil and type(answer) ~= 'string' then answer = tostring(answer) end
-      records[#records + 1] = { question = rec[qf], answer = answer }
     end
   end
   f:close()
-  return new(records, path, opts and opts.seed)
+  local d = new(records, count, path, opts.seed, offsets)
+  if offsets then d.parse = function(line, i) return line and (parse(line, format('%s record %d', path, i))) end end
+  return d
 end
 
 -- Records from a Lua list of question strings or { question =, answer = } tables.
@@ -103,7 +162,7 @@ function M.list(items, opts)
       error(format('empo.data.list: item %d must be a question string or { question =, answer = }', i), 2)
     end
   end
-  return new(records, 'a list', opts and opts.seed)
+  return new(records, #records, 'a list', opts and opts.seed)
 end
 
 function M.is_dataset(x) return getmetatable(x) == Dataset end
