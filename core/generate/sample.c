@@ -92,3 +92,69 @@ int empo_sample(empo_tensor *ids, empo_tensor *logp, empo_tensor *ref_logp, empo
     if (!ref_logp) free(ref);
     return st;
 }
+
+/* ---- per-token statistics of the distribution sampled from ---- */
+
+typedef struct {
+    float *entropy, *certainty;
+    const float *logits;
+    int64_t V;
+    double inv_t;
+    int bad;   /* set (racily, only ever to 1) when a row has no finite log Z */
+} stats_job;
+
+/* With z = logits / T and log Z = logsumexp(z): entropy = log Z - sum p z,
+ * self-certainty KL(uniform || p) = log Z - mean z - log V. Two passes
+ * over the row, in double. */
+static void stats_rows(void *ctx, int64_t lo, int64_t hi) {
+    stats_job *j = ctx;
+    for (int64_t n = lo; n < hi; n++) {
+        const float *x = j->logits + n * j->V;
+        double m = -INFINITY;
+        for (int64_t v = 0; v < j->V; v++) m = x[v] > m ? x[v] : m;
+        m *= j->inv_t;
+        double z_sum = 0.0, e_sum = 0.0, ez_sum = 0.0;
+        for (int64_t v = 0; v < j->V; v++) {
+            double z = x[v] * j->inv_t, e = exp(z - m);
+            z_sum += z;
+            e_sum += e;
+            if (e > 0.0) ez_sum += e * z;   /* a -inf logit adds nothing (0 · -inf) */
+        }
+        double log_z = m + log(e_sum);
+        if (!isfinite(log_z)) j->bad = 1;
+        if (j->entropy) j->entropy[n] = (float)(log_z - ez_sum / e_sum);
+        if (j->certainty) j->certainty[n] = (float)(log_z - z_sum / (double)j->V - log((double)j->V));
+    }
+}
+
+int empo_sample_token_stats(empo_tensor *entropy, empo_tensor *self_certainty, empo_tensor *logits,
+                            double temperature) {
+    EMPO_TRY(empo_check_tensor("sample_token_stats", "logits", logits, EMPO_DT(EMPO_F32)));
+    if (logits->ndim < 1 || logits->shape[logits->ndim - 1] < 1 || !empo_tensor_is_contiguous(logits))
+        return empo_fail(EMPO_E_SHAPE, "sample_token_stats: logits %s must be contiguous [..., V] with V >= 1",
+                         empo_desc(logits));
+    if (!(temperature >= 0.0) || isinf(temperature))
+        return empo_fail(EMPO_E_ARG, "sample_token_stats: temperature must be a finite number >= 0, got %g",
+                         temperature);
+    const int64_t V = logits->shape[logits->ndim - 1], N = empo_tensor_numel(logits) / V;
+    if (entropy) EMPO_TRY(check_out("entropy", entropy, EMPO_F32, N));
+    if (self_certainty) EMPO_TRY(check_out("self_certainty", self_certainty, EMPO_F32, N));
+    /* temperature 0 (greedy) reports the model's own distribution (T = 1) */
+    stats_job j = {entropy ? empo_tensor_data(entropy) : NULL,
+                   self_certainty ? empo_tensor_data(self_certainty) : NULL, empo_tensor_data(logits), V,
+                   temperature > 0.0 ? 1.0 / temperature : 1.0, 0};
+    empo_parallel_for(N, N * V * 8, stats_rows, &j);
+    for (int64_t n = 0; j.bad && n < N; n++) {   /* name the first bad row */
+        const float *x = j.logits + n * V;
+        int finite = 0, broken = 0;
+        for (int64_t v = 0; v < V; v++) {
+            finite |= isfinite(x[v]);
+            broken |= isnan(x[v]) || x[v] == INFINITY;
+        }
+        if (broken || !finite)
+            return empo_fail(EMPO_E_NUMERIC,
+                             "sample_token_stats: row %lld of logits %s has a NaN or +inf, or no finite value",
+                             (long long)n, empo_desc(logits));
+    }
+    return EMPO_OK;
+}

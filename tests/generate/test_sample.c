@@ -3,7 +3,8 @@
  * chi-square tests of empirical token frequencies against the distribution
  * each rule defines (plain, temperature, top-k, top-p, min-p, combined),
  * for both kernels; returned log-probs; greedy ties; uniforms; bad
- * settings, shapes and non-finite logits; the KV-cache row moves.
+ * settings, shapes and non-finite logits; the per-token entropy and
+ * self-certainty against their definitions; the KV-cache row moves.
  * Every draw uses a fixed seed; the thresholds are written down below. */
 #include <math.h>
 #include <stdio.h>
@@ -259,6 +260,74 @@ static void test_cases_and_errors(void) {
     empo_tensor_release(ref);
 }
 
+/* ---- per-token entropy and self-certainty ---- */
+
+/* By the definitions: p = softmax(x / T), H = -sum p log p,
+ * KL(uniform || p) = -log V - mean log p. */
+static void naive_stats(const float *x, int64_t V, double T, double *h, double *kl) {
+    double m = -INFINITY, s = 0.0;
+    for (int64_t v = 0; v < V; v++) m = fmax(m, x[v] / T);
+    for (int64_t v = 0; v < V; v++) s += exp(x[v] / T - m);
+    *h = 0.0;
+    *kl = -log((double)V);
+    for (int64_t v = 0; v < V; v++) {
+        double logp = x[v] / T - m - log(s);
+        *h -= exp(logp) * logp;
+        *kl -= logp / (double)V;
+    }
+}
+
+static void test_token_stats(void) {
+    int64_t two = 2, shape[2] = {2, 5};
+    static const float rows[10] = {0.3f, -1.2f, 2.5f, 0.0f, 1.1f, 4.0f, 4.0f, -3.0f, 0.5f, -0.25f};
+    empo_tensor *logits = tensor(2, shape, EMPO_F32);
+    empo_tensor *h = tensor(1, &two, EMPO_F32), *kl = tensor(1, &two, EMPO_F32);
+    memcpy(fdata(logits), rows, sizeof rows);
+    static const double temps[3] = {1.0, 0.7, 0.0};
+    for (int k = 0; k < 3; k++) {
+        CHECK_OK(empo_sample_token_stats(h, kl, logits, temps[k]));
+        for (int r = 0; r < 2; r++) {
+            double want_h, want_kl;
+            naive_stats(rows + 5 * r, 5, temps[k] > 0 ? temps[k] : 1.0, &want_h, &want_kl);
+            CHECK_NEAR(fdata(h)[r], want_h, 1e-6);
+            CHECK_NEAR(fdata(kl)[r], want_kl, 1e-6);
+        }
+    }
+    /* uniform logits: entropy log V, self-certainty 0 */
+    for (int i = 0; i < 10; i++) fdata(logits)[i] = 2.0f;
+    CHECK_OK(empo_sample_token_stats(h, NULL, logits, 1.0));
+    CHECK_NEAR(fdata(h)[0], log(5.0), 1e-6);
+    CHECK_OK(empo_sample_token_stats(NULL, kl, logits, 1.0));
+    CHECK_NEAR(fdata(kl)[1], 0.0, 1e-6);
+    /* a -inf logit: that token has p = 0, so KL(uniform || p) is +inf, the entropy finite */
+    fdata(logits)[3] = -INFINITY;
+    CHECK_OK(empo_sample_token_stats(h, kl, logits, 1.0));
+    CHECK_NEAR(fdata(h)[0], log(4.0), 1e-6);
+    CHECK(isinf(fdata(kl)[0]) && fdata(kl)[0] > 0);
+    /* bad input names what is wrong */
+    fdata(logits)[7] = NAN;
+    CHECK_FAIL(empo_sample_token_stats(h, kl, logits, 1.0), EMPO_E_NUMERIC, "row 1 of logits");
+    fdata(logits)[7] = INFINITY;
+    CHECK_FAIL(empo_sample_token_stats(h, kl, logits, 1.0), EMPO_E_NUMERIC, "NaN or +inf");
+    fdata(logits)[7] = 2.0f;
+    CHECK_FAIL(empo_sample_token_stats(h, kl, logits, -1.0), EMPO_E_ARG, "temperature");
+    CHECK_FAIL(empo_sample_token_stats(h, kl, logits, NAN), EMPO_E_ARG, "temperature");
+    int64_t three = 3;
+    empo_tensor *h3 = tensor(1, &three, EMPO_F32), *ids = tensor(1, &two, EMPO_I64);
+    CHECK_FAIL(empo_sample_token_stats(h3, NULL, logits, 1.0), EMPO_E_SHAPE, "entropy");
+    CHECK_FAIL(empo_sample_token_stats(NULL, ids, logits, 1.0), EMPO_E_DTYPE, "self_certainty");
+    CHECK_FAIL(empo_sample_token_stats(h, kl, ids, 1.0), EMPO_E_DTYPE, "logits");
+    empo_tensor *t = NULL;
+    CHECK_OK(empo_transpose(&t, logits, 0, 1));
+    CHECK_FAIL(empo_sample_token_stats(h, kl, t, 1.0), EMPO_E_SHAPE, "must be contiguous");
+    empo_tensor_release(t);
+    empo_tensor_release(h3);
+    empo_tensor_release(ids);
+    empo_tensor_release(logits);
+    empo_tensor_release(h);
+    empo_tensor_release(kl);
+}
+
 static void test_uniforms(void) {
     uint64_t stream[3] = {5, 5, 6}, counter[3] = {(uint64_t)1 << 32, ((uint64_t)1 << 32) | 1, (uint64_t)1 << 32};
     double a[3], b[3];
@@ -421,6 +490,7 @@ int main(void) {
     test_frequencies();
     test_fast_vs_reference();
     test_cases_and_errors();
+    test_token_stats();
     test_uniforms();
     test_kv();
     test_kv_attention();

@@ -15,26 +15,32 @@ local prompts = { { 5, 9, 2, 33, 7, 1 }, { 41 }, { 3, 3, 3, 17, 20, 21, 22, 23, 
 
 for _, temperature in ipairs({ 1.0, 0.7 }) do
   local out = empo.sample.generate(model, nil, prompts, { n = 3, temperature = temperature, max_new_tokens = 12,
-                                                          seed = 11 })
+                                                          seed = 11, token_stats = true })
   local rows = {}
   for i, x in ipairs(out) do rows[i] = { prompt = prompts[x.prompt], completion = x.ids } end
-  local lp = empo.no_grad(logprob.completions, model, rows, { temperature = temperature })
-  local worst, counted = 0, 0
+  local lp = empo.no_grad(logprob.completions, model, rows, { temperature = temperature, self_certainty = true })
+  local worst, counted, worst_stats = 0, 0, 0
   local got, mask = lp.logp:tolist(), lp.mask:tolist()
+  local ent, sc = lp.entropy:tolist(), lp.self_certainty:tolist()
   for i, x in ipairs(out) do
     for t = 1, #x.ids do
       worst = math.max(worst, math.abs(got[i][t] - x.logprobs[t]))
+      -- the sampler's C token statistics against the teacher-forced ops
+      worst_stats = math.max(worst_stats, math.abs(ent[i][t] - x.entropy[t]), math.abs(sc[i][t] - x.self_certainty[t]))
       counted = counted + mask[i][t]
     end
     for t = #x.ids + 1, #mask[i] do c.ok(mask[i][t] == 0, 'padding is masked') end
   end
   c.ok(worst <= 1e-4, string.format('T = %.1f: trainer and sampler log-probs agree to %.2e (<= 1e-4)', temperature,
                                     worst))
+  c.ok(worst_stats <= 1e-4, string.format('T = %.1f: the sampler\'s entropy and self-certainty agree to %.2e (<= 1e-4)',
+                                          temperature, worst_stats))
+  c.ok(out[1].entropy[1] > 0 and out[1].self_certainty[1] > 0, 'both positive on a random model')
   local n_tokens = 0
   for _, x in ipairs(out) do n_tokens = n_tokens + #x.ids end
   c.eq(counted, n_tokens, 'the mask counts every completion token')
-  print(string.format('  T = %.1f: %d completions, %d tokens, largest difference %.2e', temperature, #out, n_tokens,
-                      worst))
+  print(string.format('  T = %.1f: %d completions, %d tokens, largest difference %.2e (token stats %.2e)', temperature,
+                      #out, n_tokens, worst, worst_stats))
   -- micro-batches: within budget, and the same values row by row
   local budget = 24
   local batches = logprob.micro_batches(rows, budget)

@@ -74,12 +74,24 @@ local m2 = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_posit
 for _, reward in ipairs({ R.neg_entropy, R.self_certainty, R.random }) do
   local t = empo.rl.trainer{ model = m2, tokenizer = tok, data = empo.data.list({ '1 and 1 make', '2 and 2 make' }),
                              sample = { n = 3, max_new_tokens = 5 }, extract = false, cluster = empo.cluster.exact,
-                             reward = reward, prompts_per_step = 2, steps = 1 }
+                             reward = reward, prompts_per_step = 2, steps = 1,
+                             optim = { lr = 0 } }   -- the model stays as it sampled: compared below
   local rec = t:step()
   local g1 = t.last.groups[1]
   c.ok(type(rec.reward) == 'number' and rec.reward == rec.reward, tostring(reward) .. ': a step runs')
   if R.needs_tokens(reward) then
     c.eq(#g1.token_entropy, 3, tostring(reward) .. ': the group holds the token statistics')
+    -- the sampler's statistics (C) equal a teacher-forced pass through the same model
+    local rows = {}
+    for k = 1, 3 do rows[k] = { prompt = g1.prompt_ids, completion = g1.samples[k].ids } end
+    local lp = empo.no_grad(require('empo.rl.logprob').completions, m2, rows, { self_certainty = true })
+    local e, s_, m = lp.entropy:tolist(), lp.self_certainty:tolist(), lp.mask:tolist()
+    for k = 1, 3 do
+      local n, se, ss = 0, 0, 0
+      for t = 1, #m[k] do if m[k][t] > 0 then n, se, ss = n + 1, se + e[k][t], ss + s_[k][t] end end
+      c.near(g1.token_entropy[k], se / n, 1e-5, 'mean token entropy as a teacher-forced pass gives it')
+      c.near(g1.self_certainty[k], ss / n, 1e-5, 'mean self-certainty as a teacher-forced pass gives it')
+    end
   end
 end
 

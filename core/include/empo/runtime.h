@@ -6,7 +6,7 @@
 #endif
 
 /* Bumped whenever a public declaration changes; the Lua binding checks it. */
-enum { EMPO_ABI_VERSION = 3 };
+enum { EMPO_ABI_VERSION = 4 };
 
 const char *empo_version(void);
 int empo_abi_version(void);

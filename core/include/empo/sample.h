@@ -52,6 +52,14 @@ void empo_sample_uniforms(double *u, int64_t n, uint64_t seed, const uint64_t *s
 int empo_sample(empo_tensor *ids, empo_tensor *logp, empo_tensor *ref_logp, empo_tensor *logits,
                 const empo_sampling *s, const double *u);
 
+/* Per row of logits f32 [..., V] (contiguous, N rows), of p = softmax(logits
+ * / T) before any truncation (T = 0 counts as 1): entropy = -sum p log p and
+ * self_certainty = KL(uniform || p) = -log V - mean log p, f32 with N
+ * elements each, or NULL. What the label-free token rewards read (RENT,
+ * Intuitor), from the logits the sampler already has. */
+int empo_sample_token_stats(empo_tensor *entropy, empo_tensor *self_certainty, empo_tensor *logits,
+                            double temperature);
+
 /* ---- KV-cache rows (caches f32 [B, H, S, Dh], contiguous) ---- */
 
 /* cache[b, :, pos[b] + t, :] = x[b, :, t, :] for b < B: appends x f32

@@ -39,6 +39,8 @@ function Engine.new(model, tok, prompts, o)
       local m = pr.max_new   -- preallocated: no resizing as tokens arrive
       seqs[#seqs + 1] = { prompt = p, sample = s, ids = new_table(m, 0), logprobs = new_table(m, 0),
                           ref_logprobs = new_table(m, 0), tail = '',
+                          entropy = o.token_stats and new_table(m, 0) or nil,
+                          self_certainty = o.token_stats and new_table(m, 0) or nil,
                           max_new = m, n = 0 }
     end
     pr.left, pr.live = o.n, 0   -- samples without a row yet; rows alive
@@ -51,6 +53,10 @@ function Engine.new(model, tok, prompts, o)
   e.cache, e.Bmax = cache, Bmax
   e.ids_t, e.lp_t, e.ref_t = empo.zeros(Bmax, { dtype = 'i64' }), empo.zeros(Bmax), empo.zeros(Bmax)
   e.ids, e.lp, e.ref = e.ids_t:data_ptr(), e.lp_t:data_ptr(), e.ref_t:data_ptr()
+  if o.token_stats then
+    e.ent_t, e.sc_t = empo.zeros(Bmax), empo.zeros(Bmax)
+    e.ent, e.sc = e.ent_t:data_ptr(), e.sc_t:data_ptr()
+  end
   e.stream, e.counter = ffi.new('uint64_t[?]', Bmax), ffi.new('uint64_t[?]', Bmax)
   e.u = ffi.new('double[?]', Bmax)
   e.seed = o.seed + 0ULL
@@ -65,7 +71,7 @@ end
 function Engine:free()
   self.decoder:free()
   self.cache:free()
-  for _, t in ipairs({ self.ids_t, self.lp_t, self.ref_t }) do t:free() end
+  for _, t in ipairs({ self.ids_t, self.lp_t, self.ref_t, self.ent_t, self.sc_t }) do t:free() end
   for _, pr in ipairs(self.prompts) do
     if pr.logits then pr.logits:free(); pr.logits = nil end
   end
@@ -78,6 +84,10 @@ function Engine:draw(logits, lo, n)
   C.empo_sample_uniforms(self.u + lo, n, self.seed, self.stream + lo, self.counter + lo)
   local ids, lp, ref = self.ids_t:narrow(1, lo + 1, n), self.lp_t:narrow(1, lo + 1, n), self.ref_t:narrow(1, lo + 1, n)
   check(C.empo_sample(ids.h, lp.h, ref.h, logits.h, self.o.sampling, self.u + lo), 2)
+  if self.ent_t then
+    local ent, sc = self.ent_t:narrow(1, lo + 1, n), self.sc_t:narrow(1, lo + 1, n)
+    check(C.empo_sample_token_stats(ent.h, sc.h, logits.h, self.o.temperature), 2)
+  end
   if not self.stats.first_token_at then self.stats.first_token_at = clock() end
 end
 
@@ -110,6 +120,7 @@ function Engine:record(lo, hi)
     local k = seq.n + 1
     seq.n = k
     seq.ids[k], seq.logprobs[k], seq.ref_logprobs[k] = id, tonumber(lp[r]), tonumber(ref[r])
+    if seq.entropy then seq.entropy[k], seq.self_certainty[k] = tonumber(self.ent[r]), tonumber(self.sc[r]) end
     counter[r] = counter[r] + 1
     local why = stop_ids[id] and id or (strings and self:stop_string(seq, id)) or nil
     if why ~= nil then

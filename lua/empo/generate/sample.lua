@@ -5,6 +5,8 @@
 --                                        stop = { '\n\n' }, seed = 1 })
 --     out[1].text, out[1].ids, out[1].finish      -- prompt 1's first sample ('stop' | 'length')
 --     out[1].logprobs, out[1].ref_logprobs         -- per token: sampling distribution, model at T = 1
+--     -- with token_stats = true also out[1].entropy, out[1].self_certainty: per token, of
+--     -- softmax(logits / T) before truncation (C, from the logits the draw used)
 --     print(out)                                   -- readable completions; out.stats: speed, memory
 --
 -- How it runs. The model is the one Lua definition (empo.nn.transformer);
@@ -48,7 +50,7 @@ local M = {}
 
 local DEFAULTS = { n = 1, temperature = 1.0, top_k = 0, top_p = 1.0, min_p = 0.0, max_new_tokens = 128, seed = 0,
                    ignore_eos = false, skip_special = true, max_cache_bytes = 2 ^ 30, prefill_tokens = 8192,
-                   c_decode = true }
+                   c_decode = true, token_stats = false }
 local OPTIONAL = { stop = true, keys = true, max_batch = true }   -- no default
 
 local function is_int(v) return type(v) == 'number' and v % 1 == 0 and v == v end
@@ -225,7 +227,8 @@ local function completions(seqs, tok, o, stats)
   local out = setmetatable({ stats = stats }, Completions)
   for i, q in ipairs(seqs) do
     local c = { prompt = q.prompt, sample = q.sample, ids = q.ids, logprobs = q.logprobs,
-                ref_logprobs = q.ref_logprobs, finish = q.finish, stopped_by = q.stopped_by }
+                ref_logprobs = q.ref_logprobs, entropy = q.entropy, self_certainty = q.self_certainty,
+                finish = q.finish, stopped_by = q.stopped_by }
     if tok then
       local ids = q.ids
       if type(q.stopped_by) == 'number' then   -- the stop id is not text

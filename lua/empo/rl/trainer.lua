@@ -166,6 +166,20 @@ local function extract_fn(r)
   return function(text) return (empo.cluster.extract(text, e)) end
 end
 
+-- Mean token entropy and self-certainty of every sampled completion, for
+-- the rewards that read them (neg_entropy, self_certainty): the sampler
+-- computes them per token in C from the logits of each draw, at the
+-- sampling temperature, before truncation (empo_sample_token_stats).
+local function token_means(out)
+  local ent, sc = {}, {}
+  for j, c in ipairs(out) do
+    local n, se, ss = #c.entropy, 0, 0
+    for t = 1, n do se, ss = se + c.entropy[t], ss + c.self_certainty[t] end
+    ent[j], sc[j] = se / math.max(n, 1), ss / math.max(n, 1)
+  end
+  return { entropy = ent, self_certainty = sc }
+end
+
 -- Samples and scores `questions`; returns the groups (one per question).
 function Trainer:rollout(questions, step)
   local r = self.recipe
@@ -173,14 +187,15 @@ function Trainer:rollout(questions, step)
   for i, q in ipairs(questions) do prompts[i] = prompt_text(r, q.question) end
   local s = r.sample
   local stop = s.stop or (type(r.prompt) == 'table' and r.prompt.stop) or nil
+  local needs_tokens = require('empo.rl.reward').needs_tokens(r.reward)
   local out = empo.sample.generate(self.model, self.tok, prompts, {
     n = s.n, temperature = s.temperature, top_p = s.top_p, top_k = s.top_k, max_new_tokens = s.max_new_tokens,
-    stop = stop, seed = r.seed * 1000003 + step,
+    stop = stop, seed = r.seed * 1000003 + step, token_stats = needs_tokens,
   })
   local groups, extract = {}, extract_fn(r)
   local prompt_ids = {}
   for i = 1, #questions do prompt_ids[i] = self.tok:encode(prompts[i]) end
-  local tokens = require('empo.rl.reward').needs_tokens(r.reward) and self:token_stats(out, prompt_ids) or nil
+  local tokens = needs_tokens and token_means(out) or nil
   for i, q in ipairs(questions) do
     local texts, samples = {}, {}
     for k = 1, s.n do
@@ -202,37 +217,6 @@ function Trainer:rollout(questions, step)
     groups[i] = g
   end
   return groups, out.stats or {}
-end
-
--- Mean token entropy and self-certainty of every sampled completion (a
--- teacher-forced pass without gradient, at the sampling temperature), for
--- the rewards that read them (neg_entropy, self_certainty).
-function Trainer:token_stats(out, prompt_ids)
-  local r = self.recipe
-  local rows, where = {}, {}
-  for j, c in ipairs(out) do
-    if #c.ids > 0 then
-      rows[#rows + 1] = { prompt = prompt_ids[c.prompt], completion = c.ids }
-      where[#rows] = j
-    end
-  end
-  local ent, sc = {}, {}
-  for j = 1, #out do ent[j], sc[j] = 0, 0 end
-  local temperature = r.sample.temperature > 0 and r.sample.temperature or 1.0
-  for _, idx in ipairs(logprob.micro_batches(rows, r.micro_batch_tokens)) do
-    local sub = {}
-    for k, i in ipairs(idx) do sub[k] = rows[i] end
-    local lp = empo.no_grad(logprob.completions, self.model, sub, { temperature = temperature, self_certainty = true })
-    local e, s, m = lp.entropy:tolist(), lp.self_certainty:tolist(), lp.mask:tolist()
-    for k, i in ipairs(idx) do
-      local n, se, ss = 0, 0, 0
-      for t = 1, #m[k] do
-        if m[k][t] > 0 then n, se, ss = n + 1, se + e[k][t], ss + s[k][t] end
-      end
-      ent[where[i]], sc[where[i]] = se / math.max(n, 1), ss / math.max(n, 1)
-    end
-  end
-  return { entropy = ent, self_certainty = sc }
 end
 
 local function mean_std(xs)
