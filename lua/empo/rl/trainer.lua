@@ -120,6 +120,7 @@ end
 function Trainer:checkpoint()
   local dir = self:open_run()
   if not dir then error('empo.rl.trainer: checkpoints need a run name (recipe field name)', 2) end
+  self.saved_step = self.step_count
   return empo.train.save_checkpoint(dir, { model = self.model, optimizer = self.opt, step = self.step_count,
                                            extra = { data = self.data:state() }, keep = self.recipe.keep })
 end
@@ -484,7 +485,11 @@ end
 function Trainer:stop_for(signal)
   self.stopped = signal
   local where = 'no run name, so nothing was saved'
-  if self.run_dir then where = 'checkpoint ' .. self:checkpoint() .. '; resume=true continues from it' end
+  if self.run_dir then
+    local dir = self.saved_step == self.step_count and self.run_dir .. '/checkpoint-' .. self.step_count
+                or self:checkpoint()
+    where = 'checkpoint ' .. dir .. '; resume=true continues from it'
+  end
   io.stderr:write(string.format('empo: stopped by %s after step %d: %s\n', signal, self.step_count, where))
 end
 
@@ -499,25 +504,18 @@ function Trainer:run()
                                  keys = { 'reward', 'entropy', 'kept', 'clip', 'tok/s' } }
   local every = self.recipe.save_every
   empo.stop.guard(function()
-    while self.step_count < self.recipe.steps do
+    while self.step_count < self.recipe.steps and not empo.stop.requested() do
       local rec = self:step()
       self:write_step(rec)
       bar:update(rec.step, { reward = rec.reward, entropy = rec.entropy, kept = rec.kept, clip = rec.clip_frac,
                              ['tok/s'] = rec.sample_tokens_per_s })
-      local signal = empo.stop.requested()
-      if signal then bar:finish() self:stop_for(signal) return end
       if self.run_dir and every > 0 and (rec.step % every == 0 or rec.step == self.recipe.steps) then
         self:checkpoint()
       end
     end
     bar:finish()
-    -- a signal after the last step: the run is complete and saved, but the
-    -- caller still learns it was asked to stop (no final evaluation)
-    self.stopped = empo.stop.requested()
-    if self.stopped then
-      io.stderr:write(string.format('empo: stopped by %s after the last step (%d); the run is complete\n',
-                                    self.stopped, self.step_count))
-    end
+    local signal = empo.stop.requested()
+    if signal then self:stop_for(signal) end
   end)
   return self.history
 end

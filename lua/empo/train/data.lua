@@ -87,7 +87,8 @@ function Dataset:get(i)
     self.file = io.open(self.source, 'r') or error(format('empo.data: cannot reopen %s', self.source), 2)
   end
   self.file:seek('set', tonumber(self.offsets[i - 1]))
-  local rec = self.parse(self.file:read('*l'), i)
+  local line = self.file:read('*l')
+  local rec = line and self.parse(line, format('%s record %d', self.source, i))
   if not rec then error(format('empo.data: %s changed since it was opened (record %d)', self.source, i), 2) end
   return rec
 end
@@ -146,7 +147,7 @@ function M.jsonl(path, fields, opts)
   end
   f:close()
   local d = new(records, count, path, opts.seed, offsets)
-  if offsets then d.parse = function(line, i) return line and (parse(line, format('%s record %d', path, i))) end end
+  d.parse = offsets and parse
   return d
 end
 
