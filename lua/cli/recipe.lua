@@ -17,10 +17,17 @@ local function main(t, args)
   local trainer = trainer_mod.new(t, list)
   local evalset = trainer.recipe.eval
   local eval_mod = require 'empo.rl.eval'
-  if evalset then print('before: ' .. eval_mod.table(trainer:eval(evalset))); io.stdout:flush() end
+  local function report(when)
+    local r = trainer:eval(evalset)
+    print(when .. eval_mod.table(r))
+    print(string.rep(' ', #when) .. eval_mod.diagnosis(r))
+    io.stdout:flush()
+    return r
+  end
+  if evalset then report('before: ') end
   trainer:run()
   if trainer.stopped then return trainer, empo.stop.exit_status(trainer.stopped) end
-  if evalset then print('after:  ' .. eval_mod.table(trainer:eval(evalset))) end
+  if evalset then report('after:  ') end
   if trainer.run_dir then print('run written to ' .. trainer.run_dir .. '/ (model: ' .. trainer:save() .. ')') end
   return trainer, 0
 end

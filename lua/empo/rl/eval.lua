@@ -7,6 +7,8 @@
 --     r.greedy, r.avg, r.maj, r.pass          -- fractions in [0, 1]
 --     r.se.greedy, ...                        -- standard errors (1,000 bootstrap resamples)
 --     print(eval.table(r))                    -- one readable line per metric
+--     print(eval.diagnosis(r))                -- boxed rate, entropy, what the votes say where greedy is wrong
+--     (opts.details = true keeps every completion in r.details[i])
 --
 -- Answers are extracted and compared with the recipe's extraction and
 -- clustering (default: empo.cluster.extract and empo.cluster.math), so the
@@ -15,6 +17,7 @@
 local empo = require 'empo'
 
 local format = string.format
+local group_stats = require('empo.rl.stats').stats
 
 local M = {}
 
@@ -58,45 +61,65 @@ function M.run(model, tok, dataset, opts)
                                                              top_p = opts.top_p or 1.0,
                                                              max_new_tokens = settings.max_new_tokens,
                                                              stop = settings.stop, seed = settings.seed })
-  local per = { greedy = {}, avg = {}, maj = {}, pass = {} }
+  local per = { greedy = {}, avg = {}, maj = {}, pass = {}, boxed = {}, answered = {}, entropy = {} }
+  local wrong = { n = 0, gold_plurality = 0, wrong_share = 0 }   -- over the questions greedy gets wrong
+  local details = opts.details and {} or nil
   for i = 1, #records do
-    local right = function(text)
-      local a = extract(text)
-      return a ~= '' and equal(a, golds[i], records[i].question) and 1 or 0
-    end
-    per.greedy[i] = right(greedy[i].text)
-    local answers, hits = {}, 0
+    local function right(a) return a ~= '' and equal(a, golds[i], records[i].question) and 1 or 0 end
+    local g_answer = extract(greedy[i].text)
+    per.greedy[i], per.boxed[i] = right(g_answer), g_answer ~= '' and 1 or 0
+    local answers, hits, answered = {}, 0, 0
     for j = 1, k do
-      local text = sampled[(i - 1) * k + j].text
-      answers[j] = extract(text)
-      hits = hits + right(text)
+      answers[j] = extract(sampled[(i - 1) * k + j].text)
+      hits = hits + right(answers[j])
+      if answers[j] ~= '' then answered = answered + 1 end
     end
-    per.avg[i], per.pass[i] = hits / k, hits > 0 and 1 or 0
+    per.avg[i], per.pass[i], per.answered[i] = hits / k, hits > 0 and 1 or 0, answered / k
     local ids = empo.cluster.cluster(answers, cluster, records[i].question)
-    local size, best, best_id = {}, 0, 0
+    local st = group_stats(ids)
+    per.entropy[i] = st.entropy
+    -- each cluster's size and whether it is the gold answer's
+    local gold_size, best_wrong, best, best_id = 0, 0, 0, 0
+    local is_gold = {}
     for j = 1, k do
-      if ids[j] > 0 then
-        size[ids[j]] = (size[ids[j]] or 0) + 1
-        if size[ids[j]] > best then best, best_id = size[ids[j]], ids[j] end
-      end
+      local id = ids[j]
+      if id > 0 and is_gold[id] == nil then is_gold[id] = right(answers[j]) == 1 end
     end
-    local maj = 0
-    for j = 1, k do
-      if ids[j] == best_id and best_id > 0 then maj = equal(answers[j], golds[i], records[i].question) and 1 or 0; break end
+    for id, size in pairs(st.sizes) do
+      if size > best then best, best_id = size, id end
+      if is_gold[id] then gold_size = size elseif size > best_wrong then best_wrong = size end
     end
-    per.maj[i] = maj
+    per.maj[i] = (best_id > 0 and is_gold[best_id]) and 1 or 0
+    if per.greedy[i] == 0 then
+      wrong.n = wrong.n + 1
+      if gold_size > best_wrong then wrong.gold_plurality = wrong.gold_plurality + 1 end
+      wrong.wrong_share = wrong.wrong_share + best_wrong / k
+    end
+    if details then
+      local texts = {}
+      for j = 1, k do texts[j] = sampled[(i - 1) * k + j].text end
+      details[i] = { greedy = greedy[i].text, samples = texts, answers = answers, ids = ids }
+    end
   end
-  local out = { k = k, n = #records, se = {} }
+  local out = { k = k, n = #records, se = {}, details = details }
   for name, xs in pairs(per) do
     local s = 0
     for _, x in ipairs(xs) do s = s + x end
     out[name] = s / math.max(#xs, 1)
     out.se[name] = bootstrap_se(xs, 7)
   end
+  -- accuracy among the greedy answers that have a box: a gain that is not format alone
+  out.boxed_accuracy = out.boxed > 0 and out.greedy / out.boxed or 0
+  out.greedy_wrong = wrong.n
+  out.gold_plurality = wrong.n > 0 and wrong.gold_plurality / wrong.n or 0
+  out.wrong_share = wrong.n > 0 and wrong.wrong_share / wrong.n or 0
   return out
 end
 
 -- "greedy 61.8% +- 2.2 | avg@8 ... | maj@8 ... | pass@8 ..." (percent, bootstrap standard errors)
+-- M.diagnosis(r): the rest: boxed rate and accuracy, semantic entropy, answer rate, and on the
+-- questions greedy gets wrong, how often the gold answer is the strict plurality of the k
+-- samples and the mean share of the largest wrong cluster.
 function M.table(r)
   local parts = {}
   for _, name in ipairs({ 'greedy', 'avg', 'maj', 'pass' }) do
@@ -104,6 +127,13 @@ function M.table(r)
     parts[#parts + 1] = format('%s %.1f%% +- %.1f', label, 100 * r[name], 100 * r.se[name])
   end
   return format('%s  (%d questions)', table.concat(parts, ' | '), r.n)
+end
+
+function M.diagnosis(r)
+  return format('boxed %.1f%% (accuracy among boxed %.1f%%) | semantic entropy %.3f | answer rate %.2f | ' ..
+                'on the %d greedy-wrong: gold is the plurality of %d samples in %.1f%%, largest wrong cluster %.2f',
+                100 * r.boxed, 100 * r.boxed_accuracy, r.entropy, r.answered, r.greedy_wrong, r.k,
+                100 * r.gold_plurality, r.wrong_share)
 end
 
 return M

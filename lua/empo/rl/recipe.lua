@@ -6,6 +6,7 @@
 --     local r = recipe.resolve(recipe.load('recipes/math.lua'), { 'sample.n=16', steps = 5 })
 local empo = require 'empo'
 local loss_mod = require 'empo.rl.loss'
+local guard_mod = require 'empo.rl.guard'
 
 local type, error, format, pairs, ipairs, tostring = type, error, string.format, pairs, ipairs, tostring
 
@@ -18,6 +19,7 @@ M.DEFAULTS = {
   resume = false,
   sample = { n = 8, temperature = 1.0, top_p = 1.0, top_k = 0, max_new_tokens = 128 },
   optim = { lr = 1e-5, weight_decay = 0.0, clip_grad = 1.0, schedule = 'constant', warmup = 0, min_lr = 0 },
+  guard = guard_mod.DEFAULTS,                  -- the collapse guard (empo.rl.guard); guard.on = true turns it on
 }
 
 -- Fields a recipe may set beyond the defaults' (no default: nil is meaningful).

@@ -30,6 +30,7 @@ local rl = require 'empo.rl'
 local logprob = require 'empo.rl.logprob'
 local data_mod = require 'empo.train.data'
 local recipe_mod = require 'empo.rl.recipe'
+local guard_mod = require 'empo.rl.guard'
 local clock = require('empo.run.log').clock
 
 local type, error, format, pairs, ipairs, tostring = type, error, string.format, pairs, ipairs, tostring
@@ -97,6 +98,7 @@ function M.new(recipe, overrides)
   local o = r.optim
   self.opt = empo.optim.adamw{ params = self.params, lr = o.lr, weight_decay = o.weight_decay, betas = o.betas }
   self.lr_at = make_schedule(o, r.steps)
+  if r.guard.on then self.guard = guard_mod.new(r.guard) end
   if r.resume then self:resume() end
   return self
 end
@@ -122,7 +124,8 @@ function Trainer:checkpoint()
   if not dir then error('empo.rl.trainer: checkpoints need a run name (recipe field name)', 2) end
   self.saved_step = self.step_count
   return empo.train.save_checkpoint(dir, { model = self.model, optimizer = self.opt, step = self.step_count,
-                                           extra = { data = self.data:state() }, keep = self.recipe.keep })
+                                           extra = { data = self.data:state(), guard = self.guard and self.guard:state() },
+                                           keep = self.recipe.keep })
 end
 
 -- Continues from the newest checkpoint of the run directory: the steps
@@ -138,6 +141,7 @@ function Trainer:resume()
   if not state then return nil end                              -- nothing saved yet: a fresh start
   self.step_count = state.step
   self.data:load_state(state.extra.data)
+  if self.guard and state.extra.guard then self.guard:load_state(state.extra.guard) end
   local metrics = dir .. '/metrics.jsonl'
   if empo.fs.exists(metrics) then
     local kept = {}
@@ -365,7 +369,7 @@ function Trainer:step()
   local rows = update_rows(groups, r.mask_truncated)
   local upd = { loss = 0, clip_frac = 0, approx_kl = 0, tokens = 0 }
   local grad_norm, skipped = 0, nil
-  self.opt.lr = self.lr_at(step)
+  self.opt.lr = self.lr_at(step) * (self.guard and self.guard.lr_scale or 1)
   -- epochs passes over the rows, each in mini_batches optimizer steps
   local mini = {}
   local per = math.ceil(#rows / math.max(r.mini_batches, 1))
@@ -408,11 +412,25 @@ function Trainer:step()
   end
   local t_update = clock()
   local rewards, entropies, clusters, answered = {}, {}, 0, 0
+  local tokens, truncated, low_entropy, majorities, distinct = 0, 0, 0, {}, 0
   for _, g in ipairs(groups) do
     for _, x in ipairs(g.rewards) do rewards[#rewards + 1] = x end
     entropies[#entropies + 1] = g.stats.entropy
     clusters = clusters + g.stats.n_clusters
     answered = answered + (g.G - g.stats.n_empty)
+    for _, c in ipairs(g.samples) do
+      tokens = tokens + #c.ids
+      if c.finish == 'length' then truncated = truncated + 1 end
+    end
+    if g.stats.entropy <= r.guard.entropy then low_entropy = low_entropy + 1 end
+    local best, best_answer = 0, nil                  -- the group's majority answer, for the guard's diversity signal
+    for id, size in pairs(g.stats.sizes) do
+      if size > best then
+        best = size
+        for k = 1, g.G do if g.ids[k] == id then best_answer = g.answers[k]; break end end
+      end
+    end
+    if best_answer and not majorities[best_answer] then majorities[best_answer], distinct = true, distinct + 1 end
   end
   local reward_mean, reward_std = mean_std(rewards)
   local total = #groups * r.sample.n
@@ -424,16 +442,36 @@ function Trainer:step()
     grad_norm = grad_norm, skipped = skipped, lr = self.opt.lr, update_tokens = update_tokens,
     optimizer_steps = optimizer_steps, kl = upd.kl,
     sample_tokens_per_s = stats.tokens_per_s, seconds_sample = t_sample - t0, seconds_update = t_update - t_sample,
+    response_length = tokens / math.max(total, 1), truncated = truncated / math.max(total, 1),
+    low_entropy = low_entropy / math.max(#groups, 1), distinct_answers = distinct / math.max(#groups, 1),
   }
   for k, v in pairs(gold) do rec[k] = v end
   if gold.positive_correct and gold.positive_correct < 0.3 then
     io.stderr:write(format('empo: step %d: only %.0f%% of the positive-advantage completions are right: the reward ' ..
                            'may be reinforcing wrong majorities\n', step, 100 * gold.positive_correct))
   end
+  if self.guard then self:watch(rec) end
   self.last = { groups = groups, rows = rows, record = rec }
   self.history[#self.history + 1] = rec
   if type(r.log) == 'function' then r.log(rec, self) end
   return rec
+end
+
+-- The collapse guard's verdict on a step (empo.rl.guard): a rollback
+-- restores the last good snapshot and lowers the learning rate; a stop
+-- ends the run (Trainer:run) at the snapshot. Both are said and logged.
+function Trainer:watch(rec)
+  local act = self.guard:observe(self, rec)
+  if not act then return end
+  if act.action == 'rollback' then
+    io.stderr:write(format('empo: step %d: collapse guard: %s; rolled back to step %d, learning rate x%.3g\n',
+                           rec.step, act.reason, act.to_step, act.lr_scale))
+  else
+    self.guard_stop = act
+    io.stderr:write(format('empo: step %d: collapse guard: %s; the run stops with the weights of step %d\n',
+                           rec.step, act.reason, act.to_step))
+  end
+  rec.guard_reason, rec.guard_to_step = act.reason, act.to_step
 end
 
 -- The recipe's plain settings (numbers, strings, booleans; pieces by name),
@@ -504,7 +542,7 @@ function Trainer:run()
                                  keys = { 'reward', 'entropy', 'kept', 'clip', 'tok/s' } }
   local every = self.recipe.save_every
   empo.stop.guard(function()
-    while self.step_count < self.recipe.steps and not empo.stop.requested() do
+    while self.step_count < self.recipe.steps and not empo.stop.requested() and not self.guard_stop do
       local rec = self:step()
       self:write_step(rec)
       bar:update(rec.step, { reward = rec.reward, entropy = rec.entropy, kept = rec.kept, clip = rec.clip_frac,
@@ -529,7 +567,7 @@ function Trainer:eval(dataset, opts)
   return require('empo.rl.eval').run(self.model, self.tok, dataset or self.recipe.eval, {
     prompt = r.prompt, k = opts.k or r.sample.n, temperature = r.sample.temperature, top_p = r.sample.top_p,
     max_new_tokens = r.sample.max_new_tokens, stop = r.sample.stop or (type(r.prompt) == 'table' and r.prompt.stop) or nil,
-    extract = e or nil, cluster = r.cluster, seed = r.seed,
+    extract = e or nil, cluster = r.cluster, seed = r.seed, details = opts.details,
   })
 end
 

@@ -1,0 +1,141 @@
+-- empo.rl.guard — the collapse guard. Without labels nothing says a run
+-- is reinforcing garbage except the run's own statistics; the guard
+-- watches them step by step and, when they show a collapse, puts the
+-- policy back to its last good state with a lower learning rate (or stops
+-- the run), saying why.
+--
+-- A step is collapsing when the semantic entropy is ~0 on almost every
+-- group (share `collapsed` of groups at or below `entropy`) together with
+-- one sign that the agreement is not about the questions any more:
+--   - the answer rate fell more than `answer_drop` below the run's start,
+--   - the mean response length drifted more than `length_drift` (relative),
+--   - the share of distinct majority answers across the batch fell below
+--     `distinct` times the start's (the same answer whatever the question),
+--   - the share of completions cut at max_new_tokens rose by more than
+--     `truncated` (repetition loops);
+-- or, whatever the entropy, the answer rate fell below half the start's.
+-- The start is the mean of the first `warmup` steps. `patience`
+-- collapsing steps in a row fire the guard: action 'rollback' restores
+-- the weights and optimizer moments of the last snapshot taken before the
+-- streak (snapshots every `every` healthy steps, in memory) and
+-- multiplies the learning rate by `lr_factor`; after `max_rollbacks` (or
+-- with action 'stop') the run stops at the snapshot instead.
+--
+-- Recipe field guard = { on = true, ... } (every key overridable:
+-- guard.patience=3); guard.on = false (the default) turns it off.
+local empo = require 'empo'
+
+local format = string.format
+
+local M = {}
+
+M.DEFAULTS = { on = false, entropy = 0.05, collapsed = 0.9, answer_drop = 0.15, length_drift = 0.5, distinct = 0.5,
+               truncated = 0.2, warmup = 3, patience = 2, every = 5, lr_factor = 0.3, max_rollbacks = 2,
+               action = 'rollback' }
+
+local Guard = {}
+Guard.__index = Guard
+
+function M.new(o)
+  local self = setmetatable({ o = o, seen = {}, streak = 0, rollbacks = 0, snapshot = nil, lr_scale = 1 }, Guard)
+  if o.action ~= 'rollback' and o.action ~= 'stop' then
+    error(format("empo.rl.trainer: recipe field guard.action must be 'rollback' or 'stop', got %s", tostring(o.action)), 0)
+  end
+  return self
+end
+
+local SIGNALS = { 'answer_rate', 'response_length', 'distinct_answers', 'truncated' }
+
+-- The baseline: the mean of each signal over the first warmup steps.
+function Guard:baseline()
+  if self.base or #self.seen < self.o.warmup then return self.base end
+  local b = {}
+  for _, k in ipairs(SIGNALS) do
+    local s = 0
+    for i = 1, self.o.warmup do s = s + (self.seen[i][k] or 0) end
+    b[k] = s / self.o.warmup
+  end
+  self.base = b
+  return b
+end
+
+-- Why rec (a step record) looks like a collapse, or nil.
+function Guard:diagnose(rec)
+  local o, b = self.o, self:baseline()
+  if not b then return nil end
+  if rec.answer_rate < 0.5 * b.answer_rate then
+    return format('the answer rate fell to %.2f (start %.2f)', rec.answer_rate, b.answer_rate)
+  end
+  if (rec.low_entropy or 0) < o.collapsed then return nil end
+  local why
+  if rec.answer_rate < b.answer_rate - o.answer_drop then
+    why = format('the answer rate fell to %.2f (start %.2f)', rec.answer_rate, b.answer_rate)
+  elseif b.response_length > 0 and math.abs(rec.response_length / b.response_length - 1) > o.length_drift then
+    why = format('the response length drifted to %.1f tokens (start %.1f)', rec.response_length, b.response_length)
+  elseif rec.distinct_answers < o.distinct * b.distinct_answers then
+    why = format('only %.0f%% of the majority answers differ across questions (start %.0f%%)',
+                 100 * rec.distinct_answers, 100 * b.distinct_answers)
+  elseif rec.truncated > b.truncated + o.truncated then
+    why = format('%.0f%% of the completions hit max_new_tokens (start %.0f%%)', 100 * rec.truncated, 100 * b.truncated)
+  end
+  return why and format('semantic entropy ~0 on %.0f%% of the groups and %s', 100 * rec.low_entropy, why) or nil
+end
+
+local function clone_all(list)
+  local out = {}
+  for i, t in ipairs(list) do out[i] = t:detach():clone() end
+  return out
+end
+
+function Guard:take_snapshot(trainer)
+  local st = trainer.opt:state()
+  self.snapshot = { step = trainer.step_count, params = clone_all(trainer.params), m = clone_all(st.m),
+                    v = clone_all(st.v), t = st.t }
+end
+
+function Guard:restore(trainer)
+  local s = self.snapshot
+  empo.no_grad(function()
+    for i, p in ipairs(trainer.params) do p:copy_(s.params[i]) end
+  end)
+  trainer.opt:load_state{ t = s.t, m = s.m, v = s.v }
+  self:take_snapshot(trainer)                  -- the restored state, with its own copies
+  self.snapshot.step = s.step
+end
+
+-- What a checkpoint keeps (the snapshot itself stays in memory).
+function Guard:state() return { lr_scale = self.lr_scale, rollbacks = self.rollbacks, base = self.base } end
+
+function Guard:load_state(s)
+  self.lr_scale, self.rollbacks, self.base = s.lr_scale or 1, s.rollbacks or 0, s.base
+  if self.base then for i = 1, self.o.warmup do self.seen[i] = self.base end end
+end
+
+-- After each step: returns nil, or { action = 'rollback' | 'stop', reason, to_step, lr_scale }.
+function Guard:observe(trainer, rec)
+  local o = self.o
+  if not self.snapshot then self:take_snapshot(trainer) end   -- the state the run started from
+  self.seen[#self.seen + 1] = rec
+  local why = self:diagnose(rec)
+  rec.guard = why and 'warning' or nil
+  if not why then
+    self.streak = 0
+    if #self.seen % o.every == 0 then self:take_snapshot(trainer) end
+    return nil
+  end
+  self.streak = self.streak + 1
+  if self.streak < o.patience then return nil end
+  self.streak = 0
+  local to = self.snapshot.step
+  self:restore(trainer)
+  if o.action == 'stop' or self.rollbacks >= o.max_rollbacks then
+    rec.guard = 'stop'
+    return { action = 'stop', reason = why, to_step = to }
+  end
+  self.rollbacks = self.rollbacks + 1
+  self.lr_scale = self.lr_scale * o.lr_factor
+  rec.guard = 'rollback'
+  return { action = 'rollback', reason = why, to_step = to, lr_scale = self.lr_scale }
+end
+
+return M
