@@ -16,7 +16,7 @@ local pretrain = require 'empo.train.pretrain'
 
 local cfg = empo.config.apply({
   data = 'data/arith', out = 'models/arith-base', seed = 1, mode = 'guess', corpus = arith.FILE_DEFAULTS.corpus,
-  vocab = 512, steps = 1800, seq = 256, batch = 32, lr = 2e-3, min_lr = 1e-4, warmup = 60, threads = 2,
+  vocab = 512, steps = 3000, seq = 256, batch = 32, lr = 2e-3, min_lr = 1e-4, warmup = 60, threads = 2,
   run = 'arith-pretrain', runs = 'runs', regenerate = false,
 }, arg, 'arith/pretrain')
 local t0 = empo.log.clock()

@@ -16,6 +16,7 @@ M.DEFAULTS = {
   prompts_per_step = 16, steps = 100, epochs = 1, mini_batches = 1, micro_batch_tokens = 8192, dynamic_sampling = 0,
   mask_truncated = false,
   recompute_old = false, seed = 0, name = '', out = 'runs', samples_every = 10, save_every = 0, keep = 2,
+  eval_every = 0,
   resume = false,
   sample = { n = 8, temperature = 1.0, top_p = 1.0, top_k = 0, max_new_tokens = 128 },
   optim = { lr = 1e-5, weight_decay = 0.0, clip_grad = 1.0, schedule = 'constant', warmup = 0, min_lr = 0 },

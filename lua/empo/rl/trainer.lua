@@ -22,7 +22,9 @@
 -- prompts_per_step, steps, epochs (passes over a batch), mini_batches
 -- (optimizer steps per pass), mask_truncated, micro_batch_tokens,
 -- dynamic_sampling (max extra sampling rounds to fill the batch with kept
--- groups; 0 = off), recompute_old, seed, log (a function of each record).
+-- groups; 0 = off), recompute_old, seed, eval_every (test accuracy every k
+-- steps, in the metrics as eval_greedy / eval_avg / eval_maj / eval_pass),
+-- guard (the collapse guard, empo.rl.guard), log (a function of each record).
 -- This module is the loop; the objective, the log-probs, the scoring and
 -- the data are their own modules.
 local empo = require 'empo'
@@ -544,6 +546,11 @@ function Trainer:run()
   empo.stop.guard(function()
     while self.step_count < self.recipe.steps and not empo.stop.requested() and not self.guard_stop do
       local rec = self:step()
+      local ee = self.recipe.eval_every
+      if ee > 0 and self.recipe.eval and rec.step % ee == 0 then   -- in-run evaluation: test accuracy in the metrics
+        local ev = self:eval()
+        for _, k in ipairs({ 'greedy', 'avg', 'maj', 'pass' }) do rec['eval_' .. k] = ev[k] end
+      end
       self:write_step(rec)
       bar:update(rec.step, { reward = rec.reward, entropy = rec.entropy, kept = rec.kept, clip = rec.clip_frac,
                              ['tok/s'] = rec.sample_tokens_per_s })

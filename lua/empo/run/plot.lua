@@ -14,6 +14,7 @@ local format = string.format
 local M = {}
 
 M.METRICS = {
+  { key = 'eval_greedy', title = 'test accuracy, greedy' }, { key = 'eval_maj', title = 'test accuracy, maj@k' },
   { key = 'reward', title = 'reward (mean)' }, { key = 'entropy', title = 'semantic entropy (mean)' },
   { key = 'kept', title = 'groups kept' }, { key = 'majority_correct', title = 'largest cluster right (gold)' },
   { key = 'positive_correct', title = 'positive-advantage completions right (gold)' },
@@ -21,6 +22,7 @@ M.METRICS = {
   { key = 'loss', title = 'policy loss' }, { key = 'clip_frac', title = 'clipped tokens' },
   { key = 'approx_kl', title = 'approx. KL (old to new)' }, { key = 'kl', title = 'KL to the reference' },
   { key = 'grad_norm', title = 'gradient norm' }, { key = 'lr', title = 'learning rate' },
+  { key = 'response_length', title = 'response length (tokens)' },
 }
 local COLOURS = { '#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2' }
 local W, H, LEFT, RIGHT, TOP, BOTTOM = 420, 240, 58, 12, 28, 34
@@ -115,6 +117,12 @@ local function chart(metric, runs)
   return table.concat(parts, '\n')
 end
 
+local STYLE = {
+  'svg text { font: 11px "DejaVu Sans", Arial, sans-serif; fill: #444; } svg .title { font-size: 13px; fill: #222; }',
+  '.ytick { text-anchor: end; } .xtick { text-anchor: middle; } .xlabel { text-anchor: end; fill: #777; }',
+  '.frame { fill: none; stroke: #bbb; } .grid { stroke: #eee; } .line { fill: none; stroke-width: 1.8; }',
+}
+
 -- The whole page for runs = { { name =, records = {...} }, ... }.
 function M.page(runs, title)
   local legend = {}
@@ -138,15 +146,47 @@ function M.page(runs, title)
     '.key { margin-right: 18px; white-space: nowrap; } .steps { color: #777; }',
     '.swatch { display: inline-block; width: 14px; height: 4px; margin: 0 6px 3px 0; vertical-align: middle; }',
     '.grid-of-charts { display: flex; flex-wrap: wrap; gap: 12px; } .chart { border: 1px solid #ddd; }',
-    'svg text { font: 11px "DejaVu Sans", Arial, sans-serif; fill: #444; } svg .title { font-size: 13px; fill: #222; }',
-    '.ytick { text-anchor: end; } .xtick { text-anchor: middle; } .xlabel { text-anchor: end; fill: #777; }',
-    '.frame { fill: none; stroke: #bbb; } .grid { stroke: #eee; } .line { fill: none; stroke-width: 1.8; }',
+    table.concat(STYLE, '\n'),
     '</style></head><body>',
     '<h1>' .. escape(title or 'empo runs') .. '</h1>',
     '<div class="legend">' .. table.concat(legend) .. '</div>',
     '<div class="grid-of-charts">' .. table.concat(charts, '\n') .. '</div>',
     '</body></html>', '',
   }, '\n')
+end
+
+
+-- One standalone SVG (for a page or a README): the charts of `keys`
+-- (metric keys of M.METRICS) side by side, `columns` per row, with the
+-- legend above them.
+function M.figure(runs, keys, title, columns)
+  columns = columns or 3
+  local by_key = {}
+  for _, m in ipairs(M.METRICS) do by_key[m.key] = m end
+  local charts = {}
+  for _, k in ipairs(keys) do
+    local svg = by_key[k] and chart(by_key[k], runs)
+    if svg then charts[#charts + 1] = svg end
+  end
+  local legend_h = 24 + 18 * math.ceil(#runs / 4)
+  local rows = math.ceil(#charts / columns)
+  local width, height = columns * (W + 8), legend_h + rows * (H + 8)
+  local parts = { format('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d">',
+                         width, height, width, height),
+                  '<style>' .. table.concat(STYLE, ' ') .. '</style>',
+                  format('<rect width="%d" height="%d" fill="#fff"/>', width, height),
+                  format('<text x="8" y="18" class="title">%s</text>', escape(title or 'empo runs')) }
+  for i, run in ipairs(runs) do
+    local x, y = 8 + ((i - 1) % 4) * 260, 38 + 18 * math.floor((i - 1) / 4)
+    parts[#parts + 1] = format('<rect x="%d" y="%d" width="14" height="4" fill="%s"/><text x="%d" y="%d">%s</text>', x,
+                               y - 4, COLOURS[(i - 1) % #COLOURS + 1], x + 20, y, escape(run.name))
+  end
+  for i, svg in ipairs(charts) do
+    local x, y = ((i - 1) % columns) * (W + 8), legend_h + math.floor((i - 1) / columns) * (H + 8)
+    parts[#parts + 1] = (svg:gsub('^<svg ', format('<svg x="%d" y="%d" ', x, y), 1))
+  end
+  parts[#parts + 1] = '</svg>'
+  return table.concat(parts, '\n') .. '\n'
 end
 
 return M

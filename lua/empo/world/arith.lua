@@ -9,6 +9,7 @@
 --     local p = w:problem()        -- { question, answer, steps = { '4 * 6 = 24', ... }, level, key }
 --     w:solution(p)                -- a worked solution as the corpus writes it (noisy, see below)
 --     w:drill()                    -- '47+26=73. 8*7=56. ...'
+--     (misses = {} as an option: every near miss and guess written, { wrong, right }, is appended to it)
 --
 -- A problem: a person starts with x objects, then 2-5 operations (the
 -- level is the number of operations) from events: finds / loses some,
@@ -69,7 +70,7 @@ function M.new(o)
   local w = setmetatable({}, World)
   for k, v in pairs(M.DEFAULTS) do w[k] = v end
   for k, v in pairs(o) do
-    if M.DEFAULTS[k] == nil and k ~= 'stream' then error("empo.world.arith: unknown option '" .. tostring(k) .. "'", 2) end
+    if M.DEFAULTS[k] == nil and k ~= 'stream' and k ~= 'misses' then error("empo.world.arith: unknown option '" .. tostring(k) .. "'", 2) end
     w[k] = v
   end
   if w.mode ~= 'guess' and w.mode ~= 'shortcut' then
@@ -98,7 +99,7 @@ local POSSESSIVE = { she = 'her', he = 'his' }
 local EVENTS = {}
 
 function EVENTS.gain(w, x, who, obj)
-  local a = w:int(2, x < 50 and 30 or 60)
+  local a = w:int(2, x < 50 and 30 or 45)
   local v = w:int(1, 3)
   local text = v == 1 and format('%s finds %d more.', cap(who), a)
             or v == 2 and format('%s gets %d more %s from a friend.', cap(who), a, obj)
@@ -108,14 +109,14 @@ end
 
 function EVENTS.lose(w, x, who, obj)
   if x < 4 then return nil end
-  local a = w:int(2, math.min(x - 1, 40))
+  local a = w:int(2, math.min(x - 1, 30))
   local text = w:pick({ '%s loses %d.', '%s gives %d %s to a neighbor.', '%s sells %d of the %s.' })
   return { text = format(text, cap(who), a, obj), ops = { { x, '-', a, x - a } } }
 end
 
 function EVENTS.scale(w, x, who, obj)
-  local f = x * 3 <= 400 and w:int(2, 3) or 2
-  if x * f > 400 then return nil end
+  local f = x * 3 <= 300 and w:int(2, 3) or 2
+  if x * f > 300 then return nil end
   local word = f == 2 and 'doubles' or 'triples'
   local text = w:chance(0.5) and format('%s %s %s %s.', cap(who), word, POSSESSIVE[who], obj)
                               or format('The number of %s %s.', obj, word)
@@ -128,8 +129,7 @@ function EVENTS.split(w, x, who, obj)
   if #ks == 0 then return nil end
   local k = w:pick(ks)
   local text = w:chance(0.5) and format('%s splits the %s into %d equal piles and keeps one pile.', cap(who), obj, k)
-                              or format('%s shares the %s equally with %s and keeps one share.', cap(who), obj,
-                                        k == 2 and 'a friend' or (k - 1) .. ' friends')
+                              or format('%s puts the %s into %d equal boxes and keeps one box.', cap(who), obj, k)
   return { text = text, ops = { { x, '/', k, x / k } } }
 end
 
@@ -186,7 +186,7 @@ function World:problem(level)
   local person = self:pick(NAMES)
   local name, who = person[1], person[2]
   local obj = self:pick(OBJECTS)
-  local x = self:int(level <= 3 and 8 or 15, level <= 3 and 60 or 120)
+  local x = self:int(level <= 3 and 8 or 10, level <= 3 and 60 or 80)
   local start = x
   local want_mul = self:chance(self.multiplicative)
   local mul_at = want_mul and self:int(1, level - 1) or -1    -- the operation a multiplicative event starts at
@@ -226,8 +226,9 @@ end
 function World:noisy(c)
   if not self:chance(self.step_error) then return c end
   local d = self:int(1, 3)
-  if c - d < 0 or self:chance(0.5) then return c + d end
-  return c - d
+  local wrong = (c - d < 0 or self:chance(0.5)) and c + d or c - d
+  if self.misses then self.misses[#self.misses + 1] = { wrong, c } end   -- for tests: every near miss made
+  return wrong
 end
 
 -- A worked solution of problem p, with the corpus's imperfections (see
@@ -252,6 +253,7 @@ function World:solution(p, clean)
           g = true_y + off
         until g >= 1
         lines[#lines + 1] = format('%s %d.', self:pick(GUESS_WORDS), g)
+        if self.misses then self.misses[#self.misses + 1] = { g, true_y } end
         x = g
       elseif self.mode == 'shortcut' and u < self.shortcut then
         local s = compute(k, '+', m)
@@ -335,7 +337,7 @@ end
 
 -- ---- the world's files ----
 
-M.FILE_DEFAULTS = { out = 'data/arith', seed = 1, mode = 'guess', train = 4000, test = 500, corpus = 80000,
+M.FILE_DEFAULTS = { out = 'data/arith', seed = 1, mode = 'guess', train = 4000, test = 500, corpus = 120000,
                     drills = 0.5, guess = M.DEFAULTS.guess, shortcut = M.DEFAULTS.shortcut,
                     step_error = M.DEFAULTS.step_error }
 
@@ -382,7 +384,7 @@ function M.write_files(o)
       if held[p.key] then
         skipped = skipped + 1
       else
-        docs[#docs + 1] = { text = M.document(tpl, p.question, (w:solution(p))) }
+        docs[#docs + 1] = { text = M.document(tpl, p.question, (w:solution(p))), key = p.key }
       end
     end
   end

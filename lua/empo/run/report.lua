@@ -1,0 +1,189 @@
+-- empo.run.report — the results of a comparison of methods over seeds
+-- (recipes/arith/compare.lua) as a Markdown section: base vs each method,
+-- every seed and the mean, the gains, EMPO's share of the gold-answer
+-- baseline's gain, the curves as an SVG figure and an HTML page. The
+-- section replaces the one between `<!-- NAME:begin -->` and `<!-- NAME:end
+-- -->` in the document (appended when the markers are absent), so the
+-- rest of the page is kept.
+local empo = require 'empo'
+local plot = require 'empo.run.plot'
+
+local format, concat = string.format, table.concat
+
+local M = {}
+
+-- "AMD EPYC (2 cores, AVX-512)"-style description of this machine.
+function M.cpu()
+  local f = io.open('/proc/cpuinfo', 'rb')
+  local text = f and f:read('*a') or ''
+  if f then f:close() end
+  local model = text:match('model name%s*:%s*([^\n]+)') or 'unknown CPU'
+  local flags = text:match('flags%s*:%s*([^\n]+)') or ''
+  local isa = flags:find('avx512f', 1, true) and 'AVX-512' or (flags:find('avx2', 1, true) and 'AVX2' or 'no AVX2')
+  if flags:find('amx_tile', 1, true) then isa = isa .. ' + AMX' end
+  local cores = 0
+  for _ in text:gmatch('\nprocessor%s*:') do cores = cores + 1 end
+  if text:match('^processor') then cores = cores + 1 end
+  return format('%s (%d cores, %s)', model, cores, isa)
+end
+
+local METRICS = { 'greedy', 'avg', 'maj', 'pass' }
+
+local function mean(rs, key)
+  local s = 0
+  for _, r in ipairs(rs) do s = s + r[key] end
+  return s / math.max(#rs, 1)
+end
+
+-- the mean over seeds, and its standard error from the seeds' spread
+local function mean_se(rs, key)
+  local m, v = mean(rs, key), 0
+  for _, r in ipairs(rs) do v = v + (r[key] - m) ^ 2 end
+  return m, #rs > 1 and math.sqrt(v / (#rs - 1) / #rs) or 0
+end
+
+local function pct(x) return format('%.1f', 100 * x) end
+
+local function row(label, r, k)
+  local cells = { label }
+  for _, m in ipairs(METRICS) do cells[#cells + 1] = format('%s ± %s', pct(r[m]), pct(r.se[m])) end
+  cells[#cells + 1] = pct(r.boxed_accuracy)
+  cells[#cells + 1] = format('%.3f', r.entropy)
+  cells[#cells + 1] = format('%.2f', r.answered)
+  cells[#cells + 1] = r.seconds and format('%.0f', r.seconds) or ''
+  return '| ' .. concat(cells, ' | ') .. ' |'
+end
+
+local function mean_row(label, rs)
+  local cells = { label }
+  for _, m in ipairs(METRICS) do
+    local mu, se = mean_se(rs, m)
+    cells[#cells + 1] = format('**%s** ± %s', pct(mu), pct(se))
+  end
+  cells[#cells + 1] = '**' .. pct(mean(rs, 'boxed_accuracy')) .. '**'
+  cells[#cells + 1] = format('%.3f', mean(rs, 'entropy'))
+  cells[#cells + 1] = format('%.2f', mean(rs, 'answered'))
+  cells[#cells + 1] = format('%.0f', mean(rs, 'seconds'))
+  return '| ' .. concat(cells, ' | ') .. ' |'
+end
+
+local NAMES = { math = 'EMPO', grpo_gold = 'GRPO, gold answers', ttrl = 'majority vote (TTRL)',
+                intuitor = 'self-certainty (Intuitor)', random_reward = 'random reward', rent = 'neg. entropy (RENT)' }
+M.NAMES = NAMES
+
+-- The Markdown section for results = { base, runs = { method = { r... } }, methods, seeds, cfg, cpu, threads }.
+function M.section(res)
+  local cfg, k = res.cfg, res.base.k
+  local out = {
+    format('<!-- %s:begin -->', cfg.marker),
+    format('## %s', cfg.title),
+    '',
+    format('Written by `empo run recipes/arith/compare.lua %s` on %s, %s, %d threads. Each method trains from the same ' ..
+           'base (`%s`) for %d steps of the same batch (the recipe\'s: %d questions x %d samples) on seeds %s; the ' ..
+           'test set is %d held-out problems with gold answers, which no reward but the gold baseline\'s sees. ' ..
+           'Metrics in %%, ± the bootstrap standard error over the questions (per seed) or the standard error over ' ..
+           'the seeds (means); avg@%d, maj@%d, pass@%d over %d samples at the training temperature.',
+           concat(arg or {}, ' '), os.date('!%Y-%m-%d'), res.cpu, res.threads, cfg.model:gsub('^.*/models/', 'models/'),
+           cfg.steps, res.batch or 16, k, concat(res.seeds, ', '), res.base.n, k, k, k, k),
+    '',
+    format('| run | greedy | avg@%d | maj@%d | pass@%d | greedy accuracy among boxed | semantic entropy | answer rate | ' ..
+           'train s |', k, k, k),
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    row('base', res.base, k),
+  }
+  for _, m in ipairs(res.methods) do
+    local rs = res.runs[m]
+    for i, r in ipairs(rs) do out[#out + 1] = row(format('%s, seed %s', NAMES[m] or m, res.seeds[i]), r, k) end
+    if #rs > 1 then out[#out + 1] = mean_row(format('**%s, mean**', NAMES[m] or m), rs) end
+  end
+  out[#out + 1] = ''
+  -- gains over the base, and EMPO's share of the gold baseline's
+  local gains = { '| method | ' .. concat({ 'greedy', 'avg@' .. k, 'maj@' .. k, 'pass@' .. k, 'boxed accuracy' }, ' | ') ..
+                  ' |', '| --- | --- | --- | --- | --- | --- |' }
+  local gain = {}
+  for _, m in ipairs(res.methods) do
+    gain[m] = {}
+    local cells = { NAMES[m] or m }
+    for _, key in ipairs({ 'greedy', 'avg', 'maj', 'pass', 'boxed_accuracy' }) do
+      gain[m][key] = mean(res.runs[m], key) - res.base[key]
+      cells[#cells + 1] = format('%+.1f', 100 * gain[m][key])
+    end
+    gains[#gains + 1] = '| ' .. concat(cells, ' | ') .. ' |'
+  end
+  out[#out + 1] = 'Gains over the base (points, mean over seeds):'
+  out[#out + 1] = ''
+  for _, l in ipairs(gains) do out[#out + 1] = l end
+  out[#out + 1] = ''
+  if gain.math and gain.grpo_gold then
+    local shares = {}
+    for _, key in ipairs({ 'greedy', 'avg', 'maj' }) do
+      local g = gain.grpo_gold[key]
+      shares[#shares + 1] = format('%s %s', key == 'greedy' and 'greedy' or key .. '@' .. k,
+                                   g > 0 and format('%.0f%%', 100 * gain.math[key] / g) or 'n/a (gold did not gain)')
+    end
+    out[#out + 1] = format('EMPO\'s gain as a share of gold-answer GRPO\'s: %s.', concat(shares, ', '))
+  end
+  if gain.math and gain.random_reward and gain.math.greedy > 0 then
+    out[#out + 1] = format('The random-reward control gains %+.1f greedy points against EMPO\'s %+.1f (%s a third of it).',
+                           100 * gain.random_reward.greedy, 100 * gain.math.greedy,
+                           gain.random_reward.greedy < gain.math.greedy / 3 and 'less than' or 'not less than')
+  end
+  local rolled = {}
+  for _, m in ipairs(res.methods) do
+    for i, r in ipairs(res.runs[m]) do
+      if (r.guard or 0) > 0 then rolled[#rolled + 1] = format('%s seed %s (%d)', NAMES[m] or m, res.seeds[i], r.guard) end
+    end
+  end
+  if #rolled > 0 then out[#out + 1] = 'The collapse guard rolled back: ' .. concat(rolled, ', ') .. '.' end
+  if res.figure then
+    out[#out + 1] = ''
+    out[#out + 1] = format('![Training curves, seed %s of each method](%s)', res.seeds[1], res.figure)
+    out[#out + 1] = ''
+    out[#out + 1] = format('Curves of seed %s of each method (test accuracy every %d steps, reward, semantic entropy, ' ..
+                           'answer rate, response length); every run overlaid: `empo plot %s/*` (written to ' ..
+                           '`%s/plot.html`).', res.seeds[1], cfg.eval_every, cfg.out, cfg.out)
+  end
+  out[#out + 1] = format('<!-- %s:end -->', cfg.marker)
+  return concat(out, '\n')
+end
+
+-- Replaces (or appends) the marked section of the document at path.
+function M.replace_section(path, marker, section)
+  local text = empo.fs.exists(path) and empo.fs.read_text(path) or ''
+  local b, e = format('<!-- %s:begin -->', marker), format('<!-- %s:end -->', marker)
+  local i = text:find(b, 1, true)
+  local j = i and select(2, text:find(e, i, true))
+  if i and j then
+    text = text:sub(1, i - 1) .. section .. text:sub(j + 1)
+  else
+    text = text .. (text:sub(-1) == '\n' and '\n' or '\n\n') .. section .. '\n'
+  end
+  assert(empo.fs.write_atomic(path, text))
+end
+
+-- The curves: every run into cfg.out/plot.html, the first seed of each
+-- method into cfg.figure (SVG); then the section into cfg.doc.
+function M.write(res)
+  local cfg = res.cfg
+  local all, first = {}, {}
+  for _, m in ipairs(res.methods) do
+    for i, seed in ipairs(res.seeds) do
+      local name = m .. '-s' .. seed
+      local run = { name = format('%s, seed %s', NAMES[m] or m, seed),
+                    records = empo.log.read_metrics(cfg.out .. '/' .. name .. '/metrics.jsonl') }
+      all[#all + 1] = run
+      if i == 1 then first[#first + 1] = run end
+    end
+  end
+  assert(empo.fs.write_atomic(cfg.out .. '/plot.html', plot.page(all, cfg.title)))
+  if cfg.figure ~= '' then
+    assert(empo.fs.write_atomic(cfg.figure, plot.figure(first, { 'eval_greedy', 'eval_maj', 'reward', 'entropy',
+                                                                  'answer_rate', 'response_length' },
+                                                         cfg.title .. ': training curves (seed ' .. res.seeds[1] .. ')')))
+    local doc_dir = cfg.doc:match('^(.*)/') or '.'
+    res.figure = cfg.figure:sub(1, #doc_dir + 1) == doc_dir .. '/' and cfg.figure:sub(#doc_dir + 2) or cfg.figure
+  end
+  M.replace_section(cfg.doc, cfg.marker, M.section(res))
+end
+
+return M

@@ -1,0 +1,109 @@
+-- tests/rl/test_guard.lua — the collapse guard (empo.rl.guard) on scripted
+-- runs: quiet on a healthy run (entropy falling, answers still about the
+-- questions), firing on a scripted collapse after `patience` steps,
+-- putting back the weights and AdamW moments of the last snapshot before
+-- the streak, lowering the learning rate, and stopping after max_rollbacks.
+local check = require 'check'
+local empo = require 'empo'
+local guard = require 'empo.rl.guard'
+local c = check.new('test_guard')
+
+local function options(changes)
+  local o = {}
+  for k, v in pairs(guard.DEFAULTS) do o[k] = v end
+  for k, v in pairs(changes or {}) do o[k] = v end
+  o.on = true
+  return o
+end
+
+-- a trainer as the guard sees it: parameters, AdamW, a step count
+local function fake_trainer()
+  local p = empo.tensor({ 1, 2, 3 })
+  p:requires_grad_(true)
+  local t = { params = { p }, step_count = 0 }
+  t.opt = empo.optim.adamw{ params = t.params, lr = 0.1 }
+  return t
+end
+
+-- one step: the weights move (as an update would), then the guard looks
+local function step(g, t, rec)
+  t.step_count = t.step_count + 1
+  rec.step = t.step_count
+  local loss = (t.params[1] * t.params[1]):sum()
+  loss:backward()
+  t.opt:step()
+  t.opt:zero_grad()
+  return g:observe(t, rec)
+end
+
+local healthy = function(i)
+  return { answer_rate = 0.98, response_length = 40 - i * 0.05, distinct_answers = 0.95, truncated = 0.01,
+           low_entropy = math.min(0.2 + i * 0.01, 0.95) }                  -- entropy falls, answers stay varied
+end
+local collapsed = { answer_rate = 0.55, response_length = 12, distinct_answers = 0.1, truncated = 0.0, low_entropy = 1.0 }
+
+do   -- a healthy run of 90 steps: never fires, even with entropy ~0 on most groups at the end
+  local t = fake_trainer()
+  local g = guard.new(options())
+  local fired = 0
+  for i = 1, 90 do if step(g, t, healthy(i)) then fired = fired + 1 end end
+  c.eq(fired, 0, 'no action on a healthy run')
+  c.eq(g.lr_scale, 1, 'the learning rate is untouched')
+end
+
+do   -- entropy ~0 everywhere alone is not a collapse: it is what EMPO minimizes
+  local t = fake_trainer()
+  local g = guard.new(options())
+  for i = 1, 3 do step(g, t, healthy(i)) end
+  local rec = healthy(4)
+  rec.low_entropy = 1.0
+  c.eq(g:diagnose(rec), nil, 'low entropy with the answers still varied is healthy')
+  rec.distinct_answers = 0.2
+  c.ok((g:diagnose(rec) or ''):find('majority answers differ', 1, true) ~= nil, 'the same answer for every question is not')
+  rec.distinct_answers, rec.response_length = 0.95, 90
+  c.ok((g:diagnose(rec) or ''):find('response length drifted', 1, true) ~= nil, 'nor a drifting length')
+  rec.response_length, rec.truncated = 40, 0.5
+  c.ok((g:diagnose(rec) or ''):find('max_new_tokens', 1, true) ~= nil, 'nor repetition up to the length limit')
+  local lost = healthy(4)
+  lost.answer_rate = 0.3
+  c.ok((g:diagnose(lost) or ''):find('answer rate fell', 1, true) ~= nil, 'a halved answer rate is a collapse whatever the entropy')
+end
+
+do   -- a scripted collapse from step 12: rollback to the snapshot of step 10, lower lr, then a stop
+  local t = fake_trainer()
+  local g = guard.new(options{ patience = 2, every = 5, max_rollbacks = 1, lr_factor = 0.5 })
+  local at10
+  local acts = {}
+  for i = 1, 11 do
+    step(g, t, healthy(i))
+    if i == 10 then at10 = t.params[1]:tolist() end
+  end
+  c.eq(step(g, t, collapsed), nil, 'one collapsing step is within patience')
+  local act = step(g, t, collapsed)
+  c.ok(act and act.action == 'rollback', 'the second fires a rollback')
+  c.eq(act and act.to_step, 10, 'to the last snapshot before the streak (every 5 healthy steps)')
+  c.ok((act and act.reason or ''):find('semantic entropy ~0 on 100%', 1, true) ~= nil, 'and says why: ' ..
+       tostring(act and act.reason))
+  c.near(t.params[1]:tolist()[1], at10[1], 0, 'the weights are those of step 10')
+  c.eq(g.lr_scale, 0.5, 'the learning rate is scaled by lr_factor')
+  acts[#acts + 1] = step(g, t, collapsed) or false
+  acts[#acts + 1] = step(g, t, collapsed) or false
+  c.ok(acts[1] == false and acts[2] and acts[2].action == 'stop', 'after max_rollbacks the next collapse stops the run')
+  c.near(t.params[1]:tolist()[1], at10[1], 0, 'with the good weights back')
+end
+
+do   -- the AdamW moments come back too, and the state a checkpoint keeps round-trips
+  local t = fake_trainer()
+  local g = guard.new(options{ action = 'stop', patience = 1 })
+  for i = 1, 5 do step(g, t, healthy(i)) end
+  local m5 = t.opt:state().m[1]:tolist()
+  local act = step(g, t, collapsed)
+  c.ok(act and act.action == 'stop', "action = 'stop' stops at the first firing")
+  c.eq(t.opt:state().m[1]:tolist(), m5, 'the moments are those of the snapshot')
+  local g2 = guard.new(options())
+  g2:load_state(g:state())
+  c.eq(g2.base.answer_rate, g.base.answer_rate, 'the baseline survives a checkpoint')
+end
+
+c.raises(function() guard.new(options{ action = 'panic' }) end, "guard.action must be 'rollback' or 'stop'")
+c.done()
