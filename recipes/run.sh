@@ -5,7 +5,7 @@
 set -eu
 T0=$(date +%s)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=$("$ROOT/tests/setup.sh")
+BUILD=$("$ROOT/tests/setup.sh" --runtime)
 RECIPE="$ROOT/recipes/math.lua"
 case "${1:-}" in *.lua) RECIPE=$1; shift ;; esac
 T1=$(date +%s)

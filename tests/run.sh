@@ -3,8 +3,8 @@
 # Usage: tests/run.sh [--sanitize]   (ASan + UBSan build in build-sanitize/)
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-# a warning counts as a failed test
-BUILD=$(EMPO_WERROR=1 "$ROOT/tests/setup.sh" "$@" )
+# a warning counts as a failed test (setup's default: -Werror)
+BUILD=$("$ROOT/tests/setup.sh" "$@")
 if [ "${1:-}" = "--sanitize" ]; then
   # LuaJIT's allocator and OpenMP's thread pool keep memory until exit;
   # tests that run a plain luajit load the instrumented libempo with dlopen

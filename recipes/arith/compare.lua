@@ -20,7 +20,7 @@ local cfg = empo.config.apply({
   methods = 'math,grpo_gold,ttrl,intuitor,random_reward', seeds = '1,2,3', steps = 90, out = 'runs/compare',
   model = root .. '/models/arith-base', data = root .. '/data/arith/train.jsonl', eval = root .. '/data/arith/test.jsonl',
   doc = root .. '/docs/results.md', figure = root .. '/docs/arith_curves.svg', lr = 0, eval_every = 30, guard = '',
-  title = 'EMPO on the arith world', marker = 'arith',
+  title = 'EMPO on the arith world', marker = 'arith', heading = '###', render_only = false,
 }, arg, 'arith/compare')
 
 local function list(s)
@@ -39,8 +39,17 @@ local function overrides(seed, name)
   return o
 end
 
+-- render_only=true: the table again from the last run's results.json (no training)
+if cfg.render_only then
+  local saved = empo.json.read_file(cfg.out .. '/results.json')
+  saved.cfg = cfg
+  report.write(saved)
+  print('table written to ' .. cfg.doc)
+  return
+end
+
 local results = { methods = methods, seeds = seeds, runs = {}, cfg = cfg, cpu = report.cpu(),
-                  threads = empo.get_num_threads() }
+                  threads = empo.get_num_threads(), command = table.concat(arg or {}, ' '), date = os.date('!%Y-%m-%d') }
 do   -- the base, evaluated once with the recipe's prompt and sampling (seed 1)
   local t = empo.rl.trainer(here .. '/../math.lua', overrides(seeds[1], ''))
   local t0 = empo.log.clock()
@@ -69,5 +78,6 @@ for _, method in ipairs(methods) do
   end
 end
 
+empo.json.write_file(cfg.out .. '/results.json', results)
 report.write(results)
 print('table written to ' .. cfg.doc .. ', curves to ' .. cfg.out .. '/plot.html and ' .. cfg.figure)

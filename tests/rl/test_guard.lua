@@ -69,22 +69,22 @@ do   -- entropy ~0 everywhere alone is not a collapse: it is what EMPO minimizes
   c.ok((g:diagnose(lost) or ''):find('answer rate fell', 1, true) ~= nil, 'a halved answer rate is a collapse whatever the entropy')
 end
 
-do   -- a scripted collapse from step 12: rollback to the snapshot of step 10, lower lr, then a stop
+do   -- a scripted collapse from step 12: rollback to the older snapshot (step 5), lower lr, then a stop
   local t = fake_trainer()
   local g = guard.new(options{ patience = 2, every = 5, max_rollbacks = 1, lr_factor = 0.5 })
   local at10
   local acts = {}
   for i = 1, 11 do
     step(g, t, healthy(i))
-    if i == 10 then at10 = t.params[1]:tolist() end
+    if i == 5 then at10 = t.params[1]:tolist() end
   end
   c.eq(step(g, t, collapsed), nil, 'one collapsing step is within patience')
   local act = step(g, t, collapsed)
   c.ok(act and act.action == 'rollback', 'the second fires a rollback')
-  c.eq(act and act.to_step, 10, 'to the last snapshot before the streak (every 5 healthy steps)')
+  c.eq(act and act.to_step, 5, 'to the older of the last two snapshots (every 5 healthy steps: 5 and 10)')
   c.ok((act and act.reason or ''):find('semantic entropy ~0 on 100%', 1, true) ~= nil, 'and says why: ' ..
        tostring(act and act.reason))
-  c.near(t.params[1]:tolist()[1], at10[1], 0, 'the weights are those of step 10')
+  c.near(t.params[1]:tolist()[1], at10[1], 0, 'the weights are those of step 5')
   c.eq(g.lr_scale, 0.5, 'the learning rate is scaled by lr_factor')
   acts[#acts + 1] = step(g, t, collapsed) or false
   acts[#acts + 1] = step(g, t, collapsed) or false
@@ -92,14 +92,31 @@ do   -- a scripted collapse from step 12: rollback to the snapshot of step 10, l
   c.near(t.params[1]:tolist()[1], at10[1], 0, 'with the good weights back')
 end
 
+do   -- drift: the samples' NLL under the starting model, over the last 3 steps
+  local t = fake_trainer()
+  local g = guard.new(options{ patience = 2 })
+  local function with_nll(i, nll) local r = healthy(i); r.base_nll = nll; return r end
+  for i = 1, 3 do step(g, t, with_nll(i, 0.11)) end
+  c.eq(step(g, t, with_nll(4, 0.15)), nil, 'a noisy step is not drift')
+  c.eq(g:diagnose(with_nll(5, 0.16)), nil, 'nor a 3-step mean 1.3x the start')
+  step(g, t, with_nll(5, 0.30))
+  local act = step(g, t, with_nll(6, 0.35))
+  c.ok(act and act.action == 'rollback' and act.reason:find('drifted from the starting model', 1, true) ~= nil,
+       'a 3-step mean 2x the start, twice in a row, rolls back: ' .. tostring(act and act.reason))
+  local g0 = guard.new(options{ drift = 0 })
+  for i = 1, 3 do g0.seen[i] = with_nll(i, 0.1) end
+  c.eq(g0:diagnose(with_nll(4, 5)), nil, 'drift = 0 turns the drift rule off')
+end
+
 do   -- the AdamW moments come back too, and the state a checkpoint keeps round-trips
   local t = fake_trainer()
   local g = guard.new(options{ action = 'stop', patience = 1 })
-  for i = 1, 5 do step(g, t, healthy(i)) end
-  local m5 = t.opt:state().m[1]:tolist()
+  g:take_snapshot(t)                                   -- step 0, as the trainer takes it
+  local m0 = t.opt:state().m[1]:tolist()
+  for i = 1, 4 do step(g, t, healthy(i)) end
   local act = step(g, t, collapsed)
   c.ok(act and act.action == 'stop', "action = 'stop' stops at the first firing")
-  c.eq(t.opt:state().m[1]:tolist(), m5, 'the moments are those of the snapshot')
+  c.eq(t.opt:state().m[1]:tolist(), m0, 'the moments are those of the snapshot')
   local g2 = guard.new(options())
   g2:load_state(g:state())
   c.eq(g2.base.answer_rate, g.base.answer_rate, 'the baseline survives a checkpoint')

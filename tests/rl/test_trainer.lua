@@ -49,7 +49,8 @@ for _, g in ipairs(t.last.groups) do
 end
 c.ok(rec.update_tokens > 0 and rec.grad_norm > 0, 'an update ran')
 for _, k in ipairs({ 'reward', 'reward_std', 'entropy', 'kept', 'clusters', 'answer_rate', 'loss', 'clip_frac',
-                     'approx_kl', 'lr', 'seconds_sample', 'seconds_update' }) do
+                     'approx_kl', 'lr', 'seconds_sample', 'seconds_update', 'response_length', 'truncated',
+                     'low_entropy', 'distinct_answers' }) do
   c.ok(type(rec[k]) == 'number', 'the record has ' .. k)
 end
 
@@ -176,6 +177,55 @@ do
   c.ok(r2.kl > 0, string.format('and grows once the policy moves (%.3g)', r2.kl))
   c.near((tk.reference:parameters()[1] - before):abs():max():item(), 0, 0, 'the reference never changes')
   c.ok((tk.model:parameters()[1] - before):abs():max():item() > 0, 'the policy does')
+end
+-- ---- the collapse guard inside the loop: a scripted collapse rolls the policy back ----
+do
+  local m4 = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 128 }, 9)
+  local tg = empo.rl.trainer{ model = m4, tokenizer = tok, data = data, sample = { n = 4, max_new_tokens = 8 },
+                              extract = false, cluster = empo.cluster.exact, reward = length_reward,
+                              optim = { lr = 5e-3 }, prompts_per_step = 2, steps = 12,
+                              guard = { on = true, warmup = 2, every = 2, patience = 2, lr_factor = 0.5 } }
+  c.ok(tg.guard ~= nil, 'guard.on makes a guard')
+  local scripted = false
+  local real = tg.guard.diagnose
+  tg.guard.diagnose = function(g, rec) return scripted and 'scripted collapse' or real(g, rec) end
+  tg:step()
+  tg:step()                                           -- healthy: snapshots at steps 0, 2 and 4
+  local at2 = tg.model:parameters()[1]:clone()
+  tg:step()
+  tg:step()
+  scripted = true
+  local r5 = tg:step()
+  c.eq(r5.guard, 'warning', 'the first collapsing step is a warning')
+  local r6 = tg:step()
+  c.eq(r6.guard, 'rollback', 'the second rolls back')
+  c.eq(r6.guard_to_step, 2, 'to the older of the last two snapshots (2 and 4)')
+  c.near((tg.model:parameters()[1] - at2):abs():max():item(), 0, 0, 'with step 2 weights')
+  scripted = false
+  local r7 = tg:step()
+  c.near(r7.lr, 2.5e-3, 1e-12, 'and half the learning rate from then on')
+  scripted = true
+  tg:step()
+  tg:step()
+  c.ok(tg.guard_stop ~= nil or tg.guard.rollbacks == 2, 'a later collapse rolls back again or stops')
+  tg.guard.o.max_rollbacks = 0
+  tg:step()
+  tg:step()
+  c.ok(tg.guard_stop ~= nil, 'past max_rollbacks the run stops')
+  local n = #tg.history
+  tg:run()
+  c.eq(#tg.history, n, 't:run() after a guard stop runs no step')
+end
+
+-- ---- in-run evaluation ----
+do
+  local te = empo.rl.trainer(recipe, { steps = 2, eval_every = 2, name = 'evalrun', out = os.tmpname() .. '.d',
+                                       eval = empo.data.list{ { question = 'what is 1 plus 2?', answer = '3' } } })
+  te:run()
+  c.ok(te.history[1].eval_greedy == nil and type(te.history[2].eval_greedy) == 'number',
+       'eval_every puts test accuracy in the records of every k-th step')
+  local lines = empo.log.read_metrics(te.run_dir .. '/metrics.jsonl')
+  c.ok(type(lines[2].eval_maj) == 'number', 'and in metrics.jsonl')
 end
 c.raises(function() return empo.data.list({}) end, 'holds no question')
 local t2 = empo.rl.trainer(recipe, { 'sample.n=2', steps = 1 })

@@ -45,13 +45,14 @@ end
 c.eq(seen_test, 0, 'the test set has no duplicates')
 local leaks, problems = 0, 0
 for _, r in ipairs(train) do if held[key(r)] then leaks = leaks + 1 end end
+for _, r in ipairs(read_jsonl(dir .. '/valid.jsonl')) do if held[key(r)] then leaks = leaks + 1 end end
 for _, d in ipairs(corpus) do
   if d.key then
     problems = problems + 1
     if held[d.key] then leaks = leaks + 1 end
   end
 end
-c.eq(leaks, 0, 'no test problem in the train set or the corpus')
+c.eq(leaks, 0, 'no test problem in the train or validation set or the corpus')
 c.ok(problems > 1200 and problems < 1800, 'about half the corpus is worked problems: ' .. problems)
 -- the key a corpus document carries is its question's: the question's numbers appear in it
 local mismatched = 0
@@ -132,7 +133,7 @@ local src = os.getenv('EMPO_SOURCE_DIR')
 if src and empo.fs.exists(src .. '/data/arith/test.jsonl') then
   local fresh = dir .. '/fresh'
   arith.write_files{ out = fresh, corpus = 0 }
-  for _, f in ipairs({ 'test.jsonl', 'train.jsonl' }) do
+  for _, f in ipairs({ 'test.jsonl', 'train.jsonl', 'valid.jsonl' }) do
     c.ok(empo.fs.read_text(fresh .. '/' .. f) == empo.fs.read_text(src .. '/data/arith/' .. f),
          'data/arith/' .. f .. ' is the generator\'s output')
   end

@@ -4,22 +4,33 @@
 -- policy back to its last good state with a lower learning rate (or stops
 -- the run), saying why.
 --
--- A step is collapsing when the semantic entropy is ~0 on almost every
--- group (share `collapsed` of groups at or below `entropy`) together with
--- one sign that the agreement is not about the questions any more:
---   - the answer rate fell more than `answer_drop` below the run's start,
---   - the mean response length drifted more than `length_drift` (relative),
---   - the share of distinct majority answers across the batch fell below
---     `distinct` times the start's (the same answer whatever the question),
---   - the share of completions cut at max_new_tokens rose by more than
---     `truncated` (repetition loops);
--- or, whatever the entropy, the answer rate fell below half the start's.
+-- A step is collapsing when one of two things shows:
+-- 1. Drift: the policy's completions left what the starting model finds
+--    plausible. Their mean negative log-prob a token under a frozen copy
+--    of the starting model (the record's base_nll), averaged over the
+--    last `window` steps, rose above `drift` times the start's and by more
+--    than `drift_min` nats (`drift = 0` turns this off and keeps no copy).
+--    Healthy EMPO sharpens the policy inside the base's support, so this
+--    stays flat; a policy that forgets how to compute while staying
+--    self-consistent leaves it, with no sign in the entropy (the arith
+--    world at lr 3e-4: docs/results.md).
+-- 2. Agreement about nothing: the semantic entropy is ~0 on almost every
+--    group (share `collapsed` at or below `entropy`) together with one
+--    sign that the answers are no longer about the questions: the answer
+--    rate fell more than `answer_drop` below the start's, the response
+--    length drifted more than `length_drift` (relative), the share of
+--    distinct majority answers across the batch fell below `distinct`
+--    times the start's, or the share of completions cut at max_new_tokens
+--    rose by more than `truncated` (repetition loops). Or, whatever the
+--    entropy, the answer rate halved. Low entropy alone is not a collapse:
+--    it is what EMPO minimizes.
 -- The start is the mean of the first `warmup` steps. `patience`
--- collapsing steps in a row fire the guard: action 'rollback' restores
--- the weights and optimizer moments of the last snapshot taken before the
--- streak (snapshots every `every` healthy steps, in memory) and
--- multiplies the learning rate by `lr_factor`; after `max_rollbacks` (or
--- with action 'stop') the run stops at the snapshot instead.
+-- collapsing steps in a row fire the guard: action 'rollback' restores the
+-- weights and optimizer moments of the older of the last two snapshots
+-- (taken every `every` healthy steps, in memory; the newer one may already
+-- be on its way out) and multiplies the learning rate by `lr_factor`;
+-- after `max_rollbacks` (or with action 'stop') the run stops with the
+-- snapshot's weights instead.
 --
 -- Recipe field guard = { on = true, ... } (every key overridable:
 -- guard.patience=3); guard.on = false (the default) turns it off.
@@ -29,7 +40,7 @@ local format = string.format
 
 local M = {}
 
-M.DEFAULTS = { on = false, entropy = 0.05, collapsed = 0.9, answer_drop = 0.15, length_drift = 0.5, distinct = 0.5,
+M.DEFAULTS = { on = false, drift = 1.5, drift_min = 0.05, window = 3, entropy = 0.05, collapsed = 0.9, answer_drop = 0.15, length_drift = 0.5, distinct = 0.5,
                truncated = 0.2, warmup = 3, patience = 2, every = 5, lr_factor = 0.3, max_rollbacks = 2,
                action = 'rollback' }
 
@@ -37,14 +48,14 @@ local Guard = {}
 Guard.__index = Guard
 
 function M.new(o)
-  local self = setmetatable({ o = o, seen = {}, streak = 0, rollbacks = 0, snapshot = nil, lr_scale = 1 }, Guard)
+  local self = setmetatable({ o = o, seen = {}, streak = 0, rollbacks = 0, snapshots = {}, lr_scale = 1 }, Guard)
   if o.action ~= 'rollback' and o.action ~= 'stop' then
     error(format("empo.rl.trainer: recipe field guard.action must be 'rollback' or 'stop', got %s", tostring(o.action)), 0)
   end
   return self
 end
 
-local SIGNALS = { 'answer_rate', 'response_length', 'distinct_answers', 'truncated' }
+local SIGNALS = { 'answer_rate', 'response_length', 'distinct_answers', 'truncated', 'base_nll' }
 
 -- The baseline: the mean of each signal over the first warmup steps.
 function Guard:baseline()
@@ -59,10 +70,27 @@ function Guard:baseline()
   return b
 end
 
+-- The mean of key over the last window records seen, rec the newest (nil when absent).
+function Guard:recent(key, rec)
+  if rec[key] == nil then return nil end
+  local s, n, i = rec[key], 1, #self.seen
+  while n < self.o.window and i >= 1 do
+    local r = self.seen[i]
+    if r ~= rec and r[key] then s, n = s + r[key], n + 1 end
+    i = i - 1
+  end
+  return s / n
+end
+
 -- Why rec (a step record) looks like a collapse, or nil.
 function Guard:diagnose(rec)
   local o, b = self.o, self:baseline()
   if not b then return nil end
+  local drift = self:recent('base_nll', rec)
+  if drift and b.base_nll and o.drift > 0 and drift > math.max(o.drift * b.base_nll, b.base_nll + o.drift_min) then
+    return format('the completions drifted from the starting model: %.3f nats a token under it over the last %d ' ..
+                  'steps (start %.3f)', drift, o.window, b.base_nll)
+  end
   if rec.answer_rate < 0.5 * b.answer_rate then
     return format('the answer rate fell to %.2f (start %.2f)', rec.answer_rate, b.answer_rate)
   end
@@ -89,18 +117,23 @@ end
 
 function Guard:take_snapshot(trainer)
   local st = trainer.opt:state()
-  self.snapshot = { step = trainer.step_count, params = clone_all(trainer.params), m = clone_all(st.m),
-                    v = clone_all(st.v), t = st.t }
+  local snap = { step = trainer.step_count, params = clone_all(trainer.params), m = clone_all(st.m), v = clone_all(st.v),
+                 t = st.t }
+  local last = self.snapshots[#self.snapshots]
+  self.snapshots = last and { last, snap } or { snap }                  -- the last two
 end
 
+-- Back to the older of the last two snapshots, which then is the only one.
 function Guard:restore(trainer)
-  local s = self.snapshot
+  local s = self.snapshots[1]
   empo.no_grad(function()
     for i, p in ipairs(trainer.params) do p:copy_(s.params[i]) end
   end)
   trainer.opt:load_state{ t = s.t, m = s.m, v = s.v }
+  self.snapshots = {}
   self:take_snapshot(trainer)                  -- the restored state, with its own copies
-  self.snapshot.step = s.step
+  self.snapshots[1].step = s.step
+  return s.step
 end
 
 -- What a checkpoint keeps (the snapshot itself stays in memory).
@@ -114,7 +147,7 @@ end
 -- After each step: returns nil, or { action = 'rollback' | 'stop', reason, to_step, lr_scale }.
 function Guard:observe(trainer, rec)
   local o = self.o
-  if not self.snapshot then self:take_snapshot(trainer) end   -- the state the run started from
+  if #self.snapshots == 0 then self:take_snapshot(trainer) end   -- the state the run started from
   self.seen[#self.seen + 1] = rec
   local why = self:diagnose(rec)
   rec.guard = why and 'warning' or nil
@@ -126,8 +159,7 @@ function Guard:observe(trainer, rec)
   self.streak = self.streak + 1
   if self.streak < o.patience then return nil end
   self.streak = 0
-  local to = self.snapshot.step
-  self:restore(trainer)
+  local to = self:restore(trainer)
   if o.action == 'stop' or self.rollbacks >= o.max_rollbacks then
     rec.guard = 'stop'
     return { action = 'stop', reason = why, to_step = to }

@@ -100,8 +100,13 @@ function M.new(recipe, overrides)
   local o = r.optim
   self.opt = empo.optim.adamw{ params = self.params, lr = o.lr, weight_decay = o.weight_decay, betas = o.betas }
   self.lr_at = make_schedule(o, r.steps)
-  if r.guard.on then self.guard = guard_mod.new(r.guard) end
+  if r.guard.on then
+    self.guard = guard_mod.new(r.guard)
+    -- the starting model, kept to score how far the samples drift from it (before a resume loads newer weights)
+    if r.guard.drift > 0 then self.guard_base = self.reference or self:frozen_copy() end
+  end
   if r.resume then self:resume() end
+  if self.guard then self.guard:take_snapshot(self) end          -- the state the run starts from
   return self
 end
 
@@ -309,6 +314,20 @@ function Trainer:update(rows)
            kl = with_kl and sums.kl / n or nil }
 end
 
+-- The mean negative log-prob a token of the update's completions under
+-- the starting model (the collapse guard's drift signal), at temperature 1.
+function Trainer:base_nll(rows)
+  local sum, n = 0, 0
+  for _, idx in ipairs(logprob.micro_batches(rows, self.recipe.micro_batch_tokens)) do
+    local sub = {}
+    for k, i in ipairs(idx) do sub[k] = rows[i] end
+    local lp = empo.no_grad(logprob.completions, self.guard_base, sub, { temperature = 1.0 })
+    sum = sum + (lp.logp * lp.mask):sum():item()
+    n = n + lp.mask:sum():item()
+  end
+  return n > 0 and -sum / n or nil
+end
+
 -- What the gold answers, when the data carry them, say of the step (for
 -- metrics only: no reward sees them unless the recipe asks): how often the
 -- largest cluster's answer is right (majority_correct), and the share of
@@ -369,6 +388,7 @@ function Trainer:step()
   end
   local t_sample = clock()
   local rows = update_rows(groups, r.mask_truncated)
+  local base_nll = self.guard_base and #rows > 0 and self:base_nll(rows) or nil
   local upd = { loss = 0, clip_frac = 0, approx_kl = 0, tokens = 0 }
   local grad_norm, skipped = 0, nil
   self.opt.lr = self.lr_at(step) * (self.guard and self.guard.lr_scale or 1)
@@ -446,6 +466,7 @@ function Trainer:step()
     sample_tokens_per_s = stats.tokens_per_s, seconds_sample = t_sample - t0, seconds_update = t_update - t_sample,
     response_length = tokens / math.max(total, 1), truncated = truncated / math.max(total, 1),
     low_entropy = low_entropy / math.max(#groups, 1), distinct_answers = distinct / math.max(#groups, 1),
+    base_nll = base_nll,
   }
   for k, v in pairs(gold) do rec[k] = v end
   if gold.positive_correct and gold.positive_correct < 0.3 then

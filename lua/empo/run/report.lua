@@ -76,14 +76,14 @@ function M.section(res)
   local cfg, k = res.cfg, res.base.k
   local out = {
     format('<!-- %s:begin -->', cfg.marker),
-    format('## %s', cfg.title),
+    format('%s %s', cfg.heading or '###', cfg.title),
     '',
     format('Written by `empo run recipes/arith/compare.lua %s` on %s, %s, %d threads. Each method trains from the same ' ..
            'base (`%s`) for %d steps of the same batch (the recipe\'s: %d questions x %d samples) on seeds %s; the ' ..
            'test set is %d held-out problems with gold answers, which no reward but the gold baseline\'s sees. ' ..
            'Metrics in %%, ± the bootstrap standard error over the questions (per seed) or the standard error over ' ..
            'the seeds (means); avg@%d, maj@%d, pass@%d over %d samples at the training temperature.',
-           concat(arg or {}, ' '), os.date('!%Y-%m-%d'), res.cpu, res.threads, cfg.model:gsub('^.*/models/', 'models/'),
+           res.command or concat(arg or {}, ' '), res.date or os.date('!%Y-%m-%d'), res.cpu, res.threads, cfg.model:gsub('^.*/models/', 'models/'),
            cfg.steps, res.batch or 16, k, concat(res.seeds, ', '), res.base.n, k, k, k, k),
     '',
     format('| run | greedy | avg@%d | maj@%d | pass@%d | greedy accuracy among boxed | semantic entropy | answer rate | ' ..
@@ -139,9 +139,11 @@ function M.section(res)
     out[#out + 1] = ''
     out[#out + 1] = format('![Training curves, seed %s of each method](%s)', res.seeds[1], res.figure)
     out[#out + 1] = ''
-    out[#out + 1] = format('Curves of seed %s of each method (test accuracy every %d steps, reward, semantic entropy, ' ..
-                           'answer rate, response length); every run overlaid: `empo plot %s/*` (written to ' ..
-                           '`%s/plot.html`).', res.seeds[1], cfg.eval_every, cfg.out, cfg.out)
+    out[#out + 1] = format('Curves of seed %s of each method: test accuracy (the base at step 0, then every %d steps), ' ..
+                           'the mean semantic entropy of the training groups, how often their largest cluster is ' ..
+                           'right and the share of positive-advantage completions that are right (both against gold ' ..
+                           'answers, for the plot only), response length. Every run overlaid, every metric: ' ..
+                           '`%s/plot.html` (or `empo plot %s/*`).', res.seeds[1], cfg.eval_every, cfg.out, cfg.out)
   end
   out[#out + 1] = format('<!-- %s:end -->', cfg.marker)
   return concat(out, '\n')
@@ -169,16 +171,20 @@ function M.write(res)
   for _, m in ipairs(res.methods) do
     for i, seed in ipairs(res.seeds) do
       local name = m .. '-s' .. seed
-      local run = { name = format('%s, seed %s', NAMES[m] or m, seed),
-                    records = empo.log.read_metrics(cfg.out .. '/' .. name .. '/metrics.jsonl') }
+      -- the base's accuracy as step 0, so the test-accuracy curves start where training did
+      local records = { { step = 0, eval_greedy = res.base.greedy, eval_avg = res.base.avg, eval_maj = res.base.maj,
+                          eval_pass = res.base.pass } }
+      for _, r in ipairs(empo.log.read_metrics(cfg.out .. '/' .. name .. '/metrics.jsonl')) do records[#records + 1] = r end
+      local run = { name = format('%s, seed %s', NAMES[m] or m, seed), records = records }
       all[#all + 1] = run
       if i == 1 then first[#first + 1] = run end
     end
   end
   assert(empo.fs.write_atomic(cfg.out .. '/plot.html', plot.page(all, cfg.title)))
   if cfg.figure ~= '' then
-    assert(empo.fs.write_atomic(cfg.figure, plot.figure(first, { 'eval_greedy', 'eval_maj', 'reward', 'entropy',
-                                                                  'answer_rate', 'response_length' },
+    assert(empo.fs.write_atomic(cfg.figure, plot.figure(first, { 'eval_greedy', 'eval_maj', 'entropy',
+                                                                  'majority_correct', 'positive_correct',
+                                                                  'response_length' },
                                                          cfg.title .. ': training curves (seed ' .. res.seeds[1] .. ')')))
     local doc_dir = cfg.doc:match('^(.*)/') or '.'
     res.figure = cfg.figure:sub(1, #doc_dir + 1) == doc_dir .. '/' and cfg.figure:sub(#doc_dir + 2) or cfg.figure

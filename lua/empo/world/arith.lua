@@ -337,7 +337,7 @@ end
 
 -- ---- the world's files ----
 
-M.FILE_DEFAULTS = { out = 'data/arith', seed = 1, mode = 'guess', train = 4000, test = 500, corpus = 120000,
+M.FILE_DEFAULTS = { out = 'data/arith', seed = 1, mode = 'guess', train = 4000, test = 500, valid = 500, corpus = 120000,
                     drills = 0.5, guess = M.DEFAULTS.guess, shortcut = M.DEFAULTS.shortcut,
                     step_error = M.DEFAULTS.step_error }
 
@@ -349,8 +349,8 @@ end
 
 local function record(p) return { question = p.question, answer = p.answer, steps = p.steps, level = p.level } end
 
--- Writes o.out/test.jsonl (o.test problems), train.jsonl (o.train) and
--- corpus.jsonl (o.corpus documents, a share o.drills of them drills),
+-- Writes o.out/test.jsonl (o.test problems), train.jsonl (o.train),
+-- valid.jsonl (o.valid, for choosing settings) and corpus.jsonl (o.corpus documents, a share o.drills of them drills),
 -- each from its own Philox stream of o.seed; no test problem's key is
 -- in the other two. Returns counts.
 function M.write_files(o)
@@ -374,6 +374,12 @@ function M.write_files(o)
     local p = w:problem()
     if not held[p.key] then train[#train + 1] = record(p) end
   end
+  local valid = {}                             -- for choosing settings without looking at the test set
+  w = world(4)
+  while #valid < c.valid do
+    local p = w:problem()
+    if not held[p.key] then valid[#valid + 1] = record(p) end
+  end
   local docs, skipped, tpl = {}, 0, M.prompt()
   w = world(3)
   while #docs < c.corpus do
@@ -390,8 +396,9 @@ function M.write_files(o)
   end
   write_jsonl(c.out .. '/test.jsonl', test)
   write_jsonl(c.out .. '/train.jsonl', train)
+  write_jsonl(c.out .. '/valid.jsonl', valid)
   write_jsonl(c.out .. '/corpus.jsonl', docs)
-  return { test = #test, train = #train, corpus = #docs, skipped = skipped, out = c.out }
+  return { test = #test, train = #train, valid = #valid, corpus = #docs, skipped = skipped, out = c.out }
 end
 
 return M
