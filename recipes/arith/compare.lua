@@ -9,7 +9,7 @@
 --
 --     empo run recipes/arith/compare.lua                     # 5 methods x 3 seeds, about 25 minutes on 2 cores
 --     empo run recipes/arith/compare.lua seeds=1 methods=math,grpo_gold steps=30 doc=/tmp/r.md
---     empo run recipes/arith/compare.lua seeds=1 methods=math lr=3e-4 guard=off marker=arith-collapse figure=''
+--     empo run recipes/arith/compare.lua seeds=1 methods=math lr=3e-4 guard=watch marker=arith-collapse figure=''
 local empo = require 'empo'
 local eval = require 'empo.rl.eval'
 local report = require 'empo.run.report'
@@ -21,6 +21,7 @@ local cfg = empo.config.apply({
   model = root .. '/models/arith-base', data = root .. '/data/arith/train.jsonl', eval = root .. '/data/arith/test.jsonl',
   doc = root .. '/docs/results.md', figure = root .. '/docs/arith_curves.svg', lr = 0, eval_every = 30, guard = '',
   title = 'EMPO on the arith world', marker = 'arith', heading = '###', render_only = false,
+  figure_keys = report.FIGURE_KEYS, figure_note = '',
 }, arg, 'arith/compare')
 
 local function list(s)
@@ -35,7 +36,8 @@ local function overrides(seed, name)
               name = name, out = cfg.out, eval_every = cfg.eval_every }
   if cfg.lr > 0 then o['optim.lr'] = cfg.lr end
   if cfg.guard == 'on' or cfg.guard == 'off' then o['guard.on'] = cfg.guard == 'on'
-  elseif cfg.guard ~= '' then error("arith/compare: guard must be 'on', 'off' or '' (the recipe's)", 0) end
+  elseif cfg.guard == 'watch' then o['guard.on'], o['guard.action'] = true, 'watch'   -- the signals, no action
+  elseif cfg.guard ~= '' then error("arith/compare: guard must be 'on', 'off', 'watch' or '' (the recipe's)", 0) end
   return o
 end
 

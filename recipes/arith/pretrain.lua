@@ -5,7 +5,7 @@
 -- save both in the Hugging Face layout, with a provenance file saying how.
 --
 --     empo run recipes/arith/pretrain.lua                         # -> models/arith-base (about 5 minutes, 2 cores)
---     empo run recipes/arith/pretrain.lua mode=shortcut data=data/arith-shortcut out=models/arith-shortcut
+--     empo run recipes/arith/pretrain.lua mode=shortcut shortcut=0.6 data=data/arith-shortcut60 out=models/arith-shortcut60
 --
 -- The committed models/arith-base was made by the first command, on the
 -- commit that added it; the same seed gives the same model on a machine
@@ -18,11 +18,13 @@ local cfg = empo.config.apply({
   data = 'data/arith', out = 'models/arith-base', seed = 1, mode = 'guess', corpus = arith.FILE_DEFAULTS.corpus,
   vocab = 512, steps = 3000, seq = 256, batch = 32, lr = 2e-3, min_lr = 1e-4, warmup = 60, threads = 2,
   run = 'arith-pretrain', runs = 'runs', regenerate = false,
+  guess = arith.DEFAULTS.guess, shortcut = arith.DEFAULTS.shortcut, step_error = arith.DEFAULTS.step_error,
 }, arg, 'arith/pretrain')
 local t0 = empo.log.clock()
 
 if cfg.regenerate or not empo.fs.exists(cfg.data .. '/corpus.jsonl') then
-  local n = arith.write_files{ out = cfg.data, seed = cfg.seed, mode = cfg.mode, corpus = cfg.corpus }
+  local n = arith.write_files{ out = cfg.data, seed = cfg.seed, mode = cfg.mode, corpus = cfg.corpus, guess = cfg.guess,
+                               shortcut = cfg.shortcut, step_error = cfg.step_error }
   io.stderr:write(string.format('arith: wrote %d test, %d train, %d corpus documents to %s/\n', n.test, n.train,
                                 n.corpus, cfg.data))
 end

@@ -103,6 +103,8 @@ do   -- drift: the samples' NLL under the starting model, over the last 3 steps
   local act = step(g, t, with_nll(6, 0.35))
   c.ok(act and act.action == 'rollback' and act.reason:find('drifted from the starting model', 1, true) ~= nil,
        'a 3-step mean 2x the start, twice in a row, rolls back: ' .. tostring(act and act.reason))
+  c.eq(step(g, t, with_nll(7, 0.12)), nil, 'after the rollback the window holds only the new weights\' steps')
+  c.eq(g:recent('base_nll', with_nll(8, 0.12)), 0.12, 'so the drifted steps before it are not averaged in')
   local g0 = guard.new(options{ drift = 0 })
   for i = 1, 3 do g0.seen[i] = with_nll(i, 0.1) end
   c.eq(g0:diagnose(with_nll(4, 5)), nil, 'drift = 0 turns the drift rule off')
@@ -122,5 +124,15 @@ do   -- the AdamW moments come back too, and the state a checkpoint keeps round-
   c.eq(g2.base.answer_rate, g.base.answer_rate, 'the baseline survives a checkpoint')
 end
 
-c.raises(function() guard.new(options{ action = 'panic' }) end, "guard.action must be 'rollback' or 'stop'")
+do   -- action = 'watch': the verdict, no change
+  local t = fake_trainer()
+  local g = guard.new(options{ action = 'watch', patience = 1 })
+  for i = 1, 3 do step(g, t, healthy(i)) end
+  local before = t.params[1]:tolist()
+  local act = g:observe(t, collapsed)
+  c.ok(act and act.action == 'watch' and g.lr_scale == 1, 'watch says why and keeps the learning rate')
+  c.eq(t.params[1]:tolist(), before, 'and the weights')
+end
+
+c.raises(function() guard.new(options{ action = 'panic' }) end, "guard.action must be 'rollback', 'stop' or 'watch'")
 c.done()

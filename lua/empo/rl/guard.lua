@@ -9,7 +9,8 @@
 --    plausible. Their mean negative log-prob a token under a frozen copy
 --    of the starting model (the record's base_nll), averaged over the
 --    last `window` steps, rose above `drift` times the start's and by more
---    than `drift_min` nats (`drift = 0` turns this off and keeps no copy).
+--    than `drift_min` nats (`drift = 0` turns this off and keeps no copy;
+--    `drift_rows` completions a step are scored, evenly spaced, 0 = all).
 --    Healthy EMPO sharpens the policy inside the base's support, so this
 --    stays flat; a policy that forgets how to compute while staying
 --    self-consistent leaves it, with no sign in the entropy (the arith
@@ -30,7 +31,8 @@
 -- (taken every `every` healthy steps, in memory; the newer one may already
 -- be on its way out) and multiplies the learning rate by `lr_factor`;
 -- after `max_rollbacks` (or with action 'stop') the run stops with the
--- snapshot's weights instead.
+-- snapshot's weights instead; action 'watch' only says so (and logs the
+-- signals), changing nothing.
 --
 -- Recipe field guard = { on = true, ... } (every key overridable:
 -- guard.patience=3); guard.on = false (the default) turns it off.
@@ -40,7 +42,7 @@ local format = string.format
 
 local M = {}
 
-M.DEFAULTS = { on = false, drift = 1.5, drift_min = 0.05, window = 3, entropy = 0.05, collapsed = 0.9, answer_drop = 0.15, length_drift = 0.5, distinct = 0.5,
+M.DEFAULTS = { on = false, drift = 1.5, drift_min = 0.05, window = 3, drift_rows = 32, entropy = 0.05, collapsed = 0.9, answer_drop = 0.15, length_drift = 0.5, distinct = 0.5,
                truncated = 0.2, warmup = 3, patience = 2, every = 5, lr_factor = 0.3, max_rollbacks = 2,
                action = 'rollback' }
 
@@ -49,8 +51,9 @@ Guard.__index = Guard
 
 function M.new(o)
   local self = setmetatable({ o = o, seen = {}, streak = 0, rollbacks = 0, snapshots = {}, lr_scale = 1 }, Guard)
-  if o.action ~= 'rollback' and o.action ~= 'stop' then
-    error(format("empo.rl.trainer: recipe field guard.action must be 'rollback' or 'stop', got %s", tostring(o.action)), 0)
+  if o.action ~= 'rollback' and o.action ~= 'stop' and o.action ~= 'watch' then
+    error(format("empo.rl.trainer: recipe field guard.action must be 'rollback', 'stop' or 'watch', got %s",
+                 tostring(o.action)), 0)
   end
   return self
 end
@@ -70,11 +73,12 @@ function Guard:baseline()
   return b
 end
 
--- The mean of key over the last window records seen, rec the newest (nil when absent).
+-- The mean of key over the last window records seen since the last
+-- rollback, rec the newest (nil when absent).
 function Guard:recent(key, rec)
   if rec[key] == nil then return nil end
   local s, n, i = rec[key], 1, #self.seen
-  while n < self.o.window and i >= 1 do
+  while n < self.o.window and i >= (self.fresh_from or 1) do
     local r = self.seen[i]
     if r ~= rec and r[key] then s, n = s + r[key], n + 1 end
     i = i - 1
@@ -159,7 +163,12 @@ function Guard:observe(trainer, rec)
   self.streak = self.streak + 1
   if self.streak < o.patience then return nil end
   self.streak = 0
+  if o.action == 'watch' then                   -- say it, change nothing
+    rec.guard = 'watch'
+    return { action = 'watch', reason = why }
+  end
   local to = self:restore(trainer)
+  self.fresh_from = #self.seen + 1              -- the records before the rollback are of weights that are gone
   if o.action == 'stop' or self.rollbacks >= o.max_rollbacks then
     rec.guard = 'stop'
     return { action = 'stop', reason = why, to_step = to }

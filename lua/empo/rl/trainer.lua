@@ -315,8 +315,12 @@ function Trainer:update(rows)
 end
 
 -- The mean negative log-prob a token of the update's completions under
--- the starting model (the collapse guard's drift signal), at temperature 1.
-function Trainer:base_nll(rows)
+-- the starting model (the collapse guard's drift signal), at temperature 1,
+-- over at most guard.drift_rows of them (evenly spaced: a mean needs no more).
+function Trainer:base_nll(all)
+  local rows, keep = {}, self.recipe.guard.drift_rows
+  local stride = keep > 0 and math.max(1, #all / keep) or 1
+  for i = 1, #all, stride do rows[#rows + 1] = all[math.floor(i)] end
   local sum, n = 0, 0
   for _, idx in ipairs(logprob.micro_batches(rows, self.recipe.micro_batch_tokens)) do
     local sub = {}
@@ -486,7 +490,9 @@ end
 function Trainer:watch(rec)
   local act = self.guard:observe(self, rec)
   if not act then return end
-  if act.action == 'rollback' then
+  if act.action == 'watch' then
+    io.stderr:write(format('empo: step %d: collapse guard (watching only): %s\n', rec.step, act.reason))
+  elseif act.action == 'rollback' then
     io.stderr:write(format('empo: step %d: collapse guard: %s; rolled back to step %d, learning rate x%.3g\n',
                            rec.step, act.reason, act.to_step, act.lr_scale))
   else
@@ -523,6 +529,11 @@ function Trainer:open_run()
   local settings = plain(r, 0)
   settings.model = type(r.model) == 'string' and r.model or tostring(r.model)
   empo.fs.write_atomic(self.run_dir .. '/recipe.json', empo.json.encode(settings))
+  if self.step_count == 0 then                 -- a fresh run: an earlier run's lines under this name would interleave
+    for _, f in ipairs({ '/metrics.jsonl', '/samples.jsonl' }) do
+      if empo.fs.exists(self.run_dir .. f) then empo.fs.write_atomic(self.run_dir .. f, '') end
+    end
+  end
   self.metrics = empo.log.metrics(self.run_dir .. '/metrics.jsonl')
   self.samples = empo.log.metrics(self.run_dir .. '/samples.jsonl')
   return self.run_dir

@@ -23,6 +23,7 @@ M.METRICS = {
   { key = 'approx_kl', title = 'approx. KL (old to new)' }, { key = 'kl', title = 'KL to the reference' },
   { key = 'grad_norm', title = 'gradient norm' }, { key = 'lr', title = 'learning rate' },
   { key = 'response_length', title = 'response length (tokens)' },
+  { key = 'base_nll', title = 'NLL a token under the starting model' },
 }
 local COLOURS = { '#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2' }
 local W, H, LEFT, RIGHT, TOP, BOTTOM = 420, 240, 58, 12, 28, 34

@@ -28,6 +28,7 @@ function M.cpu()
 end
 
 local METRICS = { 'greedy', 'avg', 'maj', 'pass' }
+M.FIGURE_KEYS = 'eval_greedy,eval_maj,entropy,majority_correct,positive_correct,response_length'
 
 local function mean(rs, key)
   local s = 0
@@ -78,18 +79,21 @@ function M.section(res)
     format('<!-- %s:begin -->', cfg.marker),
     format('%s %s', cfg.heading or '###', cfg.title),
     '',
-    format('Written by `empo run recipes/arith/compare.lua %s` on %s, %s, %d threads. Each method trains from the same ' ..
+    format('Written by `%s` on %s, %s, %d threads. Each method trains from the same ' ..
            'base (`%s`) for %d steps of the same batch (the recipe\'s: %d questions x %d samples) on seeds %s; the ' ..
            'test set is %d held-out problems with gold answers, which no reward but the gold baseline\'s sees. ' ..
            'Metrics in %%, ± the bootstrap standard error over the questions (per seed) or the standard error over ' ..
-           'the seeds (means); avg@%d, maj@%d, pass@%d over %d samples at the training temperature.',
-           res.command or concat(arg or {}, ' '), res.date or os.date('!%Y-%m-%d'), res.cpu, res.threads, cfg.model:gsub('^.*/models/', 'models/'),
+           'the seeds (means); avg@%d, maj@%d, pass@%d over %d samples at the training temperature. Train s: ' ..
+           'the wall time of the training steps, in-run evaluations and the collapse guard included.',
+           (('empo run recipes/arith/compare.lua ' .. (res.command or concat(arg or {}, ' '))):gsub('%s+$', '')), res.date or os.date('!%Y-%m-%d'), res.cpu, res.threads, cfg.model:gsub('^.*/models/', 'models/'),
            cfg.steps, res.batch or 16, k, concat(res.seeds, ', '), res.base.n, k, k, k, k),
     '',
     format('| run | greedy | avg@%d | maj@%d | pass@%d | greedy accuracy among boxed | semantic entropy | answer rate | ' ..
            'train s |', k, k, k),
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    row('base', res.base, k),
+    row('base', { greedy = res.base.greedy, avg = res.base.avg, maj = res.base.maj, pass = res.base.pass,
+                  se = res.base.se, boxed_accuracy = res.base.boxed_accuracy, entropy = res.base.entropy,
+                  answered = res.base.answered }, k),
   }
   for _, m in ipairs(res.methods) do
     local rs = res.runs[m]
@@ -139,7 +143,8 @@ function M.section(res)
     out[#out + 1] = ''
     out[#out + 1] = format('![Training curves, seed %s of each method](%s)', res.seeds[1], res.figure)
     out[#out + 1] = ''
-    out[#out + 1] = format('Curves of seed %s of each method: test accuracy (the base at step 0, then every %d steps), ' ..
+    out[#out + 1] = cfg.figure_note and cfg.figure_note ~= '' and cfg.figure_note or
+                    format('Curves of seed %s of each method: test accuracy (the base at step 0, then every %d steps), ' ..
                            'the mean semantic entropy of the training groups, how often their largest cluster is ' ..
                            'right and the share of positive-advantage completions that are right (both against gold ' ..
                            'answers, for the plot only), response length. Every run overlaid, every metric: ' ..
@@ -182,9 +187,9 @@ function M.write(res)
   end
   assert(empo.fs.write_atomic(cfg.out .. '/plot.html', plot.page(all, cfg.title)))
   if cfg.figure ~= '' then
-    assert(empo.fs.write_atomic(cfg.figure, plot.figure(first, { 'eval_greedy', 'eval_maj', 'entropy',
-                                                                  'majority_correct', 'positive_correct',
-                                                                  'response_length' },
+    local keys = {}
+    for k in (cfg.figure_keys or M.FIGURE_KEYS):gmatch('[^,%s]+') do keys[#keys + 1] = k end
+    assert(empo.fs.write_atomic(cfg.figure, plot.figure(first, keys,
                                                          cfg.title .. ': training curves (seed ' .. res.seeds[1] .. ')')))
     local doc_dir = cfg.doc:match('^(.*)/') or '.'
     res.figure = cfg.figure:sub(1, #doc_dir + 1) == doc_dir .. '/' and cfg.figure:sub(#doc_dir + 2) or cfg.figure
