@@ -50,8 +50,15 @@ if cfg.render_only then
   return
 end
 
+-- the command line as a shell would take it back
+local function quoted_args()
+  local out = {}
+  for i, a in ipairs(arg or {}) do out[i] = a:find('[%s\'"]') and "'" .. a:gsub("'", "'\\''") .. "'" or a end
+  return table.concat(out, ' ')
+end
+
 local results = { methods = methods, seeds = seeds, runs = {}, cfg = cfg, cpu = report.cpu(),
-                  threads = empo.get_num_threads(), command = table.concat(arg or {}, ' '), date = os.date('!%Y-%m-%d') }
+                  threads = empo.get_num_threads(), command = quoted_args(), date = os.date('!%Y-%m-%d') }
 do   -- the base, evaluated once with the recipe's prompt and sampling (seed 1)
   local t = empo.rl.trainer(here .. '/../math.lua', overrides(seeds[1], ''))
   local t0 = empo.log.clock()

@@ -168,6 +168,16 @@ function M.replace_section(path, marker, section)
   assert(empo.fs.write_atomic(path, text))
 end
 
+-- path made absolute (from $PWD) with its . and .. parts resolved
+local function absolute(path)
+  if path:sub(1, 1) ~= '/' then path = (os.getenv('PWD') or '.') .. '/' .. path end
+  local parts = {}
+  for part in path:gmatch('[^/]+') do
+    if part == '..' then parts[#parts] = nil elseif part ~= '.' then parts[#parts + 1] = part end
+  end
+  return '/' .. concat(parts, '/')
+end
+
 -- The curves: every run into cfg.out/plot.html, the first seed of each
 -- method into cfg.figure (SVG); then the section into cfg.doc.
 function M.write(res)
@@ -191,8 +201,8 @@ function M.write(res)
     for k in (cfg.figure_keys or M.FIGURE_KEYS):gmatch('[^,%s]+') do keys[#keys + 1] = k end
     assert(empo.fs.write_atomic(cfg.figure, plot.figure(first, keys,
                                                          cfg.title .. ': training curves (seed ' .. res.seeds[1] .. ')')))
-    local doc_dir = cfg.doc:match('^(.*)/') or '.'
-    res.figure = cfg.figure:sub(1, #doc_dir + 1) == doc_dir .. '/' and cfg.figure:sub(#doc_dir + 2) or cfg.figure
+    local doc_dir, fig = absolute(cfg.doc):match('^(.*)/'), absolute(cfg.figure)
+    res.figure = fig:sub(1, #doc_dir + 1) == doc_dir .. '/' and fig:sub(#doc_dir + 2) or cfg.figure
   end
   M.replace_section(cfg.doc, cfg.marker, M.section(res))
 end
