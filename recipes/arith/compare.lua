@@ -7,7 +7,7 @@
 -- its arith markers), the runs to runs/compare/<method>-s<seed>/, the
 -- curves to runs/compare/plot.html and docs/arith_curves.svg.
 --
---     empo run recipes/arith/compare.lua                     # 5 methods x 3 seeds, about 25 minutes on 2 cores
+--     empo run recipes/arith/compare.lua                     # 5 methods x 3 seeds, about 13 minutes on 2 cores
 --     empo run recipes/arith/compare.lua seeds=1 methods=math,grpo_gold steps=30 doc=/tmp/r.md
 --     empo run recipes/arith/compare.lua seeds=1 methods=math lr=3e-4 guard=watch marker=arith-collapse figure=''
 local empo = require 'empo'

@@ -4,7 +4,7 @@
 -- pretrain a tiny Qwen2-architecture model on it (empo.train.pretrain) and
 -- save both in the Hugging Face layout, with a provenance file saying how.
 --
---     empo run recipes/arith/pretrain.lua                         # -> models/arith-base (about 5 minutes, 2 cores)
+--     empo run recipes/arith/pretrain.lua                         # -> models/arith-base (about 10 minutes, 2 cores)
 --     empo run recipes/arith/pretrain.lua mode=shortcut shortcut=0.6 data=data/arith-shortcut60 out=models/arith-shortcut60
 --
 -- The committed models/arith-base was made by the first command, on the
