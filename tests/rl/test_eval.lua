@@ -12,7 +12,7 @@ local canned = {
   greedy = { '\\boxed{3}', 'so \\boxed{5}', 'no box' },
   sampled = { { '\\boxed{3}', '\\boxed{3}', '\\boxed{4}', '\\boxed{3.0}' },      -- q1: gold 3
               { '\\boxed{7}', '\\boxed{7}', '\\boxed{6}', '\\boxed{6}' },        -- q2: gold 6 (a tie: first cluster 7)
-              { '', '\\boxed{1}', '\\boxed{2}', '\\boxed{9}' } },                -- q3: gold 9
+              { '', '\\boxed{9}', '\\boxed{2}', '\\boxed{9}' } },                -- q3: gold 9
 }
 local real = empo.sample.generate
 empo.sample.generate = function(model, tok, prompts, o)
@@ -30,11 +30,23 @@ empo.sample.generate = real
 c.ok(ok, 'eval ran: ' .. tostring(not ok and r or ''))
 if ok then
   c.near(r.greedy, 1 / 3, 1e-12, 'greedy: one of three right')
-  c.near(r.avg, (3 / 4 + 2 / 4 + 1 / 4) / 3, 1e-12, 'avg@4: the mean of the samples\' accuracy')
-  c.near(r.maj, 1 / 3, 1e-12, 'maj@4: q1 right; q2 a tie won by the first cluster (7); q3 no majority right')
+  c.near(r.avg, (3 / 4 + 2 / 4 + 2 / 4) / 3, 1e-12, 'avg@4: the mean of the samples\' accuracy')
+  c.near(r.maj, 2 / 3, 1e-12, 'maj@4: q1 and q3 right; q2 a tie won by the first cluster (7)')
   c.near(r.pass, 1, 1e-12, 'pass@4: every question has a right sample')
   c.ok(r.se.greedy > 0 and r.se.pass == 0, 'bootstrap standard errors')
-  c.ok(eval.table(r):find('maj@4 33.3%', 1, true) ~= nil, 'the table: ' .. eval.table(r))
+  c.ok(eval.table(r):find('maj@4 66.7%', 1, true) ~= nil, 'the table: ' .. eval.table(r))
+  -- the diagnosis: boxes, answers, entropy, and what the votes say where greedy is wrong (q2, q3)
+  c.near(r.boxed, 2 / 3, 1e-12, 'two greedy answers have a box')
+  c.near(r.boxed_accuracy, 0.5, 1e-12, 'one of them right')
+  c.near(r.answered, 11 / 12, 1e-12, 'the samples\' answer rate')
+  local H = function(ps) local h = 0; for _, p in ipairs(ps) do h = h - p * math.log(p) end; return h end
+  c.near(r.entropy, (H{ 0.75, 0.25 } + H{ 0.5, 0.5 } + H{ 0.25, 0.5, 0.25 }) / 3, 1e-9,
+         'the mean semantic entropy (an empty answer is a cluster of its own)')
+  c.eq(r.greedy_wrong, 2, 'greedy is wrong on q2 and q3')
+  c.near(r.gold_plurality, 0.5, 1e-12, 'the gold answer is the strict plurality on q3, tied on q2')
+  c.near(r.wrong_share, (2 / 4 + 1 / 4) / 2, 1e-12, 'the largest wrong cluster: 7 on q2, 2 on q3')
+  c.ok(eval.diagnosis(r):find('on the 2 greedy-wrong: gold is the plurality of 4 samples in 50.0%', 1, true) ~= nil,
+       'the diagnosis line: ' .. eval.diagnosis(r))
 end
 c.raises(function() return eval.run({}, {}, { { question = 'x' } }) end, 'question 1 has no gold answer')
 
