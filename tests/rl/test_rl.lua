@@ -27,6 +27,8 @@ c.near(st.entropy, 1.4941751382893083, 1e-12, 'entropy, singleton empties')
 c.eq(st.shares, { 3 / 8, 3 / 8, 3 / 8, 2 / 8, 2 / 8, 1 / 8, 1 / 8, 1 / 8 })
 c.eq({ st.max_share, st.n_clusters, st.n_empty, st.G }, { 3 / 8, 3, 2, 8 })
 c.eq(st.sizes, { 3, 2, 1 })
+c.eq({ st.largest, rl.stats({ 0, 1, 2, 2, 1 }).largest, rl.stats({ 0, 0 }).largest }, { 1, 1, 0 },
+     'the largest cluster: the first on a tie, 0 when every answer is empty')
 local st2 = rl.stats(ids, { empty = 'cluster' })
 c.near(st2.entropy, 1.3208883431493221, 1e-12, 'entropy, empties as one cluster')
 c.eq({ st2.shares[7], st2.shares[8] }, { 0.25, 0.25 })

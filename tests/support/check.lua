@@ -119,4 +119,12 @@ function M.tiny_hf(...)
   return t
 end
 
+-- A new empty directory under the system's temporary folder (the caller removes it).
+function M.tmpdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(require('empo').fs.make_dirs(dir))
+  return dir
+end
+
 return M

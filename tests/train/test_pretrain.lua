@@ -8,9 +8,7 @@ local empo = require 'empo'
 local pretrain = require 'empo.train.pretrain'
 local c = check.new('test_pretrain')
 
-local dir = os.tmpname()
-os.remove(dir)
-assert(empo.fs.make_dirs(dir))
+local dir = check.tmpdir()
 local docs, lines = {}, {}
 for i = 1, 40 do
   docs[i] = string.format('%d plus %d is %d.', i, i + 3, 2 * i + 3)

@@ -9,8 +9,7 @@ local empo = require 'empo'
 local arith = require 'empo.world.arith'
 local c = check.new('test_arith')
 
-local dir = os.tmpname()
-os.remove(dir)
+local dir = check.tmpdir()
 local function read_jsonl(path)
   local out = {}
   for line in io.lines(path) do out[#out + 1] = empo.json.decode(line) end

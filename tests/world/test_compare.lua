@@ -10,9 +10,7 @@ local c = check.new('test_compare')
 local src, binary = os.getenv('EMPO_SOURCE_DIR'), os.getenv('EMPO_BINARY')
 if not (src and binary) then print('skipped: needs EMPO_SOURCE_DIR and EMPO_BINARY (run under ctest)'); c.done() end
 
-local dir = os.tmpname()
-os.remove(dir)
-assert(empo.fs.make_dirs(dir))
+local dir = check.tmpdir()
 local lines = {}
 for line in io.lines(src .. '/data/arith/test.jsonl') do
   if #lines < 20 then lines[#lines + 1] = line end

@@ -78,18 +78,16 @@ function M.run(model, tok, dataset, opts)
     local ids = empo.cluster.cluster(answers, cluster, records[i].question)
     local st = group_stats(ids)
     per.entropy[i] = st.entropy
-    -- each cluster's size and whether it is the gold answer's
-    local gold_size, best_wrong, best, best_id = 0, 0, 0, 0
-    local is_gold = {}
+    -- whether each cluster is the gold answer's, its size, and the largest wrong one
+    local is_gold, gold_size, best_wrong = {}, 0, 0
     for j = 1, k do
       local id = ids[j]
       if id > 0 and is_gold[id] == nil then is_gold[id] = right(answers[j]) == 1 end
     end
-    for id, size in pairs(st.sizes) do
-      if size > best then best, best_id = size, id end
+    for id, size in ipairs(st.sizes) do
       if is_gold[id] then gold_size = size elseif size > best_wrong then best_wrong = size end
     end
-    per.maj[i] = (best_id > 0 and is_gold[best_id]) and 1 or 0
+    per.maj[i] = (st.largest > 0 and is_gold[st.largest]) and 1 or 0
     if per.greedy[i] == 0 then
       wrong.n = wrong.n + 1
       if gold_size > best_wrong then wrong.gold_plurality = wrong.gold_plurality + 1 end

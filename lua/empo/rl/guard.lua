@@ -42,9 +42,9 @@ local format = string.format
 
 local M = {}
 
-M.DEFAULTS = { on = false, drift = 1.5, drift_min = 0.05, window = 3, drift_rows = 32, entropy = 0.05, collapsed = 0.9, answer_drop = 0.15, length_drift = 0.5, distinct = 0.5,
-               truncated = 0.2, warmup = 3, patience = 2, every = 5, lr_factor = 0.3, max_rollbacks = 2,
-               action = 'rollback' }
+M.DEFAULTS = { on = false, drift = 1.5, drift_min = 0.05, window = 3, drift_rows = 32,
+               entropy = 0.05, collapsed = 0.9, answer_drop = 0.15, length_drift = 0.5, distinct = 0.5, truncated = 0.2,
+               warmup = 3, patience = 2, every = 5, lr_factor = 0.3, max_rollbacks = 2, action = 'rollback' }
 
 local Guard = {}
 Guard.__index = Guard
@@ -127,16 +127,15 @@ function Guard:take_snapshot(trainer)
   self.snapshots = last and { last, snap } or { snap }                  -- the last two
 end
 
--- Back to the older of the last two snapshots, which then is the only one.
+-- Back to the older of the last two snapshots, which then is the only one
+-- (its tensors were copied from, not handed over, so it stays valid).
 function Guard:restore(trainer)
   local s = self.snapshots[1]
   empo.no_grad(function()
     for i, p in ipairs(trainer.params) do p:copy_(s.params[i]) end
   end)
   trainer.opt:load_state{ t = s.t, m = s.m, v = s.v }
-  self.snapshots = {}
-  self:take_snapshot(trainer)                  -- the restored state, with its own copies
-  self.snapshots[1].step = s.step
+  self.snapshots = { s }
   return s.step
 end
 

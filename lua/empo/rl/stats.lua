@@ -25,7 +25,8 @@ local stats_buf = ffi.new('empo_group_stats[1]')
 --   'drop': they are left out (shares over the other answers).
 -- Returns { shares = {p of each answer's cluster}, entropy (natural log),
 -- max_share (largest non-empty cluster), n_clusters (non-empty), n_empty,
--- sizes = {size of cluster c}, G }.
+-- sizes = {size of cluster c}, largest (the id of the largest cluster,
+-- the first on a tie; 0 when every answer is empty), G }.
 function M.stats(ids, opts)
   if type(ids) ~= 'table' then error('empo.rl.stats: ids must be a table of cluster ids, got ' .. type(ids), 2) end
   local mode_name = opts and opts.empty or 'singleton'
@@ -50,10 +51,14 @@ function M.stats(ids, opts)
   E.check(C.empo_cluster_stats(n, ids_buf, mode, share_buf, stats_buf), 2)
   local shares = {}
   for i = 1, n do shares[i] = share_buf[i - 1] end
-  for c = 1, #sizes do sizes[c] = sizes[c] or 0 end
+  local largest = 0
+  for c = 1, #sizes do
+    sizes[c] = sizes[c] or 0
+    if sizes[c] > (sizes[largest] or 0) then largest = c end
+  end
   local st = stats_buf[0]
   return { shares = shares, entropy = st.entropy, max_share = st.max_share, n_clusters = st.n_clusters,
-           n_empty = st.n_empty, sizes = sizes, G = n }
+           n_empty = st.n_empty, sizes = sizes, largest = largest, G = n }
 end
 
 return M

@@ -449,13 +449,8 @@ function Trainer:step()
       if c.finish == 'length' then truncated = truncated + 1 end
     end
     if g.stats.entropy <= r.guard.entropy then low_entropy = low_entropy + 1 end
-    local best, best_answer = 0, nil                  -- the group's majority answer, for the guard's diversity signal
-    for id, size in pairs(g.stats.sizes) do
-      if size > best then
-        best = size
-        for k = 1, g.G do if g.ids[k] == id then best_answer = g.answers[k]; break end end
-      end
-    end
+    local best_answer = nil                           -- the group's majority answer, for the guard's diversity signal
+    for k = 1, g.G do if g.ids[k] == g.stats.largest and g.ids[k] > 0 then best_answer = g.answers[k]; break end end
     if best_answer and not majorities[best_answer] then majorities[best_answer], distinct = true, distinct + 1 end
   end
   local reward_mean, reward_std = mean_std(rewards)

@@ -45,13 +45,14 @@ end
 
 local function pct(x) return format('%.1f', 100 * x) end
 
-local function row(label, r, k)
+-- one evaluation's cells; seconds: the training wall time (none for the base)
+local function row(label, r, seconds)
   local cells = { label }
   for _, m in ipairs(METRICS) do cells[#cells + 1] = format('%s ± %s', pct(r[m]), pct(r.se[m])) end
   cells[#cells + 1] = pct(r.boxed_accuracy)
   cells[#cells + 1] = format('%.3f', r.entropy)
   cells[#cells + 1] = format('%.2f', r.answered)
-  cells[#cells + 1] = r.seconds and format('%.0f', r.seconds) or ''
+  cells[#cells + 1] = seconds and format('%.0f', seconds) or ''
   return '| ' .. concat(cells, ' | ') .. ' |'
 end
 
@@ -91,13 +92,11 @@ function M.section(res)
     format('| run | greedy | avg@%d | maj@%d | pass@%d | greedy accuracy among boxed | semantic entropy | answer rate | ' ..
            'train s |', k, k, k),
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    row('base', { greedy = res.base.greedy, avg = res.base.avg, maj = res.base.maj, pass = res.base.pass,
-                  se = res.base.se, boxed_accuracy = res.base.boxed_accuracy, entropy = res.base.entropy,
-                  answered = res.base.answered }, k),
+    row('base', res.base),
   }
   for _, m in ipairs(res.methods) do
     local rs = res.runs[m]
-    for i, r in ipairs(rs) do out[#out + 1] = row(format('%s, seed %s', NAMES[m] or m, res.seeds[i]), r, k) end
+    for i, r in ipairs(rs) do out[#out + 1] = row(format('%s, seed %s', NAMES[m] or m, res.seeds[i]), r, r.seconds) end
     if #rs > 1 then out[#out + 1] = mean_row(format('**%s, mean**', NAMES[m] or m), rs) end
   end
   out[#out + 1] = ''

@@ -21,15 +21,17 @@ M.DEFAULTS = {
   name = 'pretrain', out = 'runs', data = '', text_field = 'text', model = '', tokenizer = '',
   arch = { model_type = 'qwen2', hidden_size = 128, intermediate_size = 384, num_hidden_layers = 3,
            num_attention_heads = 4, num_key_value_heads = 2, rope_theta = 10000, tie_word_embeddings = true },
-  seq = 128, pack = 'stream', batch = 16, micro_batches = 1, steps = 200, lr = 1e-3, min_lr = 0, warmup = 20, schedule = 'cosine',
-  weight_decay = 0.01, clip_grad = 1.0, seed = 0, threads = 2, log_every = 10, save_every = 100, keep = 2,
+  seq = 128, pack = 'stream', batch = 16, micro_batches = 1, steps = 200, lr = 1e-3, min_lr = 0, warmup = 20,
+  schedule = 'cosine', weight_decay = 0.01, clip_grad = 1.0, seed = 0, threads = 2, log_every = 10, save_every = 100, keep = 2,
   resume = false,
 }
 
--- The settings: DEFAULTS with `given` (a table, or key=value strings) applied and type-checked.
-function M.config(given, defaults)
+-- The settings: DEFAULTS with `given` applied — key=value strings
+-- (type-checked, as from the command line) or a table (a partial `arch`
+-- table changes only the fields it names).
+function M.config(given)
   local cfg = {}
-  for k, v in pairs(defaults or M.DEFAULTS) do
+  for k, v in pairs(M.DEFAULTS) do
     if type(v) == 'table' then
       cfg[k] = {}
       for a, b in pairs(v) do cfg[k][a] = b end
@@ -38,7 +40,13 @@ function M.config(given, defaults)
     end
   end
   if given and #given > 0 then return empo.config.apply(cfg, given, 'pretrain') end
-  for k, v in pairs(given or {}) do cfg[k] = v end
+  for k, v in pairs(given or {}) do
+    if type(v) == 'table' and type(cfg[k]) == 'table' then
+      for a, b in pairs(v) do cfg[k][a] = b end
+    else
+      cfg[k] = v
+    end
+  end
   return cfg
 end
 
