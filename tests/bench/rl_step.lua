@@ -3,11 +3,15 @@
 -- optimizer) next to the same step in PyTorch (tests/bench/rl_step_torch.py:
 -- KV-cache sampling plus the update, same model, weights, G, B, lengths and
 -- threads), in one run; best of `repeats` after a warm-up, peak memory of
--- both. One line per size ends in the ratio.
+-- both. One line per size ends in the ratio. The update runs both ways on
+-- the same rows, per sequence and with shared prompts (the prompt once per
+-- group), and the line gives both; the step's total is the recipe
+-- default's (shared_prompt = 'auto', which picks one by shape).
 --
 --     empo run tests/bench/rl_step.lua [threads=2] [repeats=3] [only=arith]
 local empo = require 'empo'
 local trainer_mod = require 'empo.rl.trainer'
+local logprob = require 'empo.rl.logprob'
 
 local opts = empo.config.apply({ threads = 2, repeats = 3, only = '', python = '/usr/bin/python3' }, arg, 'rl_step')
 empo.set_num_threads(opts.threads)
@@ -30,7 +34,9 @@ local function run_empo(c, dir)
                               loss = empo.loss.grpo{ clip_low = 0.2, clip_high = 0.28 },
                               optim = { lr = 1e-5, clip_grad = 1.0 }, micro_batch_tokens = 8192 })
   local prompts = empo.Generator(0, 0):randint(0, c.vocab, c.prompts, c.plen):tolist()
-  local best = { sample = math.huge, score = math.huge, update = math.huge, optim = math.huge, step = math.huge }
+  local best = { sample = math.huge, score = math.huge, update = math.huge, optim = math.huge, step = math.huge,
+                 per_seq = math.huge, shared = math.huge }
+  local chosen = logprob.use_shared(model, { { prompt = prompts[1], completion = { 1 } } }, 'auto')
   for r = 0, opts.repeats do
     collectgarbage()
     local t0 = clock()
@@ -51,19 +57,36 @@ local function run_empo(c, dir)
       end
     end
     local t2 = clock()
-    t:update(rows)
+    local upd = t:update(rows)
     local t3 = clock()
+    chosen = upd.shared_prompt
+    -- the other path on the same rows, for the side-by-side (its gradients are dropped)
+    local other = not upd.shared_prompt
+    local grads = {}
+    for i, p in ipairs(t.params) do grads[i] = p.grad and p.grad:clone() end
+    t.opt:zero_grad()
+    t.recipe.shared_prompt = other
+    local o0 = clock()
+    t:update(rows)
+    local o1 = clock()
+    t.recipe.shared_prompt = 'auto'
+    for i, p in ipairs(t.params) do if grads[i] then p.grad:copy_(grads[i]) end end
+    local t3b = clock()
     empo.clip_grad_norm(t.params, 1.0)
     t.opt:step()
     t.opt:zero_grad()
     local t4 = clock()
     if r > 0 then
       best.sample, best.score = math.min(best.sample, t1 - t0), math.min(best.score, t2 - t1)
-      best.update, best.optim = math.min(best.update, t3 - t2), math.min(best.optim, t4 - t3)
-      best.step = math.min(best.step, t4 - t0)
+      best.update, best.optim = math.min(best.update, t3 - t2), math.min(best.optim, t4 - t3b)
+      best.step = math.min(best.step, (t3 - t0) + (t4 - t3b))   -- the side-by-side run left out
+      local mine, theirs = t3 - t2, o1 - o0
+      if other then mine, theirs = theirs, mine end        -- mine: shared
+      best.shared, best.per_seq = math.min(best.shared, mine), math.min(best.per_seq, theirs)
     end
   end
   best.peak = empo.memory().peak / 2 ^ 20
+  best.chosen = chosen and 'shared' or 'per-seq'
   return best
 end
 
@@ -78,10 +101,12 @@ local function row(c)
   os.execute("rm -rf '" .. dir .. "'")
   local ts, tu, tt, trss = line:match('([%d.]+) ([%d.]+) ([%d.]+) ([%d.]+)')
   if not ts then error('rl_step: the PyTorch side printed: ' .. line) end
-  return string.format('%-6s %-12s | empo: sample %7.1f  score %5.1f  update %7.1f  optim %5.1f  = %7.1f ms, ' ..
-                       'peak %5.1f MB, RSS %5.0f MB | torch: sample %7.1f  update %7.1f  = %7.1f ms, RSS %5.0f MB | %.2fx',
+  return string.format('%-6s %-12s | empo: sample %7.1f  score %5.1f  update %7.1f (%s)  optim %5.1f  = %7.1f ms, ' ..
+                       'peak %5.1f MB, RSS %5.0f MB | update per-seq %7.1f  shared %7.1f ms = %.2fx | ' ..
+                       'torch: sample %7.1f  update %7.1f  = %7.1f ms, RSS %5.0f MB | %.2fx',
                        c.name, string.format('%dx%d %d+%d', c.prompts, c.n, c.plen, c.new), 1e3 * e.sample,
-                       1e3 * e.score, 1e3 * e.update, 1e3 * e.optim, 1e3 * e.step, e.peak, empo.log.peak_rss_mb(),
+                       1e3 * e.score, 1e3 * e.update, e.chosen, 1e3 * e.optim, 1e3 * e.step, e.peak,
+                       empo.log.peak_rss_mb(), 1e3 * e.per_seq, 1e3 * e.shared, e.per_seq / e.shared,
                        1e3 * tonumber(ts), 1e3 * tonumber(tu), 1e3 * tonumber(tt), tonumber(trss),
                        tonumber(tt) / e.step)
 end

@@ -253,6 +253,7 @@ local stock = {
   { Embedding, 'forward' },
 }
 for _, s in ipairs(stock) do s[3] = s[1][s[2]] end
+local stock_forward = Transformer.forward
 
 local function plain(m, cls)   -- an instance of cls with none of its functions replaced
   if getmetatable(m) ~= cls then return false end
@@ -317,6 +318,82 @@ function Transformer:decoder_spec()
     head = self.lm_head and self.lm_head.weight or body.embed_tokens.weight,   -- tied: the embedding
     layer = layer,
   }
+end
+
+-- ---- completions that share a prompt ----
+-- Hidden states of completions whose prompts are shared, each prompt's
+-- positions run through the network once (what a policy update of G
+-- completions per question wants: a per-sequence forward would run the
+-- prompt G times). prompt_ids i64 [Bg, P] (right-padded), prompt_len (Bg
+-- lengths), ids i64 [S, T] (each row's tokens after its prompt,
+-- right-padded; nil when no row has any), group (S values, 1-based: the
+-- prompt of each row). Returns h_last [Bg, D], the final hidden state at
+-- each prompt's last position, and h [S, T, D] (nil without ids). Row i's tokens attend to
+-- its prompt's keys and values and causally to its own; the prompt's
+-- keys and values reach every row of its group through index_select, so
+-- their gradient sums over the group. A test proves both equal to the
+-- per-sequence forward, gradients included.
+local Prefix = {}
+Prefix.__index = Prefix
+
+-- The prompt pass records each layer's keys and values as computed (with
+-- autograd: they are not copied into a buffer).
+function Prefix:append(l, k, v)
+  self.k[l], self.v[l] = k, v
+  return k, v
+end
+
+-- The completion pass puts its group's prompt keys and values before its own.
+local Extend = {}
+Extend.__index = Extend
+
+function Extend:append(l, k, v)
+  local p = self.prefix
+  return empo.cat({ p.k[l]:index_select(1, self.group), k }, 3), empo.cat({ p.v[l]:index_select(1, self.group), v }, 3)
+end
+
+function Transformer:shared_prompt_hidden(prompt_ids, prompt_len, ids, group)
+  local Bg, P = prompt_ids:size(1), prompt_ids:size(2)
+  local last = {}
+  for g = 1, Bg do last[g] = prompt_len[g] - 1 end
+  local prefix = setmetatable({ len = 0, k = {}, v = {} }, Prefix)
+  local h_last = self:hidden(prompt_ids, { cache = prefix, last = last }):view(Bg, self.config.hidden_size)
+  if ids == nil then return h_last, nil end
+  local S, T = ids:size(1), ids:size(2)
+  local sel, positions, key_mask = {}, {}, {}
+  for i = 1, S do
+    local g = group[i]
+    local n, pos, m = prompt_len[g], {}, {}
+    sel[i] = g - 1
+    for t = 1, T do pos[t] = n + t - 1 end
+    for s = 1, P do m[s] = s <= n and 1 or 0 end      -- the padding after a shorter prompt is no key
+    for t = 1, T do m[P + t] = 1 end                    -- (causality hides a row's own padding)
+    positions[i], key_mask[i] = pos, m
+  end
+  local extend = setmetatable({ len = 0, prefix = prefix, group = empo.tensor(sel, 'i64') }, Extend)
+  local h = self:hidden(ids, { cache = extend, positions = empo.tensor(positions, 'i64'),
+                               key_mask = empo.tensor(key_mask) })
+  return h_last, h
+end
+
+-- true when the functions shared_prompt_hidden relies on (the cache
+-- protocol of hidden, DecoderBlock and Attention, and forward = logits of
+-- hidden) are the stock ones on this model, so that it computes what
+-- forward would: a researcher who replaces one of them gets the
+-- per-sequence path. (MLPs, norms and linear layers may be anything.)
+function Transformer:shares_prompts()
+  for _, s in ipairs(stock) do
+    if (s[1] == Transformer or s[1] == DecoderBlock or s[1] == Attention) and s[1][s[2]] ~= s[3] then return false end
+  end
+  if Transformer.forward ~= stock_forward or getmetatable(self) ~= Transformer then return false end
+  for _, name in ipairs({ 'forward', 'hidden', 'logits' }) do
+    if rawget(self, name) ~= nil then return false end
+  end
+  for l = 1, self.config.num_hidden_layers do
+    local b = self.model.layers:at(l)
+    if not (plain(b, DecoderBlock) and plain(b.self_attn, Attention)) then return false end
+  end
+  return true
 end
 
 return { KVCache = KVCache, Attention = Attention, MLP = MLP, DecoderBlock = DecoderBlock, Transformer = Transformer }

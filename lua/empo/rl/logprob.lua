@@ -37,32 +37,121 @@ end
 -- last completion token.
 function M.row_tokens(r) return #r.prompt + #r.completion - 1 end
 
--- Rows in order split into lists of indices whose padded size (rows x
--- longest) stays within `budget` tokens (a row longer than the budget is a
--- list of its own): the update's micro-batches.
-function M.micro_batches(rows, budget)
-  if type(budget) ~= 'number' or budget < 1 then error('logprob.micro_batches: budget must be >= 1 tokens', 2) end
-  local out, cur, longest = {}, {}, 0
+-- The prompt of each row as a group number (1-based, in order of first
+-- appearance) and the groups' first rows: rows with equal prompts (the
+-- same table, or the same ids) share one.
+function M.prompt_groups(rows)
+  local group, first, by_key, last_prompt, last_group = {}, {}, {}, nil, nil
   for i, r in ipairs(rows) do
-    local n = M.row_tokens(r)
-    local l = math.max(longest, n)
-    if #cur > 0 and l * (#cur + 1) > budget then
-      out[#out + 1] = cur
-      cur, l = {}, n
+    if r.prompt == last_prompt then
+      group[i] = last_group
+    else
+      local key = table.concat(r.prompt, ' ')
+      local g = by_key[key]
+      if not g then
+        g = #first + 1
+        first[g], by_key[key] = i, g
+      end
+      group[i], last_prompt, last_group = g, r.prompt, g
     end
-    cur[#cur + 1] = i
-    longest = l
+  end
+  return group, first
+end
+
+-- The padded tokens a micro-batch costs: rows x longest per sequence; with
+-- shared prompts, its prompts x the longest prompt plus rows x the longest
+-- completion input.
+local function batch_cost(rows, idx, shared)
+  local longest, prompt, tail, prompts, seen = 0, 0, 0, 0, {}
+  for _, i in ipairs(idx) do
+    local r = rows[i]
+    longest = math.max(longest, M.row_tokens(r))
+    prompt, tail = math.max(prompt, #r.prompt), math.max(tail, #r.completion - 1)
+    if shared and not seen[r.prompt] then seen[r.prompt], prompts = true, prompts + 1 end
+  end
+  if shared then return prompts * prompt + #idx * tail end
+  return #idx * longest
+end
+
+-- Rows in order split into lists of indices whose padded size (see
+-- batch_cost) stays within `budget` tokens (a row longer than the budget
+-- is a list of its own): the update's micro-batches. With `shared`, a
+-- group's rows should be adjacent (the trainer's are): a group split
+-- between two micro-batches runs its prompt in each.
+function M.micro_batches(rows, budget, shared)
+  if type(budget) ~= 'number' or budget < 1 then error('logprob.micro_batches: budget must be >= 1 tokens', 2) end
+  local out, cur = {}, {}
+  if not shared then                          -- incremental: rows x longest
+    local longest = 0
+    for i, r in ipairs(rows) do
+      local n = M.row_tokens(r)
+      local l = math.max(longest, n)
+      if #cur > 0 and l * (#cur + 1) > budget then
+        out[#out + 1] = cur
+        cur, l = {}, n
+      end
+      cur[#cur + 1] = i
+      longest = l
+    end
+  else
+    for i = 1, #rows do
+      cur[#cur + 1] = i
+      if #cur > 1 and batch_cost(rows, cur, true) > budget then
+        cur[#cur] = nil
+        out[#out + 1] = cur
+        cur = { i }
+      end
+    end
   end
   if #cur > 0 then out[#out + 1] = cur end
   return out
 end
 
-function M.completions(model, rows, opts)
-  check_rows(rows)
-  local temperature = opts and opts.temperature or 1.0
-  if type(temperature) ~= 'number' or not (temperature > 0) then
-    error('logprob.completions: temperature must be a number > 0, got ' .. tostring(temperature), 2)
+-- true when the model can run rows with shared prompts (a stock
+-- transformer: Transformer:shares_prompts).
+function M.can_share(model)
+  return type(model) == 'table' and type(model.shares_prompts) == 'function' and model:shares_prompts() == true
+end
+
+-- Whether the update should run rows with shared prompts (mode true,
+-- false or 'auto'): 'auto' shares when the model can (its
+-- shares_prompts()) and it saves at least a fifth of the padded tokens;
+-- at long completions the prompt is a small share and two passes per
+-- micro-batch are not worth it. true on a model that cannot is an error.
+function M.use_shared(model, rows, mode)
+  if mode == false then return false end
+  if mode ~= true and mode ~= 'auto' then
+    error("logprob: shared_prompt must be true, false or 'auto', got " .. tostring(mode), 3)
   end
+  local can = M.can_share(model)
+  if mode == true then
+    if not can then
+      error('logprob: shared_prompt = true, but this model cannot share prompts (a non-stock transformer: ' ..
+            'its forward, hidden, a DecoderBlock or an Attention is replaced); use false or \'auto\'', 3)
+    end
+    return true
+  end
+  if not can then return false end
+  local all = {}
+  for i = 1, #rows do all[i] = i end
+  return batch_cost(rows, all, true) <= 0.8 * batch_cost(rows, all, false)
+end
+
+-- The log-probs, entropies (and self-certainty) of the picked logits
+-- [S*Tmax, V], row i's token t at [(i-1)*Tmax + t].
+local function statistics(picked, targets, mask, S, Tmax, temperature, opts)
+  local V = picked:size(2)
+  if temperature ~= 1 then picked = picked * (1 / temperature) end
+  local logp, entropy = empo.logprob_entropy(picked, empo.tensor(targets, 'i64'))
+  local out = { logp = logp:reshape(S, Tmax), entropy = entropy:reshape(S, Tmax), mask = empo.tensor(mask) }
+  if opts and opts.self_certainty then        -- KL(uniform || p) = -log V - mean_v log p_v, per token
+    out.self_certainty = (-picked:log_softmax(2):mean(2) - math.log(V)):reshape(S, Tmax)
+  end
+  return out
+end
+
+-- Per sequence: each row is its prompt and completion, right-padded.
+local function per_sequence(model, rows, temperature, opts)
   local S, L, Tmax = #rows, 0, 0
   for _, r in ipairs(rows) do
     L = math.max(L, M.row_tokens(r))
@@ -90,13 +179,61 @@ function M.completions(model, rows, opts)
   local logits = model(empo.tensor(ids, 'i64'))             -- [S, L, V]
   local V = logits:size(3)
   local picked = logits:reshape(S * L, V):index_select(1, empo.tensor(index, 'i64'))   -- [S*Tmax, V]
-  if temperature ~= 1 then picked = picked * (1 / temperature) end
-  local logp, entropy = empo.logprob_entropy(picked, empo.tensor(targets, 'i64'))
-  local out = { logp = logp:reshape(S, Tmax), entropy = entropy:reshape(S, Tmax), mask = empo.tensor(mask) }
-  if opts and opts.self_certainty then        -- KL(uniform || p) = -log V - mean_v log p_v, per token
-    out.self_certainty = (-picked:log_softmax(2):mean(2) - math.log(V)):reshape(S, Tmax)
+  return statistics(picked, targets, mask, S, Tmax, temperature, opts)
+end
+
+-- Shared prompts: each distinct prompt runs once (Transformer:
+-- shared_prompt_hidden), its last position predicts every group row's
+-- first token, and the LM head sees only the positions that predict one.
+local function shared_prompts(model, rows, temperature, opts)
+  local group, first = M.prompt_groups(rows)
+  local S, Bg, P, Tmax = #rows, #first, 0, 0
+  for _, i in ipairs(first) do P = math.max(P, #rows[i].prompt) end
+  for _, r in ipairs(rows) do Tmax = math.max(Tmax, #r.completion) end
+  local T = Tmax - 1                                         -- completion tokens fed in
+  local prompt_ids, prompt_len = {}, {}
+  for g, i in ipairs(first) do
+    local p, row = rows[i].prompt, {}
+    for k = 1, P do row[k] = p[k] or 0 end
+    prompt_ids[g], prompt_len[g] = row, #p
   end
-  return out
+  local ids, index, targets, mask = {}, {}, {}, {}
+  for i, r in ipairs(rows) do
+    local c, n, row, m = r.completion, #r.completion, {}, {}
+    for k = 1, T do row[k] = k < n and c[k] or 0 end
+    ids[i] = row
+    for t = 1, Tmax do
+      local j = (i - 1) * Tmax + t
+      -- 0-based rows of [h_last; h]: the prompt's last position, then row i's position t - 1
+      if t == 1 then
+        index[j] = group[i] - 1
+      else
+        index[j] = t <= n and Bg + (i - 1) * T + (t - 2) or 0
+      end
+      targets[j], m[t] = t <= n and c[t] or 0, t <= n and 1 or 0
+    end
+    mask[i] = m
+  end
+  local h_last, h = model:shared_prompt_hidden(empo.tensor(prompt_ids, 'i64'), prompt_len,
+                                               T > 0 and empo.tensor(ids, 'i64') or nil, group)
+  local all = h and empo.cat({ h_last, h:reshape(S * T, h:size(3)) }, 1) or h_last
+  local picked = model:logits(all:index_select(1, empo.tensor(index, 'i64')))          -- [S*Tmax, V]
+  return statistics(picked, targets, mask, S, Tmax, temperature, opts)
+end
+
+-- opts: temperature (1), self_certainty (false), shared_prompt (false, true
+-- or 'auto': see use_shared; both give the same values to float rounding).
+function M.completions(model, rows, opts)
+  check_rows(rows)
+  local temperature = opts and opts.temperature or 1.0
+  if type(temperature) ~= 'number' or not (temperature > 0) then
+    error('logprob.completions: temperature must be a number > 0, got ' .. tostring(temperature), 2)
+  end
+  local mode = opts and opts.shared_prompt
+  if mode ~= nil and M.use_shared(model, rows, mode) then
+    return shared_prompts(model, rows, temperature, opts)
+  end
+  return per_sequence(model, rows, temperature, opts)
 end
 
 return M

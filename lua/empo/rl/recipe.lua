@@ -15,7 +15,7 @@ local M = {}
 M.DEFAULTS = {
   prompts_per_step = 16, steps = 100, epochs = 1, mini_batches = 1, micro_batch_tokens = 8192, dynamic_sampling = 0,
   mask_truncated = false,
-  recompute_old = false, seed = 0, name = '', out = 'runs', samples_every = 10, save_every = 0, keep = 2,
+  recompute_old = false, shared_prompt = 'auto', seed = 0, name = '', out = 'runs', samples_every = 10, save_every = 0, keep = 2,
   eval_every = 0,
   resume = false,
   sample = { n = 8, temperature = 1.0, top_p = 1.0, top_k = 0, max_new_tokens = 128 },
@@ -82,6 +82,11 @@ function M.resolve(recipe, overrides)
     if type(r[k]) ~= 'number' or r[k] < 0 or r[k] % 1 ~= 0 then
       error(format('empo.rl.trainer: recipe field %s must be a whole number >= 0, got %s', k, tostring(r[k])), 0)
     end
+  end
+  if r.shared_prompt == 'true' or r.shared_prompt == 'false' then r.shared_prompt = r.shared_prompt == 'true' end
+  if r.shared_prompt ~= true and r.shared_prompt ~= false and r.shared_prompt ~= 'auto' then
+    error(format("empo.rl.trainer: recipe field shared_prompt must be true, false or 'auto', got %s",
+                 tostring(r.shared_prompt)), 0)
   end
   r.loss = r.loss or loss_mod.grpo()
   if not loss_mod.is_loss(r.loss) then error('empo.rl.trainer: recipe field loss must be an empo.loss value', 0) end

@@ -267,6 +267,19 @@ local function old_and_adv(rows, idx, T)
   return empo.tensor(old), empo.tensor(adv)
 end
 
+-- The rows of each micro-batch of an update (lists of rows), and whether
+-- they run with shared prompts (recipe field shared_prompt).
+function Trainer:micro_batches(rows, model)
+  local shared = logprob.use_shared(model or self.model, rows, self.recipe.shared_prompt)
+  local out = {}
+  for b, idx in ipairs(logprob.micro_batches(rows, self.recipe.micro_batch_tokens, shared)) do
+    local sub = {}
+    for k, i in ipairs(idx) do sub[k] = rows[i] end
+    out[b] = { idx = idx, rows = sub }
+  end
+  return out, shared
+end
+
 -- One pass of the policy update over rows; returns its loss statistics.
 function Trainer:update(rows)
   local r = self.recipe
@@ -276,28 +289,25 @@ function Trainer:update(rows)
   local total_tokens, S = 0, #rows
   for _, row in ipairs(rows) do total_tokens = total_tokens + #row.completion end
   local agg = r.loss.options.agg
-  local batches = logprob.micro_batches(rows, r.micro_batch_tokens)
+  local batches, shared = self:micro_batches(rows)
+  local opts = { temperature = temperature, shared_prompt = shared }
   if r.recompute_old or truncated then        -- the sampler's log-probs are of another distribution
-    for _, idx in ipairs(batches) do
-      local sub = {}
-      for k, i in ipairs(idx) do sub[k] = rows[i] end
-      local lp = empo.no_grad(logprob.completions, self.model, sub, { temperature = temperature }).logp:tolist()
-      for k, i in ipairs(idx) do rows[i].old = lp[k] end
+    for _, b in ipairs(batches) do
+      local lp = empo.no_grad(logprob.completions, self.model, b.rows, opts).logp:tolist()
+      for k, i in ipairs(b.idx) do rows[i].old = lp[k] end
     end
   end
   local sums = { clip_frac = 0, approx_kl = 0, kl = 0, loss = 0 }
   local with_kl = self.reference ~= nil
-  for _, idx in ipairs(batches) do
-    local sub = {}
-    for k, i in ipairs(idx) do sub[k] = rows[i] end
-    local lp = logprob.completions(self.model, sub, { temperature = temperature })
-    local old, adv = old_and_adv(rows, idx, lp.logp:size(2))
-    local ref = self.reference and empo.no_grad(logprob.completions, self.reference, sub,
-                                                { temperature = temperature }).logp or nil
+  local ref_opts = with_kl and { temperature = temperature, shared_prompt = shared and logprob.can_share(self.reference) }
+  for _, b in ipairs(batches) do
+    local lp = logprob.completions(self.model, b.rows, opts)
+    local old, adv = old_and_adv(rows, b.idx, lp.logp:size(2))
+    local ref = with_kl and empo.no_grad(logprob.completions, self.reference, b.rows, ref_opts).logp or nil
     local value, st = r.loss{ logp = lp.logp, old_logp = old, adv = adv, mask = lp.mask, entropy = lp.entropy,
                               ref_logp = ref }
     -- the micro-batches' share of the whole batch's aggregate
-    local weight = agg == 'token-mean' and st.tokens / math.max(total_tokens, 1) or #idx / S
+    local weight = agg == 'token-mean' and st.tokens / math.max(total_tokens, 1) or #b.idx / S
     local v = value:item()
     if v ~= v or v == math.huge or v == -math.huge then      -- the whole update is dropped (Trainer:step)
       return { nonfinite = true, tokens = total_tokens, clip_frac = 0, approx_kl = 0 }
@@ -311,7 +321,7 @@ function Trainer:update(rows)
   end
   local n = math.max(total_tokens, 1)
   return { loss = sums.loss, clip_frac = sums.clip_frac / n, approx_kl = sums.approx_kl / n, tokens = total_tokens,
-           kl = with_kl and sums.kl / n or nil }
+           kl = with_kl and sums.kl / n or nil, shared_prompt = shared }
 end
 
 -- The mean negative log-prob a token of the update's completions under
@@ -322,10 +332,9 @@ function Trainer:base_nll(all)
   local stride = keep > 0 and math.max(1, #all / keep) or 1
   for i = 1, #all, stride do rows[#rows + 1] = all[math.floor(i)] end
   local sum, n = 0, 0
-  for _, idx in ipairs(logprob.micro_batches(rows, self.recipe.micro_batch_tokens)) do
-    local sub = {}
-    for k, i in ipairs(idx) do sub[k] = rows[i] end
-    local lp = empo.no_grad(logprob.completions, self.guard_base, sub, { temperature = 1.0 })
+  local batches, shared = self:micro_batches(rows, self.guard_base)
+  for _, b in ipairs(batches) do
+    local lp = empo.no_grad(logprob.completions, self.guard_base, b.rows, { temperature = 1.0, shared_prompt = shared })
     sum = sum + (lp.logp * lp.mask):sum():item()
     n = n + lp.mask:sum():item()
   end
