@@ -17,10 +17,15 @@
 #define EMPO_KERNELS_DECODE_STEP_H
 #include <stdint.h>
 
+/* The projection weights and the LM head are f32, or with the model's
+ * bf16 flag all bfloat16 (uint16_t: the sampler's lighter copy, read
+ * through the panel products' _bf16 variants); norms, biases and the
+ * embedding are f32 either way. */
 typedef struct empo_decode_layer {
     const float *input_norm, *post_norm;                  /* [D] */
-    const float *wq, *wk, *wv, *wo, *bq, *bk, *bv, *bo;   /* [out, in]; biases [out] or NULL */
-    const float *wg, *wu, *wd;                            /* [F, D], [F, D], [D, F] */
+    const void *wq, *wk, *wv, *wo;                        /* [out, in] */
+    const float *bq, *bk, *bv, *bo;                       /* biases [out] or NULL */
+    const void *wg, *wu, *wd;                             /* [F, D], [F, D], [D, F] */
     float input_eps, post_eps;
     float *pk, *pv;                                       /* prompt cache [slots, Hkv, Sp, Dh] (prefill writes it) */
     float *k, *v;                                         /* own cache [rows, Hkv, S, Dh] */
@@ -32,9 +37,11 @@ typedef struct empo_decode_model {
     int threads;              /* the most threads a step uses (its scratch is sized for them) */
     double theta;
     float norm_eps;
-    const float *embed, *norm, *head;   /* [V, D], [D], [V, D] */
+    const float *embed, *norm;          /* [V, D], [D] */
+    const void *head;                   /* [V, D] */
     const float *rope;                  /* [Sp + S, Dh]: cos | sin of each position (empo_decode_rope_table) */
     const empo_decode_layer *layer;     /* [L] */
+    int bf16;                           /* weights and head in bf16 (last: the A/B harness's older kernels ignore it) */
 } empo_decode_model;
 
 /* Scratch of empo_decode_scratch_floats(m, rows) floats (for m->threads

@@ -17,6 +17,12 @@
  * multiples of EMPO_PANEL_STRIP, or EMPO_PANEL_PAIRS for SwiGLU) and
  * validate shapes.
  *
+ * The _bf16 variants take the weights as bfloat16 (the top half of an
+ * f32's bits, as empo's EMPO_BF16 tensors hold them: half the bytes to
+ * stream), widened to f32 exactly in the registers; the same chains, so
+ * their results are the bits of the f32 kernels run on the weights
+ * rounded to bf16 (a test holds them to that).
+ *
  *   kernels/cpu/panel_gemm.c   AVX2 + FMA tiles
  *   kernels/ref/panel_gemm.c   three loops in double: the oracle */
 #ifndef EMPO_KERNELS_PANEL_GEMM_H
@@ -64,5 +70,14 @@ empo_panel_linear_fn empo_k_panel_linear_panels, empo_ref_panel_linear_panels;
 typedef void empo_panel_swiglu_fn(float *sp, int64_t F, const float *xp, int64_t M, int64_t K, const float *wg,
                                   const float *wu, int64_t f0, int64_t f1);
 empo_panel_swiglu_fn empo_k_panel_swiglu, empo_ref_panel_swiglu;
+
+/* The same three with bf16 weights (uint16_t, w [N, K] / wg, wu [F, K] as above). */
+typedef void empo_panel_linear_bf16_fn(float *y, int64_t ldy, int accumulate, const float *xp, int64_t M, int64_t K,
+                                       const uint16_t *w, const float *bias, int64_t n0, int64_t n1);
+empo_panel_linear_bf16_fn empo_k_panel_linear_bf16, empo_ref_panel_linear_bf16;
+empo_panel_linear_bf16_fn empo_k_panel_linear_panels_bf16, empo_ref_panel_linear_panels_bf16;
+typedef void empo_panel_swiglu_bf16_fn(float *sp, int64_t F, const float *xp, int64_t M, int64_t K,
+                                       const uint16_t *wg, const uint16_t *wu, int64_t f0, int64_t f1);
+empo_panel_swiglu_bf16_fn empo_k_panel_swiglu_bf16, empo_ref_panel_swiglu_bf16;
 
 #endif

@@ -92,6 +92,8 @@ void empo_convert(void *dst, int dst_dtype, const void *src, int src_dtype, int6
         memcpy(dst, src, (size_t)n * (size_t)empo_dtype_size(dst_dtype));
     } else if (src_dtype == EMPO_BF16 && dst_dtype == EMPO_F32) {   /* checkpoint loads */
         for (int64_t i = 0; i < n; i++) ((float *)dst)[i] = empo_bf16_to_f32(((const uint16_t *)src)[i]);
+    } else if (src_dtype == EMPO_F32 && dst_dtype == EMPO_BF16) {   /* the sampler's bf16 weights */
+        for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = empo_f32_to_bf16(((const float *)src)[i]);
     } else if (src_dtype == EMPO_I64 && dst_dtype == EMPO_I32) {
         for (int64_t i = 0; i < n; i++) ((int32_t *)dst)[i] = (int32_t)((const int64_t *)src)[i];
     } else {

@@ -24,13 +24,19 @@ struct empo_decoder {
     uint64_t *claims;   /* the step team's work shares (kernels/team.h) */
 };
 
-/* t is f32, contiguous, of shape (n0[, n1[, n2, n3]]) — ndim values given;
- * a dim of -1 matches anything. NULL fails unless `optional`. */
-static int expect(const char *what, int64_t layer, const empo_tensor *t, int optional, int ndim, const int64_t *dims) {
+/* t is of dtype dt (f32, or bf16 for the weights of a bf16 decoder),
+ * contiguous, of shape (n0[, n1[, n2, n3]]) — ndim values given; a dim of
+ * -1 matches anything. NULL fails unless `optional`. */
+static int expect_dt(const char *what, int64_t layer, const empo_tensor *t, int optional, int dt, int ndim,
+                     const int64_t *dims) {
     char where[48] = "";
     if (layer >= 0) snprintf(where, sizeof where, "layer %lld ", (long long)layer);
     if (!t) return optional ? EMPO_OK : empo_fail(EMPO_E_ARG, "decoder: %s%s is missing", where, what);
-    EMPO_TRY(empo_check_tensor("decoder", what, t, EMPO_DT_FLOAT));
+    if (t->dtype != dt)
+        return empo_fail(EMPO_E_DTYPE, "decoder: %s%s is %s, but the weights are %s (as layer 0's q)%s", where, what,
+                         empo_desc(t), dt == EMPO_BF16 ? "bf16" : "f32",
+                         ndim == 2 ? ": the projections and the LM head must all be f32 or all bf16" : "");
+    EMPO_TRY(empo_check_tensor("decoder", what, t, EMPO_DT(dt)));
     int ok = t->ndim == ndim && empo_tensor_is_contiguous(t);
     for (int d = 0; ok && d < ndim; d++) ok = dims[d] < 0 || t->shape[d] == dims[d];
     if (ok) return EMPO_OK;
@@ -42,8 +48,12 @@ static int expect(const char *what, int64_t layer, const empo_tensor *t, int opt
         strncat(want, part, sizeof want - strlen(want) - 1);
     }
     strncat(want, "]", sizeof want - strlen(want) - 1);
-    return empo_fail(EMPO_E_SHAPE, "decoder: %s%s is %s, expected a contiguous f32 %s", where, what, empo_desc(t),
-                     want);
+    return empo_fail(EMPO_E_SHAPE, "decoder: %s%s is %s, expected a contiguous %s %s", where, what, empo_desc(t),
+                     dt == EMPO_BF16 ? "bf16" : "f32", want);
+}
+
+static int expect(const char *what, int64_t layer, const empo_tensor *t, int optional, int ndim, const int64_t *dims) {
+    return expect_dt(what, layer, t, optional, EMPO_F32, ndim, dims);
 }
 
 #define DIMS(...) ((const int64_t[]){__VA_ARGS__})
@@ -51,19 +61,20 @@ static int expect(const char *what, int64_t layer, const empo_tensor *t, int opt
 static int check_layer(const empo_decoder_spec *s, int64_t l, const empo_decode_model *m, int64_t max_batch) {
     const empo_decoder_layer_spec *y = &s->layer[l];
     const int64_t D = m->D, F = m->F, qd = m->Hq * m->Dh, kd = m->Hkv * m->Dh;
+    const int wdt = m->bf16 ? EMPO_BF16 : EMPO_F32;
     EMPO_TRY(expect("input_norm", l, y->input_norm, 0, 1, DIMS(D)));
     EMPO_TRY(expect("post_norm", l, y->post_norm, 0, 1, DIMS(D)));
-    EMPO_TRY(expect("q", l, y->q, 0, 2, DIMS(qd, D)));
-    EMPO_TRY(expect("k", l, y->k, 0, 2, DIMS(kd, D)));
-    EMPO_TRY(expect("v", l, y->v, 0, 2, DIMS(kd, D)));
-    EMPO_TRY(expect("o", l, y->o, 0, 2, DIMS(D, qd)));
+    EMPO_TRY(expect_dt("q", l, y->q, 0, wdt, 2, DIMS(qd, D)));
+    EMPO_TRY(expect_dt("k", l, y->k, 0, wdt, 2, DIMS(kd, D)));
+    EMPO_TRY(expect_dt("v", l, y->v, 0, wdt, 2, DIMS(kd, D)));
+    EMPO_TRY(expect_dt("o", l, y->o, 0, wdt, 2, DIMS(D, qd)));
     EMPO_TRY(expect("q_bias", l, y->q_bias, 1, 1, DIMS(qd)));
     EMPO_TRY(expect("k_bias", l, y->k_bias, 1, 1, DIMS(kd)));
     EMPO_TRY(expect("v_bias", l, y->v_bias, 1, 1, DIMS(kd)));
     EMPO_TRY(expect("o_bias", l, y->o_bias, 1, 1, DIMS(D)));
-    EMPO_TRY(expect("gate", l, y->gate, 0, 2, DIMS(F, D)));
-    EMPO_TRY(expect("up", l, y->up, 0, 2, DIMS(F, D)));
-    EMPO_TRY(expect("down", l, y->down, 0, 2, DIMS(D, F)));
+    EMPO_TRY(expect_dt("gate", l, y->gate, 0, wdt, 2, DIMS(F, D)));
+    EMPO_TRY(expect_dt("up", l, y->up, 0, wdt, 2, DIMS(F, D)));
+    EMPO_TRY(expect_dt("down", l, y->down, 0, wdt, 2, DIMS(D, F)));
     EMPO_TRY(expect("prompt_k", l, y->prompt_k, 0, 4, DIMS(m->slots, m->Hkv, m->Sp, m->Dh)));
     EMPO_TRY(expect("prompt_v", l, y->prompt_v, 0, 4, DIMS(m->slots, m->Hkv, m->Sp, m->Dh)));
     EMPO_TRY(expect("own_k", l, y->own_k, 0, 4, DIMS(-1, m->Hkv, m->S, m->Dh)));
@@ -91,20 +102,22 @@ static int sizes(empo_decode_model *m, const empo_decoder_spec *s) {
     const empo_decoder_layer_spec *y = &s->layer[0];
     EMPO_TRY(expect("prompt_k", 0, y->prompt_k, 0, 4, DIMS(-1, s->kv_heads, -1, -1)));
     EMPO_TRY(expect("own_k", 0, y->own_k, 0, 4, DIMS(-1, s->kv_heads, -1, -1)));
-    EMPO_TRY(expect("gate", 0, y->gate, 0, 2, DIMS(-1, s->embed->shape[1])));
+    const int bf16 = y->q && y->q->dtype == EMPO_BF16;   /* layer 0's q decides; check_layer holds the rest to it */
+    EMPO_TRY(expect_dt("gate", 0, y->gate, 0, bf16 ? EMPO_BF16 : EMPO_F32, 2, DIMS(-1, s->embed->shape[1])));
     *m = (empo_decode_model){.L = s->layers, .D = s->embed->shape[1], .Hq = s->heads, .Hkv = s->kv_heads,
                              .Dh = y->prompt_k->shape[3], .F = y->gate->shape[0], .V = s->embed->shape[0],
                              .slots = y->prompt_k->shape[0], .Sp = y->prompt_k->shape[2], .S = y->own_k->shape[2],
                              .theta = s->rope_theta, .norm_eps = (float)s->norm_eps,
-                             .threads = empo_get_num_threads()};
+                             .threads = empo_get_num_threads(), .bf16 = bf16};
     if (m->Dh % 2 != 0 || m->Dh == 0)
         return empo_fail(EMPO_E_SHAPE, "decoder: head_dim %lld must be even for rotary embeddings", (long long)m->Dh);
     EMPO_TRY(expect("norm", -1, s->norm, 0, 1, DIMS(m->D)));
-    EMPO_TRY(expect("head", -1, s->head, 0, 2, DIMS(m->V, m->D)));
+    EMPO_TRY(expect_dt("head", -1, s->head, 0, bf16 ? EMPO_BF16 : EMPO_F32, 2, DIMS(m->V, m->D)));
     return EMPO_OK;
 }
 
 static const float *data(const empo_tensor *t) { return t ? empo_tensor_data(t) : NULL; }
+static const void *weights(const empo_tensor *t) { return empo_tensor_data(t); }   /* f32 or bf16 */
 
 int empo_decoder_new(empo_decoder **out, const empo_decoder_spec *s, int64_t max_batch) {
     if (!out) return empo_fail(EMPO_E_ARG, "decoder_new: NULL out");
@@ -146,16 +159,16 @@ int empo_decoder_new(empo_decoder **out, const empo_decoder_spec *s, int64_t max
         for (int i = 0; i < WEIGHTS; i++)
             if (all[i]) empo_tensor_retain(d->held[d->nheld++] = all[i]);
         d->layer[l] = (empo_decode_layer){
-            .input_norm = data(y->input_norm), .post_norm = data(y->post_norm), .wq = data(y->q),
-            .wk = data(y->k), .wv = data(y->v), .wo = data(y->o), .bq = data(y->q_bias), .bk = data(y->k_bias),
-            .bv = data(y->v_bias), .bo = data(y->o_bias), .wg = data(y->gate), .wu = data(y->up),
-            .wd = data(y->down), .input_eps = (float)y->input_eps, .post_eps = (float)y->post_eps,
+            .input_norm = data(y->input_norm), .post_norm = data(y->post_norm), .wq = weights(y->q),
+            .wk = weights(y->k), .wv = weights(y->v), .wo = weights(y->o), .bq = data(y->q_bias), .bk = data(y->k_bias),
+            .bv = data(y->v_bias), .bo = data(y->o_bias), .wg = weights(y->gate), .wu = weights(y->up),
+            .wd = weights(y->down), .input_eps = (float)y->input_eps, .post_eps = (float)y->post_eps,
             .pk = empo_tensor_data(y->prompt_k), .pv = empo_tensor_data(y->prompt_v), .k = empo_tensor_data(y->own_k),
             .v = empo_tensor_data(y->own_v)};
     }
     d->m.embed = data(s->embed);
     d->m.norm = data(s->norm);
-    d->m.head = data(s->head);
+    d->m.head = weights(s->head);
     d->m.rope = empo_tensor_data(d->rope);
     d->m.layer = d->layer;
     *out = d;

@@ -146,7 +146,8 @@ static void block_phase(empo_team *w, int64_t B, int64_t rows, int64_t per_block
 typedef struct {
     float *y;
     int64_t ldy, N;
-    const float *w, *bias;
+    const void *w;   /* f32, or bf16 (the job's flag) */
+    const float *bias;
     int accumulate, panels;
 } segment;
 
@@ -155,6 +156,7 @@ typedef struct {
     int nseg;
     const float *xp;
     int64_t K;
+    int bf16;
 } linear_job;
 
 static int64_t strips_of(int64_t N) { return (N + EMPO_PANEL_STRIP - 1) / EMPO_PANEL_STRIP; }
@@ -169,36 +171,40 @@ static void linear_block(const void *ctx, int64_t row0, int64_t rows, int64_t pa
         if (a < b) {
             const int64_t n1 = b * EMPO_PANEL_STRIP < g->N ? b * EMPO_PANEL_STRIP : g->N;
             const float *xp = j->xp + panel0 * j->K * EMPO_PANEL;
-            if (g->panels)
-                empo_k_panel_linear_panels(g->y + panel0 * g->ldy, g->ldy, g->accumulate, xp, rows, j->K, g->w,
-                                           g->bias, a * EMPO_PANEL_STRIP, n1);
-            else
-                empo_k_panel_linear(g->y + row0 * g->ldy, g->ldy, g->accumulate, xp, rows, j->K, g->w, g->bias,
-                                    a * EMPO_PANEL_STRIP, n1);
+            float *y = g->panels ? g->y + panel0 * g->ldy : g->y + row0 * g->ldy;
+            empo_panel_linear_fn *f32 = g->panels ? empo_k_panel_linear_panels : empo_k_panel_linear;
+            empo_panel_linear_bf16_fn *bf16 = g->panels ? empo_k_panel_linear_panels_bf16 : empo_k_panel_linear_bf16;
+            if (j->bf16) bf16(y, g->ldy, g->accumulate, xp, rows, j->K, g->w, g->bias, a * EMPO_PANEL_STRIP, n1);
+            else f32(y, g->ldy, g->accumulate, xp, rows, j->K, g->w, g->bias, a * EMPO_PANEL_STRIP, n1);
         }
         base += ns;
     }
 }
 
-static void linear_phase(empo_team *w, const segment *seg, int nseg, const float *xp, int64_t B, int64_t K) {
+static void linear_phase(empo_team *w, const segment *seg, int nseg, const float *xp, int64_t B, int64_t K,
+                         int bf16) {
     int64_t total = 0, weights = 0;
-    for (int i = 0; i < nseg; i++) total += strips_of(seg[i].N), weights += seg[i].N * K * (int64_t)sizeof(float);
-    const linear_job j = {seg, nseg, xp, K};
+    for (int i = 0; i < nseg; i++) total += strips_of(seg[i].N), weights += seg[i].N * K * (bf16 ? 2 : 4);
+    const linear_job j = {seg, nseg, xp, K, bf16};
     block_phase(w, B, block_rows(weights, B), total, linear_block, &j);
 }
 
 typedef struct {
     float *sp;
-    const float *xp, *wg, *wu;
+    const float *xp;
+    const void *wg, *wu;
     int64_t F, D;
+    int bf16;
 } swiglu_job;
 
 static void swiglu_block(const void *ctx, int64_t row0, int64_t rows, int64_t panel0, int64_t u0, int64_t u1) {
     const swiglu_job *j = ctx;
     (void)row0;
     const int64_t f1 = u1 * EMPO_PANEL_PAIRS < j->F ? u1 * EMPO_PANEL_PAIRS : j->F;
-    empo_k_panel_swiglu(j->sp + panel0 * j->F * EMPO_PANEL, j->F, j->xp + panel0 * j->D * EMPO_PANEL, rows, j->D,
-                        j->wg, j->wu, u0 * EMPO_PANEL_PAIRS, f1);
+    float *sp = j->sp + panel0 * j->F * EMPO_PANEL;
+    const float *xp = j->xp + panel0 * j->D * EMPO_PANEL;
+    if (j->bf16) empo_k_panel_swiglu_bf16(sp, j->F, xp, rows, j->D, j->wg, j->wu, u0 * EMPO_PANEL_PAIRS, f1);
+    else empo_k_panel_swiglu(sp, j->F, xp, rows, j->D, j->wg, j->wu, u0 * EMPO_PANEL_PAIRS, f1);
 }
 
 static void norm_phase(empo_team *w, float *xp, const float *hp, const float *weight, float eps, int64_t B,
@@ -293,7 +299,7 @@ static void layer_pass(empo_team *w, const empo_decode_model *m, const empo_deco
     norm_phase(w, s->xp, s->hp, ly->input_norm, ly->input_eps, B, D);
     const segment qkv[3] = {{s->q, qd, qd, ly->wq, ly->bq, 0, 0}, {s->kn, kd, kd, ly->wk, ly->bk, 0, 0},
                             {s->vn, kd, kd, ly->wv, ly->bv, 0, 0}};
-    linear_phase(w, qkv, 3, s->xp, B, D);
+    linear_phase(w, qkv, 3, s->xp, B, D, m->bf16);
     empo_team_begin(w, B);
     while (empo_team_claim(w, &lo, &hi))
         for (int64_t r = lo; r < hi; r++) rope_row(m, ly, ps, s, r);
@@ -308,13 +314,13 @@ static void layer_pass(empo_team *w, const empo_decode_model *m, const empo_deco
     while (empo_team_claim(w, &lo, &hi)) empo_k_panel_pack(s->xp, s->att, B, qd, qd, lo, hi);
 #pragma omp barrier
     const segment o = {s->hp, D * EMPO_PANEL, D, ly->wo, ly->bo, 1, 1};
-    linear_phase(w, &o, 1, s->xp, B, qd);
+    linear_phase(w, &o, 1, s->xp, B, qd, m->bf16);
     norm_phase(w, s->xp, s->hp, ly->post_norm, ly->post_eps, B, D);
-    const swiglu_job glu = {s->sp, s->xp, ly->wg, ly->wu, m->F, D};
-    const int64_t glu_rows = block_rows(2 * m->F * D * (int64_t)sizeof(float), B);
+    const swiglu_job glu = {s->sp, s->xp, ly->wg, ly->wu, m->F, D, m->bf16};
+    const int64_t glu_rows = block_rows(2 * m->F * D * (m->bf16 ? 2 : 4), B);
     block_phase(w, B, glu_rows, (m->F + EMPO_PANEL_PAIRS - 1) / EMPO_PANEL_PAIRS, swiglu_block, &glu);
     const segment down = {s->hp, D * EMPO_PANEL, D, ly->wd, NULL, 1, 1};
-    linear_phase(w, &down, 1, s->sp, B, m->F);
+    linear_phase(w, &down, 1, s->sp, B, m->F, m->bf16);
 }
 
 /* embed, the layers (which leave the rows to score at 0 .. out_rows-1 of
@@ -332,7 +338,7 @@ static void run_pass(float *logits, const scratch *s, const empo_decode_model *m
         for (int64_t l = 0; l < m->L; l++) layer_pass(&w, m, &m->layer[l], ps, s, l == m->L - 1);
         norm_phase(&w, s->xp, s->hp, m->norm, m->norm_eps, out_rows, D);
         const segment head = {logits, m->V, m->V, m->head, NULL, 0, 0};
-        linear_phase(&w, &head, 1, s->xp, out_rows, D);
+        linear_phase(&w, &head, 1, s->xp, out_rows, D, m->bf16);
         empo_team_leave(&w);
     }
 }

@@ -4,12 +4,16 @@
  * panel row (two vectors): 12 FMAs for 8 loads. The weight rows are read
  * where they lie (6 sequential streams); while a strip is reused for the
  * panels after its first, the next strip's rows are prefetched, one cache
- * line per row every 16 steps, spread over the panels. */
+ * line per row every 16 steps, spread over the panels. With bf16 weights
+ * (the _bf16 entry points) a 32-bit broadcast brings two neighbouring
+ * weights of a row: a shift widens the first to f32, a mask the second,
+ * and the chain goes on in the same order. */
 #include <immintrin.h>
+#include <string.h>
 #include "kernels/panel_gemm.h"
 #include "vec_math.h"
 
-enum { R = EMPO_PANEL_STRIP, L = EMPO_PANEL, LINE = 16 /* floats per cache line */ };
+enum { R = EMPO_PANEL_STRIP, L = EMPO_PANEL, LINE = 16 /* floats per cache line */, WIDEN_DEPTH = 2048 };
 
 void empo_k_panel_pack(float *xp, const float *x, int64_t M, int64_t K, int64_t ldx, int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; p++) {
@@ -23,24 +27,60 @@ void empo_k_panel_pack(float *xp, const float *x, int64_t M, int64_t K, int64_t 
 }
 
 /* c[r] = sum_k w[r][k] xp[k][0..15] (lanes 0-7, 8-15) for the 6 rows
- * w[0..5]; prefetches the npf rows pf[] along the way. Inlined into its
- * two callers, so c stays in registers. wide = 0 (a panel with at most 8
- * rows: a batch of few sequences) computes lanes 0-7 only, the same
- * arithmetic per lane, and gives zeros for 8-15. */
-static inline __attribute__((always_inline)) void tile(__m256 c[R][2], const float *const w[R], const float *xp,
-                                                       int64_t K, const float *const *pf, int npf, const int wide) {
+ * w[0..5] (f32, or with bf16 uint16_t); prefetches the npf rows pf[]
+ * along the way. Inlined into its callers, so c stays in registers.
+ * wide = 0 (a panel with at most 8 rows: a batch of few sequences)
+ * computes lanes 0-7 only, the same arithmetic per lane, and gives zeros
+ * for 8-15. */
+static inline __attribute__((always_inline)) void tile(__m256 c[R][2], const void *const w[R], const float *xp,
+                                                       int64_t K, const void *const *pf, int npf, const int wide,
+                                                       const int bf16) {
     __m256 a0[R], a1[R];   /* local and never addressed: GCC keeps them in registers (c would be spilled) */
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm256_setzero_ps();
-    for (int64_t k = 0; k < K; k++) {
-        if ((k & (LINE - 1)) == 0)
-            for (int i = 0; i < npf; i++) _mm_prefetch((const char *)(pf[i] + k), _MM_HINT_T0);
-        const __m256 b0 = _mm256_loadu_ps(xp + k * L), b1 = wide ? _mm256_loadu_ps(xp + k * L + 8) : b0;
+    if (!bf16) {
+        for (int64_t k = 0; k < K; k++) {
+            if ((k & (LINE - 1)) == 0)
+                for (int i = 0; i < npf; i++) _mm_prefetch((const char *)((const float *)pf[i] + k), _MM_HINT_T0);
+            const __m256 b0 = _mm256_loadu_ps(xp + k * L), b1 = wide ? _mm256_loadu_ps(xp + k * L + 8) : b0;
 #pragma GCC unroll 6
-        for (int r = 0; r < R; r++) {
-            const __m256 a = _mm256_broadcast_ss(w[r] + k);
-            a0[r] = _mm256_fmadd_ps(a, b0, a0[r]);
-            if (wide) a1[r] = _mm256_fmadd_ps(a, b1, a1[r]);
+            for (int r = 0; r < R; r++) {
+                const __m256 a = _mm256_broadcast_ss((const float *)w[r] + k);
+                a0[r] = _mm256_fmadd_ps(a, b0, a0[r]);
+                if (wide) a1[r] = _mm256_fmadd_ps(a, b1, a1[r]);
+            }
+        }
+    } else {
+        const __m256 high = _mm256_castsi256_ps(_mm256_set1_epi32((int)0xFFFF0000u));
+        int64_t k = 0;
+        for (; k + 1 < K; k += 2) {
+            if ((k & (2 * LINE - 1)) == 0)   /* a line holds 32 bf16 weights */
+                for (int i = 0; i < npf; i++) _mm_prefetch((const char *)((const uint16_t *)pf[i] + k), _MM_HINT_T0);
+            __m256 b0 = _mm256_loadu_ps(xp + k * L), b1 = wide ? _mm256_loadu_ps(xp + k * L + 8) : b0;
+#pragma GCC unroll 6
+            for (int r = 0; r < R; r++) {   /* weight k: the pair's low half, shifted up */
+                const __m256 pair = _mm256_broadcast_ss((const float *)((const uint16_t *)w[r] + k));
+                const __m256 a = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(pair), 16));
+                a0[r] = _mm256_fmadd_ps(a, b0, a0[r]);
+                if (wide) a1[r] = _mm256_fmadd_ps(a, b1, a1[r]);
+            }
+            b0 = _mm256_loadu_ps(xp + (k + 1) * L), b1 = wide ? _mm256_loadu_ps(xp + (k + 1) * L + 8) : b0;
+#pragma GCC unroll 6
+            for (int r = 0; r < R; r++) {   /* weight k + 1: its high half, as it lies */
+                const __m256 pair = _mm256_broadcast_ss((const float *)((const uint16_t *)w[r] + k));
+                const __m256 a = _mm256_and_ps(pair, high);
+                a0[r] = _mm256_fmadd_ps(a, b0, a0[r]);
+                if (wide) a1[r] = _mm256_fmadd_ps(a, b1, a1[r]);
+            }
+        }
+        if (k < K) {   /* an odd depth's last weight: read alone (reading a pair would pass the row's end) */
+            const __m256 b0 = _mm256_loadu_ps(xp + k * L), b1 = wide ? _mm256_loadu_ps(xp + k * L + 8) : b0;
+            for (int r = 0; r < R; r++) {
+                const uint32_t bits = (uint32_t)((const uint16_t *)w[r])[k] << 16;
+                const __m256 a = _mm256_castsi256_ps(_mm256_set1_epi32((int)bits));
+                a0[r] = _mm256_fmadd_ps(a, b0, a0[r]);
+                if (wide) a1[r] = _mm256_fmadd_ps(a, b1, a1[r]);
+            }
         }
     }
 #pragma GCC unroll 6
@@ -144,33 +184,68 @@ static inline __attribute__((always_inline)) void swiglu_out(const swiglu_ctx *x
  * below n1 (rows past n1 repeat the last one: computed, never stored) and
  * every panel, handing each tile to its epilogue: linear_out, or with
  * `second` (3 more rows per strip at the same offsets: SwiGLU's up rows
- * beside its gate rows) swiglu_out. Everything is inlined, so the
- * accumulators never leave the registers. */
+ * beside its gate rows) swiglu_out. Weights are f32, or bf16 (es = 2
+ * bytes an element). Everything is inlined, so the accumulators never
+ * leave the registers. */
 
-static inline __attribute__((always_inline)) void strips(const float *xp, int64_t M, int64_t K, const float *w,
-                                                         const float *second, int rows, int64_t n0, int64_t n1,
-                                                         const linear_ctx *lin, const swiglu_ctx *glu) {
-    const int64_t P = empo_panels(M);
+/* bf16 rows of a strip widened to f32 (what tile() then reads as it
+ * reads f32 weights): r rows of K at dst, 8 at a time */
+static void widen_rows(float *dst, const void *const src[R], int64_t K) {
+    for (int r = 0; r < R; r++) {
+        const uint16_t *s = src[r];
+        float *d = dst + r * K;
+        int64_t k = 0;
+        for (; k + 8 <= K; k += 8) {
+            const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i_u *)(s + k)));
+            _mm256_storeu_ps(d + k, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+        }
+        for (; k < K; k++) {
+            const uint32_t bits = (uint32_t)s[k] << 16;
+            memcpy(d + k, &bits, sizeof bits);
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void strips(const float *xp, int64_t M, int64_t K, const void *w,
+                                                         const void *second, int rows, int64_t n0, int64_t n1,
+                                                         const linear_ctx *lin, const swiglu_ctx *glu, const int bf16) {
+    const int64_t P = empo_panels(M), row_bytes = K * (bf16 ? 2 : 4);
+    const char *wb = w, *sb = second;
+    /* bf16 at depths up to WIDEN_DEPTH: each strip widened once into f32
+     * on the stack and read by the f32 tile from there (the widening then
+     * costs once per strip, not once per panel); deeper ones widen in the
+     * registers */
+    const int buffered = bf16 && K <= WIDEN_DEPTH;
+    float widened[buffered ? R * K : 1];
     for (int64_t n = n0; n < n1; n += rows) {
         const int nr = n1 - n < rows ? (int)(n1 - n) : rows;
-        const float *wr[R], *next[R];
+        const void *wr[R], *next[R];
         int nn = 0;
         for (int r = 0; r < rows; r++) {
-            wr[r] = w + (n + (r < nr ? r : nr - 1)) * K;
-            if (n + rows + r < n1) next[nn++] = w + (n + rows + r) * K;
+            wr[r] = wb + (n + (r < nr ? r : nr - 1)) * row_bytes;
+            if (n + rows + r < n1) next[nn++] = wb + (n + rows + r) * row_bytes;
         }
         if (second) {
-            for (int r = 0; r < rows; r++) wr[rows + r] = second + (n + (r < nr ? r : nr - 1)) * K;
-            for (int r = 0; r < rows && n + rows + r < n1; r++) next[nn++] = second + (n + rows + r) * K;
+            for (int r = 0; r < rows; r++) wr[rows + r] = sb + (n + (r < nr ? r : nr - 1)) * row_bytes;
+            for (int r = 0; r < rows && n + rows + r < n1; r++) next[nn++] = sb + (n + rows + r) * row_bytes;
         }
         for (int64_t p = 0; p < P; p++) {
             /* panel p prefetches next-strip rows p, p + P, ...: all of them over the panels */
-            const float *pf[R];
+            const void *pf[R];
             int npf = 0;
             for (int i = (int)p; i < nn; i += (int)P) pf[npf++] = next[i];
             __m256 c[R][2];
-            if (M - p * L > 8) tile(c, wr, xp + p * K * L, K, pf, npf, 1);
-            else tile(c, wr, xp + p * K * L, K, pf, npf, 0);
+            if (buffered) {
+                if (p == 0) widen_rows(widened, wr, K);
+                const void *const wf[R] = {widened, widened + K, widened + 2 * K, widened + 3 * K, widened + 4 * K,
+                                           widened + 5 * K};
+                if (M - p * L > 8) tile(c, wf, xp + p * K * L, K, pf, npf, 1, 0);
+                else tile(c, wf, xp + p * K * L, K, pf, npf, 0, 0);
+            } else if (M - p * L > 8) {
+                tile(c, wr, xp + p * K * L, K, pf, npf, 1, bf16);
+            } else {
+                tile(c, wr, xp + p * K * L, K, pf, npf, 0, bf16);
+            }
             if (glu) swiglu_out(glu, c, n, nr, p);
             else if (lin->panels) panel_out(lin, c, n, nr, p);
             else linear_out(lin, c, n, nr, p);
@@ -181,17 +256,35 @@ static inline __attribute__((always_inline)) void strips(const float *xp, int64_
 void empo_k_panel_linear(float *y, int64_t ldy, int accumulate, const float *xp, int64_t M, int64_t K,
                          const float *w, const float *bias, int64_t n0, int64_t n1) {
     linear_ctx c = {y, ldy, M, accumulate, 0, bias};
-    strips(xp, M, K, w, NULL, R, n0, n1, &c, NULL);
+    strips(xp, M, K, w, NULL, R, n0, n1, &c, NULL, 0);
 }
 
 void empo_k_panel_linear_panels(float *yp, int64_t ldp, int accumulate, const float *xp, int64_t M, int64_t K,
                                 const float *w, const float *bias, int64_t n0, int64_t n1) {
     linear_ctx c = {yp, ldp, M, accumulate, 1, bias};
-    strips(xp, M, K, w, NULL, R, n0, n1, &c, NULL);
+    strips(xp, M, K, w, NULL, R, n0, n1, &c, NULL, 0);
 }
 
 void empo_k_panel_swiglu(float *sp, int64_t F, const float *xp, int64_t M, int64_t K, const float *wg,
                          const float *wu, int64_t f0, int64_t f1) {
     swiglu_ctx c = {sp, F};
-    strips(xp, M, K, wg, wu, EMPO_PANEL_PAIRS, f0, f1, NULL, &c);
+    strips(xp, M, K, wg, wu, EMPO_PANEL_PAIRS, f0, f1, NULL, &c, 0);
+}
+
+void empo_k_panel_linear_bf16(float *y, int64_t ldy, int accumulate, const float *xp, int64_t M, int64_t K,
+                              const uint16_t *w, const float *bias, int64_t n0, int64_t n1) {
+    linear_ctx c = {y, ldy, M, accumulate, 0, bias};
+    strips(xp, M, K, w, NULL, R, n0, n1, &c, NULL, 1);
+}
+
+void empo_k_panel_linear_panels_bf16(float *yp, int64_t ldp, int accumulate, const float *xp, int64_t M, int64_t K,
+                                     const uint16_t *w, const float *bias, int64_t n0, int64_t n1) {
+    linear_ctx c = {yp, ldp, M, accumulate, 1, bias};
+    strips(xp, M, K, w, NULL, R, n0, n1, &c, NULL, 1);
+}
+
+void empo_k_panel_swiglu_bf16(float *sp, int64_t F, const float *xp, int64_t M, int64_t K, const uint16_t *wg,
+                              const uint16_t *wu, int64_t f0, int64_t f1) {
+    swiglu_ctx c = {sp, F};
+    strips(xp, M, K, wg, wu, EMPO_PANEL_PAIRS, f0, f1, NULL, &c, 1);
 }

@@ -3,7 +3,9 @@
  * depth tail, overwrite / accumulate, with and without bias, SwiGLU's
  * paired rows; the panel layout itself; and the property the sampling
  * engine relies on: a row's results are the same bits whatever the number
- * of rows beside it and however the columns are split. */
+ * of rows beside it and however the columns are split. The bf16-weight
+ * variants: the bits of the f32 tiles on the rounded weights, and the
+ * reference's values, at even and odd depths. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,11 +152,67 @@ static void test_batch_invariant(void) {
     free(x), free(w), free(wu), free(xa), free(xb), free(ya), free(yb), free(sa), free(sb);
 }
 
+/* w rounded to bf16 (to nearest, ties to even), and the rounded values as f32 */
+static uint16_t *to_bf16(const float *w, int64_t n, float **widened) {
+    uint16_t *h = malloc(sizeof(uint16_t) * (size_t)(n + 1));
+    *widened = malloc(sizeof(float) * (size_t)(n + 1));
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, w + i, sizeof b);
+        b += 0x7FFFu + ((b >> 16) & 1u);
+        h[i] = (uint16_t)(b >> 16);
+        const uint32_t back = (uint32_t)h[i] << 16;
+        memcpy(*widened + i, &back, sizeof back);
+    }
+    return h;
+}
+
+static void test_bf16(void) {
+    for (int c = 0; c < 7; c++) {
+        const int64_t M = shapes[c][0], N = shapes[c][1], K = shapes[c][2], ldy = N + 2, ldp = (N + 3) * EMPO_PANEL;
+        const int64_t size = empo_panels(M) * ldp, n = empo_panels(M) * EMPO_PANEL * N;
+        float *x = rnd(M * K, 110 + c), *w = rnd(N * K, 120 + c), *wu = rnd(N * K, 130 + c), *b = rnd(N, 140 + c);
+        float *xp = packed(x, M, K), *wf, *wuf;
+        uint16_t *wh = to_bf16(w, N * K, &wf), *wuh = to_bf16(wu, N * K, &wuf);
+        float *y[6];
+        for (int i = 0; i < 6; i++) y[i] = rnd(size > M * ldy ? size : M * ldy, 150 + c);   /* same start */
+        const int64_t mid = N / 2 / EMPO_PANEL_STRIP * EMPO_PANEL_STRIP;
+        empo_k_panel_linear_bf16(y[0], ldy, 1, xp, M, K, wh, b, 0, mid);
+        empo_k_panel_linear_bf16(y[0], ldy, 1, xp, M, K, wh, b, mid, N);
+        empo_k_panel_linear(y[1], ldy, 1, xp, M, K, wf, b, 0, N);
+        empo_ref_panel_linear_bf16(y[2], ldy, 1, xp, M, K, wh, b, 0, N);
+        empo_k_panel_linear_panels_bf16(y[3], ldp, 0, xp, M, K, wh, NULL, 0, N);
+        empo_k_panel_linear_panels(y[4], ldp, 0, xp, M, K, wf, NULL, 0, N);
+        empo_ref_panel_linear_panels_bf16(y[5], ldp, 0, xp, M, K, wh, NULL, 0, N);
+        const double e = check_rel_err(y[0], y[2], M * ldy), ep = check_rel_err(y[3], y[5], size);
+        check_report(__FILE__, __LINE__, memcmp(y[0], y[1], sizeof(float) * (size_t)(M * ldy)) == 0 &&
+                                             memcmp(y[3], y[4], sizeof(float) * (size_t)size) == 0,
+                     "panel_linear(_panels)_bf16 %lldx%lldx%lld: the f32 tiles' bits on the rounded weights",
+                     (long long)M, (long long)N, (long long)K);
+        check_report(__FILE__, __LINE__, e <= TOL && ep <= TOL,
+                     "panel_linear(_panels)_bf16 %lldx%lldx%lld: rel err %.3g, %.3g vs reference", (long long)M,
+                     (long long)N, (long long)K, e, ep);
+        float *s1 = calloc((size_t)n, sizeof(float)), *s2 = calloc((size_t)n, sizeof(float)),
+              *s3 = calloc((size_t)n, sizeof(float));
+        empo_k_panel_swiglu_bf16(s1, N, xp, M, K, wh, wuh, 0, N);
+        empo_k_panel_swiglu(s2, N, xp, M, K, wf, wuf, 0, N);
+        empo_ref_panel_swiglu_bf16(s3, N, xp, M, K, wh, wuh, 0, N);
+        const double es = check_rel_err(s1, s3, n);
+        check_report(__FILE__, __LINE__, memcmp(s1, s2, sizeof(float) * (size_t)n) == 0 && es <= TOL,
+                     "panel_swiglu_bf16 %lldx%lldx%lld: the f32 tile's bits, rel err %.3g vs reference",
+                     (long long)M, (long long)N, (long long)K, es);
+        for (int i = 0; i < 6; i++) free(y[i]);
+        free(x), free(w), free(wu), free(b), free(xp), free(wf), free(wuf), free(wh), free(wuh), free(s1), free(s2),
+            free(s3);
+    }
+}
+
 int main(void) {
     test_pack();
     test_linear();
     test_linear_panels();
     test_swiglu();
     test_batch_invariant();
+    test_bf16();
     return check_finish("test_panel_gemm");
 }

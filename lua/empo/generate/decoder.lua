@@ -26,14 +26,47 @@ LuaDecoder.__index = LuaDecoder
 
 -- The decoder for model over cache (o.c_decode = false: always the Lua
 -- model's), and, when the C decoder refused the model, its message.
+-- o.bf16_weights: the C decoder reads bf16 copies of the projections and
+-- the LM head, made here from the weights as they are now (so each call
+-- of the sampler sees the latest optimizer step) and freed with the
+-- decoder; the Lua model has no such path and stays f32 (the note says so).
 function M.new(model, cache, ids_t, o)
   local spec = o.c_decode and model.decoder_spec and model:decoder_spec()
   if spec then
+    local copies = o.bf16_weights and M.bf16_copies(spec) or nil
     local d, note = M.c(model, spec, cache, ids_t)
-    if d then return d end
+    if d then
+      d.copies = copies
+      return d
+    end
+    M.free_copies(copies)
     return M.lua(model, cache, ids_t), note
   end
-  return M.lua(model, cache, ids_t)
+  return M.lua(model, cache, ids_t), o.bf16_weights and 'bf16_weights needs the C decoder; the Lua model ran in f32'
+                                     or nil
+end
+
+local BF16_WEIGHTS = { 'q', 'k', 'v', 'o', 'gate', 'up', 'down' }
+
+-- Replaces spec's projection weights and head by bf16 copies (the
+-- embedding stays f32: the decoder looks rows up in it); returns the
+-- copies, to free when the decoder goes.
+function M.bf16_copies(spec)
+  local copies = {}
+  local function copy(t)
+    local c = t:detach():bfloat16()
+    copies[#copies + 1] = c
+    return c
+  end
+  for _, w in ipairs(spec.layer) do
+    for _, name in ipairs(BF16_WEIGHTS) do w[name] = copy(w[name]) end
+  end
+  spec.head = copy(spec.head)
+  return copies
+end
+
+function M.free_copies(copies)
+  for _, c in ipairs(copies or {}) do c:free() end
 end
 
 -- ---- the C decoder ----
@@ -68,6 +101,8 @@ function CDecoder:free()
     C.empo_decoder_free(self.handle)
     self.handle = nil
     self.logits_t:free()
+    M.free_copies(self.copies)   -- the decoder held its own references; these are the Lua side's
+    self.copies = nil
   end
 end
 

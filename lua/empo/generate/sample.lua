@@ -50,7 +50,7 @@ local M = {}
 
 local DEFAULTS = { n = 1, temperature = 1.0, top_k = 0, top_p = 1.0, min_p = 0.0, max_new_tokens = 128, seed = 0,
                    ignore_eos = false, skip_special = true, max_cache_bytes = 2 ^ 30, prefill_tokens = 8192,
-                   c_decode = true, token_stats = false }
+                   c_decode = true, token_stats = false, bf16_weights = false }
 local OPTIONAL = { stop = true, keys = true, max_batch = true }   -- no default
 
 local function is_int(v) return type(v) == 'number' and v % 1 == 0 and v == v end
@@ -95,7 +95,7 @@ local function settings(opts, V)
   if o.max_batch ~= nil and (not is_int(o.max_batch) or o.max_batch < 1) then
     return nil, 'max_batch must be an integer >= 1, got ' .. tostring(o.max_batch)
   end
-  for _, k in ipairs({ 'ignore_eos', 'skip_special', 'c_decode' }) do
+  for _, k in ipairs({ 'ignore_eos', 'skip_special', 'c_decode', 'bf16_weights' }) do
     if type(o[k]) ~= 'boolean' then return nil, format('%s must be true or false, got %s', k, tostring(o[k])) end
   end
   if type(o.max_cache_bytes) ~= 'number' or not (o.max_cache_bytes > 0) then

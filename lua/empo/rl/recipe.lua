@@ -18,7 +18,7 @@ M.DEFAULTS = {
   recompute_old = false, shared_prompt = 'auto', seed = 0, name = '', out = 'runs', samples_every = 10, save_every = 0, keep = 2,
   eval_every = 0,
   resume = false,
-  sample = { n = 8, temperature = 1.0, top_p = 1.0, top_k = 0, max_new_tokens = 128 },
+  sample = { n = 8, temperature = 1.0, top_p = 1.0, top_k = 0, max_new_tokens = 128, bf16_weights = false },
   optim = { lr = 1e-5, weight_decay = 0.0, clip_grad = 1.0, schedule = 'constant', warmup = 0, min_lr = 0 },
   guard = guard_mod.DEFAULTS,                  -- the collapse guard (empo.rl.guard); guard.on = true turns it on
 }

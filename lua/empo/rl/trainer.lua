@@ -15,14 +15,16 @@
 -- are empo.rl.recipe's): model (a Hugging Face
 -- directory or a model object), tokenizer (default: the model directory's),
 -- data (a dataset, empo.data, or a JSONL path), prompt (a template or
--- function), sample { n, temperature, top_p, top_k, max_new_tokens, stop },
+-- function), sample { n, temperature, top_p, top_k, max_new_tokens, stop,
+-- bf16_weights },
 -- extract (options of empo.cluster.extract, or a function), cluster, filter,
 -- reward, advantage, loss, optim { lr, weight_decay, betas, clip_grad,
 -- schedule = 'constant' | 'cosine' | 'linear', warmup, min_lr },
 -- prompts_per_step, steps, epochs (passes over a batch), mini_batches
 -- (optimizer steps per pass), mask_truncated, micro_batch_tokens,
 -- dynamic_sampling (max extra sampling rounds to fill the batch with kept
--- groups; 0 = off), recompute_old, seed, eval_every (test accuracy every k
+-- groups; 0 = off), recompute_old, shared_prompt (the update runs each
+-- prompt once per group: true, false or 'auto'), seed, eval_every (test accuracy every k
 -- steps, in the metrics as eval_greedy / eval_avg / eval_maj / eval_pass),
 -- guard (the collapse guard, empo.rl.guard), log (a function of each record).
 -- This module is the loop; the objective, the log-probs, the scoring and
@@ -202,7 +204,7 @@ function Trainer:rollout(questions, step)
   local needs_tokens = require('empo.rl.reward').needs_tokens(r.reward)
   local out = empo.sample.generate(self.model, self.tok, prompts, {
     n = s.n, temperature = s.temperature, top_p = s.top_p, top_k = s.top_k, max_new_tokens = s.max_new_tokens,
-    stop = stop, seed = r.seed * 1000003 + step, token_stats = needs_tokens,
+    stop = stop, seed = r.seed * 1000003 + step, token_stats = needs_tokens, bf16_weights = s.bf16_weights,
   })
   local groups, extract = {}, extract_fn(r)
   local prompt_ids = {}
@@ -286,12 +288,15 @@ function Trainer:update(rows)
   local temperature = r.sample.temperature > 0 and r.sample.temperature or 1.0
   local truncated = r.sample.top_p < 1 or r.sample.top_k > 0 or (r.sample.min_p or 0) > 0 or
                     r.sample.temperature == 0
+  -- bf16 sampling weights: the sampler's log-probs are of the rounded
+  -- model, so the ratio's old side is recomputed here, in f32
+  local rounded = r.sample.bf16_weights
   local total_tokens, S = 0, #rows
   for _, row in ipairs(rows) do total_tokens = total_tokens + #row.completion end
   local agg = r.loss.options.agg
   local batches, shared = self:micro_batches(rows)
   local opts = { temperature = temperature, shared_prompt = shared }
-  if r.recompute_old or truncated then        -- the sampler's log-probs are of another distribution
+  if r.recompute_old or truncated or rounded then   -- the sampler's log-probs are of another distribution
     for _, b in ipairs(batches) do
       local lp = empo.no_grad(logprob.completions, self.model, b.rows, opts).logp:tolist()
       for k, i in ipairs(b.idx) do rows[i].old = lp[k] end
