@@ -253,38 +253,47 @@ static inline __attribute__((always_inline)) void strips(const float *xp, int64_
     }
 }
 
+/* the entry points: the product (rows or panels) and SwiGLU, each on f32 or bf16 weights */
+static inline __attribute__((always_inline)) void linear(float *y, int64_t ldy, int accumulate, const float *xp,
+                                                         int64_t M, int64_t K, const void *w, const float *bias,
+                                                         int64_t n0, int64_t n1, int panels, const int bf16) {
+    const linear_ctx c = {y, ldy, M, accumulate, panels, bias};
+    strips(xp, M, K, w, NULL, R, n0, n1, &c, NULL, bf16);
+}
+
+static inline __attribute__((always_inline)) void swiglu(float *sp, int64_t F, const float *xp, int64_t M, int64_t K,
+                                                         const void *wg, const void *wu, int64_t f0, int64_t f1,
+                                                         const int bf16) {
+    const swiglu_ctx c = {sp, F};
+    strips(xp, M, K, wg, wu, EMPO_PANEL_PAIRS, f0, f1, NULL, &c, bf16);
+}
+
 void empo_k_panel_linear(float *y, int64_t ldy, int accumulate, const float *xp, int64_t M, int64_t K,
                          const float *w, const float *bias, int64_t n0, int64_t n1) {
-    linear_ctx c = {y, ldy, M, accumulate, 0, bias};
-    strips(xp, M, K, w, NULL, R, n0, n1, &c, NULL, 0);
+    linear(y, ldy, accumulate, xp, M, K, w, bias, n0, n1, 0, 0);
 }
 
 void empo_k_panel_linear_panels(float *yp, int64_t ldp, int accumulate, const float *xp, int64_t M, int64_t K,
                                 const float *w, const float *bias, int64_t n0, int64_t n1) {
-    linear_ctx c = {yp, ldp, M, accumulate, 1, bias};
-    strips(xp, M, K, w, NULL, R, n0, n1, &c, NULL, 0);
+    linear(yp, ldp, accumulate, xp, M, K, w, bias, n0, n1, 1, 0);
 }
 
 void empo_k_panel_swiglu(float *sp, int64_t F, const float *xp, int64_t M, int64_t K, const float *wg,
                          const float *wu, int64_t f0, int64_t f1) {
-    swiglu_ctx c = {sp, F};
-    strips(xp, M, K, wg, wu, EMPO_PANEL_PAIRS, f0, f1, NULL, &c, 0);
+    swiglu(sp, F, xp, M, K, wg, wu, f0, f1, 0);
 }
 
 void empo_k_panel_linear_bf16(float *y, int64_t ldy, int accumulate, const float *xp, int64_t M, int64_t K,
                               const uint16_t *w, const float *bias, int64_t n0, int64_t n1) {
-    linear_ctx c = {y, ldy, M, accumulate, 0, bias};
-    strips(xp, M, K, w, NULL, R, n0, n1, &c, NULL, 1);
+    linear(y, ldy, accumulate, xp, M, K, w, bias, n0, n1, 0, 1);
 }
 
 void empo_k_panel_linear_panels_bf16(float *yp, int64_t ldp, int accumulate, const float *xp, int64_t M, int64_t K,
                                      const uint16_t *w, const float *bias, int64_t n0, int64_t n1) {
-    linear_ctx c = {yp, ldp, M, accumulate, 1, bias};
-    strips(xp, M, K, w, NULL, R, n0, n1, &c, NULL, 1);
+    linear(yp, ldp, accumulate, xp, M, K, w, bias, n0, n1, 1, 1);
 }
 
 void empo_k_panel_swiglu_bf16(float *sp, int64_t F, const float *xp, int64_t M, int64_t K, const uint16_t *wg,
                               const uint16_t *wu, int64_t f0, int64_t f1) {
-    swiglu_ctx c = {sp, F};
-    strips(xp, M, K, wg, wu, EMPO_PANEL_PAIRS, f0, f1, NULL, &c, 1);
+    swiglu(sp, F, xp, M, K, wg, wu, f0, f1, 1);
 }

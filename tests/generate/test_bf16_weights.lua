@@ -13,12 +13,7 @@ local c = check.new('test_bf16_weights')
 
 local PROMPTS = { { 5, 9, 2, 33, 7, 1, 60, 12, 8 }, { 41 }, { 3, 3, 3, 17 } }
 local OPTS = { n = 4, temperature = 1.0, max_new_tokens = 16, seed = 3, ignore_eos = true, token_stats = true }
-local function with(over)
-  local o = {}
-  for k, v in pairs(OPTS) do o[k] = v end
-  for k, v in pairs(over or {}) do o[k] = v end
-  return o
-end
+local function with(over) return check.with(OPTS, over) end
 
 local ROUNDED = { 'q_proj', 'k_proj', 'v_proj', 'o_proj' }
 local MLP = { 'gate_proj', 'up_proj', 'down_proj' }

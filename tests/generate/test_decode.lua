@@ -21,12 +21,7 @@ local PROMPTS = { { 5, 9, 2, 33, 7, 1, 60, 12, 8 }, { 41 }, { 3, 3, 3, 17 }, { 2
                   30, 31, 32, 33, 34, 35, 36 } }
 local OPTS = { n = 3, temperature = 1.0, top_p = 0.9, max_new_tokens = 20, seed = 4 }
 
-local function with(over)
-  local o = {}
-  for k, v in pairs(OPTS) do o[k] = v end
-  for k, v in pairs(over or {}) do o[k] = v end
-  return o
-end
+local function with(over) return check.with(OPTS, over) end
 
 -- the worst |a - b| of two runs' log-probs, and whether every token agrees
 local function compare(a, b)

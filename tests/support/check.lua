@@ -119,6 +119,14 @@ function M.tiny_hf(...)
   return t
 end
 
+-- A copy of the table base with the fields of over set (one level: option tables).
+function M.with(base, over)
+  local o = {}
+  for k, v in pairs(base) do o[k] = v end
+  for k, v in pairs(over or {}) do o[k] = v end
+  return o
+end
+
 -- A new empty directory under the system's temporary folder (the caller removes it).
 function M.tmpdir()
   local dir = os.tmpname()
