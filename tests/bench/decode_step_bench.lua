@@ -29,7 +29,7 @@ local other = bf16 and 'bf16' or 'Lua'
 print(string.format('decode step (ms), %d threads, C and %s taking turns, %d calls each', opts.threads,
                     bf16 and 'C on bf16 weights' or 'Lua', opts.reps))
 print(string.format('%-6s %5s %10s %10s %10s %10s %7s%s', 'config', 'rows', 'C median', 'C best', other .. ' median',
-                    other .. ' best', 'ratio', bf16 and '   sampled log-prob change: mean, largest' or ''))
+                    other .. ' best', bf16 and 'bf16/f32' or 'Lua/C', bf16 and '   sampled log-prob change: mean, largest' or ''))
 for _, c in ipairs(configs) do
   if opts.only == '' or opts.only == c.name then
     local model = empo.models.new({ model_type = 'qwen2', vocab_size = c.vocab, hidden_size = c.d,
