@@ -29,7 +29,7 @@
 #include "kernels/sample_row.h"
 
 typedef struct empo_kernel_table {
-    const char *name;   /* "cpu", "ref" */
+    const char *name;   /* "avx2", "avx512", "ref" */
     /* elementwise.h */
     empo_binary_fn *binary;
     empo_unary_fn *unary;
@@ -70,11 +70,24 @@ typedef struct empo_kernel_table {
     empo_decode_prefill_fn *decode_prefill;
 } empo_kernel_table;
 
-extern const empo_kernel_table empo_kernels_cpu, empo_kernels_ref;
+/* cpu: the AVX2 table (x86-64-v3); avx512: the same kernels built for
+ * x86-64-v4 (kernels/avx512/); ref: the naive oracle. */
+extern const empo_kernel_table empo_kernels_cpu, empo_kernels_avx512, empo_kernels_ref;
 
-/* The table in use: the reference when EMPO_REFERENCE is set (and not "0")
- * at the first call, else the CPU's; empo_kernels_use changes it. */
+/* The table in use, chosen at the first call: EMPO_ISA=avx2|avx512|ref if
+ * set (a table the CPU cannot run, or an unknown name, is refused with a
+ * line on stderr and the choice falls through), else EMPO_REFERENCE=1 the
+ * reference, else the best the CPU runs (avx512 with AVX-512 F/BW/VL/DQ,
+ * else avx2). empo_kernels_use changes it. */
 const empo_kernel_table *empo_kernels(void);
 void empo_kernels_use(const empo_kernel_table *k);
+
+/* The table of that name ("avx2", "avx512", "ref"), or NULL: unknown, or
+ * one this CPU cannot run. The best the CPU runs: empo_kernels_best(). */
+const empo_kernel_table *empo_kernels_named(const char *name);
+const empo_kernel_table *empo_kernels_best(void);
+/* The fast table chosen at start (EMPO_ISA's, or the best; never ref):
+ * where turning the reference off goes back to. */
+const empo_kernel_table *empo_kernels_fast(void);
 
 #endif

@@ -1,5 +1,6 @@
 /* runtime.c — version, thread count, the public switch to the reference kernels. */
 #include <omp.h>
+#include <string.h>
 #include "base/base_internal.h"
 #include "kernels/kernels.h"
 
@@ -18,12 +19,26 @@ void empo_set_num_threads(int n) {
 int empo_get_num_threads(void) { return omp_get_max_threads(); }
 
 /* The kernel table is chosen in kernels/kernels.c; these are its public
- * switch (EMPO_REFERENCE=1 does the same from the environment). */
+ * switches (EMPO_ISA and EMPO_REFERENCE=1 do the same from the environment). */
 int empo_set_reference_kernels(int on) {
     int prev = empo_kernels() == &empo_kernels_ref;
-    empo_kernels_use(on ? &empo_kernels_ref : &empo_kernels_cpu);
+    empo_kernels_use(on ? &empo_kernels_ref : empo_kernels_fast());
     return prev;
 }
+
+int empo_set_kernel_table(const char *name) {
+    const empo_kernel_table *k = empo_kernels_named(name);
+    if (!k) {
+        if (name && strcmp(name, "avx512") == 0)
+            return empo_fail(EMPO_E_ARG, "kernel table avx512: this CPU has no AVX-512 (F, BW, VL and DQ); it runs %s",
+                             empo_kernels_best()->name);
+        return empo_fail(EMPO_E_ARG, "kernel table %s: unknown (avx2, avx512, ref)", name ? name : "(null)");
+    }
+    empo_kernels_use(k);
+    return EMPO_OK;
+}
+
+const char *empo_best_kernel_table(void) { return empo_kernels_best()->name; }
 
 int empo_reference_kernels(void) { return empo_kernels() == &empo_kernels_ref; }
 

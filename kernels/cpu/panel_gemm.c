@@ -180,6 +180,45 @@ static inline __attribute__((always_inline)) void swiglu_out(const swiglu_ctx *x
     }
 }
 
+/* a tile's outputs, as the product or SwiGLU wants them */
+static inline __attribute__((always_inline)) void epilogue(const linear_ctx *lin, const swiglu_ctx *glu,
+                                                           __m256 c[R][2], int64_t n, int nr, int64_t p) {
+    if (glu) swiglu_out(glu, c, n, nr, p);
+    else if (lin->panels) panel_out(lin, c, n, nr, p);
+    else linear_out(lin, c, n, nr, p);
+}
+
+#ifdef __AVX512F__
+/* The tile for the AVX-512 build: a panel row is one 16-lane register, and
+ * two panels (x0, and x1 when `two`) share each weight broadcast, so 12
+ * independent chains hide the FMA latency. f32 weights only. Each output
+ * is the same FMA chain over k as tile()'s, so the same bits; the results
+ * leave as tile()'s halves for the same epilogues. */
+static inline __attribute__((always_inline)) void tile16(__m256 c0[R][2], __m256 c1[R][2], const void *const w[R],
+                                                         const float *x0p, const float *x1p, int64_t K,
+                                                         const void *const *pf, int npf, const int two) {
+    __m512 a[R], b[R];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++) a[r] = b[r] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k++) {
+        if ((k & (LINE - 1)) == 0)
+            for (int i = 0; i < npf; i++) _mm_prefetch((const char *)((const float *)pf[i] + k), _MM_HINT_T0);
+        const __m512 x0 = _mm512_loadu_ps(x0p + k * L), x1 = two ? _mm512_loadu_ps(x1p + k * L) : x0;
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) {
+            const __m512 s = _mm512_set1_ps(((const float *)w[r])[k]);
+            a[r] = _mm512_fmadd_ps(s, x0, a[r]);
+            if (two) b[r] = _mm512_fmadd_ps(s, x1, b[r]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++) {
+        c0[r][0] = _mm512_castps512_ps256(a[r]), c0[r][1] = _mm512_extractf32x8_ps(a[r], 1);
+        c1[r][0] = _mm512_castps512_ps256(b[r]), c1[r][1] = _mm512_extractf32x8_ps(b[r], 1);
+    }
+}
+#endif
+
 /* Walks the strips of `rows` weight rows starting at rows n0, n0+rows, ..
  * below n1 (rows past n1 repeat the last one: computed, never stored) and
  * every panel, handing each tile to its epilogue: linear_out, or with
@@ -231,24 +270,33 @@ static inline __attribute__((always_inline)) void strips(const float *xp, int64_
         }
         for (int64_t p = 0; p < P; p++) {
             /* panel p prefetches next-strip rows p, p + P, ...: all of them over the panels */
-            const void *pf[R];
+            const void *pf[2 * R];
             int npf = 0;
             for (int i = (int)p; i < nn; i += (int)P) pf[npf++] = next[i];
             __m256 c[R][2];
+            const void *const *ws = wr;
+            const void *wf[R];
             if (buffered) {
                 if (p == 0) widen_rows(widened, wr, K);
-                const void *const wf[R] = {widened, widened + K, widened + 2 * K, widened + 3 * K, widened + 4 * K,
-                                           widened + 5 * K};
-                if (M - p * L > 8) tile(c, wf, xp + p * K * L, K, pf, npf, 1, 0);
-                else tile(c, wf, xp + p * K * L, K, pf, npf, 0, 0);
-            } else if (M - p * L > 8) {
-                tile(c, wr, xp + p * K * L, K, pf, npf, 1, bf16);
-            } else {
-                tile(c, wr, xp + p * K * L, K, pf, npf, 0, bf16);
+                for (int r = 0; r < R; r++) wf[r] = widened + r * K;
+                ws = wf;
             }
-            if (glu) swiglu_out(glu, c, n, nr, p);
-            else if (lin->panels) panel_out(lin, c, n, nr, p);
-            else linear_out(lin, c, n, nr, p);
+#ifdef __AVX512F__
+            /* the AVX-512 build: full panels 16 lanes to a register, two at a time */
+            if ((buffered || !bf16) && M - p * L > 8) {
+                const int two = p + 1 < P && M - (p + 1) * L > 8;
+                if (two)
+                    for (int i = (int)p + 1; i < nn; i += (int)P) pf[npf++] = next[i];
+                __m256 c1[R][2];
+                tile16(c, c1, ws, xp + p * K * L, xp + (p + 1) * K * L, K, pf, npf, two);
+                epilogue(lin, glu, c, n, nr, p);
+                if (two) epilogue(lin, glu, c1, n, nr, ++p);
+                continue;
+            }
+#endif
+            if (M - p * L > 8) tile(c, ws, xp + p * K * L, K, pf, npf, 1, bf16 && !buffered);
+            else tile(c, ws, xp + p * K * L, K, pf, npf, 0, bf16 && !buffered);
+            epilogue(lin, glu, c, n, nr, p);
         }
     }
 }

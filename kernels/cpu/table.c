@@ -1,8 +1,9 @@
-/* table.c — the CPU kernel table: OpenMP, SIMD (x86-64-v3), oneDNN's sgemm. */
+/* table.c — the AVX2 kernel table: OpenMP, SIMD (x86-64-v3), oneDNN's sgemm.
+ * kernels/avx512/table.c is the same kernels built for x86-64-v4. */
 #include "kernels/kernels.h"
 
 const empo_kernel_table empo_kernels_cpu = {
-    .name = "cpu",
+    .name = "avx2",
     .binary = empo_k_binary_f32,
     .unary = empo_k_unary_f32,
     .unary_backward = empo_k_unary_backward_f32,

@@ -7,6 +7,7 @@
  *     empo generate DIR PROMPT   sample from a model (lua/cli/generate.lua)
  *     empo eval DIR DATA.jsonl   accuracy on questions with gold answers (lua/cli/eval.lua)
  *     empo plot RUN_DIR...       the runs' curves as one HTML page (lua/cli/plot.lua)
+ *     empo info                  kernel table, threads, CPU (lua/cli/info.lua)
  *     empo --version / --help
  *
  * A script sees `arg` as luajit builds it: arg[0] the script, arg[1..] the
@@ -62,13 +63,15 @@ static void usage(FILE *f)
             "                                  greedy, avg@k, maj@k, pass@k against gold answers\n"
             "       empo plot RUN_DIR... [out=FILE.html]\n"
             "                                  the runs' curves, overlaid, as one HTML page\n"
+            "       empo info                  the kernel table (and the CPU's best), threads, CPU\n"
             "       empo --version             print the version\n"
             "       empo --help                print this help\n"
             "\n"
             "Scripts get their arguments in `arg` (arg[0] = script) and in `...`;\n"
             "`require 'empo'` loads the library. Modules beside the script are found\n"
             "by require. Environment: EMPO_LUA_PATH (Lua search path for the library),\n"
-            "EMPO_LIB (libempo to load from a plain luajit), EMPO_REFERENCE=1 (naive\n"
+            "EMPO_LIB (libempo to load from a plain luajit), EMPO_ISA=avx2|avx512|ref\n"
+            "(the kernel table; default the best the CPU runs), EMPO_REFERENCE=1 (naive\n"
             "reference kernels everywhere).\n");
 }
 
@@ -439,6 +442,8 @@ int main(int argc, char **argv)
         rc = run_module(L, argv, argc, "cli.eval");
     else if (!strcmp(cmd, "plot"))
         rc = run_module(L, argv, argc, "cli.plot");
+    else if (!strcmp(cmd, "info"))
+        rc = run_module(L, argv, argc, "cli.info");
     else
         rc = run_script(L, argv, argc, 1);
 

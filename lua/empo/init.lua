@@ -108,8 +108,36 @@ function empo.get_num_threads() return C.empo_get_num_threads() end
 
 function empo.set_reference_kernels(on) return C.empo_set_reference_kernels(on and 1 or 0) ~= 0 end
 function empo.reference_kernels() return C.empo_reference_kernels() ~= 0 end
--- The name of the kernel table in use ('cpu' or 'ref'; kernels/kernels.h).
+-- The name of the kernel table in use ('avx2', 'avx512' or 'ref';
+-- kernels/kernels.h), a switch by name (an unknown name, or a table the
+-- CPU cannot run, is an error saying which), and the best the CPU runs.
 function empo.kernel_table() return ffi.string(C.empo_kernel_table_name()) end
+function empo.set_kernel_table(name)
+  if type(name) ~= 'string' then T.argerror('empo.set_kernel_table', 1, "'avx2', 'avx512' or 'ref'", name) end
+  if C.empo_set_kernel_table(name) ~= 0 then error('empo.set_kernel_table: ' .. ffi.string(C.empo_last_error()), 2) end
+end
+function empo.best_kernel_table() return ffi.string(C.empo_best_kernel_table()) end
+
+-- What this process runs on: version, kernel table (and the best the CPU
+-- runs), thread count, and the CPU as /proc/cpuinfo names it (model,
+-- cores, AVX2 / AVX-512 / AMX). info().line is all of it on one line, as
+-- every benchmark prints it.
+function empo.info()
+  local f = io.open('/proc/cpuinfo', 'rb')
+  local text = f and f:read('*a') or ''
+  if f then f:close() end
+  local model = text:match('model name%s*:%s*([^\n]+)') or 'unknown CPU'
+  local flags = text:match('flags%s*:%s*([^\n]+)') or ''
+  local isa = flags:find('avx512f', 1, true) and 'AVX-512' or (flags:find('avx2', 1, true) and 'AVX2' or 'no AVX2')
+  if flags:find('amx_tile', 1, true) then isa = isa .. ' + AMX' end
+  local cores = 0
+  for _ in text:gmatch('\nprocessor%s*:') do cores = cores + 1 end
+  if text:match('^processor') then cores = cores + 1 end
+  local i = { version = ffi.string(C.empo_version()), kernels = empo.kernel_table(), best = empo.best_kernel_table(),
+              threads = empo.get_num_threads(), cpu = string.format('%s (%d cores, %s)', model, cores, isa) }
+  i.line = string.format('kernels %s (best here: %s), %d threads, %s', i.kernels, i.best, i.threads, i.cpu)
+  return i
+end
 
 -- Bytes held by live tensors, parked in the allocator cache, and the peak
 -- of live bytes; the number of live tensor handles.

@@ -73,12 +73,39 @@ c.ok(type(E.origin) == 'string', 'origin: ' .. tostring(E.origin))
 
 -- the kernel table in use, and the switch to the reference one
 local empo = require 'empo'
-c.eq(empo.kernel_table(), os.getenv('EMPO_REFERENCE') == '1' and 'ref' or 'cpu', 'empo.kernel_table()')
+local isa = os.getenv('EMPO_ISA')
+local fast = (isa == 'avx2' or isa == 'avx512') and isa or empo.best_kernel_table()
+c.eq(empo.kernel_table(), os.getenv('EMPO_REFERENCE') == '1' and isa ~= 'avx2' and isa ~= 'avx512' and 'ref' or fast,
+     'empo.kernel_table()')
+local has512 = io.open('/proc/cpuinfo'):read('*a'):find('avx512dq', 1, true) ~= nil
+c.eq(empo.best_kernel_table(), has512 and 'avx512' or 'avx2', 'the best table follows the CPU\'s flags')
 local prev = empo.set_reference_kernels(true)
 c.eq(empo.kernel_table(), 'ref', 'set_reference_kernels(true) selects the reference table')
 c.ok(empo.reference_kernels(), 'reference_kernels() after the switch')
 empo.set_reference_kernels(false)
-c.eq(empo.kernel_table(), 'cpu', 'set_reference_kernels(false) selects the CPU table')
+c.eq(empo.kernel_table(), fast, 'set_reference_kernels(false) goes back to the fast table chosen at start')
+empo.set_kernel_table('avx2')
+c.eq(empo.kernel_table(), 'avx2', 'set_kernel_table by name')
+c.raises(function() empo.set_kernel_table('avx1024') end, 'kernel table avx1024: unknown (avx2, avx512, ref)')
+if not has512 then c.raises(function() empo.set_kernel_table('avx512') end, 'this CPU has no AVX-512') end
+empo.set_kernel_table(fast)
 empo.set_reference_kernels(prev)
+local info = empo.info()
+c.ok(info.line:find('kernels ' .. info.kernels, 1, true) and info.threads >= 1 and info.cpu:find('cores', 1, true),
+     'empo.info(): ' .. info.line)
+-- EMPO_ISA from the environment, and a name it does not know
+local bin = os.getenv('EMPO_BINARY')
+if bin then
+  local p = io.popen("EMPO_ISA=avx2 '" .. bin .. "' info 2>&1")
+  local out = p:read('*a')
+  p:close()
+  c.ok(out:find('kernels: avx2', 1, true) ~= nil and out:find('threads:', 1, true) ~= nil, 'empo info: ' .. out)
+  p = io.popen("EMPO_ISA=avx3 '" .. bin .. "' -e \"print(require('empo').kernel_table())\" 2>&1")
+  out = p:read('*a')
+  p:close()
+  c.ok(out:find('EMPO_ISA=avx3: not a kernel table', 1, true) ~= nil and
+       out:find(empo.best_kernel_table(), 1, true) ~= nil,
+       'an unknown EMPO_ISA is named, and the best table runs: ' .. out)
+end
 
 c.done()

@@ -6,7 +6,7 @@
 #endif
 
 /* Bumped whenever a public declaration changes; the Lua binding checks it. */
-enum { EMPO_ABI_VERSION = 4 };
+enum { EMPO_ABI_VERSION = 5 };
 
 const char *empo_version(void);
 int empo_abi_version(void);
@@ -15,11 +15,18 @@ void empo_set_num_threads(int n);
 int empo_get_num_threads(void);
 
 /* Force the naive reference kernels everywhere (also EMPO_REFERENCE=1 in the
- * environment). Returns the previous setting. */
+ * environment); off goes back to the fast table chosen at start. Returns
+ * the previous setting. */
 int empo_set_reference_kernels(int on);
 int empo_reference_kernels(void);
-/* The name of the kernel table in use: "cpu" or "ref" (kernels/kernels.h). */
+/* The kernel table in use: "avx2", "avx512" or "ref" (kernels/kernels.h).
+ * Chosen at the first op from EMPO_ISA=avx2|avx512|ref, else
+ * EMPO_REFERENCE=1, else the best the CPU runs; empo_set_kernel_table
+ * switches by name and fails (EMPO_E_ARG, naming why) on an unknown name
+ * or a table the CPU cannot run. empo_best_kernel_table: the CPU's best. */
 const char *empo_kernel_table_name(void);
+int empo_set_kernel_table(const char *name);
+const char *empo_best_kernel_table(void);
 
 /* A graceful stop (core/base/stop_signal.c): between begin and end, SIGINT
  * and SIGTERM are only noted (a second one gets the previous action), and

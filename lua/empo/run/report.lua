@@ -13,19 +13,7 @@ local format, concat = string.format, table.concat
 local M = {}
 
 -- "AMD EPYC (2 cores, AVX-512)"-style description of this machine.
-function M.cpu()
-  local f = io.open('/proc/cpuinfo', 'rb')
-  local text = f and f:read('*a') or ''
-  if f then f:close() end
-  local model = text:match('model name%s*:%s*([^\n]+)') or 'unknown CPU'
-  local flags = text:match('flags%s*:%s*([^\n]+)') or ''
-  local isa = flags:find('avx512f', 1, true) and 'AVX-512' or (flags:find('avx2', 1, true) and 'AVX2' or 'no AVX2')
-  if flags:find('amx_tile', 1, true) then isa = isa .. ' + AMX' end
-  local cores = 0
-  for _ in text:gmatch('\nprocessor%s*:') do cores = cores + 1 end
-  if text:match('^processor') then cores = cores + 1 end
-  return format('%s (%d cores, %s)', model, cores, isa)
-end
+function M.cpu() return empo.info().cpu end
 
 local METRICS = { 'greedy', 'avg', 'maj', 'pass' }
 M.FIGURE_KEYS = 'eval_greedy,eval_maj,entropy,majority_correct,positive_correct,response_length'
