@@ -121,6 +121,7 @@ static void bench_extract(int repeats) {
 int main(int argc, char **argv) {
     int repeats = argc > 1 ? atoi(argv[1]) : 20000;
     if (repeats < 10) repeats = 10;
+    printf("clustering, 1 thread (no kernel table: the clustering is plain C)\n");
     static const int sizes[] = {8, 16, 64};
     for (int s = 0; s < 3; s++) bench_groups(EMPO_RULE_MATH, "math", sizes[s], sizes[s] == 64 ? repeats / 4 : repeats, 0);
     bench_groups(EMPO_RULE_MATH, "math", 8, repeats, 1);

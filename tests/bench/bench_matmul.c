@@ -70,7 +70,8 @@ int main(int argc, char **argv) {
             if (shapes[i].m == m && shapes[i].n == nn && shapes[i].k == k) torch_gf[i][t - 1] = gf;
     if (p) pclose(p);
 
-    printf("matmul GFLOP/s (best of N; M x N x K)\n");
+    printf("matmul GFLOP/s (best of N; M x N x K); kernel table %s (best here: %s)\n", empo_kernel_table_name(),
+           empo_best_kernel_table());
     printf("%-18s %3s %10s %10s %10s %12s %12s\n", "shape", "thr", "empo", "oneDNN", "PyTorch", "empo/oneDNN",
            "empo/PyTorch");
     for (int i = 0; i < nshapes; i++) {

@@ -137,6 +137,7 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < B * c->V; i++) diff = fmax(diff, fabs((double)logits[0][i] - logits[1][i]));
     qsort(t[0], (size_t)calls, sizeof(double), by_value);
     qsort(t[1], (size_t)calls, sizeof(double), by_value);
+    printf("the AVX2 table's decode step (both revisions' kernels/cpu built for x86-64-v3)\n");
     printf("%s, %lld rows with %lld own positions, %d threads, %lld calls each:\n", c->name, (long long)B,
            (long long)col, threads, (long long)calls);
     printf("  old: mean %.1f us, median %.1f us\n  new: mean %.1f us, median %.1f us\n", 1e6 * sum[0] / calls,

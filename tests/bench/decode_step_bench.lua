@@ -26,6 +26,7 @@ local configs = {
 }
 
 local other = bf16 and 'bf16' or 'Lua'
+print(empo.info().line)
 print(string.format('decode step (ms), %d threads, C and %s taking turns, %d calls each', opts.threads,
                     bf16 and 'C on bf16 weights' or 'Lua', opts.reps))
 print(string.format('%-6s %5s %10s %10s %10s %10s %7s%s', 'config', 'rows', 'C median', 'C best', other .. ' median',

@@ -35,6 +35,7 @@ local b = empo.tensor({ 5, 6, 7, 8 })
 local h = a.h
 
 print(string.format('dispatch: %d iterations, libempo %s, %s', N, empo.version, jit.version))
+print(empo.info().line)
 bench('ffi empo_tensor_numel', function(n)
   local s = 0
   for _ = 1, n do s = s + C.empo_tensor_numel(h) end

@@ -93,6 +93,7 @@ if opts.only ~= '' then   -- one configuration (a child process of the full run:
   end
   return
 end
+print(empo.info().line)
 print(string.format('sampling: generated tokens/s (T = 1, prefill included), %d threads, best of 2 x %d, %s decode step',
                     opts.threads, opts.repeats, opts.c_decode and 'C' or 'Lua'))
 print(string.format('%-6s %-14s %9s %9s %7s %10s %10s %10s %9s %9s', 'config', 'prompts x n', 'empo', 'PyTorch',

@@ -117,6 +117,7 @@ if opts.only ~= '' then
   end
   return
 end
+print(empo.info().line)
 print(string.format('one EMPO step (G samples of B prompts + the policy update), %d threads, best of %d', opts.threads,
                     opts.repeats))
 for _, c in ipairs(configs) do    -- each size in a process of its own (peak memory per size)

@@ -9,6 +9,7 @@
 local empo = require 'empo'
 local logprob = require 'empo.rl.logprob'
 empo.set_num_threads(2)
+print(empo.info().line)
 local clock = empo.log.clock
 for _, c in ipairs({
   { name = 'arith', d = 128, layers = 3, heads = 4, kv = 2, ffn = 384, vocab = 80, prompts = 16, n = 8, plen = 100, new = 40 },

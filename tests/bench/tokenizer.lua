@@ -27,6 +27,7 @@ local mb = #text / 1e6
 local lines = {}
 for l in text:gmatch('[^\n]*') do lines[#lines + 1] = l end
 print(string.format('text: %.2f MB of English (%d lines), tokenizer: Qwen2.5', mb, #lines))
+print(empo.info().line)
 
 local function best(reps, fn)
   local t, r = math.huge, nil

@@ -53,6 +53,7 @@ local function run_torch(c)
   return tonumber(tps), tonumber(rss)
 end
 
+print(empo.info().line)
 print(string.format('training tokens/s (forward + backward + AdamW), %d threads, fastest of 2 x %d steps', opts.threads, opts.steps))
 print(string.format('%-6s %-10s %10s %10s %7s %12s %12s %12s', 'config', 'batch', 'empo', 'PyTorch', 'ratio',
   'empo peak', 'empo RSS', 'torch RSS'))
