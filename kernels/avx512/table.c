@@ -1,42 +1,11 @@
-/* table.c — the AVX-512 kernel table: the CPU kernels built a second time
- * for x86-64-v4 (kernels/avx512/rename.h gives those builds their names,
- * so every empo_k_* below is the AVX-512 build where one exists); oneDNN's
- * sgemm (which picks its own instruction set), the index and the sampler-
- * independent slots are the AVX2 table's. Chosen in kernels/kernels.c when
- * the CPU has AVX-512 F, BW, VL and DQ, or by EMPO_ISA=avx512. */
+/* table.c — the AVX-512 kernel table: the CPU table's slots
+ * (kernels/cpu/table_slots.h) with kernels/avx512/rename.h included
+ * first, so every name is the x86-64-v4 build's where one exists; oneDNN's
+ * sgemm (which picks its own instruction set) and the index kernels stay
+ * the AVX2 table's. Chosen in kernels/kernels.c when the CPU has AVX-512
+ * F, BW, VL and DQ, or by EMPO_ISA=avx512. */
 #include "kernels/avx512/rename.h"
 #include "kernels/kernels.h"
+#include "kernels/cpu/table_slots.h"
 
-const empo_kernel_table empo_kernels_avx512 = {
-    .name = "avx512",
-    .binary = empo_k_binary_f32,
-    .unary = empo_k_unary_f32,
-    .unary_backward = empo_k_unary_backward_f32,
-    .sum_dim = empo_k_sum_dim,
-    .max_dim = empo_k_max_dim,
-    .softmax = empo_k_softmax,
-    .softmax_backward = empo_k_softmax_backward,
-    .gemm = empo_k_gemm,
-    .index_rows = empo_index_rows_cpu,
-    .index_rows_add = empo_index_rows_add_cpu,
-    .rmsnorm_forward = empo_k_rmsnorm_forward,
-    .rmsnorm_backward = empo_k_rmsnorm_backward,
-    .swiglu_forward = empo_k_swiglu_forward,
-    .swiglu_backward = empo_k_swiglu_backward,
-    .rope_forward = empo_k_rope_forward,
-    .rope_backward = empo_k_rope_backward,
-    .attention_work = empo_k_attention_work,
-    .attention_forward = empo_k_attention_forward,
-    .attention_backward = empo_k_attention_backward,
-    .logprob_entropy_forward = empo_k_logprob_entropy_forward,
-    .logprob_entropy_backward = empo_k_logprob_entropy_backward,
-    .adamw = empo_adamw_cpu,
-    .sumsq = empo_sumsq_cpu,
-    .scale = empo_scale_cpu,
-    .sample_row = empo_k_sample_row,
-    .kv_attention_work = empo_k_kv_attention_work,
-    .kv_attention = empo_k_kv_attention,
-    .decode_scratch_floats = empo_decode_scratch_floats,
-    .decode_step = empo_k_decode_step,
-    .decode_prefill = empo_k_decode_prefill,
-};
+const empo_kernel_table empo_kernels_avx512 = {.name = "avx512", EMPO_CPU_TABLE_SLOTS};
