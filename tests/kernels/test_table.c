@@ -1,7 +1,9 @@
 /* test_table.c — the kernel tables (kernels/kernels.h): every table fills
  * every slot, the switch picks the table, and one small model of every op
  * that reaches a kernel gives the reference table's values and gradients
- * when run on the fast table, through the same op code. A new backend or
+ * when run on the fast table, through the same op code; the AVX-512
+ * table's runs are skipped, saying so, on a CPU without it, and there its
+ * panel products must give the AVX2 tiles' bits. A new backend or
  * instruction set is one more entry in `tables` below. */
 #include <math.h>
 #include <stddef.h>
@@ -10,6 +12,37 @@
 #include "check.h"
 #include "empo/empo.h"
 #include "kernels/kernels.h"
+#include "kernels/panel_gemm.h"
+
+/* the AVX-512 build's products (kernels/avx512/rename.h names them) */
+empo_panel_linear_fn empo_k512_panel_linear, empo_k512_panel_linear_panels;
+empo_panel_swiglu_fn empo_k512_panel_swiglu;
+
+/* The AVX-512 panel tiles keep the AVX2 tiles' FMA chains: the same bits,
+ * for 1 to 5 panels (pairs and a lone one), full and short last panels. */
+static void test_panels_same_bits(void) {
+    const int64_t Ms[] = {16, 17, 24, 40, 64, 77}, N = 23, K = 45;
+    int same = 1;
+    for (int c = 0; c < 6; c++) {
+        const int64_t M = Ms[c], P = empo_panels(M), n = P * EMPO_PANEL * N;
+        float x[77 * 45], w[23 * 45], u[23 * 45], b[23];
+        for (int64_t i = 0; i < M * K; i++) x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+        for (int64_t i = 0; i < N * K; i++) w[i] = (float)((i * 53) % 97) / 48.0f - 1.0f, u[i] = w[(i * 7) % (N * K)];
+        for (int64_t i = 0; i < N; i++) b[i] = (float)i / 10.0f;
+        float xp[5 * EMPO_PANEL * 45], y0[77 * 23], y1[77 * 23], p0[5 * EMPO_PANEL * 23], p1[5 * EMPO_PANEL * 23];
+        empo_k_panel_pack(xp, x, M, K, K, 0, P);
+        empo_k_panel_linear(y0, N, 0, xp, M, K, w, b, 0, N);
+        empo_k512_panel_linear(y1, N, 0, xp, M, K, w, b, 0, N);
+        same &= memcmp(y0, y1, sizeof(float) * (size_t)(M * N)) == 0;
+        empo_k_panel_linear_panels(p0, EMPO_PANEL * N, 0, xp, M, K, w, NULL, 0, N);
+        empo_k512_panel_linear_panels(p1, EMPO_PANEL * N, 0, xp, M, K, w, NULL, 0, N);
+        same &= memcmp(p0, p1, sizeof(float) * (size_t)n) == 0;
+        empo_k_panel_swiglu(p0, N, xp, M, K, w, u, 0, N);
+        empo_k512_panel_swiglu(p1, N, xp, M, K, w, u, 0, N);
+        same &= memcmp(p0, p1, sizeof(float) * (size_t)n) == 0;
+    }
+    check_report(__FILE__, __LINE__, same, "avx512 panel products (rows, panels, SwiGLU): the avx2 tiles' bits");
+}
 
 typedef void (*any_fn)(void);
 
@@ -205,6 +238,7 @@ int main(void) {
     const size_t ntables = has512 ? 3 : 2;
     if (!has512) printf("  SKIP the avx512 table's runs: this CPU has no AVX-512 (F, BW, VL and DQ)\n");
     CHECK(strcmp(empo_best_kernel_table(), has512 ? "avx512" : "avx2") == 0);
+    if (has512) test_panels_same_bits();
 
     /* the public switches pick the table */
     int prev = empo_set_reference_kernels(1);
