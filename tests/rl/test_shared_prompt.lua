@@ -146,6 +146,10 @@ local function group_of(prompt, n)
 end
 c.ok(logprob.use_shared(model, group_of(long_prompt, 40), 'auto'), 'auto shares a 100-token prompt of 40-token answers')
 c.ok(not logprob.use_shared(model, group_of(short_prompt, 40), 'auto'), 'auto does not share a 4-token prompt')
+local copies = group_of(long_prompt, 40)
+for _, r in ipairs(copies) do r.prompt = { unpack(long_prompt) } end
+c.ok(logprob.use_shared(model, copies, 'auto'), 'auto counts equal prompts in separate tables as one')
+c.eq(#logprob.micro_batches(copies, 500, true), 1, 'and so do the micro-batches (one prompt: 100 + 8 x 39 = 412 <= 500)')
 c.ok(not logprob.use_shared(model, group_of(long_prompt, 40), false), 'false is false')
 
 -- a researcher's Attention: the per-sequence path, and true is refused by name

@@ -61,13 +61,14 @@ end
 -- The padded tokens a micro-batch costs: rows x longest per sequence; with
 -- shared prompts, its prompts x the longest prompt plus rows x the longest
 -- completion input.
-local function batch_cost(rows, idx, shared)
-  local longest, prompt, tail, prompts, seen = 0, 0, 0, 0, {}
+-- group: the rows' prompt groups (prompt_groups), when shared.
+local function batch_cost(rows, idx, group)
+  local longest, prompt, tail, prompts, seen, shared = 0, 0, 0, 0, {}, group ~= nil
   for _, i in ipairs(idx) do
     local r = rows[i]
     longest = math.max(longest, M.row_tokens(r))
     prompt, tail = math.max(prompt, #r.prompt), math.max(tail, #r.completion - 1)
-    if shared and not seen[r.prompt] then seen[r.prompt], prompts = true, prompts + 1 end
+    if shared and not seen[group[i]] then seen[group[i]], prompts = true, prompts + 1 end
   end
   if shared then return prompts * prompt + #idx * tail end
   return #idx * longest
@@ -94,9 +95,10 @@ function M.micro_batches(rows, budget, shared)
       longest = l
     end
   else
+    local group = M.prompt_groups(rows)
     for i = 1, #rows do
       cur[#cur + 1] = i
-      if #cur > 1 and batch_cost(rows, cur, true) > budget then
+      if #cur > 1 and batch_cost(rows, cur, group) > budget then
         cur[#cur] = nil
         out[#out + 1] = cur
         cur = { i }
@@ -134,7 +136,7 @@ function M.use_shared(model, rows, mode)
   if not can then return false end
   local all = {}
   for i = 1, #rows do all[i] = i end
-  return batch_cost(rows, all, true) <= 0.8 * batch_cost(rows, all, false)
+  return batch_cost(rows, all, (M.prompt_groups(rows))) <= 0.8 * batch_cost(rows, all, nil)
 end
 
 -- The log-probs, entropies (and self-certainty) of the picked logits
