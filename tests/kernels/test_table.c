@@ -13,10 +13,36 @@
 #include "empo/empo.h"
 #include "kernels/kernels.h"
 #include "kernels/panel_gemm.h"
+#include "kernels/tile_gemm.h"
 
 /* the AVX-512 build's products (kernels/avx512/rename.h names them) */
 empo_panel_linear_fn empo_k512_panel_linear, empo_k512_panel_linear_panels;
 empo_panel_swiglu_fn empo_k512_panel_swiglu;
+empo_tile_gemm_fn empo_tile_gemm_avx512;
+
+/* The AVX-512 attention tiles keep the AVX2 ones' chains too: the same
+ * bits over row and column tails (n = 8 .. 45 crosses 32-, 16- and
+ * 8-column blocks and the scalar tail), plain and transposed A, with and
+ * without accumulation. */
+static void test_tiles_same_bits(void) {
+    static float A[40 * 40], B[40 * 48], C0[40 * 48], C1[40 * 48];
+    for (int i = 0; i < 40 * 40; i++) A[i] = (float)((i * 29) % 83) / 40.0f - 1.0f;
+    for (int i = 0; i < 40 * 48; i++) B[i] = (float)((i * 31) % 79) / 39.0f - 1.0f;
+    int same = 1;
+    const int64_t ms[] = {1, 7, 8, 13, 40}, ns[] = {8, 15, 16, 33, 45}, k = 37;
+    for (int a = 0; a < 5; a++)
+        for (int b = 0; b < 5; b++)
+            for (int mode = 0; mode < 4; mode++) {
+                const int64_t m = ms[a], n = ns[b], ldc = 48;
+                const int acc = mode & 1, transposed = mode & 2;
+                for (int i = 0; i < 40 * 48; i++) C0[i] = C1[i] = (float)(i % 7) / 7.0f;
+                const int64_t a_row = transposed ? 1 : 40, a_col = transposed ? 40 : 1;
+                empo_tile_gemm(C0, ldc, A, a_row, a_col, B, 48, m, n, k, acc);
+                empo_tile_gemm_avx512(C1, ldc, A, a_row, a_col, B, 48, m, n, k, acc);
+                same &= memcmp(C0, C1, sizeof C0) == 0;
+            }
+    check_report(__FILE__, __LINE__, same, "avx512 tile products: the avx2 tiles' bits");
+}
 
 /* The AVX-512 panel tiles keep the AVX2 tiles' FMA chains: the same bits,
  * for 1 to 5 panels (pairs and a lone one), full and short last panels. */
@@ -238,7 +264,7 @@ int main(void) {
     const size_t ntables = has512 ? 3 : 2;
     if (!has512) printf("  SKIP the avx512 table's runs: this CPU has no AVX-512 (F, BW, VL and DQ)\n");
     CHECK(strcmp(empo_best_kernel_table(), has512 ? "avx512" : "avx2") == 0);
-    if (has512) test_panels_same_bits();
+    if (has512) test_panels_same_bits(), test_tiles_same_bits();
 
     /* the public switches pick the table */
     int prev = empo_set_reference_kernels(1);
