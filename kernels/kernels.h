@@ -4,14 +4,17 @@
  *     const empo_kernel_table *K = empo_kernels();
  *     K->rmsnorm_forward(out, rstd, x, w, N, D, eps);
  *
- * Two tables exist: empo_kernels_cpu (kernels/cpu/table.c: OpenMP, SIMD,
- * oneDNN) and empo_kernels_ref (kernels/ref/table.c: naive loops in double,
- * the oracle every fast kernel is tested against). EMPO_REFERENCE=1 in the
- * environment, or empo_set_reference_kernels(1), makes the reference table
- * the one in use. A new backend (CUDA) or instruction set (AVX-512) is one
- * more table of this type: it fills every slot (tests/kernels/test_table.c
- * checks that no slot is NULL and that each table gives the reference's
- * results through the same ops) and is chosen in kernels/kernels.c.
+ * Three tables exist: empo_kernels_cpu ("avx2", kernels/cpu/table.c:
+ * OpenMP, x86-64-v3 SIMD, oneDNN), empo_kernels_avx512 (kernels/avx512/:
+ * the same kernels built for x86-64-v4) and empo_kernels_ref
+ * (kernels/ref/table.c: naive loops in double, the oracle every fast
+ * kernel is tested against). The best the CPU runs is the default;
+ * EMPO_ISA=avx2|avx512|ref, EMPO_REFERENCE=1 or the public switches
+ * (empo_set_kernel_table, empo_set_reference_kernels) choose another. A
+ * new backend (CUDA) is one more table of this type: it fills every slot
+ * (tests/kernels/test_table.c checks that no slot is NULL and that each
+ * table gives the reference's results through the same ops) and is chosen
+ * in kernels/kernels.c.
  *
  * Slots are grouped by the family header that declares their type and the
  * two implementations; kernels include only those headers and
@@ -76,7 +79,7 @@ extern const empo_kernel_table empo_kernels_cpu, empo_kernels_avx512, empo_kerne
 
 /* The table in use, chosen at the first call: EMPO_ISA=avx2|avx512|ref if
  * set (a table the CPU cannot run, or an unknown name, is refused with a
- * line on stderr and the choice falls through), else EMPO_REFERENCE=1 the
+ * line on stderr, and the best table runs), else EMPO_REFERENCE=1 the
  * reference, else the best the CPU runs (avx512 with AVX-512 F/BW/VL/DQ,
  * else avx2). empo_kernels_use changes it. */
 const empo_kernel_table *empo_kernels(void);

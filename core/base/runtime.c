@@ -1,4 +1,4 @@
-/* runtime.c — version, thread count, the public switch to the reference kernels. */
+/* runtime.c — version, thread count, the public switches of the kernel table. */
 #include <omp.h>
 #include <string.h>
 #include "base/base_internal.h"
