@@ -7,6 +7,8 @@
 --     -- lp.logp, lp.entropy: [S, Tmax] (row i's token t at [i, t]); lp.mask: 1 where t <= #completion
 --     -- with { self_certainty = true }: lp.self_certainty [S, Tmax], KL(uniform || p) per token
 --     local batches = logprob.micro_batches(rows, 4096)   -- lists of row indices, each <= 4096 tokens
+--     -- { shared_prompt = true }: rows with the same prompt run it once (the update's
+--     -- G completions of a question); 'auto' when it saves enough; the same values to rounding
 --
 -- The log-prob of completion token t is log_softmax(logits / T)[token] at
 -- the position before it, T the sampling temperature (as verl and TRL
@@ -14,6 +16,9 @@
 -- returned as the token's log-prob when nothing truncates the distribution
 -- (top_k = 0, top_p = 1, min_p = 0). Rows are right-padded to one length:
 -- with causal attention, padding after a row's tokens changes none of them.
+-- With shared prompts the prompts are right-padded among themselves, each
+-- row's tokens follow its own prompt's length (per-row rope positions and
+-- a key mask over the prompt padding: Transformer:shared_prompt_hidden).
 -- This module is not the loss (empo.rl.loss) nor the sampler (empo.sample).
 local empo = require 'empo'
 
