@@ -7,10 +7,11 @@
 /* NULL: not yet read from the environment */
 static const empo_kernel_table *active;
 
-/* the AVX-512 build uses F, BW, VL and DQ (x86-64-v4) */
+/* the AVX-512 build uses F, CD, BW, VL and DQ (x86-64-v4) */
 static int cpu_has_avx512(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+           __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 }
 
@@ -32,7 +33,7 @@ static const empo_kernel_table *from_environment(void) {
         const empo_kernel_table *k = empo_kernels_named(isa);
         if (k) return k;
         fprintf(stderr, "empo: EMPO_ISA=%s: %s; using the %s kernels\n", isa,
-                strcmp(isa, "avx512") == 0 ? "this CPU has no AVX-512 (F, BW, VL and DQ)"
+                strcmp(isa, "avx512") == 0 ? "this CPU has no AVX-512 (F, CD, BW, VL and DQ)"
                                            : "not a kernel table (avx2, avx512, ref)",
                 empo_kernels_best()->name);
         return empo_kernels_best();

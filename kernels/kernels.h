@@ -80,7 +80,7 @@ extern const empo_kernel_table empo_kernels_cpu, empo_kernels_avx512, empo_kerne
 /* The table in use, chosen at the first call: EMPO_ISA=avx2|avx512|ref if
  * set (a table the CPU cannot run, or an unknown name, is refused with a
  * line on stderr, and the best table runs), else EMPO_REFERENCE=1 the
- * reference, else the best the CPU runs (avx512 with AVX-512 F/BW/VL/DQ,
+ * reference, else the best the CPU runs (avx512 with AVX-512 F/CD/BW/VL/DQ,
  * else avx2). empo_kernels_use changes it. */
 const empo_kernel_table *empo_kernels(void);
 void empo_kernels_use(const empo_kernel_table *k);

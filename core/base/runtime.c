@@ -30,7 +30,7 @@ int empo_set_kernel_table(const char *name) {
     const empo_kernel_table *k = empo_kernels_named(name);
     if (!k) {
         if (name && strcmp(name, "avx512") == 0)
-            return empo_fail(EMPO_E_ARG, "kernel table avx512: this CPU has no AVX-512 (F, BW, VL and DQ); it runs %s",
+            return empo_fail(EMPO_E_ARG, "kernel table avx512: this CPU has no AVX-512 (F, CD, BW, VL and DQ); it runs %s",
                              empo_kernels_best()->name);
         return empo_fail(EMPO_E_ARG, "kernel table %s: unknown (avx2, avx512, ref)", name ? name : "(null)");
     }

@@ -6,7 +6,7 @@ set -eu
 isa=${1:?usage: isa.sh avx2|avx512 COMMAND...}
 shift
 if [ "$isa" = avx512 ]; then
-    for f in avx512f avx512bw avx512vl avx512dq; do
+    for f in avx512f avx512cd avx512bw avx512vl avx512dq; do
         if ! grep -qw "$f" /proc/cpuinfo; then
             echo "SKIP: this CPU has no $f: the avx512 table cannot run here"
             exit 77

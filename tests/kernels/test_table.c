@@ -262,7 +262,7 @@ int main(void) {
     const int has512 = empo_kernels_named("avx512") != NULL;
     const empo_kernel_table *tables[3] = {&empo_kernels_cpu, &empo_kernels_ref, &empo_kernels_avx512};
     const size_t ntables = has512 ? 3 : 2;
-    if (!has512) printf("  SKIP the avx512 table's runs: this CPU has no AVX-512 (F, BW, VL and DQ)\n");
+    if (!has512) printf("  SKIP the avx512 table's runs: this CPU has no AVX-512 (F, CD, BW, VL and DQ)\n");
     CHECK(strcmp(empo_best_kernel_table(), has512 ? "avx512" : "avx2") == 0);
     if (has512) test_panels_same_bits(), test_tiles_same_bits();
 
