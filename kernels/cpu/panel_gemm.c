@@ -256,6 +256,8 @@ static inline __attribute__((always_inline)) void strips(const float *xp, int64_
      * registers */
     const int buffered = bf16 && K <= WIDEN_DEPTH;
     float widened[buffered ? R * K : 1];
+    const void *wf[R];   /* its rows, where the tile reads them */
+    for (int r = 0; r < R; r++) wf[r] = widened + (buffered ? r * K : 0);
     for (int64_t n = n0; n < n1; n += rows) {
         const int nr = n1 - n < rows ? (int)(n1 - n) : rows;
         const void *wr[R], *next[R];
@@ -274,13 +276,8 @@ static inline __attribute__((always_inline)) void strips(const float *xp, int64_
             int npf = 0;
             for (int i = (int)p; i < nn; i += (int)P) pf[npf++] = next[i];
             __m256 c[R][2];
-            const void *const *ws = wr;
-            const void *wf[R];
-            if (buffered) {
-                if (p == 0) widen_rows(widened, wr, K);
-                for (int r = 0; r < R; r++) wf[r] = widened + r * K;
-                ws = wf;
-            }
+            const void *const *ws = buffered ? wf : wr;
+            if (buffered && p == 0) widen_rows(widened, wr, K);
 #ifdef __AVX512F__
             /* the AVX-512 build: full panels 16 lanes to a register, two at a time */
             if ((buffered || !bf16) && M - p * L > 8) {

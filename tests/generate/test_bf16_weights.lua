@@ -125,8 +125,7 @@ e:free()
 -- ---- the trainer recomputes the old log-probs in f32 ----
 local corpus = {}
 for i = 1, 40 do corpus[i] = string.format('%d and %d make %d.', i, i, 2 * i) end
-local tok = empo.tokenizer.train{ texts = corpus, vocab_size = 300, special_tokens = { '<|endoftext|>' },
-                                  eos = '<|endoftext|>' }
+local tok = check.tiny_tokenizer(corpus)
 local tmodel = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 128 }, 9)
 local t = empo.rl.trainer{
   model = tmodel, tokenizer = tok, data = empo.data.list({ 'what do 3 and 3 make?', 'and 5 and 5?' }),

@@ -58,8 +58,7 @@ if binary then
   assert(empo.fs.make_dirs(dir))
   local corpus = {}
   for i = 1, 30 do corpus[i] = string.format('%d and %d make \\boxed{%d}', i, i, 2 * i) end
-  local tok = empo.tokenizer.train{ texts = corpus, vocab_size = 290, special_tokens = { '<|endoftext|>' },
-                                    eos = '<|endoftext|>', out = dir }
+  local tok = check.tiny_tokenizer(corpus, { vocab_size = 290, out = dir })
   empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 96 }, 2):save_pretrained(dir)
   empo.fs.write_atomic(dir .. '/q.jsonl', '{"question": "1 and 1 make", "answer": "2"}\n{"question": "2 and 2 make", "answer": 4}\n')
   local p = io.popen(string.format("'%s' eval '%s' '%s/q.jsonl' k=2 max_new_tokens=4 2>&1; echo \"rc=$?\"", binary, dir, dir))

@@ -14,8 +14,7 @@ assert(empo.fs.make_dirs(dir .. '/model'))
 
 local corpus = {}
 for i = 1, 40 do corpus[i] = string.format('%d plus %d is \\boxed{%d}.', i, i, 2 * i) end
-local tok = empo.tokenizer.train{ texts = corpus, vocab_size = 300, special_tokens = { '<|endoftext|>' },
-                                  eos = '<|endoftext|>', out = dir .. '/model' }
+local tok = check.tiny_tokenizer(corpus, { out = dir .. '/model' })
 local model = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 512 }, 4)
 empo.models.save_pretrained(model, dir .. '/model')
 local function jsonl(path, n0)

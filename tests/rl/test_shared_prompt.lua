@@ -167,8 +167,7 @@ c.raises(function() return logprob.completions(model, rows, { shared_prompt = 'y
 -- ---- the trainer's update, both ways ----
 local corpus = {}
 for i = 1, 40 do corpus[i] = string.format('%d and %d make %d.', i, i, 2 * i) end
-local tok = empo.tokenizer.train{ texts = corpus, vocab_size = 300, special_tokens = { '<|endoftext|>' },
-                                  eos = '<|endoftext|>' }
+local tok = check.tiny_tokenizer(corpus)
 local tmodel = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 128 }, 9)
 local function trainer(shared)
   return empo.rl.trainer{

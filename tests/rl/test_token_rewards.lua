@@ -68,8 +68,7 @@ c.ok(lp.self_certainty:tolist()[1][1] >= 0, 'KL(uniform || p) >= 0')
 -- ---- a trainer step fills them ----
 local corpus = {}
 for i = 1, 40 do corpus[i] = string.format('%d and %d make %d', i, i, 2 * i) end
-local tok = empo.tokenizer.train{ texts = corpus, vocab_size = 290, special_tokens = { '<|endoftext|>' },
-                                  eos = '<|endoftext|>' }
+local tok = check.tiny_tokenizer(corpus, { vocab_size = 290 })
 local m2 = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 96 }, 6)
 for _, reward in ipairs({ R.neg_entropy, R.self_certainty, R.random }) do
   local t = empo.rl.trainer{ model = m2, tokenizer = tok, data = empo.data.list({ '1 and 1 make', '2 and 2 make' }),

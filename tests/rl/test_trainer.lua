@@ -11,8 +11,7 @@ local c = check.new('test_trainer')
 
 local corpus = {}
 for i = 1, 60 do corpus[i] = string.format('%d plus %d is %d. the answer is %d.', i, i + 1, 2 * i + 1, 2 * i + 1) end
-local tok = empo.tokenizer.train{ texts = corpus, vocab_size = 300, special_tokens = { '<|endoftext|>' },
-                                  eos = '<|endoftext|>' }
+local tok = check.tiny_tokenizer(corpus)
 local model = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 128 }, 3)
 local data = empo.data.list({ 'what is 1 plus 2?', 'what is 3 plus 4?', 'what is 5 plus 6?', 'what is 7 plus 8?' },
                             { seed = 1 })

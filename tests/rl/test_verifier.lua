@@ -9,8 +9,7 @@ local c = check.new('test_verifier')
 
 local corpus = {}
 for i = 1, 40 do corpus[i] = string.format('Is %d the same as %d? Yes. Is %d like %d? No.', i, i, i, i + 1) end
-local tok = empo.tokenizer.train{ texts = corpus, vocab_size = 300, special_tokens = { '<|endoftext|>' },
-                                  eos = '<|endoftext|>' }
+local tok = check.tiny_tokenizer(corpus)
 local model = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 512 }, 12)
 local v = empo.cluster.model_verifier(model, { tokenizer = tok })
 
@@ -41,8 +40,7 @@ if source then
   local dir = os.tmpname()
   os.remove(dir)
   assert(empo.fs.make_dirs(dir))
-  empo.tokenizer.train{ texts = corpus, vocab_size = 300, special_tokens = { '<|endoftext|>' },
-                        eos = '<|endoftext|>', out = dir }
+  check.tiny_tokenizer(corpus, { out = dir })
   model:save_pretrained(dir)
   local t = empo.rl.trainer(source .. '/recipes/natural.lua', {
     model = dir, data = empo.data.list({ 'Is 1 the same as 1?', 'Is 2 like 3?' }), eval = false,

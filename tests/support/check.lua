@@ -119,13 +119,17 @@ function M.tiny_hf(...)
   return t
 end
 
--- A copy of the table base with the fields of over set (one level: option tables).
-function M.with(base, over)
-  local o = {}
-  for k, v in pairs(base) do o[k] = v end
-  for k, v in pairs(over or {}) do o[k] = v end
-  return o
+-- A byte-level BPE tokenizer trained on texts for tests: vocabulary 300
+-- and <|endoftext|> as its EOS unless over says otherwise (over.out: also
+-- write tokenizer.json there).
+function M.tiny_tokenizer(texts, over)
+  return require('empo').tokenizer.train(M.with({ texts = texts, vocab_size = 300,
+                                                  special_tokens = { '<|endoftext|>' }, eos = '<|endoftext|>' }, over))
 end
+
+-- A copy of the table base with the fields of over set (one level:
+-- option tables), as recipes merge theirs.
+function M.with(base, over) return require('empo.rl.recipe').merged(base, over) end
 
 -- A new empty directory under the system's temporary folder (the caller removes it).
 function M.tmpdir()

@@ -63,10 +63,10 @@ function M.prompt_groups(rows)
   return group, first
 end
 
--- The padded tokens a micro-batch costs: rows x longest per sequence; with
--- shared prompts, its prompts x the longest prompt plus rows x the longest
--- completion input.
--- group: the rows' prompt groups (prompt_groups), when shared.
+-- The padded tokens a set of rows costs: rows x longest per sequence; with
+-- shared prompts (group: the rows' prompt_groups), its prompts x the
+-- longest prompt plus rows x the longest completion input. micro_batches
+-- keeps the same sums as it goes.
 local function batch_cost(rows, idx, group)
   local longest, prompt, tail, prompts, seen, shared = 0, 0, 0, 0, {}, group ~= nil
   for _, i in ipairs(idx) do
@@ -86,29 +86,22 @@ end
 -- between two micro-batches runs its prompt in each.
 function M.micro_batches(rows, budget, shared)
   if type(budget) ~= 'number' or budget < 1 then error('logprob.micro_batches: budget must be >= 1 tokens', 2) end
+  local group = shared and M.prompt_groups(rows) or nil
   local out, cur = {}, {}
-  if not shared then                          -- incremental: rows x longest
-    local longest = 0
-    for i, r in ipairs(rows) do
-      local n = M.row_tokens(r)
-      local l = math.max(longest, n)
-      if #cur > 0 and l * (#cur + 1) > budget then
-        out[#out + 1] = cur
-        cur, l = {}, n
-      end
-      cur[#cur + 1] = i
-      longest = l
+  -- the current micro-batch's longest row, prompt and completion input, and its prompts
+  local longest, prompt, tail, prompts, seen = 0, 0, 0, 0, {}
+  for i, r in ipairs(rows) do
+    local l, p, t = math.max(longest, M.row_tokens(r)), math.max(prompt, #r.prompt), math.max(tail, #r.completion - 1)
+    local np = group and prompts + (seen[group[i]] and 0 or 1) or 0
+    local cost = group and np * p + (#cur + 1) * t or (#cur + 1) * l
+    if #cur > 0 and cost > budget then
+      out[#out + 1] = cur
+      cur, seen = {}, {}
+      l, p, t, np = M.row_tokens(r), #r.prompt, #r.completion - 1, group and 1 or 0
     end
-  else
-    local group = M.prompt_groups(rows)
-    for i = 1, #rows do
-      cur[#cur + 1] = i
-      if #cur > 1 and batch_cost(rows, cur, group) > budget then
-        cur[#cur] = nil
-        out[#out + 1] = cur
-        cur = { i }
-      end
-    end
+    cur[#cur + 1] = i
+    longest, prompt, tail, prompts = l, p, t, np
+    if group then seen[group[i]] = true end
   end
   if #cur > 0 then out[#out + 1] = cur end
   return out
