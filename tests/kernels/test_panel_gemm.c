@@ -5,7 +5,8 @@
  * engine relies on: a row's results are the same bits whatever the number
  * of rows beside it and however the columns are split. The bf16-weight
  * variants: the bits of the f32 tiles on the rounded weights, and the
- * reference's values, at even and odd depths. */
+ * reference's values, at even and odd depths, both below and past the
+ * depth widened on the stack. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,8 +169,12 @@ static uint16_t *to_bf16(const float *w, int64_t n, float **widened) {
 }
 
 static void test_bf16(void) {
-    for (int c = 0; c < 7; c++) {
-        const int64_t M = shapes[c][0], N = shapes[c][1], K = shapes[c][2], ldy = N + 2, ldp = (N + 3) * EMPO_PANEL;
+    /* the shapes above, whose strips are widened once onto the stack, and
+     * one deeper than that (2101 > 2048, odd): widened in the registers */
+    static const int64_t deep[3] = {19, 7, 2101};
+    for (int c = 0; c < 8; c++) {
+        const int64_t *shape = c < 7 ? shapes[c] : deep;
+        const int64_t M = shape[0], N = shape[1], K = shape[2], ldy = N + 2, ldp = (N + 3) * EMPO_PANEL;
         const int64_t size = empo_panels(M) * ldp, n = empo_panels(M) * EMPO_PANEL * N;
         float *x = rnd(M * K, 110 + c), *w = rnd(N * K, 120 + c), *wu = rnd(N * K, 130 + c), *b = rnd(N, 140 + c);
         float *xp = packed(x, M, K), *wf, *wuf;
