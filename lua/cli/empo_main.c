@@ -319,10 +319,11 @@ static int run_script(lua_State *L, char **argv, int argc, int script_at)
         return report(L, status) ? 1 : 0;
     int n = push_args(L, argv, argc, script_at + 1);
     status = docall(L, n, 1);
-    if (status != 0 || !lua_istable(L, -1))
+    if (status != 0)
         return report(L, status) ? 1 : 0;
-    /* the script returned a table: cli.recipe trains it when it is an
-     * empo.recipe{...} (recipes/math.lua), and ignores any other table */
+    /* cli.recipe trains what the script returned when it is an
+     * empo.recipe{...} (recipes/math.lua), and ignores anything else but
+     * a recipe the script built and did not return */
     lua_getglobal(L, "require");
     lua_pushliteral(L, "cli.recipe");
     status = docall(L, 1, 1);

@@ -156,13 +156,13 @@ end
 
 -- ---- recipe errors name the field ----
 c.raises(function() return empo.rl.trainer({ model = model, tokenizer = tok, data = data, steps = -1 }) end, 'steps')
-c.raises(function() return empo.rl.trainer({ model = 5, tokenizer = tok, data = data }) end, 'recipe field model')
-c.raises(function() return empo.rl.trainer({ model = '/nonexistent/dir', data = data }) end, 'recipe field model')
-c.raises(function() return empo.rl.trainer({ model = model, tokenizer = tok, data = 7 }) end, 'recipe field data')
+c.raises(function() return empo.rl.trainer({ model = 5, tokenizer = tok, data = data }) end, 'model must be', 'got 5')
+c.raises(function() return empo.rl.trainer({ model = '/nonexistent/dir', data = data }) end, 'model=/nonexistent/dir')
+c.raises(function() return empo.rl.trainer({ model = model, tokenizer = tok, data = 7 }) end, 'data must be', 'got 7')
 c.raises(function() return empo.rl.trainer({ model = model, tokenizer = tok, data = data }, { nosuch = 1 }) end,
-         'unknown recipe field nosuch')
+         "unknown setting 'nosuch'")
 c.raises(function() return empo.rl.trainer({ model = model, tokenizer = tok, data = data }, { 'sample.n=x' }) end,
-         'expected a number')
+         'sample.n must be an integer >= 1, got "x"')
 -- ---- the KL term: a frozen copy of the starting policy ----
 do
   local m3 = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 128 }, 8)

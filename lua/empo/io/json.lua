@@ -71,8 +71,13 @@ function M.decode(text, source)
       local ok, rest = pcall(ffi.string, at)
       if ok then
         local offset = #text - #rest
-        local line = select(2, text:sub(1, offset):gsub('\n', '')) + 1
-        where = string.format(' at line %d near %q', line, rest:sub(1, 20))
+        local before = text:sub(1, offset)
+        local line = select(2, before:gsub('\n', '')) + 1
+        if text:find('\n', 1, true) then
+          where = string.format(' at line %d near %q', line, rest:sub(1, 20))
+        else                          -- one line (a JSONL record: source names its line)
+          where = string.format(' at column %d near %q', offset + 1, rest:sub(1, 20))
+        end
       end
     end
     error(string.format('%s: malformed JSON%s', source, where), 2)

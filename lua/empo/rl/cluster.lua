@@ -27,6 +27,7 @@
 local ffi = require 'ffi'
 local E = require 'empo.tensor.ffi'
 local C = E.C
+local contract = require 'empo.rl.contract'
 
 local M = {}
 
@@ -216,7 +217,7 @@ local function union_find(answers, equal, question)
       for j = i + 1, n do
         if not empty[j] then
           local ri, rj = find(i), find(j)
-          if ri ~= rj and equal(answers[i], answers[j], question) then
+          if ri ~= rj and contract.boolean('cluster rule', equal, equal(answers[i], answers[j], question)) then
             if ri < rj then parent[rj] = ri else parent[ri] = rj end
           end
         end

@@ -47,7 +47,8 @@ function M.run(model, tok, dataset, opts)
   local k = opts.k or 8
   local extract = opts.extract or function(text) return (empo.cluster.extract(text)) end
   local cluster = opts.cluster or empo.cluster.math
-  local equal = type(cluster) == 'table' and cluster.equal or cluster
+  local equal = require('empo.rl.contract').boolean_fn('cluster rule',
+                                                      type(cluster) == 'table' and cluster.equal or cluster)
   local records = type(dataset.list) == 'function' and dataset:list() or dataset   -- an empo.data or a list
   local prompts, golds = {}, {}
   for i, r in ipairs(records) do
@@ -58,7 +59,8 @@ function M.run(model, tok, dataset, opts)
   local greedy = empo.sample.generate(model, tok, prompts, { n = 1, temperature = 0, max_new_tokens = settings.max_new_tokens,
                                                             stop = settings.stop })
   local sampled = empo.sample.generate(model, tok, prompts, { n = k, temperature = opts.temperature or 1.0,
-                                                             top_p = opts.top_p or 1.0,
+                                                             top_p = opts.top_p or 1.0, top_k = opts.top_k or 0,
+                                                             min_p = opts.min_p or 0,
                                                              max_new_tokens = settings.max_new_tokens,
                                                              stop = settings.stop, seed = settings.seed })
   local per = { greedy = {}, avg = {}, maj = {}, pass = {}, boxed = {}, answered = {}, entropy = {} }

@@ -33,6 +33,7 @@
 local cluster = require 'empo.rl.cluster'
 local configurable = require 'empo.rl.configurable'
 local stats = require 'empo.rl.stats'
+local contract = require 'empo.rl.contract'
 
 local M = {
   configurable = configurable.new, NIL = configurable.NIL, option = configurable.option,
@@ -46,22 +47,6 @@ local M = {
 local type, error, tostring = type, error, tostring
 
 -- ---- the pipeline ----
-
-local function array_of_numbers(x, n, what)
-  if type(x) ~= 'table' or #x ~= n then
-    error(string.format('empo.rl.score: %s must return %d numbers, got %s', what, n,
-      type(x) == 'table' and (#x .. ' values') or type(x)), 3)
-  end
-  for i = 1, n do
-    if type(x[i]) ~= 'number' then
-      error(string.format('empo.rl.score: %s returned a %s at %d', what, type(x[i]), i), 3)
-    end
-    if x[i] ~= x[i] or x[i] == math.huge or x[i] == -math.huge then
-      error(string.format('empo.rl.score: %s returned %s at %d (rewards must be finite)', what, tostring(x[i]), i), 3)
-    end
-  end
-  return x
-end
 
 -- Scores one question's completions. spec (all optional):
 --   extract   function(completion) -> answer (default empo.cluster.extract);
@@ -98,9 +83,9 @@ function M.score(completions, spec)
   if spec.tokens then group.token_entropy, group.self_certainty = spec.tokens.entropy, spec.tokens.self_certainty end
   group.stats = M.stats(ids, { empty = spec.empty })
   local filter, reward, advantage = spec.filter, spec.reward or M.reward.cluster_share, spec.advantage or M.advantage.grpo
-  group.keep = filter == nil or not not filter(group)
-  group.rewards = array_of_numbers(reward(group), group.G, 'reward ' .. tostring(reward))
-  group.advantages = array_of_numbers(advantage(group.rewards, group), group.G, 'advantage ' .. tostring(advantage))
+  group.keep = filter == nil or contract.boolean('filter', filter, filter(group))
+  group.rewards = contract.numbers('reward', reward, reward(group), group.G)
+  group.advantages = contract.numbers('advantage', advantage, advantage(group.rewards, group), group.G)
   return group
 end
 

@@ -1,14 +1,22 @@
--- empo.rl.recipe — what a recipe is: the defaults of every field, the
--- recipe files (`return empo.recipe{ ... }`) and tables, overrides from the
--- command line or Lua checked against them, and recipes made from others.
--- The loop that runs a recipe is empo.rl.trainer.
+-- empo.rl.recipe — what a recipe is: every field's default and what it may
+-- hold (SCHEMA, checked by empo.config), the recipe files (`return
+-- empo.recipe{ ... }`) and tables, overrides from the command line or Lua,
+-- and recipes made from others. The loop that runs a recipe is
+-- empo.rl.trainer; the run directory it writes is empo.run.rundir's.
 --
 --     local r = recipe.resolve(recipe.load('recipes/math.lua'), { 'sample.n=16', steps = 5 })
+--
+-- Every field is checked before any work: a misspelt name anywhere (in
+-- the recipe's own tables, an override, recipe_from's changes) is refused
+-- by name with the closest known one; a value out of range is refused in
+-- the user's words ("sample.n must be an integer >= 1, got 0").
 local empo = require 'empo'
+local config = require 'empo.run.config'
 local loss_mod = require 'empo.rl.loss'
 local guard_mod = require 'empo.rl.guard'
 
 local type, error, format, pairs, ipairs, tostring = type, error, string.format, pairs, ipairs, tostring
+local S = config.spec
 
 local M = {}
 
@@ -17,15 +25,80 @@ M.DEFAULTS = {
   mask_truncated = false,
   recompute_old = false, shared_prompt = 'auto', seed = 0, name = '', out = 'runs', samples_every = 10, save_every = 0, keep = 2,
   eval_every = 0,
-  resume = false,
-  sample = { n = 8, temperature = 1.0, top_p = 1.0, top_k = 0, max_new_tokens = 128, bf16_weights = false },
+  resume = false, overwrite = false,
+  sample = { n = 8, temperature = 1.0, top_p = 1.0, top_k = 0, min_p = 0.0, max_new_tokens = 128, bf16_weights = false },
   optim = { lr = 1e-5, weight_decay = 0.0, clip_grad = 1.0, schedule = 'constant', warmup = 0, min_lr = 0 },
   guard = guard_mod.DEFAULTS,                  -- the collapse guard (empo.rl.guard); guard.on = true turns it on
 }
 
--- Fields a recipe may set beyond the defaults' (no default: nil is meaningful).
-M.FIELDS = { model = true, tokenizer = true, data = true, eval = true, prompt = true, extract = true, cluster = true,
-             filter = true, reward = true, advantage = true, loss = true, empty = true, log = true }
+local function is_table(x) return type(x) == 'table' end
+local function is_model(x) return type(x) == 'table' and type(x.parameters) == 'function' end
+local function is_dataset(x) return require('empo.train.data').is_dataset(x) end
+local function string_list(x)
+  if type(x) ~= 'table' or #x == 0 then return false end
+  for k, s in pairs(x) do if type(k) ~= 'number' or type(s) ~= 'string' then return false end end
+  return true
+end
+local function two_betas(x)
+  return type(x) == 'table' and #x == 2 and type(x[1]) == 'number' and type(x[2]) == 'number' and
+         x[1] >= 0 and x[1] < 1 and x[2] >= 0 and x[2] < 1
+end
+
+local whole0, whole1 = S.integer{ min = 0 }, S.integer{ min = 1 }
+local share = S.number{ min = 0, max = 1 }
+local nonneg = S.number{ min = 0 }
+
+-- What each field may hold. `optional` fields may be absent; the rest
+-- always have a value (their default).
+M.SCHEMA = S.fields{
+  model = S.either(S.string{ what = 'a model directory' }, S.value('a model', is_model)),
+  tokenizer = S.optional(S.either(S.string{ what = 'a tokenizer directory or tokenizer.json' },
+                                  S.value('a tokenizer', is_table))),
+  data = S.either(S.string{ what = 'a JSONL path' }, S.value('a dataset (empo.data)', is_dataset)),
+  eval = S.optional(S.either(S.string{ what = 'a JSONL path' }, S.value('a dataset (empo.data)', is_dataset),
+                             S.literal(false))),
+  prompt = S.optional(S.either(S.string{ what = 'a template string' }, S.callable('a function of the question'),
+                               S.value('a prompt template', is_table))),
+  extract = S.optional(S.either(S.literal(false), S.callable('a function of the completion'),
+                                S.value('a table of extraction options', is_table))),
+  cluster = S.optional(S.callable('a cluster rule: a function (a, b, question) -> boolean, or a clusterer')),
+  filter = S.optional(S.callable('a filter: a function (group) -> boolean')),
+  reward = S.optional(S.callable('a reward: a function (group) -> one number per completion')),
+  advantage = S.optional(S.callable('an advantage: a function (rewards, group) -> one number per completion')),
+  loss = S.optional(S.value('an empo.loss value (empo.loss.grpo{...})', loss_mod.is_loss)),
+  empty = S.optional(S.string{ one_of = require('empo.rl.stats').EMPTY_MODES }),
+  log = S.optional(S.callable('a function (record, trainer)')),
+  prompts_per_step = whole1, steps = whole0, epochs = whole1, mini_batches = whole1, micro_batch_tokens = whole1,
+  dynamic_sampling = whole0, mask_truncated = S.boolean(), recompute_old = S.boolean(),
+  shared_prompt = S.literal(true, false, 'auto'),
+  seed = whole0,
+  name = S.string{ pattern = '^[%w_%-]?[%w_%.%-]*$',
+                   what = "a run name (letters, digits, '_', '-', '.'; no '/'; '' for no run directory)" },
+  out = S.string{ pattern = '%S', what = 'a directory path' },
+  samples_every = whole0, save_every = whole0, keep = whole1, eval_every = whole0,
+  resume = S.boolean(), overwrite = S.boolean(),
+  sample = S.fields{
+    n = whole1, temperature = nonneg, top_p = S.number{ above = 0, max = 1 }, top_k = whole0,
+    min_p = S.number{ min = 0, below = 1 }, max_new_tokens = whole1, bf16_weights = S.boolean(),
+    stop = S.optional(S.either(S.string(), S.value('a list of strings', string_list))),
+  },
+  optim = S.fields{
+    lr = nonneg, weight_decay = nonneg, min_lr = nonneg, warmup = whole0,
+    clip_grad = S.either(S.number{ above = 0 }, S.literal(false)),
+    schedule = S.either(S.string{ one_of = { 'constant', 'cosine', 'linear' } }, S.callable('a function (step) -> lr')),
+    betas = S.optional(S.value('two numbers in [0, 1) (beta1, beta2)', two_betas)),
+  },
+  guard = S.fields{
+    on = S.boolean(), drift = nonneg, drift_min = nonneg, window = whole1, drift_rows = whole0, entropy = nonneg,
+    collapsed = share, answer_drop = share, length_drift = nonneg, distinct = share, truncated = share,
+    warmup = whole1, patience = whole1, every = whole1, lr_factor = S.number{ above = 0, max = 1 },
+    max_rollbacks = whole0, action = S.string{ one_of = { 'rollback', 'stop', 'watch' } },
+  },
+}
+
+-- (kept for those who read it: the fields without a default)
+M.FIELDS = {}
+for k in pairs(M.SCHEMA.fields) do if M.DEFAULTS[k] == nil then M.FIELDS[k] = true end end
 
 function M.merged(defaults, given)
   local out = {}
@@ -34,78 +107,104 @@ function M.merged(defaults, given)
   return out
 end
 
-function M.load(recipe)
-  if type(recipe) == 'string' then
-    local chunk, err = loadfile(recipe)
-    if not chunk then error('empo.rl.trainer: ' .. tostring(err), 0) end
-    local ok, value = pcall(chunk)
-    if not ok then error('empo.rl.trainer: ' .. tostring(value), 0) end
-    if type(value) ~= 'table' then error(format('empo.rl.trainer: %s must return a recipe table', recipe), 0) end
-    return value, recipe
-  end
-  if type(recipe) ~= 'table' then error('empo.rl.trainer: expected a recipe file or table', 0) end
-  return recipe, 'a recipe table'
-end
-
--- The recipe with its defaults, overrides (a table, or key=value strings
--- with dotted keys) applied and type-checked.
-function M.resolve(recipe, overrides)
-  local r = {}
-  for k, v in pairs(M.DEFAULTS) do r[k] = type(v) == 'table' and M.merged(v, recipe[k]) or v end
-  for k, v in pairs(recipe) do if type(M.DEFAULTS[k]) ~= 'table' then r[k] = v end end
-  if overrides then
-    local strings = {}
-    for k, v in pairs(overrides) do
-      if type(k) == 'number' then                          -- 'a.b=value' strings from the command line
-        strings[#strings + 1] = v
-      else                                                 -- { steps = 5, ['sample.n'] = 4 }: Lua values
-        local t, last = r, nil
-        for part in tostring(k):gmatch('[^%.]+') do
-          if last then t = type(t[last]) == 'table' and t[last] or nil end
-          if t == nil then break end
-          last = part
-        end
-        if t == nil or (t[last] == nil and M.DEFAULTS[k] == nil and not M.FIELDS[k]) then
-          error(format('empo.rl.trainer: unknown recipe field %s', tostring(k)), 0)
-        end
-        if t == r and type(M.DEFAULTS[k]) == 'table' and type(v) == 'table' then
-          t[last] = M.merged(t[last], v)                   -- { sample = { n = 4 } } changes n, keeps the rest
-        else
-          t[last] = v
-        end
-      end
-    end
-    local ok, err = pcall(empo.config.apply, r, strings, 'recipe')
-    if not ok then error('empo.rl.trainer: ' .. tostring(err), 0) end
-  end
-  for _, k in ipairs({ 'prompts_per_step', 'steps', 'epochs', 'mini_batches', 'micro_batch_tokens', 'dynamic_sampling' }) do
-    if type(r[k]) ~= 'number' or r[k] < 0 or r[k] % 1 ~= 0 then
-      error(format('empo.rl.trainer: recipe field %s must be a whole number >= 0, got %s', k, tostring(r[k])), 0)
-    end
-  end
-  if r.shared_prompt == 'true' or r.shared_prompt == 'false' then r.shared_prompt = r.shared_prompt == 'true' end
-  if r.shared_prompt ~= true and r.shared_prompt ~= false and r.shared_prompt ~= 'auto' then
-    error(format("empo.rl.trainer: recipe field shared_prompt must be true, false or 'auto', got %s",
-                 tostring(r.shared_prompt)), 0)
-  end
-  r.loss = r.loss or loss_mod.grpo()
-  if not loss_mod.is_loss(r.loss) then error('empo.rl.trainer: recipe field loss must be an empo.loss value', 0) end
-  return r
-end
-
 -- empo.recipe(t): what a recipe file returns (`return empo.recipe{ ... }`):
--- the table, marked, so that `empo run FILE k=v ...` trains it (M.main)
--- while empo.rl.trainer(FILE) just reads it.
+-- the table, marked, so that `empo run FILE k=v ...` trains it (cli.recipe)
+-- while empo.rl.trainer(FILE) just reads it. M.made_in records the files
+-- whose main chunk built one, so that a file that forgets to return it is
+-- told so.
 local Recipe = {}
-function M.recipe(t)
-  if type(t) ~= 'table' then error('empo.recipe: expected a table of settings', 3) end
+M.made_in = {}
+local function mark(t, level)
+  local info = debug.getinfo(level + 1, 'S')
+  if info and info.what == 'main' and info.source:sub(1, 1) == '@' then M.made_in[info.source:sub(2)] = true end
   return setmetatable(t, Recipe)
+end
+function M.recipe(t)
+  if type(t) ~= 'table' then error('empo.recipe: expected a table of settings', 2) end
+  return mark(t, 2)
 end
 
 function M.is_recipe(x) return getmetatable(x) == Recipe end
 
+-- A recipe file's table (and its path), or a table as it is.
+function M.load(recipe)
+  if type(recipe) == 'string' then
+    local chunk, err = loadfile(recipe)
+    if not chunk then error('recipe ' .. tostring(err), 0) end
+    local ok, value = pcall(chunk)
+    if not ok then error(format('recipe %s: %s', recipe, tostring(value)), 0) end
+    if type(value) ~= 'table' then
+      error(format('recipe %s returned %s; a recipe file ends with `return empo.recipe{ ... }`', recipe,
+                   value == nil and 'nothing' or config.shown(value)), 0)
+    end
+    return value, recipe
+  end
+  if type(recipe) ~= 'table' then error('a recipe is a recipe file or a table, got ' .. config.shown(recipe), 0) end
+  return recipe, 'recipe'
+end
+
+-- The recipe's tables of settings (sample, optim, guard) merged into
+-- base's, the rest replacing it; every key checked against the schema.
+local function merge_into(base, changes, source)
+  config.check(changes, M.SCHEMA, source, '', true)     -- names only: values are checked whole, later
+  for k, v in pairs(changes) do
+    local s = M.SCHEMA.fields[k]
+    if s.fields and type(v) == 'table' and type(base[k]) == 'table' then base[k] = M.merged(base[k], v)
+    else base[k] = v end
+  end
+  return base
+end
+
+-- Lua-valued overrides: { steps = 5, ['sample.n'] = 4, sample = { n = 4 } }.
+local function override_values(r, over, source)
+  for k, v in pairs(over) do
+    local key = tostring(k)
+    if key:find('.', 1, true) then
+      local head, rest = key:match('^([^%.]+)%.(.+)$')
+      local s = M.SCHEMA.fields[head]
+      if not (s and s.fields) then error(config.unknown_message(source, '', head, M.SCHEMA.fields), 0) end
+      if not s.fields[rest] then error(config.unknown_message(source, head .. '.', rest, s.fields), 0) end
+      r[head] = M.merged(r[head], { [rest] = v })
+    else
+      merge_into(r, { [key] = v }, source)
+    end
+  end
+end
+
+-- The recipe with its defaults and overrides (a table, or key=value
+-- strings with dotted keys), every field checked. `source` names the
+-- recipe in messages (its file).
+function M.resolve(recipe, overrides, source)
+  source = source or 'recipe'
+  local r = {}
+  for k, v in pairs(M.DEFAULTS) do r[k] = type(v) == 'table' and M.merged(v, nil) or v end
+  merge_into(r, recipe, source)
+  if overrides then
+    local strings, values = {}, {}
+    for k, v in pairs(overrides) do
+      if type(k) == 'number' then strings[#strings + 1] = v else values[k] = v end
+    end
+    override_values(r, values, 'override')
+    config.apply(r, strings, 'command line', M.SCHEMA)
+  end
+  if r.eval == false then r.eval = nil end                      -- eval = false: no evaluation
+  if r.loss == nil then r.loss = loss_mod.grpo() end
+  if r.loss == loss_mod.grpo or r.loss == loss_mod.gspo then r.loss = r.loss() end   -- a bare constructor
+  config.check(r, M.SCHEMA, source)
+  local function refuse(msg, ...) error(format('%s: ' .. msg, source, ...), 0) end
+  if (r.save_every > 0 or r.resume) and r.name == '' then
+    refuse('%s needs a run name (name=...)', r.resume and 'resume=true' or 'save_every > 0')
+  end
+  if r.resume and r.overwrite then refuse('resume=true and overwrite=true contradict each other: choose one') end
+  if r.eval_every > 0 and r.eval == nil then refuse('eval_every=%d needs an eval set (eval=FILE.jsonl)', r.eval_every) end
+  if r.optim.min_lr > r.optim.lr and r.optim.schedule ~= 'constant' then
+    refuse('optim.min_lr (%g) is above optim.lr (%g)', r.optim.min_lr, r.optim.lr)
+  end
+  return r
+end
+
 -- A recipe made from another (a file or a table) with some fields changed;
--- sample and optim changes merge into the base's tables:
+-- the changes to sample, optim and guard merge into the base's tables:
 --   return empo.recipe_from(here .. 'math.lua', { name = 'ttrl', reward = empo.reward.majority })
 function M.from(base, changes)
   local b = base
@@ -113,14 +212,9 @@ function M.from(base, changes)
   if type(b) ~= 'table' then error('empo.recipe_from: the base must be a recipe file or table', 2) end
   local out = {}
   for k, v in pairs(b) do out[k] = v end
-  for k, v in pairs(changes or {}) do
-    if (k == 'sample' or k == 'optim') and type(v) == 'table' and type(out[k]) == 'table' then
-      out[k] = M.merged(out[k], v)
-    else
-      out[k] = v
-    end
-  end
-  return M.recipe(out)
+  local ok, err = pcall(merge_into, out, changes or {}, 'empo.recipe_from')
+  if not ok then error(err, 2) end
+  return mark(out, 2)
 end
 
 return M

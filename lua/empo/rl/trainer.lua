@@ -32,9 +32,11 @@
 local empo = require 'empo'
 local rl = require 'empo.rl'
 local logprob = require 'empo.rl.logprob'
-local data_mod = require 'empo.train.data'
 local recipe_mod = require 'empo.rl.recipe'
+local preflight = require 'empo.rl.preflight'
+local rundir = require 'empo.run.rundir'
 local guard_mod = require 'empo.rl.guard'
+local contract = require 'empo.rl.contract'
 local clock = require('empo.run.log').clock
 
 local type, error, format, pairs, ipairs, tostring = type, error, string.format, pairs, ipairs, tostring
@@ -49,54 +51,35 @@ Trainer.__index = Trainer
 local History = { __tostring = function(h) return string.format('%d step records (t.history[i])', #h) end }
 
 local function load_model(r)
-  local model, dir = r.model, nil
-  if type(model) == 'string' then
-    dir = model
-    local ok, m = pcall(empo.models.from_pretrained, dir)
-    if not ok then error(format('empo.rl.trainer: recipe field model: %s', tostring(m)), 0) end
-    model = m
-  end
-  if type(model) ~= 'table' or type(model.parameters) ~= 'function' then
-    error('empo.rl.trainer: recipe field model must be a Hugging Face directory or a model', 0)
-  end
-  local tok = r.tokenizer
-  if type(tok) == 'string' or (tok == nil and dir) then
-    local path = type(tok) == 'string' and tok or dir
-    local ok, t = pcall(empo.tokenizer.load, path)
-    if not ok then error(format('empo.rl.trainer: recipe field tokenizer: %s', tostring(t)), 0) end
-    tok = t
-  end
-  if tok == nil then error('empo.rl.trainer: recipe field tokenizer is needed (or a model directory that has one)', 0) end
-  return model, tok
+  if type(r.model) ~= 'string' then return r.model end
+  local ok, m = pcall(empo.models.from_pretrained, r.model)
+  if not ok then error(format('model=%s: %s', r.model, tostring(m)), 0) end
+  return m
 end
 
 local function make_schedule(o, steps)
   local s = o.schedule
   if type(s) == 'function' then return s end
   if s == 'constant' then return empo.train.schedule.constant(o.lr) end
-  if s == 'cosine' or s == 'linear' then
-    return empo.train.schedule[s]{ lr = o.lr, warmup = o.warmup, total = steps, min_lr = o.min_lr }
-  end
-  error(format("empo.rl.trainer: optim.schedule must be 'constant', 'cosine', 'linear' or a function, got %s",
-               tostring(s)), 4)
+  return empo.train.schedule[s]{ lr = o.lr, warmup = o.warmup, total = steps, min_lr = o.min_lr }
 end
 
+-- The recipe resolved and every input checked (empo.rl.recipe,
+-- empo.rl.preflight), the run directory claimed (empo.run.rundir), and
+-- only then the model loaded: a run that cannot work never loads it.
 function M.new(recipe, overrides)
   local raw, source = recipe_mod.load(recipe)
-  local r = recipe_mod.resolve(raw, overrides)
+  local r = recipe_mod.resolve(raw, overrides, source)
   local self = setmetatable({ recipe = r, source = source, step_count = 0, history = setmetatable({}, History) }, Trainer)
-  self.model, self.tok = load_model(r)
-  local data = r.data
-  local function dataset(field, value)
-    if type(value) ~= 'string' then return value end
-    local ok, d = pcall(data_mod.jsonl, value, nil, { seed = r.seed })
-    if not ok then error(format('empo.rl.trainer: recipe field %s: %s', field, tostring(d):gsub('^.-empo%.data', 'empo.data')), 0) end
-    return d
+  self.data, r.eval, self.tok, self.model_config = preflight.check(r)
+  if r.name ~= '' then
+    local o = { out = r.out, name = r.name, resume = r.resume, overwrite = r.overwrite }
+    self.rundir = rundir.open(o)
+    rundir.announce(self.rundir, o)
+    r.name = self.rundir.name
   end
-  data = dataset('data', data)
-  if not data_mod.is_dataset(data) then error('empo.rl.trainer: recipe field data must be a dataset or a JSONL path', 0) end
-  self.data = data
-  r.eval = dataset('eval', r.eval)
+  if M.before_model_load then M.before_model_load(self) end     -- (a hook for the tests)
+  self.model = load_model(r)
   self.params = self.model:parameters()
   if r.loss.options.kl > 0 then self.reference = self:frozen_copy() end
   local o = r.optim
@@ -125,53 +108,76 @@ end
 
 -- ---- checkpoints ----
 
--- runs/<name>/checkpoint-<step>/: the model (Hugging Face layout), AdamW's
--- moments, the data position and the step (empo.train's checkpoints: a
--- kill at any moment leaves the previous one intact).
+-- The first parameter that holds a NaN or an infinity, or nil.
+function Trainer:nonfinite_parameter()
+  for _, p in ipairs(self.model:named_parameters()) do
+    local s = empo.no_grad(function() return p.tensor:sum():item() end)
+    if s ~= s or s == math.huge or s == -math.huge then return p.name end
+  end
+end
+
+-- The model directory's tokenizer files, copied into each checkpoint and
+-- the saved model so that each is a usable model directory.
+function Trainer:tokenizer_files()
+  local from = type(self.recipe.tokenizer) == 'string' and self.recipe.tokenizer or
+               (type(self.recipe.model) == 'string' and self.recipe.model) or nil
+  local files = {}
+  if from then
+    if not empo.fs.is_dir(from) then return { from } end           -- a tokenizer.json path
+    for _, f in ipairs({ 'tokenizer.json', 'tokenizer_config.json' }) do
+      if empo.fs.exists(from .. '/' .. f) then files[#files + 1] = from .. '/' .. f end
+    end
+  end
+  return files
+end
+
+-- runs/<name>/checkpoint-<step>/: the model (Hugging Face layout, with the
+-- tokenizer), AdamW's moments, the data position and the step
+-- (empo.train's checkpoints: a kill at any moment leaves the previous one
+-- intact). Weights with a NaN or an infinity are never saved: the last
+-- good checkpoint stays `latest`, and the error says what likely caused it.
 function Trainer:checkpoint()
   local dir = self:open_run()
-  if not dir then error('empo.rl.trainer: checkpoints need a run name (recipe field name)', 2) end
+  if not dir then error('checkpoints need a run name (recipe field name)', 2) end
+  local bad = self:nonfinite_parameter()
+  if bad then
+    local latest = empo.fs.read_text(dir .. '/latest')
+    error(format('after step %d the weights are not finite (%s holds a NaN or an infinity), so no checkpoint was ' ..
+                 'written; %s. A learning rate too high for this model (optim.lr=%g) is the usual cause: lower it, ' ..
+                 'or turn on the collapse guard (guard.on=true)', self.step_count, bad,
+                 latest and ('the last good one, ' .. dir .. '/' .. latest:gsub('%s+$', '') .. ', stays latest')
+                 or 'no earlier checkpoint exists', self.recipe.optim.lr), 0)
+  end
   self.saved_step = self.step_count
   return empo.train.save_checkpoint(dir, { model = self.model, optimizer = self.opt, step = self.step_count,
                                            extra = { data = self.data:state(), guard = self.guard and self.guard:state() },
-                                           keep = self.recipe.keep })
+                                           keep = self.recipe.keep, files = self:tokenizer_files() })
 end
 
 -- Continues from the newest checkpoint of the run directory: the steps
 -- after it run again with the same samples (every seed derives from the
--- step), so the metrics match an uninterrupted run's; metrics lines past
--- the checkpoint (written before a kill) are dropped.
+-- step), so the metrics match an uninterrupted run's; lines of
+-- metrics.jsonl and samples.jsonl past the checkpoint (written before a
+-- kill) are dropped, a torn last line too (and said).
 function Trainer:resume()
-  local r = self.recipe
-  if r.name == '' then error('empo.rl.trainer: resume=true needs a run name (recipe field name)', 0) end
-  local dir = r.out .. '/' .. r.name
+  local dir = self.rundir.path
   local ok, state = pcall(empo.train.load_checkpoint, dir, { model = self.model, optimizer = self.opt })
-  if not ok then error('empo.rl.trainer: resume: ' .. tostring(state), 0) end
-  if not state then return nil end                              -- nothing saved yet: a fresh start
+  if not ok then error('resume: ' .. tostring(state), 0) end
+  local step = state and state.step or 0                       -- nothing saved yet: a fresh start
+  for _, f in ipairs({ 'metrics.jsonl', 'samples.jsonl' }) do
+    local kept = self.rundir:trim(f, step)
+    if f == 'metrics.jsonl' then for _, rec in ipairs(kept) do self.history[#self.history + 1] = rec end end
+  end
+  if not state then return nil end
   self.step_count = state.step
   self.data:load_state(state.extra.data)
   if self.guard and state.extra.guard then self.guard:load_state(state.extra.guard) end
-  local metrics = dir .. '/metrics.jsonl'
-  if empo.fs.exists(metrics) then
-    local kept = {}
-    for _, rec in ipairs(empo.log.read_metrics(metrics)) do
-      if rec.step <= state.step then
-        kept[#kept + 1] = empo.json.encode(rec, { compact = true })
-        self.history[#self.history + 1] = rec
-      end
-    end
-    empo.fs.write_atomic(metrics, #kept > 0 and table.concat(kept, '\n') .. '\n' or '')
-  end
   return state
 end
 
 -- ---- one step ----
 
-local function prompt_text(r, question)
-  local p = r.prompt
-  if p == nil then return question end
-  return empo.prompt.render(p, question)
-end
+local prompt_text = preflight.prompt_text
 
 local function extract_fn(r)
   local e = r.extract
@@ -202,10 +208,22 @@ function Trainer:rollout(questions, step)
   local s = r.sample
   local stop = s.stop or (type(r.prompt) == 'table' and r.prompt.stop) or nil
   local needs_tokens = require('empo.rl.reward').needs_tokens(r.reward)
-  local out = empo.sample.generate(self.model, self.tok, prompts, {
-    n = s.n, temperature = s.temperature, top_p = s.top_p, top_k = s.top_k, max_new_tokens = s.max_new_tokens,
+  local ok, out = pcall(empo.sample.generate, self.model, self.tok, prompts, {
+    n = s.n, temperature = s.temperature, top_p = s.top_p, top_k = s.top_k, min_p = s.min_p,
+    max_new_tokens = s.max_new_tokens,
     stop = stop, seed = r.seed * 1000003 + step, token_stats = needs_tokens, bf16_weights = s.bf16_weights,
   })
+  if not ok then
+    local msg = tostring(out):gsub('^[^\n]-%.lua:%d+: ', '')
+    if msg:find('NaN', 1, true) then
+      local bad = self:nonfinite_parameter()
+      msg = format('step %d: sampling met a NaN: %s. %s', step, msg, bad and
+        format('The weights are not finite (%s): a learning rate too high (optim.lr=%g) is the usual cause; ' ..
+               'resume=true continues from the last good checkpoint', bad, r.optim.lr) or
+        'The weights are finite: the inputs or a custom piece produced it')
+    end
+    error(msg, 0)
+  end
   local groups, extract = {}, extract_fn(r)
   local prompt_ids = {}
   for i = 1, #questions do prompt_ids[i] = self.tok:encode(prompts[i]) end
@@ -286,7 +304,7 @@ end
 function Trainer:update(rows)
   local r = self.recipe
   local temperature = r.sample.temperature > 0 and r.sample.temperature or 1.0
-  local truncated = r.sample.top_p < 1 or r.sample.top_k > 0 or (r.sample.min_p or 0) > 0 or
+  local truncated = r.sample.top_p < 1 or r.sample.top_k > 0 or r.sample.min_p > 0 or
                     r.sample.temperature == 0
   -- bf16 sampling weights: the sampler's log-probs are of the rounded
   -- model, so the ratio's old side is recomputed here, in f32
@@ -354,6 +372,7 @@ function Trainer:gold_metrics(groups)
   local r = self.recipe
   local equal = r.cluster or empo.cluster.math
   if type(equal) == 'table' and equal.equal then equal = equal.equal end
+  equal = contract.boolean_fn('cluster rule', equal)
   local groups_gold, majority_right, positive, positive_right = 0, 0, 0, 0
   for _, g in ipairs(groups) do
     if g.gold ~= nil then
@@ -527,25 +546,29 @@ local function plain(v, depth)
   return tostring(v)
 end
 
--- runs/<name>/: recipe.json now, then metrics.jsonl every step and
--- samples.jsonl every samples_every steps (questions, completions,
--- answers, cluster ids, rewards: enough to re-score a run offline).
+-- runs/<name>/ (claimed by M.new: empo.run.rundir): recipe.json now,
+-- then metrics.jsonl every step and samples.jsonl every samples_every
+-- steps (questions, completions, answers, cluster ids, rewards: enough to
+-- re-score a run offline).
 function Trainer:open_run()
+  if not self.rundir then return nil end
+  if self.run_dir then return self.run_dir end
   local r = self.recipe
-  if r.name == '' or self.run_dir then return self.run_dir end
-  self.run_dir = r.out .. '/' .. r.name
-  assert(empo.fs.make_dirs(self.run_dir))
+  self.run_dir = self.rundir.path
   local settings = plain(r, 0)
   settings.model = type(r.model) == 'string' and r.model or tostring(r.model)
-  empo.fs.write_atomic(self.run_dir .. '/recipe.json', empo.json.encode(settings))
-  if self.step_count == 0 then                 -- a fresh run: an earlier run's lines under this name would interleave
-    for _, f in ipairs({ '/metrics.jsonl', '/samples.jsonl' }) do
-      if empo.fs.exists(self.run_dir .. f) then empo.fs.write_atomic(self.run_dir .. f, '') end
-    end
-  end
+  local ok, err = empo.fs.write_atomic(self.run_dir .. '/recipe.json', empo.json.encode(settings))
+  if not ok then error(err, 0) end
   self.metrics = empo.log.metrics(self.run_dir .. '/metrics.jsonl')
   self.samples = empo.log.metrics(self.run_dir .. '/samples.jsonl')
   return self.run_dir
+end
+
+-- Lets go of the run directory (its lock): the end of a run, or a REPL
+-- session done with this trainer. Also happens when the process ends.
+function Trainer:close()
+  if self.metrics then self.metrics:close(); self.samples:close(); self.metrics, self.samples = nil, nil end
+  if self.rundir then self.rundir:release() end
 end
 
 function Trainer:write_step(rec)
@@ -569,7 +592,7 @@ function Trainer:stop_for(signal)
   if self.run_dir then
     local dir = self.saved_step == self.step_count and self.run_dir .. '/checkpoint-' .. self.step_count
                 or self:checkpoint()
-    where = 'checkpoint ' .. dir .. '; resume=true continues from it'
+    where = 'checkpoint ' .. dir .. ' (a model directory: empo eval reads it); resume=true continues from it'
   end
   io.stderr:write(string.format('empo: stopped by %s after step %d: %s\n', signal, self.step_count, where))
 end
@@ -614,6 +637,7 @@ function Trainer:eval(dataset, opts)
   local e = extract_fn(r)
   return require('empo.rl.eval').run(self.model, self.tok, dataset or self.recipe.eval, {
     prompt = r.prompt, k = opts.k or r.sample.n, temperature = r.sample.temperature, top_p = r.sample.top_p,
+    top_k = r.sample.top_k, min_p = r.sample.min_p,
     max_new_tokens = r.sample.max_new_tokens, stop = r.sample.stop or (type(r.prompt) == 'table' and r.prompt.stop) or nil,
     extract = e or nil, cluster = r.cluster, seed = r.seed, details = opts.details,
   })
@@ -624,11 +648,9 @@ end
 function Trainer:save(dir)
   dir = dir or ((self:open_run() or 'runs/trainer') .. '/model')
   empo.models.save_pretrained(self.model, dir)
-  local from = type(self.recipe.model) == 'string' and self.recipe.model or nil   -- the tokenizer travels along
-  for _, f in ipairs({ 'tokenizer.json', 'tokenizer_config.json' }) do
-    if from and empo.fs.exists(from .. '/' .. f) then
-      empo.fs.write_atomic(dir .. '/' .. f, empo.fs.read_text(from .. '/' .. f))
-    end
+  for _, f in ipairs(self:tokenizer_files()) do                  -- the tokenizer travels along
+    local ok, err = empo.fs.write_atomic(dir .. '/' .. f:match('[^/]+$'), empo.fs.read_text(f))
+    if not ok then error(err, 0) end
   end
   return dir
 end

@@ -111,13 +111,35 @@ end
 
 function Metrics:close() self.f:close() end
 
--- Reads a metrics.jsonl back (a list of records).
+-- Reads a metrics.jsonl (or samples.jsonl) back: a list of records, each
+-- an object with a numeric step. A last line without its newline that is
+-- not valid JSON is what a kill in the middle of a write leaves: it is
+-- dropped, and its line number returned second (the caller says so). Any
+-- other bad line is an error naming path:line.
 function M.read_metrics(path)
-  local out = {}
-  for line in io.lines(path) do
-    if line ~= '' then out[#out + 1] = json.decode(line, path) end
+  local f, err = io.open(path, 'rb')
+  if not f then error(string.format('cannot read %s: %s', path, tostring(err)), 0) end
+  local text = f:read('*a')
+  f:close()
+  local out, torn, n = {}, nil, 0
+  for line, nl in text:gmatch('([^\n]*)(\n?)') do
+    if nl == '' and line == '' then break end
+    n = n + 1
+    if line:find('%S') then
+      local where = string.format('%s:%d', path, n)
+      local ok, rec = pcall(json.decode, line, where)
+      if not ok and nl == '' then
+        torn = n
+      elseif not ok then
+        error(rec, 0)
+      elseif type(rec) ~= 'table' or type(rec.step) ~= 'number' then
+        error(string.format('%s: a record must be a JSON object with a numeric "step"', where), 0)
+      else
+        out[#out + 1] = rec
+      end
+    end
   end
-  return out
+  return out, torn
 end
 
 return M

@@ -1,7 +1,8 @@
 -- empo.train.checkpoint — checkpoints that survive a kill at any moment.
 --
 --     checkpoint.save(run_dir, { model = m, optimizer = opt, step = s, data_position = pos,
---                                generators = { data = g }, extra = {...}, keep = 2 })
+--                                generators = { data = g }, extra = {...}, keep = 2,
+--                                files = { 'models/x/tokenizer.json' } })
 --     local state = checkpoint.load(run_dir, { model = m, optimizer = opt, generators = { data = g } })
 --
 -- (empo.train exposes these as save_checkpoint, load_checkpoint,
@@ -10,7 +11,9 @@
 -- A checkpoint is a directory checkpoint-<step>/ holding the model in the
 -- Hugging Face layout, optimizer.safetensors (moments by parameter name)
 -- and state.json (step, data position, optimizer step count and
--- hyper-parameters, generator states, user fields). It is written under a
+-- hyper-parameters, generator states, user fields), and copies of
+-- `files` (the tokenizer: a checkpoint is a model directory that `empo
+-- eval` and `empo generate` read). It is written under a
 -- temporary name and renamed into place, then the file `latest` (also
 -- replaced by rename) points at it: a kill at any moment leaves the
 -- previous checkpoint and pointer intact. Not a training loop: the caller
@@ -37,6 +40,9 @@ end
 
 function M.save(run_dir, s)
   local step = s.step or error('save_checkpoint: step is required', 2)
+  if s.keep ~= nil and (type(s.keep) ~= 'number' or s.keep < 1 or s.keep % 1 ~= 0) then
+    error(format('save_checkpoint: keep must be an integer >= 1 (the checkpoints kept), got %s', tostring(s.keep)), 2)
+  end
   local name = format('checkpoint-%d', step)
   local final, tmp = run_dir .. '/' .. name, run_dir .. '/.' .. name .. '.tmp'
   fs.remove_tree(tmp)
@@ -57,6 +63,13 @@ function M.save(run_dir, s)
     -- exact while below 2^53 (seeds we set and counters of any real run)
     state.generators[k] = json.array{ g:get_state() }
   end
+  for _, f in ipairs(s.files or {}) do       -- e.g. the tokenizer: each checkpoint is a usable model directory
+    local text = fs.read_text(f)
+    if text then
+      local ok, err = fs.write_atomic(tmp .. '/' .. f:match('[^/]+$'), text)
+      if not ok then error('save_checkpoint: ' .. err, 2) end
+    end
+  end
   json.write_file(tmp .. '/state.json', state)
   fs.remove_tree(final)
   if not os.rename(tmp, final) then error(format('save_checkpoint: cannot rename %s to %s', tmp, final), 2) end
@@ -66,15 +79,20 @@ function M.save(run_dir, s)
   return final
 end
 
--- Keeps the newest `keep` checkpoints.
+-- Keeps the newest `keep` (>= 1) checkpoints; never the one `latest` names.
 function M.prune(run_dir, keep)
+  if type(keep) ~= 'number' or keep < 1 then error(format('prune_checkpoints: keep must be >= 1, got %s', tostring(keep)), 2) end
+  local latest = (fs.read_text(run_dir .. '/latest') or ''):gsub('%s+$', '')
   local steps = {}
   for _, name in ipairs(fs.list(run_dir)) do
     local n = name:match('^checkpoint%-(%d+)$')
     if n then steps[#steps + 1] = tonumber(n) end
   end
   table.sort(steps)
-  for i = 1, #steps - keep do fs.remove_tree(format('%s/checkpoint-%d', run_dir, steps[i])) end
+  for i = 1, #steps - keep do
+    local name = format('checkpoint-%d', steps[i])
+    if name ~= latest then fs.remove_tree(run_dir .. '/' .. name) end
+  end
 end
 
 -- The path of the newest complete checkpoint in run_dir, or nil.

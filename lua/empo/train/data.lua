@@ -33,7 +33,7 @@ M.STREAM_BYTES = 256 * 1024 * 1024
 
 -- records: a list, or nil for a streamed file (offsets[i-1] = where line i starts)
 local function new(records, n, source, seed, offsets)
-  if n == 0 then error(format('empo.data: %s holds no question', source), 3) end
+  if n == 0 then error(format('%s holds no question', source), 0) end
   return setmetatable({ records = records, n = n, source = source, seed = seed or 0, epoch = 0, position = 0,
                         order = nil, offsets = offsets }, Dataset)
 end
@@ -93,6 +93,15 @@ function Dataset:get(i)
   return rec
 end
 
+-- Where record i came from, for messages: 'path:line' (or 'path record i'
+-- for a streamed file, 'item i' of a list).
+function Dataset:where(i)
+  local rec = self.records and self.records[i]
+  if rec and rec.line then return format('%s:%d', self.source, rec.line) end
+  if self.records then return format('item %d of %s', i, self.source) end
+  return format('%s record %d', self.source, i)
+end
+
 -- The first n records (all by default), in file order: what an evaluation reads.
 function Dataset:list(n)
   n = math.min(n or self.n, self.n)
@@ -101,25 +110,64 @@ function Dataset:list(n)
   return out
 end
 
+-- Offset of the first byte of s that is not valid UTF-8, or nil.
+local function utf8_invalid_at(s)
+  if not s:find('[\128-\255]') then return nil end   -- ASCII: the common case
+  local i, n = 1, #s
+  while i <= n do
+    local c = s:byte(i)
+    local len = c < 0x80 and 1 or (c >= 0xC2 and c <= 0xDF) and 2 or (c >= 0xE0 and c <= 0xEF) and 3 or
+                (c >= 0xF0 and c <= 0xF4) and 4 or nil
+    if not len or i + len - 1 > n then return i end
+    for j = i + 1, i + len - 1 do
+      local d = s:byte(j)
+      if d < 0x80 or d > 0xBF then return i end
+    end
+    local d = s:byte(i + 1)
+    if (c == 0xE0 and d < 0xA0) or (c == 0xED and d > 0x9F) or (c == 0xF0 and d < 0x90) or (c == 0xF4 and d > 0x8F) then
+      return i                                      -- overlong forms, surrogates, past U+10FFFF
+    end
+    i = i + len
+  end
+  return nil
+end
+M.utf8_invalid_at = utf8_invalid_at
+
 -- Records of a JSONL file: each line one object with the question (and
--- optionally the gold answer) under the given field names.
+-- optionally the gold answer) under the given field names. Every line is
+-- checked when the file is opened (valid UTF-8, the question a string, the
+-- gold answer a string or a number when present; opts.answers = true:
+-- present on every line, as an evaluation needs), each problem an error
+-- naming path:line.
 function M.jsonl(path, fields, opts)
   if type(path) ~= 'string' then error('empo.data.jsonl: path must be a string', 2) end
   fields, opts = fields or {}, opts or {}
   local qf, af = fields.question or 'question', fields.answer or 'answer'
   local f, err = io.open(path, 'r')
-  if not f then error(format('empo.data.jsonl: cannot open %s (%s)', path, tostring(err)), 2) end
+  if not f then error(format('cannot open %s (%s)', path, tostring(err)), 0) end
   local stream = opts.stream
   if stream == nil then stream = f:seek('end') > M.STREAM_BYTES; f:seek('set') end
   -- a line's record, or nil plus the message (where names file:line)
   local function parse(line, where)
+    local bad = utf8_invalid_at(line)
+    if bad then return nil, format('%s: byte %d is not valid UTF-8 (the file must be UTF-8 text)', where, bad) end
     local ok, rec = pcall(empo.json.decode, line, where)
     if not ok then return nil, rec end
     if type(rec) ~= 'table' or type(rec[qf]) ~= 'string' then
       return nil, format("%s has no string field '%s' (the question)", where, qf)
     end
+    if not rec[qf]:find('%S') then return nil, format("%s: the question ('%s') is empty", where, qf) end
     local answer = rec[af]
-    if answer ~= nil and type(answer) ~= 'string' then answer = tostring(answer) end
+    if answer == nil then
+      if opts.answers then return nil, format("%s has no field '%s' (the gold answer, which evaluation needs)", where, af) end
+    elseif type(answer) == 'number' then
+      answer = answer % 1 == 0 and math.abs(answer) < 2 ^ 53 and format('%d', answer) or tostring(answer)
+    elseif type(answer) ~= 'string' then
+      return nil, format("%s: the gold answer ('%s') is %s; it must be a string or a number", where, af,
+                         answer == empo.json.null and 'null' or 'a ' .. type(answer))
+    elseif not answer:find('%S') then
+      return nil, format("%s: the gold answer ('%s') is empty", where, af)
+    end
     return { question = rec[qf], answer = answer }
   end
   local records, count, line_no = (not stream) and {} or nil, 0, 0
@@ -131,9 +179,10 @@ function M.jsonl(path, fields, opts)
     line_no = line_no + 1
     if line:find('%S') then
       local rec, msg = parse(line, format('%s:%d', path, line_no))
-      if not rec then f:close(); error('empo.data.jsonl: ' .. msg, 2) end
+      if not rec then f:close(); error(msg, 0) end
       count = count + 1
       if records then
+        rec.line = line_no
         records[count] = rec
       else
         if count > cap then                               -- grow the offsets by doubling
