@@ -29,20 +29,19 @@ settings (default):
 
 return function(...)
   local args = { ... }
-  if #args < 2 or args[1] == '-h' or args[1] == '--help' then
-    io.stderr:write(USAGE)
-    return #args < 2 and 2 or 0
-  end
+  if args[1] == '-h' or args[1] == '--help' then io.write(USAGE); return 0 end
+  if #args < 2 then io.stderr:write(USAGE); return 2 end
   local dir, path = args[1], args[2]
-  local o = empo.config.apply({ k = 8, temperature = 1.0, top_p = 1.0, max_new_tokens = 128, chat = false,
+  local ok_cfg, o = pcall(empo.config.apply, { k = 8, temperature = 1.0, top_p = 1.0, max_new_tokens = 128, chat = false,
                                 question = 'question', answer = 'answer', seed = 0, threads = 0, limit = 0 },
                               { select(3, ...) }, 'empo eval')
+  if not ok_cfg then io.stderr:write(tostring(o), '\n'); return 2 end
   if o.threads > 0 then empo.set_num_threads(o.threads) end
   local ok, model = pcall(empo.models.from_pretrained, dir)
   if not ok then io.stderr:write('empo eval: ', tostring(model), '\n'); return 1 end
   local tok_ok, tok = pcall(empo.tokenizer.load, dir)
   if not tok_ok then io.stderr:write('empo eval: ', tostring(tok), '\n'); return 1 end
-  local data_ok, data = pcall(empo.data.jsonl, path, { question = o.question, answer = o.answer })
+  local data_ok, data = pcall(empo.data.jsonl, path, { question = o.question, answer = o.answer }, { answers = true })
   if not data_ok then io.stderr:write('empo eval: ', tostring(data), '\n'); return 1 end
   local records = data:list(o.limit > 0 and o.limit or nil)
   local prompt = o.chat and empo.prompt.chatml{

@@ -10,7 +10,7 @@
 local empo = require 'empo'
 
 local USAGE = [[
-usage: empo generate MODEL_DIR PROMPT... [key=value ...]
+usage: empo generate MODEL_DIR PROMPT... [key=value ...] [-- PROMPT...]
 
 Samples completions of each PROMPT from the model in MODEL_DIR (config.json,
 model.safetensors, tokenizer.json) and prints them, prompt by prompt.
@@ -27,11 +27,18 @@ settings (default):
   ignore_eos=false       do not stop at the tokenizer's end-of-sequence token
   chat=false             wrap each prompt in the ChatML template
   logprobs=false         also print every token with its log-prob
+
+An argument shaped name=value is a setting, and an unknown name is an
+error; prompts after -- are taken as they are ("-- x=1, y=").
 ]]
 
-local INTEGER = { n = true, top_k = true, max_new_tokens = true, seed = true, threads = true }
-local NUMBER = { temperature = true, top_p = true, min_p = true }
-local BOOLEAN = { ignore_eos = true, chat = true, logprobs = true }
+local S = empo.config.spec
+local SETTINGS = S.fields{
+  n = S.integer{ min = 1 }, temperature = S.number{ min = 0 }, top_k = S.integer{ min = 0 },
+  top_p = S.number{ above = 0, max = 1 }, min_p = S.number{ min = 0, below = 1 }, max_new_tokens = S.integer{ min = 1 },
+  seed = S.integer{ min = 0 }, threads = S.integer{ min = 1 }, ignore_eos = S.boolean(), chat = S.boolean(),
+  logprobs = S.boolean(), stop = S.string(),
+}
 
 -- a token's text, quoted, control bytes escaped
 local function quote(s)
@@ -45,23 +52,25 @@ local function unescape(s)
   return (s:gsub('\\(.)', { n = '\n', t = '\t', ['\\'] = '\\' }))
 end
 
--- settings and prompts from the arguments after MODEL_DIR
+-- settings and prompts from the arguments after MODEL_DIR: an argument
+-- shaped `name=value` is a setting (an unknown name is refused, never
+-- taken for a prompt); after `--` every argument is a prompt.
 local function parse(args)
-  local set, prompts, stop = {}, {}, {}
+  local set, prompts, stop, settings_end = {}, {}, {}, false
   for i = 2, #args do
     local a = args[i]
-    local key, text = a:match('^([%w_]+)=(.*)$')
-    if key == 'stop' then
-      stop[#stop + 1] = unescape(text)
-    elseif key and (INTEGER[key] or NUMBER[key]) then
-      local v = tonumber(text)
-      if not v or (INTEGER[key] and v % 1 ~= 0) then
-        error(string.format('%s: expected %s, got "%s"', key, INTEGER[key] and 'an integer' or 'a number', text), 0)
+    if not settings_end and a == '--' then
+      settings_end = true
+    elseif not settings_end and empo.config.is_setting(a) then
+      local key, text = a:match('^([^=]+)=(.*)$')
+      if key == 'stop' then
+        stop[#stop + 1] = unescape(text)
+      else
+        local ok, err = pcall(empo.config.apply, set, { a }, 'empo generate', SETTINGS)
+        if not ok then
+          error(tostring(err):gsub('^empo generate: ', '') .. ' (a prompt that looks like a setting goes after --)', 0)
+        end
       end
-      set[key] = v
-    elseif key and BOOLEAN[key] then
-      if text ~= 'true' and text ~= 'false' then error(string.format('%s: expected true or false, got "%s"', key, text), 0) end
-      set[key] = text == 'true'
     else
       prompts[#prompts + 1] = a
     end
@@ -73,10 +82,7 @@ end
 local function main(args)
   local dir = args[1]
   local set, prompts, stop = parse(args)
-  if set.threads then
-    if set.threads < 1 then error('threads: expected a positive integer', 0) end
-    empo.set_num_threads(set.threads)
-  end
+  if set.threads then empo.set_num_threads(set.threads) end
   local model = empo.models.from_pretrained(dir)
   local tok = empo.tokenizer.load(dir)
   if set.chat then

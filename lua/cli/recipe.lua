@@ -19,7 +19,7 @@ local function main(t, args)
   local empo = require 'empo'
   local list = {}
   for i = 1, #(args or {}) do list[i] = args[i] end     -- the script's arg[1..]: key=value strings
-  local trainer = trainer_mod.new(t, list)
+  local trainer = trainer_mod.new(t, list, arg and arg[0])
   local evalset = trainer.recipe.eval
   local eval_mod = require 'empo.rl.eval'
   local function report(when)

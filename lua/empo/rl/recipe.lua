@@ -114,20 +114,26 @@ end
 -- told so.
 local Recipe = {}
 M.made_in = {}
+local origin = setmetatable({}, { __mode = 'k' })     -- recipe -> the file that made it, for messages
 local function mark(t, level)
   local info = debug.getinfo(level + 1, 'S')
-  if info and info.what == 'main' and info.source:sub(1, 1) == '@' then M.made_in[info.source:sub(2)] = true end
+  if info and info.source:sub(1, 1) == '@' then
+    origin[t] = info.source:sub(2)
+    if info.what == 'main' then M.made_in[info.source:sub(2)] = true end
+  end
   return setmetatable(t, Recipe)
 end
 function M.recipe(t)
   if type(t) ~= 'table' then error('empo.recipe: expected a table of settings', 2) end
-  return mark(t, 2)
+  local r = mark(t, 2)          -- (not a tail call: mark looks at this function's caller)
+  return r
 end
 
 function M.is_recipe(x) return getmetatable(x) == Recipe end
 
--- A recipe file's table (and its path), or a table as it is.
-function M.load(recipe)
+-- A recipe file's table (and its path), or a table as it is (and the
+-- file that made it, where known: `source` if given).
+function M.load(recipe, source)
   if type(recipe) == 'string' then
     local chunk, err = loadfile(recipe)
     if not chunk then error('recipe ' .. tostring(err), 0) end
@@ -140,7 +146,7 @@ function M.load(recipe)
     return value, recipe
   end
   if type(recipe) ~= 'table' then error('a recipe is a recipe file or a table, got ' .. config.shown(recipe), 0) end
-  return recipe, 'recipe'
+  return recipe, source or origin[recipe] or 'recipe'
 end
 
 -- The recipe's tables of settings (sample, optim, guard) merged into
@@ -214,7 +220,8 @@ function M.from(base, changes)
   for k, v in pairs(b) do out[k] = v end
   local ok, err = pcall(merge_into, out, changes or {}, 'empo.recipe_from')
   if not ok then error(err, 2) end
-  return mark(out, 2)
+  local r = mark(out, 2)
+  return r
 end
 
 return M

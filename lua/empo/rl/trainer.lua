@@ -67,8 +67,9 @@ end
 -- The recipe resolved and every input checked (empo.rl.recipe,
 -- empo.rl.preflight), the run directory claimed (empo.run.rundir), and
 -- only then the model loaded: a run that cannot work never loads it.
-function M.new(recipe, overrides)
-  local raw, source = recipe_mod.load(recipe)
+function M.new(recipe, overrides, source)
+  local raw
+  raw, source = recipe_mod.load(recipe, source)
   local r = recipe_mod.resolve(raw, overrides, source)
   local self = setmetatable({ recipe = r, source = source, step_count = 0, history = setmetatable({}, History) }, Trainer)
   self.data, r.eval, self.tok, self.model_config = preflight.check(r)
