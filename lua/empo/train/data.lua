@@ -133,6 +133,38 @@ local function utf8_invalid_at(s)
 end
 M.utf8_invalid_at = utf8_invalid_at
 
+-- One JSONL line's record { question, answer }, or nil and the message
+-- (where names file:line): the question field qf a non-empty string, the
+-- answer field af a string or a number when present (and present, with
+-- answers = true); the line valid UTF-8 and JSON.
+function M.record(line, where, qf, af, answers)
+  local bad = utf8_invalid_at(line)
+  if bad then return nil, format('%s: byte %d is not valid UTF-8 (the file must be UTF-8 text)', where, bad) end
+  local ok, rec = pcall(empo.json.decode, line, where)
+  if not ok then return nil, rec end
+  if type(rec) ~= 'table' or type(rec[qf]) ~= 'string' then
+    return nil, format("%s has no string field '%s' (the question)", where, qf)
+  end
+  if not rec[qf]:find('%S') then return nil, format("%s: the question ('%s') is empty", where, qf) end
+  if utf8_invalid_at(rec[qf]) then        -- a \u escape can decode to a lone surrogate
+    return nil, format("%s: the question ('%s') is not valid UTF-8 once its escapes are read", where, qf)
+  end
+  local answer = rec[af]
+  if answer == nil then
+    if answers then return nil, format("%s has no field '%s' (the gold answer, which evaluation needs)", where, af) end
+  elseif type(answer) == 'number' then
+    answer = answer % 1 == 0 and math.abs(answer) < 2 ^ 53 and format('%d', answer) or tostring(answer)
+  elseif type(answer) ~= 'string' then
+    return nil, format("%s: the gold answer ('%s') is %s; it must be a string or a number", where, af,
+                       answer == empo.json.null and 'null' or 'a ' .. type(answer))
+  elseif not answer:find('%S') then
+    return nil, format("%s: the gold answer ('%s') is empty", where, af)
+  elseif utf8_invalid_at(answer) then
+    return nil, format("%s: the gold answer ('%s') is not valid UTF-8 once its escapes are read", where, af)
+  end
+  return { question = rec[qf], answer = answer }
+end
+
 -- Records of a JSONL file: each line one object with the question (and
 -- optionally the gold answer) under the given field names. Every line is
 -- checked when the file is opened (valid UTF-8, the question a string, the
@@ -147,29 +179,7 @@ function M.jsonl(path, fields, opts)
   if not f then error(format('cannot open %s (%s)', path, tostring(err)), 0) end
   local stream = opts.stream
   if stream == nil then stream = f:seek('end') > M.STREAM_BYTES; f:seek('set') end
-  -- a line's record, or nil plus the message (where names file:line)
-  local function parse(line, where)
-    local bad = utf8_invalid_at(line)
-    if bad then return nil, format('%s: byte %d is not valid UTF-8 (the file must be UTF-8 text)', where, bad) end
-    local ok, rec = pcall(empo.json.decode, line, where)
-    if not ok then return nil, rec end
-    if type(rec) ~= 'table' or type(rec[qf]) ~= 'string' then
-      return nil, format("%s has no string field '%s' (the question)", where, qf)
-    end
-    if not rec[qf]:find('%S') then return nil, format("%s: the question ('%s') is empty", where, qf) end
-    local answer = rec[af]
-    if answer == nil then
-      if opts.answers then return nil, format("%s has no field '%s' (the gold answer, which evaluation needs)", where, af) end
-    elseif type(answer) == 'number' then
-      answer = answer % 1 == 0 and math.abs(answer) < 2 ^ 53 and format('%d', answer) or tostring(answer)
-    elseif type(answer) ~= 'string' then
-      return nil, format("%s: the gold answer ('%s') is %s; it must be a string or a number", where, af,
-                         answer == empo.json.null and 'null' or 'a ' .. type(answer))
-    elseif not answer:find('%S') then
-      return nil, format("%s: the gold answer ('%s') is empty", where, af)
-    end
-    return { question = rec[qf], answer = answer }
-  end
+  local function parse(line, where) return M.record(line, where, qf, af, opts.answers) end
   local records, count, line_no = (not stream) and {} or nil, 0, 0
   local offsets, cap = nil, 0
   while true do
