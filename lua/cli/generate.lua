@@ -68,7 +68,9 @@ local function parse(args)
       else
         local ok, err = pcall(empo.config.apply, set, { a }, 'empo generate', SETTINGS)
         if not ok then
-          error(tostring(err):gsub('^empo generate: ', '') .. ' (a prompt that looks like a setting goes after --)', 0)
+          local msg = tostring(err):gsub('^empo generate: ', '')
+          if msg:find('unknown setting', 1, true) then msg = msg .. ' (a prompt that looks like a setting goes after --)' end
+          error(msg, 0)
         end
       end
     else

@@ -355,8 +355,10 @@ do
   c.ok(s:find('tokens/s', 1, true) ~= nil, 'empo generate reports speed')
   s, rc = run("'Then 7' n=0")
   c.eq(rc, 1, 'a bad setting exits 1')
-  c.ok(s:find('empo generate: sample.generate: n (samples per prompt) must be', 1, true) ~= nil, 'with its message')
+  c.ok(s:find('empo generate: n must be an integer >= 1, got 0', 1, true) ~= nil, 'with its message')
   s, rc = run("top_p=2")
+  c.ok(rc == 1 and s:find('top_p must be a finite number in (0, 1], got 2', 1, true) ~= nil, 'a value out of range')
+  s, rc = run("top_p=0.5")
   c.ok(rc == 1 and s:find('no prompt given', 1, true) ~= nil, 'no prompt: a message')
   os.execute("rm -rf '" .. dir .. "'")
 end
