@@ -99,7 +99,8 @@ do
   local lockfile = dir .. '/runs/busy/lock'
   local p = io.popen(string.format(
     "'%s' -e \"local rd = require('empo.run.rundir').open{ out = '%s', name = 'busy' } " ..
-    "print(require('ffi').C.getpid()) io.stdout:flush() while true do os.execute('sleep 0.05') end\"", binary,
+    "local ffi = require('ffi') ffi.cdef('int poll(void *, unsigned long, int);') " ..
+    "print(ffi.C.getpid()) io.stdout:flush() while true do ffi.C.poll(nil, 0, 50) end\"", binary,
     dir .. '/runs'))
   local pid = p:read('*l')
   c.ok(pid and pid:match('^%d+$'), 'a process holds runs/busy')
@@ -107,6 +108,7 @@ do
   refused(recipe{ name = 'busy', resume = true }, nil, 'in use by another empo run (PID ' .. tostring(pid))
   os.execute('kill -9 ' .. pid .. ' 2>/dev/null')
   p:close()
+  -- (the holder starts no child, which could hold the lock past its death)
   -- the dead holder's lock file still names it: taken over, and said
   local said = {}
   local rd = rundir.open{ out = dir .. '/runs', name = 'busy', resume = true,

@@ -26,6 +26,7 @@ pcall(ffi.cdef, [[
   int ftruncate(int fd, long length);
   long pwrite(int fd, const void *buf, size_t count, long offset);
   int getpid(void);
+  int poll(void *fds, unsigned long nfds, int timeout);
 ]])
 
 local format = string.format
@@ -58,9 +59,16 @@ local function lock(dir)
   local fd = ffi.C.open(path, O_RDWR + O_CREAT + O_CLOEXEC, tonumber('644', 8))
   if fd < 0 then error(format('cannot create %s (is the directory writable?)', path), 0) end
   local before = fs.read_text(path) or ''
-  if ffi.C.flock(fd, LOCK_EX + LOCK_NB) ~= 0 then
-    ffi.C.close(fd)
-    return nil, before:match('%d+') or '?'
+  -- a few tries: a holder killed a moment ago may have a child between
+  -- fork and exec that still shares the lock for a few microseconds
+  local tries = 0
+  while ffi.C.flock(fd, LOCK_EX + LOCK_NB) ~= 0 do
+    tries = tries + 1
+    if tries > 5 then
+      ffi.C.close(fd)
+      return nil, before:match('%d+') or '?'
+    end
+    ffi.C.poll(nil, 0, 50)
   end
   local stale = before:match('%d+')
   local pid = tostring(ffi.C.getpid())
