@@ -1,0 +1,163 @@
+-- empo.rl.run_files — what a run keeps on disk, in its run directory
+-- (claimed by empo.run.rundir): recipe.json, metrics.jsonl every step,
+-- samples.jsonl every samples_every steps (questions, completions,
+-- answers, cluster ids, rewards: enough to re-score a run offline),
+-- checkpoints (model with tokenizer, AdamW moments, data position, guard
+-- state: empo.train's, which a kill at any moment leaves whole), resume
+-- from the newest, the saved model, and what a stop signal leaves.
+-- Methods of empo.rl.trainer (`self` is the trainer).
+local empo = require 'empo'
+
+local type, error, format, pairs, ipairs, tostring, getmetatable = type, error, string.format, pairs, ipairs, tostring,
+  getmetatable
+
+local M = {}
+
+
+-- The first parameter that holds a NaN or an infinity, or nil.
+function M.nonfinite_parameter(self)
+  for _, p in ipairs(self.model:named_parameters()) do
+    local s = empo.no_grad(function() return p.tensor:sum():item() end)
+    if s ~= s or s == math.huge or s == -math.huge then return p.name end
+  end
+end
+
+-- The model directory's tokenizer files, copied into each checkpoint and
+-- the saved model so that each is a usable model directory.
+function M.tokenizer_files(self)
+  local from = type(self.recipe.tokenizer) == 'string' and self.recipe.tokenizer or
+               (type(self.recipe.model) == 'string' and self.recipe.model) or nil
+  local files = {}
+  if from then
+    if not empo.fs.is_dir(from) then return { from } end           -- a tokenizer.json path
+    for _, f in ipairs({ 'tokenizer.json', 'tokenizer_config.json' }) do
+      if empo.fs.exists(from .. '/' .. f) then files[#files + 1] = from .. '/' .. f end
+    end
+  end
+  return files
+end
+
+-- runs/<name>/checkpoint-<step>/: the model (Hugging Face layout, with the
+-- tokenizer), AdamW's moments, the data position and the step
+-- (empo.train's checkpoints: a kill at any moment leaves the previous one
+-- intact). Weights with a NaN or an infinity are never saved: the last
+-- good checkpoint stays `latest`, and the error says what likely caused it.
+function M.checkpoint(self)
+  local dir = self:open_run()
+  if not dir then error('checkpoints need a run name (recipe field name)', 2) end
+  local bad = self:nonfinite_parameter()
+  if bad then
+    local latest = empo.fs.read_text(dir .. '/latest')
+    error(format('after step %d the weights are not finite (%s holds a NaN or an infinity), so no checkpoint was ' ..
+                 'written; %s. A learning rate too high for this model (optim.lr=%g) is the usual cause: lower it, ' ..
+                 'or turn on the collapse guard (guard.on=true)', self.step_count, bad,
+                 latest and ('the last good one, ' .. dir .. '/' .. latest:gsub('%s+$', '') .. ', stays latest')
+                 or 'no earlier checkpoint exists', self.recipe.optim.lr), 0)
+  end
+  self.saved_step = self.step_count
+  return empo.train.save_checkpoint(dir, { model = self.model, optimizer = self.opt, step = self.step_count,
+                                           extra = { data = self.data:state(), guard = self.guard and self.guard:state() },
+                                           keep = self.recipe.keep, files = self:tokenizer_files() })
+end
+
+-- Continues from the newest checkpoint of the run directory: the steps
+-- after it run again with the same samples (every seed derives from the
+-- step), so the metrics match an uninterrupted run's; lines of
+-- metrics.jsonl and samples.jsonl past the checkpoint (written before a
+-- kill) are dropped, a torn last line too (and said).
+function M.resume(self)
+  local dir = self.rundir.path
+  local ok, state = pcall(empo.train.load_checkpoint, dir, { model = self.model, optimizer = self.opt })
+  if not ok then error('resume: ' .. tostring(state), 0) end
+  local step = state and state.step or 0                       -- nothing saved yet: a fresh start
+  for _, f in ipairs({ 'metrics.jsonl', 'samples.jsonl' }) do
+    local kept = self.rundir:trim(f, step)
+    if f == 'metrics.jsonl' then for _, rec in ipairs(kept) do self.history[#self.history + 1] = rec end end
+  end
+  if not state then return nil end
+  self.step_count = state.step
+  self.data:load_state(state.extra.data)
+  if self.guard and state.extra.guard then self.guard:load_state(state.extra.guard) end
+  return state
+end
+
+
+-- The recipe's plain settings (numbers, strings, booleans; pieces by name),
+-- as the run directory keeps them.
+local function plain(v, depth)
+  local tv = type(v)
+  if tv == 'number' or tv == 'string' or tv == 'boolean' then return v end
+  if tv == 'table' and depth < 3 and not getmetatable(v) then
+    local out = {}
+    for k, x in pairs(v) do
+      if type(k) == 'string' and k ~= 'model' and k ~= 'tokenizer' then out[k] = plain(x, depth + 1) end
+    end
+    return out
+  end
+  return tostring(v)
+end
+
+-- runs/<name>/ (claimed when the trainer is made: empo.run.rundir): recipe.json now,
+-- then metrics.jsonl every step and samples.jsonl every samples_every
+-- steps (questions, completions, answers, cluster ids, rewards: enough to
+-- re-score a run offline).
+function M.open_run(self)
+  if not self.rundir then return nil end
+  if self.run_dir then return self.run_dir end
+  local r = self.recipe
+  self.run_dir = self.rundir.path
+  local settings = plain(r, 0)
+  settings.model = type(r.model) == 'string' and r.model or tostring(r.model)
+  local ok, err = empo.fs.write_atomic(self.run_dir .. '/recipe.json', empo.json.encode(settings))
+  if not ok then error(err, 0) end
+  self.metrics = empo.log.metrics(self.run_dir .. '/metrics.jsonl')
+  self.samples = empo.log.metrics(self.run_dir .. '/samples.jsonl')
+  return self.run_dir
+end
+
+-- Lets go of the run directory (its lock): the end of a run, or a REPL
+-- session done with this trainer. Also happens when the process ends.
+function M.close(self)
+  if self.metrics then self.metrics:close(); self.samples:close(); self.metrics, self.samples = nil, nil end
+  if self.rundir then self.rundir:release() end
+end
+
+function M.write_step(self, rec)
+  if not self.metrics then return end
+  self.metrics:write(rec)
+  local every = self.recipe.samples_every
+  if every > 0 and rec.step % every == 0 then
+    for _, g in ipairs(self.last.groups) do
+      self.samples:write{ step = rec.step, question = g.question, gold = g.gold, completions = g.completions,
+                          answers = g.answers, ids = g.ids, rewards = g.rewards, advantages = g.advantages,
+                          keep = g.keep }
+    end
+  end
+end
+
+-- After a stop signal: the step just finished is saved (when the run has
+-- a name), so resume=true continues from it; self.stopped names the signal.
+function M.stop_for(self, signal)
+  self.stopped = signal
+  local where = 'no run name, so nothing was saved'
+  if self.run_dir then
+    local dir = self.saved_step == self.step_count and self.run_dir .. '/checkpoint-' .. self.step_count
+                or self:checkpoint()
+    where = 'checkpoint ' .. dir .. ' (a model directory: empo eval reads it); resume=true continues from it'
+  end
+  io.stderr:write(string.format('empo: stopped by %s after step %d: %s\n', signal, self.step_count, where))
+end
+
+-- Saves the model (Hugging Face layout) and tokenizer to dir (default
+-- runs/<name>/model).
+function M.save(self, dir)
+  dir = dir or ((self:open_run() or 'runs/trainer') .. '/model')
+  empo.models.save_pretrained(self.model, dir)
+  for _, f in ipairs(self:tokenizer_files()) do                  -- the tokenizer travels along
+    local ok, err = empo.fs.write_atomic(dir .. '/' .. f:match('[^/]+$'), empo.fs.read_text(f))
+    if not ok then error(err, 0) end
+  end
+  return dir
+end
+
+return M

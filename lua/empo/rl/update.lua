@@ -1,0 +1,172 @@
+-- empo.rl.update — the policy update of a step: the rows (each kept
+-- completion with its prompt, old log-probs and advantage), micro-batches
+-- (shared prompts or per sequence), one pass of the loss with gradients
+-- (`update`), the epochs x mini_batches optimizer steps with clipping and
+-- the skip of a non-finite loss or gradient (`optimize`), and the
+-- starting model's NLL of the rows for the collapse guard (`base_nll`).
+-- Methods of empo.rl.trainer (`self` is the trainer), but `rows`.
+local empo = require 'empo'
+local logprob = require 'empo.rl.logprob'
+
+local format, ipairs, math = string.format, ipairs, math
+
+local M = {}
+
+-- The rows of the update: every completion of the kept groups.
+-- (mask_truncated: completions cut at max_new_tokens are left out)
+function M.rows(groups, mask_truncated)
+  local rows = {}
+  for _, g in ipairs(groups) do
+    if g.keep then
+      for k, c in ipairs(g.samples) do
+        if #c.ids > 0 and not (mask_truncated and c.finish == 'length') then
+          rows[#rows + 1] = { prompt = g.prompt_ids, completion = c.ids, old = c.logprobs, adv = g.advantages[k] }
+        end
+      end
+    end
+  end
+  return rows
+end
+
+-- [S, T] tensors of one micro-batch's old log-probs and advantages [S].
+local function old_and_adv(rows, idx, T)
+  local old, adv = {}, {}
+  for k, i in ipairs(idx) do
+    local row = {}
+    for t = 1, T do row[t] = rows[i].old[t] or 0 end
+    old[k], adv[k] = row, rows[i].adv
+  end
+  return empo.tensor(old), empo.tensor(adv)
+end
+
+-- The rows of each micro-batch of an update (lists of rows), and whether
+-- they run with shared prompts (recipe field shared_prompt).
+function M.micro_batches(self, rows, model)
+  local shared = logprob.use_shared(model or self.model, rows, self.recipe.shared_prompt)
+  local out = {}
+  for b, idx in ipairs(logprob.micro_batches(rows, self.recipe.micro_batch_tokens, shared)) do
+    local sub = {}
+    for k, i in ipairs(idx) do sub[k] = rows[i] end
+    out[b] = { idx = idx, rows = sub }
+  end
+  return out, shared
+end
+
+-- One pass of the policy update over rows; returns its loss statistics.
+function M.update(self, rows)
+  local r = self.recipe
+  local temperature = r.sample.temperature > 0 and r.sample.temperature or 1.0
+  local truncated = r.sample.top_p < 1 or r.sample.top_k > 0 or r.sample.min_p > 0 or
+                    r.sample.temperature == 0
+  -- bf16 sampling weights: the sampler's log-probs are of the rounded
+  -- model, so the ratio's old side is recomputed here, in f32
+  local rounded = r.sample.bf16_weights
+  local total_tokens, S = 0, #rows
+  for _, row in ipairs(rows) do total_tokens = total_tokens + #row.completion end
+  local agg = r.loss.options.agg
+  local batches, shared = self:micro_batches(rows)
+  local opts = { temperature = temperature, shared_prompt = shared }
+  if r.recompute_old or truncated or rounded then   -- the sampler's log-probs are of another distribution
+    for _, b in ipairs(batches) do
+      local lp = empo.no_grad(logprob.completions, self.model, b.rows, opts).logp:tolist()
+      for k, i in ipairs(b.idx) do rows[i].old = lp[k] end
+    end
+  end
+  local sums = { clip_frac = 0, approx_kl = 0, kl = 0, loss = 0 }
+  local with_kl = self.reference ~= nil
+  local ref_opts = with_kl and { temperature = temperature, shared_prompt = shared and logprob.can_share(self.reference) }
+  for _, b in ipairs(batches) do
+    local lp = logprob.completions(self.model, b.rows, opts)
+    local old, adv = old_and_adv(rows, b.idx, lp.logp:size(2))
+    local ref = with_kl and empo.no_grad(logprob.completions, self.reference, b.rows, ref_opts).logp or nil
+    local value, st = r.loss{ logp = lp.logp, old_logp = old, adv = adv, mask = lp.mask, entropy = lp.entropy,
+                              ref_logp = ref }
+    -- the micro-batches' share of the whole batch's aggregate
+    local weight = agg == 'token-mean' and st.tokens / math.max(total_tokens, 1) or #b.idx / S
+    local v = value:item()
+    if v ~= v or v == math.huge or v == -math.huge then      -- the whole update is dropped (M.optimize)
+      return { nonfinite = true, tokens = total_tokens, clip_frac = 0, approx_kl = 0 }
+    end
+    local scaled = value * weight
+    scaled:backward()
+    sums.loss = sums.loss + v * weight
+    sums.clip_frac = sums.clip_frac + st.clip_frac * st.tokens
+    sums.approx_kl = sums.approx_kl + st.approx_kl * st.tokens
+    if with_kl then sums.kl = sums.kl + st.kl * st.tokens end
+  end
+  local n = math.max(total_tokens, 1)
+  return { loss = sums.loss, clip_frac = sums.clip_frac / n, approx_kl = sums.approx_kl / n, tokens = total_tokens,
+           kl = with_kl and sums.kl / n or nil, shared_prompt = shared }
+end
+
+-- The mean negative log-prob a token of the update's completions under
+-- the starting model (the collapse guard's drift signal), at temperature 1,
+-- over at most guard.drift_rows of them (evenly spaced: a mean needs no more).
+function M.base_nll(self, all)
+  local rows, keep = {}, self.recipe.guard.drift_rows
+  local stride = keep > 0 and math.max(1, #all / keep) or 1
+  for i = 1, #all, stride do rows[#rows + 1] = all[math.floor(i)] end
+  local sum, n = 0, 0
+  local batches, shared = self:micro_batches(rows, self.guard_base)
+  for _, b in ipairs(batches) do
+    local lp = empo.no_grad(logprob.completions, self.guard_base, b.rows, { temperature = 1.0, shared_prompt = shared })
+    sum = sum + (lp.logp * lp.mask):sum():item()
+    n = n + lp.mask:sum():item()
+  end
+  return n > 0 and -sum / n or nil
+end
+
+-- rows cut into mini_batches parts, the parts repeated for each of epochs
+-- passes: one optimizer step a part.
+local function passes(rows, r)
+  local mini = {}
+  local per = math.max(math.ceil(#rows / math.max(r.mini_batches, 1)), 1)
+  for i = 1, #rows, per do
+    local part = {}
+    for j = i, math.min(i + per - 1, #rows) do part[#part + 1] = rows[j] end
+    mini[#mini + 1] = part
+  end
+  local out = {}
+  for _ = 1, math.max(r.epochs, 1) do
+    for _, part in ipairs(mini) do out[#out + 1] = part end
+  end
+  return out
+end
+
+-- The optimizer steps of a step over rows. A loss or a gradient that is
+-- not finite skips the rest (said on stderr, the weights untouched).
+-- Returns { loss, clip_frac, approx_kl, kl, tokens, grad_norm, skipped,
+-- optimizer_steps, update_tokens }.
+function M.optimize(self, rows, step)
+  local r = self.recipe
+  local out = { loss = 0, clip_frac = 0, approx_kl = 0, tokens = 0, grad_norm = 0, optimizer_steps = 0,
+                update_tokens = 0 }
+  for _, row in ipairs(rows) do out.update_tokens = out.update_tokens + #row.completion end
+  if #rows == 0 then return out end
+  for _, part in ipairs(passes(rows, r)) do
+    local upd = self:update(part)
+    for _, k in ipairs({ 'loss', 'clip_frac', 'approx_kl', 'kl', 'tokens' }) do out[k] = upd[k] end
+    local ok, norm = true, nil
+    if not upd.nonfinite then
+      local clip = r.optim.clip_grad
+      ok, norm = pcall(function()
+        if clip then return empo.clip_grad_norm(self.params, clip) end
+        return empo.grad_norm(self.params, true)
+      end)
+    end
+    if upd.nonfinite or not ok or norm ~= norm then     -- NaN / inf: skip the step, keep the weights
+      io.stderr:write(format('empo: step %d: the %s is not finite; the update is skipped\n', step,
+                             upd.nonfinite and 'loss' or 'gradient'))
+      self.opt:zero_grad()
+      out.grad_norm, out.skipped = nil, true
+      return out
+    end
+    out.grad_norm = norm
+    self.opt:step()
+    self.opt:zero_grad()
+    out.optimizer_steps = out.optimizer_steps + 1
+  end
+  return out
+end
+
+return M
