@@ -19,6 +19,12 @@ local function show(v)
   if type(v) == 'table' then
     local parts = {}
     for i = 1, #v do parts[i] = show(v[i]) end
+    local keys = {}
+    for k in pairs(v) do
+      if not (type(k) == 'number' and k >= 1 and k <= #v and k % 1 == 0) then keys[#keys + 1] = k end
+    end
+    table.sort(keys, function(x, y) return tostring(x) < tostring(y) end)
+    for _, k in ipairs(keys) do parts[#parts + 1] = tostring(k) .. ' = ' .. show(v[k]) end
     return '{' .. table.concat(parts, ', ') .. '}'
   elseif type(v) == 'string' then
     return string.format('%q', v)
@@ -27,7 +33,8 @@ local function show(v)
 end
 M.show = show
 
--- Deep equality of numbers/strings/nested tables; numbers within tol.
+-- Deep equality of numbers/strings/nested tables (every key: the array
+-- part and the named fields); numbers within tol.
 local function same(a, b, tol)
   if type(a) == 'number' and type(b) == 'number' then
     if a ~= a and b ~= b then return true end
@@ -35,8 +42,11 @@ local function same(a, b, tol)
   end
   if type(a) == 'table' and type(b) == 'table' then
     if #a ~= #b then return false end
-    for i = 1, #a do
-      if not same(a[i], b[i], tol) then return false end
+    for k, v in pairs(a) do                       -- every key, not only the array part
+      if not same(v, b[k], tol) then return false end
+    end
+    for k in pairs(b) do
+      if a[k] == nil then return false end
     end
     return true
   end

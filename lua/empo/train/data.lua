@@ -96,8 +96,7 @@ end
 -- Where record i came from, for messages: 'path:line' (or 'path record i'
 -- for a streamed file, 'item i' of a list).
 function Dataset:where(i)
-  local rec = self.records and self.records[i]
-  if rec and rec.line then return format('%s:%d', self.source, rec.line) end
+  if self.lines and self.lines[i] then return format('%s:%d', self.source, self.lines[i]) end
   if self.records then return format('item %d of %s', i, self.source) end
   return format('%s record %d', self.source, i)
 end
@@ -181,6 +180,7 @@ function M.jsonl(path, fields, opts)
   if stream == nil then stream = f:seek('end') > M.STREAM_BYTES; f:seek('set') end
   local function parse(line, where) return M.record(line, where, qf, af, opts.answers) end
   local records, count, line_no = (not stream) and {} or nil, 0, 0
+  local lines = {}                                        -- each record's line in the file (read whole)
   local offsets, cap = nil, 0
   while true do
     local at = f:seek()
@@ -192,8 +192,7 @@ function M.jsonl(path, fields, opts)
       if not rec then f:close(); error(msg, 0) end
       count = count + 1
       if records then
-        rec.line = line_no
-        records[count] = rec
+        records[count], lines[count] = rec, line_no
       else
         if count > cap then                               -- grow the offsets by doubling
           local bigger = ffi.new('int64_t[?]', math.max(1024, 2 * cap))
@@ -206,6 +205,7 @@ function M.jsonl(path, fields, opts)
   end
   f:close()
   local d = new(records, count, path, opts.seed, offsets)
+  d.lines = records and lines
   d.parse = offsets and parse
   return d
 end
