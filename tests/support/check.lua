@@ -37,7 +37,7 @@ M.show = show
 -- part and the named fields); numbers within tol.
 local function same(a, b, tol)
   if type(a) == 'number' and type(b) == 'number' then
-    if a ~= a and b ~= b then return true end
+    if a == b or (a ~= a and b ~= b) then return true end        -- also infinities of one sign
     return math.abs(a - b) <= (tol or 0)
   end
   if type(a) == 'table' and type(b) == 'table' then

@@ -13,6 +13,7 @@ c.ok(check.same({ 1, { b = 2 }, c = 'x' }, { 1, { b = 2 }, c = 'x' }), 'equal ta
 c.ok(check.same({ x = 1.0 }, { x = 1.0 + 1e-9 }, 1e-6), 'numbers within tol')
 c.ok(not check.same({ x = 1 }, { x = '1' }), 'a number is not its text')
 c.ok(check.same(0 / 0, 0 / 0), 'NaN equals NaN (for results that must be NaN)')
+c.ok(check.same(math.huge, math.huge) and not check.same(math.huge, -math.huge), 'infinities by sign')
 
 -- a failing check is counted and the run goes on
 local inner = check.new('inner')

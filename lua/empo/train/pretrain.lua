@@ -40,6 +40,10 @@ function M.config(given)
     end
   end
   if given and #given > 0 then return empo.config.apply(cfg, given, 'pretrain') end
+  -- a table: every name checked (arch may hold any config.json field)
+  local schema = empo.config.schema_of(M.DEFAULTS)
+  schema.fields.arch.open = true
+  empo.config.check(given or {}, schema, 'pretrain', '', true)
   for k, v in pairs(given or {}) do
     if type(v) == 'table' and type(cfg[k]) == 'table' then
       for a, b in pairs(v) do cfg[k][a] = b end

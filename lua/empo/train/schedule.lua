@@ -16,6 +16,13 @@ local function warmup_then(cfg, decay)
   local lr, warmup, total = cfg.lr, cfg.warmup or 0, cfg.total
   if type(lr) ~= 'number' or type(total) ~= 'number' then error('schedule: lr and total are required numbers', 3) end
   local min_lr = cfg.min_lr or 0
+  local function finite(x) return type(x) == 'number' and x == x and x ~= math.huge and x ~= -math.huge end
+  if not (finite(lr) and lr >= 0) then error('schedule: lr must be a finite number >= 0, got ' .. tostring(lr), 3) end
+  if not (finite(min_lr) and min_lr >= 0) then error('schedule: min_lr must be a finite number >= 0, got ' .. tostring(min_lr), 3) end
+  if not (finite(warmup) and warmup >= 0 and warmup % 1 == 0) then
+    error('schedule: warmup must be an integer >= 0, got ' .. tostring(warmup), 3)
+  end
+  if not (finite(total) and total >= 1) then error('schedule: total must be a number >= 1, got ' .. tostring(total), 3) end
   return function(step)
     if step <= warmup then return lr * step / math.max(warmup, 1) end
     local p = math.min(1, (step - warmup) / math.max(total - warmup, 1))
