@@ -9,12 +9,12 @@
  * such as Hugging Face's require the ranges to be contiguous). */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "io/files_internal.h"
 #include "tensor/tensor_internal.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors data is little-endian");
@@ -209,55 +209,6 @@ static int build_header(const char *path, item *items, int n, const meta *metas,
     return h->oom ? empo_fail(EMPO_E_NOMEM, "%s: out of memory building the header", path) : EMPO_OK;
 }
 
-static int write_all(int fd, const void *p, size_t n) {
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = write(fd, c, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* fsync the directory holding path, so the rename itself is durable */
-static void sync_dir_of(const char *path) {
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == path) snprintf(dir, sizeof dir, "/");
-    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
-/* Writes what emit produces to "<path>.tmp.<pid>", fsyncs, renames. */
-typedef int (*emit_fn)(int fd, void *ctx);
-
-static int write_atomically(const char *path, emit_fn emit, void *ctx) {
-    char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
-        return empo_fail(EMPO_E_ARG, "%.200s...: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return empo_fail(EMPO_E_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-    int st = emit(fd, ctx);
-    if (st == EMPO_OK && fsync(fd) != 0)
-        st = empo_fail(EMPO_E_IO, "%s: fsync failed: %s", path, strerror(errno));
-    if (close(fd) != 0 && st == EMPO_OK) st = empo_fail(EMPO_E_IO, "%s: close failed: %s", path, strerror(errno));
-    if (st == EMPO_OK && rename(tmp, path) != 0)
-        st = empo_fail(EMPO_E_IO, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
-    if (st != EMPO_OK) {
-        unlink(tmp);
-        return st;
-    }
-    sync_dir_of(path);
-    return EMPO_OK;
-}
-
 typedef struct file_job {
     const char *path;
     const buf *header;
@@ -270,14 +221,14 @@ static int emit_file(int fd, void *ctx) {
     unsigned char len8[8];
     uint64_t hl = job->header->len;
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(hl >> (8 * i));
-    if (write_all(fd, len8, 8) || write_all(fd, job->header->p, job->header->len))
+    if (empo_write_all(fd, len8, 8) || empo_write_all(fd, job->header->p, job->header->len))
         return empo_fail(EMPO_E_IO, "%s: write failed: %s", job->path, strerror(errno));
     for (int i = 0; i < job->n; i++) {
         const item *it = job->layout[i];
         if (it->nbytes == 0) continue;
         empo_tensor *c;
         EMPO_TRY(empo_contiguous_nograd(&c, it->t));          /* logical order */
-        int bad = write_all(fd, empo_tensor_data(c), (size_t)it->nbytes);
+        int bad = empo_write_all(fd, empo_tensor_data(c), (size_t)it->nbytes);
         int e = errno;
         empo_tensor_release(c);
         if (bad) return empo_fail(EMPO_E_IO, "%s: tensor '%.200s': write failed: %s", job->path, it->name, strerror(e));
@@ -293,7 +244,7 @@ static int save_items(const char *path, item *items, int n, const meta *metas, i
     int st = build_header(path, items, n, metas, n_meta, layout, &h);
     if (st == EMPO_OK) {
         file_job job = {path, &h, layout, n};
-        st = write_atomically(path, emit_file, &job);
+        st = empo_write_atomically(path, emit_file, &job);
     }
     free(h.p);
     free(layout);
@@ -313,11 +264,6 @@ int empo_safetensors_save(const char *path, int n, const char *const *names, emp
 
 /* ---- sharded ---- */
 
-static int emit_text(int fd, void *ctx) {
-    const buf *b = ctx;
-    return write_all(fd, b->p, b->len) ? empo_fail(EMPO_E_IO, "write failed: %s", strerror(errno)) : EMPO_OK;
-}
-
 /* The index as Hugging Face writes it: json.dumps(indent=2, sort_keys=True). */
 static int save_index(const char *path, const item *items, int n, int64_t total, char *const *shard_names) {
     buf b = {0};
@@ -331,7 +277,7 @@ static int save_index(const char *path, const item *items, int n, int64_t total,
         put_json_string(&b, shard_names[items[i].shard]);
     }
     puts_(&b, n ? "\n  }\n}\n" : "}\n}\n");
-    int st = b.oom ? empo_fail(EMPO_E_NOMEM, "%s: out of memory", path) : write_atomically(path, emit_text, &b);
+    int st = b.oom ? empo_fail(EMPO_E_NOMEM, "%s: out of memory", path) : empo_write_file_atomic(path, b.p, (int64_t)b.len);
     free(b.p);
     return st;
 }
@@ -404,8 +350,7 @@ int empo_safetensors_save_sharded(const char *dir, const char *base, int n, cons
     item *items;
     meta *metas;
     int st = gather(dir, n, names, tensors, n_meta, keys, values, &items, &metas);
-    if (st == EMPO_OK && mkdir(dir, 0777) != 0 && errno != EEXIST)
-        st = empo_fail(EMPO_E_IO, "%s: cannot create the directory: %s", dir, strerror(errno));
+    if (st == EMPO_OK) st = empo_make_dirs(dir);
     int k = 1;
     int64_t total = 0, cur = 0;
     for (int i = 0; st == EMPO_OK && i < n; i++) {

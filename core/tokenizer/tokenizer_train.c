@@ -8,11 +8,9 @@
  * counts of the words that hold it. A max-heap with lazy re-insertion
  * finds the best pair. */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include "tokenizer_internal.h"
 
 static const char qwen_pattern[] =
@@ -582,46 +580,26 @@ int empo_bpe_trainer_json(empo_bpe_trainer *tr, const char **tokenizer_json, con
     return EMPO_OK;
 }
 
+/* dir/name holding text and a newline, written atomically */
 static int write_text(const char *dir, const char *name, const char *text) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *path = malloc(n);
-    if (!path) return tfail(EMPO_E_NOMEM, "out of memory");
-    snprintf(path, n, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    int st = EMPO_OK;
-    if (!f) st = empo_fail(EMPO_E_IO, "bpe_trainer: cannot write %s: %s", path, strerror(errno));
-    else {
-        size_t len = strlen(text);
-        if (fwrite(text, 1, len, f) != len || fputc('\n', f) == EOF) st = empo_fail(EMPO_E_IO, "bpe_trainer: cannot write %s", path);
-        if (fclose(f) != 0 && st == EMPO_OK) st = empo_fail(EMPO_E_IO, "bpe_trainer: cannot write %s", path);
+    size_t n = strlen(dir) + strlen(name) + 2, len = strlen(text);
+    char *path = malloc(n), *body = malloc(len + 1);
+    int st = path && body ? EMPO_OK : tfail(EMPO_E_NOMEM, "out of memory");
+    if (st == EMPO_OK) {
+        snprintf(path, n, "%s/%s", dir, name);
+        memcpy(body, text, len);
+        body[len] = '\n';
+        st = empo_write_file_atomic(path, body, (int64_t)len + 1);
     }
     free(path);
-    return st;
-}
-
-/* mkdir -p */
-static int make_dir(const char *dir) {
-    char *p = strdup(dir);
-    if (!p) return tfail(EMPO_E_NOMEM, "out of memory");
-    int st = EMPO_OK;
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || *s == 0) {
-            char c = *s;
-            *s = 0;
-            if (mkdir(p, 0777) != 0 && errno != EEXIST)
-                st = empo_fail(EMPO_E_IO, "bpe_trainer: cannot create %s: %s", p, strerror(errno));
-            *s = c;
-            if (!c || st != EMPO_OK) break;
-        }
-    }
-    free(p);
+    free(body);
     return st;
 }
 
 int empo_bpe_trainer_save(empo_bpe_trainer *tr, const char *dir) {
     if (!tr || !dir || !*dir) return tfail(EMPO_E_ARG, "save: NULL argument");
     if (!tr->trained) return tfail(EMPO_E_STATE, "save: call train first");
-    EMPO_TRY(make_dir(dir));
+    EMPO_TRY(empo_make_dirs(dir));
     EMPO_TRY(write_text(dir, "tokenizer.json", tr->json));
     return write_text(dir, "tokenizer_config.json", tr->config);
 }

@@ -133,7 +133,7 @@ c.raises(function() st.load(path, { dtype = 'nope' }) end, "unknown dtype 'nope'
 c.raises(function() st.save(tmp .. '/x.safetensors', { a = 1 }) end, 'empo.safetensors.save', 'expected tensor')
 c.raises(function() st.save(tmp .. '/x.safetensors', { base }) end, 'tensor names must be strings')
 c.raises(function() st.save(tmp .. '/x.safetensors', { a = base }, { k = {} }) end, "metadata 'k' must be a string")
-c.raises(function() st.save(tmp .. '/no/such/dir/x.safetensors', { a = base }) end, 'cannot create')
+c.raises(function() st.save(tmp .. '/no/such/dir/x.safetensors', { a = base }) end, 'cannot write', 'no/such/dir/x.safetensors')
 c.raises(function() st.save(42, {}) end, 'argument 1')
 -- an index whose shard is missing or lacks a tensor
 write_bytes(tmp .. '/bad.index.json', '{"weight_map": {"ids": "nowhere.safetensors", "x": "all.safetensors"}}')

@@ -3,7 +3,7 @@
  * Modules: status (errors), tensor (storage, views), autograd, ops
  * (differentiable operations and fused transformer kernels), rng (Philox),
  * optim (AdamW, grad norm), runtime (threads, memory, version), safetensors
- * (checkpoint files), cluster (answer extraction, math equivalence, semantic
+ * (checkpoint files), files (atomic writes, mkdir -p), cluster (answer extraction, math equivalence, semantic
  * entropy), sample (per-token sampling math, KV-cache rows).
  *
  * The declarations are FFI-clean (no macros in declarations, no varargs,
@@ -18,6 +18,7 @@
 #include "empo/rng.h"
 #include "empo/optim.h"
 #include "empo/safetensors.h"
+#include "empo/files.h"
 #include "empo/tokenizer.h"
 #include "empo/cluster.h"
 #include "empo/sample.h"

@@ -1,8 +1,11 @@
 -- empo.io.fs — the few file-system operations the library needs, each in
--- one place: a whole-file write that is atomic (a temporary file renamed
--- over the target, so a kill leaves the old file or the new one, never a
--- torn one), `mkdir -p`, reading a file, existence tests, listing and
--- removing a directory the library made.
+-- one place: a whole-file write that is atomic and durable (a temporary
+-- file, fsync, renamed over the target, the directory fsynced: a kill or
+-- a power cut leaves the old file or the new one, never a torn one),
+-- `mkdir -p`, reading a file, existence tests, listing and removing a
+-- directory the library made. The writer and mkdir are the C runtime's
+-- (empo/files.h), shared with the safetensors writer and the tokenizer
+-- trainer.
 --
 --     local fs = require 'empo.io.fs'                  -- also empo.fs
 --     assert(fs.make_dirs('runs/x/checkpoint-10'))
@@ -10,11 +13,9 @@
 --     local text = fs.read_text('runs/x/latest')       -- nil, message when unreadable
 --
 -- Failures are values (nil, message), so each caller raises them under its
--- own name. Not a general file library: no globbing, permissions or
--- durability across power loss (no fsync).
-local ffi = require 'ffi'
-
-pcall(ffi.cdef, 'int mkdir(const char *path, unsigned int mode);')
+-- own name. Not a general file library: no globbing or permissions.
+local E = require 'empo.tensor.ffi'
+local C = E.C
 
 local format = string.format
 local M = {}
@@ -38,36 +39,17 @@ function M.read_text(path)
   return text
 end
 
--- Writes text to path through path .. '.tmp' and a rename. Returns true,
+-- Writes text to path atomically (empo_write_file_atomic). Returns true,
 -- or nil and a message.
 function M.write_atomic(path, text)
-  local tmp = path .. '.tmp'
-  local f, err = io.open(tmp, 'wb')
-  if not f then return nil, format('cannot write %s: %s', tmp, err) end
-  local ok, werr = f:write(text)
-  f:close()
-  if not ok then
-    os.remove(tmp)
-    return nil, format('cannot write %s: %s', tmp, tostring(werr))
-  end
-  local renamed, rerr = os.rename(tmp, path)
-  if not renamed then return nil, format('cannot rename %s to %s: %s', tmp, path, rerr) end
+  if C.empo_write_file_atomic(path, text, #text) ~= 0 then return nil, E.last_error() end
   return true
 end
 
--- mkdir -p: path and its parents (mode 755). Returns true once path is a
--- directory this process can write into, else nil and a message.
+-- mkdir -p: path and its parents. Returns true once path is a directory
+-- this process can write into, else nil and a message.
 function M.make_dirs(path)
-  local sofar = path:sub(1, 1) == '/' and '/' or ''
-  for part in path:gmatch('[^/]+') do
-    sofar = sofar .. part .. '/'
-    ffi.C.mkdir(sofar, tonumber('755', 8))   -- an existing directory fails harmlessly
-  end
-  local probe = path .. '/.empo_write_test'
-  local f = io.open(probe, 'wb')
-  if not f then return nil, format('cannot create or write directory %s', path) end
-  f:close()
-  os.remove(probe)
+  if C.empo_make_dirs(path) ~= 0 then return nil, E.last_error() end
   return true
 end
 
