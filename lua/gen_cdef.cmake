@@ -1,4 +1,4 @@
-# Turns core/include/empo/empo.h into lua/empo/cdef.lua: preprocess with
+# gen_cdef.cmake — turns core/include/empo/empo.h into lua/empo/cdef.lua: preprocess with
 # EMPO_FFI defined (no system headers), keep the declarations, wrap them in
 # a Lua string.
 execute_process(COMMAND ${CC} -E -P -DEMPO_FFI -I${INCLUDE} ${HEADER}

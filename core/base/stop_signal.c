@@ -1,4 +1,4 @@
-/* A graceful stop for long jobs (the trainer): between
+/* stop_signal.c — a graceful stop for long jobs (the trainer): between
  * empo_stop_signals_begin and _end, SIGINT and SIGTERM are only noted, so
  * the job can finish the step it is in and save a checkpoint. A second
  * signal gets the action installed before (the REPL's interrupt, or the

@@ -1,4 +1,4 @@
-/* decode.c — the C decoder's ops (core/include/empo/decoder.h): validates a
+/* decoder.c — the C decoder's ops (core/include/empo/decoder.h): validates a
  * decoder's weights and caches once, holds references to them, its rope
  * table and its step scratch, checks each step's rows and each prefill's
  * prompts, and runs kernels/cpu/decode_step.c. */

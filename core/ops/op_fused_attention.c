@@ -3,7 +3,7 @@
  * key mask: validation, dispatch to kernels/cpu or kernels/ref (fused.h),
  * and its autograd node.
  *
- * Semantics beyond empo_ops.h: S >= T is required only when causal (plain
+ * Semantics beyond empo/ops.h: S >= T is required only when causal (plain
  * cross-attention may have fewer keys than queries). A query row that sees
  * no key at all (every visible key masked out) outputs zeros and passes no
  * gradient, instead of the NaN a softmax over nothing would give. The key

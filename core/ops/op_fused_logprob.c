@@ -6,7 +6,7 @@
  * ("logprob_entropy:logp", "logprob_entropy:entropy"). Both save the same
  * logits, ids and per-row log-sum-exp (shared, not copied) and recompute
  * the softmax in backward; the engine sums their gradients into logits.
- * Logits may be [..., V] with ids [...] (the [N, V] / [N] of empo_ops.h is
+ * Logits may be [..., V] with ids [...] (the [N, V] / [N] of empo/ops.h is
  * the common case). */
 #include <math.h>
 #include <string.h>

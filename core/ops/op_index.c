@@ -1,5 +1,5 @@
 /* op_index.c — indexing ops: embedding, gather, index_select, cat, where,
- * masked_fill (see empo_ops.h), each with its backward beside it.
+ * masked_fill (see empo/ops.h), each with its backward beside it.
  *
  * They move data, so the forward works on any dtype (elements copied by
  * size); gradients flow through f32 only. Index tensors (i32/i64, any

@@ -1,5 +1,5 @@
-/* optim.c — AdamW step, global gradient norm, clipping and zero_grad over a
- * list of parameters (see empo_optim.h). This file validates and
+/* op_optim.c — AdamW step, global gradient norm, clipping and zero_grad over a
+ * list of parameters (see empo/optim.h). This file validates and
  * dispatches; the arithmetic is in kernels/{cpu,ref}/adamw.c. Updates are
  * in place on the parameters' and moments' storage and bypass autograd. */
 #include <math.h>

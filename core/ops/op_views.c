@@ -1,4 +1,4 @@
-/* views.c — view ops (share storage) and their autograd.
+/* op_views.c — view ops (share storage) and their autograd.
  *
  * Each view is a pure function of geometry (shape, strides, offset). The
  * backward applies the same function to a zero tensor of the input's shape

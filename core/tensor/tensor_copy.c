@@ -1,4 +1,4 @@
-/* copy.c — strided copies: copy_ (with broadcasting and dtype conversion),
+/* tensor_copy.c — strided copies: copy_ (with broadcasting and dtype conversion),
  * contiguous copies without autograd. */
 #include <string.h>
 #include "tensor/tensor_internal.h"

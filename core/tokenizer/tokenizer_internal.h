@@ -1,5 +1,5 @@
 /* tokenizer_internal.h — what the tokenizer files share (tokenizer_util.c,
- * tokenizer_load.c, tokenizer_pipeline.c, tokenizer_bpe.c, bpe_train.c).
+ * tokenizer_load.c, tokenizer_pipeline.c, tokenizer_bpe.c, tokenizer_train.c).
  * Not part of the public API.
  *
  * The encode path: text -> UTF-8 check -> split out added tokens (raw text)

@@ -1,4 +1,4 @@
-/* bpe_train.c — learning a byte-level BPE from text, written out as a
+/* tokenizer_train.c — learning a byte-level BPE from text, written out as a
  * standard tokenizer.json (Qwen2's pipeline: NFC, Qwen's split regex, which
  * isolates every digit, ByteLevel; special tokens first).
  *

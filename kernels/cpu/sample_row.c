@@ -1,4 +1,4 @@
-/* sample.c — the fast sampler kernel (f32): a max pass, an exp pass that
+/* sample_row.c — the fast sampler kernel (f32): a max pass, an exp pass that
  * keeps the unnormalised probabilities e_j = exp((x_j - max) / T) (so the
  * most likely token has e = 1 exactly), the top-k / top-p cuts as a
  * threshold on e found by selection (expected O(V), no sort), then one walk

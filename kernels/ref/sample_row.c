@@ -1,4 +1,4 @@
-/* sample.c (ref) — the naive sampler kernel: probabilities in double, every
+/* sample_row.c (ref) — the naive sampler kernel: probabilities in double, every
  * token sorted by probability, each rule of core/include/empo/sample.h applied as
  * written. The oracle for kernels/cpu/sample_row.c. */
 #include <math.h>

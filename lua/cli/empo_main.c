@@ -12,7 +12,7 @@
  *
  * A script sees `arg` as luajit builds it: arg[0] the script, arg[1..] the
  * arguments after it, arg[-1] the empo executable (`run` is dropped, so
- * `empo run f.lua` and `empo f.lua` give the same table); its varargs `...`
+ * `empo run script.lua` and `empo script.lua` give the same table); its varargs `...`
  * are arg[1..]. With -e, arg[0] is "-e". Errors print `file:line: message`
  * and a traceback to stderr and exit with status 1. With EMPO_LEAK_CHECK=1
  * the exit status is also 1 when tensors outlive the Lua state.

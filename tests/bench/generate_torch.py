@@ -1,4 +1,4 @@
-"""PyTorch side of tests/bench/generate_bench.lua: batched sampling with a KV
+"""generate_torch.py — the PyTorch side of tests/bench/generate_bench.lua: batched sampling with a KV
 cache, the eager decode loop one would write in PyTorch, for the same
 decoder (tests/parity/qwen2_ref.py's layers, float32) and weights.
 

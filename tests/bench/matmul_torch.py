@@ -1,4 +1,4 @@
-"""PyTorch side of the matmul benchmark: prints 'M N K threads gflops' lines.
+"""matmul_torch.py — the PyTorch side of the matmul benchmark: prints 'M N K threads gflops' lines.
 
 Run by tests/bench/bench_matmul.c with /usr/bin/python3 (Debian's torch,
 which uses the system BLAS: libopenblas0-openmp must be installed)."""

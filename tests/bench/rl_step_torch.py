@@ -1,4 +1,4 @@
-"""PyTorch side of tests/bench/rl_step.lua: one EMPO step as one would write
+"""rl_step_torch.py — the PyTorch side of tests/bench/rl_step.lua: one EMPO step as one would write
 it in PyTorch for the same decoder and weights (tests/parity/qwen2_ref.py,
 float32): KV-cache sampling of N completions for each of PROMPTS prompts
 (generate_torch.generate, which also returns the sampled tokens' log-probs:

@@ -1,4 +1,4 @@
-"""PyTorch side of tests/bench/train_bench.lua: training tokens/s of the same
+"""train_torch.py — the PyTorch side of tests/bench/train_bench.lua: training tokens/s of the same
 decoder (tests/parity/qwen2_ref.py's forward, float32) with AdamW.
 
 Usage: train_torch.py THREADS STEPS D LAYERS HEADS KV FFN VOCAB BATCH SEQ

@@ -1,4 +1,4 @@
-"""Greedy decoding by the PyTorch reference decoder (qwen2_ref.forward, float64),
+"""generate_ref.py — greedy decoding by the PyTorch reference decoder (qwen2_ref.forward, float64),
 re-running the whole sequence at every step: the oracle of
 tests/parity/test_generate_torch.lua.
 

@@ -1,4 +1,4 @@
-"""A reference implementation of the Qwen2 / Llama / Mistral decoder in
+"""qwen2_ref.py — a reference implementation of the Qwen2 / Llama / Mistral decoder in
 PyTorch, written for empo's tests (the test oracle for empo.models, and
 the PyTorch side of tests/bench/train_bench.lua). forward() works in the
 dtype of the weights it is given.

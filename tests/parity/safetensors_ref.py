@@ -1,4 +1,4 @@
-"""An independent safetensors reader and writer (numpy + torch), the oracle
+"""safetensors_ref.py — an independent safetensors reader and writer (numpy + torch), the oracle
 of tests/parity/test_safetensors_torch.lua.
 
 Written for this test from the format's description; there is no

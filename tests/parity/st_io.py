@@ -1,4 +1,4 @@
-"""Minimal safetensors reading and writing with numpy, for the test oracles.
+"""st_io.py — minimal safetensors reading and writing with numpy, for the test oracles.
 
 Written for the tests from the format's description (8-byte little-endian
 header length, a JSON header of name -> {dtype, shape, data_offsets}, then

@@ -1,6 +1,6 @@
 /* empo/optim.h — fused AdamW, global gradient norm, clipping.
  *
- * Parameters carry their gradient in .grad (see empo_autograd.h). The moment
+ * Parameters carry their gradient in .grad (see empo/autograd.h). The moment
  * tensors m and v have the parameters' shapes (f32) and are owned by the
  * caller (the Lua optimizer), so they can be saved in checkpoints.
  *

@@ -1,4 +1,4 @@
--- empo.stop — a graceful stop for long jobs. Inside empo.stop.guard(fn),
+-- empo.run.stop (empo.stop) — a graceful stop for long jobs. Inside empo.stop.guard(fn),
 -- SIGINT (Ctrl-C) and SIGTERM are only noted: fn asks empo.stop.requested()
 -- between its steps ('SIGINT', 'SIGTERM' or nil) and ends cleanly, saving
 -- what it must; a second signal gets the action from before (the REPL's
