@@ -1,4 +1,5 @@
--- recipes/demo.lua — the runtime end to end, until the EMPO trainer lands:
+-- recipes/demo.lua — the runtime's ops end to end (the main job is
+-- recipes/math.lua):
 -- a small Qwen2-style causal transformer (RMSNorm, rotary attention with
 -- grouped KV heads, SwiGLU, tied head), written directly over the runtime's
 -- fused ops, trained from scratch with autograd and AdamW to reverse digit
@@ -11,11 +12,7 @@ local empo = require 'empo'
 -- ---- config (key=value arguments override) ----
 local cfg = { steps = 300, threads = 2, seed = 1, batch = 64, digits = 8, d = 64, layers = 2, heads = 4,
               kv_heads = 2, ffn = 176, lr = 3e-3, warmup = 30, log_every = 25 }
-for _, a in ipairs(arg or {}) do
-  local k, v = a:match('^([%w_]+)=(.+)$')
-  if not k or cfg[k] == nil then error('demo: unknown argument "' .. a .. '" (expected key=value, keys: steps, threads, seed, batch, lr)', 0) end
-  cfg[k] = tonumber(v) or error('demo: ' .. k .. ' must be a number', 0)
-end
+empo.config.apply(cfg, arg, 'demo')
 empo.set_num_threads(cfg.threads)
 local gen = empo.Generator(cfg.seed, 0)
 

@@ -73,8 +73,9 @@ end)
 
 -- ---- label-free rewards from the model's own token distributions ----
 -- They read group.token_entropy / group.self_certainty (one mean per
--- completion over its tokens), which the trainer computes from the logits
--- of a teacher-forced pass when the reward asks for them (needs_tokens).
+-- completion over its tokens), which the sampler computes in C from the
+-- logits of each draw (empo_sample_token_stats) when the reward asks for
+-- them (needs_tokens): no extra forward pass.
 
 local function token_stat(name, group, field)
   check_group(name, group)

@@ -8,7 +8,8 @@
 --                                      data_position = pos, generators = { data = g } })
 --     local ck = train.load_checkpoint(run_dir, { model = m, optimizer = opt, generators = { data = g } })
 --
--- This file only gathers the public names; the loop itself is the recipe's.
+-- This file only gathers the public names; the pretraining loop is
+-- empo.train.pretrain, the RL loop empo.rl.trainer.
 local loss = require 'empo.train.loss'
 local checkpoint = require 'empo.train.checkpoint'
 
