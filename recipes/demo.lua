@@ -117,7 +117,7 @@ for _, n in ipairs(names) do nparams = nparams + params[n]:numel() end
 print(string.format('empo %s | demo: reverse %d-digit strings | %d parameters, %d layers, d %d, %d/%d heads | %d threads',
   empo.version, cfg.digits, nparams, cfg.layers, cfg.d, cfg.heads, cfg.kv_heads, empo.get_num_threads()))
 
-local clock = empo.log.clock   -- wall-clock seconds (CLOCK_MONOTONIC)
+local clock = empo.logger.clock   -- wall-clock seconds (CLOCK_MONOTONIC)
 local tokens, wall0 = 0, clock()
 for step = 1, cfg.steps do
   local ids = batch(cfg.batch, gen)

@@ -28,7 +28,7 @@ return function(...)
   local runs = {}
   for _, d in ipairs(dirs) do
     local path = d:gsub('/+$', '') .. '/metrics.jsonl'
-    local ok, records, torn = pcall(empo.log.read_metrics, path)
+    local ok, records, torn = pcall(empo.logger.read_metrics, path)
     if not ok then io.stderr:write('empo plot: ', tostring(records), '\n'); return 1 end
     if torn then io.stderr:write(string.format('empo plot: %s:%d is a torn line (a write cut off); left out\n', path, torn)) end
     if #records == 0 then io.stderr:write('empo plot: ', path, ' holds no step\n'); return 1 end

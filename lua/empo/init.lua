@@ -164,11 +164,25 @@ function empo.empty_cache() C.empo_mem_empty_cache() end
 empo.ffi = E
 empo.wrap = T.wrap
 
--- empo.log is both the elementwise op (empo.log(x)) and the run-logging
--- module (empo.log.progress, empo.log.metrics).
+-- empo.log(x) is the elementwise op; the run-logging module is
+-- empo.logger (progress, metrics, clock). Its functions are still
+-- reachable as empo.log.progress etc. for one release, with a line on
+-- stderr saying the new name (once per name).
 do
-  local log_op = empo.log
-  empo.log = setmetatable(require 'empo.run.log', { __call = function(_, x) return log_op(x) end })
+  local log_op, logger, said = empo.log, require 'empo.run.log', {}
+  empo.logger = logger
+  empo.log = setmetatable({}, {
+    __call = function(_, x) return log_op(x) end,
+    __index = function(_, k)
+      if logger[k] == nil then return nil end
+      if not said[k] then
+        said[k] = true
+        io.stderr:write(string.format('empo: empo.log.%s is now empo.logger.%s (empo.log is the elementwise op); ' ..
+                                      'the old name goes in the next release\n', k, k))
+      end
+      return logger[k]
+    end,
+  })
 end
 
 -- Library modules that themselves require 'empo' load on first use.

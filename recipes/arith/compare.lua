@@ -61,9 +61,9 @@ local results = { methods = methods, seeds = seeds, runs = {}, cfg = cfg, cpu = 
                   threads = empo.get_num_threads(), command = quoted_args(), date = os.date('!%Y-%m-%d') }
 do   -- the base, evaluated once with the recipe's prompt and sampling (seed 1)
   local t = empo.rl.trainer(here .. '/../math.lua', overrides(seeds[1], ''))
-  local t0 = empo.log.clock()
+  local t0 = empo.logger.clock()
   results.base = t:eval()
-  results.base.seconds = empo.log.clock() - t0
+  results.base.seconds = empo.logger.clock() - t0
   print('base:   ' .. eval.table(results.base))
   print('        ' .. eval.diagnosis(results.base))
 end
@@ -72,10 +72,10 @@ for _, method in ipairs(methods) do
   results.runs[method] = {}
   for _, seed in ipairs(seeds) do
     local name = method .. '-s' .. seed
-    local t0 = empo.log.clock()
+    local t0 = empo.logger.clock()
     local t = empo.rl.trainer(here .. '/../' .. method .. '.lua', overrides(seed, name))
     t:run()
-    local train_s = empo.log.clock() - t0
+    local train_s = empo.logger.clock() - t0
     local r = t:eval()
     r.seconds, r.name, r.guard = train_s, name, t.guard and t.guard.rollbacks or 0
     results.runs[method][#results.runs[method] + 1] = r

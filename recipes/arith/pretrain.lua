@@ -20,7 +20,7 @@ local cfg = empo.config.apply({
   run = 'arith-pretrain', runs = 'runs', regenerate = false,
   guess = arith.DEFAULTS.guess, shortcut = arith.DEFAULTS.shortcut, step_error = arith.DEFAULTS.step_error,
 }, arg, 'arith/pretrain')
-local t0 = empo.log.clock()
+local t0 = empo.logger.clock()
 
 if cfg.regenerate or not empo.fs.exists(cfg.data .. '/corpus.jsonl') then
   local n = arith.write_files{ out = cfg.data, seed = cfg.seed, mode = cfg.mode, corpus = cfg.corpus, guess = cfg.guess,
@@ -44,9 +44,9 @@ local settings = pretrain.config{
 }
 local model = pretrain.run(settings)
 empo.models.save_pretrained(model, cfg.out)
-local final = empo.log.read_metrics(cfg.runs .. '/' .. cfg.run .. '/metrics.jsonl')
+local final = empo.logger.read_metrics(cfg.runs .. '/' .. cfg.run .. '/metrics.jsonl')
 local loss = final[#final] and final[#final].loss or 0
-local minutes = (empo.log.clock() - t0) / 60
+local minutes = (empo.logger.clock() - t0) / 60
 local lines = {
   '# ' .. cfg.out,
   '',

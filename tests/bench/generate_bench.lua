@@ -84,7 +84,7 @@ local function row(c)
   return string.format('%-6s %-14s %9.0f %9.0f %6.2fx %8.1f ms %8.1f ms %7.1f MB %6.0f MB %6.0f MB', c.name,
     string.format('%dx%d %d+%d', c.prompts, c.n, c.plen, c.new), e.tokens_per_s, tps or 0,
     tps and e.tokens_per_s / tps or 0, 1000 * e.time_to_first_token, 1000 * (ttft or 0), e.peak_bytes / 2 ^ 20,
-    empo.log.peak_rss_mb(), trss or 0)
+    empo.logger.peak_rss_mb(), trss or 0)
 end
 
 if opts.only ~= '' then   -- one configuration (a child process of the full run: its own RSS)

@@ -15,7 +15,7 @@ local trainer_mod = require 'empo.rl.trainer'
 local opts = empo.config.apply({ threads = 2, repeats = 3, only = '', python = '/usr/bin/python3' }, arg, 'rl_step')
 empo.set_num_threads(opts.threads)
 local here = debug.getinfo(1, 'S').source:sub(2):match('(.*/)') or './'
-local clock = empo.log.clock
+local clock = empo.logger.clock
 
 local configs = {
   { name = 'arith', d = 128, layers = 3, heads = 4, kv = 2, ffn = 384, vocab = 80, prompts = 16, n = 8, plen = 100, new = 40 },
@@ -105,7 +105,7 @@ local function row(c)
                        'torch: sample %7.1f  update %7.1f  = %7.1f ms, RSS %5.0f MB | %.2fx',
                        c.name, string.format('%dx%d %d+%d', c.prompts, c.n, c.plen, c.new), 1e3 * e.sample,
                        1e3 * e.score, 1e3 * e.update, e.chosen, 1e3 * e.optim, 1e3 * e.step, e.peak,
-                       empo.log.peak_rss_mb(), 1e3 * e.per_seq, 1e3 * e.shared, e.per_seq / e.shared,
+                       empo.logger.peak_rss_mb(), 1e3 * e.per_seq, 1e3 * e.shared, e.per_seq / e.shared,
                        1e3 * tonumber(ts), 1e3 * tonumber(tu), 1e3 * tonumber(tt), tonumber(trss),
                        tonumber(tt) / e.step)
 end

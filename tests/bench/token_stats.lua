@@ -10,7 +10,7 @@ local empo = require 'empo'
 local logprob = require 'empo.rl.logprob'
 empo.set_num_threads(2)
 print(empo.info().line)
-local clock = empo.log.clock
+local clock = empo.logger.clock
 for _, c in ipairs({
   { name = 'arith', d = 128, layers = 3, heads = 4, kv = 2, ffn = 384, vocab = 80, prompts = 16, n = 8, plen = 100, new = 40 },
   { name = 'tiny', d = 256, layers = 4, heads = 4, kv = 2, ffn = 704, vocab = 512, prompts = 8, n = 8, plen = 32, new = 96 } }) do

@@ -72,6 +72,6 @@ for _, c in ipairs(configs) do
       if t1 then t, trss = math.max(t or 0, t1), math.max(trss or 0, r1) end
     end
     print(string.format('%-6s %-10s %10.0f %10.0f %6.2fx %10.1f MB %9.1f MB %9.1f MB', c.name,
-      c.batch .. 'x' .. c.seq, e, t or 0, t and e / t or 0, peak, empo.log.peak_rss_mb(), trss or 0))
+      c.batch .. 'x' .. c.seq, e, t or 0, t and e / t or 0, peak, empo.logger.peak_rss_mb(), trss or 0))
   end
 end

@@ -30,7 +30,7 @@ if binary then
   local dir = os.tmpname()
   os.remove(dir)
   assert(empo.fs.make_dirs(dir .. '/run1'))
-  local m = empo.log.metrics(dir .. '/run1/metrics.jsonl')
+  local m = empo.logger.metrics(dir .. '/run1/metrics.jsonl')
   for _, r in ipairs(b) do m:write(r) end
   m:close()
   local p = io.popen(string.format("'%s' plot '%s/run1' 2>&1; echo \"rc=$?\"", binary, dir))

@@ -40,11 +40,11 @@ local function run(name, extra)
 end
 
 -- the uninterrupted run: the reference, and how long a run lasts
-local t0 = empo.log.clock()
+local t0 = empo.logger.clock()
 local _, rc = run('whole')
-local span = empo.log.clock() - t0
+local span = empo.logger.clock() - t0
 c.eq(rc, 0, 'the uninterrupted run')
-local want = empo.log.read_metrics(dir .. '/runs/whole/metrics.jsonl')
+local want = empo.logger.read_metrics(dir .. '/runs/whole/metrics.jsonl')
 c.eq(#want, STEPS, 'one metrics line a step')
 
 math.randomseed(tonumber(os.getenv('EMPO_KILL_SEED') or '7'))
@@ -76,14 +76,14 @@ for i = 1, 20 do
   local out, rrc = run(name, 'resume=true')
   c.eq(rrc, 0, what .. ': resume=true finishes the run')
   if rrc ~= 0 then io.stderr:write(out, '\n') end
-  local got = empo.log.read_metrics(run_dir .. '/metrics.jsonl')
+  local got = empo.logger.read_metrics(run_dir .. '/metrics.jsonl')
   c.eq(#got, STEPS, what .. ': each step once in metrics.jsonl')
   for s = 1, math.min(#got, #want) do
     c.ok(got[s].step == s and got[s].reward == want[s].reward and got[s].loss == want[s].loss,
          string.format('%s: step %d as in the uninterrupted run', what, s))
   end
   local per = {}
-  for _, rec in ipairs(empo.log.read_metrics(run_dir .. '/samples.jsonl')) do per[rec.step] = (per[rec.step] or 0) + 1 end
+  for _, rec in ipairs(empo.logger.read_metrics(run_dir .. '/samples.jsonl')) do per[rec.step] = (per[rec.step] or 0) + 1 end
   local once = true
   for s = 1, STEPS do once = once and per[s] == B end
   c.ok(once, what .. ': samples.jsonl holds each step\'s groups once')

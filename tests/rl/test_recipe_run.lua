@@ -55,11 +55,11 @@ c.ok(empo.fs.exists(run_dir .. '/recipe.json'), 'recipe.json')
 local saved = empo.json.read_file(run_dir .. '/recipe.json')
 c.eq(saved.steps, 2, 'the resolved recipe, overrides applied')
 c.eq(saved.sample.max_new_tokens, 5, 'a dotted override')
-local records = empo.log.read_metrics(run_dir .. '/metrics.jsonl')
+local records = empo.logger.read_metrics(run_dir .. '/metrics.jsonl')
 c.eq(#records, 2, 'one metrics line a step')
 c.ok(records[2].step == 2 and type(records[2].reward) == 'number' and type(records[2].entropy) == 'number',
      'metrics carry step, reward, entropy')
-local samples = empo.log.read_metrics(run_dir .. '/samples.jsonl')
+local samples = empo.logger.read_metrics(run_dir .. '/samples.jsonl')
 c.eq(#samples, 4, 'samples.jsonl: every group of every step')
 c.ok(type(samples[1].completions) == 'table' and #samples[1].completions == 2 and samples[1].question ~= nil,
      'a sample line holds the question and its completions')
@@ -102,7 +102,7 @@ c.ok(r5 ~= 0 and o5:find('steps must be an integer >= 0, got "many"', 1, true) ~
 
 -- resume: 2 steps, then 2 more with resume=true, give the metrics of 4 steps in one go
 local function metrics_of(name)
-  local recs = empo.log.read_metrics(dir .. '/runs/' .. name .. '/metrics.jsonl')
+  local recs = empo.logger.read_metrics(dir .. '/runs/' .. name .. '/metrics.jsonl')
   local out = {}
   for i, r in ipairs(recs) do
     out[i] = string.format('%d %.10g %.10g %.10g %.10g %.10g', r.step, r.reward, r.entropy, r.loss, r.grad_norm,
@@ -162,7 +162,7 @@ c.ok(stopped_at ~= nil and out_term:find('resume=true continues from it', 1, tru
 c.ok(not out_term:find('after:  greedy', 1, true), 'a stopped run skips the final evaluation')
 local latest = empo.fs.read_text(dir .. '/runs/termed/latest')
 c.eq(latest, string.format('checkpoint-%d\n', stopped_at or -1), 'the checkpoint is the step that finished')
-c.eq(#empo.log.read_metrics(dir .. '/runs/termed/metrics.jsonl'), stopped_at, 'every finished step is logged once')
+c.eq(#empo.logger.read_metrics(dir .. '/runs/termed/metrics.jsonl'), stopped_at, 'every finished step is logged once')
 local _, rc9 = run('name=termed steps=8 save_every=100 resume=true')
 c.eq(rc9, 0, 'the stopped run resumes')
 c.eq(metrics_of('termed'), metrics_of('straight'), 'stopped by SIGTERM, resumed: the same metrics step for step')

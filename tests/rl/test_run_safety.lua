@@ -86,7 +86,7 @@ do
   c.eq(t2.rundir.path, dir .. '/runs/reuse-2', 'a fresh run under a used name takes the next numbered directory')
   t2:run(); t2:close()
   c.eq(empo.fs.read_text(dir .. '/runs/reuse/metrics.jsonl'), before, 'the earlier run\'s metrics are untouched')
-  c.eq(#empo.log.read_metrics(dir .. '/runs/reuse-2/metrics.jsonl'), 2, 'the new run has its own')
+  c.eq(#empo.logger.read_metrics(dir .. '/runs/reuse-2/metrics.jsonl'), 2, 'the new run has its own')
   local t3 = trainer_mod.new(recipe{ name = 'reuse', overwrite = true })
   c.eq(t3.rundir.path, dir .. '/runs/reuse', 'overwrite=true takes the name itself')
   c.ok(not empo.fs.exists(dir .. '/runs/reuse/metrics.jsonl'), 'and the earlier run is gone')
@@ -131,7 +131,7 @@ return empo.recipe{ name = 'together', out = %q, model = %q, data = %q, sample =
   messages[#messages + 1] = both
   local refusals = select(2, both:gsub('in use by another empo run', ''))
   c.eq(refusals, 1, 'of two trainers started together on one directory, one is refused')
-  local recs = empo.log.read_metrics(dir .. '/runs/together/metrics.jsonl')
+  local recs = empo.logger.read_metrics(dir .. '/runs/together/metrics.jsonl')
   c.eq(#recs, 3, 'and the other\'s metrics are whole')
 end
 
@@ -218,14 +218,14 @@ do
   local t2 = trainer_mod.new(recipe{ name = 'res', steps = 3, save_every = 2, resume = true })
   c.eq(t2.step_count, 2, 'resume continues from the checkpoint')
   local steps = {}
-  for _, r in ipairs(empo.log.read_metrics(d .. '/samples.jsonl')) do steps[r.step] = (steps[r.step] or 0) + 1 end
+  for _, r in ipairs(empo.logger.read_metrics(d .. '/samples.jsonl')) do steps[r.step] = (steps[r.step] or 0) + 1 end
   c.ok(steps[3] == nil and steps[4] == nil and steps[5] == nil, 'samples past the checkpoint are dropped')
   c.eq(steps[2], 2, 'and the checkpoint\'s own are kept')
   t2:run(); t2:close()
   steps = {}
-  for _, r in ipairs(empo.log.read_metrics(d .. '/samples.jsonl')) do steps[r.step] = (steps[r.step] or 0) + 1 end
+  for _, r in ipairs(empo.logger.read_metrics(d .. '/samples.jsonl')) do steps[r.step] = (steps[r.step] or 0) + 1 end
   c.eq({ steps[1], steps[2], steps[3] }, { 2, 2, 2 }, 'after the resumed run: each step\'s groups once')
-  local recs = empo.log.read_metrics(d .. '/metrics.jsonl')
+  local recs = empo.logger.read_metrics(d .. '/metrics.jsonl')
   c.eq(#recs, 3, 'and one metrics line a step')
   -- a bad line in the middle is an error naming file:line, not a traceback
   write(d .. '/metrics.jsonl', '{"step":1}\n{"reward":2}\n{"step":3}\n')

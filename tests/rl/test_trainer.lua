@@ -223,11 +223,11 @@ do
   te:run()
   c.ok(te.history[1].eval_greedy == nil and type(te.history[2].eval_greedy) == 'number',
        'eval_every puts test accuracy in the records of every k-th step')
-  local lines = empo.log.read_metrics(te.run_dir .. '/metrics.jsonl')
+  local lines = empo.logger.read_metrics(te.run_dir .. '/metrics.jsonl')
   c.ok(type(lines[2].eval_maj) == 'number', 'and in metrics.jsonl')
   local again = empo.rl.trainer(recipe, { steps = 2, name = 'evalrun', out = te.recipe.out })
   again:run()
-  c.eq(#empo.log.read_metrics(te.run_dir .. '/metrics.jsonl'), 2, 'a fresh run under the same name starts its metrics anew')
+  c.eq(#empo.logger.read_metrics(te.run_dir .. '/metrics.jsonl'), 2, 'a fresh run under the same name starts its metrics anew')
 end
 c.raises(function() return empo.data.list({}) end, 'holds no question')
 local t2 = empo.rl.trainer(recipe, { 'sample.n=2', steps = 1 })

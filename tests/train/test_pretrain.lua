@@ -62,7 +62,7 @@ end
 
 -- in process: the loss falls on a corpus this regular
 local model = pretrain.run(settings('documents', 'inproc'))
-local m = empo.log.read_metrics(dir .. '/inproc/metrics.jsonl')
+local m = empo.logger.read_metrics(dir .. '/inproc/metrics.jsonl')
 c.ok(m[#m].loss < m[1].loss * 0.7, string.format('the loss falls: %.3f -> %.3f', m[1].loss, m[#m].loss))
 c.eq(model.config.vocab_size, tok.vocab_size, 'the model takes the tokenizer\'s vocabulary')
 os.execute("rm -rf '" .. dir .. "'")

@@ -32,7 +32,7 @@ local common = string.format("'%s/recipes/pretrain.lua' data='%s/corpus.jsonl' o
 
 local function losses(name)
   local out = {}
-  for _, r in ipairs(empo.log.read_metrics(tmp .. '/' .. name .. '/metrics.jsonl')) do out[r.step] = r.loss end
+  for _, r in ipairs(empo.logger.read_metrics(tmp .. '/' .. name .. '/metrics.jsonl')) do out[r.step] = r.loss end
   return out
 end
 

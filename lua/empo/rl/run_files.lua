@@ -110,8 +110,8 @@ function M.open_run(self)
   settings.model = type(r.model) == 'string' and r.model or tostring(r.model)
   local ok, err = empo.fs.write_atomic(self.run_dir .. '/recipe.json', empo.json.encode(settings))
   if not ok then error(err, 0) end
-  self.metrics = empo.log.metrics(self.run_dir .. '/metrics.jsonl')
-  self.samples = empo.log.metrics(self.run_dir .. '/samples.jsonl')
+  self.metrics = empo.logger.metrics(self.run_dir .. '/metrics.jsonl')
+  self.samples = empo.logger.metrics(self.run_dir .. '/samples.jsonl')
   return self.run_dir
 end
 

@@ -154,7 +154,7 @@ end
 function Trainer:run()
   self:open_run()
   self.stopped = nil
-  local bar = empo.log.progress{ total = self.recipe.steps, every = 1,
+  local bar = empo.logger.progress{ total = self.recipe.steps, every = 1,
                                  keys = { 'reward', 'entropy', 'kept', 'clip', 'tok/s' } }
   local every = self.recipe.save_every
   empo.stop.guard(function()

@@ -1,6 +1,7 @@
--- empo.run.log (empo.log) — what a run shows and keeps: a progress line
+-- empo.run.log (empo.logger) — what a run shows and keeps: a progress line
 -- (step, loss, tokens/s, ETA) on stderr, and metrics appended as JSON
--- lines. (empo.log is also the elementwise log op: see empo/init.lua.)
+-- lines. (empo.log is the elementwise log op; empo.log.progress etc.
+-- still work for one release, with a line on stderr.)
 --
 --     local bar = log.progress{ total = 1000, every = 10 }
 --     bar:update(step, { loss = 2.31, ['tok/s'] = 51234 })

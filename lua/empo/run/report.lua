@@ -176,7 +176,7 @@ function M.write(res)
       -- the base's accuracy as step 0, so the test-accuracy curves start where training did
       local records = { { step = 0, eval_greedy = res.base.greedy, eval_avg = res.base.avg, eval_maj = res.base.maj,
                           eval_pass = res.base.pass } }
-      for _, r in ipairs(empo.log.read_metrics(cfg.out .. '/' .. name .. '/metrics.jsonl')) do records[#records + 1] = r end
+      for _, r in ipairs(empo.logger.read_metrics(cfg.out .. '/' .. name .. '/metrics.jsonl')) do records[#records + 1] = r end
       local run = { name = format('%s, seed %s', NAMES[m] or m, seed), records = records }
       all[#all + 1] = run
       if i == 1 then first[#first + 1] = run end

@@ -13,7 +13,7 @@
 -- UTF-8 bytes (ids 0-255, BOS 256, EOS 257); with one, each document is
 -- its encoding followed by the tokenizer's EOS (when it has one).
 local empo = require 'empo'
-local log, train, json = empo.log, empo.train, empo.json
+local log, train, json = empo.logger, empo.train, empo.json
 
 local M = {}
 
