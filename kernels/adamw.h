@@ -1,7 +1,7 @@
 /* adamw.h — optimizer kernels on raw f32 pointers: fused AdamW, sum of
  * squares (for the global grad norm) and in-place scaling (for clipping).
  * The _cpu versions are OpenMP + SIMD; the _ref versions are naive loops
- * that the tests compare against (and EMPO_REFERENCE=1 selects: kernels.h). */
+ * that the tests compare against (and EMPO_ISA=ref selects: kernels.h). */
 #ifndef EMPO_KERNELS_ADAMW_H
 #define EMPO_KERNELS_ADAMW_H
 #include <stdint.h>
@@ -21,16 +21,16 @@ typedef struct empo_adamw_scalars {
 /* p, m, v, g: [n]. Updates p, m, v in place, PyTorch's AdamW order:
  * p *= decay; m += (1-b1)(g-m); v = b2 v + (1-b2) g^2;
  * p -= step_size * m / (sqrt(v) / bc2_sqrt + eps). */
-void empo_adamw_cpu(float *p, float *m, float *v, const float *g, int64_t n, const empo_adamw_scalars *s);
-void empo_adamw_ref(float *p, float *m, float *v, const float *g, int64_t n, const empo_adamw_scalars *s);
+void empo_k_adamw(float *p, float *m, float *v, const float *g, int64_t n, const empo_adamw_scalars *s);
+void empo_ref_adamw(float *p, float *m, float *v, const float *g, int64_t n, const empo_adamw_scalars *s);
 
 /* sum of x[i]^2 over [n], accumulated in double (NaN/Inf propagate) */
-double empo_sumsq_cpu(const float *x, int64_t n);
-double empo_sumsq_ref(const float *x, int64_t n);
+double empo_k_sumsq(const float *x, int64_t n);
+double empo_ref_sumsq(const float *x, int64_t n);
 
 /* x[i] *= scale over [n] */
-void empo_scale_cpu(float *x, int64_t n, float scale);
-void empo_scale_ref(float *x, int64_t n, float scale);
+void empo_k_scale(float *x, int64_t n, float scale);
+void empo_ref_scale(float *x, int64_t n, float scale);
 
 /* the kernel table's slot types (kernels/kernels.h) */
 typedef void empo_adamw_fn(float *p, float *m, float *v, const float *g, int64_t n, const empo_adamw_scalars *s);

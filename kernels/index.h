@@ -9,17 +9,17 @@
 #include <stdint.h>
 
 /* y[o, k, :] = x[o, idx[k], :], elements of esize bytes (any dtype) */
-void empo_index_rows_cpu(void *y, const void *x, const int64_t *idx, int64_t outer, int64_t D, int64_t K,
+void empo_k_index_rows(void *y, const void *x, const int64_t *idx, int64_t outer, int64_t D, int64_t K,
                          int64_t inner, int esize);
-void empo_index_rows_ref(void *y, const void *x, const int64_t *idx, int64_t outer, int64_t D, int64_t K,
+void empo_ref_index_rows(void *y, const void *x, const int64_t *idx, int64_t outer, int64_t D, int64_t K,
                          int64_t inner, int esize);
 
 /* gx[o, idx[k], :] += gy[o, k, :] over k = 0..K-1 in order (f32; repeated
  * indices accumulate; the order per element is fixed, so the result does
  * not depend on the thread count) */
-void empo_index_rows_add_cpu(float *gx, const float *gy, const int64_t *idx, int64_t outer, int64_t D, int64_t K,
+void empo_k_index_rows_add(float *gx, const float *gy, const int64_t *idx, int64_t outer, int64_t D, int64_t K,
                              int64_t inner);
-void empo_index_rows_add_ref(float *gx, const float *gy, const int64_t *idx, int64_t outer, int64_t D, int64_t K,
+void empo_ref_index_rows_add(float *gx, const float *gy, const int64_t *idx, int64_t outer, int64_t D, int64_t K,
                              int64_t inner);
 
 /* the kernel table's slot types (kernels/kernels.h) */

@@ -16,12 +16,12 @@ static int cpu_has_avx512(void) {
 }
 
 const empo_kernel_table *empo_kernels_best(void) {
-    return cpu_has_avx512() ? &empo_kernels_avx512 : &empo_kernels_cpu;
+    return cpu_has_avx512() ? &empo_kernels_avx512 : &empo_kernels_avx2;
 }
 
 const empo_kernel_table *empo_kernels_named(const char *name) {
     if (!name) return NULL;
-    if (strcmp(name, "avx2") == 0) return &empo_kernels_cpu;
+    if (strcmp(name, "avx2") == 0) return &empo_kernels_avx2;
     if (strcmp(name, "ref") == 0) return &empo_kernels_ref;
     if (strcmp(name, "avx512") == 0) return cpu_has_avx512() ? &empo_kernels_avx512 : NULL;
     return NULL;
@@ -38,8 +38,13 @@ static const empo_kernel_table *from_environment(void) {
                 empo_kernels_best()->name);
         return empo_kernels_best();
     }
+    /* the old switch: one release more, saying the new one */
     const char *e = getenv("EMPO_REFERENCE");
-    return (e && *e && strcmp(e, "0") != 0) ? &empo_kernels_ref : empo_kernels_best();
+    if (e && *e && strcmp(e, "0") != 0) {
+        fprintf(stderr, "empo: EMPO_REFERENCE=1 is now EMPO_ISA=ref (the old name goes in the next release)\n");
+        return &empo_kernels_ref;
+    }
+    return empo_kernels_best();
 }
 
 /* the environment's choice, read once */

@@ -4,13 +4,13 @@
  *     const empo_kernel_table *K = empo_kernels();
  *     K->rmsnorm_forward(out, rstd, x, w, N, D, eps);
  *
- * Three tables exist: empo_kernels_cpu ("avx2", kernels/cpu/table.c:
+ * Three tables exist: empo_kernels_avx2 ("avx2", kernels/cpu/table.c:
  * OpenMP, x86-64-v3 SIMD, oneDNN), empo_kernels_avx512 (kernels/avx512/:
  * the same kernels built for x86-64-v4) and empo_kernels_ref
  * (kernels/ref/table.c: naive loops in double, the oracle every fast
  * kernel is tested against). The best the CPU runs is the default;
- * EMPO_ISA=avx2|avx512|ref, EMPO_REFERENCE=1 or the public switches
- * (empo_set_kernel_table, empo_set_reference_kernels) choose another. A
+ * EMPO_ISA=avx2|avx512|ref or empo_set_kernel_table (the one switch;
+ * empo_set_reference_kernels is its shorthand for ref) choose another. A
  * new backend (CUDA) is one more table of this type: it fills every slot
  * (tests/kernels/test_table.c checks that no slot is NULL and that each
  * table gives the reference's results through the same ops) and is chosen
@@ -73,14 +73,17 @@ typedef struct empo_kernel_table {
     empo_decode_prefill_fn *decode_prefill;
 } empo_kernel_table;
 
-/* cpu: the AVX2 table (x86-64-v3); avx512: the same kernels built for
- * x86-64-v4 (kernels/avx512/); ref: the naive oracle. */
-extern const empo_kernel_table empo_kernels_cpu, empo_kernels_avx512, empo_kernels_ref;
+/* One naming rule: a table is empo_kernels_<its name> — avx2 (x86-64-v3,
+ * kernels/cpu/), avx512 (the same kernels built for x86-64-v4,
+ * kernels/avx512/), ref (the naive oracle, kernels/ref/); a kernel is
+ * empo_k_<slot> when fast, empo_ref_<slot> when the reference, and
+ * empo_k512_<slot> in the AVX-512 build (kernels/avx512/rename.h). */
+extern const empo_kernel_table empo_kernels_avx2, empo_kernels_avx512, empo_kernels_ref;
 
 /* The table in use, chosen at the first call: EMPO_ISA=avx2|avx512|ref if
  * set (a table the CPU cannot run, or an unknown name, is refused with a
- * line on stderr, and the best table runs), else EMPO_REFERENCE=1 the
- * reference, else the best the CPU runs (avx512 with AVX-512 F/CD/BW/VL/DQ,
+ * line on stderr, and the best table runs), else the old EMPO_REFERENCE=1
+ * (said on stderr), else the best the CPU runs (avx512 with AVX-512 F/CD/BW/VL/DQ,
  * else avx2). empo_kernels_use changes it. */
 const empo_kernel_table *empo_kernels(void);
 void empo_kernels_use(const empo_kernel_table *k);

@@ -13,13 +13,13 @@
  * the result of a row does not depend on how callers group rows; the
  * attention backward relies on this to give identical gradients whether
  * it runs fused or split (see kernels/cpu/fused_attention.c).
- * empo_tile_gemm_ref is the naive version the tests compare it with. */
+ * empo_ref_tile_gemm is the naive version the tests compare it with. */
 #ifndef EMPO_KERNELS_TILE_GEMM_H
 #define EMPO_KERNELS_TILE_GEMM_H
 #include <stdint.h>
 
 typedef void empo_tile_gemm_fn(float *C, int64_t ldc, const float *A, int64_t a_row, int64_t a_col,
                                const float *B, int64_t ldb, int64_t m, int64_t n, int64_t k, int acc);
-empo_tile_gemm_fn empo_tile_gemm, empo_tile_gemm_ref;
+empo_tile_gemm_fn empo_tile_gemm, empo_ref_tile_gemm;
 
 #endif

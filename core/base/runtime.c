@@ -19,7 +19,7 @@ void empo_set_num_threads(int n) {
 int empo_get_num_threads(void) { return omp_get_max_threads(); }
 
 /* The kernel table is chosen in kernels/kernels.c; these are its public
- * switches (EMPO_ISA and EMPO_REFERENCE=1 do the same from the environment). */
+ * switches (EMPO_ISA does the same from the environment: the one switch). */
 int empo_set_reference_kernels(int on) {
     int prev = empo_kernels() == &empo_kernels_ref;
     empo_kernels_use(on ? &empo_kernels_ref : empo_kernels_fast());

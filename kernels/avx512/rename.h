@@ -53,8 +53,8 @@
 #define empo_attn_add_rows empo_attn_add_rows_avx512
 #define empo_attn_scores empo_attn_scores_avx512
 #define empo_tile_gemm empo_tile_gemm_avx512
-#define empo_adamw_cpu empo_adamw_avx512
-#define empo_scale_cpu empo_scale_avx512
-#define empo_sumsq_cpu empo_sumsq_avx512
+#define empo_k_adamw empo_k512_adamw
+#define empo_k_scale empo_k512_scale
+#define empo_k_sumsq empo_k512_sumsq
 
 #endif

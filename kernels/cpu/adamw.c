@@ -6,7 +6,7 @@
 #include "kernels/parallel.h"
 #include "kernels/adamw.h"
 
-void empo_adamw_cpu(float *p, float *m, float *v, const float *g, int64_t n, const empo_adamw_scalars *s) {
+void empo_k_adamw(float *p, float *m, float *v, const float *g, int64_t n, const empo_adamw_scalars *s) {
     const float b1c = s->one_minus_beta1, b2 = s->beta2, b2c = s->one_minus_beta2;
     const float decay = s->decay, step = s->step_size, inv_bc2 = 1.0f / s->bc2_sqrt, eps = s->eps;
     /* 7 streams of 4 bytes per element: memory bound, so a thread per core
@@ -25,7 +25,7 @@ void empo_adamw_cpu(float *p, float *m, float *v, const float *g, int64_t n, con
 
 /* Each thread sums a fixed slice in double and the slices are combined in
  * order, so the result is identical from run to run at a thread count. */
-double empo_sumsq_cpu(const float *x, int64_t n) {
+double empo_k_sumsq(const float *x, int64_t n) {
     enum { MAXT = 256 };
     double part[MAXT];
     int nt = empo_omp_threads_for(n), used = 1;
@@ -45,7 +45,7 @@ double empo_sumsq_cpu(const float *x, int64_t n) {
     return total;
 }
 
-void empo_scale_cpu(float *x, int64_t n, float scale) {
+void empo_k_scale(float *x, int64_t n, float scale) {
     #pragma omp parallel for simd num_threads(empo_omp_threads_for(n)) schedule(static)
     for (int64_t i = 0; i < n; i++) x[i] *= scale;
 }

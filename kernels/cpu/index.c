@@ -24,7 +24,7 @@ static void gather_range(void *ctx, int64_t lo, int64_t hi) {
     }
 }
 
-void empo_index_rows_cpu(void *y, const void *x, const int64_t *idx, int64_t outer, int64_t D, int64_t K,
+void empo_k_index_rows(void *y, const void *x, const int64_t *idx, int64_t outer, int64_t D, int64_t K,
                          int64_t inner, int esize) {
     rows_job j = {.y = y, .x = x, .idx = idx, .D = D, .K = K, .inner = inner, .esize = esize};
     empo_parallel_for(outer * K, outer * K * inner, gather_range, &j);
@@ -48,7 +48,7 @@ static void scatter_range(void *ctx, int64_t lo, int64_t hi) {
 
 /* Repeated indices make rows of gx collide, so threads split the columns
  * instead; inside a unit k runs in order, as in the reference. */
-void empo_index_rows_add_cpu(float *gx, const float *gy, const int64_t *idx, int64_t outer, int64_t D, int64_t K,
+void empo_k_index_rows_add(float *gx, const float *gy, const int64_t *idx, int64_t outer, int64_t D, int64_t K,
                              int64_t inner) {
     rows_job j = {.gx = gx, .gy = gy, .idx = idx, .D = D, .K = K, .inner = inner,
                   .nblk = (inner + COLS - 1) / COLS};

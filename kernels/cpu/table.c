@@ -3,4 +3,4 @@
 #include "kernels/kernels.h"
 #include "table_slots.h"
 
-const empo_kernel_table empo_kernels_cpu = {.name = "avx2", EMPO_CPU_TABLE_SLOTS};
+const empo_kernel_table empo_kernels_avx2 = {.name = "avx2", EMPO_CPU_TABLE_SLOTS};

@@ -15,8 +15,8 @@
     .softmax = empo_k_softmax,                                   \
     .softmax_backward = empo_k_softmax_backward,                 \
     .gemm = empo_k_gemm,                                         \
-    .index_rows = empo_index_rows_cpu,                           \
-    .index_rows_add = empo_index_rows_add_cpu,                   \
+    .index_rows = empo_k_index_rows,                           \
+    .index_rows_add = empo_k_index_rows_add,                   \
     .rmsnorm_forward = empo_k_rmsnorm_forward,                   \
     .rmsnorm_backward = empo_k_rmsnorm_backward,                 \
     .swiglu_forward = empo_k_swiglu_forward,                     \
@@ -28,9 +28,9 @@
     .attention_backward = empo_k_attention_backward,             \
     .logprob_entropy_forward = empo_k_logprob_entropy_forward,   \
     .logprob_entropy_backward = empo_k_logprob_entropy_backward, \
-    .adamw = empo_adamw_cpu,                                     \
-    .sumsq = empo_sumsq_cpu,                                     \
-    .scale = empo_scale_cpu,                                     \
+    .adamw = empo_k_adamw,                                     \
+    .sumsq = empo_k_sumsq,                                     \
+    .scale = empo_k_scale,                                     \
     .sample_row = empo_k_sample_row,                             \
     .kv_attention_work = empo_k_kv_attention_work,               \
     .kv_attention = empo_k_kv_attention,                         \

@@ -4,7 +4,7 @@
 #include <math.h>
 #include "kernels/adamw.h"
 
-void empo_adamw_ref(float *p, float *m, float *v, const float *g, int64_t n, const empo_adamw_scalars *s) {
+void empo_ref_adamw(float *p, float *m, float *v, const float *g, int64_t n, const empo_adamw_scalars *s) {
     for (int64_t i = 0; i < n; i++) {
         double gi = g[i];
         double mi = (double)s->beta1 * m[i] + (double)s->one_minus_beta1 * gi;
@@ -17,12 +17,12 @@ void empo_adamw_ref(float *p, float *m, float *v, const float *g, int64_t n, con
     }
 }
 
-double empo_sumsq_ref(const float *x, int64_t n) {
+double empo_ref_sumsq(const float *x, int64_t n) {
     double acc = 0;
     for (int64_t i = 0; i < n; i++) acc += (double)x[i] * x[i];
     return acc;
 }
 
-void empo_scale_ref(float *x, int64_t n, float scale) {
+void empo_ref_scale(float *x, int64_t n, float scale) {
     for (int64_t i = 0; i < n; i++) x[i] *= scale;
 }

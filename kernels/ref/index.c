@@ -3,7 +3,7 @@
 #include <string.h>
 #include "kernels/index.h"
 
-void empo_index_rows_ref(void *y, const void *x, const int64_t *idx, int64_t outer, int64_t D, int64_t K,
+void empo_ref_index_rows(void *y, const void *x, const int64_t *idx, int64_t outer, int64_t D, int64_t K,
                          int64_t inner, int esize) {
     const char *xs = x;
     char *ys = y;
@@ -14,7 +14,7 @@ void empo_index_rows_ref(void *y, const void *x, const int64_t *idx, int64_t out
                        (size_t)esize);
 }
 
-void empo_index_rows_add_ref(float *gx, const float *gy, const int64_t *idx, int64_t outer, int64_t D, int64_t K,
+void empo_ref_index_rows_add(float *gx, const float *gy, const int64_t *idx, int64_t outer, int64_t D, int64_t K,
                              int64_t inner) {
     for (int64_t o = 0; o < outer; o++)
         for (int64_t k = 0; k < K; k++)

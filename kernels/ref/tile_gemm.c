@@ -2,7 +2,7 @@
  * summed in double: the oracle for kernels/cpu/tile_gemm.c. */
 #include "kernels/tile_gemm.h"
 
-void empo_tile_gemm_ref(float *C, int64_t ldc, const float *A, int64_t a_row, int64_t a_col, const float *B,
+void empo_ref_tile_gemm(float *C, int64_t ldc, const float *A, int64_t a_row, int64_t a_col, const float *B,
                         int64_t ldb, int64_t m, int64_t n, int64_t k, int acc) {
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {

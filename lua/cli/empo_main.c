@@ -71,8 +71,8 @@ static void usage(FILE *f)
             "`require 'empo'` loads the library. Modules beside the script are found\n"
             "by require. Environment: EMPO_LUA_PATH (Lua search path for the library),\n"
             "EMPO_LIB (libempo to load from a plain luajit), EMPO_ISA=avx2|avx512|ref\n"
-            "(the kernel table; default the best the CPU runs), EMPO_REFERENCE=1 (naive\n"
-            "reference kernels everywhere).\n");
+            "(the kernel table; default the best the CPU runs; ref: the naive reference\n"
+            "kernels everywhere).\n");
 }
 
 /* ---- SIGINT: the REPL interrupts running Lua code, scripts just die ----

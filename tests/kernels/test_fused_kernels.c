@@ -305,7 +305,7 @@ static void test_tile_gemm(void) {
             for (int acc = 0; acc < 2; acc++) {
                 memcpy(C2, C1, sizeof(float) * (size_t)(m * ldc));
                 empo_tile_gemm(C1, ldc, A, a_row, a_col, B, ldb, m, n, k, acc);
-                empo_tile_gemm_ref(C2, ldc, A, a_row, a_col, B, ldb, m, n, k, acc);
+                empo_ref_tile_gemm(C2, ldc, A, a_row, a_col, B, ldb, m, n, k, acc);
                 cmp("tile_gemm", c * 4 + trans * 2 + acc, C1, C2, m * ldc);
             }
             free(A), free(B), free(C1), free(C2);

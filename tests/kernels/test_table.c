@@ -257,10 +257,10 @@ static void compare(const char *what, const char *table) {
 
 int main(void) {
     /* every table is filled; those this CPU runs are run (the AVX-512 one only where it can be) */
-    const empo_kernel_table *all[] = {&empo_kernels_cpu, &empo_kernels_avx512, &empo_kernels_ref};
+    const empo_kernel_table *all[] = {&empo_kernels_avx2, &empo_kernels_avx512, &empo_kernels_ref};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) check_slots_filled(all[i]);
     const int has512 = empo_kernels_named("avx512") != NULL;
-    const empo_kernel_table *tables[3] = {&empo_kernels_cpu, &empo_kernels_ref, &empo_kernels_avx512};
+    const empo_kernel_table *tables[3] = {&empo_kernels_avx2, &empo_kernels_ref, &empo_kernels_avx512};
     const size_t ntables = has512 ? 3 : 2;
     if (!has512) printf("  SKIP the avx512 table's runs: this CPU has no AVX-512 (F, CD, BW, VL and DQ)\n");
     CHECK(strcmp(empo_best_kernel_table(), has512 ? "avx512" : "avx2") == 0);

@@ -10,7 +10,7 @@
 3. Kernels include only kernels/ headers, their own folder's headers and
    the public API (core/include/empo/), never core's internals.
 4. No op picks a kernel itself: nothing calls empo_use_reference() or an
-   empo_k_* / empo_ref_* / *_cpu / *_ref kernel from core/; they go through
+   empo_k_* / empo_ref_* kernel (or an old-style *_cpu / *_ref one) from core/; they go through
    the kernel table (empo_kernels()->slot).
 5. No source file or page is over 800 lines.
 6. Every file or folder that a comment, script or page names by its path

@@ -184,11 +184,11 @@ static void test_row_kernels(void) {
     check_fill_uniform(x, outer * D * inner, 5);
     check_fill_uniform(gy, outer * K * inner, 6);
     for (int64_t k = 0; k < K; k++) idx[k] = (k * 7919) % D;   /* many repeats */
-    empo_index_rows_cpu(y1, x, idx, outer, D, K, inner, 4);
-    empo_index_rows_ref(y2, x, idx, outer, D, K, inner, 4);
+    empo_k_index_rows(y1, x, idx, outer, D, K, inner, 4);
+    empo_ref_index_rows(y2, x, idx, outer, D, K, inner, 4);
     CHECK(memcmp(y1, y2, sizeof(float) * (size_t)(outer * K * inner)) == 0);
-    empo_index_rows_add_cpu(g1, gy, idx, outer, D, K, inner);
-    empo_index_rows_add_ref(g2, gy, idx, outer, D, K, inner);
+    empo_k_index_rows_add(g1, gy, idx, outer, D, K, inner);
+    empo_ref_index_rows_add(g2, gy, idx, outer, D, K, inner);
     CHECK(memcmp(g1, g2, sizeof(float) * (size_t)(outer * D * inner)) == 0);   /* same order per element */
     free(x); free(gy); free(y1); free(y2); free(g1); free(g2); free(idx);
 }

@@ -46,16 +46,16 @@ static void test_kernel_vs_ref(void) {
                             .one_minus_beta2 = 0.05f, .decay = (float)(1 - 1e-3 * 0.1),
                             .step_size = (float)(1e-3 / (1 - pow(0.9, step))),
                             .bc2_sqrt = (float)sqrt(1 - pow(0.95, step))};
-    empo_adamw_cpu(p, m, v, g, n, &s);
-    empo_adamw_ref(p2, m2, v2, g, n, &s);
+    empo_k_adamw(p, m, v, g, n, &s);
+    empo_ref_adamw(p2, m2, v2, g, n, &s);
     double ep = check_rel_err(p, p2, n), em = check_rel_err(m, m2, n), ev = check_rel_err(v, v2, n);
     check_report(__FILE__, __LINE__, ep < 1e-6 && em < 1e-6 && ev < 1e-6, "adamw cpu vs ref: p %.3g m %.3g v %.3g",
                  ep, em, ev);
-    double s1 = empo_sumsq_cpu(g, n), s2 = empo_sumsq_ref(g, n);
+    double s1 = empo_k_sumsq(g, n), s2 = empo_ref_sumsq(g, n);
     CHECK_NEAR(s1, s2, 1e-10 * s2);
     memcpy(p2, p, sizeof(float) * (size_t)n);
-    empo_scale_cpu(p, n, 0.37f);
-    empo_scale_ref(p2, n, 0.37f);
+    empo_k_scale(p, n, 0.37f);
+    empo_ref_scale(p2, n, 0.37f);
     CHECK(memcmp(p, p2, sizeof(float) * (size_t)n) == 0);
     free(buf);
 }

@@ -14,14 +14,14 @@ int empo_abi_version(void);
 void empo_set_num_threads(int n);
 int empo_get_num_threads(void);
 
-/* Force the naive reference kernels everywhere (also EMPO_REFERENCE=1 in the
+/* Force the naive reference kernels everywhere (also EMPO_ISA=ref in the
  * environment); off goes back to the fast table chosen at start. Returns
  * the previous setting. */
 int empo_set_reference_kernels(int on);
 int empo_reference_kernels(void);
 /* The kernel table in use: "avx2", "avx512" or "ref" (kernels/kernels.h).
- * Chosen at the first op from EMPO_ISA=avx2|avx512|ref, else
- * EMPO_REFERENCE=1, else the best the CPU runs; empo_set_kernel_table
+ * Chosen at the first op from EMPO_ISA=avx2|avx512|ref (the one switch;
+ * the old EMPO_REFERENCE=1 still works one release), else the best the CPU runs; empo_set_kernel_table
  * switches by name and fails (EMPO_E_ARG, naming why) on an unknown name
  * or a table the CPU cannot run. empo_best_kernel_table: the CPU's best. */
 const char *empo_kernel_table_name(void);
