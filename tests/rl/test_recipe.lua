@@ -36,6 +36,17 @@ c.raises(function() return recipe.resolve(check.with(base, { sample = { stop = {
          'sample.stop must be')
 c.raises(function() return recipe.resolve(check.with(base, { optim = { betas = { 0.9 } } })) end, 'optim.betas must be')
 
+-- an old field name still works, said once on stderr
+do
+  local stderr, said = io.stderr, {}
+  io.stderr = { write = function(_, ...) for _, x in ipairs({ ... }) do said[#said + 1] = x end end }
+  local a = recipe.resolve(check.with(base, { epochs = 2 }))
+  local b = recipe.resolve(base, { 'epochs=3' })
+  io.stderr = stderr
+  c.eq({ a.update_epochs, b.update_epochs, a.epochs }, { 2, 3, nil }, "'epochs' is read as 'update_epochs'")
+  c.ok(table.concat(said):find("recipe field 'epochs' is now 'update_epochs'", 1, true), 'and said')
+end
+
 -- recipe_from: the changes merge into the base's tables; names checked
 local b = empo.recipe(check.with(base, { sample = { n = 4, temperature = 0.7 }, name = 'b' }))
 local f = empo.recipe_from(b, { sample = { n = 2 }, name = 'f' })

@@ -106,11 +106,11 @@ t.recipe.steps = 4
 t.recipe.filter = nil
 c.eq(#t:run(), 4, 'run() goes on to the last step')
 
--- ---- epochs x mini-batches optimizer steps; truncated completions masked ----
+-- ---- update_epochs x mini-batches optimizer steps; truncated completions masked ----
 do
   local tm = empo.rl.trainer{ model = model, tokenizer = tok, data = data, sample = { n = 4, max_new_tokens = 4 },
                               extract = false, cluster = empo.cluster.exact, reward = length_reward,
-                              epochs = 2, mini_batches = 2, prompts_per_step = 2, steps = 2 }
+                              update_epochs = 2, mini_batches = 2, prompts_per_step = 2, steps = 2 }
   local r = tm:step()
   c.eq(r.optimizer_steps, 4, 'two passes of two mini-batches: four optimizer steps')
   local truncated = 0

@@ -21,7 +21,7 @@ local S = config.spec
 local M = {}
 
 M.DEFAULTS = {
-  prompts_per_step = 16, steps = 100, epochs = 1, mini_batches = 1, micro_batch_tokens = 8192, dynamic_sampling = 0,
+  prompts_per_step = 16, steps = 100, update_epochs = 1, mini_batches = 1, micro_batch_tokens = 8192, dynamic_sampling = 0,
   mask_truncated = false,
   recompute_old = false, shared_prompt = 'auto', seed = 0, name = '', out = 'runs', samples_every = 10, save_every = 0, keep = 2,
   eval_every = 0,
@@ -68,7 +68,7 @@ M.SCHEMA = S.fields{
   loss = S.optional(S.value('an empo.loss value (empo.loss.grpo{...})', loss_mod.is_loss)),
   empty = S.optional(S.string{ one_of = require('empo.rl.stats').EMPTY_MODES }),
   log = S.optional(S.callable('a function (record, trainer)')),
-  prompts_per_step = whole1, steps = whole0, epochs = whole1, mini_batches = whole1, micro_batch_tokens = whole1,
+  prompts_per_step = whole1, steps = whole0, update_epochs = whole1, mini_batches = whole1, micro_batch_tokens = whole1,
   dynamic_sampling = whole0, mask_truncated = S.boolean(), recompute_old = S.boolean(),
   shared_prompt = S.literal(true, false, 'auto'),
   seed = whole0,
@@ -99,6 +99,33 @@ M.SCHEMA = S.fields{
 -- (kept for those who read it: the fields without a default)
 M.FIELDS = {}
 for k in pairs(M.SCHEMA.fields) do if M.DEFAULTS[k] == nil then M.FIELDS[k] = true end end
+
+-- Old field names, still read for one release (with a line on stderr):
+-- `epochs` said "passes over the data" to anyone who did not know it meant
+-- passes of the update over one step's samples.
+M.ALIASES = { epochs = 'update_epochs' }
+local said = {}
+local function current(name)
+  local new = M.ALIASES[name]
+  if not new then return name end
+  if not said[name] then
+    said[name] = true
+    io.stderr:write(format("empo: recipe field '%s' is now '%s'; the old name goes in the next release\n", name, new))
+  end
+  return new
+end
+
+-- t with its old field names replaced (a copy when one is).
+local function renamed(t)
+  local copy
+  for k in pairs(t) do
+    if type(k) == 'string' and M.ALIASES[k] then
+      copy = copy or M.merged(t, nil)
+      copy[current(k)], copy[k] = t[k], nil
+    end
+  end
+  return copy or t
+end
 
 function M.merged(defaults, given)
   local out = {}
@@ -152,6 +179,7 @@ end
 -- The recipe's tables of settings (sample, optim, guard) merged into
 -- base's, the rest replacing it; every key checked against the schema.
 local function merge_into(base, changes, source)
+  changes = renamed(changes)
   config.check(changes, M.SCHEMA, source, '', true)     -- names only: values are checked whole, later
   for k, v in pairs(changes) do
     local s = M.SCHEMA.fields[k]
@@ -188,7 +216,12 @@ function M.resolve(recipe, overrides, source)
   if overrides then
     local strings, values = {}, {}
     for k, v in pairs(overrides) do
-      if type(k) == 'number' then strings[#strings + 1] = v else values[k] = v end
+      if type(k) == 'number' then
+        local key, rest = tostring(v):match('^([%w_]+)(=.*)$')
+        strings[#strings + 1] = key and current(key) .. rest or v
+      else
+        values[k] = v
+      end
     end
     override_values(r, values, 'override')
     config.apply(r, strings, 'command line', M.SCHEMA)

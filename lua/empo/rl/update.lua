@@ -1,7 +1,7 @@
 -- empo.rl.update — the policy update of a step: the rows (each kept
 -- completion with its prompt, old log-probs and advantage), micro-batches
 -- (shared prompts or per sequence), one pass of the loss with gradients
--- (`update`), the epochs x mini_batches optimizer steps with clipping and
+-- (`update`), the update_epochs x mini_batches optimizer steps with clipping and
 -- the skip of a non-finite loss or gradient (`optimize`), and the
 -- starting model's NLL of the rows for the collapse guard (`base_nll`).
 -- Methods of empo.rl.trainer (`self` is the trainer), but `rows`.
@@ -116,7 +116,7 @@ function M.base_nll(self, all)
   return n > 0 and -sum / n or nil
 end
 
--- rows cut into mini_batches parts, the parts repeated for each of epochs
+-- rows cut into mini_batches parts, the parts repeated for each of update_epochs
 -- passes: one optimizer step a part.
 local function passes(rows, r)
   local mini = {}
@@ -127,7 +127,7 @@ local function passes(rows, r)
     mini[#mini + 1] = part
   end
   local out = {}
-  for _ = 1, math.max(r.epochs, 1) do
+  for _ = 1, math.max(r.update_epochs, 1) do
     for _, part in ipairs(mini) do out[#out + 1] = part end
   end
   return out
