@@ -28,6 +28,8 @@ local ffi = require 'ffi'
 local E = require 'empo.tensor.ffi'
 local C = E.C
 local contract = require 'empo.rl.contract'
+local configurable = require 'empo.rl.configurable'
+local bit = require 'bit'
 
 local M = {}
 
@@ -146,59 +148,62 @@ end
 local CHAINS = { last = 0, text = C.EMPO_MATH_CHAINS_AS_TEXT }
 local LABEL = { drop = 0, keep = C.EMPO_MATH_KEEP_LHS }
 
--- The rule with the options of math{ ... } or-ed in.
-local function with_options(name, rule, opts)
-  local options = rule
-  for k, v in pairs(opts) do
-    if k == 'chains' or k == 'label' then
-      local bit = (k == 'chains' and CHAINS or LABEL)[v]
-      if not bit or name ~= 'math' then
-        error(string.format("empo.cluster.%s: %s must be %s, got %s", name, k,
-                            k == 'chains' and "'last' or 'text'" or "'drop' or 'keep'", tostring(v)), 3)
-      end
-      options = bit > 0 and require('bit').bor(options, bit) or options
-    elseif k ~= 'rtol' then
-      error(string.format("empo.cluster.%s: unknown option '%s' (options: rtol, chains, label)", name, tostring(k)), 3)
-    end
+-- A rule's options checked: rtol a number >= 0; math's chains and label
+-- among their words.
+local function check_rule_options(name, opts)
+  if type(opts.rtol) ~= 'number' or not (opts.rtol >= 0) then
+    error(string.format('%s: rtol must be a number >= 0, got %s', name, tostring(opts.rtol)), 4)
   end
-  return options
+  if opts.chains ~= nil and not CHAINS[opts.chains] then
+    error(string.format("%s: chains must be 'last' or 'text', got %s", name, tostring(opts.chains)), 4)
+  end
+  if opts.label ~= nil and not LABEL[opts.label] then
+    error(string.format("%s: label must be 'drop' or 'keep', got %s", name, tostring(opts.label)), 4)
+  end
+  return opts
 end
 
--- A rule run wholly in C (EMPO_RULE_*), over the whole group at once.
-local function c_rule(name, rule, rtol)
-  local function group(answers)
-    local n = check_answers('empo.cluster.' .. name, answers)
-    local p, l, ids = group_buffers(n)
-    for i = 1, n do
-      local s = answers[i] or ''
-      p[i - 1], l[i - 1] = s, #s
-    end
-    E.check(C.empo_cluster_group(rule, n, p, l, rtol, ids, k_buf), 2)
-    local out = {}
-    for i = 1, n do out[i] = ids[i - 1] + 1 end
-    return out, k_buf[0]
-  end
-  local function equal(a, b)
-    local ids = group({ a, b })
-    return ids[1] ~= 0 and ids[1] == ids[2]
-  end
-  local c = M.clusterer(name, equal, group)
-  -- math{ rtol = 1e-4 }: the same rule with another tolerance
-  return setmetatable(c, {
-    __index = Clusterer, __tostring = Clusterer.__tostring,
-    __call = function(self, a, b, question)
-      if type(a) == 'table' and b == nil then
-        if a.rtol ~= nil and type(a.rtol) ~= 'number' then argerror('empo.cluster.' .. name, 1, '{ rtol = number }', a.rtol) end
-        return c_rule(name, with_options(name, rule, a), a.rtol or rtol)
+-- The pairwise test of each configured rule, by its options table.
+local equal_of = setmetatable({}, { __mode = 'k' })
+
+-- A rule run wholly in C (EMPO_RULE_*), over the whole group at once: a
+-- configured piece (empo.rl.configurable) — called with two answers it
+-- compares them, with options (math{ rtol = 1e-4 }) it is a copy so
+-- configured — that also offers group(answers) and equal(a, b).
+local function c_rule(name, rule, defaults)
+  return configurable.new('empo.cluster.' .. name, defaults, function(opts, a, b, question)
+    return equal_of[opts](a, b, question)
+  end, {
+    is_data = function(x) return type(x) == 'string' or x == false end,
+    check = check_rule_options,
+    kind = 'cluster',
+    build = function(obj)
+      local o = obj.options
+      local bits = bit.bor(rule, CHAINS[o.chains or 'last'], LABEL[o.label or 'drop'])
+      function obj.group(answers)
+        local n = check_answers(obj.name, answers)
+        local p, l, ids = group_buffers(n)
+        for i = 1, n do
+          local s = answers[i] or ''
+          p[i - 1], l[i - 1] = s, #s
+        end
+        E.check(C.empo_cluster_group(bits, n, p, l, o.rtol, ids, k_buf), 2)
+        local out = {}
+        for i = 1, n do out[i] = ids[i - 1] + 1 end
+        return out, k_buf[0]
       end
-      return equal(a, b, question)
+      function obj.equal(a, b)
+        local ids = obj.group({ a, b })
+        return ids[1] ~= 0 and ids[1] == ids[2]
+      end
+      equal_of[o] = obj.equal
     end,
   })
 end
 
-M.exact = c_rule('exact', C.EMPO_RULE_EXACT, 0)
-M.normalized = c_rule('normalized', C.EMPO_RULE_NORMALIZED, 0)
-M.math = c_rule('math', C.EMPO_RULE_MATH, 0)
+M.exact = c_rule('exact', C.EMPO_RULE_EXACT, { rtol = 0 })
+M.normalized = c_rule('normalized', C.EMPO_RULE_NORMALIZED, { rtol = 0 })
+M.math = c_rule('math', C.EMPO_RULE_MATH, { rtol = 0, chains = 'last', label = 'drop' })
 
 -- ---- clustering a group ----
 

@@ -1,15 +1,18 @@
--- empo.rl.configurable — the protocol of EMPO's built-in pieces (rewards,
--- filters, advantages): a value that computes when called with data and
--- returns a configured copy when called with an options table.
+-- empo.rl.configurable — the one protocol of EMPO's built-in pieces
+-- (rewards, filters, advantages, losses): a value that computes when
+-- called with data and returns a configured copy when called with an
+-- options table (or with nothing), prints as its name, and refuses an
+-- unknown option by name.
 --
 --     local r = configurable.new('my.reward', { scale = 1 }, function(opts, group) ... end)
 --     r(group)                 -- computes, with opts = { scale = 1 }
 --     r{ scale = 2 }(group)    -- a copy with other options; unknown keys are errors
+--     r()                      -- a copy with the same options
 --
 -- Also NIL, the default of an option that is "not set", read with option().
 -- (empo.rl.configurable is this module's new.) Data is told from options by
--- its shape only (a group has ids or answers, rewards are an array); what a
--- group holds is empo.rl's.
+-- its shape: by default a group has ids or answers and rewards are an
+-- array; a piece whose data looks otherwise says so (o.is_data).
 local M = {}
 
 local type, error, pairs, tostring = type, error, pairs, tostring
@@ -23,17 +26,26 @@ end
 
 -- A value named `name` computing fn(opts, ...) when called with data, and
 -- returning a copy with changed options when called with an options table
--- (only the keys of `defaults` are accepted).
-function M.new(name, defaults, fn)
-  local obj = { name = name, options = defaults }
-  return setmetatable(obj, {
+-- (only the keys of `defaults` are accepted). o (optional):
+--   is_data(x)        whether a call's first argument is data (default: not an options table)
+--   check(name, opts) validates the merged options, returns them (raise naming the option)
+--   kind              what the piece is ('loss', ...): the value's .kind
+--   build(obj)        called on each new value (to attach what else it offers)
+function M.new(name, defaults, fn, o)
+  o = o or {}
+  local options = o.check and o.check(name, defaults) or defaults
+  local obj = { name = name, options = options, kind = o.kind }
+  setmetatable(obj, {
     __index = Configurable,
     __tostring = function() return name end,
     __call = function(self, x, ...)
-      if select('#', ...) == 0 and is_options(x) then
+      local data
+      if o.is_data then data = o.is_data(x) else data = not (select('#', ...) == 0 and is_options(x)) end
+      if x == nil and select('#', ...) == 0 then data = false end
+      if not data then
         local opts = {}
         for k, v in pairs(self.options) do opts[k] = v end
-        for k, v in pairs(x) do
+        for k, v in pairs(x or {}) do
           if defaults[k] == nil then
             local known = {}
             for key in pairs(defaults) do known[#known + 1] = key end
@@ -42,11 +54,19 @@ function M.new(name, defaults, fn)
           end
           opts[k] = v
         end
-        return M.new(name, opts, fn)
+        return M.new(name, o.check and o.check(name, opts) or opts, fn, o)
       end
       return fn(self.options, x, ...)
     end,
   })
+  if o.build then o.build(obj) end
+  return obj
+end
+
+-- Whether x is a configured piece (of kind `kind`, when given).
+function M.is(x, kind)
+  local mt = type(x) == 'table' and getmetatable(x)
+  return mt and mt.__index == Configurable and (kind == nil or x.kind == kind) or false
 end
 
 -- An option whose default is "not set" (tables cannot hold nil): read it with option().

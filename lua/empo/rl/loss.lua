@@ -28,6 +28,7 @@
 --   'seq-mean-token-sum'       mean over completions of their token sum
 --   'seq-mean-token-sum-norm'  sum(loss * mask) / (S * norm)   (Dr.GRPO; norm: a constant, e.g. max_new_tokens)
 local empo = require 'empo'
+local configurable = require 'empo.rl.configurable'
 
 local type, error, pairs, tostring, format = type, error, pairs, tostring, string.format
 
@@ -149,25 +150,25 @@ local function objective(name, o, b)
   return value, stats
 end
 
-local Loss = {}
-Loss.__index = Loss
-Loss.__call = function(self, batch) return objective(self.name, self.options, batch) end
-Loss.__tostring = function(self) return self.name end
+-- The policy losses are configured pieces (empo.rl.configurable): called
+-- with a batch they compute; called with options (or nothing) they return
+-- a copy so configured; bare, they are their defaults.
+local function is_batch(x) return type(x) == 'table' and x.logp ~= nil end
+local PIECE = { is_data = is_batch, check = check_options, kind = 'loss' }
 
--- A policy loss with these options (see the top of this file); the
--- returned value is callable with a batch and holds .options.
-function M.grpo(opts)
-  return setmetatable({ name = 'empo.loss.grpo', options = check_options('empo.loss.grpo', opts) }, Loss)
-end
+M.grpo = configurable.new('empo.loss.grpo', DEFAULTS, function(o, batch)
+  return objective('empo.loss.grpo', o, batch)
+end, PIECE)
 
 -- GSPO: the sequence-level ratio, with the clip range of the reference's
 -- verl recipe (3e-4 / 4e-4) unless given, aggregated per sequence.
-function M.gspo(opts)
-  local o = { ratio = 'sequence', clip_low = 3e-4, clip_high = 4e-4, agg = 'seq-mean-token-mean' }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  return setmetatable({ name = 'empo.loss.gspo', options = check_options('empo.loss.gspo', o) }, Loss)
-end
+local GSPO = {}
+for k, v in pairs(DEFAULTS) do GSPO[k] = v end
+GSPO.ratio, GSPO.clip_low, GSPO.clip_high, GSPO.agg = 'sequence', 3e-4, 4e-4, 'seq-mean-token-mean'
+M.gspo = configurable.new('empo.loss.gspo', GSPO, function(o, batch)
+  return objective('empo.loss.gspo', o, batch)
+end, PIECE)
 
-function M.is_loss(x) return getmetatable(x) == Loss end
+function M.is_loss(x) return configurable.is(x, 'loss') end
 
 return M

@@ -228,7 +228,6 @@ function M.resolve(recipe, overrides, source)
   end
   if r.eval == false then r.eval = nil end                      -- eval = false: no evaluation
   if r.loss == nil then r.loss = loss_mod.grpo() end
-  if r.loss == loss_mod.grpo or r.loss == loss_mod.gspo then r.loss = r.loss() end   -- a bare constructor
   config.check(r, M.SCHEMA, source)
   local function refuse(msg, ...) error(format('%s: ' .. msg, source, ...), 0) end
   if (r.save_every > 0 or r.resume) and r.name == '' then
