@@ -1,0 +1,233 @@
+-- empo.rl.cluster_models — the clusterers that need a language model:
+-- by_model (a verifier asked whether answer b means answer a, deciding by
+-- its next-token scores for "Yes" vs "No", as the reference implementation
+-- does for free-form answers; model_verifier makes one of an empo model)
+-- and by_embedding (cosine similarity of embeddings). They are installed
+-- into empo.cluster (this file returns the function that does it, given
+-- the cluster module and its helpers), so users reach them as
+-- empo.cluster.by_model and friends.
+
+local type, tostring, error, ipairs, pairs = type, tostring, error, ipairs, pairs
+
+return function(M, helpers)
+local is_empty, number_clusters, argerror = helpers.is_empty, helpers.number_clusters, helpers.argerror
+
+-- Our wording of the reference implementation's verifier prompt: the
+-- verifier's next token after it should be " Yes" or " No".
+M.default_template = [[Question: {question}
+
+Reference answer: {a}
+
+Candidate answer: {b}
+
+Is the candidate answer equivalent to the reference answer? Do not solve the question; only compare the two answers and reply Yes or No.
+Decision:]]
+
+-- template with {question}, {a}, {b} filled in (no pattern escapes needed)
+function M.fill(template, fields)
+  return (template:gsub('{(%w+)}', function(k) return fields[k] end))
+end
+
+-- f(obj, ...) for obj:method(...) or a plain function
+local function method_or_function(x, method, fn, what)
+  if type(x) == 'function' then return x end
+  if type(x) == 'table' and type(x[method]) == 'function' then
+    return function(...) return x[method](x, ...) end
+  end
+  error(string.format("%s: expected a function or an object with a '%s' method, got %s", fn, method, type(x)), 3)
+end
+
+local function distinct_answers(answers)
+  local uniq, index_of, where = {}, {}, {}
+  for i = 1, #answers do
+    local s = answers[i]
+    if not is_empty(s) then
+      if not index_of[s] then uniq[#uniq + 1] = s; index_of[s] = #uniq end
+      where[i] = index_of[s]
+    end
+  end
+  return uniq, where
+end
+
+-- ids over the original answers from edges among distinct strings
+local function cluster_distinct(answers, uniq, where, joined)
+  local parent = {}
+  for u = 1, #uniq do parent[u] = u end
+  local function find(u)
+    while parent[u] ~= u do parent[u] = parent[parent[u]]; u = parent[u] end
+    return u
+  end
+  for u = 1, #uniq do
+    for v = u + 1, #uniq do
+      local ru, rv = find(u), find(v)
+      if ru ~= rv and joined(u, v) then
+        if ru < rv then parent[rv] = ru else parent[ru] = rv end
+      end
+    end
+  end
+  local empty = {}
+  for i = 1, #answers do empty[i] = where[i] == nil end
+  return number_clusters(#answers, empty, function(i) return find(where[i]) end)
+end
+
+local function check_scores(yes, no, fn)
+  if type(yes) ~= 'number' or type(no) ~= 'number' then
+    error(string.format('%s: the verifier must return two numbers (yes, no), got %s, %s', fn, type(yes), type(no)), 0)
+  end
+  return yes > no
+end
+
+-- A verifier language model asked whether answer b is equivalent to answer a
+-- for the question, deciding by its next-token scores for "Yes" vs "No" (as
+-- the reference implementation does for free-form answers).
+--   verifier: verifier:yes_no(prompt) -> yes, no (logits, log-probs or
+--             probabilities of the two tokens), or a function(prompt) -> yes, no;
+--             optional verifier:yes_no_batch(prompts) -> yes[], no[] lets a
+--             group be judged in one batched call.
+--   template: a prompt with {question}, {a}, {b} (default M.default_template).
+-- Identical strings are equivalent without asking.
+function M.by_model(verifier, template)
+  local fn = 'empo.cluster.by_model'
+  local ask = method_or_function(verifier, 'yes_no', fn)
+  template = template or M.default_template
+  if type(template) ~= 'string' then argerror(fn, 2, 'a template string', template) end
+  local function prompt(a, b, question) return M.fill(template, { question = question or '', a = a, b = b }) end
+  local function equal(a, b, question)
+    if a == b then return true end
+    local yes, no = ask(prompt(a, b, question))
+    return check_scores(yes, no, fn)
+  end
+  local group
+  if type(verifier) == 'table' and type(verifier.yes_no_batch) == 'function' then
+    group = function(answers, question)
+      local uniq, where = distinct_answers(answers)
+      local prompts, pair = {}, {}
+      for u = 1, #uniq do
+        for v = u + 1, #uniq do
+          prompts[#prompts + 1] = prompt(uniq[u], uniq[v], question)
+          pair[(u - 1) * #uniq + v] = #prompts
+        end
+      end
+      local yes, no = {}, {}
+      if #prompts > 0 then yes, no = verifier:yes_no_batch(prompts) end
+      if type(yes) ~= 'table' or type(no) ~= 'table' or #yes ~= #prompts or #no ~= #prompts then
+        error(string.format('%s: yes_no_batch must return two arrays of %d numbers', fn, #prompts), 0)
+      end
+      return cluster_distinct(answers, uniq, where, function(u, v)
+        local k = pair[(u - 1) * #uniq + v]
+        return check_scores(yes[k], no[k], fn)
+      end)
+    end
+  end
+  return M.clusterer('by_model', equal, group)
+end
+
+-- A verifier for by_model from a language model: the next-token logits of
+-- " Yes" and " No" (their first tokens) after the prompt. `model` is a
+-- Hugging Face directory (loaded on first use, with its tokenizer) or a
+-- model object with `tokenizer` given; opts.yes / opts.no change the words.
+--     cluster = empo.cluster.by_model(empo.cluster.model_verifier('models/verifier'))
+function M.model_verifier(model, opts)
+  opts = opts or {}
+  local v = { yes_word = opts.yes or ' Yes', no_word = opts.no or ' No' }
+  local function load()
+    if v.model then return end
+    local empo = require 'empo'
+    if type(model) == 'string' then
+      v.model, v.tok = empo.models.from_pretrained(model), empo.tokenizer.load(model)
+    else
+      v.model, v.tok = model, opts.tokenizer
+    end
+    if type(v.tok) ~= 'table' then error('empo.cluster.model_verifier: needs a tokenizer (opts.tokenizer)', 3) end
+    local y, n = v.tok:encode(v.yes_word), v.tok:encode(v.no_word)
+    if #y == 0 or #n == 0 or y[1] == n[1] then
+      error(string.format('empo.cluster.model_verifier: %q and %q need distinct first tokens', v.yes_word, v.no_word), 3)
+    end
+    v.yes_id, v.no_id = y[1], n[1]
+  end
+  -- the last position's logits of each prompt, in one right-padded batch
+  function v:yes_no_batch(prompts)
+    load()
+    local empo = require 'empo'
+    local ids, last, L = {}, {}, 0
+    for i, p in ipairs(prompts) do
+      ids[i] = self.tok:encode(p)
+      L = math.max(L, #ids[i])
+    end
+    for i, row in ipairs(ids) do
+      last[i] = #row
+      for k = #row + 1, L do row[k] = 0 end
+    end
+    local logits = empo.no_grad(function() return self.model(empo.tensor(ids, 'i64')) end):tolist()
+    local yes, no = {}, {}
+    for i = 1, #prompts do
+      local row = logits[i][last[i]]
+      yes[i], no[i] = row[self.yes_id + 1], row[self.no_id + 1]
+    end
+    return yes, no
+  end
+  function v:yes_no(prompt)
+    local yes, no = self:yes_no_batch({ prompt })
+    return yes[1], no[1]
+  end
+  return v
+end
+
+-- A vector as a Lua array: from an array of numbers or a 1-d (or [1, D]) tensor.
+local function as_vector(v, fn)
+  if type(v) == 'cdata' then
+    local T = require 'empo.tensor'
+    if T.is_tensor(v) then
+      v = v:tolist()
+      if type(v[1]) == 'table' and #v == 1 then v = v[1] end
+    end
+  end
+  if type(v) ~= 'table' or #v == 0 or type(v[1]) ~= 'number' then
+    error(fn .. ': the embedding must be a non-empty array of numbers or a 1-d tensor, got ' .. type(v), 0)
+  end
+  return v
+end
+
+local function cosine(x, y, fn)
+  if #x ~= #y then error(string.format('%s: embeddings of sizes %d and %d', fn, #x, #y), 0) end
+  local dot, nx, ny = 0, 0, 0
+  for i = 1, #x do dot = dot + x[i] * y[i]; nx = nx + x[i] * x[i]; ny = ny + y[i] * y[i] end
+  if nx == 0 or ny == 0 then return 0 end
+  return dot / math.sqrt(nx * ny)
+end
+M.cosine = function(x, y) return cosine(as_vector(x, 'empo.cluster.cosine'), as_vector(y, 'empo.cluster.cosine'), 'empo.cluster.cosine') end
+
+-- Answers are equivalent when the cosine similarity of their embeddings is
+-- at least threshold (default 0.9).
+--   model: model:embed(text) -> vector (the mean-pooled hidden states of the
+--          text: an array of numbers or a 1-d tensor), or a function(text);
+--          optional model:embed_batch(texts) -> vectors.
+-- A group embeds each distinct answer once.
+function M.by_embedding(model, threshold)
+  local fn = 'empo.cluster.by_embedding'
+  local embed = method_or_function(model, 'embed', fn)
+  threshold = threshold or 0.9
+  if type(threshold) ~= 'number' then argerror(fn, 2, 'a number', threshold) end
+  local function equal(a, b)
+    if a == b then return true end
+    return cosine(as_vector(embed(a), fn), as_vector(embed(b), fn), fn) >= threshold
+  end
+  local function group(answers)
+    local uniq, where = distinct_answers(answers)
+    local vecs
+    if type(model) == 'table' and type(model.embed_batch) == 'function' and #uniq > 0 then
+      vecs = model:embed_batch(uniq)
+      if type(vecs) ~= 'table' or #vecs ~= #uniq then
+        error(string.format('%s: embed_batch must return %d vectors', fn, #uniq), 0)
+      end
+    else
+      vecs = {}
+      for u = 1, #uniq do vecs[u] = embed(uniq[u]) end
+    end
+    for u = 1, #uniq do vecs[u] = as_vector(vecs[u], fn) end
+    return cluster_distinct(answers, uniq, where, function(u, v) return cosine(vecs[u], vecs[v], fn) >= threshold end)
+  end
+  return M.clusterer('by_embedding', equal, group)
+end
+
+end
