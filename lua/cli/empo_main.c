@@ -410,6 +410,10 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (cmd && !strcmp(cmd, "run") && argc >= 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+        usage(stdout);
+        return 0;
+    }
     if (cmd && !strcmp(cmd, "run") && argc < 3) {
         fprintf(stderr, "%s: run needs a script: empo run FILE.lua [args]\n", progname);
         return 2;

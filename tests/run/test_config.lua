@@ -75,7 +75,7 @@ local out, rc = cli("generate nowhere 'a prompt' temprature=0")
 c.ok(rc ~= 0 and out:find("unknown setting 'temprature'", 1, true), 'empo generate: ' .. out)
 out, rc = cli('eval nowhere data.jsonl kk=1')
 c.ok(rc ~= 0 and out:find("unknown setting 'kk'", 1, true), 'empo eval: ' .. out)
-for _, sub in ipairs({ 'eval', 'generate', 'plot' }) do
+for _, sub in ipairs({ 'eval', 'generate', 'plot', 'run', 'info' }) do
   local _, hrc = cli(sub .. ' --help')
   c.eq(hrc, 0, 'empo ' .. sub .. ' --help exits 0')
 end

@@ -1,5 +1,5 @@
 -- empo.train — what every training loop needs: the causal-LM loss with a
--- loss mask (train/loss.lua), learning-rate schedules (train/schedule.lua),
+-- loss mask (train/lm_loss.lua), learning-rate schedules (train/schedule.lua),
 -- and checkpoints that survive a kill at any moment (train/checkpoint.lua).
 --
 --     local loss = train.lm_loss(model, ids, mask)       -- mask: which targets count
@@ -10,7 +10,7 @@
 --
 -- This file only gathers the public names; the pretraining loop is
 -- empo.train.pretrain, the RL loop empo.rl.trainer.
-local loss = require 'empo.train.loss'
+local loss = require 'empo.train.lm_loss'
 local checkpoint = require 'empo.train.checkpoint'
 
 return {

@@ -1,4 +1,4 @@
--- empo.train.loss — the causal language-model loss with a loss mask, the
+-- empo.train.lm_loss — the causal language-model loss with a loss mask, the
 -- objective of pretraining and SFT (EMPO's policy loss is empo.rl's).
 --
 --     local loss, n = empo.train.lm_loss(model, ids, mask)   -- mask: which targets count
