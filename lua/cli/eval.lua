@@ -22,8 +22,13 @@ settings (default):
   chat=false             wrap each question in the ChatML template with the
                          system prompt "Please reason step by step, and put
                          your final answer within \boxed{}."
-  question=question answer=answer
-                         the JSON fields
+  gold=answer            where the gold answer is: answer (the field as it
+                         is), boxed (the last \boxed{} of a worked solution:
+                         MATH-style files), gsm8k (the "#### 42" line that
+                         ends a GSM8K answer)
+  question=  answer=     the JSON fields (default: the first present of
+                         question/problem/prompt, and of answer, or
+                         solution/answer for gold=boxed)
   seed=0  threads=N  limit=0 (0: every question)
 ]]
 
@@ -33,7 +38,7 @@ return function(...)
   if #args < 2 then io.stderr:write(USAGE); return 2 end
   local dir, path = args[1], args[2]
   local ok_cfg, o = pcall(empo.config.apply, { k = 8, temperature = 1.0, top_p = 1.0, max_new_tokens = 128, chat = false,
-                                question = 'question', answer = 'answer', seed = 0, threads = 0, limit = 0 },
+                                question = '', answer = '', gold = 'answer', seed = 0, threads = 0, limit = 0 },
                               { select(3, ...) }, 'empo eval')
   if not ok_cfg then io.stderr:write(tostring(o), '\n'); return 2 end
   if o.threads > 0 then empo.set_num_threads(o.threads) end
@@ -41,7 +46,9 @@ return function(...)
   if not ok then io.stderr:write('empo eval: ', tostring(model), '\n'); return 1 end
   local tok_ok, tok = pcall(empo.tokenizer.load, dir)
   if not tok_ok then io.stderr:write('empo eval: ', tostring(tok), '\n'); return 1 end
-  local data_ok, data = pcall(empo.data.jsonl, path, { question = o.question, answer = o.answer }, { answers = true })
+  local data_ok, data = pcall(empo.data.jsonl, path, { question = o.question ~= '' and o.question or nil,
+                                                       answer = o.answer ~= '' and o.answer or nil },
+                              { answers = true, gold = o.gold })
   if not data_ok then io.stderr:write('empo eval: ', tostring(data), '\n'); return 1 end
   local records = data:list(o.limit > 0 and o.limit or nil)
   local prompt = o.chat and empo.prompt.chatml{

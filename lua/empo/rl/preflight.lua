@@ -22,7 +22,7 @@ end
 function M.datasets(r)
   local function dataset(field, value, answers)
     if type(value) ~= 'string' then return value end
-    local ok, d = pcall(data_mod.jsonl, value, nil, { seed = r.seed, answers = answers })
+    local ok, d = pcall(data_mod.jsonl, value, r.fields, { seed = r.seed, answers = answers, gold = r.gold })
     if not ok then error(format('%s=%s: %s', field, value, tostring(d)), 0) end
     return d
   end

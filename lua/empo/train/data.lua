@@ -132,34 +132,89 @@ local function utf8_invalid_at(s)
 end
 M.utf8_invalid_at = utf8_invalid_at
 
+-- Where the gold answer comes from (opts.gold of jsonl): the answer field
+-- as it is; the last \boxed{} of a worked solution (MATH, NuminaMath,
+-- OpenR1-Math); the "#### 42" line that ends a GSM8K answer; or a
+-- function(record) -> answer string (or nil: none).
+M.GOLD = { answer = true, boxed = true, gsm8k = true }
+-- The fields tried, in order, when none is named: the common exports'.
+local QUESTION_FIELDS = { 'question', 'problem', 'prompt' }
+local ANSWER_FIELDS = { answer = { 'answer' }, boxed = { 'solution', 'answer' }, gsm8k = { 'answer' } }
+
+local function field_of(rec, named, candidates)
+  if named then return named end
+  for _, f in ipairs(candidates) do if rec[f] ~= nil then return f end end
+  return candidates[1]
+end
+
+local function gold_of(how, text, rec)
+  if type(how) == 'function' then
+    local ok, v = pcall(how, rec)
+    if not ok then return nil, 'the gold function failed: ' .. tostring(v) end
+    if v ~= nil and type(v) ~= 'string' and type(v) ~= 'number' then
+      return nil, 'the gold function returned a ' .. type(v) .. ' (a string, a number or nil)'
+    end
+    return v ~= nil and tostring(v) or nil
+  elseif how == 'gsm8k' then
+    local last
+    for v in text:gmatch('####%s*([^\n]-)%s*\n') do last = v end
+    last = text:match('####%s*([^\n]-)%s*$') or last
+    if not last or last == '' then return nil, 'has no "#### <answer>" line (gold=gsm8k)' end
+    return last
+  elseif how == 'boxed' then
+    local box = empo.cluster.extract(text, { boxes = 'last' })
+    if box == '' then return nil, 'has no \\boxed{} answer (gold=boxed)' end
+    return box
+  end
+  return text
+end
+
 -- One JSONL line's record { question, answer }, or nil and the message
--- (where names file:line): the question field qf a non-empty string, the
--- answer field af a string or a number when present (and present, with
--- answers = true); the line valid UTF-8 and JSON.
-function M.record(line, where, qf, af, answers)
+-- (where names file:line). spec: question, answer (field names; nil: the
+-- first of the common ones present), gold ('answer', 'boxed', 'gsm8k' or a
+-- function: M.GOLD), answers (true: a gold answer on every line, as an
+-- evaluation needs). The line must be valid UTF-8 and JSON, the question
+-- a non-empty string, the gold answer a string or a number when present.
+function M.record(line, where, spec)
+  spec = spec or {}
+  local gold = spec.gold or 'answer'
   local bad = utf8_invalid_at(line)
   if bad then return nil, format('%s: byte %d is not valid UTF-8 (the file must be UTF-8 text)', where, bad) end
   local ok, rec = pcall(empo.json.decode, line, where)
   if not ok then return nil, rec end
-  if type(rec) ~= 'table' or type(rec[qf]) ~= 'string' then
-    return nil, format("%s has no string field '%s' (the question)", where, qf)
+  if type(rec) ~= 'table' then return nil, format('%s is not a JSON object', where) end
+  local qf = field_of(rec, spec.question, QUESTION_FIELDS)
+  if not spec.question and rec[qf] ~= nil then spec.question = qf end   -- the first line decides for the file
+  if type(rec[qf]) ~= 'string' then
+    return nil, format("%s has no string field '%s' (the question)", where,
+                       spec.question or table.concat(QUESTION_FIELDS, "' or '"))
   end
   if not rec[qf]:find('%S') then return nil, format("%s: the question ('%s') is empty", where, qf) end
   if utf8_invalid_at(rec[qf]) then        -- a \u escape can decode to a lone surrogate
     return nil, format("%s: the question ('%s') is not valid UTF-8 once its escapes are read", where, qf)
   end
+  local af = field_of(rec, spec.answer, ANSWER_FIELDS[gold] or { 'answer' })
+  if not spec.answer and rec[af] ~= nil then spec.answer = af end
   local answer = rec[af]
-  if answer == nil then
-    if answers then return nil, format("%s has no field '%s' (the gold answer, which evaluation needs)", where, af) end
+  if answer == nil and type(gold) ~= 'function' then
+    if spec.answers then return nil, format("%s has no field '%s' (the gold answer, which evaluation needs)", where, af) end
   elseif type(answer) == 'number' then
     answer = answer % 1 == 0 and math.abs(answer) < 2 ^ 53 and format('%d', answer) or tostring(answer)
-  elseif type(answer) ~= 'string' then
+  elseif answer ~= nil and type(answer) ~= 'string' then
     return nil, format("%s: the gold answer ('%s') is %s; it must be a string or a number", where, af,
                        answer == empo.json.null and 'null' or 'a ' .. type(answer))
-  elseif not answer:find('%S') then
-    return nil, format("%s: the gold answer ('%s') is empty", where, af)
-  elseif utf8_invalid_at(answer) then
-    return nil, format("%s: the gold answer ('%s') is not valid UTF-8 once its escapes are read", where, af)
+  end
+  if answer ~= nil or type(gold) == 'function' then
+    local why
+    answer, why = gold_of(gold, answer, rec)
+    if why then return nil, format("%s: the gold answer ('%s') %s", where, af, why) end
+    if answer == nil and spec.answers then return nil, format('%s: the gold function gave no answer', where) end
+  end
+  if answer ~= nil then
+    if not answer:find('%S') then return nil, format("%s: the gold answer ('%s') is empty", where, af) end
+    if utf8_invalid_at(answer) then
+      return nil, format("%s: the gold answer ('%s') is not valid UTF-8 once its escapes are read", where, af)
+    end
   end
   return { question = rec[qf], answer = answer }
 end
@@ -173,12 +228,16 @@ end
 function M.jsonl(path, fields, opts)
   if type(path) ~= 'string' then error('empo.data.jsonl: path must be a string', 2) end
   fields, opts = fields or {}, opts or {}
-  local qf, af = fields.question or 'question', fields.answer or 'answer'
+  local gold = opts.gold or 'answer'
+  if type(gold) ~= 'function' and not M.GOLD[gold] then
+    error(format("gold must be 'answer', 'boxed', 'gsm8k' or a function, got %s", tostring(gold)), 0)
+  end
+  local spec = { question = fields.question, answer = fields.answer, gold = gold, answers = opts.answers }
   local f, err = io.open(path, 'r')
   if not f then error(format('cannot open %s (%s)', path, tostring(err)), 0) end
   local stream = opts.stream
   if stream == nil then stream = f:seek('end') > M.STREAM_BYTES; f:seek('set') end
-  local function parse(line, where) return M.record(line, where, qf, af, opts.answers) end
+  local function parse(line, where) return M.record(line, where, spec) end
   local records, count, line_no = (not stream) and {} or nil, 0, 0
   local lines = {}                                        -- each record's line in the file (read whole)
   local offsets, cap = nil, 0
