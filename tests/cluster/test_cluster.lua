@@ -39,6 +39,38 @@ c.eq({ cluster.extract('\\boxed{a\0b}') }, { 'a\0b', 'boxed' }, 'NUL bytes pass 
 c.raises(function() return cluster.extract(5) end, 'empo.cluster.extract', 'string')
 c.raises(function() return cluster.extract('x', { fallback = 'last' }) end, "fallback must be 'phrase'")
 
+-- the phrases live in Lua (cluster.PHRASES): the case file's fallback rows
+-- (which the C extraction passes too) give the same answers through them
+do
+  local src = os.getenv('EMPO_SOURCE_DIR') or '.'
+  local n, same = 0, 0
+  for line in io.lines(src .. '/tests/cluster/extraction.tsv') do
+    local flags, text, want = line:match('^[^#\t][^\t]*\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
+    if flags and flags ~= '-' then
+      text = text:gsub('<NL>', '\n'):gsub('<EMPTY>', ''):gsub('\\x(%x%x)', function(h) return string.char(tonumber(h, 16)) end)
+      local fb = flags == 'P' and 'phrase' or flags == 'N' and 'number' or 'both'
+      n = n + 1
+      if cluster.extract(text, { fallback = fb, boxes = 'last' }) == (want == '<NONE>' and '' or want) then same = same + 1 end
+    end
+  end
+  c.ok(n >= 40 and same == n, string.format('the case file\'s fallback rows through the Lua phrases: %d of %d', same, n))
+end
+-- the fallback order: a box, then the last phrase, then the last number
+local function phrase(t) return { cluster.extract(t, { fallback = 'phrase' }) } end
+c.eq(phrase('so the answer is 34'), { '34', 'phrase' }, '"so the answer is 34"')
+c.eq(phrase('Checking each case, the largest n is 34.'), { '34', 'phrase' }, '"The largest n is 34." (the last sentence)')
+c.eq(phrase('The sum is 5. Then we add 2 to get 7.'), { '' }, 'a "the ... is" before the last sentence is not the answer')
+c.eq({ cluster.extract('The sum is 5. Then we add 2 to get 7.', { fallback = 'both' }) }, { '7', 'number' },
+     'then the last number, when asked')
+c.eq(phrase('I think the answer is 3. Wait, the answer is 4.'), { '4', 'phrase' }, 'the last phrase wins')
+c.eq(phrase('x = \\boxed{5}. The answer is 6'), { '5', 'boxed' }, 'a box wins over any phrase')
+c.eq(phrase('The final answer is: $\\frac{1}{2}$.'), { '\\frac{1}{2}', 'phrase' }, '$ and the final period trimmed')
+c.eq(phrase('Reanswer is 5'), { '' }, 'a phrase starts after a non-letter')
+c.eq({ cluster.extract('ergo 12', { fallback = 'phrase', phrases = { { lead = 'ergo' } } }) }, { '12', 'phrase' },
+     "a recipe's own phrases")
+c.raises(function() return cluster.extract('x', { fallback = 'phrase', phrases = { 'ergo' } }) end,
+         'phrases[1] must be { lead = pattern')
+
 -- ---- normalize / equivalent ----
 c.eq(cluster.normalize('$\\left( \\dfrac{1}{2}, 3 \\right]$.'), '(\\frac{1}{2},3]')
 c.eq(cluster.normalize('5\\text{ cm}'), '5')

@@ -66,14 +66,70 @@ end
 local FALLBACK = { phrase = 1, number = 2, both = 3 }
 local HOW = { [1] = 'boxed', [2] = 'phrase', [3] = 'number' }
 
+-- The phrases a completion without a box states its answer with (fallback
+-- 'phrase'): each a Lua pattern, in lower case, for the words before the
+-- answer, matched case-insensitively after a non-letter; the match that
+-- starts last in the completion wins, and the answer runs from after it
+-- (spaces, ':' and '$' skipped) to a period followed by a space, a newline
+-- or the end ('$' and a final period trimmed). With last_sentence = true a
+-- phrase counts only in the completion's last sentence (so "the total is
+-- 5" early in a derivation is not an answer). A recipe changes them with
+-- extract = { fallback = 'phrase', phrases = { ... } }.
+M.PHRASES = {
+  { lead = 'answer is' },                           -- "so the answer is 34", "The final answer is: 34"
+  { lead = 'answer:' },                             -- "Answer: 34"
+  { lead = 'the [%w ]- is', last_sentence = true }, -- "The largest n is 34."
+}
+
+-- Where the last sentence of text starts (after the last '.', '!' or '?'
+-- followed by whitespace, or the last newline, before its final words).
+local function last_sentence_start(text)
+  local e = #text
+  while e > 0 and text:sub(e, e):match('[%s%.!?]') do e = e - 1 end
+  local start = 1
+  for i in text:sub(1, e):gmatch('()[%.!?]%s') do start = i + 1 end
+  for i in text:sub(1, e):gmatch('()\n') do if i + 1 > start then start = i + 1 end end
+  return start
+end
+
+-- The answer a phrase of `phrases` states last in text, or nil.
+local function phrase_answer(text, phrases)
+  local lower, best_at, best = text:lower(), 0, nil
+  local sentence = nil
+  for k, ph in ipairs(phrases) do
+    if type(ph) ~= 'table' or type(ph.lead) ~= 'string' then
+      error(string.format('empo.cluster.extract: phrases[%d] must be { lead = pattern [, last_sentence = true] }', k), 3)
+    end
+    local init = 1
+    while true do
+      local i, j = lower:find(ph.lead, init)
+      if not i or j < i then break end
+      init = i + 1
+      local ok_start = i == 1 or not lower:sub(i - 1, i - 1):match('%a')
+      if ph.last_sentence then
+        sentence = sentence or last_sentence_start(text)
+        ok_start = ok_start and i >= sentence
+      end
+      if ok_start and i > best_at then
+        local x = text:sub(j + 1):match('^[%s:%$]*(.*)$')
+        x = x:match('^(.-)%.%s') or x:match('^([^\n]*)')
+        x = x:gsub('[%$%.%s]+$', '')
+        if x ~= '' then best_at, best = i, x end
+      end
+    end
+  end
+  return best
+end
+
 -- The answer of a completion. Its complete \boxed{...} / \fbox{...}: with
 -- opts.boxes = 'all' (the default, as the EMPO reference reads a
 -- completion) every one of them, as one set answer when they differ
 -- ("\boxed{1} and \boxed{2}" -> '1, 2'; the same box twice is one answer);
--- with 'last' the last one. Without a box, opts.fallback = 'phrase' ("the
--- answer is X"), 'number' (the last number), 'both' or true. Returns the
--- answer ('' when none) and where it came from ('boxed', 'phrase',
--- 'number' or nil).
+-- with 'last' the last one. Without a box, the fallbacks asked for, in
+-- this order: opts.fallback = 'phrase' (the last of opts.phrases, default
+-- M.PHRASES), 'number' (the last number), 'both' or true (a phrase, else
+-- the last number). Returns the answer ('' when none) and where it came
+-- from ('boxed', 'phrase', 'number' or nil).
 function M.extract(text, opts)
   if type(text) ~= 'string' then argerror('empo.cluster.extract', 1, 'a string', text) end
   local fb = opts and opts.fallback or false
@@ -81,21 +137,34 @@ function M.extract(text, opts)
   if fb and not flags then
     error("empo.cluster.extract: fallback must be 'phrase', 'number', 'both', true or false, got " .. tostring(fb), 2)
   end
+  flags = flags or 0
   local boxes = opts and opts.boxes or 'all'
   if boxes ~= 'all' and boxes ~= 'last' then
     error("empo.cluster.extract: boxes must be 'all' or 'last', got " .. tostring(boxes), 2)
   end
+  local answer, how
   if boxes == 'last' then
-    E.check(C.empo_cluster_extract(text, #text, flags or 0, span, span + 1, how_buf), 2)
+    E.check(C.empo_cluster_extract(text, #text, 0, span, span + 1, how_buf), 2)
+    answer, how = ffi_string(ffi.cast('const char *', text) + span[0], span[1]), HOW[how_buf[0]]
+  else
+    E.check(C.empo_cluster_extract_all(text, #text, 0, box_at, box_len, MAX_BOXES, box_n, how_buf), 2)
+    local base, parts, seen = ffi.cast('const char *', text), {}, {}
+    for i = 0, box_n[0] - 1 do
+      local s = ffi_string(base + box_at[i], box_len[i])
+      if s ~= '' and not seen[s] then seen[s] = true; parts[#parts + 1] = s end
+    end
+    answer, how = table.concat(parts, ', '), HOW[how_buf[0]]
+  end
+  if how == 'boxed' then return answer, how end
+  if flags % 2 == 1 then                                  -- the phrases, here in Lua so a recipe can change them
+    local p = phrase_answer(text, opts and opts.phrases or M.PHRASES)
+    if p then return p, 'phrase' end
+  end
+  if flags >= 2 then
+    E.check(C.empo_cluster_extract(text, #text, C.EMPO_EXTRACT_LAST_NUMBER, span, span + 1, how_buf), 2)
     return ffi_string(ffi.cast('const char *', text) + span[0], span[1]), HOW[how_buf[0]]
   end
-  E.check(C.empo_cluster_extract_all(text, #text, flags or 0, box_at, box_len, MAX_BOXES, box_n, how_buf), 2)
-  local base, parts, seen = ffi.cast('const char *', text), {}, {}
-  for i = 0, box_n[0] - 1 do
-    local s = ffi_string(base + box_at[i], box_len[i])
-    if s ~= '' and not seen[s] then seen[s] = true; parts[#parts + 1] = s end
-  end
-  return table.concat(parts, ', '), HOW[how_buf[0]]
+  return '', nil
 end
 
 -- The normalized form the math rule starts from (see docs/clustering.md).
