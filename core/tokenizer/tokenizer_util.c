@@ -16,6 +16,9 @@ int tok_grow(void **p, size_t *cap, size_t want, size_t elem) {
     while (c < want) c *= 2;
     void *q = realloc(*p, c * elem);
     if (!q) return empo_fail(EMPO_E_NOMEM, "tokenizer: out of memory (%zu bytes)", c * elem);
+    /* the new tail zeroed: PCRE2's JIT reads a little past a subject's end
+     * (harmless, but valgrind reports each read of uninitialised bytes) */
+    memset((char *)q + *cap * elem, 0, (c - *cap) * elem);
     *p = q;
     *cap = c;
     return EMPO_OK;
