@@ -137,6 +137,10 @@ function M.from_pretrained(dir, opts)
   local cfg_path = dir .. '/config.json'
   if not fs.exists(cfg_path) then error(format('from_pretrained: %s not found (is %s a model directory?)', cfg_path, dir), 2) end
   local cfg = M.config(json.read_file(cfg_path), cfg_path)
+  if not fs.exists(dir .. '/model.safetensors') and not fs.exists(dir .. '/model.safetensors.index.json') then
+    -- said before the model is built (at a real size that is gigabytes and seconds)
+    error(format('from_pretrained: %s: a directory without model.safetensors or model.safetensors.index.json', dir), 2)
+  end
   local model = M.new(cfg, 0)
   local weights = empo.safetensors.load(dir, { dtype = 'f32' })
   if cfg.tie_word_embeddings then weights['lm_head.weight'] = nil end   -- some tied checkpoints store it anyway
