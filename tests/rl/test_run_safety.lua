@@ -94,6 +94,22 @@ do
   refused(recipe{ name = 'reuse', overwrite = true, resume = true }, nil, 'contradict')
 end
 
+-- ---- 3b. two trainers of one process: a fresh one never shares, a resumed one does ----
+do
+  local t1 = trainer_mod.new(recipe{ name = 'one' })
+  local t2 = trainer_mod.new(recipe{ name = 'one' })
+  c.ok(t1.rundir.path ~= t2.rundir.path, 'a second fresh trainer of this process takes another directory')
+  local t3 = trainer_mod.new(recipe{ name = 'one', resume = true })
+  c.eq(t3.rundir.path, t1.rundir.path, 'a resumed one shares the directory its process holds')
+  t1:close()
+  local p = io.popen(string.format("'%s' -e \"local ok, e = pcall(require('empo.run.rundir').open, " ..
+                                   "{ out = '%s', name = 'one', resume = true }) print(ok, e)\" 2>&1", binary, dir .. '/runs'))
+  local other = p:read('*a')
+  p:close()
+  c.ok(other:find('in use by another empo run', 1, true), 'the lock stays while one of them holds it: ' .. other)
+  t2:close(); t3:close()
+end
+
 -- ---- 3. two trainers on one run directory: the second is refused ----
 do
   local lockfile = dir .. '/runs/busy/lock'

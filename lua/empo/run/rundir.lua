@@ -50,12 +50,12 @@ local function close_lock(box)
   end
 end
 
--- The lock of dir: a handle, or nil and the PID written in the lock file
--- by its holder.
+-- The lock of dir: a handle (and true when this process already held it),
+-- or nil and the PID written in the lock file by its holder.
 local function lock(dir)
   local path = dir .. '/lock'
   local mine = held[path]
-  if mine and mine.fd[0] >= 0 then return mine end
+  if mine and mine.fd[0] >= 0 then mine.refs = mine.refs + 1; return mine, nil, true end
   local fd = ffi.C.open(path, O_RDWR + O_CREAT + O_CLOEXEC, tonumber('644', 8))
   if fd < 0 then error(format('cannot create %s (is the directory writable?)', path), 0) end
   local before = fs.read_text(path) or ''
@@ -74,7 +74,8 @@ local function lock(dir)
   local pid = tostring(ffi.C.getpid())
   ffi.C.ftruncate(fd, 0)
   ffi.C.pwrite(fd, pid .. '\n', #pid + 1, 0)
-  local h = { path = path, fd = ffi.gc(ffi.new('int[1]', fd), close_lock), stale = stale ~= pid and stale or nil }
+  local h = { path = path, fd = ffi.gc(ffi.new('int[1]', fd), close_lock), stale = stale ~= pid and stale or nil,
+              refs = 1 }
   held[path] = h
   return h
 end
@@ -107,8 +108,12 @@ function M.open(o)
     local dir = i == 1 and base or format('%s-%d', base, i)
     local made, merr = fs.make_dirs(dir)
     if not made then error(format('run directory %s: %s', dir, merr), 0) end
-    local h, pid = lock(dir)
-    if not h then
+    local h, pid, ours = lock(dir)
+    if h and ours and not o.resume then
+      -- another trainer of this process has it (a REPL's earlier one): a fresh run goes on to the next name
+      h.refs = h.refs - 1
+      if i == 1 then o.note = format('%s is in use by another trainer of this process, so this run writes %%s', dir) end
+    elseif not h then
       if i == 1 then
         error(format('run directory %s is in use by another empo run (PID %s): wait for it to end, or give this ' ..
                      'run another name=', dir, pid), 0)
@@ -129,8 +134,11 @@ function M.open(o)
         o.note = format('%s holds an earlier run, so this one writes %%s (resume=true continues %s; ' ..
                         'overwrite=true replaces it; name= chooses another)', dir, dir)
       end
-      if held[h.path] == h then held[h.path] = nil end
-      close_lock(h.fd)
+      h.refs = h.refs - 1
+      if h.refs == 0 then
+        if held[h.path] == h then held[h.path] = nil end
+        close_lock(h.fd)
+      end
     end
   end
   error(format('no free run directory from %s-2 to %s-1000: choose another name=', base, base), 0)
@@ -144,11 +152,17 @@ function M.announce(rd, o)
   end
 end
 
+-- (two trainers of one process may share the lock: the last to let go
+-- releases it)
 function Rundir:release()
-  if self.handle then
-    if held[self.handle.path] == self.handle then held[self.handle.path] = nil end
-    close_lock(self.handle.fd)
+  local h = self.handle
+  if h then
     self.handle = nil
+    h.refs = h.refs - 1
+    if h.refs <= 0 then
+      if held[h.path] == h then held[h.path] = nil end
+      close_lock(h.fd)
+    end
   end
 end
 
