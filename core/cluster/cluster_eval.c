@@ -245,9 +245,37 @@ static int proportional(const cl_pool *p, const cl_val *a, const cl_val *b, int 
     return defined >= 3;
 }
 
+/* Label of a before label of b (byte order, then length). */
+static int label_before(const cl_pool *p, const cl_val *a, const cl_val *b) {
+    int32_t n = a->label_len < b->label_len ? a->label_len : b->label_len;
+    int c = memcmp(p->text + a->label_off, p->text + b->label_off, (size_t)n);
+    return c < 0 || (c == 0 && a->label_len < b->label_len);
+}
+
+enum { CL_MAX_POINT = 16 };   /* coordinates of a point compared with a tuple */
+
+/* A point written by its coordinates (x = 2, y = -1: a set marked 'p')
+ * against a tuple (2, -1): the coordinates in the order of their names. */
+static int point_equal(const cl_pool *p, const cl_val *pt, const cl_val *tu, double rtol, int depth) {
+    if (tu->open != '(' || tu->close != ')' || tu->count != pt->count || pt->count > CL_MAX_POINT) return 0;
+    int32_t order[CL_MAX_POINT];
+    int n = 0;
+    for (int32_t c = pt->first; c >= 0; c = p->vals[c].next) {      /* insertion sort by name */
+        int i = n++;
+        while (i > 0 && label_before(p, &p->vals[c], &p->vals[order[i - 1]])) { order[i] = order[i - 1]; i--; }
+        order[i] = c;
+    }
+    int i = 0;
+    for (int32_t y = tu->first; y >= 0; y = p->vals[y].next)
+        if (!cl_val_equal(p, order[i++], y, rtol, depth + 1)) return 0;
+    return 1;
+}
+
 int cl_val_equal(const cl_pool *p, int32_t ia, int32_t ib, double rtol, int depth) {
     if (depth > EMPO_CLUSTER_MAX_DEPTH) return 0;
     const cl_val *a = &p->vals[ia], *b = &p->vals[ib];
+    if (a->kind == CL_V_SET && a->open == 'p' && b->kind == CL_V_TUPLE) return point_equal(p, a, b, rtol, depth);
+    if (b->kind == CL_V_SET && b->open == 'p' && a->kind == CL_V_TUPLE) return point_equal(p, b, a, rtol, depth);
     if (a->kind != b->kind) return 0;
     /* x = 3 is not y = 3 (a bare 3 meets either) */
     if (a->label_len > 0 && b->label_len > 0 && !label_equal(p, a, b)) return 0;

@@ -425,16 +425,37 @@ static int32_t linear_interval(parser *P, int32_t lhs, int32_t rhs, int strict) 
  * 0 < f(x) < 1) become intervals; a = b = c is its last side (unless
  * EMPO_MATH_CHAINS_AS_TEXT); "3 = x" names x; other a = b and a < b stay
  * relations. */
+/* "AB", "BC_2", "V_{1}": a name in capitals (a segment, a point, a
+ * quantity), read as the label of the value after '=' ("AB = 4, CD = 5"). */
+static int capital_name(const char *s, int64_t at, int64_t end) {
+    if (at >= end || s[at] < 'A' || s[at] > 'Z') return 0;
+    for (int64_t i = at; i < end; i++) {
+        char c = s[i];
+        if (c == '_' && i + 1 < end && s[i + 1] == '{') {       /* a braced subscript of letters and digits */
+            for (i += 2; i < end && s[i] != '}'; i++)
+                if (!cl_is_alpha(s[i]) && !cl_is_digit(s[i])) return 0;
+            if (i >= end) return 0;
+        } else if (c == '_' && i + 1 < end && (cl_is_alpha(s[i + 1]) || cl_is_digit(s[i + 1]))) {
+            i++;
+        } else if (c < 'A' || c > 'Z') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int32_t parse_relation(parser *P) {
     int32_t a = -1;
     const int labelled = P->labelled;
     P->labelled = 0;
     P->n_pm = 0;
+    const int64_t lhs_at = P->t.at;
     int32_t first = parse_sum(P);
     if (first < 0) return -1;
     if (!is_rel(P->t.kind)) return scalar_value(P, first);   /* the common case */
     enum { MAX_CHAIN = 16 };
     int ops[MAX_CHAIN], n_ops = 0, all_eq = 1;
+    const int64_t lhs_end = P->t.at;
     int32_t sums[MAX_CHAIN + 1] = {first};
     while (is_rel(P->t.kind) && n_ops < MAX_CHAIN && (n_ops < 2 || all_eq)) {
         ops[n_ops] = P->t.kind;
@@ -469,6 +490,15 @@ static int32_t parse_relation(parser *P) {
         if (in >= 0 || P->failed) return in;
     }
     if (op == T_EQ && single_var(P, rhs) && !single_var(P, lhs)) return labelled_scalar(P, lhs, rhs);
+    if (op == T_EQ && n_ops == 1 && !(P->flags & EMPO_MATH_KEEP_LHS) && !cl_tree_has_vars(P->p, rhs) &&
+        capital_name(P->s, lhs_at, lhs_end)) {
+        int32_t v = new_scalar(P, rhs, 0);
+        if (v >= 0) {
+            P->p->vals[v].label_off = (int32_t)(P->label_base + lhs_at);
+            P->p->vals[v].label_len = (int32_t)(lhs_end - lhs_at);
+        }
+        return v;
+    }
     a = new_val(P, CL_V_REL);
     if (a < 0) return -1;
     P->p->vals[a].rel = op == T_EQ ? '=' : op == T_NE ? '!' : op == T_LT ? '<' : 'l';
@@ -610,7 +640,23 @@ static int32_t parse_value(parser *P) {
     return v;
 }
 
-static int32_t parse_answer(parser *P) {
+/* Whether every item of the set v is labelled, each with another name: a
+ * point written by its coordinates ("x = 2, y = -1", "p = 5, q = 2"). */
+static int labels_distinct(const cl_pool *p, int32_t v) {
+    for (int32_t a = p->vals[v].first; a >= 0; a = p->vals[a].next) {
+        const cl_val *x = &p->vals[a];
+        if (x->label_len == 0) return 0;
+        for (int32_t b = x->next; b >= 0; b = p->vals[b].next)
+            if (p->vals[b].label_len == x->label_len &&
+                memcmp(p->text + p->vals[b].label_off, p->text + x->label_off, (size_t)x->label_len) == 0)
+                return 0;
+    }
+    return 1;
+}
+
+/* value { ',' value }: one value, or a bare list (unordered; a point when
+ * its items name distinct coordinates: CL_V_SET with open = 'p'). */
+static int32_t parse_solution(parser *P) {
     int32_t v = parse_value(P);
     if (v >= 0 && P->t.kind == T_COMMA) {     /* a bare list: unordered */
         int32_t set = new_val(P, CL_V_SET), last = -1;
@@ -618,6 +664,26 @@ static int32_t parse_answer(parser *P) {
         while (set >= 0 && P->t.kind == T_COMMA) {
             cl_advance(P);
             int32_t c = parse_value(P);
+            if (c < 0 || P->p->vals[set].count >= CL_MAX_ITEMS) { set = fail(P); break; }
+            add_child(P, set, c, &last);
+        }
+        if (set >= 0 && labels_distinct(P->p, set)) P->p->vals[set].open = 'p';
+        v = set;
+    }
+    return v;
+}
+
+/* solution { ';' solution }: solutions separated by ';' are a set of them
+ * ("p=5,q=2; p=7,q=2" is the two points, "-12;-11" the two values). */
+static int32_t parse_answer(parser *P) {
+    int32_t v = parse_solution(P);
+    if (v >= 0 && P->t.kind == T_SEMI) {
+        int32_t set = new_val(P, CL_V_SET), last = -1;
+        if (set >= 0) add_child(P, set, v, &last);
+        while (set >= 0 && P->t.kind == T_SEMI) {
+            cl_advance(P);
+            if (P->t.kind == T_END) break;            /* a trailing ; */
+            int32_t c = parse_solution(P);
             if (c < 0 || P->p->vals[set].count >= CL_MAX_ITEMS) { set = fail(P); break; }
             add_child(P, set, c, &last);
         }

@@ -11,7 +11,8 @@ typedef enum tok_kind {
     T_END, T_ERR, T_NUM, T_VAR, T_PI, T_E, T_INF, T_FUNC, T_FRAC, T_SQRT, T_BINOM, T_LOG,
     T_PLUS, T_MINUS, T_STAR, T_SLASH, T_CARET, T_BANG, T_PCT, T_EQ, T_LT, T_LE, T_GT, T_GE, T_NE,
     T_COMMA, T_BAR, T_LP, T_RP, T_LB, T_RB, T_LC, T_RC, T_LSET, T_RSET, T_CUP, T_PM, T_IN, T_SUB,
-    T_MBEGIN, T_MEND, T_AMP, T_ROWSEP      /* \begin{matrix} \end{matrix} & \\ (normalized forms) */
+    T_MBEGIN, T_MEND, T_AMP, T_ROWSEP,     /* \begin{matrix} \end{matrix} & \\ (normalized forms) */
+    T_SEMI                                 /* ; between the solutions of an answer */
 } tok_kind;
 
 typedef struct tok {

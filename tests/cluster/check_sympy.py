@@ -36,7 +36,7 @@ from sympy.parsing.sympy_parser import (convert_xor, implicit_multiplication_app
 
 MIN_CHECKED = 200
 RTOL, FLOOR = 1e-6, 1e-6
-CONVENTIONS = {'text', 'choice', 'percent', 'units', 'degree', 'thousands', 'mixed', 'label'}
+CONVENTIONS = {'text', 'choice', 'percent', 'units', 'degree', 'thousands', 'mixed', 'label', 'capital_label'}
 TRANSFORMS = standard_transformations + (implicit_multiplication_application, convert_xor)
 
 GREEK = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta', 'theta', 'iota', 'kappa', 'lambda',
@@ -247,6 +247,10 @@ def clean(s):
 def value(s):
     """('scalar', expr) | ('tuple', open, [values], close) | ('set', [values]) | ('rel', op, a, b)."""
     s = s.strip()
+    solutions = [x for x in split_top(s, ';') if x]
+    if len(solutions) > 1:      # p=5,q=2; p=7,q=2: the set of the solutions
+        return ('set', [value(x) for x in solutions])
+    s = solutions[0] if solutions else s     # a trailing ; ends the one solution
     parts = split_top(s)
     if len(parts) > 1:
         named = [re.match(r'^([a-zA-Z](_\w+)?)\s*=\s*(.+)$', p) for p in parts]
@@ -356,7 +360,18 @@ def proportional(x, y):
     return c.is_number and c != 0 and (x[1] == '=' or bool(c > 0))
 
 
+def point(x):
+    """The coordinates of a named list with distinct names (x = 2, y = -1), in the order of the names."""
+    if x[0] != 'set' or not x[1] or any(v[0] != 'pair' for v in x[1]) or len({v[1] for v in x[1]}) != len(x[1]):
+        return None
+    return [v[2] for v in sorted(x[1], key=lambda v: v[1])]
+
+
 def equal(x, y):
+    for p, t in ((x, y), (y, x)):      # a point written by its coordinates against a tuple (2, -1)
+        coords = point(p)
+        if coords is not None and t[0] == 'tuple':
+            return (t[1], t[3], len(t[2])) == ('(', ')', len(coords)) and all(equal(a, b) for a, b in zip(coords, t[2]))
     if x[0] != y[0]:
         return False
     if x[0] == 'scalar':
