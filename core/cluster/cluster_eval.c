@@ -271,6 +271,30 @@ static int point_equal(const cl_pool *p, const cl_val *pt, const cl_val *tu, dou
     return 1;
 }
 
+/* Two ratios of constants with the same number of terms are the same
+ * ratio when one is a positive multiple of the other (2:4 = 1:2), to the
+ * rounding of an evaluation (a written decimal: to rtol). */
+static int ratio_multiple(const cl_pool *p, const cl_val *a, const cl_val *b, double rtol) {
+    double c = 0;
+    int decimal = 0;
+    for (int32_t x = a->first, y = b->first; x >= 0 && y >= 0; x = p->vals[x].next, y = p->vals[y].next) {
+        const cl_val *vx = &p->vals[x], *vy = &p->vals[y];
+        if (vx->kind != CL_V_SCALAR || vy->kind != CL_V_SCALAR) return 0;
+        const cl_elem *ex = &p->elems[vx->elem], *ey = &p->elems[vy->elem];
+        if (ex->has_vars || ey->has_vars || ex->has_alt || ey->has_alt) return 0;
+        decimal = decimal || ex->decimal || ey->decimal;
+        if (c == 0) {
+            if (ey->v[0] == 0 || !isfinite(ex->v[0] / ey->v[0])) return 0;
+            c = ex->v[0] / ey->v[0];
+            if (!(c > 0)) return 0;
+        } else if (!close_enough(ex->v[0], c * ey->v[0], decimal ? rtol : rtol * CL_TIGHT_SCALE,
+                                 decimal ? CL_SCALE_FLOOR : CL_TIGHT_FLOOR)) {
+            return 0;
+        }
+    }
+    return c > 0;
+}
+
 int cl_val_equal(const cl_pool *p, int32_t ia, int32_t ib, double rtol, int depth) {
     if (depth > EMPO_CLUSTER_MAX_DEPTH) return 0;
     const cl_val *a = &p->vals[ia], *b = &p->vals[ib];
@@ -287,9 +311,10 @@ int cl_val_equal(const cl_pool *p, int32_t ia, int32_t ib, double rtol, int dept
         /* fall through */
     case CL_V_TUPLE: {
         if (a->open != b->open || a->close != b->close || a->count != b->count) return 0;
-        for (int32_t x = a->first, y = b->first; x >= 0 && y >= 0; x = p->vals[x].next, y = p->vals[y].next)
-            if (!cl_val_equal(p, x, y, rtol, depth + 1)) return 0;
-        return 1;
+        int same = 1;
+        for (int32_t x = a->first, y = b->first; same && x >= 0 && y >= 0; x = p->vals[x].next, y = p->vals[y].next)
+            same = cl_val_equal(p, x, y, rtol, depth + 1);
+        return same || (a->open == ':' && ratio_multiple(p, a, b, rtol));
     }
     case CL_V_SET: case CL_V_UNION: {
         int labels = all_labelled(p, a) && all_labelled(p, b);

@@ -159,9 +159,10 @@ void cl_lex(parser *P) {
     } else if (c == '\\') {
         lex_command(P, i);
     } else {
-        static const char singles[] = "+-*/^!%=<>,|()[]{}_&;";
+        static const char singles[] = "+-*/^!%=<>,|()[]{}_&;:";
         static const int kinds[] = {T_PLUS, T_MINUS, T_STAR, T_SLASH, T_CARET, T_BANG, T_PCT, T_EQ, T_LT,
-                                    T_GT, T_COMMA, T_BAR, T_LP, T_RP, T_LB, T_RB, T_LC, T_RC, T_SUB, T_AMP, T_SEMI};
+                                    T_GT, T_COMMA, T_BAR, T_LP, T_RP, T_LB, T_RB, T_LC, T_RC, T_SUB, T_AMP, T_SEMI,
+                                    T_COLON};
         const char *f = c ? strchr(singles, c) : NULL;
         t->kind = f ? kinds[f - singles] : T_ERR;
         if (c == '*' && d == '*') { t->kind = T_CARET; t->len = 2; }     /* 2**3 */

@@ -444,6 +444,44 @@ static int capital_name(const char *s, int64_t at, int64_t end) {
     return 1;
 }
 
+/* The terms after a first one of a ratio a:b:c, as a tuple marked ':'
+ * (compared term by term, in order). */
+static int32_t ratio_of(parser *P, int32_t first) {
+    int32_t v = new_val(P, CL_V_TUPLE), last = -1;
+    if (v < 0) return -1;
+    P->p->vals[v].open = P->p->vals[v].close = ':';
+    int32_t c = new_scalar(P, first, 0);
+    if (c < 0) return -1;
+    add_child(P, v, c, &last);
+    while (P->t.kind == T_COLON) {
+        cl_advance(P);
+        if (P->p->vals[v].count >= CL_MAX_ITEMS) return fail(P);
+        int32_t t = parse_sum(P);
+        if (t < 0 || (c = new_scalar(P, t, 0)) < 0) return -1;
+        add_child(P, v, c, &last);
+    }
+    return v;
+}
+
+/* A ratio "a:b" or "V_1:V_2 = 11:21" (the names' ratio labels the numbers'). */
+static int32_t parse_ratio(parser *P, int64_t lhs_at, int32_t first) {
+    int32_t names = ratio_of(P, first);
+    if (names < 0 || P->n_pm) return fail(P);
+    if (P->t.kind != T_EQ) return names;
+    for (int32_t c = P->p->vals[names].first; c >= 0; c = P->p->vals[c].next)
+        if (!cl_tree_has_vars(P->p, P->p->elems[P->p->vals[c].elem].root)) return fail(P);
+    int64_t lhs_end = P->t.at;
+    cl_advance(P);
+    int32_t head = parse_sum(P);
+    if (head < 0 || P->t.kind != T_COLON) return fail(P);
+    int32_t v = ratio_of(P, head);
+    if (v >= 0) {
+        P->p->vals[v].label_off = (int32_t)(P->label_base + lhs_at);
+        P->p->vals[v].label_len = (int32_t)(lhs_end - lhs_at);
+    }
+    return v;
+}
+
 static int32_t parse_relation(parser *P) {
     int32_t a = -1;
     const int labelled = P->labelled;
@@ -452,6 +490,7 @@ static int32_t parse_relation(parser *P) {
     const int64_t lhs_at = P->t.at;
     int32_t first = parse_sum(P);
     if (first < 0) return -1;
+    if (P->t.kind == T_COLON) return parse_ratio(P, lhs_at, first);
     if (!is_rel(P->t.kind)) return scalar_value(P, first);   /* the common case */
     enum { MAX_CHAIN = 16 };
     int ops[MAX_CHAIN], n_ops = 0, all_eq = 1;

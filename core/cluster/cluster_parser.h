@@ -12,7 +12,8 @@ typedef enum tok_kind {
     T_PLUS, T_MINUS, T_STAR, T_SLASH, T_CARET, T_BANG, T_PCT, T_EQ, T_LT, T_LE, T_GT, T_GE, T_NE,
     T_COMMA, T_BAR, T_LP, T_RP, T_LB, T_RB, T_LC, T_RC, T_LSET, T_RSET, T_CUP, T_PM, T_IN, T_SUB,
     T_MBEGIN, T_MEND, T_AMP, T_ROWSEP,     /* \begin{matrix} \end{matrix} & \\ (normalized forms) */
-    T_SEMI                                 /* ; between the solutions of an answer */
+    T_SEMI,                                /* ; between the solutions of an answer */
+    T_COLON                                /* : of a ratio */
 } tok_kind;
 
 typedef struct tok {

@@ -251,6 +251,11 @@ def value(s):
     if len(solutions) > 1:      # p=5,q=2; p=7,q=2: the set of the solutions
         return ('set', [value(x) for x in solutions])
     s = solutions[0] if solutions else s     # a trailing ; ends the one solution
+    if ':' in s:      # a ratio a:b:c, or names' ratio = numbers' ratio
+        sides = split_top(s, '=')
+        if len(sides) == 2 and all(re.fullmatch(r'[A-Za-z](_\{?\w+\}?)?', n.strip()) for n in split_top(sides[0], ':')):
+            return ('label', split_top(sides[0], ':'), value(sides[1]))
+        return ('ratio', [scalar(t) for t in split_top(s, ':')])
     parts = split_top(s)
     if len(parts) > 1:
         named = [re.match(r'^([a-zA-Z](_\w+)?)\s*=\s*(.+)$', p) for p in parts]
@@ -367,7 +372,23 @@ def point(x):
     return [v[2] for v in sorted(x[1], key=lambda v: v[1])]
 
 
+def ratio_equal(a, b):
+    """Same length, and one a positive multiple of the other."""
+    if len(a) != len(b) or b[0] == 0:
+        return False
+    c = sp.nsimplify(a[0] / b[0]) if not (a[0].has(sp.Float) or b[0].has(sp.Float)) else a[0] / b[0]
+    return bool(c > 0) and all(scalar_equal(u, c * v) for u, v in zip(a, b))
+
+
 def equal(x, y):
+    if x[0] == 'label' and y[0] == 'label':      # two labelled ratios: the same names, then the values
+        return [n.strip() for n in x[1]] == [n.strip() for n in y[1]] and equal(x[2], y[2])
+    if x[0] == 'label':
+        return equal(x[2], y)
+    if y[0] == 'label':
+        return equal(x, y[2])
+    if x[0] == 'ratio' or y[0] == 'ratio':
+        return x[0] == y[0] and ratio_equal(x[1], y[1])
     for p, t in ((x, y), (y, x)):      # a point written by its coordinates against a tuple (2, -1)
         coords = point(p)
         if coords is not None and t[0] == 'tuple':
