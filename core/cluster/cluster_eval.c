@@ -295,9 +295,21 @@ static int ratio_multiple(const cl_pool *p, const cl_val *a, const cl_val *b, do
     return c > 0;
 }
 
+/* A list of inequalities' solution sets ("0 < t < 1, t > 2", from "... or
+ * ..."): every item an interval so made (rel = 'i'). */
+static int solved_list(const cl_pool *p, const cl_val *v) {
+    if (v->kind != CL_V_SET || v->count < 2) return 0;
+    for (int32_t c = v->first; c >= 0; c = p->vals[c].next)
+        if (p->vals[c].kind != CL_V_TUPLE || p->vals[c].rel != 'i') return 0;
+    return 1;
+}
+
 int cl_val_equal(const cl_pool *p, int32_t ia, int32_t ib, double rtol, int depth) {
     if (depth > EMPO_CLUSTER_MAX_DEPTH) return 0;
     const cl_val *a = &p->vals[ia], *b = &p->vals[ib];
+    /* the union of the inequalities' solutions against a written union */
+    if ((solved_list(p, a) && b->kind == CL_V_UNION) || (solved_list(p, b) && a->kind == CL_V_UNION))
+        return covered(p, a, b, 0, rtol, depth) && covered(p, b, a, 0, rtol, depth);
     if (a->kind == CL_V_SET && a->open == 'p' && b->kind == CL_V_TUPLE) return point_equal(p, a, b, rtol, depth);
     if (b->kind == CL_V_SET && b->open == 'p' && a->kind == CL_V_TUPLE) return point_equal(p, b, a, rtol, depth);
     if (a->kind != b->kind) return 0;

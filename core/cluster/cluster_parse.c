@@ -361,6 +361,25 @@ static int32_t interval(parser *P, int32_t lo, char open, int32_t hi, char close
     return v;
 }
 
+/* lo <= |x| <= hi with 0 <= lo: the x of both signs, [-hi, -lo] U [lo, hi]
+ * (lo = 0 closed: [-hi, hi]); -1 when the ends are not such constants. */
+static int32_t abs_interval(parser *P, int32_t lo, int lo_open, int32_t hi, int hi_open) {
+    int32_t lo_v = new_scalar(P, lo, 0), hi_v = new_scalar(P, hi, 0);
+    if (lo_v < 0 || hi_v < 0) return -1;
+    const cl_elem *l = &P->p->elems[P->p->vals[lo_v].elem], *h = &P->p->elems[P->p->vals[hi_v].elem];
+    if (l->has_vars || h->has_vars || !(l->v[0] >= 0) || !(h->v[0] >= l->v[0])) return -1;
+    int32_t neg_hi = new_scalar(P, mk(P, CL_NEG, hi, -1, 0), 0);
+    if (l->v[0] == 0 && !lo_open) return interval(P, neg_hi, hi_open ? '(' : '[', hi_v, hi_open ? ')' : ']');
+    int32_t neg_lo = new_scalar(P, mk(P, CL_NEG, lo, -1, 0), 0);
+    int32_t left = interval(P, neg_hi, hi_open ? '(' : '[', neg_lo, lo_open ? ')' : ']');
+    int32_t right = interval(P, lo_v, lo_open ? '(' : '[', hi_v, hi_open ? ')' : ']');
+    int32_t u = new_val(P, CL_V_UNION), last = -1;
+    if (u < 0 || left < 0 || right < 0) return -1;
+    add_child(P, u, left, &last);
+    add_child(P, u, right, &last);
+    return u;
+}
+
 static int is_rel(int k) { return k == T_EQ || k == T_NE || k == T_LT || k == T_LE || k == T_GT || k == T_GE; }
 static int is_less(int k) { return k == T_LT || k == T_LE; }
 static int is_more(int k) { return k == T_GT || k == T_GE; }
@@ -482,6 +501,13 @@ static int32_t parse_ratio(parser *P, int64_t lhs_at, int32_t first) {
     return v;
 }
 
+/* v, marked as the solution set of an inequality (rel = 'i'): a list of
+ * them ("0 < t < 1 or t > 2") is their union. */
+static int32_t solved(parser *P, int32_t v) {
+    if (v >= 0) P->p->vals[v].rel = 'i';
+    return v;
+}
+
 static int32_t parse_relation(parser *P) {
     int32_t a = -1;
     const int labelled = P->labelled;
@@ -515,18 +541,23 @@ static int32_t parse_relation(parser *P) {
         int lo = less ? 0 : 2, hi = less ? 2 : 0;
         int lo_open = (less ? ops[0] : ops[1]) == (less ? T_LT : T_GT);
         int hi_open = (less ? ops[1] : ops[0]) == (less ? T_LT : T_GT);
-        return interval(P, new_scalar(P, sums[lo], 0), lo_open ? '(' : '[', new_scalar(P, sums[hi], 0),
-                        hi_open ? ')' : ']');
+        const cl_node *mid = &P->p->nodes[sums[1]];
+        if (mid->op == CL_FUNC && mid->fn == CL_ABS && single_var(P, mid->a)) {
+            int32_t u = abs_interval(P, sums[lo], lo_open, sums[hi], hi_open);
+            if (u >= 0 || P->failed) return solved(P, u);
+        }
+        return solved(P, interval(P, new_scalar(P, sums[lo], 0), lo_open ? '(' : '[', new_scalar(P, sums[hi], 0),
+                        hi_open ? ')' : ']'));
     }
     int op = ops[0];
     int32_t lhs = sums[0], rhs = sums[1];
     if (is_more(op)) { int32_t tmp = lhs; lhs = rhs; rhs = tmp; op = op == T_GT ? T_LT : T_LE; }
     if (op == T_LT || op == T_LE) {
         char end = op == T_LT ? ')' : ']', start = op == T_LT ? '(' : '[';
-        if (single_var(P, lhs)) return interval(P, inf_scalar(P, 1), '(', new_scalar(P, rhs, 0), end);
-        if (single_var(P, rhs)) return interval(P, new_scalar(P, lhs, 0), start, inf_scalar(P, 0), ')');
+        if (single_var(P, lhs)) return solved(P, interval(P, inf_scalar(P, 1), '(', new_scalar(P, rhs, 0), end));
+        if (single_var(P, rhs)) return solved(P, interval(P, new_scalar(P, lhs, 0), start, inf_scalar(P, 0), ')'));
         int32_t in = linear_interval(P, lhs, rhs, op == T_LT);
-        if (in >= 0 || P->failed) return in;
+        if (in >= 0 || P->failed) return solved(P, in);
     }
     if (op == T_EQ && single_var(P, rhs) && !single_var(P, lhs)) return labelled_scalar(P, lhs, rhs);
     if (op == T_EQ && n_ops == 1 && !(P->flags & EMPO_MATH_KEEP_LHS) && !cl_tree_has_vars(P->p, rhs) &&

@@ -261,13 +261,16 @@ def value(s):
         named = [re.match(r'^([a-zA-Z](_\w+)?)\s*=\s*(.+)$', p) for p in parts]
         if all(named):     # x = 1, y = 2: a solution, compared name by name
             return ('set', [('pair', m.group(1), value(m.group(3))) for m in named])
-        return ('set', [value(p) for p in parts])
+        items = [value(p) for p in parts]
+        if all(re.search(r'[<>]', p) for p in parts):     # x < -1, x > 1 ("... or ..."): the union of the solutions
+            return ('union', items)
+        return ('set', items)
     m = re.match(r'^([a-zA-Z](_\w+)?|[a-zA-Z]\([a-zA-Z]\)|\(\s*[a-zA-Z](\s*,\s*[a-zA-Z])+\s*\))\s*(=|\\in)\s*(.+)$', s)
     if m:      # x = 3, f(x) = ..., (x, y) = ...: the right side
         return value(m.group(5))
     pieces = split_top(s, ' U ')
     if len(pieces) > 1:
-        return ('set', [value(p) for p in pieces])
+        return ('union', [value(p) for p in pieces])
     if s.startswith('\\{') and s.endswith('\\}'):
         inner = s[2:-2].strip()
         return ('set', [value(p) for p in split_top(inner)] if inner else [])
@@ -399,7 +402,7 @@ def equal(x, y):
         return scalar_equal(x[1], y[1])
     if x[0] == 'tuple':
         return (x[1], x[3], len(x[2])) == (y[1], y[3], len(y[2])) and all(equal(a, b) for a, b in zip(x[2], y[2]))
-    if x[0] == 'set':
+    if x[0] in ('set', 'union'):
         return all(any(equal(a, b) for b in y[1]) for a in x[1]) and all(any(equal(b, a) for a in x[1]) for b in y[1])
     if x[0] == 'pair':
         return x[1] == y[1] and equal(x[2], y[2])
