@@ -1,14 +1,17 @@
-/* cluster_parse.c — a normalized answer -> choice letter, plain text, or values.
+/* cluster_parse.c — the values of a normalized answer (its top level,
+ * solutions and bare lists, is cluster_answer.c's).
  *
  * Recursive descent over the normalized string (cluster_normalize.c), with a
  * hand-written lexer. Grammar, loosest first:
  *
- *   answer   := value { ',' value }                bare list: an unordered set
+ *   answer   := solution { ';' solution }          cluster_answer.c: a set of solutions
+ *   solution := value { ',' value }                bare list: an unordered set (a point when named)
  *   value    := [label ('=' | \in)] ( bracketed { \cup bracketed } | relation )
  *   label    := x | f(x) | (x, y)                  "x = 3" compares as 3
  *   bracketed:= ('(' | '[') value {',' value} (')' | ']')   tuple or interval
  *             | \{ values \} | { value , ... }     set
- *   relation := sum [relop sum [relop sum]]        x > 3 -> (3, inf); a = b
+ *   relation := sum [relop sum [relop sum]]        x > 3 -> (3, inf); a = b; AB = 4 labels 4
+ *             | sum ':' sum { ':' sum } [= ratio]  a ratio; names' ratio = numbers' labels them
  *   sum      := term { ('+' | '-' | \pm | \mp) term }
  *   term     := unary { ('*' | '/' | implicit) power }
  *   unary    := ('-' | '+') unary | power
@@ -301,7 +304,7 @@ static int32_t parse_sum(parser *P) {
 
 /* ---- values ---- */
 
-static int32_t new_val(parser *P, int kind) {
+int32_t cl_val_new(parser *P, int kind) {
     if (P->failed) return -1;
     int32_t v = cl_new_val(P->p);
     if (v < 0) { P->failed = 2; return -1; }
@@ -312,7 +315,7 @@ static int32_t new_val(parser *P, int kind) {
 }
 
 static int32_t new_scalar(parser *P, int32_t root, int32_t mask) {
-    int32_t v = new_val(P, CL_V_SCALAR);
+    int32_t v = cl_val_new(P, CL_V_SCALAR);
     int32_t e = v >= 0 ? cl_new_elem(P->p) : -1;
     if (v >= 0 && e < 0) { P->failed = 2; return -1; }
     if (v < 0) return -1;
@@ -324,7 +327,7 @@ static int32_t new_scalar(parser *P, int32_t root, int32_t mask) {
 }
 
 /* Appends child to the list of val v (children kept in order). */
-static void add_child(parser *P, int32_t v, int32_t child, int32_t *last) {
+void cl_val_append(parser *P, int32_t v, int32_t child, int32_t *last) {
     cl_val *x = &P->p->vals[v];
     if (*last < 0) x->first = child; else P->p->vals[*last].next = child;
     *last = child;
@@ -336,11 +339,11 @@ static int32_t scalar_value(parser *P, int32_t root) {
     if (root < 0) return -1;
     if (P->n_pm == 0) return new_scalar(P, root, 0);
     if (P->n_pm > CL_MAX_PM) return fail(P);
-    int32_t set = new_val(P, CL_V_SET), last = -1;
+    int32_t set = cl_val_new(P, CL_V_SET), last = -1;
     for (int32_t mask = 0; set >= 0 && mask < (1 << P->n_pm); mask++) {
         int32_t c = new_scalar(P, root, mask);
         if (c < 0) return -1;
-        add_child(P, set, c, &last);
+        cl_val_append(P, set, c, &last);
     }
     return set;
 }
@@ -352,12 +355,12 @@ static int32_t inf_scalar(parser *P, int negative) {
 }
 
 static int32_t interval(parser *P, int32_t lo, char open, int32_t hi, char close) {
-    int32_t v = new_val(P, CL_V_TUPLE), last = -1;
+    int32_t v = cl_val_new(P, CL_V_TUPLE), last = -1;
     if (v < 0 || lo < 0 || hi < 0) return fail(P);
     P->p->vals[v].open = open;
     P->p->vals[v].close = close;
-    add_child(P, v, lo, &last);
-    add_child(P, v, hi, &last);
+    cl_val_append(P, v, lo, &last);
+    cl_val_append(P, v, hi, &last);
     return v;
 }
 
@@ -373,10 +376,10 @@ static int32_t abs_interval(parser *P, int32_t lo, int lo_open, int32_t hi, int 
     int32_t neg_lo = new_scalar(P, mk(P, CL_NEG, lo, -1, 0), 0);
     int32_t left = interval(P, neg_hi, hi_open ? '(' : '[', neg_lo, lo_open ? ')' : ']');
     int32_t right = interval(P, lo_v, lo_open ? '(' : '[', hi_v, hi_open ? ')' : ']');
-    int32_t u = new_val(P, CL_V_UNION), last = -1;
+    int32_t u = cl_val_new(P, CL_V_UNION), last = -1;
     if (u < 0 || left < 0 || right < 0) return -1;
-    add_child(P, u, left, &last);
-    add_child(P, u, right, &last);
+    cl_val_append(P, u, left, &last);
+    cl_val_append(P, u, right, &last);
     return u;
 }
 
@@ -466,18 +469,18 @@ static int capital_name(const char *s, int64_t at, int64_t end) {
 /* The terms after a first one of a ratio a:b:c, as a tuple marked ':'
  * (compared term by term, in order). */
 static int32_t ratio_of(parser *P, int32_t first) {
-    int32_t v = new_val(P, CL_V_TUPLE), last = -1;
+    int32_t v = cl_val_new(P, CL_V_TUPLE), last = -1;
     if (v < 0) return -1;
     P->p->vals[v].open = P->p->vals[v].close = ':';
     int32_t c = new_scalar(P, first, 0);
     if (c < 0) return -1;
-    add_child(P, v, c, &last);
+    cl_val_append(P, v, c, &last);
     while (P->t.kind == T_COLON) {
         cl_advance(P);
         if (P->p->vals[v].count >= CL_MAX_ITEMS) return fail(P);
         int32_t t = parse_sum(P);
         if (t < 0 || (c = new_scalar(P, t, 0)) < 0) return -1;
-        add_child(P, v, c, &last);
+        cl_val_append(P, v, c, &last);
     }
     return v;
 }
@@ -569,31 +572,30 @@ static int32_t parse_relation(parser *P) {
         }
         return v;
     }
-    a = new_val(P, CL_V_REL);
+    a = cl_val_new(P, CL_V_REL);
     if (a < 0) return -1;
     P->p->vals[a].rel = op == T_EQ ? '=' : op == T_NE ? '!' : op == T_LT ? '<' : 'l';
     int32_t last = -1, l = new_scalar(P, lhs, 0), r = new_scalar(P, rhs, 0);
     if (l < 0 || r < 0) return -1;
-    add_child(P, a, l, &last);
-    add_child(P, a, r, &last);
+    cl_val_append(P, a, l, &last);
+    cl_val_append(P, a, r, &last);
     return a;
 }
 
-static int32_t parse_value(parser *P);
 
 /* ( ... ) [ ... ] \{ ... \} { ... , ... } with their elements. */
 static int32_t parse_bracketed(parser *P) {
     if (enter(P) < 0) return -1;
     int open = P->t.kind;
-    int32_t v = new_val(P, (open == T_LP || open == T_LB) ? CL_V_TUPLE : CL_V_SET), last = -1;
+    int32_t v = cl_val_new(P, (open == T_LP || open == T_LB) ? CL_V_TUPLE : CL_V_SET), last = -1;
     cl_advance(P);
     int closes = open == T_LSET ? T_RSET : open == T_LC ? T_RC : -1;
     if (v >= 0 && open == T_LSET && P->t.kind == T_RSET) { cl_advance(P); P->depth--; return v; }   /* \{\} */
     while (v >= 0) {
         if (P->p->vals[v].count >= CL_MAX_ITEMS) { v = fail(P); break; }
-        int32_t c = parse_value(P);
+        int32_t c = cl_parse_value(P);
         if (c < 0) { v = -1; break; }
-        add_child(P, v, c, &last);
+        cl_val_append(P, v, c, &last);
         if (P->t.kind == T_COMMA) { cl_advance(P); continue; }
         int k = P->t.kind;
         if (closes >= 0 ? k != closes : (k != T_RP && k != T_RB)) { v = fail(P); break; }
@@ -624,15 +626,15 @@ static int at_union(const parser *P) {
  * (a \\ before \end{matrix} ends the last row, nothing more). */
 static int32_t parse_matrix(parser *P) {
     if (enter(P) < 0) return -1;
-    int32_t m = new_val(P, CL_V_MATRIX), last = -1;
+    int32_t m = cl_val_new(P, CL_V_MATRIX), last = -1;
     int32_t in_row = 0;
     cl_advance(P);
     while (m >= 0) {
         if (P->t.kind == T_MEND && in_row == 0 && P->p->vals[m].count > 0) { cl_advance(P); break; }
         if (P->p->vals[m].count >= CL_MAX_ITEMS) { m = fail(P); break; }
-        int32_t c = parse_value(P);
+        int32_t c = cl_parse_value(P);
         if (c < 0) { m = -1; break; }
-        add_child(P, m, c, &last);
+        cl_val_append(P, m, c, &last);
         in_row++;
         if (P->t.kind == T_AMP) { cl_advance(P); continue; }
         if (P->t.kind != T_ROWSEP && P->t.kind != T_MEND) { m = fail(P); break; }
@@ -675,27 +677,27 @@ no:
     return 0;
 }
 
-static int32_t parse_value(parser *P) {
+int32_t cl_parse_value(parser *P) {
     if (enter(P) < 0) return -1;
     int64_t label_at = 0, label_len = 0;
     int32_t v;
     if (take_label(P, &label_at, &label_len)) {
         P->labelled = 1;
-        v = parse_value(P);
+        v = cl_parse_value(P);
         P->labelled = 0;
     } else if (P->t.kind == T_MBEGIN) {
         v = parse_matrix(P);
     } else if (starts_bracketed(P)) {
         v = parse_bracketed(P);
         if (v >= 0 && at_union(P)) {
-            int32_t u = new_val(P, CL_V_UNION), last = -1;
-            if (u >= 0) add_child(P, u, v, &last);
+            int32_t u = cl_val_new(P, CL_V_UNION), last = -1;
+            if (u >= 0) cl_val_append(P, u, v, &last);
             while (u >= 0 && at_union(P)) {
                 cl_advance(P);
                 if (!starts_bracketed(P)) { u = fail(P); break; }
                 int32_t c = parse_bracketed(P);
                 if (c < 0 || P->p->vals[u].count >= CL_MAX_ITEMS) { u = fail(P); break; }
-                add_child(P, u, c, &last);
+                cl_val_append(P, u, c, &last);
             }
             v = u;
         }
@@ -708,101 +710,4 @@ static int32_t parse_value(parser *P) {
     }
     P->depth--;
     return v;
-}
-
-/* Whether every item of the set v is labelled, each with another name: a
- * point written by its coordinates ("x = 2, y = -1", "p = 5, q = 2"). */
-static int labels_distinct(const cl_pool *p, int32_t v) {
-    for (int32_t a = p->vals[v].first; a >= 0; a = p->vals[a].next) {
-        const cl_val *x = &p->vals[a];
-        if (x->label_len == 0) return 0;
-        for (int32_t b = x->next; b >= 0; b = p->vals[b].next)
-            if (p->vals[b].label_len == x->label_len &&
-                memcmp(p->text + p->vals[b].label_off, p->text + x->label_off, (size_t)x->label_len) == 0)
-                return 0;
-    }
-    return 1;
-}
-
-/* value { ',' value }: one value, or a bare list (unordered; a point when
- * its items name distinct coordinates: CL_V_SET with open = 'p'). */
-static int32_t parse_solution(parser *P) {
-    int32_t v = parse_value(P);
-    if (v >= 0 && P->t.kind == T_COMMA) {     /* a bare list: unordered */
-        int32_t set = new_val(P, CL_V_SET), last = -1;
-        if (set >= 0) add_child(P, set, v, &last);
-        while (set >= 0 && P->t.kind == T_COMMA) {
-            cl_advance(P);
-            int32_t c = parse_value(P);
-            if (c < 0 || P->p->vals[set].count >= CL_MAX_ITEMS) { set = fail(P); break; }
-            add_child(P, set, c, &last);
-        }
-        if (set >= 0 && labels_distinct(P->p, set)) P->p->vals[set].open = 'p';
-        v = set;
-    }
-    return v;
-}
-
-/* solution { ';' solution }: solutions separated by ';' are a set of them
- * ("p=5,q=2; p=7,q=2" is the two points, "-12;-11" the two values). */
-static int32_t parse_answer(parser *P) {
-    int32_t v = parse_solution(P);
-    if (v >= 0 && P->t.kind == T_SEMI) {
-        int32_t set = new_val(P, CL_V_SET), last = -1;
-        if (set >= 0) add_child(P, set, v, &last);
-        while (set >= 0 && P->t.kind == T_SEMI) {
-            cl_advance(P);
-            if (P->t.kind == T_END) break;            /* a trailing ; */
-            int32_t c = parse_solution(P);
-            if (c < 0 || P->p->vals[set].count >= CL_MAX_ITEMS) { set = fail(P); break; }
-            add_child(P, set, c, &last);
-        }
-        v = set;
-    }
-    if (v >= 0 && P->t.kind != T_END) v = fail(P);
-    return v;
-}
-
-/* ---- classification ---- */
-
-/* Only letters (two or more) and no math: plain text ("yes", "NewYork"). */
-static int plain_words(const char *s, int64_t n) {
-    int64_t letters = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (cl_is_alpha(s[i])) letters++;
-        else if (cl_is_digit(s[i]) || strchr("+-*/^=<>()[]{}|\\_!%,", s[i])) return 0;
-    }
-    if (letters < 2) return 0;
-    const name_rule *r = cl_find_name(CL_NAMES, CL_N_NAMES, s, n);
-    return !(r && (r->kind == T_PI || r->kind == T_INF));
-}
-
-int cl_parse_answer(cl_pool *p, cl_answer *a, const char *s, int64_t n, int flags) {
-    a->choice = cl_choice_letter(s, n);
-    if (a->choice) { a->kind = CL_CHOICE; return EMPO_OK; }
-    a->kind = CL_TEXT;
-    int words = plain_words(s, n);    /* text, but "xy" may still meet x*y: parse it too */
-    /* bracket tables: p->scratch is free once the answer is normalized */
-    if (p->cap_scratch < n * 5 + 8) return EMPO_OK;
-    parser P;
-    memset(&P, 0, sizeof P);
-    P.p = p;
-    P.flags = flags;
-    P.s = s;
-    P.n = n;
-    P.label_base = a->norm_off;
-    P.close = (int32_t *)(void *)p->scratch;
-    P.comma = (uint8_t *)p->scratch + 4 * n + 4;
-    if (!cl_match_brackets(&P)) return EMPO_OK;
-    int32_t nodes0 = p->n_nodes, elems0 = p->n_elems, vals0 = p->n_vals;
-    cl_advance(&P);
-    int32_t v = parse_answer(&P);
-    if (P.failed == 2) return empo_fail(EMPO_E_NOMEM, "cluster: out of memory parsing an answer");
-    if (v < 0) {      /* not math: drop what was built */
-        p->n_nodes = nodes0; p->n_elems = elems0; p->n_vals = vals0;
-        return EMPO_OK;
-    }
-    a->kind = words ? CL_TEXT : CL_MATH;
-    a->val = v;
-    return EMPO_OK;
 }

@@ -53,5 +53,12 @@ void cl_relex(parser *P, int64_t at);
 /* Fills P->close and P->comma for every opening bracket; 0 when the
  * brackets do not match (or nest too deeply). */
 int cl_match_brackets(parser *P);
+/* One value at the current token (cluster_parse.c): a labelled value, a
+ * matrix, a bracketed tuple/interval/set (and unions), or a relation. */
+int32_t cl_parse_value(parser *P);
+/* A new value of kind (-1: out of memory or a failed parse), and child
+ * appended to value v's children (last: the previous child, -1 at first). */
+int32_t cl_val_new(parser *P, int kind);
+void cl_val_append(parser *P, int32_t v, int32_t child, int32_t *last);
 
 #endif

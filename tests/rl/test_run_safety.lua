@@ -44,11 +44,9 @@ local function refused(r, over, ...)
 end
 
 local function cli(args, env)
-  local p = io.popen(string.format("%s '%s' %s 2>&1; echo \"rc=$?\"", env or '', binary, args))
-  local out = p:read('*a')
-  p:close()
+  local out, rc = check.empo(args, env)
   messages[#messages + 1] = out
-  return out, tonumber(out:match('rc=(%d+)%s*$'))
+  return out, rc
 end
 
 local function train(r, over)

@@ -64,13 +64,7 @@ local pretrain = require 'empo.train.pretrain'
 c.raises(function() return pretrain.config({ stpes = 1 }) end, "pretrain: unknown setting 'stpes'")
 c.raises(function() return pretrain.config({ 'stpes=1' }) end, "pretrain: unknown setting 'stpes'")
 c.runs(function() return pretrain.config({ arch = { head_dim = 16 } }) end, 'pretrain: arch takes any config.json field')
-local binary = os.getenv('EMPO_BINARY') or 'empo'
-local function cli(args)
-  local p = io.popen(string.format("'%s' %s 2>&1; echo \"rc=$?\"", binary, args))
-  local out = p:read('*a')
-  p:close()
-  return out, tonumber(out:match('rc=(%d+)%s*$'))
-end
+local cli = check.empo
 local out, rc = cli("generate nowhere 'a prompt' temprature=0")
 c.ok(rc ~= 0 and out:find("unknown setting 'temprature'", 1, true), 'empo generate: ' .. out)
 out, rc = cli('eval nowhere data.jsonl kk=1')

@@ -141,6 +141,16 @@ end
 -- option tables), as recipes merge theirs.
 function M.with(base, over) return require('empo.rl.recipe').merged(base, over) end
 
+-- The empo command run with args (a shell-quoted string; $EMPO_BINARY, or
+-- `empo` on the PATH): its stdout and stderr together, and its exit status.
+function M.empo(args, env)
+  local binary = os.getenv('EMPO_BINARY') or 'empo'
+  local p = io.popen(string.format("%s '%s' %s 2>&1; echo \"rc=$?\"", env or '', binary, args))
+  local out = p:read('*a')
+  p:close()
+  return out, tonumber(out:match('rc=(%d+)%s*$'))
+end
+
 -- A new empty directory under the system's temporary folder (the caller removes it).
 function M.tmpdir()
   local dir = os.tmpname()

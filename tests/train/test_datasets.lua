@@ -46,14 +46,8 @@ c.eq(empo.data.jsonl(file('two.jsonl', '{"question": "q", "answer": "a\\n#### 1\
 empo.fs.remove_tree(dir)
 
 -- empo eval and a recipe take them with nothing but gold=
-local binary = os.getenv('EMPO_BINARY') or 'empo'
 local model = src .. '/models/arith-base'
-local function run(args)
-  local p = io.popen(string.format("'%s' %s 2>&1; echo \"rc=$?\"", binary, args))
-  local out = p:read('*a')
-  p:close()
-  return out, tonumber(out:match('rc=(%d+)%s*$'))
-end
+local run = check.empo
 local out, rc = run(string.format("eval '%s' '%s' gold=gsm8k k=2 max_new_tokens=8", model, gsm8k_file))
 c.ok(rc == 0 and out:find('(20 questions)', 1, true), 'empo eval on the GSM8K-style file: ' .. out:sub(-200))
 out, rc = run(string.format("eval '%s' '%s' gold=boxed k=2 max_new_tokens=8", model, math_file))
