@@ -115,6 +115,10 @@ static double eval(const cl_pool *p, int32_t i, int k, int32_t mask) {
     case CL_BINOM: return binomial(a, b);
     case CL_ROOT: return root(a, b);
     case CL_LOGB: return log(b) / log(a);
+    /* a sum's value: a signature of its bounds (lower + the summation
+     * variable's value, upper) and its summand; equal sums agree at every point */
+    case CL_SUM_BOUNDS: return 2.1 * sin(1.3 * a + 0.7) + 1.7 * cos(0.9 * b + 0.2);
+    case CL_SUM: return 1.618 * b + a;
     default: return NAN;
     }
 }

@@ -39,7 +39,8 @@ enum cl_op {
     CL_ADD, CL_SUB, CL_MUL, CL_DIV, CL_POW,         /* binary */
     CL_NEG, CL_FUNC, CL_FACT, CL_PERCENT,           /* unary */
     CL_PM,                                          /* a +- b, one bit of the sign mask */
-    CL_BINOM, CL_ROOT, CL_LOGB                      /* binom(a, b), a-th root of b, log_a b */
+    CL_BINOM, CL_ROOT, CL_LOGB,                     /* binom(a, b), a-th root of b, log_a b */
+    CL_SUM_BOUNDS, CL_SUM                           /* \sum_{k=a}^{b} t: (bounds a, b) and (bounds, t) */
 };
 enum cl_fn {
     CL_SIN, CL_COS, CL_TAN, CL_SEC, CL_CSC, CL_COT, CL_ASIN, CL_ACOS, CL_ATAN,

@@ -18,7 +18,7 @@ const name_rule CL_NAMES[] = {
 /* Names read only after a backslash. */
 static const name_rule COMMANDS[] = {
     {"frac", T_FRAC, 0}, {"binom", T_BINOM, 0}, {"cup", T_CUP, 0}, {"pm", T_PM, 0}, {"mp", T_PM, 0},
-    {"in", T_IN, 0},
+    {"in", T_IN, 0}, {"sum", T_SUMCMD, 0},
 };
 static const char *GREEK[] = {
     "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta",

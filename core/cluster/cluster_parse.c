@@ -36,7 +36,7 @@ static int fail(parser *P) { if (!P->failed) P->failed = 1; return -1; }
 
 static int needs_b(int op) {
     return op == CL_ADD || op == CL_SUB || op == CL_MUL || op == CL_DIV || op == CL_POW || op == CL_PM ||
-           op == CL_BINOM || op == CL_ROOT || op == CL_LOGB;
+           op == CL_BINOM || op == CL_ROOT || op == CL_LOGB || op == CL_SUM_BOUNDS || op == CL_SUM;
 }
 
 static int32_t mk(parser *P, int op, int32_t a, int32_t b, double v) {
@@ -144,6 +144,33 @@ static int32_t mixed_or_product(parser *P, int32_t whole) {
     return mk(P, CL_MUL, whole, f, 0);
 }
 
+static int32_t parse_term(parser *P);
+
+/* \sum_{k=a}^{b} term: a node whose value depends on the bounds and on
+ * the summand as a function (k a variable like any other), so two sums
+ * agree when their bounds and summands do, whatever the order of the
+ * factors; a sum is not evaluated (it never meets its closed form). */
+static int32_t parse_sum_command(parser *P) {
+    cl_advance(P);
+    if (P->t.kind != T_SUB) return fail(P);
+    cl_advance(P);
+    if (P->t.kind != T_LC) return fail(P);
+    cl_advance(P);
+    if (P->t.kind != T_VAR) return fail(P);
+    int32_t k = parse_primary(P);
+    if (k < 0 || P->t.kind != T_EQ) return fail(P);
+    cl_advance(P);
+    int32_t lo = parse_sum(P);
+    if (lo < 0 || P->t.kind != T_RC) return fail(P);
+    cl_advance(P);
+    if (P->t.kind != T_CARET) return fail(P);
+    cl_advance(P);
+    int32_t hi = parse_cmd_arg(P);
+    int32_t bounds = mk(P, CL_SUM_BOUNDS, mk(P, CL_ADD, lo, k, 0), hi, 0);
+    int32_t body = bounds >= 0 ? parse_term(P) : -1;
+    return mk(P, CL_SUM, bounds, body, 0);
+}
+
 static int32_t parse_primary(parser *P) {
     if (enter(P) < 0) return -1;
     tok t = P->t;
@@ -171,6 +198,7 @@ static int32_t parse_primary(parser *P) {
     case T_E: cl_advance(P); r = mk(P, CL_E, -1, -1, 0); break;
     case T_INF: cl_advance(P); r = mk(P, CL_INF, -1, -1, 0); break;
     case T_FUNC: cl_advance(P); r = parse_function(P, t.fn, -1); break;
+    case T_SUMCMD: r = parse_sum_command(P); break;
     case T_LOG: {
         cl_advance(P);
         int32_t base = -1;

@@ -13,7 +13,8 @@ typedef enum tok_kind {
     T_COMMA, T_BAR, T_LP, T_RP, T_LB, T_RB, T_LC, T_RC, T_LSET, T_RSET, T_CUP, T_PM, T_IN, T_SUB,
     T_MBEGIN, T_MEND, T_AMP, T_ROWSEP,     /* \begin{matrix} \end{matrix} & \\ (normalized forms) */
     T_SEMI,                                /* ; between the solutions of an answer */
-    T_COLON                                /* : of a ratio */
+    T_COLON,                               /* : of a ratio */
+    T_SUMCMD                               /* \sum */
 } tok_kind;
 
 typedef struct tok {
