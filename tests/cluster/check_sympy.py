@@ -36,7 +36,8 @@ from sympy.parsing.sympy_parser import (convert_xor, implicit_multiplication_app
 
 MIN_CHECKED = 200
 RTOL, FLOOR = 1e-6, 1e-6
-CONVENTIONS = {'text', 'choice', 'percent', 'units', 'degree', 'thousands', 'mixed', 'label', 'capital_label'}
+CONVENTIONS = {'text', 'choice', 'percent', 'units', 'degree', 'thousands', 'mixed', 'label', 'capital_label',
+               'sum_form'}
 TRANSFORMS = standard_transformations + (implicit_multiplication_application, convert_xor)
 
 GREEK = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta', 'theta', 'iota', 'kappa', 'lambda',
@@ -139,6 +140,18 @@ def latex(s):
                 out.append('/')
             elif name in GREEK:
                 out.append(' G_' + name + ' ')
+            elif name == 'sum':       # \sum_{k=a}^{b} the rest: a SymPy Sum
+                if not s.startswith('_', i):
+                    raise Skip('sum without bounds')
+                bounds, i = group(s, i + 1)
+                if not s.startswith('^', i):
+                    raise Skip('sum without an upper bound')
+                upper, i = group(s, i + 1)
+                var, _, lower = bounds.partition('=')
+                if not re.fullmatch(r'[a-zA-Z]', var.strip()):
+                    raise Skip('sum bounds')
+                out.append(f'Sum({latex(s[i:])}, ({var.strip()}, {latex(lower)}, {latex(upper)}))')
+                i = len(s)
             elif name in ('left', 'right', 'bigl', 'bigr', 'quad'):
                 if i < len(s) and s[i] == '.':
                     i += 1
@@ -171,8 +184,9 @@ def latex(s):
             else:
                 out.append(' ' + ' '.join(word) + ' ')
             i += len(word)
-            if i < len(s) and s[i] == '_':
+            if i < len(s) and s[i] == '_':     # a subscripted symbol: one name (F_{n-k-1} is F_nmkm1)
                 sub, i = group(s, i + 1)
+                sub = re.sub(r'[^A-Za-z0-9]', lambda m: {'-': 'm', '+': 'p'}.get(m.group(0), '_'), sub)
                 out[-1] = out[-1].rstrip() + '_' + sub + ' '
         else:
             out.append(c)
@@ -217,6 +231,25 @@ def split_top(s, sep=','):
         i += 1
     parts.append(s[start:])
     return [p.strip() for p in parts]
+
+
+def split_relations(s):
+    """s cut at its relation signs outside braces (so \\sum_{k=0} keeps its =), the signs kept."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(s):
+        c = s[i]
+        if c in '{':
+            depth += 1
+        elif c in '}':
+            depth -= 1
+        elif depth == 0 and c in '<>=':
+            op = s[i:i + 2] if s[i:i + 2] in ('<=', '>=') else c
+            parts += [s[start:i], op]
+            i += len(op)
+            start = i
+            continue
+        i += 1
+    return parts + [s[start:]]
 
 
 def matching(s, i):
@@ -278,7 +311,7 @@ def value(s):
         inner = split_top(s[1:-1])
         if len(inner) > 1:
             return ('tuple', s[0], [value(p) for p in inner], s[-1])
-    rel = re.split(r'(<=|>=|<|>|=)', s)
+    rel = split_relations(s)
     if len(rel) == 3:
         return relation(rel[0], rel[1], rel[2])
     if len(rel) == 5:
