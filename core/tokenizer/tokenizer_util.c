@@ -255,6 +255,11 @@ int64_t tok_utf8_invalid_at(const uint8_t *s, size_t n) {
     return -1;
 }
 
+int64_t empo_utf8_invalid_at(const char *s, int64_t n) {
+    if (!s || n <= 0) return -1;
+    return tok_utf8_invalid_at((const uint8_t *)s, (size_t)n);
+}
+
 int tok_utf8_decode(const uint8_t *s, int32_t *cp) {
     uint8_t b = s[0];
     if (b < 0x80) { *cp = b; return 1; }

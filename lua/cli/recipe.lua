@@ -43,7 +43,7 @@ return function(value)
   if not (recipe_mod and recipe_mod.is_recipe(value)) then
     if recipe_mod and arg and arg[0] and recipe_mod.made_in[arg[0]] then
       io.stderr:write(string.format('empo: %s built an empo.recipe{...} but returned %s: end the file with ' ..
-                                    '`return empo.recipe{ ... }`\n', arg and arg[0] or 'the script',
+                                    '`return empo.recipe{ ... }`\n', arg[0],
                                     value == nil and 'nothing' or 'a ' .. type(value)))
       return 1
     end

@@ -84,6 +84,11 @@ int64_t empo_tokenizer_added_count(const empo_tokenizer *tok);
 int empo_tokenizer_added_token(const empo_tokenizer *tok, int64_t i, int32_t *id,
                                const char **content, int64_t *nbytes, int *special);
 
+/* Offset of the first byte of s[0..n) that is not valid UTF-8 (overlong
+ * forms, surrogates and code points past U+10FFFF included), or -1 when
+ * all of it is; the same check encode makes. */
+int64_t empo_utf8_invalid_at(const char *s, int64_t n);
+
 /* --- encode / decode --- */
 /* text (UTF-8; invalid UTF-8 fails naming the byte) -> *ids (n of them). */
 int empo_tokenizer_encode(empo_tokenizer *tok, const char *text, int64_t nbytes, int flags,

@@ -278,4 +278,7 @@ function M.generate(model, tok, prompts, opts)
   return out, st
 end
 
+-- (the options' defaults, for those who plan around them: empo.rl.preflight)
+M.DEFAULTS = DEFAULTS
+
 return M

@@ -46,6 +46,14 @@ function M.write_atomic(path, text)
   return true
 end
 
+-- Copies the file src into directory dir under its own name (atomically).
+-- Returns true, or nil and a message.
+function M.copy_into(dir, src)
+  local text, err = M.read_text(src)
+  if not text then return nil, format('cannot read %s: %s', src, tostring(err)) end
+  return M.write_atomic(dir .. '/' .. src:match('[^/]+$'), text)
+end
+
 -- mkdir -p: path and its parents. Returns true once path is a directory
 -- this process can write into, else nil and a message.
 function M.make_dirs(path)
@@ -60,10 +68,11 @@ function M.remove_tree(path)
   os.execute('rm -rf ' .. quoted(path))
 end
 
--- The names in directory dir (none when it does not exist), in ls order.
-function M.list(dir)
+-- The names in directory dir (none when it does not exist), in ls order;
+-- opts.hidden: dot files too.
+function M.list(dir, opts)
   local names = {}
-  local p = io.popen('ls -1 ' .. quoted(dir) .. ' 2>/dev/null')
+  local p = io.popen('ls -1' .. (opts and opts.hidden and 'A ' or ' ') .. quoted(dir) .. ' 2>/dev/null')
   for line in p:lines() do names[#names + 1] = line end
   p:close()
   return names

@@ -86,9 +86,9 @@ M.PHRASES = {
 local function last_sentence_start(text)
   local e = #text
   while e > 0 and text:sub(e, e):match('[%s%.!?]') do e = e - 1 end
-  local start = 1
-  for i in text:sub(1, e):gmatch('()[%.!?]%s') do start = i + 1 end
-  for i in text:sub(1, e):gmatch('()\n') do if i + 1 > start then start = i + 1 end end
+  local head, start = text:sub(1, e), 1
+  for i in head:gmatch('()[%.!?]%s') do start = i + 1 end
+  for i in head:gmatch('()\n') do if i + 1 > start then start = i + 1 end end
   return start
 end
 

@@ -82,19 +82,18 @@ local function available_bytes()
   local kb = text:match('MemAvailable:%s+(%d+)')
   return kb and tonumber(kb) * 1024 or nil
 end
-M.available_bytes = available_bytes
 
 -- A step's sampling at its largest, roughly: the KV cache (f32, every
 -- sequence at prompt + max_new_tokens, but never past the sampler's
 -- budget, which batches the rest), a row of logits per sequence, and what
 -- the step keeps of each completion token (ids, log-probs, the update's
 -- rows: ~64 bytes). Refused when it passes the memory available now.
-M.SAMPLER_CACHE_BYTES = 2 ^ 30            -- empo.sample's max_cache_bytes default
 function M.sampling_memory(r, cfg, prompt_tokens)
+  local cache_budget = empo.sample.DEFAULTS.max_cache_bytes
   local rows = r.prompts_per_step * r.sample.n
   local len = math.min(cfg.max_position_embeddings, math.max(prompt_tokens, 1) + r.sample.max_new_tokens)
   local kv = math.min(rows * len * cfg.num_hidden_layers * 2 * cfg.num_key_value_heads * cfg.head_dim * 4,
-                      M.SAMPLER_CACHE_BYTES)
+                      cache_budget)
   local logits = rows * cfg.vocab_size * 4 * 2
   local kept = rows * r.sample.max_new_tokens * 64
   local need, have = kv + logits + kept, available_bytes()

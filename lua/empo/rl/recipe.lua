@@ -197,11 +197,7 @@ local function override_values(r, over, source)
   for k, v in pairs(over) do
     local key = tostring(k)
     if key:find('.', 1, true) then
-      local head, rest = key:match('^([^%.]+)%.(.+)$')
-      local s = M.SCHEMA.fields[head]
-      if not (s and s.fields) then error(config.unknown_message(source, '', head, M.SCHEMA.fields), 0) end
-      if not s.fields[rest] then error(config.unknown_message(source, head .. '.', rest, s.fields), 0) end
-      r[head] = M.merged(r[head], { [rest] = v })
+      config.set(r, key, v, source, M.SCHEMA)
     else
       merge_into(r, { [key] = v }, source)
     end

@@ -11,7 +11,7 @@ local preflight = require 'empo.rl.preflight'
 local type, error, format, ipairs, tostring = type, error, string.format, ipairs, tostring
 local prompt_text = preflight.prompt_text
 
-local M = {}
+local M = { methods = {} }   -- methods: the trainer's (self is the trainer)
 
 function M.extract_fn(r)
   local e = r.extract
@@ -35,7 +35,7 @@ local function token_means(out)
 end
 
 -- Samples and scores `questions`; returns the groups (one per question).
-function M.rollout(self, questions, step)
+function M.methods.rollout(self, questions, step)
   local r = self.recipe
   local prompts = {}
   for i, q in ipairs(questions) do prompts[i] = prompt_text(r, q.question) end
@@ -89,7 +89,7 @@ end
 -- than that are kept and dynamic_sampling rounds remain, more questions
 -- (each round with its own seed). Returns groups, the sampler's stats,
 -- the kept count and the rounds.
-function M.sample_step(self, step)
+function M.methods.sample_step(self, step)
   local r = self.recipe
   local groups, stats = self:rollout(self.data:take(r.prompts_per_step), step)
   local kept, rounds = 0, 0

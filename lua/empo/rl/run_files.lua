@@ -11,11 +11,11 @@ local empo = require 'empo'
 local type, error, format, pairs, ipairs, tostring, getmetatable = type, error, string.format, pairs, ipairs, tostring,
   getmetatable
 
-local M = {}
+local M = { methods = {} }   -- methods: the trainer's (self is the trainer)
 
 
 -- The first parameter that holds a NaN or an infinity, or nil.
-function M.nonfinite_parameter(self)
+function M.methods.nonfinite_parameter(self)
   for _, p in ipairs(self.model:named_parameters()) do
     local s = empo.no_grad(function() return p.tensor:sum():item() end)
     if s ~= s or s == math.huge or s == -math.huge then return p.name end
@@ -24,7 +24,7 @@ end
 
 -- The model directory's tokenizer files, copied into each checkpoint and
 -- the saved model so that each is a usable model directory.
-function M.tokenizer_files(self)
+function M.methods.tokenizer_files(self)
   local from = type(self.recipe.tokenizer) == 'string' and self.recipe.tokenizer or
                (type(self.recipe.model) == 'string' and self.recipe.model) or nil
   local files = {}
@@ -42,7 +42,7 @@ end
 -- (empo.train's checkpoints: a kill at any moment leaves the previous one
 -- intact). Weights with a NaN or an infinity are never saved: the last
 -- good checkpoint stays `latest`, and the error says what likely caused it.
-function M.checkpoint(self)
+function M.methods.checkpoint(self)
   local dir = self:open_run()
   if not dir then error('checkpoints need a run name (recipe field name)', 2) end
   local bad = self:nonfinite_parameter()
@@ -65,7 +65,7 @@ end
 -- step), so the metrics match an uninterrupted run's; lines of
 -- metrics.jsonl and samples.jsonl past the checkpoint (written before a
 -- kill) are dropped, a torn last line too (and said).
-function M.resume(self)
+function M.methods.resume(self)
   local dir = self.rundir.path
   local ok, state = pcall(empo.train.load_checkpoint, dir, { model = self.model, optimizer = self.opt })
   if not ok then error('resume: ' .. tostring(state), 0) end
@@ -101,7 +101,7 @@ end
 -- then metrics.jsonl every step and samples.jsonl every samples_every
 -- steps (questions, completions, answers, cluster ids, rewards: enough to
 -- re-score a run offline).
-function M.open_run(self)
+function M.methods.open_run(self)
   if not self.rundir then return nil end
   if self.run_dir then return self.run_dir end
   local r = self.recipe
@@ -117,12 +117,12 @@ end
 
 -- Lets go of the run directory (its lock): the end of a run, or a REPL
 -- session done with this trainer. Also happens when the process ends.
-function M.close(self)
+function M.methods.close(self)
   if self.metrics then self.metrics:close(); self.samples:close(); self.metrics, self.samples = nil, nil end
   if self.rundir then self.rundir:release() end
 end
 
-function M.write_step(self, rec)
+function M.methods.write_step(self, rec)
   if not self.metrics then return end
   self.metrics:write(rec)
   local every = self.recipe.samples_every
@@ -137,7 +137,7 @@ end
 
 -- After a stop signal: the step just finished is saved (when the run has
 -- a name), so resume=true continues from it; self.stopped names the signal.
-function M.stop_for(self, signal)
+function M.methods.stop_for(self, signal)
   self.stopped = signal
   local where = 'no run name, so nothing was saved'
   if self.run_dir then
@@ -150,11 +150,11 @@ end
 
 -- Saves the model (Hugging Face layout) and tokenizer to dir (default
 -- runs/<name>/model).
-function M.save(self, dir)
+function M.methods.save(self, dir)
   dir = dir or ((self:open_run() or 'runs/trainer') .. '/model')
   empo.models.save_pretrained(self.model, dir)
   for _, f in ipairs(self:tokenizer_files()) do                  -- the tokenizer travels along
-    local ok, err = empo.fs.write_atomic(dir .. '/' .. f:match('[^/]+$'), empo.fs.read_text(f))
+    local ok, err = empo.fs.copy_into(dir, f)
     if not ok then error(err, 0) end
   end
   return dir

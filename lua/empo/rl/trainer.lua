@@ -39,8 +39,8 @@ local M = {}
 
 local Trainer = {}
 Trainer.__index = Trainer
-for _, part in ipairs({ rollout, update, run_files }) do      -- their functions are the trainer's methods
-  for k, f in pairs(part) do if k ~= 'rows' and k ~= 'extract_fn' then Trainer[k] = f end end
+for _, part in ipairs({ rollout, update, run_files }) do      -- the rooms' methods are the trainer's
+  for k, f in pairs(part.methods) do Trainer[k] = f end
 end
 
 -- t.history, the step records: a plain list that prints as a summary (the
@@ -71,9 +71,7 @@ function M.new(recipe, overrides, source)
   local self = setmetatable({ recipe = r, source = source, step_count = 0, history = setmetatable({}, History) }, Trainer)
   self.data, r.eval, self.tok, self.model_config = preflight.check(r)
   if r.name ~= '' then
-    local o = { out = r.out, name = r.name, resume = r.resume, overwrite = r.overwrite }
-    self.rundir = rundir.open(o)
-    rundir.announce(self.rundir, o)
+    self.rundir = rundir.open{ out = r.out, name = r.name, resume = r.resume, overwrite = r.overwrite }
     r.name = self.rundir.name
   end
   if M.before_model_load then M.before_model_load(self) end     -- (a hook for the tests)

@@ -10,7 +10,7 @@ local logprob = require 'empo.rl.logprob'
 
 local format, ipairs, math = string.format, ipairs, math
 
-local M = {}
+local M = { methods = {} }   -- methods: the trainer's (self is the trainer)
 
 -- The rows of the update: every completion of the kept groups.
 -- (mask_truncated: completions cut at max_new_tokens are left out)
@@ -41,7 +41,7 @@ end
 
 -- The rows of each micro-batch of an update (lists of rows), and whether
 -- they run with shared prompts (recipe field shared_prompt).
-function M.micro_batches(self, rows, model)
+function M.methods.micro_batches(self, rows, model)
   local shared = logprob.use_shared(model or self.model, rows, self.recipe.shared_prompt)
   local out = {}
   for b, idx in ipairs(logprob.micro_batches(rows, self.recipe.micro_batch_tokens, shared)) do
@@ -53,7 +53,7 @@ function M.micro_batches(self, rows, model)
 end
 
 -- One pass of the policy update over rows; returns its loss statistics.
-function M.update(self, rows)
+function M.methods.update(self, rows)
   local r = self.recipe
   local temperature = r.sample.temperature > 0 and r.sample.temperature or 1.0
   local truncated = r.sample.top_p < 1 or r.sample.top_k > 0 or r.sample.min_p > 0 or
@@ -102,7 +102,7 @@ end
 -- The mean negative log-prob a token of the update's completions under
 -- the starting model (the collapse guard's drift signal), at temperature 1,
 -- over at most guard.drift_rows of them (evenly spaced: a mean needs no more).
-function M.base_nll(self, all)
+function M.methods.base_nll(self, all)
   local rows, keep = {}, self.recipe.guard.drift_rows
   local stride = keep > 0 and math.max(1, #all / keep) or 1
   for i = 1, #all, stride do rows[#rows + 1] = all[math.floor(i)] end
@@ -137,7 +137,7 @@ end
 -- not finite skips the rest (said on stderr, the weights untouched).
 -- Returns { loss, clip_frac, approx_kl, kl, tokens, grad_norm, skipped,
 -- optimizer_steps, update_tokens }.
-function M.optimize(self, rows, step)
+function M.methods.optimize(self, rows, step)
   local r = self.recipe
   local out = { loss = 0, clip_frac = 0, approx_kl = 0, tokens = 0, grad_norm = 0, optimizer_steps = 0,
                 update_tokens = 0 }

@@ -210,7 +210,6 @@ local function unknown(source, path, name, fields)
                format(' (known: %s)', table.concat(known_names(fields), ', '))
   return format("%s: unknown setting '%s'%s", source, full, hint)
 end
-M.unknown_message = unknown
 
 -- The value at a dotted key's place: the table that holds it, its last
 -- name and its spec; or nil and the message for an unknown key.
@@ -232,6 +231,15 @@ local function place(cfg, schema, key, source)
     t, s, path = t[part], child, path .. part .. '.'
   end
   return nil, format('%s: an empty setting name', source)
+end
+
+-- Sets a Lua value at a dotted key of cfg ('sample.n'), its name checked
+-- against schema (its value is check's, with the whole table).
+function M.set(cfg, key, value, source, schema)
+  local t, last = place(cfg, schema, key, source or 'config')
+  if not t then error(last, 0) end
+  t[last] = value
+  return cfg
 end
 
 -- Checks cfg against schema (a S.fields spec): every key known, every

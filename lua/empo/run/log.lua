@@ -113,7 +113,7 @@ end
 function Metrics:close() self.f:close() end
 
 -- Reads a metrics.jsonl (or samples.jsonl) back: a list of records, each
--- an object with a numeric step. A last line without its newline that is
+-- an object with a numeric step (and, third, each record's line as written). A last line without its newline that is
 -- not valid JSON is what a kill in the middle of a write leaves: it is
 -- dropped, and its line number returned second (the caller says so). Any
 -- other bad line is an error naming path:line.
@@ -122,7 +122,7 @@ function M.read_metrics(path)
   if not f then error(string.format('cannot read %s: %s', path, tostring(err)), 0) end
   local text = f:read('*a')
   f:close()
-  local out, torn, n = {}, nil, 0
+  local out, torn, n, texts = {}, nil, 0, {}
   for line, nl in text:gmatch('([^\n]*)(\n?)') do
     if nl == '' and line == '' then break end
     n = n + 1
@@ -136,11 +136,11 @@ function M.read_metrics(path)
       elseif type(rec) ~= 'table' or type(rec.step) ~= 'number' then
         error(string.format('%s: a record must be a JSON object with a numeric "step"', where), 0)
       else
-        out[#out + 1] = rec
+        out[#out + 1], texts[#out + 1] = rec, line
       end
     end
   end
-  return out, torn
+  return out, torn, texts
 end
 
 return M

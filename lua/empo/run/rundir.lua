@@ -3,7 +3,7 @@
 --
 --     local rd = rundir.open{ out = 'runs', name = 'math', resume = false, overwrite = false }
 --     rd.path                       -- 'runs/math', or 'runs/math-2' when runs/math holds an earlier run
---     rd:trim(step)                 -- on resume: metrics and samples past the checkpoint's step dropped
+--     rd:trim('metrics.jsonl', step) -- on resume: the records past the checkpoint's step dropped
 --     rd:release()                  -- (also at exit, however the process ends)
 --
 -- Ownership is an advisory lock (flock) on <dir>/lock, which holds the
@@ -17,7 +17,6 @@
 local ffi = require 'ffi'
 local fs = require 'empo.io.fs'
 local log = require 'empo.run.log'
-local json = require 'empo.io.json'
 
 pcall(ffi.cdef, [[
   int open(const char *path, int flags, int mode);
@@ -31,7 +30,7 @@ pcall(ffi.cdef, [[
 
 local format = string.format
 local O_RDWR, O_CREAT, O_CLOEXEC = 2, 0x40, 0x80000
-local LOCK_EX, LOCK_NB, LOCK_UN = 2, 4, 8
+local LOCK_EX, LOCK_NB = 2, 4
 
 local M = {}
 
@@ -49,6 +48,17 @@ local function close_lock(box)
     box[0] = -1
   end
 end
+
+-- One holder of h lets go; the last one releases the lock.
+local function let_go(h)
+  h.refs = h.refs - 1
+  if h.refs <= 0 then
+    if held[h.path] == h then held[h.path] = nil end
+    close_lock(h.fd)
+  end
+end
+
+local function to_stderr(msg) io.stderr:write('empo: ', msg, '\n') end
 
 -- The lock of dir: a handle (and true when this process already held it),
 -- or nil and the PID written in the lock file by its holder.
@@ -89,18 +99,18 @@ local function holds_run(dir)
 end
 
 local function clear(dir)
-  local p = io.popen(format("ls -1A '%s' 2>/dev/null", dir:gsub("'", "'\\''")))
-  for name in p:lines() do
+  for _, name in ipairs(fs.list(dir, { hidden = true })) do      -- a killed checkpoint's .tmp too
     if name ~= 'lock' then fs.remove_tree(dir .. '/' .. name) end
   end
-  p:close()
 end
 
 -- Opens (and locks) the run directory for o = { out, name, resume,
--- overwrite }; messages go to o.say (default: stderr). Raises one
--- message when the directory cannot be had.
+-- overwrite }; what it does beyond the plain case (a numbered directory,
+-- an earlier run removed, a stale lock taken over) goes to o.say (default:
+-- stderr). Raises one message when the directory cannot be had.
 function M.open(o)
-  local say = o.say or function(msg) io.stderr:write('empo: ', msg, '\n') end
+  local say = o.say or to_stderr
+  local note                                  -- why a fresh run does not write under its own name
   local ok, err = fs.make_dirs(o.out)
   if not ok then error(format('out=%s: %s', o.out, err), 0) end
   local base = o.out .. '/' .. o.name
@@ -111,8 +121,8 @@ function M.open(o)
     local h, pid, ours = lock(dir)
     if h and ours and not o.resume then
       -- another trainer of this process has it (a REPL's earlier one): a fresh run goes on to the next name
-      h.refs = h.refs - 1
-      if i == 1 then o.note = format('%s is in use by another trainer of this process, so this run writes %%s', dir) end
+      let_go(h)
+      if i == 1 then note = format('%s is in use by another trainer of this process, so this run writes %%s', dir) end
     elseif not h then
       if i == 1 then
         error(format('run directory %s is in use by another empo run (PID %s): wait for it to end, or give this ' ..
@@ -122,47 +132,30 @@ function M.open(o)
     else
       if h.stale then say(format('%s/lock was left by PID %s, which is no longer running; taken over', dir, h.stale)) end
       local earlier = holds_run(dir)
-      if o.resume or not earlier then
-        return setmetatable({ path = dir, name = dir:match('[^/]+$'), handle = h }, Rundir)
-      end
-      if o.overwrite then
+      if earlier and o.overwrite and not o.resume then
         clear(dir)
         say(format('overwrite=true: the earlier run in %s was removed', dir))
+      end
+      if o.resume or o.overwrite or not earlier then
+        if note then say(format(note, dir)) end
         return setmetatable({ path = dir, name = dir:match('[^/]+$'), handle = h }, Rundir)
       end
       if i == 1 then
-        o.note = format('%s holds an earlier run, so this one writes %%s (resume=true continues %s; ' ..
-                        'overwrite=true replaces it; name= chooses another)', dir, dir)
+        note = format('%s holds an earlier run, so this one writes %%s (resume=true continues %s; ' ..
+                      'overwrite=true replaces it; name= chooses another)', dir, dir)
       end
-      h.refs = h.refs - 1
-      if h.refs == 0 then
-        if held[h.path] == h then held[h.path] = nil end
-        close_lock(h.fd)
-      end
+      let_go(h)
     end
   end
   error(format('no free run directory from %s-2 to %s-1000: choose another name=', base, base), 0)
 end
 
--- Says where a fresh run went when its name was taken (after open).
-function M.announce(rd, o)
-  if o.note then
-    local say = o.say or function(msg) io.stderr:write('empo: ', msg, '\n') end
-    say(format(o.note, rd.path))
-  end
-end
-
 -- (two trainers of one process may share the lock: the last to let go
 -- releases it)
 function Rundir:release()
-  local h = self.handle
-  if h then
+  if self.handle then
+    let_go(self.handle)
     self.handle = nil
-    h.refs = h.refs - 1
-    if h.refs <= 0 then
-      if held[h.path] == h then held[h.path] = nil end
-      close_lock(h.fd)
-    end
   end
 end
 
@@ -171,17 +164,11 @@ end
 function Rundir:trim(file, step, say)
   local path = self.path .. '/' .. file
   if not fs.exists(path) then return {} end
-  local records, torn = log.read_metrics(path)
-  if torn then
-    (say or function(m) io.stderr:write('empo: ', m, '\n') end)(
-      format('%s:%d is a torn line (a write cut off by a kill); dropped', path, torn))
-  end
+  local records, torn, texts = log.read_metrics(path)
+  if torn then (say or to_stderr)(format('%s:%d is a torn line (a write cut off by a kill); dropped', path, torn)) end
   local kept, lines = {}, {}
-  for _, rec in ipairs(records) do
-    if rec.step <= step then
-      kept[#kept + 1] = rec
-      lines[#lines + 1] = json.encode(rec, { compact = true })
-    end
+  for i, rec in ipairs(records) do
+    if rec.step <= step then kept[#kept + 1], lines[#lines + 1] = rec, texts[i] end    -- the lines as written
   end
   local ok, err = fs.write_atomic(path, #lines > 0 and table.concat(lines, '\n') .. '\n' or '')
   if not ok then error(err, 0) end

@@ -64,11 +64,8 @@ function M.save(run_dir, s)
     state.generators[k] = json.array{ g:get_state() }
   end
   for _, f in ipairs(s.files or {}) do       -- e.g. the tokenizer: each checkpoint is a usable model directory
-    local text = fs.read_text(f)
-    if text then
-      local ok, err = fs.write_atomic(tmp .. '/' .. f:match('[^/]+$'), text)
-      if not ok then error('save_checkpoint: ' .. err, 2) end
-    end
+    local ok, err = fs.copy_into(tmp, f)
+    if not ok then error('save_checkpoint: ' .. err, 2) end
   end
   json.write_file(tmp .. '/state.json', state)
   fs.remove_tree(final)

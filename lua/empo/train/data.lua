@@ -15,6 +15,7 @@
 -- question whatever the records hold.
 local empo = require 'empo'
 local ffi = require 'ffi'
+local C = require('empo.tensor.ffi').C
 
 local type, error, format, tostring = type, error, string.format, tostring
 
@@ -109,26 +110,11 @@ function Dataset:list(n)
   return out
 end
 
--- Offset of the first byte of s that is not valid UTF-8, or nil.
+-- Position (1-based) of the first byte of s that is not valid UTF-8, or
+-- nil: the tokenizer's check (empo_utf8_invalid_at).
 local function utf8_invalid_at(s)
-  if not s:find('[\128-\255]') then return nil end   -- ASCII: the common case
-  local i, n = 1, #s
-  while i <= n do
-    local c = s:byte(i)
-    local len = c < 0x80 and 1 or (c >= 0xC2 and c <= 0xDF) and 2 or (c >= 0xE0 and c <= 0xEF) and 3 or
-                (c >= 0xF0 and c <= 0xF4) and 4 or nil
-    if not len or i + len - 1 > n then return i end
-    for j = i + 1, i + len - 1 do
-      local d = s:byte(j)
-      if d < 0x80 or d > 0xBF then return i end
-    end
-    local d = s:byte(i + 1)
-    if (c == 0xE0 and d < 0xA0) or (c == 0xED and d > 0x9F) or (c == 0xF0 and d < 0x90) or (c == 0xF4 and d > 0x8F) then
-      return i                                      -- overlong forms, surrogates, past U+10FFFF
-    end
-    i = i + len
-  end
-  return nil
+  local at = tonumber(C.empo_utf8_invalid_at(s, #s))
+  return at >= 0 and at + 1 or nil
 end
 M.utf8_invalid_at = utf8_invalid_at
 
@@ -157,8 +143,7 @@ local function gold_of(how, text, rec)
     return v ~= nil and tostring(v) or nil
   elseif how == 'gsm8k' then
     local last
-    for v in text:gmatch('####%s*([^\n]-)%s*\n') do last = v end
-    last = text:match('####%s*([^\n]-)%s*$') or last
+    for v in (text .. '\n'):gmatch('####%s*([^\n]-)%s*\n') do last = v end
     if not last or last == '' then return nil, 'has no "#### <answer>" line (gold=gsm8k)' end
     return last
   elseif how == 'boxed' then
