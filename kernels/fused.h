@@ -20,6 +20,7 @@
 #define EMPO_KERNELS_FUSED_H
 #include <math.h>
 #include <stdint.h>
+#include "kernels/host_device.h"
 
 /* Each kernel is declared once as a function type (its one signature, with
  * the shapes), then as its two implementations of that type. */
@@ -74,7 +75,7 @@ empo_rope_fn empo_k_rope_backward, empo_ref_rope_backward;
  * the way Hugging Face computes it (inv_freq in f32, then an f32 product),
  * so that long positions rotate exactly as the checkpoints were trained;
  * both kernels share it so they agree bit for bit on the angle. */
-static inline float empo_rope_angle(int64_t pos, int64_t i, int64_t Dh, double theta) {
+EMPO_HOST_DEVICE static inline float empo_rope_angle(int64_t pos, int64_t i, int64_t Dh, double theta) {
     float inv_freq = 1.0f / powf((float)theta, (float)(2 * i) / (float)Dh);
     return (float)pos * inv_freq;
 }

@@ -23,6 +23,7 @@
 #define EMPO_KERNELS_KERNELS_H
 #include "kernels/adamw.h"
 #include "kernels/decode_step.h"
+#include "kernels/device.h"
 #include "kernels/elementwise.h"
 #include "kernels/fused.h"
 #include "kernels/gemm.h"
@@ -30,9 +31,18 @@
 #include "kernels/kv_attention.h"
 #include "kernels/reduce.h"
 #include "kernels/sample_row.h"
+#include <stddef.h>
 
 typedef struct empo_kernel_table {
-    const char *name;   /* "avx2", "avx512", "ref" */
+    const char *name;   /* "avx2", "avx512", "ref", "cuda" */
+    /* NULL: the kernels take host pointers. Else they take this device's
+     * pointers, and the tensors they see live there (kernels/device.h). */
+    const empo_device_api *device;
+    /* NULL: every slot runs. Else supports(EMPO_SLOT(name)) says whether
+     * that slot has a kernel yet; one that has not is filled with a stub
+     * that stops the program, and the op runs it on the CPU instead
+     * (empo_kernels_support below). */
+    int (*supports)(size_t slot);
     /* elementwise.h */
     empo_binary_fn *binary;
     empo_unary_fn *unary;
@@ -72,6 +82,12 @@ typedef struct empo_kernel_table {
     empo_decode_step_fn *decode_step;
     empo_decode_prefill_fn *decode_prefill;
 } empo_kernel_table;
+
+/* the slot of a table member, for supports() */
+#define EMPO_SLOT(member) offsetof(empo_kernel_table, member)
+static inline int empo_kernels_support(const empo_kernel_table *k, size_t slot) {
+    return !k->supports || k->supports(slot);
+}
 
 /* One naming rule: a table is empo_kernels_<its name> — avx2 (x86-64-v3,
  * kernels/cpu/), avx512 (the same kernels built for x86-64-v4,

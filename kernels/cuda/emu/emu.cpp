@@ -1,0 +1,235 @@
+/* emu.cpp — the host side of the CUDA emulation (emu.h): a block's
+ * threads as fibers switched at barriers, and a device whose memory is
+ * the host's (empo_cuda_emulated_device). */
+#include "kernels/cuda/emu/emu.h"
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+#include "kernels/device.h"
+
+/* Switching fibers: save the callee-saved registers on this stack, park
+ * the stack pointer in *save, take up `load`'s (glibc's swapcontext also
+ * saves the signal mask, a system call per switch: ten times slower). */
+#if !defined(__x86_64__)
+#error "the CUDA emulation switches fibers with x86-64 code (empo_emu_switch)"
+#endif
+extern "C" void empo_emu_switch(void **save, void *load);
+__asm__(R"(
+    .text
+    .globl empo_emu_switch
+    .type empo_emu_switch, @function
+empo_emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size empo_emu_switch, .-empo_emu_switch
+    .section .note.GNU-stack, "", @progbits
+    .text
+)");
+
+namespace empo_emu {
+thread_local uint3 thread_idx, block_idx;
+thread_local dim3 block_dim, grid_dim;
+
+namespace {
+enum state { RUNNING, AT_BLOCK_BARRIER, AT_WARP_BARRIER, DONE };
+enum { STACK_BYTES = 128 * 1024, MAX_THREADS = 1024 };
+
+struct fiber {
+    void *sp;
+    uint3 idx;
+    state st;
+    std::vector<char> stack;
+};
+
+/* one scheduler per host thread */
+struct scheduler {
+    void *home;
+    std::vector<fiber> fibers;
+    int current = 0;
+    const std::function<void()> *body = nullptr;
+    uint64_t warp_slots[MAX_THREADS];
+    std::vector<unsigned char> shared;
+};
+thread_local scheduler sched;
+
+/* where a fiber starts; it never returns, it is switched away from for good */
+void fiber_main() {
+    (*sched.body)();
+    fiber &f = sched.fibers[sched.current];
+    f.st = DONE;
+    empo_emu_switch(&f.sp, sched.home);
+}
+
+void wait_at(state st) {
+    fiber &f = sched.fibers[sched.current];
+    f.st = st;
+    empo_emu_switch(&f.sp, sched.home);
+}
+
+[[noreturn]] void deadlock(const char *name) {
+    std::fprintf(stderr,
+                 "cuda emulation: kernel %s, block (%u,%u,%u): deadlock: threads wait at different "
+                 "barriers (a __syncthreads or a shuffle not reached by every live thread)\n",
+                 name, block_idx.x, block_idx.y, block_idx.z);
+    std::abort();
+}
+
+/* Releases the barriers that every live thread of their group reached;
+ * returns whether any thread may run. */
+bool release_barriers(int n) {
+    bool any = false, all_block = true;
+    int live = 0;
+    for (int t = 0; t < n; t++) {
+        state s = sched.fibers[t].st;
+        if (s == RUNNING) return true;
+        if (s != DONE) live++, all_block &= s == AT_BLOCK_BARRIER;
+    }
+    if (live && all_block) {
+        for (int t = 0; t < n; t++)
+            if (sched.fibers[t].st == AT_BLOCK_BARRIER) sched.fibers[t].st = RUNNING;
+        return true;
+    }
+    for (int w = 0; w < n; w += 32) {
+        bool whole = true, waiting = false;
+        for (int t = w; t < n && t < w + 32; t++) {
+            state s = sched.fibers[t].st;
+            whole &= s == AT_WARP_BARRIER;
+            waiting |= s == AT_WARP_BARRIER;
+        }
+        if (waiting && whole) {
+            for (int t = w; t < n && t < w + 32; t++) sched.fibers[t].st = RUNNING;
+            any = true;
+        }
+    }
+    return any;
+}
+
+/* A fresh stack that empo_emu_switch "returns" into fiber_main from: six
+ * zeroed registers, then fiber_main's address, placed so that fiber_main
+ * starts with the stack aligned as after a call. */
+void prepare(fiber &f, unsigned t) {
+    f.idx = {t % block_dim.x, (t / block_dim.x) % block_dim.y, t / (block_dim.x * block_dim.y)};
+    f.st = RUNNING;
+    uintptr_t top = ((uintptr_t)f.stack.data() + f.stack.size()) & ~(uintptr_t)15;
+    void **sp = (void **)(top - 16);
+    *sp = (void *)fiber_main;
+    for (int r = 0; r < 6; r++) *--sp = nullptr;
+    f.sp = sp;
+}
+
+void run_block(const char *name, int n) {
+    for (int t = 0; t < n; t++) prepare(sched.fibers[t], (unsigned)t);
+    for (;;) {
+        for (int t = 0; t < n; t++) {
+            if (sched.fibers[t].st != RUNNING) continue;
+            sched.current = t;
+            thread_idx = sched.fibers[t].idx;
+            empo_emu_switch(&sched.home, sched.fibers[t].sp);
+        }
+        bool done = true;
+        for (int t = 0; t < n; t++) done &= sched.fibers[t].st == DONE;
+        if (done) return;
+        if (!release_barriers(n)) deadlock(name);
+    }
+}
+}  // namespace
+
+void launch(const char *name, dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()> &body) {
+    const long n = (long)block.x * block.y * block.z;
+    if (n < 1 || n > MAX_THREADS || grid.x < 1 || grid.y < 1 || grid.z < 1 || grid.y > 65535 || grid.z > 65535) {
+        std::fprintf(stderr, "cuda emulation: kernel %s: invalid launch (grid %u,%u,%u, block %u,%u,%u)\n", name,
+                     grid.x, grid.y, grid.z, block.x, block.y, block.z);
+        std::abort();
+    }
+    if (sched.fibers.size() < (size_t)n) {
+        sched.fibers.resize((size_t)n);
+        for (fiber &f : sched.fibers)
+            if (f.stack.empty()) f.stack.resize(STACK_BYTES);
+    }
+    sched.shared.assign(shared_bytes ? shared_bytes : 1, 0xA5);   /* not zero: kernels must not assume it */
+    sched.body = &body;
+    grid_dim = grid;
+    block_dim = block;
+    for (unsigned z = 0; z < grid.z; z++)
+        for (unsigned y = 0; y < grid.y; y++)
+            for (unsigned x = 0; x < grid.x; x++) {
+                block_idx = {x, y, z};
+                run_block(name, (int)n);
+            }
+}
+
+void sync_block() { wait_at(AT_BLOCK_BARRIER); }
+
+uint64_t warp_exchange(uint64_t mine, int src_lane) {
+    const int t = sched.current, base = t & ~31;
+    sched.warp_slots[t] = mine;
+    wait_at(AT_WARP_BARRIER);
+    const int src = base + src_lane;
+    uint64_t got = src < (int)sched.fibers.size() ? sched.warp_slots[src] : mine;
+    wait_at(AT_WARP_BARRIER);   /* nobody overwrites a slot before all have read */
+    return got;
+}
+
+void *dynamic_shared() { return sched.shared.data(); }
+}  // namespace empo_emu
+
+/* ---- the emulated device: host memory behind the device interface ---- */
+namespace {
+int emu_count() { return 1; }
+int emu_describe(int device, char *buf, size_t len) {
+    std::snprintf(buf, len, "CUDA emulated on the host (device %d)", device);
+    return 0;
+}
+void *emu_alloc(size_t bytes) { return std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256); }
+void emu_release(void *p) { std::free(p); }
+int emu_copy(void *dst, const void *src, size_t bytes) {
+    if (bytes) std::memmove(dst, src, bytes);
+    return 0;
+}
+int emu_zero(void *dst, size_t bytes) {
+    std::memset(dst, 0, bytes);
+    return 0;
+}
+int emu_synchronize() { return 0; }
+const char *emu_last_error() { return "no error"; }
+}  // namespace
+
+extern "C" const empo_device_api empo_cuda_emulated_device = {
+    "cuda-emulated", emu_count, emu_describe, emu_alloc, emu_release, emu_copy,
+    emu_copy, emu_copy, emu_zero, emu_synchronize, emu_last_error,
+};
+
+/* ---- what the CUDA build's runtime.cu and gemm_lt.cu give the kernels ---- */
+namespace empo_cuda_emulated {
+void *scratch(size_t bytes) {
+    static std::vector<double> buffer;
+    if (buffer.size() * sizeof(double) < bytes) buffer.resize((bytes + 7) / 8);
+    return buffer.data();
+}
+
+/* cuBLAS's column-major product, as a plain loop (double accumulation) */
+void gemm_column_major(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *A,
+                       int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t i = 0; i < m; i++) {
+            double acc = 0;
+            for (int64_t p = 0; p < k; p++)
+                acc += (double)(trans_a ? A[i * lda + p] : A[p * lda + i]) * (trans_b ? B[p * ldb + j] : B[j * ldb + p]);
+            float &c = C[j * ldc + i];
+            c = (float)(alpha * acc) + (beta == 0.0f ? 0.0f : beta * c);
+        }
+}
+}  // namespace empo_cuda_emulated

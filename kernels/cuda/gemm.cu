@@ -1,0 +1,34 @@
+/* gemm.cu — the row-major GEMM of kernels/gemm.h on the GPU through one
+ * column-major product (cuBLASLt in the CUDA build, a plain loop in the
+ * emulation, gemm_lt.cu and emu/emu.cpp).
+ *
+ * A row-major (r, c) array with leading dimension ld is, read
+ * column-major, its transpose. So row-major C = op(A) op(B) is the
+ * column-major C^T = op(B)^T op(A)^T: the product with the operands
+ * swapped, each keeping its own transpose flag, and M and N swapped. */
+#include "kernels/cuda/cuda_compat.cuh"
+#include "kernels/gemm.h"
+
+EMPO_CUDA_BEGIN
+/* column-major C (m, n) = alpha op(A) op(B) + beta C, as cuBLAS; k > 0 */
+void gemm_column_major(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *A,
+                       int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+__global__ void scale_matrix(float *C, int64_t rows, int64_t cols, int64_t ldc, float beta) {
+    const int64_t n = rows * cols;
+    for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
+        float *c = C + (e / cols) * ldc + e % cols;
+        *c = beta == 0.0f ? 0.0f : beta * *c;   /* beta 0 ignores NaN in C, as BLAS does */
+    }
+}
+
+void gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+          const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {   /* no product: C = beta C */
+        EMPO_LAUNCH(scale_matrix, blocks_for(M * N, 256), 256, 0, C, M, N, ldc, beta);
+        return;
+    }
+    gemm_column_major(trans_b, trans_a, N, M, K, alpha, B, ldb, A, lda, beta, C, ldc);
+}
+EMPO_CUDA_END

@@ -1,0 +1,97 @@
+/* table.cu — the CUDA kernel table (kernels/kernels.h): the kernels of
+ * this folder behind the slots, the device they need, and supports() for
+ * the slots that have no CUDA kernel yet (the sampler's and the decoder's:
+ * the GPU issue's second part), whose stubs stop the program with a line
+ * naming the slot if an op ever calls one instead of asking first. */
+#include "kernels/cuda/cuda_compat.cuh"
+#include <cstdio>
+#include <cstdlib>
+#include "kernels/kernels.h"
+
+EMPO_CUDA_BEGIN
+empo_binary_fn binary;
+empo_unary_fn unary;
+empo_unary_backward_fn unary_backward;
+empo_sum_dim_fn sum_dim;
+empo_max_dim_fn max_dim;
+empo_softmax_fn softmax;
+empo_softmax_backward_fn softmax_backward;
+empo_gemm_fn gemm;
+empo_index_rows_fn index_rows;
+empo_index_rows_add_fn index_rows_add;
+empo_rmsnorm_forward_fn rmsnorm_forward;
+empo_rmsnorm_backward_fn rmsnorm_backward;
+empo_swiglu_forward_fn swiglu_forward;
+empo_swiglu_backward_fn swiglu_backward;
+empo_rope_fn rope_forward, rope_backward;
+empo_attention_work_fn attention_work;
+empo_attention_forward_fn attention_forward;
+empo_attention_backward_fn attention_backward;
+empo_logprob_entropy_forward_fn logprob_entropy_forward;
+empo_logprob_entropy_backward_fn logprob_entropy_backward;
+empo_adamw_fn adamw;
+empo_sumsq_fn sumsq;
+empo_scale_fn scale;
+
+[[noreturn]] static void missing(const char *slot) {
+    std::fprintf(stderr, "empo: the %s table has no %s kernel yet; the op should have asked supports() first\n",
+                 EMPO_CUDA_TABLE_NAME, slot);
+    std::abort();
+}
+static void no_sample_row(int64_t *, float *, float *, const float *, int64_t, const empo_sampling *, double, void *) {
+    missing("sample_row");
+}
+static int64_t no_kv_attention_work(const empo_kv_shape *) { missing("kv_attention_work"); }
+static void no_kv_attention(float *, float *, const float *, const float *, const float *, const int64_t *,
+                            const int64_t *, const int64_t *, const float *, const float *, const int64_t *,
+                            const empo_kv_shape *) {
+    missing("kv_attention");
+}
+static int64_t no_decode_scratch(const empo_decode_model *, int64_t) { missing("decode_scratch_floats"); }
+static void no_decode_step(float *, float *, const empo_decode_model *, const empo_decode_batch *) {
+    missing("decode_step");
+}
+static void no_decode_prefill(float *, float *, const empo_decode_model *, const empo_prefill_batch *) {
+    missing("decode_prefill");
+}
+
+static int supports(size_t slot) {
+    return slot < EMPO_SLOT(sample_row);   /* the slots from sample_row on are the sampler's and decoder's */
+}
+EMPO_CUDA_END
+
+extern "C" const empo_kernel_table EMPO_CUDA_TABLE = {
+    .name = EMPO_CUDA_TABLE_NAME,
+    .device = &EMPO_CUDA_DEVICE,
+    .supports = EMPO_CUDA_NS::supports,
+    .binary = EMPO_CUDA_NS::binary,
+    .unary = EMPO_CUDA_NS::unary,
+    .unary_backward = EMPO_CUDA_NS::unary_backward,
+    .sum_dim = EMPO_CUDA_NS::sum_dim,
+    .max_dim = EMPO_CUDA_NS::max_dim,
+    .softmax = EMPO_CUDA_NS::softmax,
+    .softmax_backward = EMPO_CUDA_NS::softmax_backward,
+    .gemm = EMPO_CUDA_NS::gemm,
+    .index_rows = EMPO_CUDA_NS::index_rows,
+    .index_rows_add = EMPO_CUDA_NS::index_rows_add,
+    .rmsnorm_forward = EMPO_CUDA_NS::rmsnorm_forward,
+    .rmsnorm_backward = EMPO_CUDA_NS::rmsnorm_backward,
+    .swiglu_forward = EMPO_CUDA_NS::swiglu_forward,
+    .swiglu_backward = EMPO_CUDA_NS::swiglu_backward,
+    .rope_forward = EMPO_CUDA_NS::rope_forward,
+    .rope_backward = EMPO_CUDA_NS::rope_backward,
+    .attention_work = EMPO_CUDA_NS::attention_work,
+    .attention_forward = EMPO_CUDA_NS::attention_forward,
+    .attention_backward = EMPO_CUDA_NS::attention_backward,
+    .logprob_entropy_forward = EMPO_CUDA_NS::logprob_entropy_forward,
+    .logprob_entropy_backward = EMPO_CUDA_NS::logprob_entropy_backward,
+    .adamw = EMPO_CUDA_NS::adamw,
+    .sumsq = EMPO_CUDA_NS::sumsq,
+    .scale = EMPO_CUDA_NS::scale,
+    .sample_row = EMPO_CUDA_NS::no_sample_row,
+    .kv_attention_work = EMPO_CUDA_NS::no_kv_attention_work,
+    .kv_attention = EMPO_CUDA_NS::no_kv_attention,
+    .decode_scratch_floats = EMPO_CUDA_NS::no_decode_scratch,
+    .decode_step = EMPO_CUDA_NS::no_decode_step,
+    .decode_prefill = EMPO_CUDA_NS::no_decode_prefill,
+};

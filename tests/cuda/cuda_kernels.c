@@ -1,0 +1,456 @@
+/* cuda_kernels.c — every slot of the CUDA kernel table against the
+ * reference table, slot by slot, at shapes that cross the kernels' block,
+ * tile and warp boundaries and their tails, with the edge cases the
+ * reference defines (NaN, ties, -inf logits, hidden keys, rows that see
+ * nothing, NULL gradients).
+ *
+ * Built twice (tests/CMakeLists.txt): against the emulation
+ * (cuda/kernels_emulated: the same .cu sources run on the host, in CI) and
+ * against the real table (cuda/kernels: on a GPU; exit 77, "skipped", on
+ * a machine without one). Inputs go up and results come down through the
+ * table's device (kernels/device.h), so the kernels only ever see device
+ * pointers. Tolerance: ||got - want|| / ||want|| <= 1e-5 (f32; DESIGN). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+#include "kernels/kernels.h"
+
+#ifdef EMPO_TEST_EMULATED
+extern const empo_kernel_table empo_kernels_cuda_emulated;
+#define TABLE empo_kernels_cuda_emulated
+#else
+extern const empo_kernel_table empo_kernels_cuda;
+#define TABLE empo_kernels_cuda
+#endif
+
+static const empo_kernel_table *K = &TABLE;
+static const empo_kernel_table *R = &empo_kernels_ref;
+static const double TOL = 1e-5;
+
+/* ---- host <-> device ---- */
+static void *up(const void *host, size_t bytes) {
+    void *d = K->device->alloc(bytes ? bytes : 1);
+    if (!d || K->device->upload(d, host, bytes)) {
+        fprintf(stderr, "device: %s\n", K->device->last_error());
+        exit(1);
+    }
+    return d;
+}
+static void down(void *host, const void *dev, size_t bytes) {
+    if (K->device->download(host, dev, bytes)) {
+        fprintf(stderr, "device: %s\n", K->device->last_error());
+        exit(1);
+    }
+}
+static void *dalloc(size_t bytes) {
+    void *d = K->device->alloc(bytes ? bytes : 1);
+    if (!d) {
+        fprintf(stderr, "device: %s\n", K->device->last_error());
+        exit(1);
+    }
+    return d;
+}
+static void drop(void *dev) { K->device->release(dev); }
+#define ALLOCF(n) ((float *)dalloc(sizeof(float) * (size_t)(n)))
+#define UPF(p, n) ((float *)up((p), sizeof(float) * (size_t)(n)))
+#define UPI(p, n) ((int64_t *)up((p), sizeof(int64_t) * (size_t)(n)))
+
+static float *randoms(int64_t n, uint64_t seed, float lo, float hi) {
+    float *a = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    check_fill_uniform(a, n, seed);
+    for (int64_t i = 0; i < n; i++) a[i] = lo + (a[i] + 1.0f) * 0.5f * (hi - lo);
+    return a;
+}
+
+/* ||got - want|| / ||want||; NaN must meet NaN, inf the same inf */
+static void compare(const char *what, const float *got, const float *want, int64_t n) {
+    double num = 0, den = 0;
+    int64_t bad = -1;
+    for (int64_t i = 0; i < n; i++) {
+        if (isnan(want[i]) || isinf(want[i])) {
+            if (!(isnan(want[i]) ? isnan(got[i]) : got[i] == want[i]) && bad < 0) bad = i;
+            continue;
+        }
+        num += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
+        den += (double)want[i] * want[i];
+    }
+    double err = den > 0 ? sqrt(num / den) : sqrt(num);
+    check_report(__FILE__, __LINE__, bad < 0 && err <= TOL,
+                 "%s: relative error %.3g%s (element %lld: %g, want %g)", what, err,
+                 bad >= 0 ? ", a NaN or inf differs" : "", (long long)(bad >= 0 ? bad : 0),
+                 bad >= 0 ? got[bad] : 0.0, bad >= 0 ? want[bad] : 0.0);
+}
+
+/* ---- elementwise ---- */
+static void test_elementwise(void) {
+    const int64_t sizes[] = {1, 31, 256, 257, 5000};
+    const int64_t strides[][2] = {{1, 1}, {1, 0}, {0, 1}, {2, 3}};
+    for (int si = 0; si < 5; si++)
+        for (int op = EMPO_BIN_ADD; op <= EMPO_BIN_GT; op++)
+            for (int st = 0; st < 4; st++) {
+                const int64_t n = sizes[si], sa = strides[st][0], sb = strides[st][1];
+                float *a = randoms(n * 3 + 1, 11 + op, op == EMPO_BIN_POW ? 0.1f : -2.0f, 2.0f);
+                float *b = randoms(n * 3 + 1, 12 + si, -2.0f, 2.0f);
+                if (n > 3) a[sa * 2] = NAN, b[sb * 3] = b[sb * 2], a[sa * 3] = b[sb * 3];   /* NaN, ties */
+                float *want = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+                float *da = UPF(a, n * 3 + 1), *db = UPF(b, n * 3 + 1), *dy = ALLOCF(n);
+                R->binary(op, want, a, sa, b, sb, n);
+                K->binary(op, dy, da, sa, db, sb, n);
+                down(got, dy, sizeof(float) * n);
+                char what[64];
+                snprintf(what, sizeof what, "binary op %d, n %lld, strides %lld/%lld", op, (long long)n,
+                         (long long)sa, (long long)sb);
+                compare(what, got, want, n);
+                drop(da), drop(db), drop(dy);
+                free(a), free(b), free(want), free(got);
+            }
+    for (int op = EMPO_UN_NEG; op <= EMPO_UN_CLAMP; op++)
+        for (int si = 0; si < 5; si++) {
+            const int64_t n = sizes[si];
+            const int positive = op == EMPO_UN_LOG || op == EMPO_UN_SQRT || op == EMPO_UN_RSQRT ||
+                                 op == EMPO_UN_POW_S || op == EMPO_UN_RDIV_S;
+            float *x = randoms(n, 21 + op, positive ? 0.1f : -3.0f, 3.0f), *g = randoms(n, 22, -1, 1);
+            float *y = malloc(sizeof(float) * n), *want = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+            const float p0 = op == EMPO_UN_CLAMP ? -0.5f : 1.7f, p1 = 0.5f;
+            R->unary(op, y, x, n, p0, p1);
+            float *dx = UPF(x, n), *dy = UPF(y, n), *dg = UPF(g, n), *dout = ALLOCF(n);
+            K->unary(op, dout, dx, n, p0, p1);
+            down(got, dout, sizeof(float) * n);
+            char what[64];
+            snprintf(what, sizeof what, "unary op %d, n %lld", op, (long long)n);
+            compare(what, got, y, n);
+            R->unary_backward(op, want, g, x, y, n, p0, p1);
+            K->unary_backward(op, dout, dg, dx, dy, n, p0, p1);
+            down(got, dout, sizeof(float) * n);
+            snprintf(what, sizeof what, "unary_backward op %d, n %lld", op, (long long)n);
+            compare(what, got, want, n);
+            drop(dx), drop(dy), drop(dg), drop(dout);
+            free(x), free(g), free(y), free(want), free(got);
+        }
+}
+
+/* ---- reductions over (outer, n, inner) ---- */
+static void test_reduce(void) {
+    const int64_t shapes[][3] = {{3, 1, 5}, {2, 31, 3}, {2, 32, 1}, {1, 1000, 1}, {4, 257, 2}, {5, 3, 700}, {1, 1, 1}};
+    for (int c = 0; c < 7; c++) {
+        const int64_t o = shapes[c][0], n = shapes[c][1], in = shapes[c][2], total = o * n * in, lines = o * in;
+        float *x = randoms(total, 31 + c, -4, 4), *g = randoms(total, 32 + c, -1, 1);
+        if (n > 4) x[2 * in] = x[4 * in], x[in] = 9.0f, x[3 * in] = 9.0f;   /* a tie for the max: the first wins */
+        if (lines > 1 && n > 2) x[(n + 1) * in + 1 - in] = NAN;               /* a NaN in another line */
+        float *want = malloc(sizeof(float) * total), *got = malloc(sizeof(float) * total);
+        int64_t *iw = malloc(sizeof(int64_t) * lines), *ig = malloc(sizeof(int64_t) * lines);
+        float *dx = UPF(x, total), *dg = UPF(g, total), *dy = ALLOCF(total);
+        int64_t *di = dalloc(sizeof(int64_t) * (size_t)lines);
+        char what[96];
+        snprintf(what, sizeof what, "(%lld, %lld, %lld)", (long long)o, (long long)n, (long long)in);
+
+        R->sum_dim(want, x, o, n, in);
+        K->sum_dim(dy, dx, o, n, in);
+        down(got, dy, sizeof(float) * lines);
+        char w2[128];
+        snprintf(w2, sizeof w2, "sum_dim %s", what);
+        compare(w2, got, want, lines);
+
+        R->max_dim(want, iw, x, o, n, in);
+        K->max_dim(dy, di, dx, o, n, in);
+        down(got, dy, sizeof(float) * lines);
+        down(ig, di, sizeof(int64_t) * lines);
+        snprintf(w2, sizeof w2, "max_dim %s", what);
+        compare(w2, got, want, lines);
+        check_report(__FILE__, __LINE__, memcmp(iw, ig, sizeof(int64_t) * lines) == 0, "max_dim %s: indices", what);
+
+        for (int lg = 0; lg < 2; lg++) {
+            float *y = malloc(sizeof(float) * total);
+            R->softmax(y, x, o, n, in, lg);
+            K->softmax(dy, dx, o, n, in, lg);
+            down(got, dy, sizeof(float) * total);
+            snprintf(w2, sizeof w2, "%s %s", lg ? "log_softmax" : "softmax", what);
+            compare(w2, got, y, total);
+            float *dyy = UPF(y, total);
+            R->softmax_backward(want, g, y, o, n, in, lg);
+            K->softmax_backward(dy, dg, dyy, o, n, in, lg);
+            down(got, dy, sizeof(float) * total);
+            snprintf(w2, sizeof w2, "%s backward %s", lg ? "log_softmax" : "softmax", what);
+            compare(w2, got, want, total);
+            drop(dyy);
+            free(y);
+        }
+        drop(dx), drop(dg), drop(dy), drop(di);
+        free(x), free(g), free(want), free(got), free(iw), free(ig);
+    }
+}
+
+/* ---- products: every transpose, padded leading dims, alpha/beta, K = 0 ---- */
+static void test_gemm(void) {
+    const int64_t shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {33, 17, 64}, {64, 65, 3}, {5, 6, 0}};
+    for (int c = 0; c < 5; c++)
+        for (int t = 0; t < 4; t++)
+            for (int ab = 0; ab < 3; ab++) {
+                const int64_t M = shapes[c][0], N = shapes[c][1], Kd = shapes[c][2];
+                const int ta = t & 1, tb = t >> 1;
+                const int64_t lda = (ta ? M : Kd) + 3, ldb = (tb ? Kd : N) + 2, ldc = N + 1;
+                const int64_t na = (ta ? Kd : M) * lda + 1, nb = (tb ? N : Kd) * ldb + 1, nc = M * ldc;
+                const float alpha = ab == 2 ? 0.5f : 1.0f, beta = ab == 0 ? 0.0f : (ab == 1 ? 1.0f : -2.0f);
+                float *A = randoms(na, 41 + c, -1, 1), *B = randoms(nb, 42 + t, -1, 1), *C = randoms(nc, 43, -1, 1);
+                if (beta == 0.0f) C[0] = NAN;   /* beta 0 ignores C, NaN included */
+                float *dA = UPF(A, na), *dB = UPF(B, nb), *dC = UPF(C, nc), *got = malloc(sizeof(float) * nc);
+                R->gemm(ta, tb, M, N, Kd, alpha, A, lda, B, ldb, beta, C, ldc);
+                K->gemm(ta, tb, M, N, Kd, alpha, dA, lda, dB, ldb, beta, dC, ldc);
+                down(got, dC, sizeof(float) * nc);
+                char what[96];
+                snprintf(what, sizeof what, "gemm %lldx%lldx%lld trans %d%d alpha %g beta %g", (long long)M,
+                         (long long)N, (long long)Kd, ta, tb, alpha, beta);
+                compare(what, got, C, nc);
+                drop(dA), drop(dB), drop(dC);
+                free(A), free(B), free(C), free(got);
+            }
+}
+
+/* ---- row gather (any element size) and ordered scatter-add ---- */
+static void test_index(void) {
+    const int64_t outer = 3, D = 7, Kn = 9, inner = 5;
+    int64_t idx[9] = {6, 0, 3, 3, 1, 6, 6, 2, 0};
+    int64_t *didx = UPI(idx, Kn);
+    const int esizes[] = {4, 8, 2, 1, 12};
+    for (int e = 0; e < 5; e++) {
+        const int es = esizes[e];
+        const size_t xb = (size_t)(outer * D * inner * es), yb = (size_t)(outer * Kn * inner * es);
+        unsigned char *x = malloc(xb), *want = malloc(yb), *got = malloc(yb);
+        for (size_t i = 0; i < xb; i++) x[i] = (unsigned char)(i * 37 + 11);
+        void *dx = up(x, xb), *dy = dalloc(yb);
+        R->index_rows(want, x, idx, outer, D, Kn, inner, es);
+        K->index_rows(dy, dx, didx, outer, D, Kn, inner, es);
+        down(got, dy, yb);
+        check_report(__FILE__, __LINE__, memcmp(want, got, yb) == 0, "index_rows, elements of %d bytes", es);
+        drop(dx), drop(dy);
+        free(x), free(want), free(got);
+    }
+    float *gx = randoms(outer * D * inner, 51, -1, 1), *gy = randoms(outer * Kn * inner, 52, -1, 1);
+    float *dgx = UPF(gx, outer * D * inner), *dgy = UPF(gy, outer * Kn * inner), *got = malloc(sizeof(float) * outer * D * inner);
+    R->index_rows_add(gx, gy, idx, outer, D, Kn, inner);
+    K->index_rows_add(dgx, dgy, didx, outer, D, Kn, inner);
+    down(got, dgx, sizeof(float) * outer * D * inner);
+    compare("index_rows_add (repeated indices)", got, gx, outer * D * inner);
+    drop(dgx), drop(dgy), drop(didx);
+    free(gx), free(gy), free(got);
+}
+
+/* ---- RMSNorm, SwiGLU, RoPE ---- */
+static void test_norm_swiglu_rope(void) {
+    const int64_t shapes[][2] = {{1, 1}, {3, 257}, {5, 896}, {300, 7}};
+    for (int c = 0; c < 4; c++) {
+        const int64_t N = shapes[c][0], D = shapes[c][1];
+        float *x = randoms(N * D, 61, -2, 2), *w = randoms(D, 62, 0.5f, 1.5f), *g = randoms(N * D, 63, -1, 1);
+        float *out = malloc(sizeof(float) * N * D), *rstd = malloc(sizeof(float) * N), *dxw = malloc(sizeof(float) * N * D);
+        float *dww = malloc(sizeof(float) * D), *got = malloc(sizeof(float) * N * D);
+        float *dx = UPF(x, N * D), *dw = UPF(w, D), *dg = UPF(g, N * D), *dout = ALLOCF(N * D), *drs = ALLOCF(N);
+        float *ddx = ALLOCF(N * D), *ddw = ALLOCF(D);
+        R->rmsnorm_forward(out, rstd, x, w, N, D, 1e-6f);
+        K->rmsnorm_forward(dout, drs, dx, dw, N, D, 1e-6f);
+        down(got, dout, sizeof(float) * N * D);
+        compare("rmsnorm_forward out", got, out, N * D);
+        down(got, drs, sizeof(float) * N);
+        compare("rmsnorm_forward rstd", got, rstd, N);
+        for (int which = 0; which < 3; which++) {   /* both, dx only, dw only */
+            R->rmsnorm_backward(which != 2 ? dxw : NULL, which != 1 ? dww : NULL, g, x, w, rstd, N, D);
+            K->rmsnorm_backward(which != 2 ? ddx : NULL, which != 1 ? ddw : NULL, dg, dx, dw, drs, N, D);
+            if (which != 2) down(got, ddx, sizeof(float) * N * D), compare("rmsnorm_backward dx", got, dxw, N * D);
+            if (which != 1) down(got, ddw, sizeof(float) * D), compare("rmsnorm_backward dw", got, dww, D);
+        }
+        /* SwiGLU over the same buffers: gate = x, up = g */
+        R->swiglu_forward(out, x, g, N * D);
+        K->swiglu_forward(dout, dx, dg, N * D);
+        down(got, dout, sizeof(float) * N * D);
+        compare("swiglu_forward", got, out, N * D);
+        for (int which = 0; which < 3; which++) {
+            R->swiglu_backward(which != 2 ? dxw : NULL, which != 1 ? out : NULL, g, x, g, N * D);
+            K->swiglu_backward(which != 2 ? ddx : NULL, which != 1 ? dout : NULL, dg, dx, dg, N * D);
+            if (which != 2) down(got, ddx, sizeof(float) * N * D), compare("swiglu_backward dgate", got, dxw, N * D);
+            if (which != 1) down(got, dout, sizeof(float) * N * D), compare("swiglu_backward dup", got, out, N * D);
+        }
+        drop(dx), drop(dw), drop(dg), drop(dout), drop(drs), drop(ddx), drop(ddw);
+        free(x), free(w), free(g), free(out), free(rstd), free(dxw), free(dww), free(got);
+    }
+    const int64_t rs[][4] = {{2, 3, 5, 8}, {1, 2, 17, 64}, {1, 1, 3, 2}};
+    for (int c = 0; c < 3; c++) {
+        const int64_t B = rs[c][0], H = rs[c][1], T = rs[c][2], Dh = rs[c][3], n = B * H * T * Dh;
+        int64_t *pos = malloc(sizeof(int64_t) * B * T);
+        for (int64_t i = 0; i < B * T; i++) pos[i] = (i * 7919) % 32768;
+        float *x = randoms(n, 71 + c, -1, 1), *want = malloc(sizeof(float) * n), *got = malloc(sizeof(float) * n);
+        float *dx = UPF(x, n), *dy = ALLOCF(n);
+        int64_t *dpos = UPI(pos, B * T);
+        for (int dir = 0; dir < 2; dir++) {
+            (dir ? R->rope_backward : R->rope_forward)(want, x, pos, B, H, T, Dh, 1000000.0);
+            (dir ? K->rope_backward : K->rope_forward)(dy, dx, dpos, B, H, T, Dh, 1000000.0);
+            down(got, dy, sizeof(float) * n);
+            compare(dir ? "rope_backward" : "rope_forward", got, want, n);
+        }
+        drop(dx), drop(dy), drop(dpos);
+        free(pos), free(x), free(want), free(got);
+    }
+}
+
+/* ---- attention: causal and not, cached keys (S > T), hidden keys, a batch
+ * row that sees nothing, more queries than a tile, head dims over a tile ---- */
+typedef struct {
+    int64_t B, Hq, Hkv, T, S, Dh;
+    int causal, keep;   /* keep: 0 none, 1 some keys hidden, 2 batch row 0 sees nothing */
+} attn_case;
+
+static void test_attention(void) {
+    const attn_case cases[] = {
+        {2, 4, 2, 5, 5, 8, 1, 0},   {1, 2, 1, 3, 7, 16, 1, 1}, {1, 1, 1, 130, 130, 64, 1, 0},
+        {2, 2, 2, 4, 9, 8, 0, 1},   {2, 2, 1, 3, 3, 8, 1, 2},  {1, 1, 1, 3, 3, 200, 1, 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const attn_case *x = &cases[c];
+        empo_attn_shape a = {x->B, x->Hq, x->Hkv, x->T, x->S, x->Dh, x->causal, 1.0f / sqrtf((float)x->Dh)};
+        const int64_t nq = a.B * a.Hq * a.T * a.Dh, nkv = a.B * a.Hkv * a.S * a.Dh, rows = a.B * a.Hq * a.T;
+        float *q = randoms(nq, 81 + c, -1, 1), *k = randoms(nkv, 82 + c, -1, 1), *v = randoms(nkv, 83 + c, -1, 1);
+        float *dout = randoms(nq, 84 + c, -1, 1), *keep = NULL;
+        if (x->keep) {
+            keep = malloc(sizeof(float) * a.B * a.S);
+            for (int64_t i = 0; i < a.B * a.S; i++) keep[i] = x->keep == 2 ? (i >= a.S) : (i % 3 != 1);
+            for (int64_t b = 0; b < a.B; b++)   /* what a hidden key holds is never read */
+                for (int64_t s = 0; s < a.S; s++)
+                    if (keep[b * a.S + s] == 0.0f) v[((b * a.Hkv) * a.S + s) * a.Dh] = NAN;
+        }
+        float *out = malloc(sizeof(float) * nq), *lse = malloc(sizeof(float) * rows);
+        float *got = malloc(sizeof(float) * (size_t)(nq > nkv ? nq : nkv));
+        float *dq = malloc(sizeof(float) * nq), *dk = malloc(sizeof(float) * nkv), *dv = malloc(sizeof(float) * nkv);
+        float *Dq = UPF(q, nq), *Dk = UPF(k, nkv), *Dv = UPF(v, nkv), *Dg = UPF(dout, nq);
+        float *Dkeep = keep ? UPF(keep, a.B * a.S) : NULL, *Dout = ALLOCF(nq), *Dlse = ALLOCF(rows);
+        float *Ddq = ALLOCF(nq), *Ddk = ALLOCF(nkv), *Ddv = ALLOCF(nkv), *Dwork = ALLOCF(K->attention_work(&a) + 1);
+        char what[96];
+        snprintf(what, sizeof what, "attention case %zu", c);
+        R->attention_forward(out, lse, NULL, q, k, v, keep, &a);
+        K->attention_forward(Dout, Dlse, Dwork, Dq, Dk, Dv, Dkeep, &a);
+        down(got, Dout, sizeof(float) * nq);
+        char w2[128];
+        snprintf(w2, sizeof w2, "%s forward out", what);
+        compare(w2, got, out, nq);
+        down(got, Dlse, sizeof(float) * rows);
+        snprintf(w2, sizeof w2, "%s forward lse", what);
+        compare(w2, got, lse, rows);
+        R->attention_backward(dq, dk, dv, NULL, dout, q, k, v, out, keep, lse, &a);
+        for (int which = 0; which < 2; which++) {   /* all three, then dq alone */
+            K->attention_backward(Ddq, which ? NULL : Ddk, which ? NULL : Ddv, Dwork, Dg, Dq, Dk, Dv, Dout, Dkeep,
+                                  Dlse, &a);
+            down(got, Ddq, sizeof(float) * nq);
+            snprintf(w2, sizeof w2, "%s backward dq", what);
+            compare(w2, got, dq, nq);
+            if (which) break;
+            down(got, Ddk, sizeof(float) * nkv);
+            snprintf(w2, sizeof w2, "%s backward dk", what);
+            compare(w2, got, dk, nkv);
+            down(got, Ddv, sizeof(float) * nkv);
+            snprintf(w2, sizeof w2, "%s backward dv", what);
+            compare(w2, got, dv, nkv);
+        }
+        drop(Dq), drop(Dk), drop(Dv), drop(Dg), drop(Dout), drop(Dlse), drop(Ddq), drop(Ddk), drop(Ddv), drop(Dwork);
+        if (Dkeep) drop(Dkeep);
+        free(q), free(k), free(v), free(dout), free(keep), free(out), free(lse), free(got), free(dq), free(dk), free(dv);
+    }
+}
+
+/* ---- log-prob and entropy: vocabularies past a block, -inf logits, NULL upstream gradients ---- */
+static void test_logprob(void) {
+    const int64_t shapes[][2] = {{1, 1}, {3, 513}, {2, 5000}, {4, 7}};
+    for (int c = 0; c < 4; c++) {
+        const int64_t N = shapes[c][0], V = shapes[c][1];
+        float *x = randoms(N * V, 91 + c, -6, 6), *gl = randoms(N, 92, -1, 1), *ge = randoms(N, 93, -1, 1);
+        int64_t *ids = malloc(sizeof(int64_t) * N);
+        for (int64_t n = 0; n < N; n++) ids[n] = (n * 131 + 7) % V;
+        for (int64_t i = 3; i < N * V; i += 5)
+            if (i % V != ids[i / V]) x[i] = -INFINITY;   /* banned tokens */
+        float *lp = malloc(sizeof(float) * N), *ent = malloc(sizeof(float) * N), *lse = malloc(sizeof(float) * N);
+        float *want = malloc(sizeof(float) * N * V), *got = malloc(sizeof(float) * N * V);
+        float *Dx = UPF(x, N * V), *Dgl = UPF(gl, N), *Dge = UPF(ge, N), *Dlp = ALLOCF(N), *Dent = ALLOCF(N);
+        float *Dlse = ALLOCF(N), *Dd = ALLOCF(N * V);
+        int64_t *Dids = UPI(ids, N);
+        R->logprob_entropy_forward(lp, ent, lse, x, ids, N, V);
+        K->logprob_entropy_forward(Dlp, Dent, Dlse, Dx, Dids, N, V);
+        down(got, Dlp, sizeof(float) * N);
+        compare("logprob_entropy_forward logp", got, lp, N);
+        down(got, Dent, sizeof(float) * N);
+        compare("logprob_entropy_forward entropy", got, ent, N);
+        down(got, Dlse, sizeof(float) * N);
+        compare("logprob_entropy_forward lse", got, lse, N);
+        for (int which = 0; which < 3; which++) {   /* both, logp only, entropy only */
+            R->logprob_entropy_backward(want, which != 2 ? gl : NULL, which != 1 ? ge : NULL, x, ids, lse, ent, N, V);
+            K->logprob_entropy_backward(Dd, which != 2 ? Dgl : NULL, which != 1 ? Dge : NULL, Dx, Dids, Dlse, Dent, N, V);
+            down(got, Dd, sizeof(float) * N * V);
+            compare("logprob_entropy_backward", got, want, N * V);
+        }
+        drop(Dx), drop(Dgl), drop(Dge), drop(Dlp), drop(Dent), drop(Dlse), drop(Dd), drop(Dids);
+        free(x), free(gl), free(ge), free(ids), free(lp), free(ent), free(lse), free(want), free(got);
+    }
+}
+
+/* ---- the optimizer: AdamW, the sum of squares (same bits twice), scaling ---- */
+static void test_optimizer(void) {
+    const int64_t sizes[] = {1, 255, 70000};
+    empo_adamw_scalars s = {0.9f, 0.999f, 1e-8f, 0.1f, 0.001f, 1.0f - 1e-3f * 0.01f, 1e-3f / 0.1f, 0.0316227766f};
+    for (int c = 0; c < 3; c++) {
+        const int64_t n = sizes[c];
+        float *p = randoms(n, 101, -1, 1), *m = randoms(n, 102, -0.1f, 0.1f), *v = randoms(n, 103, 0, 0.01f);
+        float *g = randoms(n, 104, -1, 1), *got = malloc(sizeof(float) * n);
+        float *Dp = UPF(p, n), *Dm = UPF(m, n), *Dv = UPF(v, n), *Dg = UPF(g, n);
+        R->adamw(p, m, v, g, n, &s);
+        K->adamw(Dp, Dm, Dv, Dg, n, &s);
+        down(got, Dp, sizeof(float) * n);
+        compare("adamw p", got, p, n);
+        down(got, Dm, sizeof(float) * n);
+        compare("adamw m", got, m, n);
+        down(got, Dv, sizeof(float) * n);
+        compare("adamw v", got, v, n);
+        const double want = R->sumsq(g, n), first = K->sumsq(Dg, n), second = K->sumsq(Dg, n);
+        check_report(__FILE__, __LINE__, fabs(first - want) <= 1e-12 * want && first == second,
+                     "sumsq n %lld: %.17g, again %.17g, want %.17g", (long long)n, first, second, want);
+        R->scale(g, n, -0.375f);
+        K->scale(Dg, n, -0.375f);
+        down(got, Dg, sizeof(float) * n);
+        compare("scale", got, g, n);
+        drop(Dp), drop(Dm), drop(Dv), drop(Dg);
+        free(p), free(m), free(v), free(g), free(got);
+    }
+}
+
+/* ---- the table: filled, and says which slots it runs ---- */
+static void test_table(void) {
+    typedef void (*any_fn)(void);
+    const size_t first = offsetof(empo_kernel_table, binary), n = (sizeof *K - first) / sizeof(any_fn);
+    for (size_t i = 0; i < n; i++) {
+        any_fn f;
+        memcpy(&f, (const char *)K + first + i * sizeof f, sizeof f);
+        check_report(__FILE__, __LINE__, f != NULL, "slot %zu is NULL", i);
+    }
+    CHECK(K->device != NULL && K->supports != NULL);
+    CHECK(empo_kernels_support(K, EMPO_SLOT(gemm)) && empo_kernels_support(K, EMPO_SLOT(attention_backward)));
+    CHECK(empo_kernels_support(K, EMPO_SLOT(scale)));
+    CHECK(!empo_kernels_support(K, EMPO_SLOT(sample_row)) && !empo_kernels_support(K, EMPO_SLOT(decode_step)));
+    CHECK(empo_kernels_support(R, EMPO_SLOT(decode_step)));
+}
+
+int main(void) {
+    if (K->device->count() < 1) {
+        printf("SKIP: no CUDA device (%s)\n", K->device->name);
+        return 77;
+    }
+    char name[256] = "";
+    K->device->describe(0, name, sizeof name);
+    printf("  table %s on %s\n", K->name, name);
+    test_table();
+    test_elementwise();
+    test_reduce();
+    test_gemm();
+    test_index();
+    test_norm_swiglu_rope();
+    test_attention();
+    test_logprob();
+    test_optimizer();
+    CHECK(K->device->synchronize() == 0);
+    return check_finish("cuda_kernels");
+}
