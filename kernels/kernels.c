@@ -64,3 +64,4 @@ const empo_kernel_table *empo_kernels_fast(void) {
 }
 
 void empo_kernels_use(const empo_kernel_table *k) { active = k; }
+

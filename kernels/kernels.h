@@ -112,4 +112,10 @@ const empo_kernel_table *empo_kernels_best(void);
  * where turning the reference off goes back to. */
 const empo_kernel_table *empo_kernels_fast(void);
 
+/* The table of a device: 0 (EMPO_CPU) the table in use, 1 (EMPO_CUDA) the
+ * CUDA table, loaded from libempo_cuda the first time; NULL when that
+ * device cannot be used, and empo_kernels_device_why() says why. */
+const empo_kernel_table *empo_kernels_device(int device);
+const char *empo_kernels_device_why(void);
+
 #endif

@@ -7,12 +7,20 @@
  * default 4096); past it blocks go back to the system.
  *
  * A storage can instead point into a refcounted file mapping
- * (empo_storage_from_mapping): safetensors' zero-copy tensors. */
+ * (empo_storage_from_mapping): safetensors' zero-copy tensors.
+ *
+ * Device storages (CUDA) have the same size classes in a pool of their
+ * own: the header is malloc'd on the host, the block comes from the
+ * device table's alloc (kernels/device.h) and goes back to that pool's
+ * free lists, so a steady training step allocates nothing on the device.
+ * When the device is full the pool gives its cached blocks back and
+ * tries once more. EMPO_CUDA_CACHE_LIMIT_MB bounds it (default: none). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include "tensor/tensor_internal.h"
+#include "kernels/kernels.h"
 
 enum { N_CLASSES = 256, ALIGNMENT = 64 };
 
@@ -88,18 +96,121 @@ static void block_put(void *p, size_t capacity) {
     if (!keep) free(p);
 }
 
+/* ---- the device pool: blocks of device memory, parked by size class ----
+ * The blocks cannot hold the list links (the host cannot write them), so
+ * each parked block has a small host node. */
+typedef struct device_block {
+    struct device_block *next;
+    void *data;
+} device_block;
+
+static struct {
+    pthread_mutex_t lock;
+    device_block *lists[N_CLASSES];
+    int64_t live, cached, peak, limit, allocs;
+} device_pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .limit = -2};
+
+static int64_t device_cache_limit(void) {
+    if (device_pool.limit == -2) {
+        const char *e = getenv("EMPO_CUDA_CACHE_LIMIT_MB");
+        device_pool.limit = e && *e ? atoll(e) * 1024 * 1024 : -1;
+    }
+    return device_pool.limit;
+}
+
+/* gives every parked block back to the device; call with the lock held */
+static void device_pool_drain(const empo_device_api *dev) {
+    for (int c = 0; c < N_CLASSES; c++)
+        while (device_pool.lists[c]) {
+            device_block *b = device_pool.lists[c];
+            device_pool.lists[c] = b->next;
+            dev->release(b->data);
+            free(b);
+        }
+    device_pool.cached = 0;
+}
+
+static void *device_block_get(const empo_device_api *dev, size_t nbytes, size_t *capacity) {
+    size_t block;
+    int c = size_class(nbytes, &block);
+    void *data = NULL;
+    pthread_mutex_lock(&device_pool.lock);
+    device_block *b = device_pool.lists[c];
+    if (b) {
+        device_pool.lists[c] = b->next;
+        device_pool.cached -= (int64_t)block;
+        data = b->data;
+        free(b);
+    } else {
+        data = dev->alloc(block);
+        if (!data && device_pool.cached) {   /* full: give the cache back, once */
+            device_pool_drain(dev);
+            data = dev->alloc(block);
+        }
+        if (data) device_pool.allocs++;
+    }
+    if (data) {
+        device_pool.live += (int64_t)block;
+        if (device_pool.live > device_pool.peak) device_pool.peak = device_pool.live;
+    }
+    pthread_mutex_unlock(&device_pool.lock);
+    *capacity = block;
+    return data;
+}
+
+static void device_block_put(const empo_device_api *dev, void *data, size_t capacity) {
+    size_t block;
+    int c = size_class(capacity, &block);
+    device_block *node = malloc(sizeof *node);
+    pthread_mutex_lock(&device_pool.lock);
+    device_pool.live -= (int64_t)capacity;
+    int64_t limit = device_cache_limit();
+    int keep = node && (limit < 0 || device_pool.cached + (int64_t)capacity <= limit);
+    if (keep) {
+        node->data = data;
+        node->next = device_pool.lists[c];
+        device_pool.lists[c] = node;
+        device_pool.cached += (int64_t)capacity;
+    }
+    pthread_mutex_unlock(&device_pool.lock);
+    if (!keep) {
+        free(node);
+        dev->release(data);
+    }
+}
+
+static empo_storage *device_storage_new(size_t nbytes, int device) {
+    const empo_kernel_table *k = empo_kernels_device(device);
+    if (!k) {
+        empo_fail(EMPO_E_DEVICE, "storage: cannot use cuda: %s", empo_kernels_device_why());
+        return NULL;
+    }
+    empo_storage *s = malloc(sizeof *s);
+    size_t capacity = 0;
+    void *data = s ? device_block_get(k->device, nbytes, &capacity) : NULL;
+    if (!data) {
+        free(s);
+        empo_fail(EMPO_E_NOMEM, "storage: cannot allocate %zu bytes on cuda (%s; %lld bytes in use there)", nbytes,
+                  k->device->last_error(), (long long)device_pool.live);
+        return NULL;
+    }
+    *s = (empo_storage){.refcount = 1, .device = device, .nbytes = nbytes, .capacity = capacity, .data = data};
+    return s;
+}
+
 /* The storage header lives at the head of its own block, ahead of the data
  * (one allocation per tensor instead of two). */
 enum { HEADER = ALIGNMENT };
 _Static_assert(sizeof(empo_storage) <= HEADER, "storage header must fit in one alignment unit");
 
 empo_storage *empo_storage_new(size_t nbytes, int device) {
-    if (device != EMPO_CPU) {
-        empo_fail(EMPO_E_DEVICE, "storage: device %d is not available in this build", device);
-        return NULL;
-    }
     if (nbytes > ((size_t)1 << 46)) {
         empo_fail(EMPO_E_NOMEM, "storage: %zu bytes is beyond any machine", nbytes);
+        return NULL;
+    }
+    if (device == EMPO_CUDA) return device_storage_new(nbytes, device);
+    if (device != EMPO_CPU) {
+        empo_fail(EMPO_E_DEVICE, "storage: device %d is not one empo knows (cpu, cuda)", device);
         return NULL;
     }
     size_t capacity;
@@ -123,6 +234,11 @@ void empo_storage_release(empo_storage *s) {
     if (!s || __atomic_sub_fetch(&s->refcount, 1, __ATOMIC_ACQ_REL) > 0) return;
     if (s->mapping) {
         empo_mapping_release(s->mapping);
+        free(s);
+        return;
+    }
+    if (s->device != EMPO_CPU) {
+        device_block_put(empo_kernels_device(s->device)->device, s->data, s->capacity);
         free(s);
         return;
     }
@@ -186,6 +302,17 @@ void empo_mem_reset_peak(void) {
     pthread_mutex_lock(&pool.lock);
     pool.peak = pool.live;
     pthread_mutex_unlock(&pool.lock);
+    pthread_mutex_lock(&device_pool.lock);
+    device_pool.peak = device_pool.live;
+    pthread_mutex_unlock(&device_pool.lock);
+}
+
+int empo_mem_device(int device, empo_device_memory *m) {
+    if (device != EMPO_CUDA) return empo_fail(EMPO_E_DEVICE, "memory: device %d has no pool (cuda: 1)", device);
+    pthread_mutex_lock(&device_pool.lock);
+    *m = (empo_device_memory){device_pool.live, device_pool.cached, device_pool.peak, device_pool.allocs};
+    pthread_mutex_unlock(&device_pool.lock);
+    return EMPO_OK;
 }
 
 void empo_mem_empty_cache(void) {
@@ -199,4 +326,7 @@ void empo_mem_empty_cache(void) {
     }
     pool.cached = 0;
     pthread_mutex_unlock(&pool.lock);
+    pthread_mutex_lock(&device_pool.lock);
+    if (device_pool.cached) device_pool_drain(empo_kernels_device(EMPO_CUDA)->device);
+    pthread_mutex_unlock(&device_pool.lock);
 }

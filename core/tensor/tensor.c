@@ -191,8 +191,8 @@ const char *empo_shape_str(int ndim, const int64_t *shape, char *buf, int buflen
 const char *empo_tensor_describe(const empo_tensor *t, char *buf, int buflen) {
     if (!t) { snprintf(buf, (size_t)buflen, "(null)"); return buf; }
     char shape[160];
-    snprintf(buf, (size_t)buflen, "%s %s", empo_shape_str(t->ndim, t->shape, shape, sizeof shape),
-             empo_dtype_name(t->dtype));
+    snprintf(buf, (size_t)buflen, "%s %s%s", empo_shape_str(t->ndim, t->shape, shape, sizeof shape),
+             empo_dtype_name(t->dtype), empo_tensor_device(t) == EMPO_CPU ? "" : " cuda");
     return buf;
 }
 
@@ -271,8 +271,18 @@ int64_t empo_index_at(const empo_tensor *idx, int64_t flat) {
 }
 
 /* ---- element access ---- */
+/* a device tensor's elements are read from a host copy */
+static int read_from_host_copy(const empo_tensor *t, double *dst) {
+    empo_tensor *host = NULL;
+    EMPO_TRY(empo_to_host_nograd(&host, t));
+    int st = empo_tensor_read_f64(host, dst);
+    empo_tensor_release(host);
+    return st;
+}
+
 int empo_tensor_read_f64(const empo_tensor *t, double *dst) {
     if (!t || !dst) return empo_fail(EMPO_E_ARG, "read_f64: NULL argument");
+    if (empo_tensor_device(t) != EMPO_CPU) return read_from_host_copy(t, dst);
     int64_t n = empo_tensor_numel(t);
     if (empo_tensor_is_contiguous(t)) {
         empo_convert(dst, EMPO_F64, empo_tensor_data(t), t->dtype, n);
@@ -287,6 +297,7 @@ int empo_tensor_item(const empo_tensor *t, double *value) {
     if (empo_tensor_numel(t) != 1)
         return empo_fail(EMPO_E_SHAPE, "item: tensor %s has %lld elements, expected exactly 1", empo_desc(t),
                          (long long)empo_tensor_numel(t));
+    if (empo_tensor_device(t) != EMPO_CPU) return read_from_host_copy(t, value);
     *value = empo_tensor_get_flat(t, 0);
     return EMPO_OK;
 }
@@ -305,19 +316,55 @@ static int element_offset(const char *op, const empo_tensor *t, const int64_t *i
 int empo_tensor_get(const empo_tensor *t, const int64_t *index, double *value) {
     int64_t off;
     EMPO_TRY(element_offset("get", t, index, &off));
+    if (empo_tensor_device(t) != EMPO_CPU) {
+        empo_tensor *one = empo_tensor_view_of(t, 0, NULL, NULL, off);
+        if (!one) return EMPO_E_NOMEM;
+        int st = read_from_host_copy(one, value);
+        empo_tensor_release(one);
+        return st;
+    }
     *value = empo_load_element(t->storage->data, t->dtype, off);
     return EMPO_OK;
+}
+
+/* Writes into a device tensor go through a host tensor of its shape, then
+ * up in one copy; a view with gaps cannot be written that way yet. */
+static int write_through_host(empo_tensor *t, const char *op, double fill, const empo_tensor *src) {
+    if (!empo_tensor_is_contiguous(t))
+        return empo_fail(EMPO_E_DEVICE, "%s: %s is a strided view on the device; only contiguous device "
+                         "tensors can be written from the host", op, empo_desc(t));
+    empo_tensor *host = empo_tensor_new(t->ndim, t->shape, t->dtype), *dev = NULL;
+    if (!host) return EMPO_E_NOMEM;
+    int st = src ? empo_tensor_copy_(host, src) : empo_tensor_fill_(host, fill);
+    if (st == EMPO_OK) st = empo_to_device_nograd(&dev, host, empo_tensor_device(t));
+    if (st == EMPO_OK) st = empo_device_copy_bytes(t, dev);
+    empo_tensor_release(dev);
+    empo_tensor_release(host);
+    return st;
+}
+
+/* the copy_ of tensor_copy.c for a destination on a device */
+int empo_tensor_copy_to_device_(empo_tensor *dst, const empo_tensor *src) {
+    return write_through_host(dst, "copy_", 0.0, src);
 }
 
 int empo_tensor_set(empo_tensor *t, const int64_t *index, double value) {
     int64_t off;
     EMPO_TRY(element_offset("set", t, index, &off));
+    if (empo_tensor_device(t) != EMPO_CPU) {
+        empo_tensor *one = empo_tensor_view_of(t, 0, NULL, NULL, off);
+        if (!one) return EMPO_E_NOMEM;
+        int st = write_through_host(one, "set", value, NULL);
+        empo_tensor_release(one);
+        return st;
+    }
     empo_store_element(t->storage->data, t->dtype, off, value);
     return EMPO_OK;
 }
 
 int empo_tensor_fill_(empo_tensor *t, double value) {
     if (!t) return empo_fail(EMPO_E_ARG, "fill_: NULL tensor");
+    if (empo_tensor_device(t) != EMPO_CPU) return write_through_host(t, "fill_", value, NULL);
     int64_t n = empo_tensor_numel(t);
     if (t->dtype == EMPO_F32 && empo_tensor_is_contiguous(t)) {
         float *p = empo_tensor_data(t), v = (float)value;

@@ -47,6 +47,14 @@ static void strided_copy(char *dst, int ddt, const int64_t *dstr, const char *sr
 
 int empo_tensor_copy_(empo_tensor *dst, const empo_tensor *src) {
     if (!dst || !src) return empo_fail(EMPO_E_ARG, "copy_: NULL tensor");
+    if (empo_tensor_device(dst) != EMPO_CPU) return empo_tensor_copy_to_device_(dst, src);
+    if (empo_tensor_device(src) != EMPO_CPU) {   /* a device source comes down first */
+        empo_tensor *host = NULL;
+        EMPO_TRY(empo_to_host_nograd(&host, src));
+        int st = empo_tensor_copy_(dst, host);
+        empo_tensor_release(host);
+        return st;
+    }
     int nd;
     int64_t shape[EMPO_MAX_DIMS], sstr[EMPO_MAX_DIMS];
     EMPO_TRY(empo_broadcast_shapes("copy_", dst->ndim, dst->shape, src->ndim, src->shape, &nd, shape));

@@ -102,6 +102,22 @@ static inline int empo_tensor_handover(empo_tensor **out, empo_tensor *y, int st
     *out = y;
     return EMPO_OK;
 }
+/* ---- devices (tensor_device.c) ----
+ * A contiguous new tensor on a device (EMPO_CPU: empo_tensor_new). */
+empo_tensor *empo_tensor_new_on(int ndim, const int64_t *shape, int dtype, int device);
+/* x on `device` (a new reference when it is there already); no autograd.
+ * Host to device and back; a device tensor's view comes down as the
+ * contiguous tensor it shows. */
+int empo_to_device_nograd(empo_tensor **out, empo_tensor *x, int device);
+/* A contiguous host tensor with x's values (x itself when it already is one). */
+int empo_to_host_nograd(empo_tensor **out, const empo_tensor *x);
+/* dst's bytes = src's, both contiguous on the same device, same size */
+int empo_device_copy_bytes(empo_tensor *dst, const empo_tensor *src);
+/* copy_ into a contiguous device tensor, through the host */
+int empo_tensor_copy_to_device_(empo_tensor *dst, const empo_tensor *src);
+/* "cpu", "cuda" */
+const char *empo_device_name(int device);
+
 /* Contiguous copy (same dtype), or a new reference when x already is
  * contiguous. Records no autograd. */
 int empo_contiguous_nograd(empo_tensor **out, empo_tensor *x);

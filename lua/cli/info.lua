@@ -1,6 +1,7 @@
 -- cli.info — the `empo info` command: what this process would run on
 -- (version, the kernel table and the best one the CPU runs, threads, the
--- CPU). Part of the command, not of the library.
+-- CPU, and the GPU or why there is none). Part of the command, not of the
+-- library.
 --
 --     empo info                 EMPO_ISA=avx2 empo info
 local empo = require 'empo'
@@ -12,5 +13,7 @@ return function()
                       i.best))
   print(string.format('threads: %d (OMP_NUM_THREADS, or empo.set_num_threads)', i.threads))
   print('cpu:     ' .. i.cpu)
+  local gpu, why = empo.cuda_device()
+  print('gpu:     ' .. (gpu or ('none (' .. why .. ')')))
   return 0
 end

@@ -141,14 +141,37 @@ end
 
 -- Bytes held by live tensors, parked in the allocator cache, and the peak
 -- of live bytes; the number of live tensor handles.
+-- With a CUDA device in use, .cuda holds its pool's figures too (allocs:
+-- blocks ever asked of the device; steady once a step reuses its blocks).
 function empo.memory()
   T.sweep_if_due()
-  return {
+  local m = {
     live = tonumber(C.empo_mem_live_bytes()),
     cached = tonumber(C.empo_mem_cached_bytes()),
     peak = tonumber(C.empo_mem_peak_bytes()),
     tensors = tonumber(C.empo_live_tensors()),
   }
+  local d = ffi.new('empo_device_memory')
+  if C.empo_mem_device(C.EMPO_CUDA, d) == 0 and d.allocs > 0 then
+    m.cuda = { live = tonumber(d.live), cached = tonumber(d.cached), peak = tonumber(d.peak),
+               allocs = tonumber(d.allocs) }
+  end
+  return m
+end
+
+-- Whether tensors can live on the GPU; false and the reason when not.
+function empo.cuda_available()
+  local why = ffi.new('char[512]')
+  if C.empo_device_available(C.EMPO_CUDA, why, 512) ~= 0 then return true end
+  return false, ffi.string(why)
+end
+-- "NVIDIA H100 80GB HBM3, 79.1 GiB, compute capability 9.0", or nil and why
+function empo.cuda_device()
+  local ok, why = empo.cuda_available()
+  if not ok then return nil, why end
+  local buf = ffi.new('char[256]')
+  if C.empo_device_describe(C.EMPO_CUDA, buf, 256) ~= 0 then return nil, ffi.string(C.empo_last_error()) end
+  return ffi.string(buf)
 end
 -- Collect garbage and release the tensors of dead boxes now (the GC alone
 -- releases them at the next tensor creation); returns how many.

@@ -44,6 +44,20 @@ int64_t empo_mem_peak_bytes(void);
 void empo_mem_reset_peak(void);
 /* Return cached blocks to the system. */
 void empo_mem_empty_cache(void);
+/* A device's pool (EMPO_CUDA): bytes held by live tensors there, parked in
+ * its cache, their high-water mark, and how many blocks were ever asked of
+ * the device (steady when a step allocates nothing new). empty_cache and
+ * reset_peak above cover it too. */
+typedef struct empo_device_memory {
+    int64_t live, cached, peak, allocs;
+} empo_device_memory;
+int empo_mem_device(int device, empo_device_memory *m);
+/* 1 when tensors can live on `device`; else 0 with the reason in why
+ * (libempo_cuda not built or not loadable, no driver, no GPU). */
+int empo_device_available(int device, char *why, int whylen);
+/* "NVIDIA H100 80GB HBM3, 79.1 GiB, compute capability 9.0" */
+int empo_device_describe(int device, char *buf, int len);
+
 /* Number of tensor handles alive (for leak tests). */
 int64_t empo_live_tensors(void);
 

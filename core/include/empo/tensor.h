@@ -97,6 +97,12 @@ int empo_unsqueeze(empo_tensor **out, empo_tensor *x, int dim);
 int empo_squeeze(empo_tensor **out, empo_tensor *x, int dim);
 int empo_contiguous(empo_tensor **out, empo_tensor *x);   /* new ref to x if already contiguous */
 int empo_clone(empo_tensor **out, empo_tensor *x);        /* always copies */
+/* x on `device` (EMPO_CPU, EMPO_CUDA): a new reference when it is there
+ * already, else a contiguous copy there; the gradient flows back to x's
+ * device. Fails (EMPO_E_DEVICE) naming the reason when the device cannot
+ * be used. Ops take tensors of one device; reading a device tensor's
+ * elements (read_f64, item, get) copies them to the host first. */
+int empo_to(empo_tensor **out, empo_tensor *x, int device);
 int empo_to_dtype(empo_tensor **out, empo_tensor *x, int dtype);
 
 #endif

@@ -1,11 +1,65 @@
 /* emu.cpp — the host side of the CUDA emulation (emu.h): a block's
- * threads as fibers switched at barriers, and a device whose memory is
- * the host's (empo_cuda_emulated_device). */
+ * threads as fibers switched at barriers, and a device whose memory is an
+ * arena of host memory that only kernels and copies may touch
+ * (empo_cuda_emulated_device). */
 #include "kernels/cuda/emu/emu.h"
+#include <sys/mman.h>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
+#include <unordered_map>
 #include <vector>
 #include "kernels/device.h"
+
+/* ---- device memory: a reserved range, inaccessible to the host ----
+ * Blocks are carved from one reserved mapping (never reused: a released
+ * block's pages go back to the system), and the mapping is readable and
+ * writable only while a kernel runs or a copy is made, so host code that
+ * reads a device pointer by mistake crashes in the tests instead of
+ * passing on this "device" and failing on a real one. */
+namespace {
+const size_t ARENA_BYTES = (size_t)1 << 37, PAGE = 4096;
+struct arena {
+    std::mutex lock;
+    char *base = nullptr;
+    size_t used = 0;
+    std::unordered_map<void *, size_t> sizes;
+};
+arena device_memory;
+
+void *arena_alloc(size_t bytes) {
+    std::lock_guard<std::mutex> hold(device_memory.lock);
+    if (!device_memory.base) {
+        void *p = mmap(nullptr, ARENA_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) return nullptr;
+        device_memory.base = static_cast<char *>(p);
+    }
+    size_t size = (bytes + PAGE - 1) / PAGE * PAGE;
+    if (size == 0) size = PAGE;
+    if (device_memory.used + size > ARENA_BYTES) return nullptr;
+    char *p = device_memory.base + device_memory.used;
+    device_memory.used += size;
+    device_memory.sizes[p] = size;
+    return p;
+}
+
+void arena_release(void *p) {
+    std::lock_guard<std::mutex> hold(device_memory.lock);
+    auto it = device_memory.sizes.find(p);
+    if (it == device_memory.sizes.end()) return;
+    madvise(p, it->second, MADV_DONTNEED);
+    device_memory.sizes.erase(it);
+}
+
+/* the arena open to the host for the life of one launch or copy */
+struct device_access {
+    device_access() { protect(PROT_READ | PROT_WRITE); }
+    ~device_access() { protect(PROT_NONE); }
+    static void protect(int prot) {
+        if (device_memory.used) mprotect(device_memory.base, device_memory.used, prot);
+    }
+};
+}  // namespace
 
 /* Switching fibers: save the callee-saved registers on this stack, park
  * the stack pointer in *save, take up `load`'s (glibc's swapcontext also
@@ -161,6 +215,7 @@ void launch(const char *name, dim3 grid, dim3 block, size_t shared_bytes, const 
     }
     sched.shared.assign(shared_bytes ? shared_bytes : 1, 0xA5);   /* not zero: kernels must not assume it */
     sched.body = &body;
+    device_access open;
     grid_dim = grid;
     block_dim = block;
     for (unsigned z = 0; z < grid.z; z++)
@@ -193,13 +248,15 @@ int emu_describe(int device, char *buf, size_t len) {
     std::snprintf(buf, len, "CUDA emulated on the host (device %d)", device);
     return 0;
 }
-void *emu_alloc(size_t bytes) { return std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256); }
-void emu_release(void *p) { std::free(p); }
+void *emu_alloc(size_t bytes) { return arena_alloc(bytes); }
+void emu_release(void *p) { arena_release(p); }
 int emu_copy(void *dst, const void *src, size_t bytes) {
+    device_access open;
     if (bytes) std::memmove(dst, src, bytes);
     return 0;
 }
 int emu_zero(void *dst, size_t bytes) {
+    device_access open;
     std::memset(dst, 0, bytes);
     return 0;
 }
@@ -215,14 +272,20 @@ extern "C" const empo_device_api empo_cuda_emulated_device = {
 /* ---- what the CUDA build's runtime.cu and gemm_lt.cu give the kernels ---- */
 namespace empo_cuda_emulated {
 void *scratch(size_t bytes) {
-    static std::vector<double> buffer;
-    if (buffer.size() * sizeof(double) < bytes) buffer.resize((bytes + 7) / 8);
-    return buffer.data();
+    static void *buffer;
+    static size_t size;
+    if (bytes > size) {
+        if (buffer) arena_release(buffer);
+        buffer = arena_alloc(bytes);
+        size = buffer ? bytes : 0;
+    }
+    return buffer;
 }
 
 /* cuBLAS's column-major product, as a plain loop (double accumulation) */
 void gemm_column_major(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *A,
                        int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    device_access open;   /* cuBLAS runs on the device */
     for (int64_t j = 0; j < n; j++)
         for (int64_t i = 0; i < m; i++) {
             double acc = 0;

@@ -531,6 +531,9 @@ end
 local PTR = { [0] = 'float *', 'double *', 'uint16_t *', 'uint16_t *', 'int32_t *', 'int64_t *', 'uint8_t *' }
 function methods.data_ptr(t)
   local h = H(t, 'empo.data_ptr', 1)
+  if C.empo_tensor_device(h) ~= C.EMPO_CPU then
+    error('empo.data_ptr: ' .. describe(h) .. ' lives on the device; the host cannot read it (t:cpu() first)', 2)
+  end
   return ffi.cast(PTR[C.empo_tensor_dtype(h)], C.empo_tensor_data(h))
 end
 
@@ -618,6 +621,10 @@ function props.requires_grad(t) return C.empo_tensor_requires_grad(H(t, 'empo.Te
 function props.is_leaf(t) return C.empo_tensor_is_leaf(H(t, 'empo.Tensor.is_leaf', 1)) ~= 0 end
 function props.shape(t) return size_table(H(t, 'empo.Tensor.shape', 1), C.empo_tensor_size) end
 function props.ndim(t) return C.empo_tensor_ndim(H(t, 'empo.Tensor.ndim', 1)) end
+-- 'cpu' or 'cuda'
+function props.device(t)
+  return C.empo_tensor_device(H(t, 'empo.Tensor.device', 1)) == C.EMPO_CPU and 'cpu' or 'cuda'
+end
 
 -- ---- arithmetic: tensor (op) tensor, tensor (op) number, number (op) tensor ----
 

@@ -397,11 +397,17 @@ end)
 def('contiguous', function(x) return result(C.empo_contiguous(outp, H(x, 'empo.contiguous', 1))) end)
 def('clone', function(x) return result(C.empo_clone(outp, H(x, 'empo.clone', 1))) end)
 
-def('to', function(x, dtype)
+-- x:to('cuda') / x:to('cpu') moves x (the gradient follows it back);
+-- x:to('bf16') converts it.
+local DEVICES = { cpu = C.EMPO_CPU, cuda = C.EMPO_CUDA }
+def('to', function(x, what)
   local h = H(x, 'empo.to', 1)
-  if dtype == nil then argerror('empo.to', 2, 'dtype string', dtype) end
-  return result(C.empo_to_dtype(outp, h, T.dtype_id(dtype, 'empo.to', 2)))
+  if what == nil then argerror('empo.to', 2, "device ('cpu', 'cuda') or dtype string", what) end
+  if DEVICES[what] then return result(C.empo_to(outp, h, DEVICES[what])) end
+  return result(C.empo_to_dtype(outp, h, T.dtype_id(what, 'empo.to', 2)))
 end)
+def('cpu', function(x) return result(C.empo_to(outp, H(x, 'empo.cpu', 1), C.EMPO_CPU)) end)
+def('cuda', function(x) return result(C.empo_to(outp, H(x, 'empo.cuda', 1), C.EMPO_CUDA)) end)
 local function caster(name, dt)
   local fname = 'empo.' .. name
   def(name, function(x) return result(C.empo_to_dtype(outp, H(x, fname, 1), dt)) end)
