@@ -22,6 +22,7 @@
 #ifndef EMPO_KERNELS_KERNELS_H
 #define EMPO_KERNELS_KERNELS_H
 #include "kernels/adamw.h"
+#include "kernels/copy.h"
 #include "kernels/decode_step.h"
 #include "kernels/device.h"
 #include "kernels/elementwise.h"
@@ -69,6 +70,8 @@ typedef struct empo_kernel_table {
     empo_attention_backward_fn *attention_backward;
     empo_logprob_entropy_forward_fn *logprob_entropy_forward;
     empo_logprob_entropy_backward_fn *logprob_entropy_backward;
+    /* copy.h */
+    empo_copy_strided_fn *copy_strided;
     /* adamw.h */
     empo_adamw_fn *adamw;
     empo_sumsq_fn *sumsq;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "autograd/autograd_internal.h"
+#include "kernels/kernels.h"
 #include "kernels/parallel.h"
 
 static _Thread_local int grad_disabled;
@@ -153,8 +154,13 @@ static void add_range(void *ctx, int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; i++) j->a[i] += j->b[i];
 }
 
-/* a += b over n elements, on every thread when n is large */
-static void add_into(float *a, const float *b, int64_t n) {
+/* a += b over n elements (of `device`): on every thread when n is large,
+ * or by the device's elementwise kernel */
+static void add_into(int device, float *a, const float *b, int64_t n) {
+    if (device != EMPO_CPU) {
+        empo_kernels_device(device)->binary(EMPO_BIN_ADD, a, a, 1, b, 1, n);
+        return;
+    }
     add_job j = {a, b};
     empo_parallel_for(n, n, add_range, &j);
 }
@@ -162,11 +168,18 @@ static void add_into(float *a, const float *b, int64_t n) {
 /* *acc += g; takes ownership of g. In place only when *acc is ours alone. */
 static int accumulate(empo_tensor **acc, empo_tensor *g) {
     if (!*acc) { *acc = g; return EMPO_OK; }
+    const int device = empo_tensor_device(*acc);
+    if (empo_tensor_device(g) != device) {
+        int st = empo_fail(EMPO_E_DEVICE, "backward: a gradient %s meets one %s on another device", empo_desc(g),
+                           empo_desc(*acc));
+        empo_tensor_release(g);
+        return st;
+    }
     empo_tensor *sum = NULL;
     /* in place only when neither the handle nor its memory is shared */
     if ((*acc)->refcount == 1 && (*acc)->storage->refcount == 1 && empo_tensor_is_contiguous(*acc) &&
         empo_tensor_is_contiguous(g)) {
-        add_into(empo_tensor_data(*acc), empo_tensor_data(g), empo_tensor_numel(g));
+        add_into(device, empo_tensor_data(*acc), empo_tensor_data(g), empo_tensor_numel(g));
         empo_tensor_release(g);
         return EMPO_OK;
     }
@@ -180,7 +193,7 @@ static int accumulate(empo_tensor **acc, empo_tensor *g) {
         empo_tensor_release(sum);
         return st;
     }
-    add_into(empo_tensor_data(sum), empo_tensor_data(gc), empo_tensor_numel(gc));
+    add_into(device, empo_tensor_data(sum), empo_tensor_data(gc), empo_tensor_numel(gc));
     empo_tensor_release(gc);
     empo_tensor_release(*acc);
     *acc = sum;
@@ -279,11 +292,19 @@ static int root_gradient(empo_tensor *root, empo_tensor *grad, empo_tensor **out
                              "backward: root %s has %lld elements; backward without a gradient needs a scalar "
                              "(reduce it first, e.g. with sum())",
                              empo_desc(root), (long long)empo_tensor_numel(root));
-        return empo_tensor_full(out, root->ndim, root->shape, EMPO_F32, 1.0);
+        empo_tensor *one = NULL;
+        EMPO_TRY(empo_tensor_full(&one, root->ndim, root->shape, EMPO_F32, 1.0));
+        int st = empo_to_device_nograd(out, one, empo_tensor_device(root));
+        empo_tensor_release(one);
+        return st;
     }
     if (!same_shape(root, grad))
         return empo_fail(EMPO_E_SHAPE, "backward: gradient %s does not match root %s", empo_desc(grad),
                          empo_desc(root));
+    if (empo_tensor_device(grad) != empo_tensor_device(root))
+        return empo_fail(EMPO_E_DEVICE, "backward: gradient %s is on %s, root %s on %s", empo_desc(grad),
+                         empo_device_name(empo_tensor_device(grad)), empo_desc(root),
+                         empo_device_name(empo_tensor_device(root)));
     return empo_copy_as(out, grad, EMPO_F32);
 }
 
@@ -325,12 +346,50 @@ int empo_backward(empo_tensor *root, empo_tensor *grad, int retain_graph) {
 }
 
 /* ---- broadcasting backward ---- */
+/* On a device: the leading dims summed away, then each broadcast dim summed
+ * to size 1, each by one pass of the device's sum kernel. */
+static int reduce_on_device(empo_tensor **out, empo_tensor *grad, int ndim, const int64_t *shape) {
+    const int device = empo_tensor_device(grad);
+    const empo_kernel_table *K = empo_kernels_device(device);
+    empo_tensor *cur = NULL;
+    EMPO_TRY(empo_contiguous_nograd(&cur, grad));
+    int64_t cshape[EMPO_MAX_DIMS];
+    const int lead = grad->ndim - ndim;
+    memcpy(cshape, grad->shape + lead, sizeof(int64_t) * (size_t)ndim);
+    /* dim k of the passes: -1 for the leading dims at once, then 0..ndim-1 */
+    for (int k = lead > 0 ? -1 : 0; k < ndim; k++) {
+        int64_t outer = 1, n, inner = 1;
+        if (k < 0) {
+            n = 1;
+            for (int d = 0; d < lead; d++) n *= grad->shape[d];
+            for (int d = 0; d < ndim; d++) inner *= cshape[d];
+        } else {
+            if (shape[k] != 1 || cshape[k] == 1) continue;
+            n = cshape[k];
+            for (int d = 0; d < k; d++) outer *= cshape[d];
+            for (int d = k + 1; d < ndim; d++) inner *= cshape[d];
+            cshape[k] = 1;
+        }
+        empo_tensor *next = empo_tensor_new_on(ndim, cshape, EMPO_F32, device);
+        if (!next) {
+            empo_tensor_release(cur);
+            return EMPO_E_NOMEM;
+        }
+        K->sum_dim(empo_tensor_data(next), empo_tensor_data(cur), outer, n, inner);
+        empo_tensor_release(cur);
+        cur = next;
+    }
+    *out = cur;
+    return EMPO_OK;
+}
+
 int empo_reduce_to_shape(empo_tensor **out, empo_tensor *grad, int ndim, const int64_t *shape) {
     if (grad->ndim == ndim && memcmp(grad->shape, shape, sizeof(int64_t) * (size_t)ndim) == 0) {
         empo_tensor_retain(grad);
         *out = grad;
         return EMPO_OK;
     }
+    if (empo_tensor_device(grad) != EMPO_CPU) return reduce_on_device(out, grad, ndim, shape);
     empo_tensor *r = NULL;
     EMPO_TRY(empo_tensor_zeros(&r, ndim, shape, EMPO_F32));
     /* strides of r seen with grad's shape: 0 on reduced dims */

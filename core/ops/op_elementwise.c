@@ -3,7 +3,7 @@
 #include <math.h>
 #include "autograd/autograd_internal.h"
 #include "kernels/parallel.h"
-#include "kernels/kernels.h"
+#include "op_dispatch.h"
 
 typedef void (*binary_kernel)(int, float *, const float *, int64_t, const float *, int64_t, int64_t);
 
@@ -27,6 +27,39 @@ static void binary_rows(void *ctx, int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; r++)
         j->kernel(j->op, j->out + r * j->inner, j->a + empo_linear_offset(r, nd - 1, j->shape, j->sa),
                   j->sa[nd - 1], j->b + empo_linear_offset(r, nd - 1, j->shape, j->sb), j->sb[nd - 1], j->inner);
+}
+
+/* t broadcast to y's shape as a contiguous tensor on t's device (a new
+ * reference to t when it already is one) */
+static int expand_on_device(empo_tensor **out, const empo_tensor *t, const empo_tensor *y) {
+    if (empo_tensor_is_contiguous(t) && empo_tensor_numel(t) == empo_tensor_numel(y)) {
+        empo_tensor_retain((empo_tensor *)t);
+        *out = (empo_tensor *)t;
+        return EMPO_OK;
+    }
+    empo_tensor *e = empo_tensor_new_like(y, t->dtype);
+    if (!e) return EMPO_E_NOMEM;
+    empo_strided_copy c = {.ndim = y->ndim, .esize = empo_dtype_size(t->dtype)};
+    empo_broadcast_strides(t, y->ndim, y->shape, c.src_strides);
+    for (int d = 0; d < y->ndim; d++) c.shape[d] = y->shape[d], c.dst_strides[d] = e->strides[d];
+    empo_kernels_of(t)->copy_strided(empo_tensor_data(e), empo_tensor_data(t), &c);
+    *out = e;
+    return EMPO_OK;
+}
+
+/* On a device: broadcast operands are made whole first, then one sweep. */
+static int run_binary_on_device(int op, empo_tensor *y, const empo_tensor *a, const empo_tensor *b) {
+    empo_tensor *ea = NULL, *eb = NULL;
+    int64_t n = empo_tensor_numel(y);
+    int flat_a = empo_tensor_numel(a) == 1, flat_b = empo_tensor_numel(b) == 1;
+    int st = flat_a ? EMPO_OK : expand_on_device(&ea, a, y);
+    if (st == EMPO_OK && !flat_b) st = expand_on_device(&eb, b, y);
+    if (st == EMPO_OK)
+        empo_kernels_of(y)->binary(op, empo_tensor_data(y), empo_tensor_data(flat_a ? a : ea), !flat_a,
+                                   empo_tensor_data(flat_b ? b : eb), !flat_b, n);
+    empo_tensor_release(ea);
+    empo_tensor_release(eb);
+    return st;
 }
 
 /* y = a (op) b over the broadcast shape of y: one flat sweep when both
@@ -53,14 +86,19 @@ static void run_binary(int op, empo_tensor *y, const empo_tensor *a, const empo_
 
 /* Validates, broadcasts and computes y = a (op) b without autograd. */
 static int binary_forward(empo_tensor **out, const char *name, int op, empo_tensor *a, empo_tensor *b) {
-    EMPO_TRY(empo_check_tensor(name, "a", a, EMPO_DT_FLOAT));
-    EMPO_TRY(empo_check_tensor(name, "b", b, EMPO_DT_FLOAT));
+    EMPO_TRY(empo_check_input(name, "a", a, EMPO_DT_FLOAT, "a", a));
+    EMPO_TRY(empo_check_input(name, "b", b, EMPO_DT_FLOAT, "a", a));
     int nd;
     int64_t shape[EMPO_MAX_DIMS];
     EMPO_TRY(empo_broadcast_shapes(name, a->ndim, a->shape, b->ndim, b->shape, &nd, shape));
-    empo_tensor *y = empo_tensor_new(nd, shape, EMPO_F32);
+    empo_tensor *y = empo_tensor_new_on(nd, shape, EMPO_F32, empo_tensor_device(a));
     if (!y) return EMPO_E_NOMEM;
-    run_binary(op, y, a, b);
+    if (empo_on_device(y)) {
+        int st = run_binary_on_device(op, y, a, b);
+        if (st != EMPO_OK) return empo_tensor_handover(out, y, st);
+    } else {
+        run_binary(op, y, a, b);
+    }
     *out = y;
     return EMPO_OK;
 }
@@ -221,29 +259,31 @@ static void unary_backward_range(void *ctx, int64_t lo, int64_t hi) {
 /* saved: 0 = x (contiguous), 1 = y; f[0], f[1] = parameters; i[0] = op */
 static int unary_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) {
     empo_tensor *x = node->saved[0], *y = node->saved[1];
-    empo_tensor *gx = empo_tensor_new(x->ndim, x->shape, EMPO_F32);
+    empo_tensor *gx = empo_tensor_new_like(x, EMPO_F32);
     if (!gx) return EMPO_E_NOMEM;
-    unary_job j = {.backward = empo_kernels()->unary_backward,
+    unary_job j = {.backward = empo_kernels_of(x)->unary_backward,
                    .op = (int)node->i[0], .out = empo_tensor_data(gx), .g = empo_tensor_data(g),
                    .x = empo_tensor_data(x), .y = empo_tensor_data(y), .p0 = (float)node->f[0],
                    .p1 = (float)node->f[1]};
     int64_t n = empo_tensor_numel(x);
-    empo_parallel_for(n, n * 8, unary_backward_range, &j);
+    if (empo_on_device(x)) unary_backward_range(&j, 0, n);   /* one launch */
+    else empo_parallel_for(n, n * 8, unary_backward_range, &j);
     gin[0] = gx;
     return EMPO_OK;
 }
 
 static int unary_op(empo_tensor **out, const char *name, int op, empo_tensor *x, double p0, double p1) {
-    EMPO_TRY(empo_check_tensor(name, "input", x, EMPO_DT_FLOAT));
+    EMPO_TRY(empo_check_input(name, "input", x, EMPO_DT_FLOAT, "input", x));
     empo_tensor *xc = NULL;
     EMPO_TRY(empo_contiguous_nograd(&xc, x));
-    empo_tensor *y = empo_tensor_new(x->ndim, x->shape, EMPO_F32);
+    empo_tensor *y = empo_tensor_new_like(x, EMPO_F32);
     if (!y) { empo_tensor_release(xc); return EMPO_E_NOMEM; }
-    unary_job j = {.forward = empo_kernels()->unary, .op = op,
+    unary_job j = {.forward = empo_kernels_of(x)->unary, .op = op,
                    .out = empo_tensor_data(y), .x = empo_tensor_data(xc), .p0 = (float)p0, .p1 = (float)p1};
     int64_t n = empo_tensor_numel(x);
     /* transcendental ops cost ~8 simple ops per element */
-    empo_parallel_for(n, n * 8, unary_range, &j);
+    if (empo_on_device(x)) unary_range(&j, 0, n);   /* one launch */
+    else empo_parallel_for(n, n * 8, unary_range, &j);
     int st;
     empo_node *node = empo_node_record(name, unary_backward, y, 1, &x, &st);
     if (node) {

@@ -4,18 +4,39 @@
 #ifndef EMPO_OP_FUSED_H
 #define EMPO_OP_FUSED_H
 #include "autograd/autograd_internal.h"
+#include "op_dispatch.h"
 
 /* t's data as f32 (NULL for a NULL tensor: an absent optional input). */
 static inline float *fdata(empo_tensor *t) { return t ? (float *)empo_tensor_data(t) : NULL; }
 
-/* A new f32 tensor shaped like t when want is true, else NULL; *st is set
+/* A new f32 tensor shaped like t, on t's device, when want is true, else NULL; *st is set
  * to EMPO_E_NOMEM when the allocation fails (and nothing is allocated once
  * it is not EMPO_OK). */
 static inline empo_tensor *grad_like(const empo_tensor *t, int want, int *st) {
     if (!want || *st != EMPO_OK) return NULL;
-    empo_tensor *g = empo_tensor_new(t->ndim, t->shape, EMPO_F32);
+    empo_tensor *g = empo_tensor_new_like(t, EMPO_F32);
     if (!g) *st = EMPO_E_NOMEM;
     return g;
+}
+
+/* An index tensor's values as one host i64 table (positions, ids): the
+ * ops check and assemble them on the host, whatever device they live on. */
+static inline int index_on_host(empo_tensor **out, empo_tensor *t) {
+    if (!t) {
+        *out = NULL;
+        return EMPO_OK;
+    }
+    return empo_to_host_nograd(out, t);
+}
+
+/* t (a host tensor the op assembled) moved to `device`; t is released */
+static inline int to_device_of(empo_tensor **t, const empo_tensor *like) {
+    if (!*t || !empo_on_device(like)) return EMPO_OK;
+    empo_tensor *d = NULL;
+    int st = empo_to_device_nograd(&d, *t, empo_tensor_device(like));
+    empo_tensor_release(*t);
+    *t = d;
+    return st;
 }
 
 #endif

@@ -11,7 +11,6 @@
 #include <math.h>
 #include <string.h>
 #include "op_fused.h"
-#include "kernels/kernels.h"
 
 static empo_attn_shape attn_shape(const empo_tensor *q, const empo_tensor *k, int causal,
                                   double scale) {
@@ -20,10 +19,10 @@ static empo_attn_shape attn_shape(const empo_tensor *q, const empo_tensor *k, in
     return a;
 }
 
-/* Scratch for the fast kernels (the reference needs none). */
-static int attention_work(empo_tensor **work, const empo_attn_shape *a) {
-    const int64_t n = empo_kernels()->attention_work(a);
-    return (*work = empo_tensor_new(1, &n, EMPO_F32)) ? EMPO_OK : EMPO_E_NOMEM;
+/* Scratch for the fast kernels (the reference needs none), beside q. */
+static int attention_work(empo_tensor **work, const empo_tensor *q, const empo_attn_shape *a) {
+    const int64_t n = empo_kernels_of(q)->attention_work(a);
+    return (*work = empo_tensor_new_on(1, &n, EMPO_F32, empo_tensor_device(q))) ? EMPO_OK : EMPO_E_NOMEM;
 }
 
 /* saved: 0 = q, 1 = k, 2 = v (contiguous), 3 = aux f32: lse [B*Hq*T], then
@@ -38,10 +37,10 @@ static int attention_backward(empo_node *node, empo_tensor *g, empo_tensor **gin
     empo_tensor *dk = grad_like(k, node->inputs[1] != NULL, &st);
     empo_tensor *dv = grad_like(v, node->inputs[2] != NULL, &st);
     empo_tensor *work = NULL;
-    if (st == EMPO_OK) st = attention_work(&work, &a);
+    if (st == EMPO_OK) st = attention_work(&work, q, &a);
     if (st == EMPO_OK) {
         const float *lse = fdata(aux), *keep = node->i[1] ? lse + rows : NULL;
-        empo_kernels()->attention_backward(fdata(dq), fdata(dk), fdata(dv), fdata(work), fdata(g), fdata(q), fdata(k),
+        empo_kernels_of(q)->attention_backward(fdata(dq), fdata(dk), fdata(dv), fdata(work), fdata(g), fdata(q), fdata(k),
                                            fdata(v), fdata(y), keep, lse, &a);
         gin[0] = dq;
         gin[1] = dk;
@@ -56,8 +55,7 @@ static int attention_backward(empo_node *node, empo_tensor *g, empo_tensor **gin
 }
 
 static int attention_check_mask(const empo_tensor *k, const empo_tensor *mask) {
-    EMPO_TRY(empo_check_tensor("attention", "key_mask", mask,
-                               EMPO_DT(EMPO_U8) | EMPO_DT_INDEX | EMPO_DT_FLOAT));
+    EMPO_TRY(empo_check_input("attention", "key_mask", mask, EMPO_DT(EMPO_U8) | EMPO_DT_INDEX | EMPO_DT_FLOAT, "k", k));
     if (mask->ndim != 2 || mask->shape[0] != k->shape[0] || mask->shape[1] != k->shape[2])
         return empo_fail(EMPO_E_SHAPE, "attention: key_mask %s and k %s: key_mask must be [%lld x %lld] (batch x keys)",
                          empo_desc(mask), empo_desc(k), (long long)k->shape[0], (long long)k->shape[2]);
@@ -66,9 +64,9 @@ static int attention_check_mask(const empo_tensor *k, const empo_tensor *mask) {
 
 static int attention_check(empo_tensor *q, empo_tensor *k, empo_tensor *v, int causal,
                            empo_tensor *mask) {
-    EMPO_TRY(empo_check_tensor("attention", "q", q, EMPO_DT_FLOAT));
-    EMPO_TRY(empo_check_tensor("attention", "k", k, EMPO_DT_FLOAT));
-    EMPO_TRY(empo_check_tensor("attention", "v", v, EMPO_DT_FLOAT));
+    EMPO_TRY(empo_check_input("attention", "q", q, EMPO_DT_FLOAT, "q", q));
+    EMPO_TRY(empo_check_input("attention", "k", k, EMPO_DT_FLOAT, "q", q));
+    EMPO_TRY(empo_check_input("attention", "v", v, EMPO_DT_FLOAT, "q", q));
     if (q->ndim != 4 || k->ndim != 4)
         return empo_fail(EMPO_E_SHAPE, "attention: q %s and k %s: expected 4 dims [B, H, T, Dh] and [B, Hkv, S, Dh]",
                          empo_desc(q), empo_desc(k));
@@ -91,18 +89,25 @@ static int attention_check(empo_tensor *q, empo_tensor *k, empo_tensor *v, int c
 }
 
 /* lse [rows] followed, with a mask, by keep [B*S] as 0/1-valued f32 (any
- * nonzero mask value keeps the key). */
-static int attention_aux(empo_tensor **aux, empo_tensor *mask, int64_t rows) {
+ * nonzero mask value keeps the key), on q's device: assembled on the host
+ * (the lse part is the kernel's to write). */
+static int attention_aux(empo_tensor **aux, const empo_tensor *q, empo_tensor *mask, int64_t rows) {
     const int64_t n = rows + (mask ? empo_tensor_numel(mask) : 0);
-    if (!(*aux = empo_tensor_new(1, &n, EMPO_F32))) return EMPO_E_NOMEM;
-    if (!mask) return EMPO_OK;
-    empo_tensor *m = NULL;
-    EMPO_TRY(empo_copy_as(&m, mask, EMPO_F32));
-    const float *src = fdata(m);
-    float *keep = fdata(*aux) + rows;
-    for (int64_t i = 0; i < n - rows; i++) keep[i] = src[i] != 0.0f ? 1.0f : 0.0f;
+    if (!mask) return (*aux = empo_tensor_new_on(1, &n, EMPO_F32, empo_tensor_device(q))) ? EMPO_OK : EMPO_E_NOMEM;
+    empo_tensor *host = NULL, *m = NULL, *a = empo_tensor_new(1, &n, EMPO_F32);
+    if (!a) return EMPO_E_NOMEM;
+    int st = index_on_host(&host, mask);
+    if (st == EMPO_OK) st = empo_copy_as(&m, host, EMPO_F32);
+    if (st == EMPO_OK) {
+        const float *src = fdata(m);
+        float *keep = fdata(a) + rows;
+        for (int64_t i = 0; i < rows; i++) fdata(a)[i] = 0.0f;
+        for (int64_t i = 0; i < n - rows; i++) keep[i] = src[i] != 0.0f ? 1.0f : 0.0f;
+        st = to_device_of(&a, q);
+    }
+    empo_tensor_release(host);
     empo_tensor_release(m);
-    return EMPO_OK;
+    return empo_tensor_handover(aux, a, st);
 }
 
 int empo_attention(empo_tensor **out, empo_tensor *q, empo_tensor *k, empo_tensor *v,
@@ -116,12 +121,12 @@ int empo_attention(empo_tensor **out, empo_tensor *q, empo_tensor *k, empo_tenso
     int st = empo_contiguous_nograd(&qc, q);
     if (st == EMPO_OK) st = empo_contiguous_nograd(&kc, k);
     if (st == EMPO_OK) st = empo_contiguous_nograd(&vc, v);
-    if (st == EMPO_OK) st = attention_aux(&aux, key_mask, rows);
-    if (st == EMPO_OK && !(y = empo_tensor_new(4, q->shape, EMPO_F32))) st = EMPO_E_NOMEM;
-    if (st == EMPO_OK) st = attention_work(&work, &a);
+    if (st == EMPO_OK) st = attention_aux(&aux, q, key_mask, rows);
+    if (st == EMPO_OK && !(y = empo_tensor_new_like(q, EMPO_F32))) st = EMPO_E_NOMEM;
+    if (st == EMPO_OK) st = attention_work(&work, q, &a);
     if (st == EMPO_OK) {
         float *lse = fdata(aux), *keep = key_mask ? lse + rows : NULL;
-        empo_kernels()->attention_forward(fdata(y), lse, fdata(work), fdata(qc), fdata(kc), fdata(vc), keep,
+        empo_kernels_of(q)->attention_forward(fdata(y), lse, fdata(work), fdata(qc), fdata(kc), fdata(vc), keep,
                                           &a);
         empo_tensor *ins[3] = {q, k, v};
         empo_node *node = empo_node_record("attention", attention_backward, y, 3, ins, &st);

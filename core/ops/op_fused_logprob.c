@@ -11,16 +11,15 @@
 #include <math.h>
 #include <string.h>
 #include "op_fused.h"
-#include "kernels/kernels.h"
 
 /* saved: 0 = logits (contiguous), 1 = ids i64, 2 = lse [N], 3 = entropy
  * (entropy node only); which = 0 for logp, 1 for entropy */
 static int logprob_entropy_backward(empo_node *node, empo_tensor *g, empo_tensor **gin, int which) {
     empo_tensor *logits = node->saved[0], *ids = node->saved[1], *lse = node->saved[2];
     const int64_t V = logits->shape[logits->ndim - 1], N = empo_tensor_numel(lse);
-    empo_tensor *dl = empo_tensor_new(logits->ndim, logits->shape, EMPO_F32);
+    empo_tensor *dl = empo_tensor_new_like(logits, EMPO_F32);
     if (!dl) return EMPO_E_NOMEM;
-    empo_kernels()->logprob_entropy_backward(fdata(dl), which == 0 ? fdata(g) : NULL, which == 1 ? fdata(g) : NULL,
+    empo_kernels_of(logits)->logprob_entropy_backward(fdata(dl), which == 0 ? fdata(g) : NULL, which == 1 ? fdata(g) : NULL,
                                              fdata(logits), (const int64_t *)empo_tensor_data(ids), fdata(lse),
                                              fdata(node->saved[3]), N, V);
     gin[0] = dl;
@@ -38,8 +37,8 @@ static int entropy_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) 
 static int logprob_check(empo_tensor **logp, empo_tensor **entropy, empo_tensor *logits, empo_tensor *ids) {
     if (!logp && !entropy)
         return empo_fail(EMPO_E_ARG, "logprob_entropy: both outputs are NULL (ask for logp, entropy or both)");
-    EMPO_TRY(empo_check_tensor("logprob_entropy", "logits", logits, EMPO_DT_FLOAT));
-    EMPO_TRY(empo_check_tensor("logprob_entropy", "ids", ids, EMPO_DT_INDEX));
+    EMPO_TRY(empo_check_input("logprob_entropy", "logits", logits, EMPO_DT_FLOAT, "logits", logits));
+    EMPO_TRY(empo_check_input("logprob_entropy", "ids", ids, EMPO_DT_INDEX, "logits", logits));
     if (logits->ndim < 1 || logits->shape[logits->ndim - 1] == 0)
         return empo_fail(EMPO_E_SHAPE, "logprob_entropy: logits %s: expected [N, V] with V > 0", empo_desc(logits));
     if (ids->ndim != logits->ndim - 1 || memcmp(ids->shape, logits->shape, sizeof(int64_t) * (size_t)ids->ndim))
@@ -48,32 +47,36 @@ static int logprob_check(empo_tensor **logp, empo_tensor **entropy, empo_tensor 
     return EMPO_OK;
 }
 
-/* ids as a contiguous i64 copy, each checked to lie in [0, V). */
+/* ids as a contiguous i64 copy on the logits' device, each checked (on
+ * the host) to lie in [0, V). */
 static int logprob_ids(empo_tensor **out, empo_tensor *ids, empo_tensor *logits, int64_t V) {
-    empo_tensor *t = empo_tensor_new(ids->ndim, ids->shape, EMPO_I64);
+    empo_tensor *host = NULL, *t = empo_tensor_new(ids->ndim, ids->shape, EMPO_I64);
     if (!t) return EMPO_E_NOMEM;
+    int st = index_on_host(&host, ids);
     int64_t *p = empo_tensor_data(t);
-    for (int64_t i = 0, n = empo_tensor_numel(ids); i < n; i++) {
-        p[i] = empo_index_at(ids, i);
-        if (p[i] < 0 || p[i] >= V) {
-            long long bad = (long long)p[i];   /* read before t (and p) is released */
-            empo_tensor_release(t);
-            return empo_fail(EMPO_E_INDEX, "logprob_entropy: ids %s: element %lld is %lld, out of range [0, %lld) "
-                             "for logits %s", empo_desc(ids), (long long)i, bad, (long long)V, empo_desc(logits));
-        }
+    for (int64_t i = 0, n = empo_tensor_numel(ids); st == EMPO_OK && i < n; i++) {
+        p[i] = empo_index_at(host, i);
+        if (p[i] < 0 || p[i] >= V)
+            st = empo_fail(EMPO_E_INDEX, "logprob_entropy: ids %s: element %lld is %lld, out of range [0, %lld) "
+                           "for logits %s", empo_desc(ids), (long long)i, (long long)p[i], (long long)V,
+                           empo_desc(logits));
     }
-    *out = t;
-    return EMPO_OK;
+    empo_tensor_release(host);
+    if (st == EMPO_OK) st = to_device_of(&t, logits);
+    return empo_tensor_handover(out, t, st);
 }
 
 /* A row whose log-sum-exp is not finite has no distribution to score. */
 static int logprob_check_finite(const empo_tensor *lse, const empo_tensor *logits) {
-    const float *l = empo_tensor_data(lse);
-    for (int64_t n = 0, N = empo_tensor_numel(lse); n < N; n++)
+    empo_tensor *host = NULL;
+    int st = empo_to_host_nograd(&host, lse);
+    const float *l = st == EMPO_OK ? empo_tensor_data(host) : NULL;
+    for (int64_t n = 0, N = empo_tensor_numel(lse); st == EMPO_OK && n < N; n++)
         if (!isfinite(l[n]))
-            return empo_fail(EMPO_E_NUMERIC, "logprob_entropy: logits %s: row %lld has no finite log-sum-exp "
-                             "(a NaN or +inf logit, or every logit -inf)", empo_desc(logits), (long long)n);
-    return EMPO_OK;
+            st = empo_fail(EMPO_E_NUMERIC, "logprob_entropy: logits %s: row %lld has no finite log-sum-exp "
+                           "(a NaN or +inf logit, or every logit -inf)", empo_desc(logits), (long long)n);
+    empo_tensor_release(host);
+    return st;
 }
 
 /* Records the node of one output (which = 0 logp, 1 entropy). */
@@ -96,11 +99,12 @@ int empo_logprob_entropy(empo_tensor **logp, empo_tensor **entropy, empo_tensor 
     empo_tensor *lc = NULL, *id64 = NULL, *lp = NULL, *en = NULL, *lse = NULL;
     int st = logprob_ids(&id64, ids, logits, V);
     if (st == EMPO_OK) st = empo_contiguous_nograd(&lc, logits);
-    if (st == EMPO_OK && !(lp = empo_tensor_new(ids->ndim, ids->shape, EMPO_F32))) st = EMPO_E_NOMEM;
-    if (st == EMPO_OK && !(en = empo_tensor_new(ids->ndim, ids->shape, EMPO_F32))) st = EMPO_E_NOMEM;
-    if (st == EMPO_OK && !(lse = empo_tensor_new(1, &N, EMPO_F32))) st = EMPO_E_NOMEM;
+    const int device = empo_tensor_device(logits);
+    if (st == EMPO_OK && !(lp = empo_tensor_new_on(ids->ndim, ids->shape, EMPO_F32, device))) st = EMPO_E_NOMEM;
+    if (st == EMPO_OK && !(en = empo_tensor_new_on(ids->ndim, ids->shape, EMPO_F32, device))) st = EMPO_E_NOMEM;
+    if (st == EMPO_OK && !(lse = empo_tensor_new_on(1, &N, EMPO_F32, device))) st = EMPO_E_NOMEM;
     if (st == EMPO_OK) {
-        empo_kernels()->logprob_entropy_forward(fdata(lp), fdata(en), fdata(lse), fdata(lc),
+        empo_kernels_of(logits)->logprob_entropy_forward(fdata(lp), fdata(en), fdata(lse), fdata(lc),
                                                 (const int64_t *)empo_tensor_data(id64), N, V);
         st = logprob_check_finite(lse, logits);
     }

@@ -22,7 +22,7 @@ static int rmsnorm_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) 
         empo_tensor_release(dw);
         return st;
     }
-    empo_kernels()->rmsnorm_backward(fdata(dx), fdata(dw), fdata(g), fdata(x), fdata(w), fdata(rstd), rstd->shape[0],
+    empo_kernels_of(g)->rmsnorm_backward(fdata(dx), fdata(dw), fdata(g), fdata(x), fdata(w), fdata(rstd), rstd->shape[0],
                                      w->shape[0]);
     gin[0] = dx;
     gin[1] = dw;
@@ -30,8 +30,8 @@ static int rmsnorm_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) 
 }
 
 static int rmsnorm_check(empo_tensor *x, empo_tensor *weight, double eps) {
-    EMPO_TRY(empo_check_tensor("rmsnorm", "x", x, EMPO_DT_FLOAT));
-    EMPO_TRY(empo_check_tensor("rmsnorm", "weight", weight, EMPO_DT_FLOAT));
+    EMPO_TRY(empo_check_input("rmsnorm", "x", x, EMPO_DT_FLOAT, "x", x));
+    EMPO_TRY(empo_check_input("rmsnorm", "weight", weight, EMPO_DT_FLOAT, "x", x));
     if (x->ndim < 1)
         return empo_fail(EMPO_E_SHAPE, "rmsnorm: x %s: expected at least one dim [..., D]", empo_desc(x));
     const int64_t D = x->shape[x->ndim - 1];
@@ -49,10 +49,10 @@ int empo_rmsnorm(empo_tensor **out, empo_tensor *x, empo_tensor *weight, double 
     empo_tensor *xc = NULL, *wc = NULL, *y = NULL, *rstd = NULL;
     int st = empo_contiguous_nograd(&xc, x);
     if (st == EMPO_OK) st = empo_contiguous_nograd(&wc, weight);
-    if (st == EMPO_OK && !(y = empo_tensor_new(x->ndim, x->shape, EMPO_F32))) st = EMPO_E_NOMEM;
-    if (st == EMPO_OK && !(rstd = empo_tensor_new(1, &N, EMPO_F32))) st = EMPO_E_NOMEM;
+    if (st == EMPO_OK && !(y = empo_tensor_new_like(x, EMPO_F32))) st = EMPO_E_NOMEM;
+    if (st == EMPO_OK && !(rstd = empo_tensor_new_on(1, &N, EMPO_F32, empo_tensor_device(x)))) st = EMPO_E_NOMEM;
     if (st == EMPO_OK) {
-        empo_kernels()->rmsnorm_forward(fdata(y), fdata(rstd), fdata(xc), fdata(wc), N, D, (float)eps);
+        empo_kernels_of(x)->rmsnorm_forward(fdata(y), fdata(rstd), fdata(xc), fdata(wc), N, D, (float)eps);
         empo_tensor *ins[2] = {x, weight};
         empo_node *node = empo_node_record("rmsnorm", rmsnorm_backward, y, 2, ins, &st);
         if (node) {
@@ -80,7 +80,7 @@ static int swiglu_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) {
         empo_tensor_release(dup);
         return st;
     }
-    empo_kernels()->swiglu_backward(fdata(dgate), fdata(dup), fdata(g), fdata(gate), fdata(up),
+    empo_kernels_of(g)->swiglu_backward(fdata(dgate), fdata(dup), fdata(g), fdata(gate), fdata(up),
                                     empo_tensor_numel(gate));
     gin[0] = dgate;
     gin[1] = dup;
@@ -88,17 +88,17 @@ static int swiglu_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) {
 }
 
 int empo_swiglu(empo_tensor **out, empo_tensor *gate, empo_tensor *up) {
-    EMPO_TRY(empo_check_tensor("swiglu", "gate", gate, EMPO_DT_FLOAT));
-    EMPO_TRY(empo_check_tensor("swiglu", "up", up, EMPO_DT_FLOAT));
+    EMPO_TRY(empo_check_input("swiglu", "gate", gate, EMPO_DT_FLOAT, "gate", gate));
+    EMPO_TRY(empo_check_input("swiglu", "up", up, EMPO_DT_FLOAT, "gate", gate));
     if (gate->ndim != up->ndim || memcmp(gate->shape, up->shape, sizeof(int64_t) * (size_t)gate->ndim))
         return empo_fail(EMPO_E_SHAPE, "swiglu: gate %s and up %s: shapes must be equal", empo_desc(gate),
                          empo_desc(up));
     empo_tensor *gc = NULL, *uc = NULL, *y = NULL;
     int st = empo_contiguous_nograd(&gc, gate);
     if (st == EMPO_OK) st = empo_contiguous_nograd(&uc, up);
-    if (st == EMPO_OK && !(y = empo_tensor_new(gate->ndim, gate->shape, EMPO_F32))) st = EMPO_E_NOMEM;
+    if (st == EMPO_OK && !(y = empo_tensor_new_like(gate, EMPO_F32))) st = EMPO_E_NOMEM;
     if (st == EMPO_OK) {
-        empo_kernels()->swiglu_forward(fdata(y), fdata(gc), fdata(uc), empo_tensor_numel(gate));
+        empo_kernels_of(gate)->swiglu_forward(fdata(y), fdata(gc), fdata(uc), empo_tensor_numel(gate));
         empo_tensor *ins[2] = {gate, up};
         empo_node *node = empo_node_record("swiglu", swiglu_backward, y, 2, ins, &st);
         if (node) {

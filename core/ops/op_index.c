@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "autograd/autograd_internal.h"
-#include "kernels/kernels.h"
+#include "op_dispatch.h"
 #include "kernels/parallel.h"
 
 #define EMPO_DT_ANY 0x7fu   /* every dtype in empo_dtype */
@@ -39,20 +39,24 @@ static int check_grad_dtype(const char *op, int n, empo_tensor *const *xs) {
 static int checked_index(const char *op, const empo_tensor *idx, int64_t size, const char *what,
                          empo_tensor **out) {
     int64_t n = empo_tensor_numel(idx);
-    empo_tensor *t = empo_tensor_new(1, &n, EMPO_I64);
+    empo_tensor *host = NULL, *t = empo_tensor_new(1, &n, EMPO_I64);
     if (!t) return EMPO_E_NOMEM;
+    int st = empo_to_host_nograd(&host, idx);   /* checked on the host, wherever idx lives */
     int64_t *v = empo_tensor_data(t);
-    for (int64_t i = 0; i < n; i++) {
-        v[i] = empo_index_at(idx, i);
-        if (v[i] < 0 || v[i] >= size) {
-            int st = empo_fail(EMPO_E_INDEX, "%s: index %lld at position %lld of %s is out of range for %s (size %lld)",
-                               op, (long long)v[i], (long long)i, empo_desc(idx), what, (long long)size);
-            empo_tensor_release(t);
-            return st;
-        }
+    for (int64_t i = 0; st == EMPO_OK && i < n; i++) {
+        v[i] = empo_index_at(host, i);
+        if (v[i] < 0 || v[i] >= size)
+            st = empo_fail(EMPO_E_INDEX, "%s: index %lld at position %lld of %s is out of range for %s (size %lld)",
+                           op, (long long)v[i], (long long)i, empo_desc(idx), what, (long long)size);
     }
-    *out = t;
-    return EMPO_OK;
+    empo_tensor_release(host);
+    if (st == EMPO_OK && empo_on_device(idx)) {   /* back where the op runs */
+        empo_tensor *d = NULL;
+        st = empo_to_device_nograd(&d, t, empo_tensor_device(idx));
+        empo_tensor_release(t);
+        t = d;
+    }
+    return empo_tensor_handover(out, t, st);
 }
 
 /* A u8 copy of cond with its shape: 1 where cond is nonzero (NaN counts as
@@ -99,6 +103,13 @@ static int64_t row_offset(int64_t r, int nd, const int64_t *shape, const int64_t
     return off;
 }
 
+/* f32 zeros shaped like t, on t's device */
+static int zeros_like(empo_tensor **out, const empo_tensor *t) {
+    empo_tensor *z = empo_tensor_new_like(t, EMPO_F32);
+    if (!z) return EMPO_E_NOMEM;
+    return empo_tensor_handover(out, z, empo_tensor_fill_(z, 0.0));
+}
+
 /* Records the node; node stays NULL when no gradient is needed. */
 static int record(const char *name, empo_backward_fn fn, empo_tensor *out, int n, empo_tensor *const *in,
                   empo_node **node) {
@@ -112,18 +123,18 @@ static int record(const char *name, empo_backward_fn fn, empo_tensor *out, int n
 static int embedding_backward(empo_node *node, empo_tensor *grad_out, empo_tensor **gin) {
     const empo_tensor *w = node->inputs[0], *ids = node->saved[0];
     if (!w) return EMPO_OK;
-    EMPO_TRY(empo_tensor_zeros(&gin[0], 2, w->shape, EMPO_F32));
+    EMPO_TRY(zeros_like(&gin[0], w));
     int64_t V = w->shape[0], D = w->shape[1], N = empo_tensor_numel(ids);
     float *gw = empo_tensor_data(gin[0]);
     const float *gy = empo_tensor_data(grad_out);   /* [N, D] */
-    empo_kernels()->index_rows_add(gw, gy, empo_tensor_data(ids), 1, V, N, D);
+    empo_kernels_of(grad_out)->index_rows_add(gw, gy, empo_tensor_data(ids), 1, V, N, D);
     return EMPO_OK;
 }
 
 int empo_embedding(empo_tensor **out, empo_tensor *weight, empo_tensor *ids) {
     if (!out) return empo_fail(EMPO_E_ARG, "embedding: NULL output pointer");
-    EMPO_TRY(empo_check_tensor("embedding", "weight", weight, EMPO_DT_FLOAT));
-    EMPO_TRY(empo_check_tensor("embedding", "ids", ids, EMPO_DT_INDEX));
+    EMPO_TRY(empo_check_input("embedding", "weight", weight, EMPO_DT_FLOAT, "weight", weight));
+    EMPO_TRY(empo_check_input("embedding", "ids", ids, EMPO_DT_INDEX, "weight", weight));
     if (weight->ndim != 2)
         return empo_fail(EMPO_E_SHAPE, "embedding: weight %s must be 2-d [V, D]", empo_desc(weight));
     if (ids->ndim + 1 > EMPO_MAX_DIMS)
@@ -136,11 +147,11 @@ int empo_embedding(empo_tensor **out, empo_tensor *weight, empo_tensor *ids) {
         int64_t shape[EMPO_MAX_DIMS];
         memcpy(shape, ids->shape, sizeof(int64_t) * (size_t)ids->ndim);
         shape[ids->ndim] = D;
-        y = empo_tensor_new(ids->ndim + 1, shape, EMPO_F32);
+        y = empo_tensor_new_on(ids->ndim + 1, shape, EMPO_F32, empo_tensor_device(weight));
         if (!y) st = EMPO_E_NOMEM;
     }
     if (st == EMPO_OK) {
-        empo_kernels()->index_rows(empo_tensor_data(y), empo_tensor_data(w), empo_tensor_data(idx), 1, V, N, D, 4);
+        empo_kernels_of(y)->index_rows(empo_tensor_data(y), empo_tensor_data(w), empo_tensor_data(idx), 1, V, N, D, 4);
         empo_node *node;
         st = record("embedding", embedding_backward, y, 1, &weight, &node);
         if (node) empo_node_save(node, 0, idx);
@@ -158,19 +169,19 @@ static int index_select_backward(empo_node *node, empo_tensor *grad_out, empo_te
     const empo_tensor *x = node->inputs[0], *idx = node->saved[0];
     if (!x) return EMPO_OK;
     int dim = (int)node->i[0];
-    EMPO_TRY(empo_tensor_zeros(&gin[0], x->ndim, x->shape, EMPO_F32));
+    EMPO_TRY(zeros_like(&gin[0], x));
     int64_t outer = prod(x->shape, 0, dim), inner = prod(x->shape, dim + 1, x->ndim);
     float *gx = empo_tensor_data(gin[0]);
     const float *gy = empo_tensor_data(grad_out);
     int64_t D = x->shape[dim], K = empo_tensor_numel(idx);
-    empo_kernels()->index_rows_add(gx, gy, empo_tensor_data(idx), outer, D, K, inner);
+    empo_kernels_of(grad_out)->index_rows_add(gx, gy, empo_tensor_data(idx), outer, D, K, inner);
     return EMPO_OK;
 }
 
 int empo_index_select(empo_tensor **out, empo_tensor *x, int dim, empo_tensor *index) {
     if (!out) return empo_fail(EMPO_E_ARG, "index_select: NULL output pointer");
-    EMPO_TRY(empo_check_tensor("index_select", "x", x, EMPO_DT_ANY));
-    EMPO_TRY(empo_check_tensor("index_select", "index", index, EMPO_DT_INDEX));
+    EMPO_TRY(empo_check_input("index_select", "x", x, EMPO_DT_ANY, "x", x));
+    EMPO_TRY(empo_check_input("index_select", "index", index, EMPO_DT_INDEX, "x", x));
     if (x->ndim < 1) return empo_fail(EMPO_E_SHAPE, "index_select: x %s must have at least 1 dim", empo_desc(x));
     if (index->ndim > 1)
         return empo_fail(EMPO_E_SHAPE, "index_select: index %s must be 1-d", empo_desc(index));
@@ -185,14 +196,14 @@ int empo_index_select(empo_tensor **out, empo_tensor *x, int dim, empo_tensor *i
         int64_t shape[EMPO_MAX_DIMS];
         memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
         shape[dim] = empo_tensor_numel(idx);
-        y = empo_tensor_new(x->ndim, shape, x->dtype);
+        y = empo_tensor_new_on(x->ndim, shape, x->dtype, empo_tensor_device(x));
         if (!y) st = EMPO_E_NOMEM;
     }
     if (st == EMPO_OK) {
         int64_t outer = prod(x->shape, 0, dim), inner = prod(x->shape, dim + 1, x->ndim);
         int64_t D = x->shape[dim], K = empo_tensor_numel(idx);
         int es = empo_dtype_size(x->dtype);
-        empo_kernels()->index_rows(empo_tensor_data(y), empo_tensor_data(xc), empo_tensor_data(idx), outer, D, K, inner,
+        empo_kernels_of(y)->index_rows(empo_tensor_data(y), empo_tensor_data(xc), empo_tensor_data(idx), outer, D, K, inner,
                                    es);
         empo_node *node;
         st = record("index_select", index_select_backward, y, 1, &x, &node);

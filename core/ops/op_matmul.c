@@ -3,9 +3,10 @@
  * uses), both on the GEMM kernel, with backward. */
 #include <string.h>
 #include "autograd/autograd_internal.h"
-#include "kernels/kernels.h"
+#include "op_dispatch.h"
 
-static empo_gemm_fn *gemm(void) { return empo_kernels()->gemm; }
+/* the GEMM of the device t lives on */
+static empo_gemm_fn *gemm(const empo_tensor *t) { return empo_kernels_of(t)->gemm; }
 
 /* How GEMM can read the last two dims (r, c) of t: row-major (trans 0) or
  * column-major (trans 1) with leading dimension ld. 0 if neither. */
@@ -48,7 +49,7 @@ static int matmul_2d(empo_tensor **out, empo_tensor *a2, empo_tensor *b2) {
     EMPO_TRY(empo_broadcast_shapes("matmul (batch dims)", na - 2, a2->shape, nb - 2, b2->shape, &nbat, shape));
     shape[nbat] = M;
     shape[nbat + 1] = N;
-    empo_tensor *y = empo_tensor_new(nbat + 2, shape, EMPO_F32), *a = NULL, *b = NULL;
+    empo_tensor *y = empo_tensor_new_on(nbat + 2, shape, EMPO_F32, empo_tensor_device(a2)), *a = NULL, *b = NULL;
     if (!y) return EMPO_E_NOMEM;
     int ta, tb, st;
     int64_t lda, ldb;
@@ -72,10 +73,10 @@ static int matmul_2d(empo_tensor **out, empo_tensor *a2, empo_tensor *b2) {
         expect *= shape[d];
     }
     if (b_shared && a_rows) {
-        gemm()(0, tb, batch * M, N, K, 1.0f, pa, lda, pb, ldb, 0.0f, py, N);
+        gemm(y)(0, tb, batch * M, N, K, 1.0f, pa, lda, pb, ldb, 0.0f, py, N);
     } else {
         for (int64_t i = 0; i < batch; i++)
-            gemm()(ta, tb, M, N, K, 1.0f, pa + empo_linear_offset(i, nbat, shape, sa), lda,
+            gemm(y)(ta, tb, M, N, K, 1.0f, pa + empo_linear_offset(i, nbat, shape, sa), lda,
                    pb + empo_linear_offset(i, nbat, shape, sbs), ldb, 0.0f, py + i * M * N, N);
     }
     empo_tensor_release(a);
@@ -115,8 +116,8 @@ static int matmul_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) {
 }
 
 int empo_matmul(empo_tensor **out, empo_tensor *a, empo_tensor *b) {
-    EMPO_TRY(empo_check_tensor("matmul", "a", a, EMPO_DT_FLOAT));
-    EMPO_TRY(empo_check_tensor("matmul", "b", b, EMPO_DT_FLOAT));
+    EMPO_TRY(empo_check_input("matmul", "a", a, EMPO_DT_FLOAT, "a", a));
+    EMPO_TRY(empo_check_input("matmul", "b", b, EMPO_DT_FLOAT, "a", a));
     if (a->ndim == 0 || b->ndim == 0)
         return empo_fail(EMPO_E_SHAPE, "matmul: %s @ %s: both operands need at least 1 dim", empo_desc(a), empo_desc(b));
     empo_tensor *a2 = promote(a, 0), *b2 = promote(b, 1), *y = NULL;
@@ -158,16 +159,19 @@ static int linear_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) {
     mat_layout(w, &tw, &ldw);
     const float *pg = empo_tensor_data(g), *px = empo_tensor_data(x), *pw = empo_tensor_data(w);
     if (node->inputs[0]) {   /* gx [R, in] = g [R, out] @ w [out, in] */
-        gin[0] = empo_tensor_new(node->inputs[0]->ndim, node->inputs[0]->shape, EMPO_F32);
+        gin[0] = empo_tensor_new_on(node->inputs[0]->ndim, node->inputs[0]->shape, EMPO_F32, empo_tensor_device(g));
         if (!gin[0]) return EMPO_E_NOMEM;
-        gemm()(0, tw, R, in, outf, 1.0f, pg, outf, pw, ldw, 0.0f, empo_tensor_data(gin[0]), in);
+        gemm(g)(0, tw, R, in, outf, 1.0f, pg, outf, pw, ldw, 0.0f, empo_tensor_data(gin[0]), in);
     }
     if (node->inputs[1]) {   /* gw [out, in] = g^T [out, R] @ x [R, in] */
-        gin[1] = empo_tensor_new(2, w->shape, EMPO_F32);
+        gin[1] = empo_tensor_new_like(w, EMPO_F32);
         if (!gin[1]) return EMPO_E_NOMEM;
-        gemm()(1, 0, outf, in, R, 1.0f, pg, outf, px, in, 0.0f, empo_tensor_data(gin[1]), in);
+        gemm(g)(1, 0, outf, in, R, 1.0f, pg, outf, px, in, 0.0f, empo_tensor_data(gin[1]), in);
     }
-    if (node->inputs[2]) {   /* gb [out] = column sums of g */
+    if (node->inputs[2] && empo_on_device(g)) {   /* gb [out] = column sums of g */
+        if (!(gin[2] = empo_tensor_new_on(1, &outf, EMPO_F32, empo_tensor_device(g)))) return EMPO_E_NOMEM;
+        empo_kernels_of(g)->sum_dim(empo_tensor_data(gin[2]), pg, 1, R, outf);
+    } else if (node->inputs[2]) {
         gin[2] = NULL;
         EMPO_TRY(empo_tensor_zeros(&gin[2], 1, &outf, EMPO_F32));
         float *gb = empo_tensor_data(gin[2]);
@@ -178,9 +182,9 @@ static int linear_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) {
 }
 
 int empo_linear(empo_tensor **out, empo_tensor *x, empo_tensor *w, empo_tensor *bias) {
-    EMPO_TRY(empo_check_tensor("linear", "x", x, EMPO_DT_FLOAT));
-    EMPO_TRY(empo_check_tensor("linear", "weight", w, EMPO_DT_FLOAT));
-    if (bias) EMPO_TRY(empo_check_tensor("linear", "bias", bias, EMPO_DT_FLOAT));
+    EMPO_TRY(empo_check_input("linear", "x", x, EMPO_DT_FLOAT, "x", x));
+    EMPO_TRY(empo_check_input("linear", "weight", w, EMPO_DT_FLOAT, "x", x));
+    if (bias) EMPO_TRY(empo_check_input("linear", "bias", bias, EMPO_DT_FLOAT, "x", x));
     if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
         return empo_fail(EMPO_E_SHAPE, "linear: x %s and weight %s: expected x [..., in] and weight [out, in]",
                          empo_desc(x), empo_desc(w));
@@ -196,19 +200,25 @@ int empo_linear(empo_tensor **out, empo_tensor *x, empo_tensor *w, empo_tensor *
     int64_t ldw;
     EMPO_TRY(empo_contiguous_nograd(&xc, x));
     st = gemm_ready(&wr, w, &tw, &ldw);
-    if (st == EMPO_OK && !(y = empo_tensor_new(x->ndim, shape, EMPO_F32))) st = EMPO_E_NOMEM;
+    if (st == EMPO_OK && !(y = empo_tensor_new_on(x->ndim, shape, EMPO_F32, empo_tensor_device(x)))) st = EMPO_E_NOMEM;
     if (st == EMPO_OK) {
         float *py = empo_tensor_data(y);
         if (bias) {   /* start from the bias rows so GEMM adds onto them (beta = 1) */
             empo_tensor *bc = NULL;
             st = empo_contiguous_nograd(&bc, bias);
             const float *pb = st == EMPO_OK ? empo_tensor_data(bc) : NULL;
-            for (int64_t r = 0; pb && r < R; r++) memcpy(py + r * outf, pb, sizeof(float) * (size_t)outf);
+            if (pb && empo_on_device(y)) {   /* the bias row repeated: a copy with row stride 0 */
+                empo_strided_copy c = {.ndim = 2, .esize = 4, .shape = {R, outf}, .dst_strides = {outf, 1},
+                                       .src_strides = {0, 1}};
+                empo_kernels_of(y)->copy_strided(py, pb, &c);
+            } else {
+                for (int64_t r = 0; pb && r < R; r++) memcpy(py + r * outf, pb, sizeof(float) * (size_t)outf);
+            }
             empo_tensor_release(bc);
         }
         /* op(B) must be w^T: a row-major w is read transposed */
         if (st == EMPO_OK)
-            gemm()(0, !tw, R, outf, in, 1.0f, empo_tensor_data(xc), in, empo_tensor_data(wr), ldw, bias ? 1.0f : 0.0f,
+            gemm(y)(0, !tw, R, outf, in, 1.0f, empo_tensor_data(xc), in, empo_tensor_data(wr), ldw, bias ? 1.0f : 0.0f,
                    py, outf);
     }
     empo_tensor *ins[3] = {x, w, bias};

@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 #include "autograd/autograd_internal.h"
-#include "kernels/kernels.h"
+#include "op_dispatch.h"
 
 static int same_shape(const empo_tensor *a, const empo_tensor *b) {
     return a->ndim == b->ndim && memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim) == 0;
@@ -22,6 +22,7 @@ static int check_list(const char *op, int n, empo_tensor *const *params) {
         if (g && (g->dtype != EMPO_F32 || !same_shape(g, params[i])))
             return empo_fail(EMPO_E_SHAPE, "%s: gradient %s of parameter %d %s: expected f32 of the same shape", op,
                              empo_desc(g), i, empo_desc(params[i]));
+        if (g) EMPO_TRY(empo_check_input(op, "a gradient", g, EMPO_DT_FLOAT, "its parameter", params[i]));
     }
     return EMPO_OK;
 }
@@ -32,7 +33,7 @@ static int check_moment(const char *name, int i, const empo_tensor *p, const emp
     if (mt->dtype != EMPO_F32 || !same_shape(mt, p) || !empo_tensor_is_contiguous(mt))
         return empo_fail(EMPO_E_SHAPE, "adamw_step: %s[%d] %s does not match parameter %d %s (want contiguous f32 "
                          "of the same shape)", name, i, empo_desc(mt), i, empo_desc(p));
-    return EMPO_OK;
+    return empo_check_input("adamw_step", name, mt, EMPO_DT_FLOAT, "its parameter", p);
 }
 
 static int check_config(const empo_adamw_config *c, int64_t step) {
@@ -67,9 +68,9 @@ int empo_adamw_step(int n, empo_tensor *const *params, empo_tensor *const *m, em
         .step_size = (float)(cfg->lr / (1.0 - pow(cfg->beta1, (double)step))),
         .bc2_sqrt = (float)sqrt(1.0 - pow(cfg->beta2, (double)step)),
     };
-    const empo_kernel_table *K = empo_kernels();
     for (int i = 0; i < n; i++) {
         if (!params[i]->grad) continue;
+        const empo_kernel_table *K = empo_kernels_of(params[i]);
         empo_tensor *g = NULL;
         EMPO_TRY(empo_contiguous_nograd(&g, params[i]->grad));
         float *p = empo_tensor_data(params[i]), *mp = empo_tensor_data(m[i]), *vp = empo_tensor_data(v[i]);
@@ -91,7 +92,7 @@ int empo_grad_norm(int n, empo_tensor *const *params, int check_finite, double *
         EMPO_TRY(empo_contiguous_nograd(&g, params[i]->grad));
         const float *gp = empo_tensor_data(g);
         int64_t numel = empo_tensor_numel(g);
-        double s = empo_kernels()->sumsq(gp, numel);
+        double s = empo_kernels_of(g)->sumsq(gp, numel);
         empo_tensor_release(g);
         /* squares of finite f32 stay finite in double, so this catches exactly NaN/Inf */
         if (check_finite && !isfinite(s))
@@ -116,14 +117,14 @@ int empo_clip_grad_norm(int n, empo_tensor *const *params, double max_norm, doub
         if (!g) continue;
         if (empo_tensor_is_contiguous(g)) {
             float *gp = empo_tensor_data(g);
-            empo_kernels()->scale(gp, empo_tensor_numel(g), (float)coef);
+            empo_kernels_of(g)->scale(gp, empo_tensor_numel(g), (float)coef);
             continue;
         }
         /* a strided grad (a view into a flat block) is scaled through a copy and
          * written back, so that the block it views is updated in place */
         empo_tensor *c = NULL;
         EMPO_TRY(empo_contiguous_nograd(&c, g));
-        empo_kernels()->scale(empo_tensor_data(c), empo_tensor_numel(c), (float)coef);
+        empo_kernels_of(c)->scale(empo_tensor_data(c), empo_tensor_numel(c), (float)coef);
         int st = empo_tensor_copy_(g, c);
         empo_tensor_release(c);
         EMPO_TRY(st);

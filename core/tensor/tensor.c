@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tensor/tensor_internal.h"
+#include "kernels/kernels.h"
 
 void empo_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {
     int64_t s = 1;
@@ -54,7 +55,7 @@ empo_tensor *empo_tensor_new(int ndim, const int64_t *shape, int dtype) {
 }
 
 empo_tensor *empo_tensor_new_like(const empo_tensor *x, int dtype) {
-    return empo_tensor_new(x->ndim, x->shape, dtype);
+    return empo_tensor_new_on(x->ndim, x->shape, dtype, empo_tensor_device(x));
 }
 
 empo_tensor *empo_tensor_view_of(const empo_tensor *x, int ndim, const int64_t *shape,
@@ -204,10 +205,7 @@ const char *empo_desc(const empo_tensor *t) {
     return empo_tensor_describe(t, buf, 192);
 }
 
-int empo_check_tensor(const char *op, const char *arg, const empo_tensor *t, unsigned dtype_mask) {
-    if (!t) return empo_fail(EMPO_E_ARG, "%s: %s is missing (NULL tensor)", op, arg);
-    if (empo_tensor_device(t) != EMPO_CPU)
-        return empo_fail(EMPO_E_DEVICE, "%s: %s %s is not on the CPU", op, arg, empo_desc(t));
+static int check_dtype(const char *op, const char *arg, const empo_tensor *t, unsigned dtype_mask) {
     if (!(dtype_mask & EMPO_DT(t->dtype))) {
         char want[64] = "";
         for (int d = 0; d <= EMPO_U8; d++)
@@ -219,6 +217,25 @@ int empo_check_tensor(const char *op, const char *arg, const empo_tensor *t, uns
                          empo_dtype_name(t->dtype), want);
     }
     return EMPO_OK;
+}
+
+int empo_check_tensor(const char *op, const char *arg, const empo_tensor *t, unsigned dtype_mask) {
+    if (!t) return empo_fail(EMPO_E_ARG, "%s: %s is missing (NULL tensor)", op, arg);
+    if (empo_tensor_device(t) != EMPO_CPU)
+        return empo_fail(EMPO_E_DEVICE, "%s: %s %s is on %s; %s runs on the cpu only for now (t:cpu() first)", op,
+                         arg, empo_desc(t), empo_device_name(empo_tensor_device(t)), op);
+    return check_dtype(op, arg, t, dtype_mask);
+}
+
+int empo_check_input(const char *op, const char *arg, const empo_tensor *t, unsigned dtype_mask,
+                     const char *first_arg, const empo_tensor *first) {
+    if (!t) return empo_fail(EMPO_E_ARG, "%s: %s is missing (NULL tensor)", op, arg);
+    if (first && empo_tensor_device(t) != empo_tensor_device(first))
+        return empo_fail(EMPO_E_DEVICE, "%s: %s %s is on %s but %s %s is on %s; an op takes tensors of one device "
+                         "(t:to('%s'))", op, arg, empo_desc(t), empo_device_name(empo_tensor_device(t)), first_arg,
+                         empo_desc(first), empo_device_name(empo_tensor_device(first)),
+                         empo_device_name(empo_tensor_device(first)));
+    return check_dtype(op, arg, t, dtype_mask);
 }
 
 int empo_wrap_dim(const char *op, int dim, int ndim, int *out) {
@@ -364,6 +381,13 @@ int empo_tensor_set(empo_tensor *t, const int64_t *index, double value) {
 
 int empo_tensor_fill_(empo_tensor *t, double value) {
     if (!t) return empo_fail(EMPO_E_ARG, "fill_: NULL tensor");
+    if (empo_tensor_device(t) != EMPO_CPU && value == 0.0 && empo_tensor_is_contiguous(t)) {
+        const empo_device_api *dev = empo_kernels_device(empo_tensor_device(t))->device;
+        size_t nbytes = (size_t)empo_tensor_numel(t) * (size_t)empo_dtype_size(t->dtype);
+        if (nbytes && dev->zero(empo_tensor_data(t), nbytes))
+            return empo_fail(EMPO_E_DEVICE, "fill_: zeroing %s failed: %s", empo_desc(t), dev->last_error());
+        return EMPO_OK;
+    }
     if (empo_tensor_device(t) != EMPO_CPU) return write_through_host(t, "fill_", value, NULL);
     int64_t n = empo_tensor_numel(t);
     if (t->dtype == EMPO_F32 && empo_tensor_is_contiguous(t)) {

@@ -1,7 +1,9 @@
 /* tensor_copy.c — strided copies: copy_ (with broadcasting and dtype conversion),
  * contiguous copies without autograd. */
+#include <stdio.h>
 #include <string.h>
 #include "tensor/tensor_internal.h"
+#include "kernels/kernels.h"
 #include "kernels/parallel.h"
 
 typedef struct {
@@ -67,8 +69,36 @@ int empo_tensor_copy_(empo_tensor *dst, const empo_tensor *src) {
     return EMPO_OK;
 }
 
+/* On a device: the same dtype by its strided-copy kernel; a conversion
+ * goes through the host, saying so once (no conversion kernel yet). */
+static int device_copy_as(empo_tensor **out, const empo_tensor *x, int dtype) {
+    const int device = empo_tensor_device(x);
+    if (dtype != x->dtype) {
+        static int warned;
+        if (!warned++)
+            fprintf(stderr, "empo: converting %s to %s on %s goes through the cpu (no conversion kernel there "
+                    "yet); said once\n", empo_desc(x), empo_dtype_name(dtype), empo_device_name(device));
+        empo_tensor *host = NULL, *converted = NULL;
+        int st = empo_to_host_nograd(&host, x);
+        if (st == EMPO_OK) st = empo_copy_as(&converted, host, dtype);
+        if (st == EMPO_OK) st = empo_to_device_nograd(out, converted, device);
+        empo_tensor_release(host);
+        empo_tensor_release(converted);
+        return st;
+    }
+    empo_tensor *y = empo_tensor_new_on(x->ndim, x->shape, dtype, device);
+    if (!y) return EMPO_E_NOMEM;
+    empo_strided_copy c = {.ndim = x->ndim, .esize = empo_dtype_size(dtype)};
+    for (int d = 0; d < x->ndim; d++)
+        c.shape[d] = x->shape[d], c.dst_strides[d] = y->strides[d], c.src_strides[d] = x->strides[d];
+    empo_kernels_device(device)->copy_strided(empo_tensor_data(y), empo_tensor_data(x), &c);
+    *out = y;
+    return EMPO_OK;
+}
+
 /* A contiguous copy of x converted to dtype (no autograd). */
 int empo_copy_as(empo_tensor **out, const empo_tensor *x, int dtype) {
+    if (empo_tensor_device(x) != EMPO_CPU) return device_copy_as(out, x, dtype);
     empo_tensor *y = empo_tensor_new(x->ndim, x->shape, dtype);
     if (!y) return EMPO_E_NOMEM;
     if (empo_tensor_is_contiguous(x))

@@ -66,7 +66,7 @@ struct empo_tensor {
 empo_tensor *empo_tensor_alloc_handle(int ndim, const int64_t *shape, int dtype);
 /* Contiguous new tensor, uninitialised (error set on failure). */
 empo_tensor *empo_tensor_new(int ndim, const int64_t *shape, int dtype);
-/* New tensor with x's shape (contiguous), given dtype. */
+/* New tensor with x's shape (contiguous) on x's device, given dtype. */
 empo_tensor *empo_tensor_new_like(const empo_tensor *x, int dtype);
 /* A view handle of x's storage with given geometry (no autograd). */
 empo_tensor *empo_tensor_view_of(const empo_tensor *x, int ndim, const int64_t *shape,
@@ -83,6 +83,11 @@ const char *empo_desc(const empo_tensor *t);
 /* Checks t is non-NULL, on the CPU and of one of the dtypes in `mask`
  * (bit (1 << dtype)); names op and argument in the error. */
 int empo_check_tensor(const char *op, const char *arg, const empo_tensor *t, unsigned dtype_mask);
+/* empo_check_tensor for an op that runs where its tensors live: t may be
+ * on any device, but on the one of the op's first tensor (first, named
+ * first_arg; t itself when it is the first). A mismatch names both. */
+int empo_check_input(const char *op, const char *arg, const empo_tensor *t, unsigned dtype_mask,
+                     const char *first_arg, const empo_tensor *first);
 /* Broadcast shapes of a and b into out (ndim returned via out_ndim). */
 int empo_broadcast_shapes(const char *op, int na, const int64_t *sa, int nb, const int64_t *sb,
                           int *out_ndim, int64_t *out_shape);

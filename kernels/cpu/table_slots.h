@@ -28,6 +28,7 @@
     .attention_backward = empo_k_attention_backward,             \
     .logprob_entropy_forward = empo_k_logprob_entropy_forward,   \
     .logprob_entropy_backward = empo_k_logprob_entropy_backward, \
+    .copy_strided = empo_ref_copy_strided,                     \
     .adamw = empo_k_adamw,                                     \
     .sumsq = empo_k_sumsq,                                     \
     .scale = empo_k_scale,                                     \

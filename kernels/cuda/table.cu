@@ -29,6 +29,7 @@ empo_attention_forward_fn attention_forward;
 empo_attention_backward_fn attention_backward;
 empo_logprob_entropy_forward_fn logprob_entropy_forward;
 empo_logprob_entropy_backward_fn logprob_entropy_backward;
+empo_copy_strided_fn copy_strided;
 empo_adamw_fn adamw;
 empo_sumsq_fn sumsq;
 empo_scale_fn scale;
@@ -85,6 +86,7 @@ extern "C" const empo_kernel_table EMPO_CUDA_TABLE = {
     .attention_backward = EMPO_CUDA_NS::attention_backward,
     .logprob_entropy_forward = EMPO_CUDA_NS::logprob_entropy_forward,
     .logprob_entropy_backward = EMPO_CUDA_NS::logprob_entropy_backward,
+    .copy_strided = EMPO_CUDA_NS::copy_strided,
     .adamw = EMPO_CUDA_NS::adamw,
     .sumsq = EMPO_CUDA_NS::sumsq,
     .scale = EMPO_CUDA_NS::scale,

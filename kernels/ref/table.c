@@ -29,6 +29,7 @@ const empo_kernel_table empo_kernels_ref = {
     .attention_backward = empo_ref_attention_backward,
     .logprob_entropy_forward = empo_ref_logprob_entropy_forward,
     .logprob_entropy_backward = empo_ref_logprob_entropy_backward,
+    .copy_strided = empo_ref_copy_strided,
     .adamw = empo_ref_adamw,
     .sumsq = empo_ref_sumsq,
     .scale = empo_ref_scale,
