@@ -295,6 +295,7 @@ void empo_count_tensor(int delta) { __atomic_add_fetch(&pool.live_tensors, delta
 
 int64_t empo_live_tensors(void) { return __atomic_load_n(&pool.live_tensors, __ATOMIC_RELAXED); }
 int64_t empo_mem_live_bytes(void) { return pool.live; }
+int64_t empo_mem_all_live_bytes(void) { return pool.live + device_pool.live; }
 int64_t empo_mem_cached_bytes(void) { return pool.cached; }
 int64_t empo_mem_peak_bytes(void) { return pool.peak; }
 

@@ -39,6 +39,9 @@ int empo_stop_requested(void);
 /* Bytes held by live tensors, bytes parked in the allocator's cache, and the
  * high-water mark of live bytes. */
 int64_t empo_mem_live_bytes(void);
+/* live bytes of the host and every device together: what the Lua side's
+ * garbage-collection pressure watches */
+int64_t empo_mem_all_live_bytes(void);
 int64_t empo_mem_cached_bytes(void);
 int64_t empo_mem_peak_bytes(void);
 void empo_mem_reset_peak(void);

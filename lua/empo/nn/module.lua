@@ -124,6 +124,23 @@ function Module:load_state(dict, opts)
   return self
 end
 
+-- Moves every parameter to device ('cpu' or 'cuda'), each new tensor in
+-- place of the old (a weight two modules share stays one tensor; whether
+-- it requires grad is kept); returns the module. Gradients are not moved:
+-- move a model before its optimizer is built.
+function Module:to(device, moved)
+  moved = moved or {}
+  empo.no_grad(function()
+    for _, n in ipairs(self._param_names) do
+      local t = self[n]
+      if not moved[t] then moved[t] = t:detach():to(device):requires_grad_(t.requires_grad) end
+      self[n] = moved[t]
+    end
+  end)
+  for _, c in ipairs(self._child_names) do self[c]:to(device, moved) end
+  return self
+end
+
 function Module:train(on)
   if on == nil then on = true end
   self.training = on

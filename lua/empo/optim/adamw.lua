@@ -41,10 +41,11 @@ function M.adamw(cfg)
     if self[k] == nil and k ~= 'betas' then self[k] = x end
   end
   local n = #params
-  for i = 1, n do
-    local shape = params[i]:size()
+  for i = 1, n do   -- the moments live where their parameter does
+    local shape, device = params[i]:size(), params[i].device
     self.m[i] = T.zeros(shape)
     self.v[i] = T.zeros(shape)
+    if device ~= 'cpu' then self.m[i], self.v[i] = self.m[i]:to(device), self.v[i]:to(device) end
   end
   self._p = ffi.new('empo_tensor*[?]', math.max(n, 1))
   self._m = ffi.new('empo_tensor*[?]', math.max(n, 1))

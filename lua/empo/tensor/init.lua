@@ -99,7 +99,8 @@ end
 
 -- Memory pressure: the Lua GC sees only the small boxes, never the tensor
 -- memory behind them, so a loop dropping big tensors would pile up C memory
--- between cycles. When the bytes held by live tensors pass gc_at, collect
+-- between cycles. When the bytes held by live tensors (on the host and on
+-- a device together) pass gc_at, collect
 -- and sweep at once, then allow factor x the survivors (at least min_bytes
 -- more) before the next forced collection. Defaults: 1.5, 64 MiB.
 local gc_factor, gc_min = 1.5, 64 * 2 ^ 20
@@ -107,7 +108,7 @@ local gc_at = gc_min
 local function pressure_collect()
   collectgarbage()
   sweep()
-  local live = tonumber(C.empo_mem_live_bytes())
+  local live = tonumber(C.empo_mem_all_live_bytes())
   gc_at = math.max(live * gc_factor, live + gc_min)
 end
 
@@ -115,7 +116,7 @@ end
 function M.gc_policy(factor, min_bytes)
   local pf, pm = gc_factor, gc_min
   gc_factor, gc_min = factor or gc_factor, min_bytes or gc_min
-  local live = tonumber(C.empo_mem_live_bytes())
+  local live = tonumber(C.empo_mem_all_live_bytes())
   gc_at = math.max(live * gc_factor, live + gc_min)
   return pf, pm
 end
@@ -123,7 +124,7 @@ end
 -- The box owning handle h (one reference).
 local function new_box(h)
   if sweep_due then sweep() end
-  if C.empo_mem_live_bytes() > gc_at then pressure_collect() end
+  if C.empo_mem_all_live_bytes() > gc_at then pressure_collect() end
   local s
   if nfree > 0 then
     s = free_slots[nfree]
