@@ -13,6 +13,7 @@
 #include "kernels/kernels.h"
 
 static char device_why[512];
+static int (*empo_cuda_tf32_switch)(int);
 
 static const empo_kernel_table *load_cuda(void) {
     const char *path = getenv("EMPO_CUDA_LIBRARY");
@@ -35,6 +36,7 @@ static const empo_kernel_table *load_cuda(void) {
         snprintf(device_why, sizeof device_why, "%.400s holds no CUDA kernel table", path);
         return NULL;
     }
+    empo_cuda_tf32_switch = (int (*)(int))dlsym(lib, "empo_cuda_backend_tf32");
     if (k->device->count() < 1) {
         snprintf(device_why, sizeof device_why, "no CUDA device is visible (driver missing, or no GPU)");
         return NULL;
@@ -65,3 +67,12 @@ const empo_kernel_table *empo_kernels_device(int device) {
 }
 
 const char *empo_kernels_device_why(void) { return device_why; }
+
+int empo_kernels_cuda_tf32(int allow) {
+    if (!empo_kernels_device(1)) return -1;
+    if (!empo_cuda_tf32_switch) {
+        snprintf(device_why, sizeof device_why, "this CUDA backend has no TF32 products (the emulation)");
+        return -1;
+    }
+    return empo_cuda_tf32_switch(allow);
+}

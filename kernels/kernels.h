@@ -120,5 +120,9 @@ const empo_kernel_table *empo_kernels_fast(void);
  * device cannot be used, and empo_kernels_device_why() says why. */
 const empo_kernel_table *empo_kernels_device(int device);
 const char *empo_kernels_device_why(void);
+/* Lets the CUDA products round f32 inputs to TF32 on the tensor cores
+ * (allow 1) or keeps them full f32 (0, the default); returns the previous
+ * setting, or -1 with no CUDA device. */
+int empo_kernels_cuda_tf32(int allow);
 
 #endif

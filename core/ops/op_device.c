@@ -31,6 +31,13 @@ int empo_device_available(int device, char *why, int whylen) {
     return 0;
 }
 
+int empo_cuda_allow_tf32(int allow, int *previous) {
+    int prev = empo_kernels_cuda_tf32(allow);
+    if (prev < 0) return empo_fail(EMPO_E_DEVICE, "cuda_allow_tf32: %s", empo_kernels_device_why());
+    if (previous) *previous = prev;
+    return EMPO_OK;
+}
+
 int empo_device_describe(int device, char *buf, int len) {
     const empo_kernel_table *k = empo_kernels_device(device);
     if (device == EMPO_CPU || !k || !k->device)

@@ -1,6 +1,6 @@
 /* gemm_lt.cu — the column-major product behind gemm.cu, by cuBLASLt (the
  * CUDA build only; the emulation has its own loop in emu/emu.cpp).
- * f32 in and out; with TF32 allowed (empo_cuda_allow_tf32) the product
+ * f32 in and out; with TF32 allowed (empo_cuda_backend_tf32, reached by empo_cuda_allow_tf32) the product
  * may round its inputs to TF32 on the tensor cores, else it is full f32. */
 #include "kernels/cuda/cuda_compat.cuh"
 #include <cublasLt.h>
@@ -42,7 +42,7 @@ void gemm_column_major(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k
 }
 EMPO_CUDA_END
 
-extern "C" int empo_cuda_allow_tf32(int allow) {
+extern "C" int empo_cuda_backend_tf32(int allow) {
     int prev = empo_cuda::tf32_allowed;
     empo_cuda::tf32_allowed = allow != 0;
     return prev;

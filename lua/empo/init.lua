@@ -165,6 +165,15 @@ function empo.cuda_available()
   if C.empo_device_available(C.EMPO_CUDA, why, 512) ~= 0 then return true end
   return false, ffi.string(why)
 end
+-- CUDA matrix products in TF32 (true) or full f32 (false, the default);
+-- returns the previous setting. Errors without a CUDA device.
+function empo.cuda_allow_tf32(on)
+  local prev = ffi.new('int[1]')
+  if C.empo_cuda_allow_tf32(on and 1 or 0, prev) ~= 0 then
+    error('empo.' .. ffi.string(C.empo_last_error()), 2)
+  end
+  return prev[0] == 1
+end
 -- "NVIDIA H100 80GB HBM3, 79.1 GiB, compute capability 9.0", or nil and why
 function empo.cuda_device()
   local ok, why = empo.cuda_available()

@@ -8,21 +8,31 @@
 #      (tests/cuda/cuda_kernels.c: fresh random inputs, gradients included);
 #   3. the same under compute-sanitizer: memcheck, racecheck, synccheck
 #      (what the host emulation in CI cannot see);
-#   4. the same kernels under the host emulation, on this CPU, as CI runs them.
+#   4. the same kernels under the host emulation, on this CPU, as CI runs them;
+#   5. tensors and a Qwen2 model on the GPU against the CPU (tests/cuda/*.lua:
+#      every op of a step, the loss and gradients, 20 AdamW steps);
+#   6. a training step at the Qwen2.5-0.5B shape, tokens/s and MFU, beside
+#      PyTorch's (transformers, SDPA, fused AdamW) on the same card.
 # Full logs go to OUT; a short table is printed last. Exit status: 0 when
-# every row that ran passed.
+# every row that ran passed. Every step has a time limit, and all of them
+# together CHECK_BUDGET_S (default 450 s): a step that would start past it
+# is reported as not run, so the table always comes back.
 set -u
 OUT=${1:?usage: check.sh OUT_DIR}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PACK="$ROOT/device-pack"
 mkdir -p "$OUT"
+START=$(date +%s)
+BUDGET=${CHECK_BUDGET_S:-450}
+# the time a step may take: its own limit, or what is left of the budget
+limit() {
+  left=$((BUDGET - ($(date +%s) - START)))
+  [ "$left" -lt "$1" ] && echo "$left" || echo "$1"
+}
 ROWS="$OUT/table.txt"
 : > "$ROWS"
-failed=0
 row() {   # row NAME RESULT DETAIL
-  printf '%-34s %-8s %s\n' "$1" "$2" "$3" >> "$ROWS"
-  [ "$2" = FAIL ] && failed=1
-  return 0
+  printf '%-34s  %-7s  %s\n' "$1" "$2" "$3" >> "$ROWS"
 }
 if [ ! -x "$PACK/bin/cuda_kernels" ]; then
   echo "check: no device-pack/ here: run tests/device/pack.sh first and carry device-pack" >&2
@@ -36,11 +46,12 @@ row "gpu" info "${gpu:-none found (nvidia-smi)}"
 row "pack revision" info "$(cut -c1-12 "$PACK/REVISION") (working tree $(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo '?'))"
 
 # 2. the kernels on the GPU
-run_kernels() {   # run_kernels NAME LOG COMMAND...
-  name=$1 log=$2
-  shift 2
+run_kernels() {   # run_kernels NAME LIMIT_S LOG COMMAND...
+  name=$1 lim=$(limit "$2") log=$3
+  shift 3
+  if [ "$lim" -lt 10 ]; then row "$name" "not run" "out of time (CHECK_BUDGET_S=$BUDGET)"; return 0; fi
   start=$(date +%s)
-  timeout 300 "$@" > "$log" 2>&1
+  timeout "$lim" "$@" > "$log" 2>&1
   rc=$?
   secs=$(( $(date +%s) - start ))
   summary=$(grep -E 'checks, [0-9]+ failed|ERROR SUMMARY|SKIP' "$log" | tail -n 2 | tr '\n' ' ')
@@ -48,17 +59,17 @@ run_kernels() {   # run_kernels NAME LOG COMMAND...
     0) row "$name" pass "$summary(${secs} s)" ;;
     77) if [ -n "$gpu" ]; then row "$name" FAIL "skipped on a machine with a GPU: $summary"
         else row "$name" skipped "$summary"; fi ;;
-    124) row "$name" FAIL "timed out after 300 s" ;;
+    124) row "$name" FAIL "timed out after $lim s" ;;
     *) row "$name" FAIL "exit $rc: $summary(log: $(basename "$log"))" ;;
   esac
 }
-run_kernels "cuda kernels vs reference" "$OUT/cuda_kernels.log" "$PACK/bin/cuda_kernels"
+run_kernels "cuda kernels vs reference" 120 "$OUT/cuda_kernels.log" "$PACK/bin/cuda_kernels"
 
 # 3. compute-sanitizer
 SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
 if [ -n "$SAN" ]; then
   for tool in memcheck racecheck synccheck; do
-    run_kernels "compute-sanitizer $tool" "$OUT/sanitizer_$tool.log" \
+    run_kernels "compute-sanitizer $tool" 100 "$OUT/sanitizer_$tool.log" \
       "$SAN" --tool "$tool" --error-exitcode 9 "$PACK/bin/cuda_kernels"
   done
 else
@@ -66,13 +77,41 @@ else
 fi
 
 # 4. the emulation, as CI runs it
-run_kernels "cuda kernels, host emulation" "$OUT/cuda_kernels_emulated.log" "$PACK/bin/cuda_kernels_emulated"
+run_kernels "cuda kernels, host emulation" 60 "$OUT/cuda_kernels_emulated.log" "$PACK/bin/cuda_kernels_emulated"
 
-# not yet: they need tensors on the device (issue 25, part 2)
-row "qwen2 fwd/bwd + 20 AdamW steps" pending "needs device tensors (t:to('cuda')), not built yet"
-row "training step vs PyTorch" pending "needs device tensors, not built yet"
+# 5. tensors and a model on the GPU, from the working tree's Lua
+export EMPO_LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;$PACK/lua/?.lua"
+export LUA_PATH="$ROOT/tests/support/?.lua;;" EMPO_SOURCE_DIR="$ROOT"
+for t in test_device test_model; do
+  run_kernels "cuda/$t.lua" 90 "$OUT/$t.log" "$PACK/bin/empo" run "$ROOT/tests/cuda/$t.lua"
+done
+
+# 6. the training step at the Qwen2.5-0.5B shape, empo and PyTorch
+bench() {   # bench NAME LOG COMMAND... : the tokens/s of its last line
+  name=$1 log=$2 lim=$(limit 150)
+  shift 2
+  if [ "$lim" -lt 20 ]; then row "$name" "not run" "out of time (CHECK_BUDGET_S=$BUDGET)"; echo 0; return 0; fi
+  timeout "$lim" "$@" > "$log" 2>&1
+  rc=$?
+  tps=$(tail -n 1 "$log" | sed -n 's/.*tokens_per_s=\([0-9]*\).*/\1/p')
+  if [ $rc -eq 0 ] && [ -n "$tps" ]; then
+    row "$name" info "$(tail -n 1 "$log" | cut -c1-160)"
+  else
+    row "$name" FAIL "exit $rc (log: $(basename "$log"))"
+  fi
+  echo "${tps:-0}"
+}
+for prec in 0 1; do
+  label=$([ $prec = 1 ] && echo tf32 || echo f32)
+  e=$(bench "empo step qwen05 4x512 $label" "$OUT/gpu_step_$label.log" "$PACK/bin/empo" run "$ROOT/tests/bench/gpu_step.lua" qwen05 4 512 5 $prec | tail -n 1)
+  t=$(bench "torch step qwen05 4x512 $label" "$OUT/torch_step_$label.log" python3 "$ROOT/tests/bench/gpu_step_torch.py" qwen05 4 512 5 $prec | tail -n 1)
+  if [ "${e:-0}" -gt 0 ] && [ "${t:-0}" -gt 0 ]; then
+    row "empo / torch tokens/s ($label)" info "$(awk -v e="$e" -v t="$t" 'BEGIN { printf "%.2fx (%s vs %s)", e / t, e, t }')"
+  fi
+done
 
 echo
-echo "== tests/device/check.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), logs in $OUT"
+echo "== tests/device/check.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), $(($(date +%s) - START)) s, logs in $OUT"
 cat "$ROWS"
-exit $failed
+grep -q '  FAIL  ' "$ROWS" && exit 1
+exit 0

@@ -3,6 +3,8 @@
 # backend (the default RelWithDebInfo, in build-device/) and packs what tests/device/check.sh
 # runs on a GPU machine into device-pack/ (git-ignored, about 20 MiB):
 #   device-pack/bin/   the test programs and the empo command
+#   device-pack/lua/   the generated FFI declarations (empo/cdef.lua); the
+#                      Lua library itself comes with the working tree
 #   device-pack/lib/   libempo, libempo_cuda, and the Debian libraries they
 #                      need that a GPU machine may lack (oneDNN, LuaJIT,
 #                      cJSON, libedit, PCRE2, utf8proc ...), stripped
@@ -16,7 +18,8 @@ PACK="$ROOT/device-pack"
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEMPO_CUDA=ON -DEMPO_WERROR=ON >/dev/null
 cmake --build "$BUILD" -j "$(nproc)" --target empo_cli cuda_kernels cuda_kernels_emulated >/dev/null
 rm -rf "$PACK"
-mkdir -p "$PACK/bin" "$PACK/lib"
+mkdir -p "$PACK/bin" "$PACK/lib" "$PACK/lua/empo"
+cp "$BUILD/lua/empo/cdef.lua" "$PACK/lua/empo/"
 cp "$BUILD/empo" "$BUILD/tests/cuda_kernels" "$BUILD/tests/cuda_kernels_emulated" "$PACK/bin/"
 cp -L "$BUILD/libempo.so.0" "$BUILD/libempo_cuda.so.0" "$PACK/lib/"
 # every library of theirs outside the CUDA toolkit and the C/C++ runtime
