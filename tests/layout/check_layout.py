@@ -43,7 +43,7 @@ LAYERS = {
     'cluster': {'base'},
     'generate': {'ops', 'autograd', 'tensor', 'base', 'kernels'},
 }
-SKIP_DIRS = {'.git', 'build', 'build-sanitize', 'node_modules', '__pycache__'}
+SKIP_DIRS = {'.git', 'build', 'build-sanitize', 'node_modules', '__pycache__', 'device-pack'}   # device-pack: tests/device/pack.sh's output
 
 problems = []
 

@@ -12,7 +12,7 @@ trap 'rm -rf "$WORK"' EXIT
 fresh() {
   rm -rf "$WORK/tree"
   mkdir "$WORK/tree"
-  (cd "$ROOT" && tar cf - --exclude='./build*' --exclude=./.git --exclude=./runs --exclude=./node_modules .) | (cd "$WORK/tree" && tar xf -)
+  (cd "$ROOT" && tar cf - --exclude='./build*' --exclude=./device-pack --exclude=./.git --exclude=./runs --exclude=./node_modules .) | (cd "$WORK/tree" && tar xf -)
 }
 expect_fail() {   # what, the text the report must hold
   if python3 "$CHECK" "$WORK/tree" > "$WORK/out" 2>&1; then
