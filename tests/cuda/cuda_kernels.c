@@ -83,6 +83,14 @@ static void compare(const char *what, const float *got, const float *want, int64
                  bad >= 0 ? got[bad] : 0.0, bad >= 0 ? want[bad] : 0.0);
 }
 
+/* the n floats at dev come down and are compared with want */
+static void expect(const char *what, const float *dev, const float *want, int64_t n) {
+    float *got = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    down(got, dev, sizeof(float) * (size_t)n);
+    compare(what, got, want, n);
+    free(got);
+}
+
 /* ---- elementwise ---- */
 static void test_elementwise(void) {
     const int64_t sizes[] = {1, 31, 256, 257, 5000};
@@ -231,8 +239,7 @@ static void test_index(void) {
     float *dgx = UPF(gx, outer * D * inner), *dgy = UPF(gy, outer * Kn * inner), *got = malloc(sizeof(float) * outer * D * inner);
     R->index_rows_add(gx, gy, idx, outer, D, Kn, inner);
     K->index_rows_add(dgx, dgy, didx, outer, D, Kn, inner);
-    down(got, dgx, sizeof(float) * outer * D * inner);
-    compare("index_rows_add (repeated indices)", got, gx, outer * D * inner);
+    expect("index_rows_add (repeated indices)", dgx, gx, outer * D * inner);
     drop(dgx), drop(dgy), drop(didx);
     free(gx), free(gy), free(got);
 }
@@ -249,10 +256,8 @@ static void test_norm_swiglu_rope(void) {
         float *ddx = ALLOCF(N * D), *ddw = ALLOCF(D);
         R->rmsnorm_forward(out, rstd, x, w, N, D, 1e-6f);
         K->rmsnorm_forward(dout, drs, dx, dw, N, D, 1e-6f);
-        down(got, dout, sizeof(float) * N * D);
-        compare("rmsnorm_forward out", got, out, N * D);
-        down(got, drs, sizeof(float) * N);
-        compare("rmsnorm_forward rstd", got, rstd, N);
+        expect("rmsnorm_forward out", dout, out, N * D);
+        expect("rmsnorm_forward rstd", drs, rstd, N);
         for (int which = 0; which < 3; which++) {   /* both, dx only, dw only */
             R->rmsnorm_backward(which != 2 ? dxw : NULL, which != 1 ? dww : NULL, g, x, w, rstd, N, D);
             K->rmsnorm_backward(which != 2 ? ddx : NULL, which != 1 ? ddw : NULL, dg, dx, dw, drs, N, D);
@@ -262,8 +267,7 @@ static void test_norm_swiglu_rope(void) {
         /* SwiGLU over the same buffers: gate = x, up = g */
         R->swiglu_forward(out, x, g, N * D);
         K->swiglu_forward(dout, dx, dg, N * D);
-        down(got, dout, sizeof(float) * N * D);
-        compare("swiglu_forward", got, out, N * D);
+        expect("swiglu_forward", dout, out, N * D);
         for (int which = 0; which < 3; which++) {
             R->swiglu_backward(which != 2 ? dxw : NULL, which != 1 ? out : NULL, g, x, g, N * D);
             K->swiglu_backward(which != 2 ? ddx : NULL, which != 1 ? dout : NULL, dg, dx, dg, N * D);
@@ -372,17 +376,13 @@ static void test_logprob(void) {
         int64_t *Dids = UPI(ids, N);
         R->logprob_entropy_forward(lp, ent, lse, x, ids, N, V);
         K->logprob_entropy_forward(Dlp, Dent, Dlse, Dx, Dids, N, V);
-        down(got, Dlp, sizeof(float) * N);
-        compare("logprob_entropy_forward logp", got, lp, N);
-        down(got, Dent, sizeof(float) * N);
-        compare("logprob_entropy_forward entropy", got, ent, N);
-        down(got, Dlse, sizeof(float) * N);
-        compare("logprob_entropy_forward lse", got, lse, N);
+        expect("logprob_entropy_forward logp", Dlp, lp, N);
+        expect("logprob_entropy_forward entropy", Dent, ent, N);
+        expect("logprob_entropy_forward lse", Dlse, lse, N);
         for (int which = 0; which < 3; which++) {   /* both, logp only, entropy only */
             R->logprob_entropy_backward(want, which != 2 ? gl : NULL, which != 1 ? ge : NULL, x, ids, lse, ent, N, V);
             K->logprob_entropy_backward(Dd, which != 2 ? Dgl : NULL, which != 1 ? Dge : NULL, Dx, Dids, Dlse, Dent, N, V);
-            down(got, Dd, sizeof(float) * N * V);
-            compare("logprob_entropy_backward", got, want, N * V);
+            expect("logprob_entropy_backward", Dd, want, N * V);
         }
         drop(Dx), drop(Dgl), drop(Dge), drop(Dlp), drop(Dent), drop(Dlse), drop(Dd), drop(Dids);
         free(x), free(gl), free(ge), free(ids), free(lp), free(ent), free(lse), free(want), free(got);
@@ -400,19 +400,15 @@ static void test_optimizer(void) {
         float *Dp = UPF(p, n), *Dm = UPF(m, n), *Dv = UPF(v, n), *Dg = UPF(g, n);
         R->adamw(p, m, v, g, n, &s);
         K->adamw(Dp, Dm, Dv, Dg, n, &s);
-        down(got, Dp, sizeof(float) * n);
-        compare("adamw p", got, p, n);
-        down(got, Dm, sizeof(float) * n);
-        compare("adamw m", got, m, n);
-        down(got, Dv, sizeof(float) * n);
-        compare("adamw v", got, v, n);
+        expect("adamw p", Dp, p, n);
+        expect("adamw m", Dm, m, n);
+        expect("adamw v", Dv, v, n);
         const double want = R->sumsq(g, n), first = K->sumsq(Dg, n), second = K->sumsq(Dg, n);
         check_report(__FILE__, __LINE__, fabs(first - want) <= 1e-12 * want && first == second,
                      "sumsq n %lld: %.17g, again %.17g, want %.17g", (long long)n, first, second, want);
         R->scale(g, n, -0.375f);
         K->scale(Dg, n, -0.375f);
-        down(got, Dg, sizeof(float) * n);
-        compare("scale", got, g, n);
+        expect("scale", Dg, g, n);
         drop(Dp), drop(Dm), drop(Dv), drop(Dg);
         free(p), free(m), free(v), free(g), free(got);
     }

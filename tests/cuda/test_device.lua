@@ -9,11 +9,7 @@ local empo = require 'empo'
 local check = require 'check'
 local c = check.new('cuda/test_device')
 
-local ok, why = empo.cuda_available()
-if not ok then
-  print('SKIP: no CUDA device: ' .. why)
-  os.exit(77)
-end
+check.need_cuda()
 c.ok(type(empo.cuda_device()) == 'string', 'cuda_device names the device')
 if empo.cuda_device():find('emulated', 1, true) then
   c.raises(function() empo.cuda_allow_tf32(true) end, 'cuda_allow_tf32', 'no TF32')

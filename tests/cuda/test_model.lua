@@ -7,11 +7,7 @@ local empo = require 'empo'
 local check = require 'check'
 local c = check.new('cuda/test_model')
 
-local ok, why = empo.cuda_available()
-if not ok then
-  print('SKIP: no CUDA device: ' .. why)
-  os.exit(77)
-end
+check.need_cuda()
 
 local function rel(a, b)   -- ||a - b|| / ||b|| of two tensors on any devices
   a, b = a:cpu(), b:cpu()

@@ -119,6 +119,16 @@ end
 -- The Hugging Face config of the tests' small random model (2 layers,
 -- hidden 32, 4 query / 2 KV heads, vocabulary 61), with each table of
 -- overrides given applied in turn.
+-- The tests of tensors on the GPU run where one is (or the emulation is
+-- loaded, tests/CMakeLists.txt); elsewhere they exit 77, "skipped".
+function M.need_cuda()
+  local ok, why = require('empo').cuda_available()
+  if not ok then
+    print('SKIP: no CUDA device: ' .. why)
+    os.exit(77)
+  end
+end
+
 function M.tiny_hf(...)
   local t = { model_type = 'qwen2', vocab_size = 61, hidden_size = 32, intermediate_size = 48, num_hidden_layers = 2,
               num_attention_heads = 4, num_key_value_heads = 2, rms_norm_eps = 1e-6, rope_theta = 10000,
