@@ -131,8 +131,6 @@ static int gather(const char *path, int n, const char *const *names, empo_tensor
         if (strcmp(nm, "__metadata__") == 0)
             return empo_fail(EMPO_E_ARG, "%s: '__metadata__' is reserved, not a tensor name", path);
         if (!t) return empo_fail(EMPO_E_ARG, "%s: tensor '%.200s' is NULL", path, nm);
-        if (empo_tensor_device(t) != EMPO_CPU)
-            return empo_fail(EMPO_E_DEVICE, "%s: tensor '%.200s' is not on the CPU", path, nm);
         items[i].name = nm;
         items[i].t = tensors[i];
         items[i].nbytes = empo_tensor_numel(t) * empo_dtype_size(t->dtype);
@@ -227,7 +225,7 @@ static int emit_file(int fd, void *ctx) {
         const item *it = job->layout[i];
         if (it->nbytes == 0) continue;
         empo_tensor *c;
-        EMPO_TRY(empo_contiguous_nograd(&c, it->t));          /* logical order */
+        EMPO_TRY(empo_to_host_nograd(&c, it->t));          /* logical order, on the host */
         int bad = empo_write_all(fd, empo_tensor_data(c), (size_t)it->nbytes);
         int e = errno;
         empo_tensor_release(c);

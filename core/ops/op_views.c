@@ -6,6 +6,7 @@
  * backward serves every view kind (expand's repeated elements add up). */
 #include <string.h>
 #include "autograd/autograd_internal.h"
+#include "op_dispatch.h"
 
 typedef struct {
     int ndim;
@@ -119,6 +120,32 @@ static int permute_backward(empo_node *node, empo_tensor *grad_out, empo_tensor 
     return st;
 }
 
+/* On a device: an expand's gradient is summed over what it repeated; a
+ * slice's or select's (no element twice) is copied into its place in
+ * zeros by the strided-copy kernel. */
+static int device_view_backward(empo_node *node, empo_tensor *grad_out, empo_tensor **gin) {
+    empo_tensor *x = node->inputs[0];
+    int kind = (int)node->i[0];
+    if (kind == V_EXPAND) return empo_reduce_to_shape(&gin[0], grad_out, x->ndim, x->shape);
+    empo_tensor *z = empo_tensor_new_like(x, EMPO_F32), *g = NULL;
+    if (!z) return EMPO_E_NOMEM;
+    int st = empo_tensor_fill_(z, 0.0);
+    geom zg = geom_of(z), og;
+    if (st == EMPO_OK && apply(kind, &node->i[1], node->out_shape, node->out_ndim, &zg, &og) != EMPO_OK)
+        st = empo_fail(EMPO_E_STATE, "%s backward: geometry failed (internal error)", node->name);
+    if (st == EMPO_OK) st = empo_contiguous_nograd(&g, grad_out);
+    if (st == EMPO_OK) {
+        empo_strided_copy c = {.ndim = og.ndim, .esize = 4};
+        int64_t src[EMPO_MAX_DIMS];
+        empo_contiguous_strides(og.ndim, og.shape, src);
+        for (int d = 0; d < og.ndim; d++)
+            c.shape[d] = og.shape[d], c.dst_strides[d] = og.strides[d], c.src_strides[d] = src[d];
+        empo_kernels_of(z)->copy_strided((float *)empo_tensor_data(z) + og.offset, empo_tensor_data(g), &c);
+    }
+    empo_tensor_release(g);
+    return empo_tensor_handover(&gin[0], z, st);
+}
+
 static int view_backward(empo_node *node, empo_tensor *grad_out, empo_tensor **gin) {
     empo_tensor *x = node->inputs[0];
     int kind = (int)node->i[0];
@@ -128,6 +155,7 @@ static int view_backward(empo_node *node, empo_tensor *grad_out, empo_tensor **g
         return gin[0] ? EMPO_OK : EMPO_E_NOMEM;
     }
     if (kind == V_PERMUTE) return permute_backward(node, grad_out, gin);
+    if (empo_on_device(grad_out)) return device_view_backward(node, grad_out, gin);
     /* slices, selects and expands: scatter-add into zeros (expand's
      * repeated elements add up) */
     empo_tensor *z = NULL;

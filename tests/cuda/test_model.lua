@@ -62,6 +62,9 @@ both('logprob + entropy', function(l, ids)
   local lp, ent = empo.logprob_entropy(l, ids, { entropy = true })
   return lp + ent
 end, { empo.randn({ 6, 40 }), empo.tensor({ 3, 0, 39, 7, 7, 1 }, { dtype = 'i64' }) })
+both('narrow, select, expand (their gradients)', function(a)
+  return a:narrow(2, 2, 3):sum(2) + a:select(2, 1) + a:narrow(2, 1, 1):expand(4, 6):sum(2)
+end, { empo.randn({ 4, 6 }) })
 both('transpose then contiguous', function(a) return a:transpose(1, 2):contiguous() * 2 end, { empo.randn({ 3, 4, 5 }) })
 
 -- ---- the model: loss and gradients, then 20 AdamW steps ----
@@ -87,6 +90,14 @@ for i, p in ipairs(cp) do
 end
 c.ok(worst <= 1e-5, string.format('every gradient within %.2g (worst: %s)', worst, where))
 c.eq(gp[1].tensor.grad.device, 'cuda', 'the gradients stay on the device')
+
+-- a model on the device saves as the same checkpoint
+local dir = check.tmpdir()
+empo.models.save_pretrained(gpu_model, dir .. '/gpu')
+empo.models.save_pretrained(cpu_model, dir .. '/cpu')
+local a, b = io.open(dir .. '/gpu/model.safetensors', 'rb'), io.open(dir .. '/cpu/model.safetensors', 'rb')
+c.ok(a:read('*a') == b:read('*a'), 'save_pretrained from the device writes the same bytes as from the cpu')
+a:close(); b:close()
 
 local opt_cpu = empo.optim.adamw { params = cpu_model:parameters(), lr = 1e-2 }
 local opt_gpu = empo.optim.adamw { params = gpu_model:parameters(), lr = 1e-2 }
