@@ -51,7 +51,7 @@ static void find_cuda(void) {
     cuda_table = load_cuda();
 #else
     if (getenv("EMPO_CUDA_LIBRARY")) cuda_table = load_cuda();
-    else snprintf(device_why, sizeof device_why, "this empo was built without CUDA (no nvcc at build time)");
+    else snprintf(device_why, sizeof device_why, "this empo was built without CUDA (EMPO_CUDA=OFF, or no nvcc at build time)");
 #endif
 }
 
