@@ -55,6 +55,7 @@ typedef struct empo_kernel_table {
     empo_softmax_backward_fn *softmax_backward;
     /* gemm.h */
     empo_gemm_fn *gemm;
+    empo_gemm_bf16_fn *gemm_bf16;
     /* index.h */
     empo_index_rows_fn *index_rows;
     empo_index_rows_add_fn *index_rows_add;

@@ -15,6 +15,7 @@
     .softmax = empo_k_softmax,                                   \
     .softmax_backward = empo_k_softmax_backward,                 \
     .gemm = empo_k_gemm,                                         \
+    .gemm_bf16 = empo_ref_gemm_bf16,                             \
     .index_rows = empo_k_index_rows,                           \
     .index_rows_add = empo_k_index_rows_add,                   \
     .rmsnorm_forward = empo_k_rmsnorm_forward,                   \

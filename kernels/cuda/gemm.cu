@@ -10,9 +10,10 @@
 #include "kernels/gemm.h"
 
 EMPO_CUDA_BEGIN
-/* column-major C (m, n) = alpha op(A) op(B) + beta C, as cuBLAS; k > 0 */
-void gemm_column_major(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *A,
-                       int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* column-major C (m, n) = alpha op(A) op(B) + beta C, as cuBLAS; k > 0;
+ * A and B f32 or (bf16 != 0) bfloat16, C f32 */
+void gemm_column_major(int bf16, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                       const void *A, int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
 __global__ void scale_matrix(float *C, int64_t rows, int64_t cols, int64_t ldc, float beta) {
     const int64_t n = rows * cols;
@@ -22,13 +23,23 @@ __global__ void scale_matrix(float *C, int64_t rows, int64_t cols, int64_t ldc, 
     }
 }
 
-void gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-          const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+static void row_major(int bf16, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                      const void *A, int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {   /* no product: C = beta C */
         EMPO_LAUNCH(scale_matrix, blocks_for(M * N, 256), 256, 0, C, M, N, ldc, beta);
         return;
     }
-    gemm_column_major(trans_b, trans_a, N, M, K, alpha, B, ldb, A, lda, beta, C, ldc);
+    gemm_column_major(bf16, trans_b, trans_a, N, M, K, alpha, B, ldb, A, lda, beta, C, ldc);
+}
+
+void gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+          const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    row_major(0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void gemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t *A,
+               int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    row_major(1, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 EMPO_CUDA_END

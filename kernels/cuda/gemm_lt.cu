@@ -1,6 +1,6 @@
 /* gemm_lt.cu — the column-major product behind gemm.cu, by cuBLASLt (the
  * CUDA build only; the emulation has its own loop in emu/emu.cpp).
- * f32 in and out; with TF32 allowed (empo_cuda_backend_tf32, reached by empo_cuda_allow_tf32) the product
+ * f32 or bf16 in, f32 out; with TF32 allowed (empo_cuda_backend_tf32, reached by empo_cuda_allow_tf32) the product
  * may round its inputs to TF32 on the tensor cores, else it is full f32. */
 #include "kernels/cuda/cuda_compat.cuh"
 #include <cublasLt.h>
@@ -14,8 +14,8 @@ static int tf32_allowed;
 
 void note_error(const char *what, const char *why);
 
-void gemm_column_major(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *A,
-                       int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+void gemm_column_major(int bf16, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                       const void *A, int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     if (!handle) {
         if (cublasLtCreate(&handle) != CUBLAS_STATUS_SUCCESS) return note_error("cublasLtCreate", "failed");
         if (cudaMalloc(&workspace, WORKSPACE_BYTES) != cudaSuccess) workspace = nullptr;
@@ -23,13 +23,15 @@ void gemm_column_major(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k
     cublasLtMatmulDesc_t op = nullptr;
     cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
     const cublasOperation_t ta = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, tb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-    const cublasComputeType_t compute = tf32_allowed ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    /* bf16 inputs multiply exactly into f32 accumulators; f32 inputs may round to TF32 when allowed */
+    const cublasComputeType_t compute = tf32_allowed && !bf16 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    const cudaDataType_t in = bf16 ? CUDA_R_16BF : CUDA_R_32F;
     cublasStatus_t st = cublasLtMatmulDescCreate(&op, compute, CUDA_R_32F);
     if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta);
     if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb);
     /* the stored shapes: op(A) is (m, k), so A is (k, m) when transposed */
-    if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatrixLayoutCreate(&la, CUDA_R_32F, trans_a ? k : m, trans_a ? m : k, lda);
-    if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatrixLayoutCreate(&lb, CUDA_R_32F, trans_b ? n : k, trans_b ? k : n, ldb);
+    if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatrixLayoutCreate(&la, in, trans_a ? k : m, trans_a ? m : k, lda);
+    if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatrixLayoutCreate(&lb, in, trans_b ? n : k, trans_b ? k : n, ldb);
     if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, m, n, ldc);
     if (st == CUBLAS_STATUS_SUCCESS)
         st = cublasLtMatmul(handle, op, &alpha, A, la, B, lb, &beta, C, lc, C, lc, nullptr, workspace,

@@ -17,6 +17,7 @@ empo_max_dim_fn max_dim;
 empo_softmax_fn softmax;
 empo_softmax_backward_fn softmax_backward;
 empo_gemm_fn gemm;
+empo_gemm_bf16_fn gemm_bf16;
 empo_index_rows_fn index_rows;
 empo_index_rows_add_fn index_rows_add;
 empo_rmsnorm_forward_fn rmsnorm_forward;
@@ -73,6 +74,7 @@ extern "C" const empo_kernel_table EMPO_CUDA_TABLE = {
     .softmax = EMPO_CUDA_NS::softmax,
     .softmax_backward = EMPO_CUDA_NS::softmax_backward,
     .gemm = EMPO_CUDA_NS::gemm,
+    .gemm_bf16 = EMPO_CUDA_NS::gemm_bf16,
     .index_rows = EMPO_CUDA_NS::index_rows,
     .index_rows_add = EMPO_CUDA_NS::index_rows_add,
     .rmsnorm_forward = EMPO_CUDA_NS::rmsnorm_forward,

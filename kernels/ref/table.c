@@ -16,6 +16,7 @@ const empo_kernel_table empo_kernels_ref = {
     .softmax = empo_ref_softmax,
     .softmax_backward = empo_ref_softmax_backward,
     .gemm = empo_ref_gemm,
+    .gemm_bf16 = empo_ref_gemm_bf16,
     .index_rows = empo_ref_index_rows,
     .index_rows_add = empo_ref_index_rows_add,
     .rmsnorm_forward = empo_ref_rmsnorm_forward,

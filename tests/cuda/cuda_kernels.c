@@ -216,6 +216,40 @@ static void test_gemm(void) {
             }
 }
 
+/* ---- the bf16 product: bf16 inputs, f32 out, against the reference on the same inputs ---- */
+static uint16_t *to_bf16(const float *x, int64_t n) {
+    uint16_t *b = malloc(sizeof(uint16_t) * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        b[i] = (uint16_t)(u >> 16);
+    }
+    return b;
+}
+
+static void test_gemm_bf16(void) {
+    const int64_t shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {33, 17, 64}, {64, 65, 3}, {5, 6, 0}};
+    for (int c = 0; c < 5; c++)
+        for (int t = 0; t < 4; t++) {
+            const int64_t M = shapes[c][0], N = shapes[c][1], Kd = shapes[c][2];
+            const int ta = t & 1, tb = t >> 1;
+            const int64_t lda = (ta ? M : Kd) + 1, ldb = (tb ? Kd : N) + 2, ldc = N;
+            const int64_t na = (ta ? Kd : M) * lda + 1, nb = (tb ? N : Kd) * ldb + 1, nc = M * ldc;
+            float *Af = randoms(na, 141 + c, -1, 1), *Bf = randoms(nb, 142 + t, -1, 1), *C = randoms(nc, 143, -1, 1);
+            uint16_t *A = to_bf16(Af, na), *B = to_bf16(Bf, nb);
+            uint16_t *dA = up(A, sizeof(uint16_t) * (size_t)na), *dB = up(B, sizeof(uint16_t) * (size_t)nb);
+            float *dC = UPF(C, nc);
+            R->gemm_bf16(ta, tb, M, N, Kd, 1.0f, A, lda, B, ldb, 0.5f, C, ldc);
+            K->gemm_bf16(ta, tb, M, N, Kd, 1.0f, dA, lda, dB, ldb, 0.5f, dC, ldc);
+            char what[96];
+            snprintf(what, sizeof what, "gemm_bf16 %lldx%lldx%lld trans %d%d", (long long)M, (long long)N,
+                     (long long)Kd, ta, tb);
+            expect(what, dC, C, nc);
+            drop(dA), drop(dB), drop(dC);
+            free(Af), free(Bf), free(C), free(A), free(B);
+        }
+}
+
 /* ---- row gather (any element size) and ordered scatter-add ---- */
 static void test_index(void) {
     const int64_t outer = 3, D = 7, Kn = 9, inner = 5;
@@ -442,6 +476,7 @@ int main(void) {
     test_elementwise();
     test_reduce();
     test_gemm();
+    test_gemm_bf16();
     test_index();
     test_norm_swiglu_rope();
     test_attention();

@@ -282,15 +282,25 @@ void *scratch(size_t bytes) {
     return buffer;
 }
 
+/* an element of an f32 or bf16 matrix */
+static double element(int bf16, const void *M, int64_t at) {
+    if (!bf16) return static_cast<const float *>(M)[at];
+    uint32_t bits = (uint32_t) static_cast<const uint16_t *>(M)[at] << 16;
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
 /* cuBLAS's column-major product, as a plain loop (double accumulation) */
-void gemm_column_major(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *A,
-                       int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+void gemm_column_major(int bf16, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                       const void *A, int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     device_access open;   /* cuBLAS runs on the device */
     for (int64_t j = 0; j < n; j++)
         for (int64_t i = 0; i < m; i++) {
             double acc = 0;
             for (int64_t p = 0; p < k; p++)
-                acc += (double)(trans_a ? A[i * lda + p] : A[p * lda + i]) * (trans_b ? B[p * ldb + j] : B[j * ldb + p]);
+                acc += element(bf16, A, trans_a ? i * lda + p : p * lda + i) *
+                       element(bf16, B, trans_b ? p * ldb + j : j * ldb + p);
             float &c = C[j * ldc + i];
             c = (float)(alpha * acc) + (beta == 0.0f ? 0.0f : beta * c);
         }
