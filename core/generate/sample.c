@@ -3,6 +3,7 @@
  * in parallel, dispatch to kernels/cpu or kernels/ref). The KV-cache rows
  * are in kv_cache.c. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "autograd/autograd_internal.h"
@@ -66,9 +67,50 @@ static int check_out(const char *arg, const empo_tensor *t, int dtype, int64_t N
     return EMPO_OK;
 }
 
+/* out's values = host's (out on a device, host a CPU tensor of its shape) */
+static int put_back(empo_tensor *out, empo_tensor *host) {
+    if (!out) return EMPO_OK;
+    empo_tensor *dev = NULL;
+    int st = empo_to_device_nograd(&dev, host, empo_tensor_device(out));
+    if (st == EMPO_OK) st = empo_device_copy_bytes(out, dev);
+    empo_tensor_release(dev);
+    return st;
+}
+
+static empo_tensor *host_like(const empo_tensor *t) { return t ? empo_tensor_new(t->ndim, t->shape, t->dtype) : NULL; }
+
+/* A device without a sampling kernel (its table's supports() says so):
+ * the logits come down, the CPU samples, the results go back up. Said
+ * once on stderr, never silently. */
+static int sample_via_host(empo_tensor *ids, empo_tensor *logp, empo_tensor *ref_logp, empo_tensor *logits,
+                           const empo_sampling *s, const double *u) {
+    static int warned;
+    if (!warned++)
+        fprintf(stderr, "empo: sample: the %s table has no sampling kernel yet; sampling on the cpu (logits copied "
+                "down, tokens up); said once\n", empo_kernels_device(empo_tensor_device(logits))->name);
+    const empo_tensor *outs[3] = {ids, logp, ref_logp};
+    for (int i = 0; i < 3; i++)
+        if (outs[i]) EMPO_TRY(empo_check_input("sample", i == 0 ? "ids" : (i == 1 ? "logp" : "ref_logp"), outs[i],
+                                               EMPO_DT(outs[i]->dtype), "logits", logits));
+    empo_tensor *hl = NULL, *hi = host_like(ids), *hp = host_like(logp), *hr = host_like(ref_logp);
+    int st = empo_to_host_nograd(&hl, logits);
+    if (st == EMPO_OK && (!hi || (logp && !hp) || (ref_logp && !hr))) st = EMPO_E_NOMEM;
+    if (st == EMPO_OK) st = empo_sample(hi, hp, hr, hl, s, u);
+    if (st == EMPO_OK) st = put_back(ids, hi);
+    if (st == EMPO_OK) st = put_back(logp, hp);
+    if (st == EMPO_OK) st = put_back(ref_logp, hr);
+    empo_tensor_release(hl), empo_tensor_release(hi), empo_tensor_release(hp), empo_tensor_release(hr);
+    return st;
+}
+
 int empo_sample(empo_tensor *ids, empo_tensor *logp, empo_tensor *ref_logp, empo_tensor *logits,
                 const empo_sampling *s, const double *u) {
     EMPO_TRY(empo_sampling_check(s));
+    if (logits && empo_tensor_device(logits) != EMPO_CPU &&
+        !empo_kernels_support(empo_kernels_device(empo_tensor_device(logits)), EMPO_SLOT(sample_row))) {
+        if (!ids) return empo_fail(EMPO_E_ARG, "sample: ids is missing (NULL tensor)");
+        return sample_via_host(ids, logp, ref_logp, logits, s, u);
+    }
     EMPO_TRY(empo_check_tensor("sample", "logits", logits, EMPO_DT_FLOAT));
     if (logits->ndim < 1 || logits->shape[logits->ndim - 1] < 1 || !empo_tensor_is_contiguous(logits))
         return empo_fail(EMPO_E_SHAPE, "sample: logits %s must be contiguous [..., V] with V >= 1", empo_desc(logits));

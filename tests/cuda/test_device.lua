@@ -64,6 +64,22 @@ c.eq(w.grad.device, 'cpu', 'the gradient is on the input\'s device')
 -- ops take tensors of one device (until they run there: the refusal names it)
 c.raises(function() return dx + x end, 'add', 'cuda')
 
+-- the sampler has no device kernel yet: it samples on the cpu, results back on the device
+do
+  local ffi = require 'ffi'
+  local C = empo.ffi.C
+  local logits = empo.randn({ 3, 20 })
+  local ids, lp, ref = empo.zeros({ 3 }, { dtype = 'i64' }):cuda(), empo.ones({ 3 }):cuda(), empo.zeros({ 3 }):cuda()
+  local greedy = ffi.new('empo_sampling', { 0.0, 0, 1.0, 0.0 })
+  c.eq(C.empo_sample(ids.h, lp.h, ref.h, logits:cuda().h, greedy, nil), 0, 'sample takes device logits')
+  c.eq(ids:cpu():tolist(), logits:argmax(2):tolist(), 'greedy tokens, written back on the device')
+  c.eq(lp:cpu():tolist(), { 0, 0, 0 }, 'greedy log-probs (0) written back')
+  c.ok(math.abs(ref:cpu():tolist()[2] - logits:log_softmax(2):max(2):tolist()[2]) < 1e-5, 'the model log-probs')
+  c.ok(C.empo_sample(empo.zeros({ 3 }, { dtype = 'i64' }).h, nil, nil, logits:cuda().h, greedy, nil) ~= 0,
+       'ids on another device than the logits is refused')
+  c.ok(ffi.string(C.empo_last_error()):find('is on cpu but logits', 1, true), 'naming both devices')
+end
+
 -- the device pool: figures, reuse, emptying
 empo.collect()
 local before = empo.memory().cuda
