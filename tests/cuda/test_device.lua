@@ -30,6 +30,13 @@ for _, dt in ipairs { 'f32', 'f64', 'bf16', 'f16', 'i32', 'i64', 'u8' } do
   c.eq(d:tolist(), a:tolist(), dt .. ': tolist reads a device tensor')
 end
 
+-- creators take a device
+c.eq(empo.zeros({ 2, 2 }, { device = 'cuda' }).device, 'cuda', 'zeros on the device')
+local r = empo.randn({ 3 }, { device = 'cuda', requires_grad = true })
+c.ok(r.device == 'cuda' and r.requires_grad and r.is_leaf, 'randn on the device, a leaf that requires grad')
+c.eq(empo.tensor({ 1, 2 }, { device = 'cuda' }):cpu():tolist(), { 1, 2 }, 'tensor{} on the device')
+c.raises(function() empo.ones({ 2 }, { device = 'tpu' }) end, "device must be 'cpu' or 'cuda'")
+
 -- views of a device tensor come down as what they show; strided host views go up
 local x = empo.randn({ 4, 5, 3 })
 local dx = x:cuda()

@@ -369,7 +369,17 @@ M.is_options = is_options
 -- ---- creation ----
 
 -- Options shared by creation functions: dtype, requires_grad.
+-- the creation options every creator takes: device ('cpu', 'cuda'), requires_grad
 local function finish(t, opts)
+  if opts and opts.device ~= nil and opts.device ~= 'cpu' then
+    if opts.device ~= 'cuda' then
+      error(string.format("device must be 'cpu' or 'cuda', got %s", tostring(opts.device)), 3)
+    end
+    local moved = ffi_new('empo_tensor*[1]')
+    check(C.empo_to(moved, t.h, C.EMPO_CUDA))
+    t:free()
+    t = new_box(moved[0])
+  end
   if opts and opts.requires_grad then
     check(C.empo_tensor_set_requires_grad(t.h, 1))
   end
