@@ -372,13 +372,10 @@ M.is_options = is_options
 -- the creation options every creator takes: device ('cpu', 'cuda'), requires_grad
 local function finish(t, opts)
   if opts and opts.device ~= nil and opts.device ~= 'cpu' then
-    if opts.device ~= 'cuda' then
-      error(string.format("device must be 'cpu' or 'cuda', got %s", tostring(opts.device)), 3)
-    end
-    local moved = ffi_new('empo_tensor*[1]')
-    check(C.empo_to(moved, t.h, C.EMPO_CUDA))
+    if opts.device ~= 'cuda' then error("device must be 'cpu' or 'cuda', got " .. tostring(opts.device), 3) end
+    check(C.empo_to(outp, t.h, C.EMPO_CUDA))
     t:free()
-    t = new_box(moved[0])
+    t = new_box(outp[0])
   end
   if opts and opts.requires_grad then
     check(C.empo_tensor_set_requires_grad(t.h, 1))
@@ -542,9 +539,8 @@ end
 local PTR = { [0] = 'float *', 'double *', 'uint16_t *', 'uint16_t *', 'int32_t *', 'int64_t *', 'uint8_t *' }
 function methods.data_ptr(t)
   local h = H(t, 'empo.data_ptr', 1)
-  if C.empo_tensor_device(h) ~= C.EMPO_CPU then
-    error('empo.data_ptr: ' .. describe(h) .. ' lives on the device; the host cannot read it (t:cpu() first)', 2)
-  end
+  if C.empo_tensor_device(h) ~= C.EMPO_CPU then error('empo.data_ptr: ' .. describe(h) ..
+                                                     ' lives on the device; the host cannot read it (t:cpu() first)', 2) end
   return ffi.cast(PTR[C.empo_tensor_dtype(h)], C.empo_tensor_data(h))
 end
 
