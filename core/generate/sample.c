@@ -67,15 +67,6 @@ static int check_out(const char *arg, const empo_tensor *t, int dtype, int64_t N
     return EMPO_OK;
 }
 
-/* out's values = host's (out on a device, host a CPU tensor of its shape) */
-static int put_back(empo_tensor *out, empo_tensor *host) {
-    if (!out) return EMPO_OK;
-    empo_tensor *dev = NULL;
-    int st = empo_to_device_nograd(&dev, host, empo_tensor_device(out));
-    if (st == EMPO_OK) st = empo_device_copy_bytes(out, dev);
-    empo_tensor_release(dev);
-    return st;
-}
 
 static empo_tensor *host_like(const empo_tensor *t) { return t ? empo_tensor_new(t->ndim, t->shape, t->dtype) : NULL; }
 
@@ -90,15 +81,19 @@ static int sample_via_host(empo_tensor *ids, empo_tensor *logp, empo_tensor *ref
                 "down, tokens up); said once\n", empo_kernels_device(empo_tensor_device(logits))->name);
     const empo_tensor *outs[3] = {ids, logp, ref_logp};
     for (int i = 0; i < 3; i++)
-        if (outs[i]) EMPO_TRY(empo_check_input("sample", i == 0 ? "ids" : (i == 1 ? "logp" : "ref_logp"), outs[i],
-                                               EMPO_DT(outs[i]->dtype), "logits", logits));
+        if (outs[i]) {
+            const char *arg = i == 0 ? "ids" : (i == 1 ? "logp" : "ref_logp");
+            EMPO_TRY(empo_check_input("sample", arg, outs[i], EMPO_DT(outs[i]->dtype), "logits", logits));
+            if (!empo_tensor_is_contiguous(outs[i]))   /* the results go up in one piece */
+                return empo_fail(EMPO_E_SHAPE, "sample: %s %s must be contiguous", arg, empo_desc(outs[i]));
+        }
     empo_tensor *hl = NULL, *hi = host_like(ids), *hp = host_like(logp), *hr = host_like(ref_logp);
     int st = empo_to_host_nograd(&hl, logits);
     if (st == EMPO_OK && (!hi || (logp && !hp) || (ref_logp && !hr))) st = EMPO_E_NOMEM;
     if (st == EMPO_OK) st = empo_sample(hi, hp, hr, hl, s, u);
-    if (st == EMPO_OK) st = put_back(ids, hi);
-    if (st == EMPO_OK) st = put_back(logp, hp);
-    if (st == EMPO_OK) st = put_back(ref_logp, hr);
+    if (st == EMPO_OK) st = empo_upload_into(ids, hi);
+    if (st == EMPO_OK && logp) st = empo_upload_into(logp, hp);
+    if (st == EMPO_OK && ref_logp) st = empo_upload_into(ref_logp, hr);
     empo_tensor_release(hl), empo_tensor_release(hi), empo_tensor_release(hp), empo_tensor_release(hr);
     return st;
 }

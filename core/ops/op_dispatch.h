@@ -11,4 +11,27 @@ static inline const empo_kernel_table *empo_kernels_of(const empo_tensor *t) {
     return device == EMPO_CPU ? empo_kernels() : empo_kernels_device(device);
 }
 static inline int empo_on_device(const empo_tensor *t) { return empo_tensor_device(t) != EMPO_CPU; }
+
+/* An index tensor (positions, ids, a mask) on the host, where the ops
+ * check and assemble it whatever device it lives on: a contiguous copy of
+ * a device tensor, t contiguous on the CPU (itself when it already is),
+ * NULL for NULL. */
+static inline int index_on_host(empo_tensor **out, empo_tensor *t) {
+    if (!t) {
+        *out = NULL;
+        return EMPO_OK;
+    }
+    return empo_to_host_nograd(out, t);
+}
+
+/* *t (a host tensor the op assembled) replaced by its copy on like's
+ * device; left as it is when like is on the CPU */
+static inline int to_device_of(empo_tensor **t, const empo_tensor *like) {
+    if (!*t || !empo_on_device(like)) return EMPO_OK;
+    empo_tensor *d = NULL;
+    int st = empo_to_device_nograd(&d, *t, empo_tensor_device(like));
+    empo_tensor_release(*t);
+    *t = d;
+    return st;
+}
 #endif

@@ -19,24 +19,4 @@ static inline empo_tensor *grad_like(const empo_tensor *t, int want, int *st) {
     return g;
 }
 
-/* An index tensor's values as one host i64 table (positions, ids): the
- * ops check and assemble them on the host, whatever device they live on. */
-static inline int index_on_host(empo_tensor **out, empo_tensor *t) {
-    if (!t) {
-        *out = NULL;
-        return EMPO_OK;
-    }
-    return empo_to_host_nograd(out, t);
-}
-
-/* t (a host tensor the op assembled) moved to `device`; t is released */
-static inline int to_device_of(empo_tensor **t, const empo_tensor *like) {
-    if (!*t || !empo_on_device(like)) return EMPO_OK;
-    empo_tensor *d = NULL;
-    int st = empo_to_device_nograd(&d, *t, empo_tensor_device(like));
-    empo_tensor_release(*t);
-    *t = d;
-    return st;
-}
-
 #endif

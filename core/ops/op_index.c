@@ -41,7 +41,7 @@ static int checked_index(const char *op, const empo_tensor *idx, int64_t size, c
     int64_t n = empo_tensor_numel(idx);
     empo_tensor *host = NULL, *t = empo_tensor_new(1, &n, EMPO_I64);
     if (!t) return EMPO_E_NOMEM;
-    int st = empo_to_host_nograd(&host, idx);   /* checked on the host, wherever idx lives */
+    int st = index_on_host(&host, (empo_tensor *)idx);   /* checked on the host, wherever idx lives */
     int64_t *v = empo_tensor_data(t);
     for (int64_t i = 0; st == EMPO_OK && i < n; i++) {
         v[i] = empo_index_at(host, i);
@@ -50,12 +50,7 @@ static int checked_index(const char *op, const empo_tensor *idx, int64_t size, c
                            op, (long long)v[i], (long long)i, empo_desc(idx), what, (long long)size);
     }
     empo_tensor_release(host);
-    if (st == EMPO_OK && empo_on_device(idx)) {   /* back where the op runs */
-        empo_tensor *d = NULL;
-        st = empo_to_device_nograd(&d, t, empo_tensor_device(idx));
-        empo_tensor_release(t);
-        t = d;
-    }
+    if (st == EMPO_OK) st = to_device_of(&t, idx);   /* back where the op runs */
     return empo_tensor_handover(out, t, st);
 }
 

@@ -192,8 +192,9 @@ const char *empo_shape_str(int ndim, const int64_t *shape, char *buf, int buflen
 const char *empo_tensor_describe(const empo_tensor *t, char *buf, int buflen) {
     if (!t) { snprintf(buf, (size_t)buflen, "(null)"); return buf; }
     char shape[160];
-    snprintf(buf, (size_t)buflen, "%s %s%s", empo_shape_str(t->ndim, t->shape, shape, sizeof shape),
-             empo_dtype_name(t->dtype), empo_tensor_device(t) == EMPO_CPU ? "" : " cuda");
+    const int on_cpu = empo_tensor_device(t) == EMPO_CPU;   /* the device is named when it is not the cpu */
+    snprintf(buf, (size_t)buflen, "%s %s%s%s", empo_shape_str(t->ndim, t->shape, shape, sizeof shape),
+             empo_dtype_name(t->dtype), on_cpu ? "" : " ", on_cpu ? "" : empo_device_name(empo_tensor_device(t)));
     return buf;
 }
 
@@ -350,12 +351,10 @@ static int write_through_host(empo_tensor *t, const char *op, double fill, const
     if (!empo_tensor_is_contiguous(t))
         return empo_fail(EMPO_E_DEVICE, "%s: %s is a strided view on the device; only contiguous device "
                          "tensors can be written from the host", op, empo_desc(t));
-    empo_tensor *host = empo_tensor_new(t->ndim, t->shape, t->dtype), *dev = NULL;
+    empo_tensor *host = empo_tensor_new(t->ndim, t->shape, t->dtype);
     if (!host) return EMPO_E_NOMEM;
     int st = src ? empo_tensor_copy_(host, src) : empo_tensor_fill_(host, fill);
-    if (st == EMPO_OK) st = empo_to_device_nograd(&dev, host, empo_tensor_device(t));
-    if (st == EMPO_OK) st = empo_device_copy_bytes(t, dev);
-    empo_tensor_release(dev);
+    if (st == EMPO_OK) st = empo_upload_into(t, host);
     empo_tensor_release(host);
     return st;
 }
@@ -381,14 +380,9 @@ int empo_tensor_set(empo_tensor *t, const int64_t *index, double value) {
 
 int empo_tensor_fill_(empo_tensor *t, double value) {
     if (!t) return empo_fail(EMPO_E_ARG, "fill_: NULL tensor");
-    if (empo_tensor_device(t) != EMPO_CPU && value == 0.0 && empo_tensor_is_contiguous(t)) {
-        const empo_device_api *dev = empo_kernels_device(empo_tensor_device(t))->device;
-        size_t nbytes = (size_t)empo_tensor_numel(t) * (size_t)empo_dtype_size(t->dtype);
-        if (nbytes && dev->zero(empo_tensor_data(t), nbytes))
-            return empo_fail(EMPO_E_DEVICE, "fill_: zeroing %s failed: %s", empo_desc(t), dev->last_error());
-        return EMPO_OK;
-    }
-    if (empo_tensor_device(t) != EMPO_CPU) return write_through_host(t, "fill_", value, NULL);
+    if (empo_tensor_device(t) != EMPO_CPU)   /* zeros are made on the device itself */
+        return value == 0.0 && empo_tensor_is_contiguous(t) ? empo_device_zero(t)
+                                                            : write_through_host(t, "fill_", value, NULL);
     int64_t n = empo_tensor_numel(t);
     if (t->dtype == EMPO_F32 && empo_tensor_is_contiguous(t)) {
         float *p = empo_tensor_data(t), v = (float)value;

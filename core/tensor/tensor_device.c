@@ -56,17 +56,30 @@ static int download(empo_tensor **out, const empo_tensor *x) {
     return st;
 }
 
+int empo_upload_into(empo_tensor *dst, const empo_tensor *host) {
+    const empo_device_api *dev = device_api(empo_tensor_device(dst));
+    size_t nbytes = (size_t)empo_tensor_numel(dst) * (size_t)empo_dtype_size(dst->dtype);
+    if (nbytes && dev->upload(empo_tensor_data(dst), empo_tensor_data(host), nbytes))
+        return empo_fail(EMPO_E_DEVICE, "copying %s to %s failed: %s", empo_desc(host),
+                         empo_device_name(empo_tensor_device(dst)), dev->last_error());
+    return EMPO_OK;
+}
+
+int empo_device_zero(empo_tensor *t) {
+    const empo_device_api *dev = device_api(empo_tensor_device(t));
+    size_t nbytes = (size_t)empo_tensor_numel(t) * (size_t)empo_dtype_size(t->dtype);
+    if (nbytes && dev->zero(empo_tensor_data(t), nbytes))
+        return empo_fail(EMPO_E_DEVICE, "zeroing %s failed: %s", empo_desc(t), dev->last_error());
+    return EMPO_OK;
+}
+
 static int upload(empo_tensor **out, empo_tensor *x, int device) {
-    const empo_device_api *dev = device_api(device);
-    if (!dev) return empo_fail(EMPO_E_DEVICE, "to %s: %s", empo_device_name(device), empo_kernels_device_why());
+    if (!device_api(device))
+        return empo_fail(EMPO_E_DEVICE, "to %s: %s", empo_device_name(device), empo_kernels_device_why());
     empo_tensor *host = NULL;
     EMPO_TRY(empo_contiguous_nograd(&host, x));
     empo_tensor *y = empo_tensor_new_on(x->ndim, x->shape, x->dtype, device);
-    int st = y ? EMPO_OK : EMPO_E_NOMEM;
-    size_t nbytes = (size_t)empo_tensor_numel(x) * (size_t)empo_dtype_size(x->dtype);
-    if (st == EMPO_OK && nbytes && dev->upload(y->storage->data, empo_tensor_data(host), nbytes))
-        st = empo_fail(EMPO_E_DEVICE, "to %s: copying %s to the device failed: %s", empo_device_name(device),
-                       empo_desc(x), dev->last_error());
+    int st = y ? empo_upload_into(y, host) : EMPO_E_NOMEM;
     empo_tensor_release(host);
     return empo_tensor_handover(out, y, st);
 }
@@ -90,14 +103,4 @@ int empo_to_device_nograd(empo_tensor **out, empo_tensor *x, int device) {
 int empo_to_host_nograd(empo_tensor **out, const empo_tensor *x) {
     if (empo_tensor_device(x) == EMPO_CPU) return empo_contiguous_nograd(out, (empo_tensor *)x);
     return download(out, x);
-}
-
-/* dst's bytes = src's (same device, both contiguous, same size) */
-int empo_device_copy_bytes(empo_tensor *dst, const empo_tensor *src) {
-    const empo_device_api *dev = device_api(empo_tensor_device(dst));
-    size_t nbytes = (size_t)empo_tensor_numel(dst) * (size_t)empo_dtype_size(dst->dtype);
-    if (nbytes && dev->copy(empo_tensor_data(dst), empo_tensor_data(src), nbytes))
-        return empo_fail(EMPO_E_DEVICE, "copy on %s into %s failed: %s", empo_device_name(empo_tensor_device(dst)),
-                         empo_desc(dst), dev->last_error());
-    return EMPO_OK;
 }

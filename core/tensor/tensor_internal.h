@@ -116,8 +116,11 @@ empo_tensor *empo_tensor_new_on(int ndim, const int64_t *shape, int dtype, int d
 int empo_to_device_nograd(empo_tensor **out, empo_tensor *x, int device);
 /* A contiguous host tensor with x's values (x itself when it already is one). */
 int empo_to_host_nograd(empo_tensor **out, const empo_tensor *x);
-/* dst's bytes = src's, both contiguous on the same device, same size */
-int empo_device_copy_bytes(empo_tensor *dst, const empo_tensor *src);
+/* dst (contiguous, on a device) := host (contiguous, same shape and dtype,
+ * on the CPU), in one upload */
+int empo_upload_into(empo_tensor *dst, const empo_tensor *host);
+/* every byte of a contiguous device tensor 0, on the device */
+int empo_device_zero(empo_tensor *t);
 /* copy_ into a contiguous device tensor, through the host */
 int empo_tensor_copy_to_device_(empo_tensor *dst, const empo_tensor *src);
 /* "cpu", "cuda" */
