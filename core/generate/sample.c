@@ -21,8 +21,13 @@ int empo_sampling_check(const empo_sampling *s) {
         return empo_fail(EMPO_E_ARG, "sample: top_p must be in (0, 1] (1 = off), got %g", s->top_p);
     if (!(s->min_p >= 0.0 && s->min_p <= 1.0))
         return empo_fail(EMPO_E_ARG, "sample: min_p must be in [0, 1] (0 = off), got %g", s->min_p);
+    if (s->vocab < 0)
+        return empo_fail(EMPO_E_ARG, "sample: vocab must be >= 0 (0 = every id), got %lld", (long long)s->vocab);
     return EMPO_OK;
 }
+
+/* The ids a row of V logits may draw: the first vocab (0 = all). */
+static int64_t drawable(int64_t V, int64_t vocab) { return vocab > 0 && vocab < V ? vocab : V; }
 
 void empo_sample_uniforms(double *u, int64_t n, uint64_t seed, const uint64_t *stream,
                           const uint64_t *counter) {
@@ -39,7 +44,7 @@ typedef struct {
     int64_t *ids;
     float *logp, *ref_logp;
     const float *logits;
-    int64_t V;
+    int64_t V, stride;   /* the drawable ids of a row, and its length */
     const empo_sampling *s;
     const double *u;
     empo_sample_row_fn *row;
@@ -52,7 +57,7 @@ static void sample_rows(void *ctx, int64_t lo, int64_t hi) {
     if (!scratch) { j->nomem = 1; return; }
     for (int64_t n = lo; n < hi; n++) {
         float lp, rlp;
-        j->row(&j->ids[n], &lp, &rlp, j->logits + n * j->V, j->V, j->s, j->u ? j->u[n] : 0.0, scratch);
+        j->row(&j->ids[n], &lp, &rlp, j->logits + n * j->stride, j->V, j->s, j->u ? j->u[n] : 0.0, scratch);
         if (j->logp) j->logp[n] = lp;
         j->ref_logp[n] = rlp;
     }
@@ -117,8 +122,8 @@ int empo_sample(empo_tensor *ids, empo_tensor *logp, empo_tensor *ref_logp, empo
         return empo_fail(EMPO_E_ARG, "sample: uniforms are needed unless temperature is 0");
     float *ref = ref_logp ? empo_tensor_data(ref_logp) : malloc(sizeof(float) * (size_t)(N ? N : 1));
     if (!ref) return empo_fail(EMPO_E_NOMEM, "sample: out of memory");
-    sample_job j = {empo_tensor_data(ids), logp ? empo_tensor_data(logp) : NULL, ref, empo_tensor_data(logits), V,
-                    s, u, empo_kernels()->sample_row, 0};
+    sample_job j = {empo_tensor_data(ids), logp ? empo_tensor_data(logp) : NULL, ref, empo_tensor_data(logits),
+                    drawable(V, s->vocab), V, s, u, empo_kernels()->sample_row, 0};
     empo_parallel_for(N, N * V * 8, sample_rows, &j);
     int st = j.nomem ? empo_fail(EMPO_E_NOMEM, "sample: out of memory (scratch of %lld logits)", (long long)V)
                      : EMPO_OK;
@@ -135,7 +140,7 @@ int empo_sample(empo_tensor *ids, empo_tensor *logp, empo_tensor *ref_logp, empo
 typedef struct {
     float *entropy, *certainty;
     const float *logits;
-    int64_t V;
+    int64_t V, stride;   /* the ids that exist, and a row's length */
     double inv_t;
     int bad;   /* set (racily, only ever to 1) when a row has no finite log Z */
 } stats_job;
@@ -146,7 +151,7 @@ typedef struct {
 static void stats_rows(void *ctx, int64_t lo, int64_t hi) {
     stats_job *j = ctx;
     for (int64_t n = lo; n < hi; n++) {
-        const float *x = j->logits + n * j->V;
+        const float *x = j->logits + n * j->stride;
         double m = -INFINITY;
         for (int64_t v = 0; v < j->V; v++) m = x[v] > m ? x[v] : m;
         m *= j->inv_t;
@@ -165,7 +170,7 @@ static void stats_rows(void *ctx, int64_t lo, int64_t hi) {
 }
 
 int empo_sample_token_stats(empo_tensor *entropy, empo_tensor *self_certainty, empo_tensor *logits,
-                            double temperature) {
+                            double temperature, int64_t vocab) {
     EMPO_TRY(empo_check_tensor("sample_token_stats", "logits", logits, EMPO_DT(EMPO_F32)));
     if (logits->ndim < 1 || logits->shape[logits->ndim - 1] < 1 || !empo_tensor_is_contiguous(logits))
         return empo_fail(EMPO_E_SHAPE, "sample_token_stats: logits %s must be contiguous [..., V] with V >= 1",
@@ -173,16 +178,20 @@ int empo_sample_token_stats(empo_tensor *entropy, empo_tensor *self_certainty, e
     if (!(temperature >= 0.0) || isinf(temperature))
         return empo_fail(EMPO_E_ARG, "sample_token_stats: temperature must be a finite number >= 0, got %g",
                          temperature);
-    const int64_t V = logits->shape[logits->ndim - 1], N = empo_tensor_numel(logits) / V;
+    if (vocab < 0)
+        return empo_fail(EMPO_E_ARG, "sample_token_stats: vocab must be >= 0 (0 = every id), got %lld",
+                         (long long)vocab);
+    const int64_t stride = logits->shape[logits->ndim - 1], N = empo_tensor_numel(logits) / stride,
+                  V = drawable(stride, vocab);
     if (entropy) EMPO_TRY(check_out("entropy", entropy, EMPO_F32, N));
     if (self_certainty) EMPO_TRY(check_out("self_certainty", self_certainty, EMPO_F32, N));
     /* temperature 0 (greedy) reports the model's own distribution (T = 1) */
     stats_job j = {entropy ? empo_tensor_data(entropy) : NULL,
-                   self_certainty ? empo_tensor_data(self_certainty) : NULL, empo_tensor_data(logits), V,
+                   self_certainty ? empo_tensor_data(self_certainty) : NULL, empo_tensor_data(logits), V, stride,
                    temperature > 0.0 ? 1.0 / temperature : 1.0, 0};
     empo_parallel_for(N, N * V * 8, stats_rows, &j);
     for (int64_t n = 0; j.bad && n < N; n++) {   /* name the first bad row */
-        const float *x = j.logits + n * V;
+        const float *x = j.logits + n * stride;
         int finite = 0, broken = 0;
         for (int64_t v = 0; v < V; v++) {
             finite |= isfinite(x[v]);

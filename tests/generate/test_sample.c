@@ -80,15 +80,15 @@ static void test_frequencies(void) {
     static const float row[9] = {2.0f, 1.5f, 1.0f, 1.0f, 0.25f, -0.5f, -1.0f, -2.0f, -INFINITY};
     const int64_t V = 9, N = 100000;
     static const struct { const char *name; empo_sampling s; } cases[] = {
-        {"plain", {1.0, 0, 1.0, 0.0}},
-        {"temperature 0.6", {0.6, 0, 1.0, 0.0}},
-        {"temperature 1.7", {1.7, 0, 1.0, 0.0}},
-        {"top_k 3 (ties kept)", {1.0, 3, 1.0, 0.0}},
-        {"top_k 2", {1.0, 2, 1.0, 0.0}},
-        {"top_p 0.7", {1.0, 0, 0.7, 0.0}},
-        {"top_p 0.95, T 1.3", {1.3, 0, 0.95, 0.0}},
-        {"min_p 0.2", {1.0, 0, 1.0, 0.2}},
-        {"top_k 5, top_p 0.9, min_p 0.1, T 0.8", {0.8, 5, 0.9, 0.1}},
+        {"plain", {1.0, 0, 1.0, 0.0, 0}},
+        {"temperature 0.6", {0.6, 0, 1.0, 0.0, 0}},
+        {"temperature 1.7", {1.7, 0, 1.0, 0.0, 0}},
+        {"top_k 3 (ties kept)", {1.0, 3, 1.0, 0.0, 0}},
+        {"top_k 2", {1.0, 2, 1.0, 0.0, 0}},
+        {"top_p 0.7", {1.0, 0, 0.7, 0.0, 0}},
+        {"top_p 0.95, T 1.3", {1.3, 0, 0.95, 0.0, 0}},
+        {"min_p 0.2", {1.0, 0, 1.0, 0.2, 0}},
+        {"top_k 5, top_p 0.9, min_p 0.1, T 0.8", {0.8, 5, 0.9, 0.1, 0}},
     };
     empo_tensor *logits = repeat_row(row, N, V);
     int64_t n1 = N;
@@ -143,10 +143,10 @@ static void test_frequencies(void) {
 static void test_fast_vs_reference(void) {
     static const int64_t Vs[] = {1, 2, 7, 33, 512, 4096, 5003};
     static const empo_sampling settings[] = {
-        {0.0, 0, 1.0, 0.0}, {1.0, 0, 1.0, 0.0}, {0.7, 0, 1.0, 0.0}, {1.6, 0, 1.0, 0.0},
-        {1.0, 1, 1.0, 0.0}, {1.0, 5, 1.0, 0.0}, {1.0, 40, 1.0, 0.0}, {1.0, 100000, 1.0, 0.0},
-        {1.0, 0, 0.9, 0.0}, {1.0, 0, 0.3, 0.0}, {1.0, 0, 1e-6, 0.0}, {0.5, 0, 0.95, 0.0},
-        {1.0, 0, 1.0, 0.05}, {1.0, 0, 1.0, 0.5}, {1.0, 0, 1.0, 1.0}, {0.9, 20, 0.8, 0.02},
+        {0.0, 0, 1.0, 0.0, 0}, {1.0, 0, 1.0, 0.0, 0}, {0.7, 0, 1.0, 0.0, 0}, {1.6, 0, 1.0, 0.0, 0},
+        {1.0, 1, 1.0, 0.0, 0}, {1.0, 5, 1.0, 0.0, 0}, {1.0, 40, 1.0, 0.0, 0}, {1.0, 100000, 1.0, 0.0, 0},
+        {1.0, 0, 0.9, 0.0, 0}, {1.0, 0, 0.3, 0.0, 0}, {1.0, 0, 1e-6, 0.0, 0}, {0.5, 0, 0.95, 0.0, 0},
+        {1.0, 0, 1.0, 0.05, 0}, {1.0, 0, 1.0, 0.5, 0}, {1.0, 0, 1.0, 1.0, 0}, {0.9, 20, 0.8, 0.02, 0},
     };
     const int64_t N = 24;
     int mismatches = 0, compared = 0;
@@ -198,10 +198,51 @@ static void test_fast_vs_reference(void) {
     check_report(__FILE__, __LINE__, worst < 1e-5, "fast vs reference: log-probs differ by up to %.2e", worst);
 }
 
+/* ---- a vocabulary smaller than the logits (a padded embedding) ----
+ * The padded ids get the largest logits, so a sampler that looked at them
+ * would draw them almost every time; none may come out, greedy included,
+ * and the log-probs are of the distribution over the ids that exist. */
+static void test_vocab_limit(void) {
+    const int64_t V = 40, vocab = 31, N = 10000, shape[2] = {N, V};
+    empo_tensor *logits = tensor(2, shape, EMPO_F32), *ids = tensor(1, &N, EMPO_I64);
+    empo_tensor *lp = tensor(1, &N, EMPO_F32), *ref = tensor(1, &N, EMPO_F32);
+    double *u = malloc(sizeof(double) * (size_t)N);
+    uint64_t *stream = malloc(sizeof(uint64_t) * (size_t)N), *counter = malloc(sizeof(uint64_t) * (size_t)N);
+    for (int64_t n = 0; n < N; n++) stream[n] = 7, counter[n] = (uint64_t)n;
+    empo_sample_uniforms(u, N, 3, stream, counter);
+    for (int64_t i = 0; i < N * V; i++) fdata(logits)[i] = i % V >= vocab ? 6.0f : (float)((i * 7919) % 13) * 0.25f;
+    for (int k = 0; k < 2; k++) {
+        empo_set_reference_kernels(k);
+        for (int greedy = 0; greedy < 2; greedy++) {
+            const empo_sampling s = {greedy ? 0.0 : 1.0, 0, 1.0, 0.0, vocab};
+            CHECK_OK(empo_sample(ids, lp, ref, logits, &s, u));
+            int64_t past = 0;
+            double worst = 0.0;
+            for (int64_t n = 0; n < N; n++) {
+                const int64_t id = ((const int64_t *)empo_tensor_data(ids))[n];
+                past += id >= vocab;
+                const float *x = fdata(logits) + n * V;
+                double z = 0.0;
+                for (int64_t v = 0; v < vocab; v++) z += exp(x[v]);
+                if (id < vocab) worst = fmax(worst, fabs(fdata(ref)[n] - (x[id] - log(z))));
+            }
+            check_report(__FILE__, __LINE__, past == 0, "vocab %lld (%s, %s): %lld of %lld tokens past it",
+                         (long long)vocab, k ? "reference" : "fast", greedy ? "greedy" : "T = 1", (long long)past,
+                         (long long)N);
+            CHECK(worst < 1e-5);
+        }
+    }
+    empo_set_reference_kernels(0);
+    const empo_sampling bad = {1.0, 0, 1.0, 0.0, -3};
+    CHECK_FAIL(empo_sample(ids, lp, ref, logits, &bad, u), EMPO_E_ARG, "vocab must be >= 0");
+    free(u), free(stream), free(counter);
+    empo_tensor_release(logits), empo_tensor_release(ids), empo_tensor_release(lp), empo_tensor_release(ref);
+}
+
 /* ---- special cases and errors ---- */
 
 static void test_cases_and_errors(void) {
-    const empo_sampling greedy = {0.0, 0, 1.0, 0.0}, plain = {1.0, 0, 1.0, 0.0};
+    const empo_sampling greedy = {0.0, 0, 1.0, 0.0, 0}, plain = {1.0, 0, 1.0, 0.0, 0};
     int64_t two = 2, shape[2] = {2, 4};
     static const float rows[8] = {1.0f, 3.0f, 3.0f, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
     empo_tensor *logits = tensor(2, shape, EMPO_F32), *ids = tensor(1, &two, EMPO_I64);
@@ -285,7 +326,7 @@ static void test_token_stats(void) {
     memcpy(fdata(logits), rows, sizeof rows);
     static const double temps[3] = {1.0, 0.7, 0.0};
     for (int k = 0; k < 3; k++) {
-        CHECK_OK(empo_sample_token_stats(h, kl, logits, temps[k]));
+        CHECK_OK(empo_sample_token_stats(h, kl, logits, temps[k], 0));
         for (int r = 0; r < 2; r++) {
             double want_h, want_kl;
             naive_stats(rows + 5 * r, 5, temps[k] > 0 ? temps[k] : 1.0, &want_h, &want_kl);
@@ -295,31 +336,37 @@ static void test_token_stats(void) {
     }
     /* uniform logits: entropy log V, self-certainty 0 */
     for (int i = 0; i < 10; i++) fdata(logits)[i] = 2.0f;
-    CHECK_OK(empo_sample_token_stats(h, NULL, logits, 1.0));
+    CHECK_OK(empo_sample_token_stats(h, NULL, logits, 1.0, 0));
     CHECK_NEAR(fdata(h)[0], log(5.0), 1e-6);
-    CHECK_OK(empo_sample_token_stats(NULL, kl, logits, 1.0));
+    CHECK_OK(empo_sample_token_stats(NULL, kl, logits, 1.0, 0));
     CHECK_NEAR(fdata(kl)[1], 0.0, 1e-6);
     /* a -inf logit: that token has p = 0, so KL(uniform || p) is +inf, the entropy finite */
     fdata(logits)[3] = -INFINITY;
-    CHECK_OK(empo_sample_token_stats(h, kl, logits, 1.0));
+    CHECK_OK(empo_sample_token_stats(h, kl, logits, 1.0, 0));
     CHECK_NEAR(fdata(h)[0], log(4.0), 1e-6);
     CHECK(isinf(fdata(kl)[0]) && fdata(kl)[0] > 0);
     /* bad input names what is wrong */
     fdata(logits)[7] = NAN;
-    CHECK_FAIL(empo_sample_token_stats(h, kl, logits, 1.0), EMPO_E_NUMERIC, "row 1 of logits");
+    CHECK_FAIL(empo_sample_token_stats(h, kl, logits, 1.0, 0), EMPO_E_NUMERIC, "row 1 of logits");
     fdata(logits)[7] = INFINITY;
-    CHECK_FAIL(empo_sample_token_stats(h, kl, logits, 1.0), EMPO_E_NUMERIC, "NaN or +inf");
+    CHECK_FAIL(empo_sample_token_stats(h, kl, logits, 1.0, 0), EMPO_E_NUMERIC, "NaN or +inf");
     fdata(logits)[7] = 2.0f;
-    CHECK_FAIL(empo_sample_token_stats(h, kl, logits, -1.0), EMPO_E_ARG, "temperature");
-    CHECK_FAIL(empo_sample_token_stats(h, kl, logits, NAN), EMPO_E_ARG, "temperature");
+    CHECK_FAIL(empo_sample_token_stats(h, kl, logits, -1.0, 0), EMPO_E_ARG, "temperature");
+    CHECK_FAIL(empo_sample_token_stats(h, kl, logits, NAN, 0), EMPO_E_ARG, "temperature");
+    CHECK_FAIL(empo_sample_token_stats(h, kl, logits, 1.0, -1), EMPO_E_ARG, "vocab must be >= 0");
+    /* vocab 3: the two ids past it do not exist (a padded embedding's rows) */
+    fdata(logits)[3] = 7.0f, fdata(logits)[4] = 9.0f;
+    CHECK_OK(empo_sample_token_stats(h, kl, logits, 1.0, 3));
+    CHECK_NEAR(fdata(h)[0], log(3.0), 1e-6);
+    CHECK_NEAR(fdata(kl)[0], 0.0, 1e-6);
     int64_t three = 3;
     empo_tensor *h3 = tensor(1, &three, EMPO_F32), *ids = tensor(1, &two, EMPO_I64);
-    CHECK_FAIL(empo_sample_token_stats(h3, NULL, logits, 1.0), EMPO_E_SHAPE, "entropy");
-    CHECK_FAIL(empo_sample_token_stats(NULL, ids, logits, 1.0), EMPO_E_DTYPE, "self_certainty");
-    CHECK_FAIL(empo_sample_token_stats(h, kl, ids, 1.0), EMPO_E_DTYPE, "logits");
+    CHECK_FAIL(empo_sample_token_stats(h3, NULL, logits, 1.0, 0), EMPO_E_SHAPE, "entropy");
+    CHECK_FAIL(empo_sample_token_stats(NULL, ids, logits, 1.0, 0), EMPO_E_DTYPE, "self_certainty");
+    CHECK_FAIL(empo_sample_token_stats(h, kl, ids, 1.0, 0), EMPO_E_DTYPE, "logits");
     empo_tensor *t = NULL;
     CHECK_OK(empo_transpose(&t, logits, 0, 1));
-    CHECK_FAIL(empo_sample_token_stats(h, kl, t, 1.0), EMPO_E_SHAPE, "must be contiguous");
+    CHECK_FAIL(empo_sample_token_stats(h, kl, t, 1.0, 0), EMPO_E_SHAPE, "must be contiguous");
     empo_tensor_release(t);
     empo_tensor_release(h3);
     empo_tensor_release(ids);
@@ -490,6 +537,7 @@ int main(void) {
     test_frequencies();
     test_fast_vs_reference();
     test_cases_and_errors();
+    test_vocab_limit();
     test_token_stats();
     test_uniforms();
     test_kv();

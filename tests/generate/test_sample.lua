@@ -173,6 +173,30 @@ local tok = empo.tokenizer.train{ texts = texts, vocab_size = 300, special_token
                                   eos = '<|endoftext|>' }
 local tmodel = empo.models.new(hf{ vocab_size = tok.vocab_size, max_position_embeddings = 128 }, 8)
 local printable = function(s) return s:find('^[%w%p ]+$') ~= nil end
+
+-- ---- an embedding padded past the tokenizer (Qwen2.5: 271 rows): those ids are never drawn ----
+do
+  local padded = empo.models.new(hf{ vocab_size = tok.vocab_size + 64, max_position_embeddings = 128 }, 9)
+  local prompts = {}
+  for i = 1, 10 do prompts[i] = texts[i]:sub(1, 12) end
+  for _, path in ipairs({ { name = 'C decoder', c_decode = true }, { name = 'Lua decoder', c_decode = false } }) do
+    local out = empo.sample.generate(padded, tok, prompts, { n = 10, max_new_tokens = 100, seed = 4, ignore_eos = true,
+                                                             c_decode = path.c_decode })
+    local n, past = 0, 0
+    for _, x in ipairs(out) do
+      for _, id in ipairs(x.ids) do n, past = n + 1, past + (id >= tok.vocab_size and 1 or 0) end
+    end
+    c.eq(n, 10000, path.name .. ': 10,000 tokens sampled at T = 1')
+    c.eq(past, 0, path.name .. ': none past the tokenizer\'s ' .. tok.vocab_size .. ' ids')
+    local greedy = empo.sample.generate(padded, tok, prompts, { n = 1, temperature = 0, max_new_tokens = 50, seed = 4,
+                                                                ignore_eos = true, c_decode = path.c_decode })
+    past = 0
+    for _, x in ipairs(greedy) do
+      for _, id in ipairs(x.ids) do past = past + (id >= tok.vocab_size and 1 or 0) end
+    end
+    c.eq(past, 0, path.name .. ': greedy, none past the tokenizer')
+  end
+end
 do
   local base = empo.sample.generate(tmodel, tok, { 'Q: what is 4 plus 4?', 'Then 7' },
                                     { n = 2, max_new_tokens = 40, seed = 1, ignore_eos = true })

@@ -232,7 +232,7 @@ static void run_sampler(record *r) {
     CHECK_OK(empo_tensor_empty(&logp, 1, (int64_t[]){N}, EMPO_F32));
     CHECK_OK(empo_tensor_empty(&ref_logp, 1, (int64_t[]){N}, EMPO_F32));
     const double u[4] = {0.1, 0.5, 0.9, 0.33};
-    const empo_sampling settings[2] = {{0.0, 0, 1.0, 0.0}, {1.0, 10, 0.9, 0.0}};
+    const empo_sampling settings[2] = {{0.0, 0, 1.0, 0.0, 0}, {1.0, 10, 0.9, 0.0, 0}};
     for (int s = 0; s < 2; s++) {
         CHECK_OK(empo_sample(ids, logp, ref_logp, logits, &settings[s], u));
         keep(r, ids);

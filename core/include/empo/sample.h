@@ -14,6 +14,10 @@
  *      The kept mass is renormalised and the token drawn with one uniform u
  *      in [0, 1): the lowest id whose cumulative kept mass (ids ascending)
  *      exceeds u. logp = log of its renormalised probability.
+ * With s.vocab > 0 only the ids below it exist: every step above (and
+ * ref_logp) sees logits[0 .. vocab-1] of each row. Qwen2.5's embedding has
+ * 271 rows past its tokenizer's last id, and a draw of one is an id no
+ * tokenizer can decode.
  * The uniform is an argument (as in llama2.c's sampler), so a draw is a
  * pure function of (logits, settings, u). The engine derives u per sequence
  * and token from Philox with empo_sample_uniforms, so a sequence's tokens
@@ -33,6 +37,8 @@ typedef struct empo_sampling {
     int64_t top_k;        /* >= 0; 0 = off */
     double top_p;         /* in (0, 1]; 1 = off */
     double min_p;         /* in [0, 1]; 0 = off */
+    int64_t vocab;        /* ids >= vocab are never drawn (0 = all): a model's padded
+                             embedding rows past its tokenizer's last id */
 } empo_sampling;
 
 /* EMPO_OK, or EMPO_E_ARG naming the bad setting and its value. */
@@ -53,12 +59,12 @@ int empo_sample(empo_tensor *ids, empo_tensor *logp, empo_tensor *ref_logp, empo
                 const empo_sampling *s, const double *u);
 
 /* Per row of logits f32 [..., V] (contiguous, N rows), of p = softmax(logits
- * / T) before any truncation (T = 0 counts as 1): entropy = -sum p log p and
+ * / T) before any truncation (T = 0 counts as 1) over ids below vocab (0 = all): entropy = -sum p log p and
  * self_certainty = KL(uniform || p) = -log V - mean log p, f32 with N
  * elements each, or NULL. What the label-free token rewards read (RENT,
  * Intuitor), from the logits the sampler already has. */
 int empo_sample_token_stats(empo_tensor *entropy, empo_tensor *self_certainty, empo_tensor *logits,
-                            double temperature);
+                            double temperature, int64_t vocab);
 
 /* ---- KV-cache rows (caches f32 [B, H, S, Dh], contiguous) ---- */
 

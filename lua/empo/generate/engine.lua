@@ -87,7 +87,8 @@ function Engine:draw(logits, lo, n)
   check(C.empo_sample(ids.h, lp.h, ref.h, logits.h, self.o.sampling, self.u + lo), 2)
   if self.ent_t then
     local ent, sc = self.ent_t:narrow(1, lo + 1, n), self.sc_t:narrow(1, lo + 1, n)
-    check(C.empo_sample_token_stats(ent.h, sc.h, logits.h, self.o.temperature), 2)
+    check(C.empo_sample_token_stats(ent.h, sc.h, logits.h, self.o.temperature,
+                                     self.o.sampling.vocab), 2)
   end
   if not self.stats.first_token_at then self.stats.first_token_at = clock() end
 end

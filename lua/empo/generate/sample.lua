@@ -259,6 +259,9 @@ function M.generate(model, tok, prompts, opts)
   if tok ~= nil and type(tok) ~= 'table' then error('sample.generate: argument 2 must be a tokenizer or nil', 2) end
   if tok == nil and #o.stop_strings > 0 then error('sample.generate: stop strings need a tokenizer (argument 2)', 2) end
   if tok and tok.eos_id and not o.ignore_eos then o.stop_ids[tok.eos_id] = true end
+  -- an embedding padded past the tokenizer's last id (Qwen2.5: 271 rows):
+  -- those ids are never drawn, greedy included (empo_sampling.vocab)
+  if tok and tok.vocab_size and tok.vocab_size < cfg.vocab_size then o.sampling.vocab = tok.vocab_size end
   local list
   list, msg = read_prompts(tok, prompts, o, cfg)
   if not list then error('sample.generate: ' .. msg, 2) end
