@@ -146,6 +146,33 @@ typedef void empo_logprob_entropy_backward_fn(float *dlogits,       // (N, V)
 empo_logprob_entropy_forward_fn empo_k_logprob_entropy_forward, empo_ref_logprob_entropy_forward;
 empo_logprob_entropy_backward_fn empo_k_logprob_entropy_backward, empo_ref_logprob_entropy_backward;
 
+/* ---- The LM head fused with the token log-prob and entropy ----
+ * logits[n, v] = scale * h[n, :] . W[v, :] for v < V (W may have more
+ * rows: a padded vocabulary's are left out), scored as above — without
+ * ever holding [N, V]: rows go through `chunk` at a time (work: chunk * V
+ * floats). The backward recomputes each chunk's logits, turns them into
+ * their gradient in place and adds that chunk's share to dh and dW:
+ *   dh[n] = scale * dlogits[n] @ W,  dW += scale * dlogits^T @ h
+ * (dh written, dW accumulated: zero it first; either may be NULL, not
+ * wanted). dlogp / dent may be NULL as above. The fast tables build both from their gemm and log-prob kernels
+ * (kernels/head_chunks.h); the reference is one row at a time in double,
+ * with no chunks at all. */
+typedef void empo_head_logprob_forward_fn(float *logp, float *ent, float *lse,      // (N) each
+                                          const float *h,                           // (N, D)
+                                          const float *W,                           // (>= V, D)
+                                          const int64_t *ids,                       // (N), in [0, V)
+                                          int64_t N, int64_t D, int64_t V, float scale, int64_t chunk,
+                                          float *work);                             // (chunk, V)
+typedef void empo_head_logprob_backward_fn(float *dh,                               // (N, D)
+                                           float *dW,                               // (>= V, D) accumulated
+                                           const float *dlogp, const float *dent,   // (N) or NULL
+                                           const float *h, const float *W, const int64_t *ids,
+                                           const float *lse, const float *ent,      // (N) from the forward
+                                           int64_t N, int64_t D, int64_t V, float scale, int64_t chunk,
+                                           float *work);                            // (chunk, V)
+empo_head_logprob_forward_fn empo_k_head_logprob_forward, empo_ref_head_logprob_forward;
+empo_head_logprob_backward_fn empo_k_head_logprob_backward, empo_ref_head_logprob_backward;
+
 /* ---- helpers for the fast kernels ----
  * exp for float that GCC vectorizes (glibc's expf is a call, so a loop
  * that uses it stays scalar). Cephes' degree-6 polynomial after reducing

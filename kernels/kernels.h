@@ -71,6 +71,8 @@ typedef struct empo_kernel_table {
     empo_attention_backward_fn *attention_backward;
     empo_logprob_entropy_forward_fn *logprob_entropy_forward;
     empo_logprob_entropy_backward_fn *logprob_entropy_backward;
+    empo_head_logprob_forward_fn *head_logprob_forward;
+    empo_head_logprob_backward_fn *head_logprob_backward;
     /* copy.h */
     empo_copy_strided_fn *copy_strided;
     /* adamw.h */

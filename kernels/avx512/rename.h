@@ -41,6 +41,8 @@
 #define empo_k_rope_forward empo_k512_rope_forward
 #define empo_k_logprob_entropy_backward empo_k512_logprob_entropy_backward
 #define empo_k_logprob_entropy_forward empo_k512_logprob_entropy_forward
+#define empo_k_head_logprob_forward empo_k512_head_logprob_forward
+#define empo_k_head_logprob_backward empo_k512_head_logprob_backward
 #define empo_k_binary_f32 empo_k512_binary_f32
 #define empo_k_unary_backward_f32 empo_k512_unary_backward_f32
 #define empo_k_unary_f32 empo_k512_unary_f32

@@ -29,6 +29,8 @@
     .attention_backward = empo_k_attention_backward,             \
     .logprob_entropy_forward = empo_k_logprob_entropy_forward,   \
     .logprob_entropy_backward = empo_k_logprob_entropy_backward, \
+    .head_logprob_forward = empo_k_head_logprob_forward,         \
+    .head_logprob_backward = empo_k_head_logprob_backward,       \
     .copy_strided = empo_ref_copy_strided,                     \
     .adamw = empo_k_adamw,                                     \
     .sumsq = empo_k_sumsq,                                     \

@@ -3,6 +3,7 @@
  * (a running log-sum-exp, then the entropy's sum), the backward once. */
 #include "kernels/cuda/block_reduce.cuh"
 #include "kernels/fused.h"
+#include "kernels/head_chunks.h"
 
 EMPO_CUDA_BEGIN
 enum { THREADS = 512 };
@@ -54,5 +55,18 @@ void logprob_entropy_backward(float *dlogits, const float *dlogp, const float *d
     if (N > 0 && V > 0)
         EMPO_LAUNCH(logprob_entropy_backward_rows, blocks_for(N, 1), THREADS, 0, dlogits, dlogp, dent, logits, ids,
                     lse, ent, N, V);
+}
+
+/* The chunked head: cuBLASLt's product (gemm.cu) and the kernels above (kernels/head_chunks.h). */
+empo_gemm_fn gemm;
+void head_logprob_forward(float *logp, float *ent, float *lse, const float *h, const float *W, const int64_t *ids,
+                          int64_t N, int64_t D, int64_t V, float scale, int64_t chunk, float *work) {
+    empo_head_chunks_forward(gemm, logprob_entropy_forward, logp, ent, lse, h, W, ids, N, D, V, scale, chunk, work);
+}
+void head_logprob_backward(float *dh, float *dW, const float *dlogp, const float *dent, const float *h,
+                           const float *W, const int64_t *ids, const float *lse, const float *ent, int64_t N,
+                           int64_t D, int64_t V, float scale, int64_t chunk, float *work) {
+    empo_head_chunks_backward(gemm, logprob_entropy_backward, dh, dW, dlogp, dent, h, W, ids, lse, ent, N, D, V,
+                              scale, chunk, work);
 }
 EMPO_CUDA_END

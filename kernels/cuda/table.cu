@@ -30,6 +30,8 @@ empo_attention_forward_fn attention_forward;
 empo_attention_backward_fn attention_backward;
 empo_logprob_entropy_forward_fn logprob_entropy_forward;
 empo_logprob_entropy_backward_fn logprob_entropy_backward;
+empo_head_logprob_forward_fn head_logprob_forward;
+empo_head_logprob_backward_fn head_logprob_backward;
 empo_copy_strided_fn copy_strided;
 empo_adamw_fn adamw;
 empo_sumsq_fn sumsq;
@@ -88,6 +90,8 @@ extern "C" const empo_kernel_table EMPO_CUDA_TABLE = {
     .attention_backward = EMPO_CUDA_NS::attention_backward,
     .logprob_entropy_forward = EMPO_CUDA_NS::logprob_entropy_forward,
     .logprob_entropy_backward = EMPO_CUDA_NS::logprob_entropy_backward,
+    .head_logprob_forward = EMPO_CUDA_NS::head_logprob_forward,
+    .head_logprob_backward = EMPO_CUDA_NS::head_logprob_backward,
     .copy_strided = EMPO_CUDA_NS::copy_strided,
     .adamw = EMPO_CUDA_NS::adamw,
     .sumsq = EMPO_CUDA_NS::sumsq,

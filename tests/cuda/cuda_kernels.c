@@ -423,6 +423,34 @@ static void test_logprob(void) {
     }
 }
 
+/* ---- the chunked LM head: ragged chunks, a padded weight, dW accumulated ---- */
+static void test_head_logprob(void) {
+    const int64_t cases[][5] = {{7, 16, 50, 50, 3}, {5, 24, 600, 571, 2}, {3, 8, 40, 40, 8}};   /* N, D, rows, V, chunk */
+    for (int c = 0; c < 3; c++) {
+        const int64_t N = cases[c][0], D = cases[c][1], Rw = cases[c][2], V = cases[c][3], chunk = cases[c][4];
+        float *h = randoms(N * D, 95 + c, -1, 1), *W = randoms(Rw * D, 96 + c, -1, 1), *gl = randoms(N, 97, -1, 1);
+        float *ge = randoms(N, 98, -1, 1), *dW = randoms(Rw * D, 99, -1, 1), *dh = malloc(sizeof(float) * N * D);
+        int64_t *ids = malloc(sizeof(int64_t) * N);
+        for (int64_t n = 0; n < N; n++) ids[n] = (n * 131 + 7) % V;
+        float *lp = malloc(sizeof(float) * N), *ent = malloc(sizeof(float) * N), *lse = malloc(sizeof(float) * N);
+        float *Dh = UPF(h, N * D), *DW = UPF(W, Rw * D), *Dgl = UPF(gl, N), *Dge = UPF(ge, N), *DdW = UPF(dW, Rw * D);
+        float *Dlp = ALLOCF(N), *Dent = ALLOCF(N), *Dlse = ALLOCF(N), *Ddh = ALLOCF(N * D), *Dwork = ALLOCF(chunk * V);
+        int64_t *Dids = UPI(ids, N);
+        R->head_logprob_forward(lp, ent, lse, h, W, ids, N, D, V, 0.8f, 0, NULL);
+        K->head_logprob_forward(Dlp, Dent, Dlse, Dh, DW, Dids, N, D, V, 0.8f, chunk, Dwork);
+        expect("head_logprob_forward logp", Dlp, lp, N);
+        expect("head_logprob_forward entropy", Dent, ent, N);
+        expect("head_logprob_forward lse", Dlse, lse, N);
+        R->head_logprob_backward(dh, dW, gl, ge, h, W, ids, lse, ent, N, D, V, 0.8f, 0, NULL);
+        K->head_logprob_backward(Ddh, DdW, Dgl, Dge, Dh, DW, Dids, Dlse, Dent, N, D, V, 0.8f, chunk, Dwork);
+        expect("head_logprob_backward dh", Ddh, dh, N * D);
+        expect("head_logprob_backward dW (accumulated)", DdW, dW, Rw * D);
+        drop(Dh), drop(DW), drop(Dgl), drop(Dge), drop(DdW), drop(Dlp), drop(Dent), drop(Dlse), drop(Ddh), drop(Dwork);
+        drop(Dids);
+        free(h), free(W), free(gl), free(ge), free(dW), free(dh), free(ids), free(lp), free(ent), free(lse);
+    }
+}
+
 /* ---- the optimizer: AdamW, the sum of squares (same bits twice), scaling ---- */
 static void test_optimizer(void) {
     const int64_t sizes[] = {1, 255, 70000};
@@ -481,6 +509,7 @@ int main(void) {
     test_norm_swiglu_rope();
     test_attention();
     test_logprob();
+    test_head_logprob();
     test_optimizer();
     CHECK(K->device->synchronize() == 0);
     return check_finish("cuda_kernels");

@@ -1,7 +1,8 @@
 /* test_fused_kernels.c — the fused transformer kernels (kernels/fused.h)
  * on raw arrays: fast (kernels/cpu) against the naive references
  * (kernels/ref) for RMSNorm, SwiGLU, rotary embedding, grouped-query
- * attention (and its tile products) and token log-prob + entropy: odd
+ * attention (and its tile products), token log-prob + entropy and the
+ * chunked LM head over it (every chunk-boundary case): odd
  * sizes, GQA ratios 1/2/4, T = 1 decode with S > T, key masks (including
  * rows that see no key), forward and backward, relative error <= 1e-5;
  * NaN in masked KV slots never leaks. The ops over these kernels are
@@ -353,6 +354,43 @@ static void test_k_logprob(void) {
     }
 }
 
+/* the chunked head against the reference's rows in double: chunk 1, a
+ * ragged last chunk, chunk = rows and chunk > rows, a padded weight (V <
+ * its rows), dW accumulated onto what it held */
+static void test_k_head_logprob(void) {
+    static const int64_t cases[][5] = {   /* N, D, rows of W, V, chunk */
+        {1, 4, 5, 5, 1}, {7, 16, 50, 50, 1}, {7, 16, 50, 50, 3}, {7, 16, 50, 50, 7}, {7, 16, 50, 50, 100},
+        {9, 32, 300, 271, 4}, {33, 64, 1000, 1000, 8}};
+    const int n_cases = (int)(sizeof cases / sizeof *cases);
+    for (int c = 0; c < n_cases; c++) {
+        const int64_t N = cases[c][0], D = cases[c][1], R = cases[c][2], V = cases[c][3], chunk = cases[c][4];
+        const float scale = 1.0f / 0.7f;
+        float *h = rnd(N * D, 300 + c, 1.0f), *W = rnd(R * D, 310 + c, 1.0f), *u = rnd(N, 320 + c, 1.0f);
+        float *gl = rnd(N, 330 + c, 1.0f), *ge = rnd(N, 340 + c, 1.0f), *work = zeros(chunk * V);
+        int64_t *ids = malloc(sizeof(int64_t) * (size_t)N);
+        for (int64_t i = 0; i < N; i++) ids[i] = (int64_t)((u[i] + 1.0f) * 0.5f * (float)V) % V;
+        float *lp1 = zeros(N), *lp2 = zeros(N), *en1 = zeros(N), *en2 = zeros(N), *ls1 = zeros(N), *ls2 = zeros(N);
+        empo_k_head_logprob_forward(lp1, en1, ls1, h, W, ids, N, D, V, scale, chunk, work);
+        empo_ref_head_logprob_forward(lp2, en2, ls2, h, W, ids, N, D, V, scale, 0, NULL);
+        cmp("head logp", c, lp1, lp2, N);
+        cmp("head entropy", c, en1, en2, N);
+        cmp("head lse", c, ls1, ls2, N);
+        const float *gls[3] = {gl, NULL, gl}, *ges[3] = {ge, ge, NULL};
+        for (int g = 0; g < 3; g++) {
+            float *dh1 = zeros(N * D), *dh2 = zeros(N * D), *dW1 = rnd(R * D, 350 + c, 1.0f), *dW2 = rnd(R * D, 350 + c, 1.0f);
+            empo_k_head_logprob_backward(dh1, dW1, gls[g], ges[g], h, W, ids, ls2, ges[g] ? en2 : NULL, N, D, V, scale,
+                                         chunk, work);
+            empo_ref_head_logprob_backward(dh2, dW2, gls[g], ges[g], h, W, ids, ls2, ges[g] ? en2 : NULL, N, D, V,
+                                           scale, 0, NULL);
+            cmp(g == 0 ? "head dh (both)" : g == 1 ? "head dh (entropy)" : "head dh (logp)", c, dh1, dh2, N * D);
+            cmp(g == 0 ? "head dW (both)" : g == 1 ? "head dW (entropy)" : "head dW (logp)", c, dW1, dW2, R * D);
+            free(dh1), free(dh2), free(dW1), free(dW2);
+        }
+        float *bufs[] = {h, W, u, gl, ge, work, lp1, lp2, en1, en2, ls1, ls2};
+        for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
+        free(ids);
+    }
+}
 
 int main(void) {
     test_k_rmsnorm();
@@ -363,6 +401,7 @@ int main(void) {
     test_k_attention_fused_split_same();
     test_tile_gemm();
     test_k_logprob();
+    test_k_head_logprob();
     printf("  kernels: worst fast-vs-reference rel err %.2e (tolerance %.0e)\n", worst_kernel_err, KERNEL_TOL);
     return check_finish("test_fused_kernels");
 }

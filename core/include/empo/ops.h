@@ -99,5 +99,14 @@ int empo_swiglu(empo_tensor **out, empo_tensor *gate, empo_tensor *up);
  * output pointer may be NULL. */
 int empo_logprob_entropy(empo_tensor **logp, empo_tensor **entropy, empo_tensor *logits,
                          empo_tensor *ids);
+/* The same from final hidden states through the LM head, without the
+ * [N, V] logits: logits = scale * h @ weight[:vocab]^T (scale = 1 /
+ * temperature; vocab 0 = every row of weight, fewer leaves out a padded
+ * vocabulary's rows, which then get no gradient), computed `chunk` rows at
+ * a time (0: about 32 MB of logits a chunk) and recomputed per chunk in
+ * backward. h [..., D], weight [V, D], ids [...] in [0, vocab) -> logp,
+ * entropy [...]; both differentiable in h and weight. */
+int empo_head_logprob(empo_tensor **logp, empo_tensor **entropy, empo_tensor *h, empo_tensor *weight,
+                      empo_tensor *ids, double scale, int64_t vocab, int64_t chunk);
 
 #endif

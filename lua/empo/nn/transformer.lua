@@ -240,6 +240,14 @@ function Transformer:forward(ids, opts)
   return self:logits(self:hidden(ids, opts))
 end
 
+-- The LM head's weight [V, D] when forward and logits are the stock ones
+-- (so empo.head_logprob on hidden states computes what the logits would
+-- give), else nil: a researcher's own head keeps its logits path.
+function Transformer:fused_head()
+  if self.forward ~= Transformer.forward or self.logits ~= Transformer.logits then return nil end
+  return self.lm_head and self.lm_head.weight or self.model.embed_tokens.weight
+end
+
 -- ---- the stock decoder ----
 -- The sampling engine may run its prefill and decode steps in C
 -- (core/include/empo/decoder.h), which computes what the functions above compute.

@@ -19,6 +19,13 @@
 -- With shared prompts the prompts are right-padded among themselves, each
 -- row's tokens follow its own prompt's length (per-row rope positions and
 -- a key mask over the prompt padding: Transformer:shared_prompt_hidden).
+-- The LM head runs fused with the log-softmax (empo.head_logprob) on a
+-- model whose head is the stock one (Transformer:fused_head): only the
+-- positions that predict a completion token go through it, `head_chunk`
+-- rows at a time, so no [tokens, V] logits exist, forward or backward.
+-- self_certainty needs every log-prob, so it takes the logits path.
+-- opts.vocab (the tokenizer's size) leaves out a padded embedding's rows:
+-- the policy is a distribution over the ids the sampler may draw.
 -- This module is not the loss (empo.rl.loss) nor the sampler (empo.sample).
 local empo = require 'empo'
 
@@ -137,12 +144,29 @@ function M.use_shared(model, rows, mode)
   return batch_cost(rows, all, (M.prompt_groups(rows))) <= 0.8 * batch_cost(rows, all, nil)
 end
 
--- The log-probs, entropies (and self-certainty) of the picked logits
--- [S*Tmax, V], row i's token t at [(i-1)*Tmax + t].
-local function statistics(picked, targets, mask, S, Tmax, temperature, opts)
+-- The head's weight when the fused head computes what model:logits does.
+local function fused_head(model, opts)
+  if opts and opts.self_certainty then return nil end
+  return type(model.fused_head) == 'function' and model:fused_head() or nil
+end
+
+-- The log-probs, entropies (and self-certainty) of the picked rows [S*Tmax, D]
+-- (final hidden states when head is the fused head's weight, else logits
+-- [S*Tmax, V]), row i's token t at [(i-1)*Tmax + t].
+local function statistics(picked, head, targets, mask, S, Tmax, temperature, opts)
+  local vocab = opts and opts.vocab
+  local ids = empo.tensor(targets, 'i64')
+  if head then
+    local V = head:size(1)
+    local logp, entropy = empo.head_logprob(picked, head, ids, { temperature = temperature,
+                                                                 chunk = opts and opts.head_chunk,
+                                                                 vocab = vocab and vocab < V and vocab or 0 })
+    return { logp = logp:reshape(S, Tmax), entropy = entropy:reshape(S, Tmax), mask = empo.tensor(mask) }
+  end
+  if vocab and vocab < picked:size(2) then picked = picked:narrow(2, 1, vocab) end
   local V = picked:size(2)
   if temperature ~= 1 then picked = picked * (1 / temperature) end
-  local logp, entropy = empo.logprob_entropy(picked, empo.tensor(targets, 'i64'))
+  local logp, entropy = empo.logprob_entropy(picked, ids)
   local out = { logp = logp:reshape(S, Tmax), entropy = entropy:reshape(S, Tmax), mask = empo.tensor(mask) }
   if opts and opts.self_certainty then        -- KL(uniform || p) = -log V - mean_v log p_v, per token
     out.self_certainty = (-picked:log_softmax(2):mean(2) - math.log(V)):reshape(S, Tmax)
@@ -176,10 +200,14 @@ local function per_sequence(model, rows, temperature, opts)
     end
     mask[i] = m
   end
-  local logits = model(empo.tensor(ids, 'i64'))             -- [S, L, V]
-  local V = logits:size(3)
-  local picked = logits:reshape(S * L, V):index_select(1, empo.tensor(index, 'i64'))   -- [S*Tmax, V]
-  return statistics(picked, targets, mask, S, Tmax, temperature, opts)
+  local head, out = fused_head(model, opts), nil
+  if head then
+    out = model:hidden(empo.tensor(ids, 'i64'))                -- [S, L, D]
+  else
+    out = model(empo.tensor(ids, 'i64'))                       -- [S, L, V]
+  end
+  local picked = out:reshape(S * L, out:size(3)):index_select(1, empo.tensor(index, 'i64'))   -- [S*Tmax, D or V]
+  return statistics(picked, head, targets, mask, S, Tmax, temperature, opts)
 end
 
 -- Shared prompts: each distinct prompt runs once (Transformer:
@@ -217,12 +245,16 @@ local function shared_prompts(model, rows, temperature, opts)
   local h_last, h = model:shared_prompt_hidden(empo.tensor(prompt_ids, 'i64'), prompt_len,
                                                T > 0 and empo.tensor(ids, 'i64') or nil, group)
   local all = h and empo.cat({ h_last, h:reshape(S * T, h:size(3)) }, 1) or h_last
-  local picked = model:logits(all:index_select(1, empo.tensor(index, 'i64')))          -- [S*Tmax, V]
-  return statistics(picked, targets, mask, S, Tmax, temperature, opts)
+  local picked = all:index_select(1, empo.tensor(index, 'i64'))                        -- [S*Tmax, D]
+  local head = fused_head(model, opts)
+  if not head then picked = model:logits(picked) end                                   -- [S*Tmax, V]
+  return statistics(picked, head, targets, mask, S, Tmax, temperature, opts)
 end
 
 -- opts: temperature (1), self_certainty (false), shared_prompt (false, true
--- or 'auto': see use_shared; both give the same values to float rounding).
+-- or 'auto': see use_shared; both give the same values to float rounding),
+-- vocab (the ids that exist: nil = every row of the head), head_chunk
+-- (rows of logits at a time in the fused head; nil = about 32 MB).
 function M.completions(model, rows, opts)
   check_rows(rows)
   local temperature = opts and opts.temperature or 1.0

@@ -52,6 +52,17 @@ function M.methods.micro_batches(self, rows, model)
   return out, shared
 end
 
+-- The options of logprob.completions for this trainer's model: the
+-- tokenizer's ids only (a padded embedding's rows are never sampled, so
+-- the policy is a distribution over the others) and the memory plan's
+-- head chunk (empo.rl.memory).
+function M.methods.logprob_opts(self, temperature, shared)
+  local tok, V = self.tok, self.model.config and self.model.config.vocab_size
+  local vocab = tok and V and tok.vocab_size < V and tok.vocab_size or nil
+  return { temperature = temperature, shared_prompt = shared, vocab = vocab,
+           head_chunk = self.plan and self.plan.head_chunk or nil }
+end
+
 -- One pass of the policy update over rows; returns its loss statistics.
 function M.methods.update(self, rows)
   local r = self.recipe
@@ -65,7 +76,7 @@ function M.methods.update(self, rows)
   for _, row in ipairs(rows) do total_tokens = total_tokens + #row.completion end
   local agg = r.loss.options.agg
   local batches, shared = self:micro_batches(rows)
-  local opts = { temperature = temperature, shared_prompt = shared }
+  local opts = self:logprob_opts(temperature, shared)
   if r.recompute_old or truncated or rounded then   -- the sampler's log-probs are of another distribution
     for _, b in ipairs(batches) do
       local lp = empo.no_grad(logprob.completions, self.model, b.rows, opts).logp:tolist()
@@ -74,7 +85,7 @@ function M.methods.update(self, rows)
   end
   local sums = { clip_frac = 0, approx_kl = 0, kl = 0, loss = 0 }
   local with_kl = self.reference ~= nil
-  local ref_opts = with_kl and { temperature = temperature, shared_prompt = shared and logprob.can_share(self.reference) }
+  local ref_opts = with_kl and self:logprob_opts(temperature, shared and logprob.can_share(self.reference))
   for _, b in ipairs(batches) do
     local lp = logprob.completions(self.model, b.rows, opts)
     local old, adv = old_and_adv(rows, b.idx, lp.logp:size(2))
@@ -109,7 +120,7 @@ function M.methods.base_nll(self, all)
   local sum, n = 0, 0
   local batches, shared = self:micro_batches(rows, self.guard_base)
   for _, b in ipairs(batches) do
-    local lp = empo.no_grad(logprob.completions, self.guard_base, b.rows, { temperature = 1.0, shared_prompt = shared })
+    local lp = empo.no_grad(logprob.completions, self.guard_base, b.rows, self:logprob_opts(1.0, shared))
     sum = sum + (lp.logp * lp.mask):sum():item()
     n = n + lp.mask:sum():item()
   end

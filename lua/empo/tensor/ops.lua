@@ -282,6 +282,18 @@ def('logprob_entropy', function(logits, ids)
   return new_box(outp[0]), new_box(outp2[0])
 end)
 
+-- h [N, D], weight [V, D], ids [N] -> logp [N], entropy [N] of softmax(h @ weight^T / temperature),
+-- chunk rows at a time (never [N, V]); opts: temperature (1), vocab (0 = all rows), chunk (0 = ~32 MB)
+def('head_logprob', function(h, weight, ids, opts)
+  opts = opts or {}
+  local t, vocab, chunk = opts.temperature or 1, opts.vocab or 0, opts.chunk or 0
+  if type(t) ~= 'number' or not (t > 0) then argerror('empo.head_logprob', 4, 'temperature > 0', t) end
+  local st = C.empo_head_logprob(outp, outp2, H(h, 'empo.head_logprob', 1), H(weight, 'empo.head_logprob', 2),
+                                 H(ids, 'empo.head_logprob', 3), 1 / t, vocab, chunk)
+  if st ~= 0 then error(ffi_string(C.empo_last_error()), 2) end
+  return new_box(outp[0]), new_box(outp2[0])
+end)
+
 -- ---- views and copies ----
 
 -- view / reshape / expand (x, size...): the C function op with a shape
