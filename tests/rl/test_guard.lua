@@ -16,20 +16,29 @@ local function options(changes)
   return o
 end
 
--- a trainer as the guard sees it: parameters, AdamW, a step count
+-- a trainer as the guard sees it: a model (its snapshots are checkpoints
+-- on disk), its parameters, AdamW, a step count
 local function fake_trainer()
-  local p = empo.tensor({ 1, 2, 3 })
-  p:requires_grad_(true)
-  local t = { params = { p }, step_count = 0 }
+  local model = empo.models.new(check.tiny_hf(), 1)
+  local t = { model = model, params = model:parameters(), step_count = 0 }
   t.opt = empo.optim.adamw{ params = t.params, lr = 0.1 }
   return t
+end
+
+-- every parameter and moment, as flat lists (exact comparisons)
+local function state_of(t)
+  local st, out = t.opt:state(), {}
+  for i, p in ipairs(t.params) do
+    out[#out + 1], out[#out + 2], out[#out + 3] = p:reshape(-1):tolist(), st.m[i]:reshape(-1):tolist(), st.v[i]:reshape(-1):tolist()
+  end
+  return out
 end
 
 -- one step: the weights move (as an update would), then the guard looks
 local function step(g, t, rec)
   t.step_count = t.step_count + 1
   rec.step = t.step_count
-  local loss = (t.params[1] * t.params[1]):sum()
+  local loss = (t.params[2] * t.params[2]):sum() + t.params[1]:sum()
   loss:backward()
   t.opt:step()
   t.opt:zero_grad()
@@ -76,7 +85,7 @@ do   -- a scripted collapse from step 12: rollback to the older snapshot (step 5
   local acts = {}
   for i = 1, 11 do
     step(g, t, healthy(i))
-    if i == 5 then at10 = t.params[1]:tolist() end
+    if i == 5 then at10 = t.params[2]:tolist() end
   end
   c.eq(step(g, t, collapsed), nil, 'one collapsing step is within patience')
   local act = step(g, t, collapsed)
@@ -84,12 +93,49 @@ do   -- a scripted collapse from step 12: rollback to the older snapshot (step 5
   c.eq(act and act.to_step, 5, 'to the older of the last two snapshots (every 5 healthy steps: 5 and 10)')
   c.ok((act and act.reason or ''):find('semantic entropy ~0 on 100%', 1, true) ~= nil, 'and says why: ' ..
        tostring(act and act.reason))
-  c.near(t.params[1]:tolist()[1], at10[1], 0, 'the weights are those of step 5')
+  c.near(t.params[2]:tolist()[1], at10[1], 0, 'the weights are those of step 5')
   c.eq(g.lr_scale, 0.5, 'the learning rate is scaled by lr_factor')
   acts[#acts + 1] = step(g, t, collapsed) or false
   acts[#acts + 1] = step(g, t, collapsed) or false
   c.ok(acts[1] == false and acts[2] and acts[2].action == 'stop', 'after max_rollbacks the next collapse stops the run')
-  c.near(t.params[1]:tolist()[1], at10[1], 0, 'with the good weights back')
+  c.near(t.params[2]:tolist()[1], at10[1], 0, 'with the good weights back')
+  local dir = g.dir
+  c.ok(g.temporary and empo.fs.exists(dir .. '/checkpoint-5'), 'the snapshot is a checkpoint on disk: ' .. tostring(dir))
+  g:close()
+  c.ok(not empo.fs.exists(dir), 'a temporary snapshot directory goes with the guard')
+end
+
+do   -- disk snapshots restore the exact weights and moments, also after a resume (a new guard on the same directory)
+  local dir = check.tmpdir() .. '/guard'
+  local t = fake_trainer()
+  local g = guard.new(options{ patience = 1, every = 5 }, dir)
+  g:take_snapshot(t)
+  local at = {}
+  for i = 1, 12 do
+    step(g, t, healthy(i))
+    if i == 5 or i == 10 then at[i] = state_of(t) end
+  end
+  c.eq(g.snapshots, { 5, 10 }, 'the last two snapshots are kept: ' .. table.concat(g.snapshots, ', '))
+  -- the process ends after step 12; a resumed run at step 12 (new weights, say) adopts them
+  local t2 = fake_trainer()
+  t2.step_count = 12
+  local g2 = guard.new(options{ patience = 1, every = 5 }, dir)
+  g2:load_state(g:state())
+  g2:adopt(12)
+  c.eq(g2.snapshots, { 5, 10 }, 'a resumed run finds the snapshots taken before it')
+  local act = step(g2, t2, collapsed)
+  c.ok(act and act.action == 'rollback' and act.to_step == 5, 'a rollback after a resume goes to step 5')
+  local got, want, same = state_of(t2), at[5], true
+  for i = 1, #want do
+    for j = 1, #want[i] do same = same and got[i][j] == want[i][j] end
+  end
+  c.ok(same, 'the weights and both AdamW moments are those of step 5, bit for bit')
+  c.eq(t2.opt:state().t, 5, 'and the optimizer step count')
+  c.eq(g2.snapshots, { 5 }, 'the newer snapshot is gone')
+  g2:adopt(3)
+  c.eq(g2.snapshots, {}, 'snapshots past a resumed step are removed (those steps run again)')
+  g2:close()
+  c.ok(empo.fs.exists(dir), 'a run directory\'s snapshots stay after close')
 end
 
 do   -- drift: the samples' NLL under the starting model, over the last 3 steps
@@ -114,11 +160,11 @@ do   -- the AdamW moments come back too, and the state a checkpoint keeps round-
   local t = fake_trainer()
   local g = guard.new(options{ action = 'stop', patience = 1 })
   g:take_snapshot(t)                                   -- step 0, as the trainer takes it
-  local m0 = t.opt:state().m[1]:tolist()
+  local m0 = t.opt:state().m[2]:tolist()
   for i = 1, 4 do step(g, t, healthy(i)) end
   local act = step(g, t, collapsed)
   c.ok(act and act.action == 'stop', "action = 'stop' stops at the first firing")
-  c.eq(t.opt:state().m[1]:tolist(), m0, 'the moments are those of the snapshot')
+  c.eq(t.opt:state().m[2]:tolist(), m0, 'the moments are those of the snapshot')
   local g2 = guard.new(options())
   g2:load_state(g:state())
   c.eq(g2.base.answer_rate, g.base.answer_rate, 'the baseline survives a checkpoint')
@@ -128,10 +174,10 @@ do   -- action = 'watch': the verdict, no change
   local t = fake_trainer()
   local g = guard.new(options{ action = 'watch', patience = 1 })
   for i = 1, 3 do step(g, t, healthy(i)) end
-  local before = t.params[1]:tolist()
+  local before = t.params[2]:tolist()
   local act = g:observe(t, collapsed)
   c.ok(act and act.action == 'watch' and g.lr_scale == 1, 'watch says why and keeps the learning rate')
-  c.eq(t.params[1]:tolist(), before, 'and the weights')
+  c.eq(t.params[2]:tolist(), before, 'and the weights')
 end
 
 c.raises(function() guard.new(options{ action = 'panic' }) end, "guard.action must be 'rollback', 'stop' or 'watch'")

@@ -19,6 +19,7 @@
 local empo = require 'empo'
 local module = require 'empo.nn.module'
 local layers = require 'empo.nn.layers'
+local checkpoint = require 'empo.nn.checkpoint'
 
 local Module, class = module.Module, module.class
 local Linear, Embedding, RMSNorm, ModuleList = layers.Linear, layers.Embedding, layers.RMSNorm, layers.ModuleList
@@ -209,7 +210,10 @@ end
 -- those positions only, and the last layer computes its queries, output
 -- projection and MLP for them alone; every layer's keys and values, and
 -- so the cache, still cover all T positions — a prefill wants exactly
--- this).
+-- this), checkpoint (true: each layer's activations are recomputed in
+-- backward instead of kept: empo.nn.checkpoint; not with a cache).
+local function run_layer(h, layer, lopts) return layer(h, lopts) end
+
 function Transformer:hidden(ids, opts)
   opts = opts or {}
   local cache = opts.cache
@@ -218,11 +222,18 @@ function Transformer:hidden(ids, opts)
   local L = self.config.num_hidden_layers
   local only = opts.last and rows_only(opts.last, ids:size(1), ids:size(2), lopts.offset, opts.positions,
                                        'Transformer:hidden')
+  if opts.checkpoint and cache then error('Transformer:hidden: checkpoint does not go with a cache', 2) end
   local h = self.model.embed_tokens(ids)
   for l = 1, L do
     lopts.layer = l
     if l == L then lopts.only = only end
-    h = self.model.layers:at(l)(h, lopts)
+    if opts.checkpoint then   -- the layer runs again in backward, with these options
+      local o = {}
+      for k, v in pairs(lopts) do o[k] = v end
+      h = checkpoint.run(run_layer, h, self.model.layers:at(l), o)
+    else
+      h = self.model.layers:at(l)(h, lopts)
+    end
   end
   if cache then cache.len = cache.len + ids:size(2) end
   return self.model.norm(h)

@@ -28,15 +28,25 @@
 -- The start is the mean of the first `warmup` steps. `patience`
 -- collapsing steps in a row fire the guard: action 'rollback' restores the
 -- weights and optimizer moments of the older of the last two snapshots
--- (taken every `every` healthy steps, in memory; the newer one may already
--- be on its way out) and multiplies the learning rate by `lr_factor`;
+-- (taken every `every` healthy steps; the newer one may already be on its
+-- way out) and multiplies the learning rate by `lr_factor`;
 -- after `max_rollbacks` (or with action 'stop') the run stops with the
 -- snapshot's weights instead; action 'watch' only says so (and logs the
 -- signals), changing nothing.
 --
+-- Snapshots are checkpoints on disk (empo.train's: the model and the AdamW
+-- moments, f32, exact), in <run dir>/guard/ — so a resumed run can still
+-- roll back to one taken before it stopped — or, for a trainer without a
+-- run directory, in a temporary directory removed with the trainer. A
+-- model-sized snapshot in memory would cost three copies of the weights
+-- each (weights and two moments); on disk it costs a write every `every`
+-- steps.
+--
 -- Recipe field guard = { on = true, ... } (every key overridable:
 -- guard.patience=3); guard.on = false (the default) turns it off.
 local empo = require 'empo'
+local checkpoint = require 'empo.train.checkpoint'
+local fs = require 'empo.io.fs'
 
 local format = string.format
 
@@ -49,8 +59,11 @@ M.DEFAULTS = { on = false, drift = 1.5, drift_min = 0.05, window = 3, drift_rows
 local Guard = {}
 Guard.__index = Guard
 
-function M.new(o)
-  local self = setmetatable({ o = o, seen = {}, streak = 0, rollbacks = 0, snapshots = {}, lr_scale = 1 }, Guard)
+-- o: the recipe's guard table; dir: where the snapshots go (nil: a
+-- temporary directory of its own, removed by Guard:close).
+function M.new(o, dir)
+  local self = setmetatable({ o = o, seen = {}, streak = 0, rollbacks = 0, snapshots = {}, lr_scale = 1, dir = dir },
+                            Guard)
   if o.action ~= 'rollback' and o.action ~= 'stop' and o.action ~= 'watch' then
     error(format("empo.rl.trainer: recipe field guard.action must be 'rollback', 'stop' or 'watch', got %s",
                  tostring(o.action)), 0)
@@ -113,33 +126,74 @@ function Guard:diagnose(rec)
   return why and format('semantic entropy ~0 on %.0f%% of the groups and %s', 100 * rec.low_entropy, why) or nil
 end
 
-local function clone_all(list)
-  local out = {}
-  for i, t in ipairs(list) do out[i] = t:detach():clone() end
-  return out
+-- The snapshot directory, made on first use.
+function Guard:directory()
+  if not self.dir then
+    local base = os.getenv('TMPDIR') or '/tmp'
+    local name = os.tmpname()                       -- a unique name; its file is replaced by the directory
+    os.remove(name)
+    self.dir, self.temporary = base .. '/empo-guard-' .. name:match('[^/]+$'), true
+    local dir = self.dir                            -- removed when the guard is collected, if not closed before
+    self.sentinel = newproxy(true)
+    getmetatable(self.sentinel).__gc = function() fs.remove_tree(dir) end
+  end
+  local ok, err = fs.make_dirs(self.dir)
+  if not ok then error('collapse guard: snapshot directory ' .. self.dir .. ': ' .. err, 0) end
+  return self.dir
 end
+
+-- The steps of the snapshots on disk, oldest first.
+function Guard:on_disk()
+  local steps = {}
+  if not (self.dir and fs.exists(self.dir)) then return steps end
+  for _, name in ipairs(fs.list(self.dir)) do
+    local n = name:match('^checkpoint%-(%d+)$')
+    if n then steps[#steps + 1] = tonumber(n) end
+  end
+  table.sort(steps)
+  return steps
+end
+
+local function snapshot_path(self, step) return format('%s/checkpoint-%d', self.dir, step) end
 
 function Guard:take_snapshot(trainer)
-  local st = trainer.opt:state()
-  local snap = { step = trainer.step_count, params = clone_all(trainer.params), m = clone_all(st.m), v = clone_all(st.v),
-                 t = st.t }
-  local last = self.snapshots[#self.snapshots]
-  self.snapshots = last and { last, snap } or { snap }                  -- the last two
+  local step = trainer.step_count
+  if self.snapshots[#self.snapshots] == step then return end     -- (a resume's step, already on disk)
+  checkpoint.save(self:directory(), { model = trainer.model, optimizer = trainer.opt, step = step, keep = 2 })
+  self.snapshots = self:on_disk()                                 -- the last two
 end
 
--- Back to the older of the last two snapshots, which then is the only one
--- (its tensors were copied from, not handed over, so it stays valid).
+-- Back to the older of the last two snapshots, which then is the only one.
 function Guard:restore(trainer)
-  local s = self.snapshots[1]
-  empo.no_grad(function()
-    for i, p in ipairs(trainer.params) do p:copy_(s.params[i]) end
-  end)
-  trainer.opt:load_state{ t = s.t, m = s.m, v = s.v }
-  self.snapshots = { s }
-  return s.step
+  local step = self.snapshots[1]
+  checkpoint.load(snapshot_path(self, step), { model = trainer.model, optimizer = trainer.opt })
+  for _, s in ipairs(self.snapshots) do
+    if s ~= step then fs.remove_tree(snapshot_path(self, s)) end
+  end
+  fs.write_atomic(self.dir .. '/latest', format('checkpoint-%d\n', step))
+  self.snapshots = { step }
+  return step
 end
 
--- What a checkpoint keeps (the snapshot itself stays in memory).
+-- A resumed run at `step`: the snapshots on disk up to it are the
+-- guard's (those after it are of steps that will run again: removed).
+function Guard:adopt(step)
+  for _, s in ipairs(self:on_disk()) do
+    if s > step then fs.remove_tree(snapshot_path(self, s)) end
+  end
+  self.snapshots = self:on_disk()
+  if #self.snapshots > 0 then
+    fs.write_atomic(self.dir .. '/latest', format('checkpoint-%d\n', self.snapshots[#self.snapshots]))
+  end
+end
+
+-- Removes a temporary snapshot directory (one in a run directory stays).
+function Guard:close()
+  if self.temporary and self.dir then fs.remove_tree(self.dir) end
+  self.snapshots = {}
+end
+
+-- What a checkpoint keeps (the snapshots are files of their own).
 function Guard:state() return { lr_scale = self.lr_scale, rollbacks = self.rollbacks, base = self.base } end
 
 function Guard:load_state(s)

@@ -201,10 +201,11 @@ local function per_sequence(model, rows, temperature, opts)
     mask[i] = m
   end
   local head, out = fused_head(model, opts), nil
+  local fopts = opts and opts.checkpoint and { checkpoint = true } or nil
   if head then
-    out = model:hidden(empo.tensor(ids, 'i64'))                -- [S, L, D]
+    out = model:hidden(empo.tensor(ids, 'i64'), fopts)         -- [S, L, D]
   else
-    out = model(empo.tensor(ids, 'i64'))                       -- [S, L, V]
+    out = model(empo.tensor(ids, 'i64'), fopts)                -- [S, L, V]
   end
   local picked = out:reshape(S * L, out:size(3)):index_select(1, empo.tensor(index, 'i64'))   -- [S*Tmax, D or V]
   return statistics(picked, head, targets, mask, S, Tmax, temperature, opts)
@@ -254,7 +255,10 @@ end
 -- opts: temperature (1), self_certainty (false), shared_prompt (false, true
 -- or 'auto': see use_shared; both give the same values to float rounding),
 -- vocab (the ids that exist: nil = every row of the head), head_chunk
--- (rows of logits at a time in the fused head; nil = about 32 MB).
+-- (rows of logits at a time in the fused head; nil = about 32 MB),
+-- checkpoint (each layer recomputed in backward: empo.nn.checkpoint; per
+-- sequence, since the shared-prompt pass keeps the prompts' keys and
+-- values across its two passes).
 function M.completions(model, rows, opts)
   check_rows(rows)
   local temperature = opts and opts.temperature or 1.0
@@ -262,7 +266,7 @@ function M.completions(model, rows, opts)
     error('logprob.completions: temperature must be a number > 0, got ' .. tostring(temperature), 2)
   end
   local mode = opts and opts.shared_prompt
-  if mode ~= nil and M.use_shared(model, rows, mode) then
+  if mode ~= nil and not opts.checkpoint and M.use_shared(model, rows, mode) then
     return shared_prompts(model, rows, temperature, opts)
   end
   return per_sequence(model, rows, temperature, opts)

@@ -118,6 +118,7 @@ end
 -- Lets go of the run directory (its lock): the end of a run, or a REPL
 -- session done with this trainer. Also happens when the process ends.
 function M.methods.close(self)
+  if self.guard then self.guard:close() end
   if self.metrics then self.metrics:close(); self.samples:close(); self.metrics, self.samples = nil, nil end
   if self.rundir then self.rundir:release() end
 end

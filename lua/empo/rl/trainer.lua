@@ -82,12 +82,15 @@ function M.new(recipe, overrides, source)
   self.opt = empo.optim.adamw{ params = self.params, lr = o.lr, weight_decay = o.weight_decay, betas = o.betas }
   self.lr_at = make_schedule(o, r.steps)
   if r.guard.on then
-    self.guard = guard_mod.new(r.guard)
+    self.guard = guard_mod.new(r.guard, self.rundir and self.rundir.path .. '/guard')   -- (its snapshots' directory)
     -- the starting model, kept to score how far the samples drift from it (before a resume loads newer weights)
     if r.guard.drift > 0 then self.guard_base = self.reference or self:frozen_copy() end
   end
   if r.resume then self:resume() end
-  if self.guard then self.guard:take_snapshot(self) end          -- the state the run starts from
+  if self.guard then
+    self.guard:adopt(self.step_count)                            -- a resumed run's earlier snapshots
+    self.guard:take_snapshot(self)                               -- the state the run starts from
+  end
   return self
 end
 -- The policy's weights as they are now, in a model of their own that no

@@ -598,9 +598,9 @@ function methods.requires_grad_(t, on)
   return t
 end
 
-function methods.backward(t, grad, retain_graph)
-  local h = H(t, 'empo.backward', 1)
-  check(C.empo_backward(h, HO(grad, 'empo.backward', 2), retain_graph and 1 or 0))
+function methods.backward(t, grad, retain_graph)   -- (then through checkpointed segments: empo.nn.checkpoint)
+  check(C.empo_backward(H(t, 'empo.backward', 1), HO(grad, 'empo.backward', 2), retain_graph and 1 or 0))
+  if M.after_backward then M.after_backward() end
 end
 
 function methods.grad_fn(t)
