@@ -15,6 +15,7 @@
  * free lists, so a steady training step allocates nothing on the device.
  * When the device is full the pool gives its cached blocks back and
  * tries once more. EMPO_CUDA_CACHE_LIMIT_MB bounds it (default: none). */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,16 @@ static int64_t cache_limit(void) {
     return pool.limit;
 }
 
+/* Blocks of 1 MB and more are mapped by themselves (glibc's threshold,
+ * fixed here: it otherwise rises to 32 MB as big blocks are freed, and a
+ * freed block in the heap stays resident however this cache is bounded):
+ * what leaves the cache goes back to the system, and the cache's bound
+ * is the bound on what freed memory the process holds. */
+static pthread_once_t malloc_once = PTHREAD_ONCE_INIT;
+static void malloc_settings(void) { mallopt(M_MMAP_THRESHOLD, 1 << 20); }
+
 static void *block_get(size_t nbytes, size_t *capacity) {
+    pthread_once(&malloc_once, malloc_settings);
     size_t block;
     int c = size_class(nbytes, &block);
     pthread_mutex_lock(&pool.lock);
@@ -314,6 +324,29 @@ int empo_mem_device(int device, empo_device_memory *m) {
     *m = (empo_device_memory){device_pool.live, device_pool.cached, device_pool.peak, device_pool.allocs};
     pthread_mutex_unlock(&device_pool.lock);
     return EMPO_OK;
+}
+
+/* the cache's blocks, largest classes first, back to the system until it
+ * holds at most keep bytes (pool.lock held) */
+static void trim_cache(int64_t keep) {
+    for (int c = N_CLASSES - 1; c >= 0 && pool.cached > keep; c--) {
+        while (pool.lists[c] && pool.cached > keep) {
+            free_block *b = pool.lists[c];
+            pool.lists[c] = b->next;
+            const size_t base = (size_t)1 << (c / 4), quarter = base >> 2 ? base >> 2 : 1;
+            pool.cached -= (int64_t)(base + (size_t)(c % 4) * quarter);   /* the class's block size */
+            free(b);
+        }
+    }
+}
+
+int64_t empo_mem_set_cache_limit(int64_t bytes) {
+    pthread_mutex_lock(&pool.lock);
+    const int64_t prev = cache_limit();
+    pool.limit = bytes > 0 ? bytes : 0;
+    trim_cache(pool.limit);
+    pthread_mutex_unlock(&pool.lock);
+    return prev;
 }
 
 void empo_mem_empty_cache(void) {

@@ -191,6 +191,9 @@ empo.collect = T.collect
 empo.gc_policy = T.gc_policy
 function empo.reset_peak_memory() C.empo_mem_reset_peak() end
 function empo.empty_cache() C.empo_mem_empty_cache() end
+-- Bounds the allocator's host cache at bytes (what it holds past that is
+-- freed now); returns the previous bound.
+function empo.set_cache_limit(bytes) return tonumber(C.empo_mem_set_cache_limit(bytes)) end
 
 -- Escape hatches for other modules: the raw binding and handle wrapping.
 empo.ffi = E

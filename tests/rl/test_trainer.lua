@@ -168,7 +168,8 @@ do
   local m3 = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 128 }, 8)
   local tk = empo.rl.trainer{ model = m3, tokenizer = tok, data = data, sample = { n = 4, max_new_tokens = 8 },
                               extract = false, cluster = empo.cluster.exact, reward = length_reward,
-                              loss = empo.loss.grpo{ kl = 0.5 }, optim = { lr = 5e-3 }, prompts_per_step = 2, steps = 3 }
+                              loss = empo.loss.grpo{ kl = 0.5 }, optim = { lr = 5e-3 }, prompts_per_step = 2, steps = 3,
+                              frozen_dtype = 'f32' }
   local before = tk.reference:parameters()[1]:clone()
   local r1 = tk:step()
   c.near(r1.kl, 0, 1e-6, 'KL to the reference is 0 before any update')
@@ -176,6 +177,16 @@ do
   c.ok(r2.kl > 0, string.format('and grows once the policy moves (%.3g)', r2.kl))
   c.near((tk.reference:parameters()[1] - before):abs():max():item(), 0, 0, 'the reference never changes')
   c.ok((tk.model:parameters()[1] - before):abs():max():item() > 0, 'the policy does')
+end
+do   -- the frozen copy in bf16 (the default): half the memory, a KL of rounding before any update
+  local m3 = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 128 }, 8)
+  local tk = empo.rl.trainer{ model = m3, tokenizer = tok, data = data, sample = { n = 4, max_new_tokens = 8 },
+                              extract = false, cluster = empo.cluster.exact, reward = length_reward,
+                              loss = empo.loss.grpo{ kl = 0.5 }, optim = { lr = 5e-3 }, prompts_per_step = 2, steps = 3 }
+  c.eq(tk.reference.model.embed_tokens.weight:dtype(), 'bf16', 'the frozen copy keeps its matrices in bf16')
+  c.eq(tk.reference.model.norm.weight:dtype(), 'f32', 'and its norms in f32')
+  local r1 = tk:step()
+  c.ok(r1.kl >= 0 and r1.kl < 1e-4, string.format('its KL to the starting policy is rounding only (%.2g)', r1.kl))
 end
 -- ---- the collapse guard inside the loop: a scripted collapse rolls the policy back ----
 do

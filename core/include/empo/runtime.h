@@ -47,6 +47,11 @@ int64_t empo_mem_peak_bytes(void);
 void empo_mem_reset_peak(void);
 /* Return cached blocks to the system. */
 void empo_mem_empty_cache(void);
+/* Bounds the host cache at bytes (>= 0; what it holds past that goes back
+ * to the system now); returns the previous bound. The default is
+ * EMPO_CACHE_LIMIT_MB, else 4096 MB. A memory plan sets it (empo.rl.memory):
+ * cached blocks count in the process's resident memory. */
+int64_t empo_mem_set_cache_limit(int64_t bytes);
 /* A device's pool (EMPO_CUDA): bytes held by live tensors there, parked in
  * its cache, their high-water mark, and how many blocks were ever asked of
  * the device (steady when a step allocates nothing new). empty_cache and

@@ -35,7 +35,12 @@ setmetatable(M.Linear, { __index = Module, __call = function(cls, nin, nout, opt
   if opts.bias then self:param('bias', empo.zeros(nout)) end
   return self
 end })
-function M.Linear:forward(x) return empo.linear(x, self.weight, self.bias) end
+-- A weight stored in bf16 (a frozen model's: Trainer:frozen_copy) is
+-- widened to f32 for the product: half the memory, f32 arithmetic.
+local function f32(w) return w:dtype() == 'bf16' and w:to('f32') or w end
+M.f32 = f32
+
+function M.Linear:forward(x) return empo.linear(x, f32(self.weight), self.bias) end
 
 M.Embedding = class('Embedding')
 setmetatable(M.Embedding, { __index = Module, __call = function(cls, n, d, opts)
@@ -44,7 +49,13 @@ setmetatable(M.Embedding, { __index = Module, __call = function(cls, n, d, opts)
   self:param('weight', normal(opts.gen or empo.default_generator(), opts.std or 0.02, n, d))
   return self
 end })
-function M.Embedding:forward(ids) return empo.embedding(self.weight, ids) end
+function M.Embedding:forward(ids)
+  local w = self.weight
+  if w:dtype() ~= 'bf16' then return empo.embedding(w, ids) end
+  local shape = ids:size()                        -- bf16: the rows looked up, then widened
+  shape[#shape + 1] = w:size(2)
+  return w:index_select(1, ids:reshape(-1)):to('f32'):reshape(unpack(shape))
+end
 
 M.RMSNorm = class('RMSNorm')
 setmetatable(M.RMSNorm, { __index = Module, __call = function(cls, d, eps)

@@ -243,7 +243,7 @@ end
 -- to the embedding when the model has no lm_head).
 function Transformer:logits(h)
   local head = self.lm_head and self.lm_head.weight or self.model.embed_tokens.weight
-  return empo.linear(h, head)
+  return empo.linear(h, layers.f32(head))
 end
 
 -- Logits [B, T, V] (f32) for ids i64 [B, T].
@@ -256,7 +256,7 @@ end
 -- give), else nil: a researcher's own head keeps its logits path.
 function Transformer:fused_head()
   if self.forward ~= Transformer.forward or self.logits ~= Transformer.logits then return nil end
-  return self.lm_head and self.lm_head.weight or self.model.embed_tokens.weight
+  return layers.f32(self.lm_head and self.lm_head.weight or self.model.embed_tokens.weight)
 end
 
 -- ---- the stock decoder ----

@@ -73,6 +73,18 @@ function M.prompt_lengths(r, tok, cfg, field, d)
   return longest
 end
 
+-- The longest prompt in tokens among the first `limit` (256) questions
+-- of a dataset read whole (0 for a streamed file): what the memory plan
+-- sizes a row by.
+function M.longest_prompt(r, tok, d, limit)
+  local longest = 0
+  if d == nil or d.records == nil then return 0 end
+  for i = 1, math.min(#d.records, limit or 256) do
+    longest = math.max(longest, #tok:encode(M.prompt_text(r, d.records[i].question)))
+  end
+  return longest
+end
+
 -- MemAvailable of /proc/meminfo in bytes, or nil.
 local function available_bytes()
   local f = io.open('/proc/meminfo')

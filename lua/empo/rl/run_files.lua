@@ -119,6 +119,7 @@ end
 -- session done with this trainer. Also happens when the process ends.
 function M.methods.close(self)
   if self.guard then self.guard:close() end
+  if self.restore_runtime then self.restore_runtime(); self.restore_runtime = nil end
   if self.metrics then self.metrics:close(); self.samples:close(); self.metrics, self.samples = nil, nil end
   if self.rundir then self.rundir:release() end
 end

@@ -29,6 +29,7 @@ local rundir = require 'empo.run.rundir'
 local guard_mod = require 'empo.rl.guard'
 local rollout = require 'empo.rl.rollout'
 local update = require 'empo.rl.update'
+local memory = require 'empo.rl.memory'
 local metrics = require 'empo.rl.metrics'
 local run_files = require 'empo.rl.run_files'
 local clock = require('empo.run.log').clock
@@ -74,6 +75,7 @@ function M.new(recipe, overrides, source)
     self.rundir = rundir.open{ out = r.out, name = r.name, resume = r.resume, overwrite = r.overwrite }
     r.name = self.rundir.name
   end
+  self.plan = self:memory_plan()                                 -- (refuses a run that cannot fit)
   if M.before_model_load then M.before_model_load(self) end     -- (a hook for the tests)
   self.model = load_model(r)
   self.params = self.model:parameters()
@@ -93,14 +95,49 @@ function M.new(recipe, overrides, source)
   end
   return self
 end
+-- The memory plan (empo.rl.memory) of this run, applied to the runtime
+-- (the allocator's cache and the collector: Trainer:close puts them back).
+function Trainer:memory_plan()
+  local r = self.recipe
+  local frozen, why = nil, nil
+  local kl, drift = r.loss.options.kl > 0, r.guard.on and r.guard.drift > 0
+  if kl or drift then
+    frozen = r.frozen_dtype
+    why = kl and drift and 'KL reference, guard drift' or kl and 'KL reference' or 'guard drift'
+  end
+  local plan = memory.plan(r, self.model_config, { prompt_tokens = preflight.longest_prompt(r, self.tok, self.data),
+                                                   frozen = frozen, frozen_why = why })
+  self.restore_runtime = memory.apply(plan)
+  return plan
+end
+
+-- Every matrix of module m stored in bf16 (norm weights stay f32: the
+-- layers widen a bf16 matrix for each product, empo.nn.layers).
+local function matrices_to_bf16(m, done)
+  for _, n in ipairs(m._param_names) do
+    local t = m[n]
+    if t:dim() == 2 then
+      done[t] = done[t] or t:detach():to('bf16')   -- a tied weight stays one tensor
+      m[n] = done[t]
+    end
+  end
+  for _, c in ipairs(m._child_names) do matrices_to_bf16(m[c], done) end
+end
+
 -- The policy's weights as they are now, in a model of their own that no
--- update touches: the reference of the KL term (loaded only when kl > 0).
+-- update touches: the reference of the KL term (kl > 0) and the collapse
+-- guard's drift scorer share it. recipe.frozen_dtype 'bf16' (the default)
+-- keeps its matrices in bf16, half the memory of f32 (docs/results.md
+-- measures what that changes in the log-probs it gives).
 function Trainer:frozen_copy()
   local ref = empo.models.new(self.model.config, 0)
   local weights = {}
-  for _, p in ipairs(self.model:named_parameters()) do weights[p.name] = p.tensor:detach():clone() end
+  for _, p in ipairs(self.model:named_parameters()) do weights[p.name] = p.tensor:detach() end
   ref:load_state(weights, { source = 'the policy' })
+  if self.recipe.frozen_dtype == 'bf16' then matrices_to_bf16(ref, {}) end
   for _, p in ipairs(ref:parameters()) do p:requires_grad_(false) end
+  empo.collect()
+  empo.empty_cache()                          -- the f32 matrices just replaced go back to the system
   return ref
 end
 
@@ -154,6 +191,10 @@ end
 -- done, so resume=true continues from the last checkpoint (save_every).
 function Trainer:run()
   self:open_run()
+  if not self.plan_said then                       -- the plan, once, before the first step
+    io.stderr:write(memory.describe(self.plan), '\n')
+    self.plan_said = true
+  end
   self.stopped = nil
   local bar = empo.logger.progress{ total = self.recipe.steps, every = 1,
                                  keys = { 'reward', 'entropy', 'kept', 'clip', 'tok/s' } }

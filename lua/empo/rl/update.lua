@@ -42,9 +42,11 @@ end
 -- The rows of each micro-batch of an update (lists of rows), and whether
 -- they run with shared prompts (recipe field shared_prompt).
 function M.methods.micro_batches(self, rows, model)
-  local shared = logprob.use_shared(model or self.model, rows, self.recipe.shared_prompt)
+  local plan = self.plan
+  local shared = not (plan and plan.checkpoint) and logprob.use_shared(model or self.model, rows, self.recipe.shared_prompt)
   local out = {}
-  for b, idx in ipairs(logprob.micro_batches(rows, self.recipe.micro_batch_tokens, shared)) do
+  local budget = plan and plan.micro_batch_tokens or self.recipe.micro_batch_tokens
+  for b, idx in ipairs(logprob.micro_batches(rows, budget, shared)) do
     local sub = {}
     for k, i in ipairs(idx) do sub[k] = rows[i] end
     out[b] = { idx = idx, rows = sub }
@@ -86,8 +88,10 @@ function M.methods.update(self, rows)
   local sums = { clip_frac = 0, approx_kl = 0, kl = 0, loss = 0 }
   local with_kl = self.reference ~= nil
   local ref_opts = with_kl and self:logprob_opts(temperature, shared and logprob.can_share(self.reference))
+  local grad_opts = self:logprob_opts(temperature, shared)
+  grad_opts.checkpoint = self.plan and self.plan.checkpoint           -- (the memory plan's choice)
   for _, b in ipairs(batches) do
-    local lp = logprob.completions(self.model, b.rows, opts)
+    local lp = logprob.completions(self.model, b.rows, grad_opts)
     local old, adv = old_and_adv(rows, b.idx, lp.logp:size(2))
     local ref = with_kl and empo.no_grad(logprob.completions, self.reference, b.rows, ref_opts).logp or nil
     local value, st = r.loss{ logp = lp.logp, old_logp = old, adv = adv, mask = lp.mask, entropy = lp.entropy,

@@ -1,0 +1,157 @@
+-- empo.rl.memory — the memory plan of a run: before the first step, what
+-- each part of a step will hold at its largest, from the model's shape and
+-- the recipe; the micro-batch size and the checkpointing that fit the
+-- recipe's memory_gb; and a refusal naming the largest item and the
+-- setting that would help when nothing fits — never the kernel's OOM kill.
+--
+--     local plan = memory.plan(recipe, cfg, { prompt_tokens = 120 })
+--     print(memory.describe(plan))        -- the table the trainer prints
+--     plan.micro_batch_tokens, plan.checkpoint, plan.head_chunk, plan.peak
+--
+-- A step has two phases that never overlap: sampling (the KV cache and a
+-- row of logits per sequence) and the update (gradients, the largest
+-- micro-batch's activations, the LM head's weight gradient). The weights,
+-- the AdamW moments, the frozen model and the runtime are held through
+-- both. The peak is the fixed part plus the larger phase; the trainer
+-- bounds the allocator's cache and the Lua collector's slack so that the
+-- blocks one phase frees are not still held in the other (apply).
+--
+-- The per-token activation figures were measured on this runtime at
+-- Qwen2.5-0.5B's widths (d 896, ffn 4864, 2 KV heads) with 1, 2 and 4
+-- layers and fitted: a layer keeps about 4 * (10 d + 4 ffn) bytes a token
+-- for backward; with checkpointing it keeps its input and the backward's
+-- gradients (4 * 3.2 d) and one layer at a time is recomputed whole.
+local format = string.format
+
+local M = {}
+
+local GB = 2 ^ 30
+M.RUNTIME_BYTES = 0.6 * GB      -- code, LuaJIT heap, the tokenizer, thread stacks (measured: docs/results.md)
+
+-- Parameters of a stock transformer of config cfg (empo.models.config).
+function M.parameter_count(cfg)
+  local D, F, L, V = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers, cfg.vocab_size
+  local q, kv = cfg.num_attention_heads * cfg.head_dim, cfg.num_key_value_heads * cfg.head_dim
+  local attn = D * q + 2 * D * kv + q * D
+  if cfg.qkv_bias then attn = attn + q + 2 * kv end
+  if cfg.o_bias then attn = attn + D end
+  local layer = attn + 3 * D * F + 2 * D
+  return V * D * (cfg.tie_word_embeddings and 1 or 2) + L * layer + D
+end
+
+-- Bytes of activations a micro-batch of `tokens` padded tokens holds at
+-- the peak of its backward.
+function M.activation_bytes(cfg, tokens, checkpoint)
+  local D, F, L = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers
+  local layer, outside = 4 * (10 * D + 4 * F), 4 * 9 * D
+  if checkpoint then return tokens * (outside + layer + L * 4 * 3.2 * D) end
+  return tokens * (outside + L * layer)
+end
+
+-- The memory a run may use when the recipe does not say: half the machine's.
+function M.default_gb()
+  local f = io.open('/proc/meminfo')
+  local kb = f and f:read('*a'):match('MemTotal:%s+(%d+)')
+  if f then f:close() end
+  return kb and math.floor(tonumber(kb) / 2 ^ 20 * 0.5 * 10) / 10 or 8
+end
+
+-- The plan for resolved recipe r and model config cfg. o: prompt_tokens
+-- (the longest prompt, in tokens), frozen ('f32', 'bf16' or nil: no
+-- frozen model). Returns the plan, or raises the refusal.
+function M.plan(r, cfg, o)
+  o = o or {}
+  local P, V, D = M.parameter_count(cfg), cfg.vocab_size, cfg.hidden_size
+  local budget = (r.memory_gb or M.default_gb()) * GB
+  local rows = r.prompts_per_step * r.sample.n
+  local longest_row = (o.prompt_tokens or 0) + r.sample.max_new_tokens
+  local plan = { budget = budget, items = {} }
+  local function item(name, bytes, phase, note)
+    plan.items[#plan.items + 1] = { name = name, bytes = bytes, phase = phase, note = note }
+    return bytes
+  end
+  local fixed = item('weights (f32)', 4 * P, 'all')
+  fixed = fixed + item('AdamW moments (f32)', 8 * P, 'all')
+  if o.frozen then
+    fixed = fixed + item(format('frozen starting model (%s)', o.frozen),
+                         (o.frozen == 'bf16' and 2 or 4) * (P - cfg.num_hidden_layers * 2 * D - D) +
+                         4 * (cfg.num_hidden_layers * 2 * D + D), 'all', o.frozen_why)
+  end
+  fixed = fixed + item('runtime (code, Lua, tokenizer)', M.RUNTIME_BYTES, 'all')
+  -- sampling: the KV cache (f32; the sampler batches past its budget) and two rows of logits a sequence
+  local ctx = math.min(cfg.max_position_embeddings, longest_row)
+  local kv = math.min(rows * ctx * cfg.num_hidden_layers * 2 * cfg.num_key_value_heads * cfg.head_dim * 4,
+                      r.sample.max_cache_bytes or 2 ^ 30)
+  local sampling = kv + rows * V * 4 * 2
+  -- the update: gradients, the head's weight gradient and chunks, then the activations that fit
+  local chunk = math.max(1, math.floor(32 * 2 ^ 20 / (4 * V)))
+  local head = 4 * V * D + 2 * 4 * chunk * V
+  local grads = 4 * P
+  local room = budget - fixed - grads - head
+  local plain_tokens = math.floor(room / M.activation_bytes(cfg, 1, false))
+  local ckpt_tokens = math.floor(room / M.activation_bytes(cfg, 1, true))
+  local mode = r.checkpoint
+  local ckpt
+  if mode == true then ckpt = true
+  elseif mode == false then ckpt = false
+  else ckpt = plain_tokens < longest_row end            -- 'auto': only when one longest row does not fit plainly
+  local fit = ckpt and ckpt_tokens or plain_tokens
+  plan.checkpoint, plan.head_chunk = ckpt, chunk
+  plan.micro_batch_tokens = math.min(r.micro_batch_tokens, math.max(fit, 0))
+  plan.lowered = plan.micro_batch_tokens < r.micro_batch_tokens
+  local acts = M.activation_bytes(cfg, math.max(plan.micro_batch_tokens, longest_row), ckpt)
+  item('gradients (f32)', grads, 'update')
+  item(format('LM head: weight gradient, %d-row chunks', chunk), head, 'update')
+  item(format('activations, micro-batches of %d tokens%s', plan.micro_batch_tokens,
+              ckpt and ', layers checkpointed' or ''), acts, 'update')
+  item(format('KV cache and logits (%d sequences)', rows), sampling, 'sampling')
+  plan.update, plan.sampling, plan.fixed = grads + head + acts, sampling, fixed
+  plan.peak = fixed + math.max(plan.update, sampling)
+  if fit < longest_row or plan.peak > budget then M.refuse(plan, r, longest_row, ckpt, ckpt_tokens) end
+  return plan
+end
+
+-- The refusal: the largest item and what would help.
+function M.refuse(plan, r, longest_row, ckpt, ckpt_tokens)
+  local big = plan.items[1]
+  for _, it in ipairs(plan.items) do if it.bytes > big.bytes then big = it end end
+  local help = format('memory_gb=%.1f (if the machine has it), a shorter sample.max_new_tokens (now %d) or a ' ..
+                      'smaller model', math.ceil(plan.peak / GB * 10) / 10, r.sample.max_new_tokens)
+  if not ckpt and r.checkpoint == false and ckpt_tokens >= longest_row then
+    help = 'checkpoint=auto: with each layer recomputed in backward a row fits'
+  end
+  error(format('memory plan: this run needs about %.1f GB and memory_gb allows %.1f GB (a micro-batch must hold ' ..
+               'one row of %d tokens: the longest prompt + sample.max_new_tokens). The largest item is %s, ' ..
+               '%.1f GB. Try %s.\n%s', plan.peak / GB, plan.budget / GB, longest_row, big.name, big.bytes / GB, help,
+               M.describe(plan)), 0)
+end
+
+-- What the plan asks of the runtime while the run lasts: the allocator
+-- keeps at most one phase's blocks cached (past that they go back to the
+-- system), and the collector runs once 1/16 of the update's allowance is
+-- garbage (a boxed tensor is freed when Lua collects its box; with
+-- gigabytes of weights live, the default 1.5x rule would let gigabytes of
+-- dead activations wait). Returns a function that puts both back.
+function M.apply(plan)
+  local empo = require 'empo'
+  local limit = empo.set_cache_limit(math.max(plan.update, plan.sampling))
+  local factor, min_bytes = empo.gc_policy(1.0, math.max(64 * 2 ^ 20, plan.update / 16))
+  return function()
+    empo.set_cache_limit(limit)
+    empo.gc_policy(factor, min_bytes)
+  end
+end
+
+-- The plan as the lines the trainer prints.
+function M.describe(plan)
+  local lines = { format('memory plan (memory_gb %.1f):', plan.budget / GB) }
+  for _, it in ipairs(plan.items) do
+    local when = it.phase == 'all' and '' or format(' (%s)', it.phase)
+    lines[#lines + 1] = format('  %-52s %6.2f GB%s', it.name .. when, it.bytes / GB, it.note and (' ' .. it.note) or '')
+  end
+  lines[#lines + 1] = format('  %-52s %6.2f GB (the %s)', 'peak', plan.peak / GB,
+                             plan.update >= plan.sampling and 'update' or 'sampling')
+  return table.concat(lines, '\n')
+end
+
+return M
