@@ -15,17 +15,23 @@ local trainer_mod = require 'empo.rl.trainer'
 local opts = empo.config.apply({ threads = 2, repeats = 3, only = '', python = '/usr/bin/python3' }, arg, 'rl_step')
 empo.set_num_threads(opts.threads)
 local here = debug.getinfo(1, 'S').source:sub(2):match('(.*/)') or './'
+local reference = dofile(here .. 'reference_env.lua')    -- OpenBLAS's core for the PyTorch process only
+opts.torch_env = reference.prefix
 local clock = empo.logger.clock
 
 local configs = {
   { name = 'arith', d = 128, layers = 3, heads = 4, kv = 2, ffn = 384, vocab = 80, prompts = 16, n = 8, plen = 100, new = 40 },
   { name = 'tiny', d = 256, layers = 4, heads = 4, kv = 2, ffn = 704, vocab = 512, prompts = 8, n = 8, plen = 32, new = 96 },
+  -- Qwen2.5-0.5B's shape; one repeat (a step is minutes on 2 cores); PyTorch's update in micro-batches
+  -- of 8 sequences (TRL's per_device_train_batch_size default), or its activations would not fit
+  { name = 'qwen05', d = 896, layers = 24, heads = 14, kv = 2, ffn = 4864, vocab = 151936, prompts = 2, n = 8,
+    plen = 128, new = 128, repeats = 1, torch_micro = 8, rope = 1000000 },
 }
 
 local function run_empo(c, dir)
   local model = empo.models.new({ model_type = 'qwen2', vocab_size = c.vocab, hidden_size = c.d,
     intermediate_size = c.ffn, num_hidden_layers = c.layers, num_attention_heads = c.heads,
-    num_key_value_heads = c.kv, rope_theta = 10000, tie_word_embeddings = true }, 0)
+    num_key_value_heads = c.kv, rope_theta = c.rope or 10000, tie_word_embeddings = true }, 0)
   model:save_pretrained(dir)
   -- the trainer's update path; sampling and scoring are driven here on token ids
   local t = trainer_mod.new({ model = model, tokenizer = {}, data = empo.data.list({ 'x' }),
@@ -36,7 +42,7 @@ local function run_empo(c, dir)
   local best = { sample = math.huge, score = math.huge, update = math.huge, optim = math.huge, step = math.huge,
                  per_seq = math.huge, shared = math.huge }
   local chosen   -- the path 'auto' took (the warm-up sets it)
-  for r = 0, opts.repeats do
+  for r = 0, c.repeats or opts.repeats do
     collectgarbage()
     local t0 = clock()
     local out = empo.sample.generate(model, nil, prompts, { n = c.n, temperature = 1.0, max_new_tokens = c.new,
@@ -93,8 +99,12 @@ local function row(c)
   local dir = os.tmpname()
   os.remove(dir)
   local e = run_empo(c, dir)
-  local p = io.popen(string.format("%s '%srl_step_torch.py' %d '%s' %d %d %d %d %d", opts.python, here, opts.threads,
-                                   dir, c.prompts, c.n, c.plen, c.new, opts.repeats))
+  collectgarbage()                  -- this process's tensors go back to the system before PyTorch's run
+  collectgarbage()
+  empo.empty_cache()
+  local p = io.popen(string.format("%s%s '%srl_step_torch.py' %d '%s' %d %d %d %d %d %d", opts.torch_env, opts.python,
+                                   here, opts.threads, dir, c.prompts, c.n, c.plen, c.new, c.repeats or opts.repeats,
+                                   c.torch_micro or 0))
   local line = p:read('*a')
   p:close()
   os.execute("rm -rf '" .. dir .. "'")
@@ -117,8 +127,8 @@ if opts.only ~= '' then
   return
 end
 print(empo.info().line)
-print(string.format('one EMPO step (G samples of B prompts + the policy update), %d threads, best of %d', opts.threads,
-                    opts.repeats))
+print(string.format('one EMPO step (G samples of B prompts + the policy update), %d threads, best of %d ' ..
+                    '(qwen05: 1); PyTorch with OPENBLAS_CORETYPE=%s', opts.threads, opts.repeats, reference.core))
 for _, c in ipairs(configs) do    -- each size in a process of its own (peak memory per size)
   local p = io.popen(string.format("'%s' run '%s' only=%s threads=%d repeats=%d python='%s'", arg[-1],
                                    debug.getinfo(1, 'S').source:sub(2), c.name, opts.threads, opts.repeats, opts.python))

@@ -12,11 +12,15 @@ local log = empo.log
 local opts = empo.config.apply({ threads = 2, steps = 5, only = '', python = '/usr/bin/python3' }, arg, 'train_bench')
 empo.set_num_threads(opts.threads)
 local here = debug.getinfo(1, 'S').source:sub(2):match('(.*/)') or './'
+local reference = dofile(here .. 'reference_env.lua')    -- OpenBLAS's core for the PyTorch process only
 
 local configs = {
   { name = 'arith', d = 128, layers = 3, heads = 4, kv = 2, ffn = 384, vocab = 80, batch = 64, seq = 160 },
   { name = 'tiny', d = 256, layers = 4, heads = 4, kv = 2, ffn = 704, vocab = 512, batch = 16, seq = 128 },
   { name = 'small', d = 512, layers = 8, heads = 8, kv = 2, ffn = 1408, vocab = 4096, batch = 16, seq = 128 },
+  -- Qwen2.5-0.5B's shape (494M parameters, tied); 2 timed steps (one is seconds on 2 cores)
+  { name = 'qwen05', d = 896, layers = 24, heads = 14, kv = 2, ffn = 4864, vocab = 151936, batch = 2, seq = 256,
+    steps = 2 },
 }
 
 local function run_empo(c)
@@ -35,7 +39,7 @@ local function run_empo(c)
   collectgarbage()   -- the warm-up steps' garbage is not this measurement's
   empo.reset_peak_memory()
   local best = math.huge    -- the fastest step: the machine is shared and noisy
-  for _ = 1, opts.steps do
+  for _ = 1, c.steps or opts.steps do
     local t0 = log.clock()
     step()
     best = math.min(best, log.clock() - t0)
@@ -44,8 +48,8 @@ local function run_empo(c)
 end
 
 local function run_torch(c)
-  local cmd = string.format('%s %strain_torch.py %d %d %d %d %d %d %d %d %d %d', opts.python, here, opts.threads,
-    opts.steps, c.d, c.layers, c.heads, c.kv, c.ffn, c.vocab, c.batch, c.seq)
+  local cmd = string.format('%s%s %strain_torch.py %d %d %d %d %d %d %d %d %d %d', reference.prefix, opts.python, here,
+    opts.threads, c.steps or opts.steps, c.d, c.layers, c.heads, c.kv, c.ffn, c.vocab, c.batch, c.seq)
   local p = io.popen(cmd)
   local out = p:read('*a')
   p:close()
@@ -54,7 +58,8 @@ local function run_torch(c)
 end
 
 print(empo.info().line)
-print(string.format('training tokens/s (forward + backward + AdamW), %d threads, fastest of 2 x %d steps', opts.threads, opts.steps))
+print(string.format('training tokens/s (forward + backward + AdamW), %d threads, fastest of 2 x %d steps (qwen05: 2 x 2); ' ..
+                    'PyTorch with OPENBLAS_CORETYPE=%s', opts.threads, opts.steps, reference.core))
 print(string.format('%-6s %-10s %10s %10s %7s %12s %12s %12s', 'config', 'batch', 'empo', 'PyTorch', 'ratio',
   'empo peak', 'empo RSS', 'torch RSS'))
 for _, c in ipairs(configs) do
@@ -68,6 +73,8 @@ for _, c in ipairs(configs) do
       local e1, p1 = run_empo(c)
       e, peak = math.max(e, e1), math.min(peak, p1)
       collectgarbage()
+      collectgarbage()
+      empo.empty_cache()               -- empo's blocks go back to the system before PyTorch's run
       local t1, r1 = run_torch(c)
       if t1 then t, trss = math.max(t or 0, t1), math.max(trss or 0, r1) end
     end

@@ -57,7 +57,7 @@ def rope(x, theta):
     return x * emb.cos() + rotate_half(x) * emb.sin()
 
 
-def forward(cfg, w, ids):
+def forward(cfg, w, ids, hidden=False):
     b, t = ids.shape
     heads, kv, dh = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
     eps, theta = cfg["rms_norm_eps"], cfg["rope_theta"]
@@ -88,6 +88,8 @@ def forward(cfg, w, ids):
         gate = lin("mlp.gate_proj", x, False)
         h = h + lin("mlp.down_proj", torch.nn.functional.silu(gate) * lin("mlp.up_proj", x, False), False)
     h = rms_norm(h, w["model.norm.weight"], eps)
+    if hidden:  # the final hidden states, for a caller that applies the head to some positions only
+        return h
     head = w["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings") else w["lm_head.weight"]
     return h @ head.T
 

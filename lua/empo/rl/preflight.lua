@@ -78,7 +78,7 @@ end
 -- sizes a row by.
 function M.longest_prompt(r, tok, d, limit)
   local longest = 0
-  if d == nil or d.records == nil then return 0 end
+  if d == nil or d.records == nil or type(tok) ~= 'table' or type(tok.encode) ~= 'function' then return 0 end
   for i = 1, math.min(#d.records, limit or 256) do
     longest = math.max(longest, #tok:encode(M.prompt_text(r, d.records[i].question)))
   end

@@ -14,10 +14,16 @@ local M = {}
 function M.lm_loss(model, ids, mask)
   local B, T = ids:size(1), ids:size(2)
   if T < 2 then error(format('lm_loss: sequences of length %d have no next token to predict', T), 2) end
-  local logits = model:forward(ids:narrow(2, 1, T - 1))                 -- [B, T-1, V]
-  local V = logits:size(3)
   local targets = ids:narrow(2, 2, T - 1):reshape(B * (T - 1))
-  local logp = empo.logprob_entropy(logits:reshape(B * (T - 1), V), targets)
+  local head = type(model.fused_head) == 'function' and model:fused_head()
+  local logp
+  if head then                    -- the head fused with the log-softmax: no [B, T-1, V] logits (empo.head_logprob)
+    local h = model:hidden(ids:narrow(2, 1, T - 1))
+    logp = empo.head_logprob(h:reshape(B * (T - 1), h:size(3)), head, targets)
+  else
+    local logits = model:forward(ids:narrow(2, 1, T - 1))               -- [B, T-1, V]
+    logp = empo.logprob_entropy(logits:reshape(B * (T - 1), logits:size(3)), targets)
+  end
   if mask == nil then
     return -logp:mean(), B * (T - 1)
   end
