@@ -82,6 +82,17 @@ static int logprob_check_finite(const char *op, const empo_tensor *lse, const ch
     return st;
 }
 
+/* The outputs asked for go to the caller when st is EMPO_OK; the rest
+ * (all on failure) are released. Returns st. */
+static int hand_over(empo_tensor **logp, empo_tensor *lp, empo_tensor **entropy, empo_tensor *en, int st) {
+    if (st != EMPO_OK || !logp) empo_tensor_release(lp);
+    if (st != EMPO_OK || !entropy) empo_tensor_release(en);
+    if (st != EMPO_OK) return st;
+    if (logp) *logp = lp;
+    if (entropy) *entropy = en;
+    return EMPO_OK;
+}
+
 /* Records the node of one output (which = 0 logp, 1 entropy). */
 static int logprob_record(empo_tensor *y, int which, empo_tensor *logits, empo_tensor *lc,
                           empo_tensor *ids, empo_tensor *lse) {
@@ -116,12 +127,7 @@ int empo_logprob_entropy(empo_tensor **logp, empo_tensor **entropy, empo_tensor 
     empo_tensor_release(lc);
     empo_tensor_release(id64);
     empo_tensor_release(lse);
-    if (st != EMPO_OK || !logp) empo_tensor_release(lp);
-    if (st != EMPO_OK || !entropy) empo_tensor_release(en);
-    if (st != EMPO_OK) return st;
-    if (logp) *logp = lp;
-    if (entropy) *entropy = en;
-    return EMPO_OK;
+    return hand_over(logp, lp, entropy, en, st);
 }
 
 /* ---- the LM head fused with the log-prob and entropy ---- */
@@ -230,10 +236,5 @@ int empo_head_logprob(empo_tensor **logp, empo_tensor **entropy, empo_tensor *h,
     if (st == EMPO_OK && logp) st = head_record(lp, 0, h, weight, saved, scale, V, rows);
     if (st == EMPO_OK && entropy) st = head_record(en, 1, h, weight, saved, scale, V, rows);
     for (int k = 0; k < 4; k++) empo_tensor_release(saved[k]);
-    if (st != EMPO_OK || !logp) empo_tensor_release(lp);
-    if (st != EMPO_OK || !entropy) empo_tensor_release(en);
-    if (st != EMPO_OK) return st;
-    if (logp) *logp = lp;
-    if (entropy) *entropy = en;
-    return EMPO_OK;
+    return hand_over(logp, lp, entropy, en, st);
 }
