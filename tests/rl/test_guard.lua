@@ -170,6 +170,27 @@ do   -- the AdamW moments come back too, and the state a checkpoint keeps round-
   c.eq(g2.base.answer_rate, g.base.answer_rate, 'the baseline survives a checkpoint')
 end
 
+do   -- the start of a run from a model directory: only its source is written, and a rollback to it is exact
+  local dir = check.tmpdir()
+  local t = fake_trainer()
+  t.model:save_pretrained(dir .. '/model')
+  t.recipe = { model = dir .. '/model' }
+  local start = state_of(t)
+  local g = guard.new(options{ patience = 1, every = 100 }, dir .. '/guard')
+  g:take_snapshot(t)
+  c.ok(not empo.fs.exists(dir .. '/guard/checkpoint-0/model.safetensors') and
+       empo.fs.exists(dir .. '/guard/checkpoint-0/state.json'), 'no model-sized write for the starting state')
+  for i = 1, 4 do step(g, t, healthy(i)) end
+  local act = step(g, t, collapsed)
+  c.ok(act and act.action == 'rollback' and act.to_step == 0, 'a rollback to the start')
+  local got, same = state_of(t), true
+  for i = 1, #start do
+    for j = 1, #start[i] do same = same and got[i][j] == start[i][j] end
+  end
+  c.ok(same, 'gives the directory\'s weights and zero moments, bit for bit')
+  c.eq(t.opt.t, 0, 'and step count 0')
+end
+
 do   -- action = 'watch': the verdict, no change
   local t = fake_trainer()
   local g = guard.new(options{ action = 'watch', patience = 1 })

@@ -156,17 +156,53 @@ end
 
 local function snapshot_path(self, step) return format('%s/checkpoint-%d', self.dir, step) end
 
+-- The start of a run from a model directory (no update yet: the weights
+-- are the directory's, the moments zero) is a snapshot already: only its
+-- source is written (seconds, not a model-sized write).
+local function fresh_start(trainer)
+  local source = trainer.recipe and trainer.recipe.model
+  return type(source) == 'string' and trainer.opt.t == 0 and not trainer.resumed and source or nil
+end
+
 function Guard:take_snapshot(trainer)
   local step = trainer.step_count
   if self.snapshots[#self.snapshots] == step then return end     -- (a resume's step, already on disk)
-  checkpoint.save(self:directory(), { model = trainer.model, optimizer = trainer.opt, step = step, keep = 2 })
-  self.snapshots = self:on_disk()                                 -- the last two
+  local source = fresh_start(trainer)
+  if source then
+    local dir = snapshot_path(self, step)
+    local ok, err = fs.make_dirs(self:directory() .. '/' .. format('checkpoint-%d', step))
+    if ok then ok, err = fs.write_atomic(dir .. '/state.json', empo.json.encode({ step = step, fresh_from = source })) end
+    if not ok then error('collapse guard: ' .. err, 0) end
+    fs.write_atomic(self.dir .. '/latest', format('checkpoint-%d\n', step))
+  else
+    checkpoint.save(self:directory(), { model = trainer.model, optimizer = trainer.opt, step = step, keep = 2 })
+  end
+  self.snapshots = self:on_disk()
+  while #self.snapshots > 2 do                                    -- the last two
+    fs.remove_tree(snapshot_path(self, table.remove(self.snapshots, 1)))
+  end
+end
+
+-- A snapshot's state into the trainer: a checkpoint, or a fresh start's
+-- weights from the model directory with zero moments.
+local function load_snapshot(self, trainer, step)
+  local path = snapshot_path(self, step)
+  local state = empo.json.read_file(path .. '/state.json')
+  if not state.fresh_from then
+    return checkpoint.load(path, { model = trainer.model, optimizer = trainer.opt })
+  end
+  trainer.model:load_state(empo.safetensors.load(state.fresh_from, { dtype = 'f32' }), { source = state.fresh_from })
+  for i = 1, #trainer.opt.m do
+    trainer.opt.m[i]:fill_(0)
+    trainer.opt.v[i]:fill_(0)
+  end
+  trainer.opt.t = 0
 end
 
 -- Back to the older of the last two snapshots, which then is the only one.
 function Guard:restore(trainer)
   local step = self.snapshots[1]
-  checkpoint.load(snapshot_path(self, step), { model = trainer.model, optimizer = trainer.opt })
+  load_snapshot(self, trainer, step)
   for _, s in ipairs(self.snapshots) do
     if s ~= step then fs.remove_tree(snapshot_path(self, s)) end
   end

@@ -75,7 +75,7 @@ function M.methods.resume(self)
     if f == 'metrics.jsonl' then for _, rec in ipairs(kept) do self.history[#self.history + 1] = rec end end
   end
   if not state then return nil end
-  self.step_count = state.step
+  self.step_count, self.resumed = state.step, true
   self.data:load_state(state.extra.data)
   if self.guard and state.extra.guard then self.guard:load_state(state.extra.guard) end
   return state
