@@ -22,6 +22,9 @@ c.eq({ o.steps, o.sample.n, o.optim.lr, o.optim.clip_grad, o.sample.top_p, o.kee
      'Lua overrides (dotted and tables) and key=value')
 c.eq(recipe.resolve(base, { 'optim.clip_grad=false' }).optim.clip_grad, false, 'clipping off is false')
 c.eq(recipe.resolve(base, { 'shared_prompt=true' }).shared_prompt, true, "shared_prompt='true' is true")
+c.eq(recipe.resolve(base, { "eval=false" }).eval, nil, "eval=false is no evaluation, not a file named false")
+c.eq(recipe.resolve(base, { 'eval=data/x.jsonl' }).eval, 'data/x.jsonl', 'eval=PATH is a path')
+c.eq(recipe.resolve(base, { 'memory_gb=6.5', 'checkpoint=true' }).memory_gb, 6.5, 'memory_gb is a number of GB')
 c.eq(recipe.resolve(check.with(base, { eval = false })).eval, nil, 'eval = false: no evaluation')
 c.ok(require('empo.rl.loss').is_loss(recipe.resolve(check.with(base, { loss = empo.loss.grpo })).loss),
      'a bare loss constructor is its default loss')

@@ -88,6 +88,7 @@ function M.record(s, r)
     response_length = tokens / total, truncated = truncated / total,
     low_entropy = low_entropy / n_groups, distinct_answers = distinct / n_groups,
     base_nll = s.base_nll,
+    peak_rss_gb = (require('empo.run.log').peak_rss_mb() or 0) / 1024,   -- the process's high-water mark so far
   }
   local gold = M.gold(groups, r.cluster)
   for k, v in pairs(gold) do rec[k] = v end

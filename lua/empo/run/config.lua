@@ -144,9 +144,14 @@ function S.either(...)
   return spec{ kind = 'either', specs = specs, describe = table.concat(words, ', or '),
     accepts = function(x) for _, s in ipairs(specs) do if s.accepts(x) then return true end end return false end,
     parse = function(t)
-      for _, s in ipairs(specs) do
-        local v = s.parse and s.parse(t)
-        if v ~= nil and s.accepts(v) then return v end
+      -- a string takes any text, so the other specs go first: eval=false is the literal, not a file named false
+      for pass = 1, 2 do
+        for _, s in ipairs(specs) do
+          if (s.kind == 'string') == (pass == 2) and s.parse then
+            local v = s.parse(t)
+            if v ~= nil and s.accepts(v) then return v end
+          end
+        end
       end
       for _, s in ipairs(specs) do            -- text of the right type out of range: its own message names it
         local v = s.parse and s.parse(t)
