@@ -26,7 +26,10 @@ local format = string.format
 local M = {}
 
 local GB = 2 ^ 30
-M.RUNTIME_BYTES = 0.6 * GB      -- code, LuaJIT heap, the tokenizer, thread stacks (measured: docs/results.md)
+-- code, LuaJIT heap, thread stacks, and the tokenizer's tables and the
+-- sampler's per-token pieces, which grow with the vocabulary: measured
+-- 1.0 GB in all with Qwen2.5's 151,936 (docs/results.md)
+function M.runtime_bytes(cfg) return 0.3 * GB + cfg.vocab_size * 5000 end
 
 -- Parameters of a stock transformer of config cfg (empo.models.config).
 function M.parameter_count(cfg)
@@ -77,7 +80,7 @@ function M.plan(r, cfg, o)
                          (o.frozen == 'bf16' and 2 or 4) * (P - cfg.num_hidden_layers * 2 * D - D) +
                          4 * (cfg.num_hidden_layers * 2 * D + D), 'all', o.frozen_why)
   end
-  fixed = fixed + item('runtime (code, Lua, tokenizer)', M.RUNTIME_BYTES, 'all')
+  fixed = fixed + item('runtime (code, Lua, tokenizer)', M.runtime_bytes(cfg), 'all')
   -- sampling: the KV cache (f32; the sampler batches past its budget) and two rows of logits a sequence
   local ctx = math.min(cfg.max_position_embeddings, longest_row)
   local kv = math.min(rows * ctx * cfg.num_hidden_layers * 2 * cfg.num_key_value_heads * cfg.head_dim * 4,
@@ -87,7 +90,9 @@ function M.plan(r, cfg, o)
   local chunk = math.max(1, math.floor(32 * 2 ^ 20 / (4 * V)))
   local head = 4 * V * D + 2 * 4 * chunk * V
   local grads = 4 * P
-  local room = budget - fixed - grads - head
+  -- dead tensors wait for the collector until this much is garbage (apply)
+  local slack = math.max(64 * 2 ^ 20, (budget - fixed) / 16)
+  local room = budget - fixed - grads - head - slack
   local plain_tokens = math.floor(room / M.activation_bytes(cfg, 1, false))
   local ckpt_tokens = math.floor(room / M.activation_bytes(cfg, 1, true))
   local mode = r.checkpoint
@@ -104,6 +109,9 @@ function M.plan(r, cfg, o)
   item(format('LM head: weight gradient, %d-row chunks', chunk), head, 'update')
   item(format('activations, micro-batches of %d tokens%s', plan.micro_batch_tokens,
               ckpt and ', layers checkpointed' or ''), acts, 'update')
+  item('garbage the collector lets wait', slack, 'all')
+  fixed = fixed + slack
+  plan.slack = slack
   item(format('KV cache and logits (%d sequences)', rows), sampling, 'sampling')
   plan.update, plan.sampling, plan.fixed = grads + head + acts, sampling, fixed
   plan.peak = fixed + math.max(plan.update, sampling)
@@ -128,14 +136,15 @@ end
 
 -- What the plan asks of the runtime while the run lasts: the allocator
 -- keeps at most one phase's blocks cached (past that they go back to the
--- system), and the collector runs once 1/16 of the update's allowance is
--- garbage (a boxed tensor is freed when Lua collects its box; with
--- gigabytes of weights live, the default 1.5x rule would let gigabytes of
--- dead activations wait). Returns a function that puts both back.
+-- system; the trainer also empties the cache between the phases, so one
+-- phase's blocks are never held in the other), and the collector runs once
+-- plan.slack is garbage (a boxed tensor is freed when Lua collects its
+-- box; with gigabytes of weights live, the default 1.5x rule would let
+-- gigabytes of dead activations wait). Returns a function that puts both back.
 function M.apply(plan)
   local empo = require 'empo'
   local limit = empo.set_cache_limit(math.max(plan.update, plan.sampling))
-  local factor, min_bytes = empo.gc_policy(1.0, math.max(64 * 2 ^ 20, plan.update / 16))
+  local factor, min_bytes = empo.gc_policy(1.0, plan.slack)
   return function()
     empo.set_cache_limit(limit)
     empo.gc_policy(factor, min_bytes)

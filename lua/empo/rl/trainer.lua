@@ -148,7 +148,9 @@ function Trainer:step()
   local r = self.recipe
   self.step_count = self.step_count + 1
   local step, t0 = self.step_count, clock()
+  self:between_phases()
   local groups, stats, kept, rounds = self:sample_step(step)
+  self:between_phases()
   local t_sample = clock()
   local rows = update.rows(groups, r.mask_truncated)
   local base_nll = self.guard_base and #rows > 0 and self:base_nll(rows) or nil
@@ -162,6 +164,15 @@ function Trainer:step()
   self.history[#self.history + 1] = rec
   if type(r.log) == 'function' then r.log(rec, self) end
   return rec
+end
+
+-- Sampling and the update allocate tensors of different sizes: with a
+-- memory plan, what one phase left in the allocator's cache goes back to
+-- the system before the other (empo.rl.memory).
+function Trainer:between_phases()
+  if not self.plan then return end
+  empo.collect()
+  empo.empty_cache()
 end
 
 -- What the gold answers say of a step's groups (empo.rl.metrics.gold).
