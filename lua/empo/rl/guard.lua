@@ -169,8 +169,9 @@ function Guard:take_snapshot(trainer)
   if self.snapshots[#self.snapshots] == step then return end     -- (a resume's step, already on disk)
   local source = fresh_start(trainer)
   if source then
+    self:directory()
     local dir = snapshot_path(self, step)
-    local ok, err = fs.make_dirs(self:directory() .. '/' .. format('checkpoint-%d', step))
+    local ok, err = fs.make_dirs(dir)
     if ok then ok, err = fs.write_atomic(dir .. '/state.json', empo.json.encode({ step = step, fresh_from = source })) end
     if not ok then error('collapse guard: ' .. err, 0) end
     fs.write_atomic(self.dir .. '/latest', format('checkpoint-%d\n', step))

@@ -113,7 +113,7 @@ function M.plan(r, cfg, o)
   fixed = fixed + slack
   plan.slack = slack
   item(format('KV cache and logits (%d sequences)', rows), sampling, 'sampling')
-  plan.update, plan.sampling, plan.fixed = grads + head + acts, sampling, fixed
+  plan.update, plan.sampling, plan.fixed, plan.grads = grads + head + acts, sampling, fixed, grads
   plan.peak = fixed + math.max(plan.update, sampling)
   if fit < longest_row or plan.peak > budget then M.refuse(plan, r, longest_row, ckpt, ckpt_tokens) end
   return plan
@@ -135,7 +135,7 @@ function M.refuse(plan, r, longest_row, ckpt, ckpt_tokens)
 end
 
 -- What the plan asks of the runtime while the run lasts: the allocator
--- keeps at most one phase's blocks cached (past that they go back to the
+-- keeps at most one phase's transient blocks cached (past that they go back to the
 -- system; the trainer also empties the cache between the phases, so one
 -- phase's blocks are never held in the other), and the collector runs once
 -- plan.slack is garbage (a boxed tensor is freed when Lua collects its
@@ -143,7 +143,7 @@ end
 -- gigabytes of dead activations wait). Returns a function that puts both back.
 function M.apply(plan)
   local empo = require 'empo'
-  local limit = empo.set_cache_limit(math.max(plan.update, plan.sampling))
+  local limit = empo.set_cache_limit(math.max(plan.update - plan.grads, plan.sampling))
   local factor, min_bytes = empo.gc_policy(1.0, plan.slack)
   return function()
     empo.set_cache_limit(limit)

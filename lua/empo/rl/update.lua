@@ -12,6 +12,18 @@ local format, ipairs, math = string.format, ipairs, math
 
 local M = { methods = {} }   -- methods: the trainer's (self is the trainer)
 
+-- EMPO_MEMORY_TRACE=1: a line on stderr after each micro-batch's backward
+-- (its rows and tokens, bytes of live tensors, of the allocator's cache,
+-- the process's resident memory): what a memory plan is checked against.
+local TRACE = os.getenv('EMPO_MEMORY_TRACE') == '1'
+local function trace(b)
+  local m, f = empo.memory(), io.open('/proc/self/status')
+  local status = f and f:read('*a') or ''
+  if f then f:close() end
+  io.stderr:write(format('empo: memory: micro-batch of %d rows: live %.2f GB, cached %.2f GB, resident %.2f GB\n', #b.rows,
+                         m.live / 2 ^ 30, m.cached / 2 ^ 30, (tonumber(status:match('VmRSS:%s+(%d+)')) or 0) / 2 ^ 20))
+end
+
 -- The rows of the update: every completion of the kept groups.
 -- (mask_truncated: completions cut at max_new_tokens are left out)
 function M.rows(groups, mask_truncated)
@@ -83,6 +95,7 @@ function M.methods.update(self, rows)
     for _, b in ipairs(batches) do
       local lp = empo.no_grad(logprob.completions, self.model, b.rows, opts).logp:tolist()
       for k, i in ipairs(b.idx) do rows[i].old = lp[k] end
+      if self.plan then empo.collect() end
     end
   end
   local sums = { clip_frac = 0, approx_kl = 0, kl = 0, loss = 0 }
@@ -90,7 +103,8 @@ function M.methods.update(self, rows)
   local ref_opts = with_kl and self:logprob_opts(temperature, shared and logprob.can_share(self.reference))
   local grad_opts = self:logprob_opts(temperature, shared)
   grad_opts.checkpoint = self.plan and self.plan.checkpoint           -- (the memory plan's choice)
-  for _, b in ipairs(batches) do
+  -- one micro-batch's loss and backward; its tensors are garbage when it returns
+  local function micro_batch(b)
     local lp = logprob.completions(self.model, b.rows, grad_opts)
     local old, adv = old_and_adv(rows, b.idx, lp.logp:size(2))
     local ref = with_kl and empo.no_grad(logprob.completions, self.reference, b.rows, ref_opts).logp or nil
@@ -99,11 +113,17 @@ function M.methods.update(self, rows)
     -- the micro-batches' share of the whole batch's aggregate
     local weight = agg == 'token-mean' and st.tokens / math.max(total_tokens, 1) or #b.idx / S
     local v = value:item()
-    if v ~= v or v == math.huge or v == -math.huge then      -- the whole update is dropped (M.optimize)
-      return { nonfinite = true, tokens = total_tokens, clip_frac = 0, approx_kl = 0 }
-    end
-    local scaled = value * weight
-    scaled:backward()
+    if v ~= v or v == math.huge or v == -math.huge then return v, st end   -- the whole update is dropped (M.optimize)
+    ;(value * weight):backward()
+    return v, st, weight
+  end
+  for _, b in ipairs(batches) do
+    local v, st, weight = micro_batch(b)
+    -- the forward's activations live in Lua boxes until the collector runs: free them now, not
+    -- in the next micro-batch (with gigabytes of weights live, no pressure rule would soon)
+    if self.plan then empo.collect() end
+    if TRACE then trace(b) end
+    if not weight then return { nonfinite = true, tokens = total_tokens, clip_frac = 0, approx_kl = 0 } end
     sums.loss = sums.loss + v * weight
     sums.clip_frac = sums.clip_frac + st.clip_frac * st.tokens
     sums.approx_kl = sums.approx_kl + st.approx_kl * st.tokens
@@ -127,6 +147,8 @@ function M.methods.base_nll(self, all)
     local lp = empo.no_grad(logprob.completions, self.guard_base, b.rows, self:logprob_opts(1.0, shared))
     sum = sum + (lp.logp * lp.mask):sum():item()
     n = n + lp.mask:sum():item()
+    lp = nil                                   -- garbage for the collection below
+    if self.plan then empo.collect() end
   end
   return n > 0 and -sum / n or nil
 end
