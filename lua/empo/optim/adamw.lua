@@ -64,18 +64,7 @@ function AdamW:step()
   self.t = t
 end
 
--- Drops the gradients; with keep, zeroes them in place instead (they stay
--- allocated: a training loop that alternates with other work, as an RL
--- step does with sampling, then does not hand them back and fault them in
--- again every step).
-function AdamW:zero_grad(keep)
-  if keep then
-    for _, p in ipairs(self.params) do
-      local g = p.grad
-      if g then g:fill_(0) end
-    end
-    return
-  end
+function AdamW:zero_grad()
   check(C.empo_zero_grad(#self.params, handles(self._p, self.params, 'adamw:zero_grad')))
 end
 

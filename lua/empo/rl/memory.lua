@@ -9,10 +9,10 @@
 --     plan.micro_batch_tokens, plan.checkpoint, plan.head_chunk, plan.peak
 --
 -- A step has two phases that never overlap: sampling (the KV cache and a
--- row of logits per sequence) and the update (the largest micro-batch's
--- activations, the LM head's weight gradient). The weights, the
--- gradients (kept allocated between steps), the AdamW moments, the frozen
--- model and the runtime are held through both. The peak is the fixed part plus the larger phase; the trainer
+-- row of logits per sequence) and the update (gradients, the largest
+-- micro-batch's activations, the LM head's weight gradient). The weights,
+-- the AdamW moments, the frozen model and the runtime are held through
+-- both. The peak is the fixed part plus the larger phase; the trainer
 -- bounds the allocator's cache and the Lua collector's slack so that the
 -- blocks one phase frees are not still held in the other (apply).
 --
@@ -105,7 +105,7 @@ function M.plan(r, cfg, o)
   plan.micro_batch_tokens = math.min(r.micro_batch_tokens, math.max(fit, 0))
   plan.lowered = plan.micro_batch_tokens < r.micro_batch_tokens
   local acts = M.activation_bytes(cfg, math.max(plan.micro_batch_tokens, longest_row), ckpt)
-  item('gradients (f32; kept between steps)', grads, 'all')
+  item('gradients (f32)', grads, 'update')
   item(format('LM head: weight gradient, %d-row chunks', chunk), head, 'update')
   item(format('activations, micro-batches of %d tokens%s', plan.micro_batch_tokens,
               ckpt and ', layers checkpointed' or ''), acts, 'update')
@@ -113,8 +113,7 @@ function M.plan(r, cfg, o)
   fixed = fixed + slack
   plan.slack = slack
   item(format('KV cache and logits (%d sequences)', rows), sampling, 'sampling')
-  fixed = fixed + grads
-  plan.update, plan.sampling, plan.fixed = head + acts, sampling, fixed
+  plan.update, plan.sampling, plan.fixed, plan.grads = grads + head + acts, sampling, fixed, grads
   plan.peak = fixed + math.max(plan.update, sampling)
   if fit < longest_row or plan.peak > budget then M.refuse(plan, r, longest_row, ckpt, ckpt_tokens) end
   return plan
@@ -144,7 +143,7 @@ end
 -- gigabytes of dead activations wait). Returns a function that puts both back.
 function M.apply(plan)
   local empo = require 'empo'
-  local limit = empo.set_cache_limit(math.max(plan.update, plan.sampling))
+  local limit = empo.set_cache_limit(math.max(plan.update - plan.grads, plan.sampling))
   local factor, min_bytes = empo.gc_policy(1.0, plan.slack)
   return function()
     empo.set_cache_limit(limit)

@@ -148,6 +148,7 @@ function Trainer:step()
   local r = self.recipe
   self.step_count = self.step_count + 1
   local step, t0 = self.step_count, clock()
+  self:between_phases()
   local groups, stats, kept, rounds = self:sample_step(step)
   self:between_phases()
   local t_sample = clock()
@@ -166,9 +167,8 @@ function Trainer:step()
 end
 
 -- Sampling and the update allocate tensors of different sizes: with a
--- memory plan, what sampling left in the allocator's cache goes back to
--- the system before the update (empo.rl.memory). (The gradients stay
--- allocated between steps: AdamW:zero_grad(true).)
+-- memory plan, what one phase left in the allocator's cache goes back to
+-- the system before the other (empo.rl.memory).
 function Trainer:between_phases()
   if not self.plan then return end
   empo.collect()

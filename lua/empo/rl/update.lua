@@ -194,13 +194,13 @@ function M.methods.optimize(self, rows, step)
     if upd.nonfinite or not ok or norm ~= norm then     -- NaN / inf: skip the step, keep the weights
       io.stderr:write(format('empo: step %d: the %s is not finite; the update is skipped\n', step,
                              upd.nonfinite and 'loss' or 'gradient'))
-      self.opt:zero_grad(self.plan ~= nil)   -- (kept allocated: empo.rl.memory)
+      self.opt:zero_grad()
       out.grad_norm, out.skipped = nil, true
       return out
     end
     out.grad_norm = norm
     self.opt:step()
-    self.opt:zero_grad(self.plan ~= nil)
+    self.opt:zero_grad()
     out.optimizer_steps = out.optimizer_steps + 1
   end
   return out
