@@ -72,7 +72,7 @@ end
 -- head chunk (empo.rl.memory).
 function M.methods.logprob_opts(self, temperature, shared)
   local tok, V = self.tok, self.model.config and self.model.config.vocab_size
-  local vocab = tok and V and tok.vocab_size < V and tok.vocab_size or nil
+  local vocab = tok and tok.vocab_size and V and tok.vocab_size < V and tok.vocab_size or nil
   return { temperature = temperature, shared_prompt = shared, vocab = vocab,
            head_chunk = self.plan and self.plan.head_chunk or nil }
 end
