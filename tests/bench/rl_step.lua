@@ -23,9 +23,10 @@ local configs = {
   { name = 'arith', d = 128, layers = 3, heads = 4, kv = 2, ffn = 384, vocab = 80, prompts = 16, n = 8, plen = 100, new = 40 },
   { name = 'tiny', d = 256, layers = 4, heads = 4, kv = 2, ffn = 704, vocab = 512, prompts = 8, n = 8, plen = 32, new = 96 },
   -- Qwen2.5-0.5B's shape; one repeat (a step is minutes on 2 cores); PyTorch's update in micro-batches
-  -- of 8 sequences (TRL's per_device_train_batch_size default), or its activations would not fit
+  -- of 2 sequences (TRL's per_device_train_batch_size; at 8 its activations took 14 GB and were killed);
+  -- empo under a 10.5 GB memory plan, without the other update path beside (its gradient copy is 1.8 GB)
   { name = 'qwen05', d = 896, layers = 24, heads = 14, kv = 2, ffn = 4864, vocab = 151936, prompts = 2, n = 8,
-    plen = 128, new = 128, repeats = 1, torch_micro = 8, rope = 1000000 },
+    plen = 128, new = 128, repeats = 1, torch_micro = 2, rope = 1000000, memory_gb = 10.5, side_by_side = false },
 }
 
 local function run_empo(c, dir)
@@ -37,7 +38,8 @@ local function run_empo(c, dir)
   local t = trainer_mod.new({ model = model, tokenizer = {}, data = empo.data.list({ 'x' }),
                               sample = { n = c.n, temperature = 1.0, max_new_tokens = c.new },
                               loss = empo.loss.grpo{ clip_low = 0.2, clip_high = 0.28 },
-                              optim = { lr = 1e-5, clip_grad = 1.0 }, micro_batch_tokens = 8192 })
+                              optim = { lr = 1e-5, clip_grad = 1.0 }, micro_batch_tokens = 8192,
+                              memory_gb = c.memory_gb })
   local prompts = empo.Generator(0, 0):randint(0, c.vocab, c.prompts, c.plen):tolist()
   local best = { sample = math.huge, score = math.huge, update = math.huge, optim = math.huge, step = math.huge,
                  per_seq = math.huge, shared = math.huge }
@@ -67,15 +69,19 @@ local function run_empo(c, dir)
     chosen = upd.shared_prompt
     -- the other path on the same rows, for the side-by-side (its gradients are dropped)
     local other = not upd.shared_prompt
-    local grads = {}
-    for i, p in ipairs(t.params) do grads[i] = p.grad and p.grad:clone() end
-    t.opt:zero_grad()
-    t.recipe.shared_prompt = other
-    local o0 = clock()
-    t:update(rows)
-    local o1 = clock()
-    t.recipe.shared_prompt = 'auto'
-    for i, p in ipairs(t.params) do if grads[i] then p.grad:copy_(grads[i]) end end
+    local o0, o1 = 0, 0 / 0                       -- (NaN: not measured)
+    if c.side_by_side ~= false then
+      local grads = {}
+      for i, p in ipairs(t.params) do grads[i] = p.grad and p.grad:clone() end
+      t.opt:zero_grad()
+      t.recipe.shared_prompt = other
+      o0 = clock()
+      t:update(rows)
+      o1 = clock()
+      t.recipe.shared_prompt = 'auto'
+      for i, p in ipairs(t.params) do if grads[i] then p.grad:copy_(grads[i]) end end
+      grads = nil                                 -- garbage before the optimizer step
+    end
     local t3b = clock()
     empo.clip_grad_norm(t.params, 1.0)
     t.opt:step()
@@ -99,8 +105,7 @@ local function row(c)
   local dir = os.tmpname()
   os.remove(dir)
   local e = run_empo(c, dir)
-  collectgarbage()                  -- this process's tensors go back to the system before PyTorch's run
-  collectgarbage()
+  empo.collect()                    -- this process's tensors go back to the system before PyTorch's run
   empo.empty_cache()
   local p = io.popen(string.format("%s%s '%srl_step_torch.py' %d '%s' %d %d %d %d %d %d", opts.torch_env, opts.python,
                                    here, opts.threads, dir, c.prompts, c.n, c.plen, c.new, c.repeats or opts.repeats,

@@ -72,8 +72,7 @@ for _, c in ipairs(configs) do
     for _ = 1, 2 do
       local e1, p1 = run_empo(c)
       e, peak = math.max(e, e1), math.min(peak, p1)
-      collectgarbage()
-      collectgarbage()
+      empo.collect()
       empo.empty_cache()               -- empo's blocks go back to the system before PyTorch's run
       local t1, r1 = run_torch(c)
       if t1 then t, trss = math.max(t or 0, t1), math.max(trss or 0, r1) end
