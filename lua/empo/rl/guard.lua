@@ -156,6 +156,10 @@ end
 
 local function snapshot_path(self, step) return format('%s/checkpoint-%d', self.dir, step) end
 
+-- The snapshot directory's `latest` names step's snapshot (the checkpoint
+-- layout's pointer, which pruning never removes).
+local function point_latest(self, step) fs.write_atomic(self.dir .. '/latest', format('checkpoint-%d\n', step)) end
+
 -- The start of a run from a model directory (no update yet: the weights
 -- are the directory's, the moments zero) is a snapshot already: only its
 -- source is written (seconds, not a model-sized write).
@@ -174,7 +178,7 @@ function Guard:take_snapshot(trainer)
     local ok, err = fs.make_dirs(dir)
     if ok then ok, err = fs.write_atomic(dir .. '/state.json', empo.json.encode({ step = step, fresh_from = source })) end
     if not ok then error('collapse guard: ' .. err, 0) end
-    fs.write_atomic(self.dir .. '/latest', format('checkpoint-%d\n', step))
+    point_latest(self, step)
   else
     checkpoint.save(self:directory(), { model = trainer.model, optimizer = trainer.opt, step = step, keep = 2 })
   end
@@ -207,7 +211,7 @@ function Guard:restore(trainer)
   for _, s in ipairs(self.snapshots) do
     if s ~= step then fs.remove_tree(snapshot_path(self, s)) end
   end
-  fs.write_atomic(self.dir .. '/latest', format('checkpoint-%d\n', step))
+  point_latest(self, step)
   self.snapshots = { step }
   return step
 end
@@ -219,9 +223,7 @@ function Guard:adopt(step)
     if s > step then fs.remove_tree(snapshot_path(self, s)) end
   end
   self.snapshots = self:on_disk()
-  if #self.snapshots > 0 then
-    fs.write_atomic(self.dir .. '/latest', format('checkpoint-%d\n', self.snapshots[#self.snapshots]))
-  end
+  if #self.snapshots > 0 then point_latest(self, self.snapshots[#self.snapshots]) end
 end
 
 -- Removes a temporary snapshot directory (one in a run directory stays).
