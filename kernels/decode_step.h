@@ -17,10 +17,21 @@
 #define EMPO_KERNELS_DECODE_STEP_H
 #include <stdint.h>
 
+/* A projection's LoRA update (empo.nn.lora): y += scaling (x A^T) B^T with
+ * A [rank, in] and B [out, rank] f32, scaling the model's; rank 0: none. */
+typedef struct empo_decode_lora {
+    const float *a, *b;
+    int64_t rank;
+} empo_decode_lora;
+
+enum { EMPO_LORA_Q, EMPO_LORA_K, EMPO_LORA_V, EMPO_LORA_O, EMPO_LORA_GATE, EMPO_LORA_UP, EMPO_LORA_DOWN,
+       EMPO_LORA_SLOTS };
+
 /* The projection weights and the LM head are f32, or with the model's
- * bf16 flag all bfloat16 (uint16_t: the sampler's lighter copy, read
- * through the panel products' _bf16 variants); norms, biases and the
- * embedding are f32 either way. */
+ * bf16 flag all bfloat16 (uint16_t: the sampler's lighter copy, or a LoRA
+ * run's frozen base, read through the panel products' _bf16 variants);
+ * norms and biases are f32 either way, the embedding f32 or (embed_bf16)
+ * bf16. */
 typedef struct empo_decode_layer {
     const float *input_norm, *post_norm;                  /* [D] */
     const void *wq, *wk, *wv, *wo;                        /* [out, in] */
@@ -29,6 +40,7 @@ typedef struct empo_decode_layer {
     float input_eps, post_eps;
     float *pk, *pv;                                       /* prompt cache [slots, Hkv, Sp, Dh] (prefill writes it) */
     float *k, *v;                                         /* own cache [rows, Hkv, S, Dh] */
+    empo_decode_lora lora[EMPO_LORA_SLOTS];               /* (last: see empo_decode_model's bf16) */
 } empo_decode_layer;
 
 typedef struct empo_decode_model {
@@ -37,11 +49,16 @@ typedef struct empo_decode_model {
     int threads;              /* the most threads a step uses (its scratch is sized for them) */
     double theta;
     float norm_eps;
-    const float *embed, *norm;          /* [V, D], [D] */
+    const void *embed;                  /* [V, D] f32, or bf16 (embed_bf16) */
+    const float *norm;                  /* [D] */
     const void *head;                   /* [V, D] */
     const float *rope;                  /* [Sp + S, Dh]: cos | sin of each position (empo_decode_rope_table) */
     const empo_decode_layer *layer;     /* [L] */
     int bf16;                           /* weights and head in bf16 (last: the A/B harness's older kernels ignore it) */
+    int embed_bf16;                     /* the embedding in bf16 */
+    int64_t lora_rank;                  /* the largest LoRA rank of any projection (0: no adapters) */
+    int lora_mlp;                       /* some gate or up projection has an adapter (scratch for their rows) */
+    float lora_scaling;
 } empo_decode_model;
 
 /* Scratch of empo_decode_scratch_floats(m, rows) floats (for m->threads

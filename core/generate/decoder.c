@@ -10,7 +10,7 @@
 #include "kernels/kernels.h"
 #include "kernels/team.h"
 
-enum { WEIGHTS = 17 };   /* tensors per layer in empo_decoder_layer_spec */
+enum { WEIGHTS = 17 + 2 * EMPO_LORA_SLOTS };   /* tensors per layer in empo_decoder_layer_spec */
 #define MAX_ROWS ((int64_t)1 << 20)   /* tokens of a prefill, rows of a step: units of the work shares */
 
 struct empo_decoder {
@@ -82,6 +82,17 @@ static int check_layer(const empo_decoder_spec *s, int64_t l, const empo_decode_
     if (y->own_k->shape[0] < max_batch || y->own_v->shape[0] < max_batch)
         return empo_fail(EMPO_E_SHAPE, "decoder: layer %lld own cache %s has fewer rows than max_batch %lld",
                          (long long)l, empo_desc(y->own_k), (long long)max_batch);
+    static const char *const lora_name[EMPO_LORA_SLOTS] = {"q", "k", "v", "o", "gate", "up", "down"};
+    const int64_t lora_in[EMPO_LORA_SLOTS] = {D, D, D, qd, D, D, F}, lora_out[EMPO_LORA_SLOTS] = {qd, kd, kd, D, F, F, D};
+    for (int i = 0; i < EMPO_LORA_SLOTS; i++) {
+        const empo_tensor *a = y->lora_a[i], *b = y->lora_b[i];
+        if (!a && !b) continue;
+        char what[32];
+        snprintf(what, sizeof what, "%s lora_A", lora_name[i]);
+        EMPO_TRY(expect(what, l, a, 0, 2, DIMS(-1, lora_in[i])));
+        snprintf(what, sizeof what, "%s lora_B", lora_name[i]);
+        EMPO_TRY(expect(what, l, b, 0, 2, DIMS(lora_out[i], a->shape[0])));
+    }
     if (!(y->input_eps >= 0.0) || !(y->post_eps >= 0.0))
         return empo_fail(EMPO_E_ARG, "decoder: layer %lld norm eps %g / %g must be >= 0", (long long)l, y->input_eps,
                          y->post_eps);
@@ -98,7 +109,8 @@ static int sizes(empo_decode_model *m, const empo_decoder_spec *s) {
     if (!(s->rope_theta > 0.0) || !(s->norm_eps >= 0.0))
         return empo_fail(EMPO_E_ARG, "decoder: rope_theta %g must be > 0 and norm_eps %g >= 0", s->rope_theta,
                          s->norm_eps);
-    EMPO_TRY(expect("embed", -1, s->embed, 0, 2, DIMS(-1, -1)));
+    if (!s->embed) return empo_fail(EMPO_E_ARG, "decoder: embed is missing");
+    EMPO_TRY(expect_dt("embed", -1, s->embed, 0, s->embed->dtype == EMPO_BF16 ? EMPO_BF16 : EMPO_F32, 2, DIMS(-1, -1)));
     const empo_decoder_layer_spec *y = &s->layer[0];
     EMPO_TRY(expect("prompt_k", 0, y->prompt_k, 0, 4, DIMS(-1, s->kv_heads, -1, -1)));
     EMPO_TRY(expect("own_k", 0, y->own_k, 0, 4, DIMS(-1, s->kv_heads, -1, -1)));
@@ -108,7 +120,15 @@ static int sizes(empo_decode_model *m, const empo_decoder_spec *s) {
                              .Dh = y->prompt_k->shape[3], .F = y->gate->shape[0], .V = s->embed->shape[0],
                              .slots = y->prompt_k->shape[0], .Sp = y->prompt_k->shape[2], .S = y->own_k->shape[2],
                              .theta = s->rope_theta, .norm_eps = (float)s->norm_eps,
-                             .threads = empo_get_num_threads(), .bf16 = bf16};
+                             .threads = empo_get_num_threads(), .bf16 = bf16,
+                             .embed_bf16 = s->embed->dtype == EMPO_BF16, .lora_scaling = (float)s->lora_scaling};
+    for (int64_t l = 0; l < s->layers; l++)   /* the scratch's size: the largest rank, and whether the MLP unfuses */
+        for (int i = 0; i < EMPO_LORA_SLOTS; i++) {
+            const empo_tensor *a = s->layer[l].lora_a[i];
+            if (!a) continue;
+            if (a->ndim == 2 && a->shape[0] > m->lora_rank) m->lora_rank = a->shape[0];
+            if (i == EMPO_LORA_GATE || i == EMPO_LORA_UP) m->lora_mlp = 1;
+        }
     if (m->Dh % 2 != 0 || m->Dh == 0)
         return empo_fail(EMPO_E_SHAPE, "decoder: head_dim %lld must be even for rotary embeddings", (long long)m->Dh);
     EMPO_TRY(expect("norm", -1, s->norm, 0, 1, DIMS(m->D)));
@@ -153,11 +173,18 @@ int empo_decoder_new(empo_decoder **out, const empo_decoder_spec *s, int64_t max
     for (int i = 0; i < 3; i++) empo_tensor_retain(d->held[d->nheld++] = top[i]);
     for (int64_t l = 0; l < m.L; l++) {
         const empo_decoder_layer_spec *y = &s->layer[l];
-        empo_tensor *all[WEIGHTS] = {y->input_norm, y->post_norm, y->q, y->q_bias, y->k, y->k_bias, y->v,
+        empo_tensor *all[17] = {y->input_norm, y->post_norm, y->q, y->q_bias, y->k, y->k_bias, y->v,
                                      y->v_bias, y->o, y->o_bias, y->gate, y->up, y->down, y->prompt_k,
                                      y->prompt_v, y->own_k, y->own_v};
-        for (int i = 0; i < WEIGHTS; i++)
+        for (int i = 0; i < 17; i++)
             if (all[i]) empo_tensor_retain(d->held[d->nheld++] = all[i]);
+        empo_decode_lora lora[EMPO_LORA_SLOTS] = {{0}};
+        for (int i = 0; i < EMPO_LORA_SLOTS; i++) {
+            if (!y->lora_a[i]) continue;
+            empo_tensor_retain(d->held[d->nheld++] = y->lora_a[i]);
+            empo_tensor_retain(d->held[d->nheld++] = y->lora_b[i]);
+            lora[i] = (empo_decode_lora){data(y->lora_a[i]), data(y->lora_b[i]), y->lora_a[i]->shape[0]};
+        }
         d->layer[l] = (empo_decode_layer){
             .input_norm = data(y->input_norm), .post_norm = data(y->post_norm), .wq = weights(y->q),
             .wk = weights(y->k), .wv = weights(y->v), .wo = weights(y->o), .bq = data(y->q_bias), .bk = data(y->k_bias),
@@ -165,8 +192,9 @@ int empo_decoder_new(empo_decoder **out, const empo_decoder_spec *s, int64_t max
             .wd = weights(y->down), .input_eps = (float)y->input_eps, .post_eps = (float)y->post_eps,
             .pk = empo_tensor_data(y->prompt_k), .pv = empo_tensor_data(y->prompt_v), .k = empo_tensor_data(y->own_k),
             .v = empo_tensor_data(y->own_v)};
+        memcpy(d->layer[l].lora, lora, sizeof lora);
     }
-    d->m.embed = data(s->embed);
+    d->m.embed = weights(s->embed);
     d->m.norm = data(s->norm);
     d->m.head = weights(s->head);
     d->m.rope = empo_tensor_data(d->rope);

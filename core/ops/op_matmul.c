@@ -21,7 +21,7 @@ static int mat_layout(const empo_tensor *t, int *trans, int64_t *ld) {
 
 /* A GEMM-readable version of t (new reference; copies only when needed). */
 static int gemm_ready(empo_tensor **out, empo_tensor *t, int *trans, int64_t *ld) {
-    if (mat_layout(t, trans, ld)) { empo_tensor_retain(t); *out = t; return EMPO_OK; }
+    if (t->dtype == EMPO_F32 && mat_layout(t, trans, ld)) { empo_tensor_retain(t); *out = t; return EMPO_OK; }
     EMPO_TRY(empo_copy_as(out, t, EMPO_F32));
     mat_layout(*out, trans, ld);
     return EMPO_OK;
@@ -150,18 +150,23 @@ int empo_matmul(empo_tensor **out, empo_tensor *a, empo_tensor *b) {
 }
 
 /* ---- linear: y [R, out] = x [R, in] @ w[out, in]^T + bias ---- */
-/* saved: 0 = x rows (contiguous), 1 = w */
+/* saved: 0 = x rows (contiguous), 1 = w (f32 as the product read it, or a
+ * frozen bf16 weight as given: widened again here, so a graph over a bf16
+ * model holds its matrices at 2 bytes, not a widened copy of each) */
 static int linear_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) {
     empo_tensor *x = node->saved[0], *w = node->saved[1];
     int64_t in = w->shape[1], outf = w->shape[0], R = empo_tensor_numel(x) / (in ? in : 1);
-    int tw;
-    int64_t ldw;
-    mat_layout(w, &tw, &ldw);
-    const float *pg = empo_tensor_data(g), *px = empo_tensor_data(x), *pw = empo_tensor_data(w);
+    const float *pg = empo_tensor_data(g), *px = empo_tensor_data(x);
     if (node->inputs[0]) {   /* gx [R, in] = g [R, out] @ w [out, in] */
+        empo_tensor *wr = NULL;
+        int tw;
+        int64_t ldw;
+        EMPO_TRY(gemm_ready(&wr, w, &tw, &ldw));
         gin[0] = empo_tensor_new_on(node->inputs[0]->ndim, node->inputs[0]->shape, EMPO_F32, empo_tensor_device(g));
+        if (gin[0])
+            gemm(g)(0, tw, R, in, outf, 1.0f, pg, outf, empo_tensor_data(wr), ldw, 0.0f, empo_tensor_data(gin[0]), in);
+        empo_tensor_release(wr);
         if (!gin[0]) return EMPO_E_NOMEM;
-        gemm(g)(0, tw, R, in, outf, 1.0f, pg, outf, pw, ldw, 0.0f, empo_tensor_data(gin[0]), in);
     }
     if (node->inputs[1]) {   /* gw [out, in] = g^T [out, R] @ x [R, in] */
         gin[1] = empo_tensor_new_like(w, EMPO_F32);
@@ -183,7 +188,8 @@ static int linear_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) {
 
 int empo_linear(empo_tensor **out, empo_tensor *x, empo_tensor *w, empo_tensor *bias) {
     EMPO_TRY(empo_check_input("linear", "x", x, EMPO_DT_FLOAT, "x", x));
-    EMPO_TRY(empo_check_input("linear", "weight", w, EMPO_DT_FLOAT, "x", x));
+    /* a bf16 weight (a frozen base's: empo.nn.lora) is widened for the product */
+    EMPO_TRY(empo_check_input("linear", "weight", w, EMPO_DT_FLOAT | EMPO_DT(EMPO_BF16), "x", x));
     if (bias) EMPO_TRY(empo_check_input("linear", "bias", bias, EMPO_DT_FLOAT, "x", x));
     if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
         return empo_fail(EMPO_E_SHAPE, "linear: x %s and weight %s: expected x [..., in] and weight [out, in]",
@@ -225,7 +231,7 @@ int empo_linear(empo_tensor **out, empo_tensor *x, empo_tensor *w, empo_tensor *
     empo_node *node = st == EMPO_OK ? empo_node_record("linear", linear_backward, y, 3, ins, &st) : NULL;
     if (node) {
         empo_node_save(node, 0, xc);
-        empo_node_save(node, 1, wr);
+        empo_node_save(node, 1, w->dtype == EMPO_BF16 ? w : wr);
     }
     empo_tensor_release(xc);
     empo_tensor_release(wr);

@@ -17,6 +17,9 @@
  *              norm    as above, post-attention
  *              mlp     row blocks x gate/up strips, SwiGLU fused: s as panels
  *              down    row blocks x strips: h += down_proj
+ *              (a projection with a LoRA adapter: its update after its
+ *              product, x A^T then that times B^T; an adapter on gate or
+ *              up unfuses the SwiGLU: gate and up as rows, then s)
  *   head       (a prefill: each prompt's last row first) norm, then the LM
  *              head's strips: logits
  * Every number a row gets is independent of the other rows, of the
@@ -29,6 +32,7 @@
 #include "kernels/decode_step.h"
 #include "fused_rows.h"
 #include "kernels/panel_gemm.h"
+#include "kernels/gemm.h"
 #include "kernels/kv_attention.h"
 #include "kernels/team.h"
 
@@ -44,6 +48,7 @@ static int64_t block_rows(int64_t weight_bytes, int64_t B) {
 
 typedef struct {
     float *hp, *xp, *sp, *q, *kn, *vn, *att, *kvwork;
+    float *lt, *ltp, *gate, *up;   /* LoRA: x A^T (rows, then panels); gate and up rows when they have adapters */
 } scratch;
 
 /* the attention's scratch: a slice per thread of the team */
@@ -56,12 +61,15 @@ static int64_t kv_work_floats(const empo_decode_model *m, int64_t rows) {
  * returns its size in floats. */
 static int64_t carve(scratch *s, float *base, const empo_decode_model *m, int64_t rows) {
     const int64_t padded = empo_panels(rows) * EMPO_PANEL, qd = m->Hq * m->Dh, kd = m->Hkv * m->Dh;
+    const int64_t mlp = m->lora_mlp ? rows * m->F : 0;
     const int64_t size[] = {padded * m->D, padded * (m->D > qd ? m->D : qd), padded * m->F, rows * qd, rows * kd,
-                            rows * kd, rows * qd, kv_work_floats(m, rows)};
+                            rows * kd, rows * qd, kv_work_floats(m, rows), rows * m->lora_rank,
+                            padded * m->lora_rank, mlp, mlp};
     scratch unused;
     const int lay = s != NULL;
     if (!lay) s = &unused;
-    float **part[] = {&s->hp, &s->xp, &s->sp, &s->q, &s->kn, &s->vn, &s->att, &s->kvwork};
+    float **part[] = {&s->hp, &s->xp, &s->sp, &s->q, &s->kn, &s->vn, &s->att, &s->kvwork, &s->lt, &s->ltp, &s->gate,
+                      &s->up};
     int64_t n = 0;
     for (int i = 0; i < (int)(sizeof size / sizeof size[0]); i++) {
         if (lay) *part[i] = base + n;
@@ -78,15 +86,22 @@ void empo_decode_rope_table(float *table, const empo_decode_model *m) {
         empo_rope_cos_sin(table + t * Dh, table + t * Dh + half, t, 0, half, Dh, m->theta, 1.0f);
 }
 
-/* panels p0..p1-1 of hp: the embeddings of the rows' tokens */
-static void embed_panels(float *hp, const float *embed, const int64_t *ids, int64_t B, int64_t D, int64_t p0,
+/* panels p0..p1-1 of hp: the embeddings of the rows' tokens (embed f32,
+ * or bf16 with `bf16`: widened exactly) */
+static void embed_panels(float *hp, const void *embed, int bf16, const int64_t *ids, int64_t B, int64_t D, int64_t p0,
                          int64_t p1) {
     for (int64_t p = p0; p < p1; p++) {
         float *d = hp + p * D * EMPO_PANEL;
         const int64_t nm = empo_panel_start(d, p, B, D);
         for (int64_t i = 0; i < nm; i++) {
-            const float *e = embed + ids[p * EMPO_PANEL + i] * D;
-            for (int64_t j = 0; j < D; j++) d[j * EMPO_PANEL + i] = e[j];
+            const int64_t row = ids[p * EMPO_PANEL + i] * D;
+            if (bf16) {
+                const uint16_t *e = (const uint16_t *)embed + row;
+                for (int64_t j = 0; j < D; j++) d[j * EMPO_PANEL + i] = empo_bf16_value(e[j]);
+            } else {
+                const float *e = (const float *)embed + row;
+                for (int64_t j = 0; j < D; j++) d[j * EMPO_PANEL + i] = e[j];
+            }
         }
     }
 }
@@ -189,6 +204,35 @@ static void linear_phase(empo_team *w, const segment *seg, int nseg, const float
     block_phase(w, B, block_rows(weights, B), total, linear_block, &j);
 }
 
+/* The LoRA update of one projection (l->rank > 0) onto what its base
+ * product (segment `base`) wrote: t = x A^T as rows, then scaling * t as
+ * panels, then y += that B^T, in the base segment's layout. */
+static void lora_phase(empo_team *w, const empo_decode_lora *l, float scaling, const float *xp, int64_t B, int64_t K,
+                       const segment *base, const scratch *s) {
+    const int64_t r = l->rank;
+    const segment ta = {s->lt, r, r, l->a, NULL, 0, 0};
+    linear_phase(w, &ta, 1, xp, B, K, 0);
+    int64_t lo, hi;
+    empo_team_begin(w, empo_panels(B));
+    while (empo_team_claim(w, &lo, &hi))
+        for (int64_t p = lo; p < hi; p++) {
+            float *d = s->ltp + p * r * EMPO_PANEL;
+            const int64_t nm = empo_panel_start(d, p, B, r);
+            for (int64_t i = 0; i < nm; i++)
+                for (int64_t k = 0; k < r; k++) d[k * EMPO_PANEL + i] = scaling * s->lt[(p * EMPO_PANEL + i) * r + k];
+        }
+#pragma omp barrier
+    const segment yb = {base->y, base->ldy, base->N, l->b, NULL, 1, base->panels};
+    linear_phase(w, &yb, 1, s->ltp, B, r, 0);
+}
+
+/* each projection of segs (base products already run) that has an adapter */
+static void lora_phases(empo_team *w, const empo_decode_model *m, const empo_decode_layer *ly, const int *slot,
+                        const segment *segs, int n, const float *xp, int64_t B, int64_t K, const scratch *s) {
+    for (int i = 0; i < n; i++)
+        if (ly->lora[slot[i]].rank > 0) lora_phase(w, &ly->lora[slot[i]], m->lora_scaling, xp, B, K, &segs[i], s);
+}
+
 typedef struct {
     float *sp;
     const float *xp;
@@ -212,6 +256,29 @@ static void norm_phase(empo_team *w, float *xp, const float *hp, const float *we
     int64_t lo, hi;
     empo_team_begin(w, empo_panels(B));
     while (empo_team_claim(w, &lo, &hi)) norm_panels(xp, hp, weight, eps, B, D, lo, hi);
+#pragma omp barrier
+}
+
+/* The MLP's gate and up when an adapter changes either: each as rows
+ * (product, then its LoRA update), then sp = silu(gate) * up as panels
+ * (the fused SwiGLU product cannot take an update between the two). */
+static void unfused_swiglu(empo_team *w, const empo_decode_model *m, const empo_decode_layer *ly, int64_t B,
+                           const scratch *s) {
+    const int64_t F = m->F;
+    const segment gu[2] = {{s->gate, F, F, ly->wg, NULL, 0, 0}, {s->up, F, F, ly->wu, NULL, 0, 0}};
+    linear_phase(w, gu, 2, s->xp, B, m->D, m->bf16);
+    lora_phases(w, m, ly, (const int[]){EMPO_LORA_GATE, EMPO_LORA_UP}, gu, 2, s->xp, B, m->D, s);
+    int64_t lo, hi;
+    empo_team_begin(w, empo_panels(B));
+    while (empo_team_claim(w, &lo, &hi))
+        for (int64_t p = lo; p < hi; p++) {
+            float *d = s->sp + p * F * EMPO_PANEL;
+            const int64_t nm = empo_panel_start(d, p, B, F);
+            for (int64_t i = 0; i < nm; i++) {
+                const float *g = s->gate + (p * EMPO_PANEL + i) * F, *u = s->up + (p * EMPO_PANEL + i) * F;
+                for (int64_t f = 0; f < F; f++) d[f * EMPO_PANEL + i] = g[f] / (1.0f + expf(-g[f])) * u[f];
+            }
+        }
 #pragma omp barrier
 }
 
@@ -300,6 +367,7 @@ static void layer_pass(empo_team *w, const empo_decode_model *m, const empo_deco
     const segment qkv[3] = {{s->q, qd, qd, ly->wq, ly->bq, 0, 0}, {s->kn, kd, kd, ly->wk, ly->bk, 0, 0},
                             {s->vn, kd, kd, ly->wv, ly->bv, 0, 0}};
     linear_phase(w, qkv, 3, s->xp, B, D, m->bf16);
+    lora_phases(w, m, ly, (const int[]){EMPO_LORA_Q, EMPO_LORA_K, EMPO_LORA_V}, qkv, 3, s->xp, B, D, s);
     empo_team_begin(w, B);
     while (empo_team_claim(w, &lo, &hi))
         for (int64_t r = lo; r < hi; r++) rope_row(m, ly, ps, s, r);
@@ -315,12 +383,18 @@ static void layer_pass(empo_team *w, const empo_decode_model *m, const empo_deco
 #pragma omp barrier
     const segment o = {s->hp, D * EMPO_PANEL, D, ly->wo, ly->bo, 1, 1};
     linear_phase(w, &o, 1, s->xp, B, qd, m->bf16);
+    lora_phases(w, m, ly, (const int[]){EMPO_LORA_O}, &o, 1, s->xp, B, qd, s);
     norm_phase(w, s->xp, s->hp, ly->post_norm, ly->post_eps, B, D);
-    const swiglu_job glu = {s->sp, s->xp, ly->wg, ly->wu, m->F, D, m->bf16};
-    const int64_t glu_rows = block_rows(2 * m->F * D * (m->bf16 ? 2 : 4), B);
-    block_phase(w, B, glu_rows, (m->F + EMPO_PANEL_PAIRS - 1) / EMPO_PANEL_PAIRS, swiglu_block, &glu);
+    if (ly->lora[EMPO_LORA_GATE].rank > 0 || ly->lora[EMPO_LORA_UP].rank > 0) {
+        unfused_swiglu(w, m, ly, B, s);
+    } else {
+        const swiglu_job glu = {s->sp, s->xp, ly->wg, ly->wu, m->F, D, m->bf16};
+        const int64_t glu_rows = block_rows(2 * m->F * D * (m->bf16 ? 2 : 4), B);
+        block_phase(w, B, glu_rows, (m->F + EMPO_PANEL_PAIRS - 1) / EMPO_PANEL_PAIRS, swiglu_block, &glu);
+    }
     const segment down = {s->hp, D * EMPO_PANEL, D, ly->wd, NULL, 1, 1};
     linear_phase(w, &down, 1, s->sp, B, m->F, m->bf16);
+    lora_phases(w, m, ly, (const int[]){EMPO_LORA_DOWN}, &down, 1, s->sp, B, m->F, s);
 }
 
 /* embed, the layers (which leave the rows to score at 0 .. out_rows-1 of
@@ -333,7 +407,7 @@ static void run_pass(float *logits, const scratch *s, const empo_decode_model *m
         empo_team w = empo_team_join(claims, omp_get_thread_num(), omp_get_num_threads());
         int64_t lo, hi;
         empo_team_begin(&w, empo_panels(ps->R));
-        while (empo_team_claim(&w, &lo, &hi)) embed_panels(s->hp, m->embed, ids, ps->R, D, lo, hi);
+        while (empo_team_claim(&w, &lo, &hi)) embed_panels(s->hp, m->embed, m->embed_bf16, ids, ps->R, D, lo, hi);
 #pragma omp barrier
         for (int64_t l = 0; l < m->L; l++) layer_pass(&w, m, &m->layer[l], ps, s, l == m->L - 1);
         norm_phase(&w, s->xp, s->hp, m->norm, m->norm_eps, out_rows, D);

@@ -15,7 +15,7 @@
 -- Workloads (the sampling engine's issue): T = 1, no stop, every sequence
 -- runs to max_new_tokens; each prompt is prefilled once for its samples.
 local empo = require 'empo'
-local log = empo.log
+local log = empo.logger
 
 local opts = empo.config.apply({ threads = 2, repeats = 3, only = '', python = '/usr/bin/python3', c_decode = true }, arg,
                                'generate_bench')

@@ -7,7 +7,7 @@
 --
 --     empo run tests/bench/train_bench.lua [threads=2] [steps=5] [only=arith]
 local empo = require 'empo'
-local log = empo.log
+local log = empo.logger
 
 local opts = empo.config.apply({ threads = 2, steps = 5, only = '', python = '/usr/bin/python3' }, arg, 'train_bench')
 empo.set_num_threads(opts.threads)

@@ -57,7 +57,9 @@ def rope(x, theta):
     return x * emb.cos() + rotate_half(x) * emb.sin()
 
 
-def forward(cfg, w, ids, hidden=False):
+def forward(cfg, w, ids, hidden=False, adapters=None):
+    """adapters (optional): projection name (model.layers.N.self_attn.q_proj) -> (A, B, scaling), the LoRA
+    update x A^T B^T * scaling added to that projection's output"""
     b, t = ids.shape
     heads, kv, dh = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
     eps, theta = cfg["rms_norm_eps"], cfg["rope_theta"]
@@ -70,7 +72,12 @@ def forward(cfg, w, ids, hidden=False):
 
         def lin(name, x, bias):
             y = x @ w[p + name + ".weight"].T
-            return y + w[p + name + ".bias"] if bias else y
+            if bias:
+                y = y + w[p + name + ".bias"]
+            if adapters and p + name in adapters:
+                a, b_, scaling = adapters[p + name]
+                y = y + (x @ a.T) @ b_.T * scaling
+            return y
 
         x = rms_norm(h, w[p + "input_layernorm.weight"], eps)
         q = lin("self_attn.q_proj", x, qkv_bias).view(b, t, heads, dh).transpose(1, 2)

@@ -19,15 +19,20 @@
 #define EMPO_DECODE_H
 #include "empo/tensor.h"
 
-/* One block's weights (Hugging Face layout, f32, contiguous; biases may be
- * NULL) and its part of the cache: prompt_k/_v [slots, Hkv, Sp, Dh] and
- * own_k/_v [>= max_batch, Hkv, S, Dh] as empo_kv_attention takes them. */
+/* One block's weights (Hugging Face layout, contiguous: the projections
+ * f32, or all bf16 with the LM head; biases may be NULL) and its part of
+ * the cache: prompt_k/_v [slots, Hkv, Sp, Dh] and own_k/_v [>= max_batch,
+ * Hkv, S, Dh] as empo_kv_attention takes them. */
 typedef struct empo_decoder_layer_spec {
     empo_tensor *input_norm, *post_norm;   /* [D] */
     double input_eps, post_eps;
     empo_tensor *q, *q_bias, *k, *k_bias, *v, *v_bias, *o, *o_bias;   /* [Hq*Dh, D], [Hkv*Dh, D] x2, [D, Hq*Dh] */
     empo_tensor *gate, *up, *down;                                     /* [F, D], [F, D], [D, F] */
     empo_tensor *prompt_k, *prompt_v, *own_k, *own_v;
+    /* LoRA adapters (empo.nn.lora), by projection (q, k, v, o, gate, up,
+     * down: EMPO_LORA_* order): A [r, in] and B [out, r] f32, contiguous,
+     * both or neither */
+    empo_tensor *lora_a[7], *lora_b[7];
 } empo_decoder_layer_spec;
 
 typedef struct empo_decoder_spec {
@@ -35,6 +40,7 @@ typedef struct empo_decoder_spec {
     double rope_theta, norm_eps;
     empo_tensor *embed, *norm, *head;  /* [V, D], [D], [V, D] (head may be embed: tied) */
     const empo_decoder_layer_spec *layer;   /* [layers] */
+    double lora_scaling;               /* the adapters' alpha / rank (any value when there are none) */
 } empo_decoder_spec;
 
 typedef struct empo_decoder empo_decoder;

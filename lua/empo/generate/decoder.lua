@@ -86,9 +86,10 @@ function M.c(model, spec, cache, ids_t)
     s.v, s.v_bias, s.o, s.o_bias = w.v.h, h(w.v_bias), w.o.h, h(w.o_bias)
     s.gate, s.up, s.down = w.gate.h, w.up.h, w.down.h
     s.prompt_k, s.prompt_v, s.own_k, s.own_v = cache.pk[l].h, cache.pv[l].h, cache.k[l].h, cache.v[l].h
+    for i, ad in pairs(w.lora or {}) do s.lora_a[i], s.lora_b[i] = ad.a.h, ad.b.h end   -- (0-based slots)
   end
   local desc = ffi.new('empo_decoder_spec', { L, spec.heads, spec.kv_heads, spec.rope_theta, spec.norm_eps,
-                                              spec.embed.h, spec.norm.h, spec.head.h, layers })
+                                              spec.embed.h, spec.norm.h, spec.head.h, layers, spec.lora_scaling or 0 })
   local out = ffi.new('empo_decoder*[1]')
   if C.empo_decoder_new(out, desc, cache.Bmax) ~= 0 then return nil, ffi.string(C.empo_last_error()) end
   local V = model.config.vocab_size

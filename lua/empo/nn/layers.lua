@@ -21,6 +21,19 @@ local function normal(gen, std, ...)
   return s
 end
 
+-- A new weight: normal(0, std) from the init stream, or, with opts.empty
+-- (a dtype name), an uninitialised tensor of that dtype that a checkpoint's
+-- weights are about to replace (empo.nn.models: no random numbers drawn
+-- for a model loaded in bf16).
+local function weight(opts, ...)
+  if opts.empty then
+    local dims = { ... }
+    dims[#dims + 1] = { dtype = opts.empty }
+    return empo.empty(unpack(dims))
+  end
+  return normal(opts.gen or empo.default_generator(), opts.std or 0.02, ...)
+end
+
 -- ---- layers ----
 
 local M = {}
@@ -31,22 +44,23 @@ setmetatable(M.Linear, { __index = Module, __call = function(cls, nin, nout, opt
   opts = opts or {}
   local self = Module.init(setmetatable({}, cls))
   self.in_features, self.out_features = nin, nout
-  self:param('weight', normal(opts.gen or empo.default_generator(), opts.std or 0.02, nout, nin))
+  self:param('weight', weight(opts, nout, nin))
   if opts.bias then self:param('bias', empo.zeros(nout)) end
   return self
 end })
--- A weight stored in bf16 (a frozen model's: Trainer:frozen_copy) is
--- widened to f32 for the product: half the memory, f32 arithmetic.
+-- A weight stored in bf16 (a frozen model's: Trainer:frozen_copy, a LoRA
+-- base) is widened to f32 where an op needs f32 (empo.linear widens it
+-- itself, for each product): half the memory, f32 arithmetic.
 local function f32(w) return w:dtype() == 'bf16' and w:to('f32') or w end
 M.f32 = f32
 
-function M.Linear:forward(x) return empo.linear(x, f32(self.weight), self.bias) end
+function M.Linear:forward(x) return empo.linear(x, self.weight, self.bias) end
 
 M.Embedding = class('Embedding')
 setmetatable(M.Embedding, { __index = Module, __call = function(cls, n, d, opts)
   opts = opts or {}
   local self = Module.init(setmetatable({}, cls))
-  self:param('weight', normal(opts.gen or empo.default_generator(), opts.std or 0.02, n, d))
+  self:param('weight', weight(opts, n, d))
   return self
 end })
 function M.Embedding:forward(ids)

@@ -141,11 +141,46 @@ function M.from_pretrained(dir, opts)
     -- said before the model is built (at a real size that is gigabytes and seconds)
     error(format('from_pretrained: %s: a directory without model.safetensors or model.safetensors.index.json', dir), 2)
   end
+  if opts.dtype == 'bf16' then return M.load_bf16(dir, cfg, opts) end
+  if opts.dtype ~= nil and opts.dtype ~= 'f32' then
+    error(format("from_pretrained: dtype must be 'f32' or 'bf16', got %s", tostring(opts.dtype)), 2)
+  end
   local model = M.new(cfg, 0)
   local weights = empo.safetensors.load(dir, { dtype = 'f32' })
   if cfg.tie_word_embeddings then weights['lm_head.weight'] = nil end   -- some tied checkpoints store it anyway
   model:load_state(weights, { source = dir, strict = opts.strict })
   for _, t in pairs(weights) do t:free() end
+  return model
+end
+
+-- from_pretrained(dir, { dtype = 'bf16' }): every matrix kept in bf16 (a
+-- frozen base: empo.nn.lora), norms and biases in f32. The model is built
+-- without weights and takes each tensor as the file gives it (a bf16
+-- checkpoint: views of the mapped file, no copy), so its peak is one
+-- bf16 model, not an f32 model and a copy.
+function M.load_bf16(dir, cfg, opts)
+  cfg.empty_weights = 'bf16'
+  local model = M.new(cfg, 0)
+  model.config.empty_weights = nil
+  local f = empo.safetensors.open(dir)
+  local weights = {}
+  for _, p in ipairs(model:named_parameters()) do
+    if f:has(p.name) then
+      local want = p.tensor:dim() == 2 and 'bf16' or 'f32'
+      weights[p.name] = f:get(p.name, f:info(p.name).dtype ~= want and want or nil)   -- nil: the file's, no copy
+    end
+  end
+  local extra = {}
+  for _, name in ipairs(f:names()) do
+    if weights[name] == nil and not (cfg.tie_word_embeddings and name == 'lm_head.weight') then
+      extra[#extra + 1] = name
+    end
+  end
+  if #extra > 0 and opts.strict ~= false then
+    table.sort(extra)
+    error(format('%s: %d unexpected tensor(s): %s', dir, #extra, table.concat(extra, ', ', 1, math.min(#extra, 8))), 2)
+  end
+  model:adopt_state(weights, { source = dir })
   return model
 end
 

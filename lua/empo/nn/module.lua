@@ -42,7 +42,7 @@ end
 
 function Module:param(name, t)
   if not empo.is_tensor(t) then error(format('%s.param: %s: expected tensor', self.name or 'Module', name), 2) end
-  t:requires_grad_(true)
+  if t:dtype() == 'f32' then t:requires_grad_(true) end   -- (a bf16 matrix is a frozen one: empo.nn.lora)
   table.insert(self._param_names, name)
   self[name] = t
   return t
@@ -120,6 +120,33 @@ function Module:load_state(dict, opts)
     if #extra > 0 then
       error(format('%s: %d unexpected tensor(s): %s', source, #extra, table.concat(extra, ', ', 1, math.min(#extra, 8))), 2)
     end
+  end
+  return self
+end
+
+-- Like load_state, but the parameters become dict's tensors themselves
+-- (no copy; each keeps whether it requires grad): every parameter must be
+-- present with its shape and dtype. Names dict lacks are errors naming
+-- `source`; names the model lacks are the caller's to check.
+function Module:adopt_state(dict, opts, prefix, missing)
+  local source = opts and opts.source or 'state'
+  local top = missing == nil
+  missing, prefix = missing or {}, prefix or ''
+  for _, n in ipairs(self._param_names) do
+    local old, new = self[n], dict[prefix .. n]
+    if new == nil then
+      missing[#missing + 1] = prefix .. n
+    elseif shape_str(new) ~= shape_str(old) or new:dtype() ~= old:dtype() then
+      error(format('%s: tensor %s is %s %s, the model expects %s %s', source, prefix .. n, new:dtype(),
+                   shape_str(new), old:dtype(), shape_str(old)), 0)
+    else
+      self[n] = new:dtype() == 'f32' and new:requires_grad_(old.requires_grad) or new
+      old:free()
+    end
+  end
+  for _, c in ipairs(self._child_names) do self[c]:adopt_state(dict, opts, prefix .. c .. '.', missing) end
+  if top and #missing > 0 then
+    error(format('%s: missing %d tensor(s): %s', source, #missing, table.concat(missing, ', ', 1, math.min(#missing, 8))), 2)
   end
   return self
 end

@@ -74,8 +74,8 @@ setmetatable(Attention, { __index = Module, __call = function(cls, cfg, gen)
   local self = new(cls)
   local D, Dh = cfg.hidden_size, cfg.head_dim
   self.heads, self.kv_heads, self.head_dim, self.theta = cfg.num_attention_heads, cfg.num_key_value_heads, Dh, cfg.rope_theta
-  local o = { gen = gen, std = cfg.initializer_range }
-  local qkv = { gen = gen, std = cfg.initializer_range, bias = cfg.qkv_bias }
+  local o = { gen = gen, std = cfg.initializer_range, empty = cfg.empty_weights }
+  local qkv = { gen = gen, std = cfg.initializer_range, bias = cfg.qkv_bias, empty = cfg.empty_weights }
   self:child('q_proj', Linear(D, self.heads * Dh, qkv))
   self:child('k_proj', Linear(D, self.kv_heads * Dh, qkv))
   self:child('v_proj', Linear(D, self.kv_heads * Dh, qkv))
@@ -116,7 +116,7 @@ end
 local MLP = class('MLP')
 setmetatable(MLP, { __index = Module, __call = function(cls, cfg, gen)
   local self = new(cls)
-  local o = { gen = gen, std = cfg.initializer_range }
+  local o = { gen = gen, std = cfg.initializer_range, empty = cfg.empty_weights }
   self:child('gate_proj', Linear(cfg.hidden_size, cfg.intermediate_size, o))
   self:child('up_proj', Linear(cfg.hidden_size, cfg.intermediate_size, o))
   self:child('down_proj', Linear(cfg.intermediate_size, cfg.hidden_size, o))
@@ -152,14 +152,15 @@ setmetatable(Transformer, { __index = Module, __call = function(cls, cfg)
   self.config = cfg
   local gen = empo.Generator(cfg.seed or 0, 0)
   local body = new(class('Model'))
-  body:child('embed_tokens', Embedding(cfg.vocab_size, cfg.hidden_size, { gen = gen, std = cfg.initializer_range }))
+  local init = { gen = gen, std = cfg.initializer_range, empty = cfg.empty_weights }   -- (empty: see layers.lua)
+  body:child('embed_tokens', Embedding(cfg.vocab_size, cfg.hidden_size, init))
   local layers = {}
   for l = 1, cfg.num_hidden_layers do layers[l] = DecoderBlock(cfg, gen) end
   body:child('layers', ModuleList(layers))
   body:child('norm', RMSNorm(cfg.hidden_size, cfg.rms_norm_eps))
   self:child('model', body)
   if not cfg.tie_word_embeddings then
-    self:child('lm_head', Linear(cfg.hidden_size, cfg.vocab_size, { gen = gen, std = cfg.initializer_range }))
+    self:child('lm_head', Linear(cfg.hidden_size, cfg.vocab_size, init))
   end
   return self
 end })
@@ -243,7 +244,7 @@ end
 -- to the embedding when the model has no lm_head).
 function Transformer:logits(h)
   local head = self.lm_head and self.lm_head.weight or self.model.embed_tokens.weight
-  return empo.linear(h, layers.f32(head))
+  return empo.linear(h, head)
 end
 
 -- Logits [B, T, V] (f32) for ids i64 [B, T].

@@ -165,7 +165,8 @@ local function point_latest(self, step) fs.write_atomic(self.dir .. '/latest', f
 -- source is written (seconds, not a model-sized write).
 local function fresh_start(trainer)
   local source = trainer.recipe and trainer.recipe.model
-  return type(source) == 'string' and trainer.opt.t == 0 and not trainer.resumed and source or nil
+  return type(source) == 'string' and trainer.opt.t == 0 and not trainer.resumed and not trainer.model.lora and source
+         or nil   -- (a LoRA run's snapshot is its small adapter, saved)
 end
 
 function Guard:take_snapshot(trainer)
@@ -180,7 +181,7 @@ function Guard:take_snapshot(trainer)
     if not ok then error('collapse guard: ' .. err, 0) end
     point_latest(self, step)
   else
-    checkpoint.save(self:directory(), { model = trainer.model, optimizer = trainer.opt, step = step, keep = 2 })
+    checkpoint.save(self:directory(), { model = trainer:saved_model(), optimizer = trainer.opt, step = step, keep = 2 })
   end
   self.snapshots = self:on_disk()
   while #self.snapshots > 2 do                                    -- the last two
@@ -194,7 +195,7 @@ local function load_snapshot(self, trainer, step)
   local path = snapshot_path(self, step)
   local state = empo.json.read_file(path .. '/state.json')
   if not state.fresh_from then
-    return checkpoint.load(path, { model = trainer.model, optimizer = trainer.opt })
+    return checkpoint.load(path, { model = trainer:saved_model(), optimizer = trainer.opt })
   end
   trainer.model:load_state(empo.safetensors.load(state.fresh_from, { dtype = 'f32' }), { source = state.fresh_from })
   for i = 1, #trainer.opt.m do

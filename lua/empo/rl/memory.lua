@@ -42,6 +42,17 @@ function M.parameter_count(cfg)
   return V * D * (cfg.tie_word_embeddings and 1 or 2) + L * layer + D
 end
 
+-- Parameters of LoRA adapters (settings s: rank, targets) on config cfg.
+function M.adapter_count(cfg, s)
+  local D, F = cfg.hidden_size, cfg.intermediate_size
+  local q, kv = cfg.num_attention_heads * cfg.head_dim, cfg.num_key_value_heads * cfg.head_dim
+  local dims = { q_proj = D + q, k_proj = D + kv, v_proj = D + kv, o_proj = q + D, gate_proj = D + F,
+                 up_proj = D + F, down_proj = F + D }
+  local n = 0
+  for _, t in ipairs(s.targets) do n = n + s.rank * dims[t] end
+  return n * cfg.num_hidden_layers
+end
+
 -- Bytes of activations a micro-batch of `tokens` padded tokens holds at
 -- the peak of its backward.
 function M.activation_bytes(cfg, tokens, checkpoint)
@@ -73,8 +84,17 @@ function M.plan(r, cfg, o)
     plan.items[#plan.items + 1] = { name = name, bytes = bytes, phase = phase, note = note }
     return bytes
   end
-  local fixed = item('weights (f32)', 4 * P, 'all')
-  fixed = fixed + item('AdamW moments (f32)', 8 * P, 'all')
+  local T = P                                     -- the parameters trained
+  local fixed
+  if o.lora then                                  -- a frozen bf16 base (norms f32) and f32 adapters
+    local small = cfg.num_hidden_layers * 2 * D + D
+    T = M.adapter_count(cfg, o.lora)
+    fixed = item('base weights (bf16, frozen)', 2 * (P - small) + 4 * small, 'all')
+    fixed = fixed + item(format('LoRA adapters (f32, rank %d)', o.lora.rank), 4 * T, 'all')
+  else
+    fixed = item('weights (f32)', 4 * P, 'all')
+  end
+  fixed = fixed + item('AdamW moments (f32)', 8 * T, 'all')
   if o.frozen then
     fixed = fixed + item(format('frozen starting model (%s)', o.frozen),
                          (o.frozen == 'bf16' and 2 or 4) * (P - cfg.num_hidden_layers * 2 * D - D) +
@@ -89,7 +109,7 @@ function M.plan(r, cfg, o)
   -- the update: gradients, the head's weight gradient and chunks, then the activations that fit
   local chunk = math.max(1, math.floor(32 * 2 ^ 20 / (4 * V)))
   local head = 4 * V * D + 2 * 4 * chunk * V
-  local grads = 4 * P
+  local grads = 4 * T
   -- dead tensors wait for the collector until this much is garbage (apply)
   local slack = math.max(64 * 2 ^ 20, (budget - fixed) / 16)
   local room = budget - fixed - grads - head - slack

@@ -29,6 +29,7 @@ M.DEFAULTS = {
   sample = { n = 8, temperature = 1.0, top_p = 1.0, top_k = 0, min_p = 0.0, max_new_tokens = 128, bf16_weights = false },
   optim = { lr = 1e-5, weight_decay = 0.0, clip_grad = 1.0, schedule = 'constant', warmup = 0, min_lr = 0 },
   guard = guard_mod.DEFAULTS,                  -- the collapse guard (empo.rl.guard); guard.on = true turns it on
+  lora = false,                                -- LoRA adapters on a frozen bf16 base (empo.nn.lora): true or a table
 }
 
 local function is_table(x) return type(x) == 'table' end
@@ -47,6 +48,16 @@ end
 local whole0, whole1 = S.integer{ min = 0 }, S.integer{ min = 1 }
 local share = S.number{ min = 0, max = 1 }
 local nonneg = S.number{ min = 0 }
+
+-- lora: false (full fine-tuning), true (empo.nn.lora's defaults) or a
+-- table of its settings, each checked by name
+local lora_spec = S.fields({
+  rank = S.optional(whole1), alpha = S.optional(S.number{ above = 0 }), dropout = S.optional(S.number{ min = 0, below = 1 }),
+  targets = S.optional(S.either(S.string(), S.value('a list of projection names', string_list))),
+  rslora = S.optional(S.boolean()), seed = S.optional(whole0), from = S.optional(S.string{ what = 'an adapter directory' }),
+}, { what = 'true, false or a table of LoRA settings (rank, alpha, dropout, targets, rslora, seed, from)' })
+lora_spec.accepts = function(x) return type(x) == 'boolean' or type(x) == 'table' end
+lora_spec.parse = S.boolean().parse
 
 -- What each field may hold. `optional` fields may be absent; the rest
 -- always have a value (their default).
@@ -94,6 +105,7 @@ M.SCHEMA = S.fields{
     schedule = S.either(S.string{ one_of = { 'constant', 'cosine', 'linear' } }, S.callable('a function (step) -> lr')),
     betas = S.optional(S.value('two numbers in [0, 1) (beta1, beta2)', two_betas)),
   },
+  lora = lora_spec,
   guard = S.fields{
     on = S.boolean(), drift = nonneg, drift_min = nonneg, window = whole1, drift_rows = whole0, entropy = nonneg,
     collapsed = share, answer_drop = share, length_drift = nonneg, distinct = share, truncated = share,

@@ -7,6 +7,7 @@
 -- from the newest, the saved model, and what a stop signal leaves.
 -- Methods of empo.rl.trainer (`self` is the trainer).
 local empo = require 'empo'
+local lora = require 'empo.nn.lora'
 
 local type, error, format, pairs, ipairs, tostring, getmetatable = type, error, string.format, pairs, ipairs, tostring,
   getmetatable
@@ -14,9 +15,17 @@ local type, error, format, pairs, ipairs, tostring, getmetatable = type, error, 
 local M = { methods = {} }   -- methods: the trainer's (self is the trainer)
 
 
--- The first parameter that holds a NaN or an infinity, or nil.
+-- What checkpoints save and load: the model, or under LoRA its adapters
+-- (empo.nn.lora.adapters: the base never changes).
+function M.methods.saved_model(self)
+  if not lora.has(self.model) then return self.model end
+  self.adapters = self.adapters or lora.adapters(self.model)
+  return self.adapters
+end
+
+-- The first trained parameter that holds a NaN or an infinity, or nil.
 function M.methods.nonfinite_parameter(self)
-  for _, p in ipairs(self.model:named_parameters()) do
+  for _, p in ipairs(self:saved_model():named_parameters()) do
     local s = empo.no_grad(function() return p.tensor:sum():item() end)
     if s ~= s or s == math.huge or s == -math.huge then return p.name end
   end
@@ -55,7 +64,7 @@ function M.methods.checkpoint(self)
                  or 'no earlier checkpoint exists', self.recipe.optim.lr), 0)
   end
   self.saved_step = self.step_count
-  return empo.train.save_checkpoint(dir, { model = self.model, optimizer = self.opt, step = self.step_count,
+  return empo.train.save_checkpoint(dir, { model = self:saved_model(), optimizer = self.opt, step = self.step_count,
                                            extra = { data = self.data:state(), guard = self.guard and self.guard:state() },
                                            keep = self.recipe.keep, files = self:tokenizer_files() })
 end
@@ -67,7 +76,7 @@ end
 -- kill) are dropped, a torn last line too (and said).
 function M.methods.resume(self)
   local dir = self.rundir.path
-  local ok, state = pcall(empo.train.load_checkpoint, dir, { model = self.model, optimizer = self.opt })
+  local ok, state = pcall(empo.train.load_checkpoint, dir, { model = self:saved_model(), optimizer = self.opt })
   if not ok then error('resume: ' .. tostring(state), 0) end
   local step = state and state.step or 0                       -- nothing saved yet: a fresh start
   for _, f in ipairs({ 'metrics.jsonl', 'samples.jsonl' }) do
@@ -151,10 +160,12 @@ function M.methods.stop_for(self, signal)
 end
 
 -- Saves the model (Hugging Face layout) and tokenizer to dir (default
--- runs/<name>/model).
+-- runs/<name>/model); under LoRA the adapter (PEFT's layout, default
+-- runs/<name>/adapter: `empo merge` makes a plain model of it).
 function M.methods.save(self, dir)
-  dir = dir or ((self:open_run() or 'runs/trainer') .. '/model')
-  empo.models.save_pretrained(self.model, dir)
+  local adapter = lora.has(self.model)
+  dir = dir or ((self:open_run() or 'runs/trainer') .. (adapter and '/adapter' or '/model'))
+  if adapter then lora.save(self.model, dir) else empo.models.save_pretrained(self.model, dir) end
   for _, f in ipairs(self:tokenizer_files()) do                  -- the tokenizer travels along
     local ok, err = empo.fs.copy_into(dir, f)
     if not ok then error(err, 0) end

@@ -32,6 +32,7 @@ local update = require 'empo.rl.update'
 local memory = require 'empo.rl.memory'
 local metrics = require 'empo.rl.metrics'
 local run_files = require 'empo.rl.run_files'
+local lora = require 'empo.nn.lora'
 local clock = require('empo.run.log').clock
 
 local type, error, format, pairs, ipairs, tostring = type, error, string.format, pairs, ipairs, tostring
@@ -48,10 +49,32 @@ end
 -- REPL echoes what t:run() returns)
 local History = { __tostring = function(h) return string.format('%d step records (t.history[i])', #h) end }
 
+-- The recipe's LoRA settings (empo.nn.lora), or nil for full fine-tuning.
+local function lora_settings(r)
+  if r.lora == false then return nil end
+  return r.lora == true and {} or r.lora
+end
+
+-- The policy: the model directory's (in bf16 under LoRA: the frozen base),
+-- with the recipe's adapters on it (a lora.from directory's, when given).
 local function load_model(r)
-  if type(r.model) ~= 'string' then return r.model end
-  local ok, m = pcall(empo.models.from_pretrained, r.model)
-  if not ok then error(format('model=%s: %s', r.model, tostring(m)), 0) end
+  local lo = lora_settings(r)
+  local m = r.model
+  if type(m) == 'string' then
+    local ok, loaded = pcall(empo.models.from_pretrained, m, { dtype = lo and 'bf16' or 'f32' })
+    if not ok then error(format('model=%s: %s', m, tostring(loaded)), 0) end
+    m = loaded
+  end
+  if lo then
+    local only_from = lo.from ~= nil
+    for k in pairs(lo) do if k ~= 'from' then only_from = false end end
+    local ok, err = pcall(function()
+      if not only_from then lora.apply(m, lo) end
+      if lo.from then lora.load(m, lo.from) end   -- (the adapter's settings; checked against any given)
+    end)
+    if not ok then error('lora: ' .. tostring(err):gsub('^lora: ', ''), 0) end
+    m.lora.base = type(r.model) == 'string' and r.model or nil
+  end
   return m
 end
 
@@ -78,7 +101,7 @@ function M.new(recipe, overrides, source)
   self.plan = self:memory_plan()                                 -- (refuses a run that cannot fit)
   if M.before_model_load then M.before_model_load(self) end     -- (a hook for the tests)
   self.model = load_model(r)
-  self.params = self.model:parameters()
+  self.params = lora.has(self.model) and lora.parameters(self.model) or self.model:parameters()
   if r.loss.options.kl > 0 then self.reference = self:frozen_copy() end
   local o = r.optim
   self.opt = empo.optim.adamw{ params = self.params, lr = o.lr, weight_decay = o.weight_decay, betas = o.betas }
@@ -101,12 +124,15 @@ function Trainer:memory_plan()
   local r = self.recipe
   local frozen, why = nil, nil
   local kl, drift = r.loss.options.kl > 0, r.guard.on and r.guard.drift > 0
-  if kl or drift then
+  local lo = lora_settings(r)
+  if lo and lo.from and next(lo, next(lo)) == nil then lo = lora.read_config(lo.from) end   -- (the adapter's rank)
+  if (kl or drift) and not lo then                               -- (LoRA's reference is its base: no copy)
     frozen = r.frozen_dtype
     why = kl and drift and 'KL reference, guard drift' or kl and 'KL reference' or 'guard drift'
   end
   local plan = memory.plan(r, self.model_config, { prompt_tokens = preflight.longest_prompt(r, self.tok, self.data),
-                                                   frozen = frozen, frozen_why = why })
+                                                   frozen = frozen, frozen_why = why,
+                                                   lora = lo and lora.settings(lo) })
   self.restore_runtime = memory.apply(plan)
   return plan
 end
@@ -130,6 +156,7 @@ end
 -- keeps its matrices in bf16, half the memory of f32 (docs/results.md
 -- measures what that changes in the log-probs it gives).
 function Trainer:frozen_copy()
+  if lora.has(self.model) then return lora.base_view(self.model) end   -- the base, adapters off: no copy
   local ref = empo.models.new(self.model.config, 0)
   local weights = {}
   for _, p in ipairs(self.model:named_parameters()) do weights[p.name] = p.tensor:detach() end

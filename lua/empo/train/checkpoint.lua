@@ -105,14 +105,19 @@ function M.latest(run_dir)
 end
 
 -- Restores model, optimizer and generators from the newest checkpoint of
--- run_dir (or from `path` itself when it is a checkpoint directory).
+-- run_dir (or from `path` itself when it is a checkpoint directory). A
+-- model with a load_pretrained method reads the directory itself.
 -- Returns the state table (step, data_position, extra, path) or nil if none.
 function M.load(run_dir, s)
   local path = fs.exists(run_dir .. '/state.json') and run_dir or M.latest(run_dir)
   if not path then return nil end
   local state = json.read_file(path .. '/state.json')
-  local weights = empo.safetensors.load(path, { dtype = 'f32' })
-  s.model:load_state(weights, { source = path })
+  if s.model.load_pretrained then            -- a model that reads its own files (empo.nn.lora's adapters)
+    s.model:load_pretrained(path)
+  else
+    local weights = empo.safetensors.load(path, { dtype = 'f32' })
+    s.model:load_state(weights, { source = path })
+  end
   if s.optimizer then
     if not state.optimizer then error(format('checkpoint %s holds no optimizer state', path), 2) end
     local moments = empo.safetensors.load(path .. '/optimizer.safetensors')
