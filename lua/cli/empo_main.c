@@ -59,8 +59,11 @@ static void usage(FILE *f)
             "       empo repl                  interactive prompt (also: empo with no arguments)\n"
             "       empo generate MODEL_DIR PROMPT... [n=4 temperature=1 max_new_tokens=128 ...]\n"
             "                                  sample completions (empo generate --help)\n"
-            "       empo eval MODEL_DIR DATA.jsonl [k=8 chat=true ...]\n"
+            "       empo eval MODEL_DIR DATA.jsonl [k=8 chat=true adapter=DIR ...]\n"
             "                                  greedy, avg@k, maj@k, pass@k against gold answers\n"
+            "       empo merge BASE_DIR ADAPTER_DIR OUT_DIR\n"
+            "                                  a LoRA adapter (PEFT's layout) merged into its base: a plain\n"
+            "                                  Hugging Face checkpoint\n"
             "       empo plot RUN_DIR... [out=FILE.html]\n"
             "                                  the runs' curves, overlaid, as one HTML page\n"
             "       empo info                  the kernel table (and the CPU's best), threads, CPU\n"
@@ -445,6 +448,8 @@ int main(int argc, char **argv)
         rc = run_module(L, argv, argc, "cli.generate");
     else if (!strcmp(cmd, "eval"))
         rc = run_module(L, argv, argc, "cli.eval");
+    else if (!strcmp(cmd, "merge"))
+        rc = run_module(L, argv, argc, "cli.merge");
     else if (!strcmp(cmd, "plot"))
         rc = run_module(L, argv, argc, "cli.plot");
     else if (!strcmp(cmd, "info"))

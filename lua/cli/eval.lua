@@ -29,6 +29,8 @@ settings (default):
   question=  answer=     the JSON fields (default: the first present of
                          question/problem/prompt, and of answer, or
                          solution/answer for gold=boxed)
+  adapter=DIR            a LoRA adapter (PEFT's layout) applied to the model
+                         (its tokenizer: MODEL_DIR's, else DIR's)
   seed=0  threads=N  limit=0 (0: every question)
 ]]
 
@@ -38,13 +40,20 @@ return function(...)
   if #args < 2 then io.stderr:write(USAGE); return 2 end
   local dir, path = args[1], args[2]
   local ok_cfg, o = pcall(empo.config.apply, { k = 8, temperature = 1.0, top_p = 1.0, max_new_tokens = 128, chat = false,
-                                question = '', answer = '', gold = 'answer', seed = 0, threads = 0, limit = 0 },
+                                question = '', answer = '', gold = 'answer', seed = 0, threads = 0, limit = 0,
+                                adapter = '' },
                               { select(3, ...) }, 'empo eval')
   if not ok_cfg then io.stderr:write(tostring(o), '\n'); return 2 end
   if o.threads > 0 then empo.set_num_threads(o.threads) end
-  local ok, model = pcall(empo.models.from_pretrained, dir)
+  local adapter = o.adapter ~= '' and o.adapter or nil
+  local ok, model = pcall(function()
+    local m = empo.models.from_pretrained(dir, { dtype = adapter and 'bf16' or 'f32' })
+    if adapter then require('empo.nn.lora').load(m, adapter) end
+    return m
+  end)
   if not ok then io.stderr:write('empo eval: ', tostring(model), '\n'); return 1 end
   local tok_ok, tok = pcall(empo.tokenizer.load, dir)
+  if not tok_ok and adapter then tok_ok, tok = pcall(empo.tokenizer.load, adapter) end
   if not tok_ok then io.stderr:write('empo eval: ', tostring(tok), '\n'); return 1 end
   local data_ok, data = pcall(empo.data.jsonl, path, { question = o.question ~= '' and o.question or nil,
                                                        answer = o.answer ~= '' and o.answer or nil },
@@ -56,7 +65,7 @@ return function(...)
   local eval_ok, r = pcall(empo.rl.eval.run, model, tok, records, { prompt = prompt, k = o.k,
     temperature = o.temperature, top_p = o.top_p, max_new_tokens = o.max_new_tokens, seed = o.seed })
   if not eval_ok then io.stderr:write('empo eval: ', tostring(r), '\n'); return 1 end
-  print(string.format('%s on %s', dir, path))
+  print(string.format('%s%s on %s', dir, adapter and (' + adapter ' .. adapter) or '', path))
   print(empo.rl.eval.table(r))
   return 0
 end

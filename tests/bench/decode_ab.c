@@ -88,8 +88,8 @@ int main(int argc, char **argv) {
     const int64_t Dh = c->D / c->Hq, B = c->prompts * c->n, S = c->fresh, Sp = c->plen, P = c->prompts;
     const int64_t col = own >= 0 && own < S ? own : S / 2;
 
-    empo_decode_model m = {c->L, c->D, c->Hq, c->Hkv, Dh, c->F, c->V, P, Sp, S, threads, 10000.0, 1e-6f,
-                           NULL, NULL, NULL, NULL, NULL, 0};
+    empo_decode_model m = {.L = c->L, .D = c->D, .Hq = c->Hq, .Hkv = c->Hkv, .Dh = Dh, .F = c->F, .V = c->V,
+                           .slots = P, .Sp = Sp, .S = S, .threads = threads, .theta = 10000.0, .norm_eps = 1e-6f};
     m.embed = m.head = uniform(c->V * c->D, 1.0f);
     m.norm = uniform(c->D, 2.0f);
     float *rope = uniform((Sp + S) * Dh, 0.0f);

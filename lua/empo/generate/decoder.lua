@@ -54,6 +54,7 @@ local BF16_WEIGHTS = { 'q', 'k', 'v', 'o', 'gate', 'up', 'down' }
 function M.bf16_copies(spec)
   local copies = {}
   local function copy(t)
+    if t:dtype() == 'bf16' then return t end    -- bf16 already (a LoRA run's frozen base): read as it is
     local c = t:detach():bfloat16()
     copies[#copies + 1] = c
     return c

@@ -154,6 +154,10 @@ function Guard:on_disk()
   return steps
 end
 
+-- what a snapshot holds of the trainer's model (its adapters under LoRA:
+-- Trainer:saved_model)
+local function saved(trainer) return trainer.saved_model and trainer:saved_model() or trainer.model end
+
 local function snapshot_path(self, step) return format('%s/checkpoint-%d', self.dir, step) end
 
 -- The snapshot directory's `latest` names step's snapshot (the checkpoint
@@ -181,7 +185,7 @@ function Guard:take_snapshot(trainer)
     if not ok then error('collapse guard: ' .. err, 0) end
     point_latest(self, step)
   else
-    checkpoint.save(self:directory(), { model = trainer:saved_model(), optimizer = trainer.opt, step = step, keep = 2 })
+    checkpoint.save(self:directory(), { model = saved(trainer), optimizer = trainer.opt, step = step, keep = 2 })
   end
   self.snapshots = self:on_disk()
   while #self.snapshots > 2 do                                    -- the last two
@@ -195,7 +199,7 @@ local function load_snapshot(self, trainer, step)
   local path = snapshot_path(self, step)
   local state = empo.json.read_file(path .. '/state.json')
   if not state.fresh_from then
-    return checkpoint.load(path, { model = trainer:saved_model(), optimizer = trainer.opt })
+    return checkpoint.load(path, { model = saved(trainer), optimizer = trainer.opt })
   end
   trainer.model:load_state(empo.safetensors.load(state.fresh_from, { dtype = 'f32' }), { source = state.fresh_from })
   for i = 1, #trainer.opt.m do

@@ -126,7 +126,7 @@ function M.plan(r, cfg, o)
   plan.lowered = plan.micro_batch_tokens < r.micro_batch_tokens
   local acts = M.activation_bytes(cfg, math.max(plan.micro_batch_tokens, longest_row), ckpt)
   item('gradients (f32)', grads, 'update')
-  item(format('LM head: weight gradient, %d-row chunks', chunk), head, 'update')
+  item(format('LM head: %s, %d-row chunks', o.lora and 'widened to f32' or 'weight gradient', chunk), head, 'update')
   item(format('activations, micro-batches of %d tokens%s', plan.micro_batch_tokens,
               ckpt and ', layers checkpointed' or ''), acts, 'update')
   item('garbage the collector lets wait', slack, 'all')
