@@ -204,6 +204,25 @@ static void linear_phase(empo_team *w, const segment *seg, int nseg, const float
     block_phase(w, B, block_rows(weights, B), total, linear_block, &j);
 }
 
+/* dst as panels of B rows of K (lanes beyond B zero) from rows a: scale *
+ * a, or with rows b, silu(a) * b (SwiGLU); one phase of the team */
+static void panels_of_rows(empo_team *w, float *dst, const float *a, const float *b, float scale, int64_t B,
+                           int64_t K) {
+    int64_t lo, hi;
+    empo_team_begin(w, empo_panels(B));
+    while (empo_team_claim(w, &lo, &hi))
+        for (int64_t p = lo; p < hi; p++) {
+            float *d = dst + p * K * EMPO_PANEL;
+            const int64_t nm = empo_panel_start(d, p, B, K);
+            for (int64_t i = 0; i < nm; i++) {
+                const float *x = a + (p * EMPO_PANEL + i) * K, *u = b ? b + (p * EMPO_PANEL + i) * K : NULL;
+                for (int64_t k = 0; k < K; k++)
+                    d[k * EMPO_PANEL + i] = u ? x[k] / (1.0f + expf(-x[k])) * u[k] : scale * x[k];
+            }
+        }
+#pragma omp barrier
+}
+
 /* The LoRA update of one projection (l->rank > 0) onto what its base
  * product (segment `base`) wrote: t = x A^T as rows, then scaling * t as
  * panels, then y += that B^T, in the base segment's layout. */
@@ -212,16 +231,7 @@ static void lora_phase(empo_team *w, const empo_decode_lora *l, float scaling, c
     const int64_t r = l->rank;
     const segment ta = {s->lt, r, r, l->a, NULL, 0, 0};
     linear_phase(w, &ta, 1, xp, B, K, 0);
-    int64_t lo, hi;
-    empo_team_begin(w, empo_panels(B));
-    while (empo_team_claim(w, &lo, &hi))
-        for (int64_t p = lo; p < hi; p++) {
-            float *d = s->ltp + p * r * EMPO_PANEL;
-            const int64_t nm = empo_panel_start(d, p, B, r);
-            for (int64_t i = 0; i < nm; i++)
-                for (int64_t k = 0; k < r; k++) d[k * EMPO_PANEL + i] = scaling * s->lt[(p * EMPO_PANEL + i) * r + k];
-        }
-#pragma omp barrier
+    panels_of_rows(w, s->ltp, s->lt, NULL, scaling, B, r);
     const segment yb = {base->y, base->ldy, base->N, l->b, NULL, 1, base->panels};
     linear_phase(w, &yb, 1, s->ltp, B, r, 0);
 }
@@ -268,18 +278,7 @@ static void unfused_swiglu(empo_team *w, const empo_decode_model *m, const empo_
     const segment gu[2] = {{s->gate, F, F, ly->wg, NULL, 0, 0}, {s->up, F, F, ly->wu, NULL, 0, 0}};
     linear_phase(w, gu, 2, s->xp, B, m->D, m->bf16);
     lora_phases(w, m, ly, (const int[]){EMPO_LORA_GATE, EMPO_LORA_UP}, gu, 2, s->xp, B, m->D, s);
-    int64_t lo, hi;
-    empo_team_begin(w, empo_panels(B));
-    while (empo_team_claim(w, &lo, &hi))
-        for (int64_t p = lo; p < hi; p++) {
-            float *d = s->sp + p * F * EMPO_PANEL;
-            const int64_t nm = empo_panel_start(d, p, B, F);
-            for (int64_t i = 0; i < nm; i++) {
-                const float *g = s->gate + (p * EMPO_PANEL + i) * F, *u = s->up + (p * EMPO_PANEL + i) * F;
-                for (int64_t f = 0; f < F; f++) d[f * EMPO_PANEL + i] = g[f] / (1.0f + expf(-g[f])) * u[f];
-            }
-        }
-#pragma omp barrier
+    panels_of_rows(w, s->sp, s->gate, s->up, 1.0f, B, F);
 }
 
 /* What a pass's rows are: a decode step's batch, or a prefill's prompts. */

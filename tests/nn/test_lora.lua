@@ -12,9 +12,7 @@ local lora = require 'empo.nn.lora'
 local check = require 'check'
 local c = check.new('test_lora')
 
-local tmp = os.tmpname()
-os.remove(tmp)
-os.execute("mkdir -p '" .. tmp .. "'")
+local tmp = check.tmpdir()
 
 local function hf(over) return check.tiny_hf({ max_position_embeddings = 96 }, over) end
 
@@ -208,6 +206,10 @@ do
     c.raises(function() empo.rl.trainer(recipe({ lora = { from = saved, rank = 4 }, name = '', save_every = 0 })) end, 'rank')
   end
   c.raises(function() empo.rl.trainer(recipe({ lora = { rank = 0 }, name = '', save_every = 0 })) end, 'lora.rank')
+  local R = require 'empo.rl.recipe'
+  local r = R.resolve(recipe({ lora = false }), { 'lora.rank=8', 'lora.targets=q_proj' })
+  c.ok(r.lora.rank == 8 and r.lora.targets == 'q_proj', 'a dotted override (lora.rank=8) turns LoRA on')
+  c.eq(R.resolve(recipe(), { 'lora=false' }).lora, false, 'lora=false turns it off')
 end
 
 os.execute("rm -rf '" .. tmp .. "'")

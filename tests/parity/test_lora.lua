@@ -15,15 +15,8 @@ local c = check.new('test_lora')
 local python = os.getenv('EMPO_PYTHON') or '/usr/bin/python3'
 local TOL = 1e-5
 
-local tmp = os.tmpname()
-os.remove(tmp)
-os.execute("mkdir -p '" .. tmp .. "'")
-
-local function rel_err(a, b)
-  local d = a:reshape(-1) - b:reshape(-1)
-  local nb = (b * b):sum():sqrt():item()
-  return (d * d):sum():sqrt():item() / math.max(nb, 1e-30)
-end
+local tmp = check.tmpdir()
+local rel_err = check.rel_err
 
 local HF = { model_type = 'qwen2', vocab_size = 67, hidden_size = 32, intermediate_size = 56, num_hidden_layers = 2,
              num_attention_heads = 4, num_key_value_heads = 2, rms_norm_eps = 1e-5, rope_theta = 1000,

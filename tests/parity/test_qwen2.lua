@@ -12,15 +12,8 @@ local c = check.new('test_qwen2')
 local python = os.getenv('EMPO_PYTHON') or '/usr/bin/python3'
 local TOL = 1e-4
 
-local tmp = os.tmpname()
-os.remove(tmp)
-os.execute("mkdir -p '" .. tmp .. "'")
-
-local function rel_err(a, b)
-  local d = a:reshape(-1) - b:reshape(-1)
-  local nb = (b * b):sum():sqrt():item()
-  return (d * d):sum():sqrt():item() / math.max(nb, 1e-30)
-end
+local tmp = check.tmpdir()
+local rel_err = check.rel_err
 
 local cases = {
   { name = 'qwen2 GQA untied', cfg = { model_type = 'qwen2', num_attention_heads = 4, num_key_value_heads = 2 } },

@@ -161,6 +161,13 @@ function M.empo(args, env)
   return out, tonumber(out:match('rc=(%d+)%s*$'))
 end
 
+-- ||a - b|| / ||b|| over every element (the oracle tests' measure)
+function M.rel_err(a, b)
+  local d = a:reshape(-1) - b:reshape(-1)
+  local nb = (b * b):sum():sqrt():item()
+  return (d * d):sum():sqrt():item() / math.max(nb, 1e-30)
+end
+
 -- A new empty directory under the system's temporary folder (the caller removes it).
 function M.tmpdir()
   local dir = os.tmpname()

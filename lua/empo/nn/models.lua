@@ -177,9 +177,11 @@ function M.load_bf16(dir, cfg, opts)
     end
   end
   if #extra > 0 and opts.strict ~= false then
+    f:close()
     table.sort(extra)
     error(format('%s: %d unexpected tensor(s): %s', dir, #extra, table.concat(extra, ', ', 1, math.min(#extra, 8))), 2)
   end
+  f:close()      -- (views of the file keep its mapping; converted tensors need none: its pages go)
   model:adopt_state(weights, { source = dir })
   return model
 end

@@ -227,8 +227,8 @@ local function place(cfg, schema, key, source)
     local child = fields and fields[part]
     if not child and not (s and s.open) then return nil, unknown(source, path, part, fields or {}) end
     if i == #parts then return t, part, child end
-    if type(t[part]) ~= 'table' then
-      if t[part] ~= nil or not (child and child.fields) then
+    if type(t[part]) ~= 'table' then   -- (a boolean table-or-switch, like a recipe's lora, becomes a table)
+      if (t[part] ~= nil and type(t[part]) ~= 'boolean') or not (child and child.fields) then
         return nil, format("%s: setting '%s' is not a table (no '%s' under it)", source, path .. part, parts[i + 1])
       end
       t[part] = {}
