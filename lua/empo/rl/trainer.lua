@@ -55,6 +55,14 @@ local function lora_settings(r)
   return r.lora == true and {} or r.lora
 end
 
+-- true when the settings name an adapter directory and nothing else (its
+-- adapter_config.json then says rank, alpha and targets)
+local function only_from(lo)
+  if lo.from == nil then return false end
+  for k in pairs(lo) do if k ~= 'from' then return false end end
+  return true
+end
+
 -- The policy: the model directory's (in bf16 under LoRA: the frozen base),
 -- with the recipe's adapters on it (a lora.from directory's, when given).
 local function load_model(r)
@@ -66,10 +74,8 @@ local function load_model(r)
     m = loaded
   end
   if lo then
-    local only_from = lo.from ~= nil
-    for k in pairs(lo) do if k ~= 'from' then only_from = false end end
     local ok, err = pcall(function()
-      if not only_from then lora.apply(m, lo) end
+      if not only_from(lo) then lora.apply(m, lo) end
       if lo.from then lora.load(m, lo.from) end   -- (the adapter's settings; checked against any given)
     end)
     if not ok then error('lora: ' .. tostring(err):gsub('^lora: ', ''), 0) end
@@ -125,7 +131,7 @@ function Trainer:memory_plan()
   local frozen, why = nil, nil
   local kl, drift = r.loss.options.kl > 0, r.guard.on and r.guard.drift > 0
   local lo = lora_settings(r)
-  if lo and lo.from and next(lo, next(lo)) == nil then lo = lora.read_config(lo.from) end   -- (the adapter's rank)
+  if lo and only_from(lo) then lo = lora.read_config(lo.from) end   -- (the adapter's rank)
   if (kl or drift) and not lo then                               -- (LoRA's reference is its base: no copy)
     frozen = r.frozen_dtype
     why = kl and drift and 'KL reference, guard drift' or kl and 'KL reference' or 'guard drift'
