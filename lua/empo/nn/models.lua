@@ -166,8 +166,20 @@ function M.load_bf16(dir, cfg, opts)
   local weights = {}
   for _, p in ipairs(model:named_parameters()) do
     if f:has(p.name) then
-      local want = p.tensor:dim() == 2 and 'bf16' or 'f32'
-      weights[p.name] = f:get(p.name, f:info(p.name).dtype ~= want and want or nil)   -- nil: the file's, no copy
+      -- a bf16 matrix is taken as a view of the mapped file; everything else is converted or copied, so
+      -- that no small view keeps a converted file's pages mapped
+      local matrix = p.tensor:dim() == 2
+      local want = matrix and 'bf16' or 'f32'
+      local same = f:info(p.name).dtype == want
+      if matrix and same then
+        weights[p.name] = f:get(p.name)
+      elseif same then
+        local view = f:get(p.name)
+        weights[p.name] = view:clone()
+        view:free()
+      else
+        weights[p.name] = f:get(p.name, want)
+      end
     end
   end
   local extra = {}
