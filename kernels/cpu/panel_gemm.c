@@ -13,7 +13,7 @@
 #include "kernels/panel_gemm.h"
 #include "vec_math.h"
 
-enum { R = EMPO_PANEL_STRIP, L = EMPO_PANEL, LINE = 16 /* floats per cache line */, WIDEN_DEPTH = 2048 };
+enum { R = EMPO_PANEL_STRIP, L = EMPO_PANEL, LINE = 16 /* floats per cache line */, WIDEN_DEPTH = 10240 };
 
 void empo_k_panel_pack(float *xp, const float *x, int64_t M, int64_t K, int64_t ldx, int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; p++) {
@@ -253,7 +253,10 @@ static inline __attribute__((always_inline)) void strips(const float *xp, int64_
     /* bf16 at depths up to WIDEN_DEPTH: each strip widened once into f32
      * on the stack and read by the f32 tile from there (the widening then
      * costs once per strip, not once per panel); deeper ones widen in the
-     * registers */
+     * registers, where on AVX2 the mask and the pair leave too few of the
+     * 16 registers for the 12 accumulators (spilled: 2-4x slower). 10240
+     * covers Qwen2.5-1.5B's MLP (8960): a 240 KB strip, within the
+     * threads' stacks and L2. */
     const int buffered = bf16 && K <= WIDEN_DEPTH;
     float widened[buffered ? R * K : 1];
     const void *wf[R];   /* its rows, where the tile reads them */
@@ -291,8 +294,17 @@ static inline __attribute__((always_inline)) void strips(const float *xp, int64_
                 continue;
             }
 #endif
-            if (M - p * L > 8) tile(c, ws, xp + p * K * L, K, pf, npf, 1, bf16 && !buffered);
-            else tile(c, ws, xp + p * K * L, K, pf, npf, 0, bf16 && !buffered);
+            /* constant flags at each call: every inlined tile holds one loop, whose 12 accumulators GCC
+             * then keeps in the 16 AVX2 registers (a runtime flag inlined both loops, and it spilled
+             * them to the stack: the bf16 decoder ran 4x slower than the f32 one at 0.5B) */
+            const int wide = M - p * L > 8;
+            if (bf16 && !buffered) {
+                if (wide) tile(c, ws, xp + p * K * L, K, pf, npf, 1, 1);
+                else tile(c, ws, xp + p * K * L, K, pf, npf, 0, 1);
+            } else {
+                if (wide) tile(c, ws, xp + p * K * L, K, pf, npf, 1, 0);
+                else tile(c, ws, xp + p * K * L, K, pf, npf, 0, 0);
+            }
             epilogue(lin, glu, c, n, nr, p);
         }
     }

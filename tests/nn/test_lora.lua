@@ -115,6 +115,25 @@ do
   c.raises(function() lora.load(m2, tmp .. '/good') end, 'rank 16')
 end
 
+-- ---- dropout: on the adapter's input, in training only ----
+do
+  local m = empo.models.new(hf(), 6)
+  lora.apply(m, { rank = 2, alpha = 2, dropout = 0.5, targets = { 'q_proj' } })
+  perturb(m, 2)
+  local ids = empo.tensor({ { 1, 2, 3, 4, 5, 6 } }, 'i64')
+  local a = empo.no_grad(function() return m(ids) end)
+  local b = empo.no_grad(function() return m(ids) end)
+  c.ok((a - b):abs():max():item() > 0, 'dropout: two training-mode forwards differ')
+  m:eval()
+  local e1 = empo.no_grad(function() return m(ids) end)
+  local e2 = empo.no_grad(function() return m(ids) end)
+  c.eq((e1 - e2):abs():max():item(), 0, 'dropout: eval mode is deterministic')
+  for l = 1, m.config.num_hidden_layers do m.model.layers:at(l).self_attn.q_proj.dropout = 0 end
+  m:train()
+  local plain = empo.no_grad(function() return m(ids) end)
+  c.eq((plain - e1):abs():max():item(), 0, 'dropout: eval mode is the adapter without dropout')
+end
+
 -- ---- bf16 loading keeps one bf16 model ----
 do
   local dir = tmp .. '/bf16load'

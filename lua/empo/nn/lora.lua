@@ -72,7 +72,7 @@ end })
 -- x with each element zeroed with probability p and the rest scaled by
 -- 1/(1-p) (inverted dropout), from the adapter's generator
 local function dropout(x, p, gen)
-  local keep = gen:rand(unpack(x:size())):ge(p):float()
+  local keep = gen:rand(unpack(x:size())):lt(1 - p):float()
   return x * keep * (1 / (1 - p))
 end
 
