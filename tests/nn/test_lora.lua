@@ -152,8 +152,8 @@ do
   local dir = tmp .. '/policy'
   local corpus = {}
   for i = 1, 40 do corpus[i] = string.format('%d plus %d is %d.', i, i + 1, 2 * i + 1) end
-  local tok = check.tiny_tokenizer(corpus)
-  empo.models.new(hf({ vocab_size = tok.vocab_size }), 4):save_pretrained(dir)
+  empo.models.new(hf({ vocab_size = 300 }), 4):save_pretrained(dir)
+  local tok = check.tiny_tokenizer(corpus, { out = dir })          -- (its tokenizer.json beside the model)
   local function recipe(over)
     local r = {
       model = dir, tokenizer = tok,
@@ -223,6 +223,21 @@ do
     for name, v in pairs(lora.state(t3.model)) do w3 = math.max(w3, (v - want[name]):abs():max():item()) end
     c.eq(w3, 0, 'lora.from: the adapter\'s weights')
     c.raises(function() empo.rl.trainer(recipe({ lora = { from = saved, rank = 4 }, name = '', save_every = 0 })) end, 'rank')
+    -- the commands: empo merge (a plain checkpoint of base + adapter), empo eval adapter=
+    local q = function(x) return "'" .. x .. "'" end
+    local out, rc = check.empo(table.concat({ 'merge', q(dir), q(saved), q(tmp .. '/merged') }, ' '))
+    c.eq(rc, 0, 'empo merge runs: ' .. out)
+    local merged = empo.models.from_pretrained(tmp .. '/merged')
+    local ids = empo.tensor({ { 3, 4, 5, 6, 7 } }, 'i64')
+    local e = check.rel_err(empo.no_grad(function() return merged(ids) end),
+                            empo.no_grad(function() return t3.model(ids) end))
+    -- (the trained policy ran on the bf16 base; the merge reads the file's f32 base: bf16 rounding apart)
+    c.ok(e < 2e-2, string.format('the merged checkpoint computes the adapted model (rel err %.1e)', e))
+    c.ok(empo.fs.exists(tmp .. '/merged/tokenizer.json'), 'empo merge copies the base\'s tokenizer')
+    out, rc = check.empo(table.concat({ 'merge', q(dir), q(saved), q(tmp .. '/merged') }, ' '))
+    c.ok(rc == 1 and out:find('holds a model already', 1, true), 'empo merge refuses an existing model directory')
+    out, rc = check.empo(table.concat({ 'merge', q(dir), q(tmp .. '/nowhere'), q(tmp .. '/merged2') }, ' '))
+    c.ok(rc == 1 and out:find('adapter_config.json not found', 1, true), 'empo merge names a missing adapter: ' .. out)
   end
   c.raises(function() empo.rl.trainer(recipe({ lora = { rank = 0 }, name = '', save_every = 0 })) end, 'lora.rank')
   local R = require 'empo.rl.recipe'

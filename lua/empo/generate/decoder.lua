@@ -36,7 +36,7 @@ function M.new(model, cache, ids_t, o)
     local copies = o.bf16_weights and M.bf16_copies(spec) or nil
     local d, note = M.c(model, spec, cache, ids_t)
     if d then
-      d.copies = copies
+      d.copies, d.weights = copies, spec.head:dtype()   -- (bf16: copies, or a LoRA run's frozen base)
       return d
     end
     M.free_copies(copies)

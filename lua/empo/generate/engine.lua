@@ -65,7 +65,7 @@ function Engine.new(model, tok, prompts, o)
   -- stats.decode: 'c' or 'lua'; decode_note: why the C decoder refused the model
   e.decoder, e.stats.decode_note = decoder.new(model, cache, e.ids_t, o)
   e.stats.decode = e.decoder.kind
-  e.stats.weights = e.decoder.copies and 'bf16' or 'f32'   -- what the decode steps read
+  e.stats.weights = e.decoder.weights or 'f32'   -- what the decode steps read
   return e
 end
 
