@@ -58,7 +58,8 @@ local function mean_row(label, rs)
 end
 
 local NAMES = { math = 'EMPO', grpo_gold = 'GRPO, gold answers', ttrl = 'majority vote (TTRL)',
-                intuitor = 'self-certainty (Intuitor)', random_reward = 'random reward', rent = 'neg. entropy (RENT)' }
+                intuitor = 'self-certainty (Intuitor)', random_reward = 'random reward', rent = 'neg. entropy (RENT)',
+                math_lora = 'EMPO, LoRA rank 16' }
 M.NAMES = NAMES
 
 -- The Markdown section for results = { base, runs = { method = { r... } }, methods, seeds, cfg, cpu, threads }.
