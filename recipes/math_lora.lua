@@ -12,5 +12,5 @@ return empo.recipe_from(here .. 'math.lua', {
   name = 'math_lora',
   lora = { rank = 16, alpha = 32, dropout = 0,
            targets = { 'q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj' } },
-  optim = { lr = 3e-4, clip_grad = 1.0 },    -- (chosen on data/arith/valid.jsonl over 1e-4 and 1e-3: docs/results.md#lora)
+  optim = { lr = 3e-4, clip_grad = 1.0 },    -- (chosen on data/arith/valid.jsonl over 1e-4 and 1e-3: docs/results_lora.md)
 })
