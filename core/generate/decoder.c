@@ -10,7 +10,8 @@
 #include "kernels/kernels.h"
 #include "kernels/team.h"
 
-enum { WEIGHTS = 17 + 2 * EMPO_LORA_SLOTS };   /* tensors per layer in empo_decoder_layer_spec */
+/* tensors per layer in empo_decoder_layer_spec: norms, projections, biases and caches; then the adapters' */
+enum { PLAIN = 17, WEIGHTS = PLAIN + 2 * EMPO_LORA_SLOTS };
 #define MAX_ROWS ((int64_t)1 << 20)   /* tokens of a prefill, rows of a step: units of the work shares */
 
 struct empo_decoder {
@@ -173,10 +174,10 @@ int empo_decoder_new(empo_decoder **out, const empo_decoder_spec *s, int64_t max
     for (int i = 0; i < 3; i++) empo_tensor_retain(d->held[d->nheld++] = top[i]);
     for (int64_t l = 0; l < m.L; l++) {
         const empo_decoder_layer_spec *y = &s->layer[l];
-        empo_tensor *all[17] = {y->input_norm, y->post_norm, y->q, y->q_bias, y->k, y->k_bias, y->v,
+        empo_tensor *all[PLAIN] = {y->input_norm, y->post_norm, y->q, y->q_bias, y->k, y->k_bias, y->v,
                                      y->v_bias, y->o, y->o_bias, y->gate, y->up, y->down, y->prompt_k,
                                      y->prompt_v, y->own_k, y->own_v};
-        for (int i = 0; i < 17; i++)
+        for (int i = 0; i < PLAIN; i++)
             if (all[i]) empo_tensor_retain(d->held[d->nheld++] = all[i]);
         empo_decode_lora lora[EMPO_LORA_SLOTS] = {{0}};
         for (int i = 0; i < EMPO_LORA_SLOTS; i++) {

@@ -232,7 +232,8 @@ end
 -- adapter's A and B by projection slot: q k v o gate up down = 0 .. 6),
 -- or nil when the model is not the stock one with stock adapters: the
 -- sampler then runs the Lua model. Set on each model apply() adapts.
-local SLOT = { q_proj = 0, k_proj = 1, v_proj = 2, o_proj = 3, gate_proj = 4, up_proj = 5, down_proj = 6 }
+local SLOT = {}
+for i, name in ipairs(M.ALL) do SLOT[name] = i - 1 end   -- (M.ALL is in the decoder's EMPO_LORA_* order)
 local stock_forward = LoraLinear.forward
 
 function M.decoder_spec(model)
