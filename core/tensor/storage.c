@@ -30,8 +30,11 @@ static struct {
     pthread_mutex_t lock;
     free_block *lists[N_CLASSES];
     int64_t live, cached, peak, limit;
+    int64_t total_limit;   /* bound on live + cached; 0: none */
     int64_t live_tensors;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .limit = -1};
+
+static void trim_cache(int64_t keep);
 
 /* class of n bytes and that class's block size; blocks start at 256 bytes
  * so every block is a multiple of the alignment (aligned_alloc needs it) */
@@ -105,6 +108,10 @@ static void *block_get(size_t nbytes, size_t *capacity) {
         }
     pool.live += (int64_t)block;
     if (pool.live > pool.peak) pool.peak = pool.live;
+    /* a miss takes fresh memory: parked blocks of other sizes go back
+     * first where keeping them would pass the bound on live + cached */
+    if (!b && pool.total_limit > 0 && pool.live + pool.cached > pool.total_limit)
+        trim_cache(pool.total_limit - pool.live);
     pthread_mutex_unlock(&pool.lock);
     if (!b) {
         b = sys_alloc(block);
@@ -373,6 +380,15 @@ int64_t empo_mem_set_cache_limit(int64_t bytes) {
     const int64_t prev = cache_limit();
     pool.limit = bytes > 0 ? bytes : 0;
     trim_cache(pool.limit);
+    pthread_mutex_unlock(&pool.lock);
+    return prev;
+}
+
+int64_t empo_mem_set_total_limit(int64_t bytes) {
+    pthread_mutex_lock(&pool.lock);
+    const int64_t prev = pool.total_limit;
+    pool.total_limit = bytes > 0 ? bytes : 0;
+    if (pool.total_limit && pool.live + pool.cached > pool.total_limit) trim_cache(pool.total_limit - pool.live);
     pthread_mutex_unlock(&pool.lock);
     return prev;
 }

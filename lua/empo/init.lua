@@ -194,6 +194,9 @@ function empo.empty_cache() C.empo_mem_empty_cache() end
 -- Bounds the allocator's host cache at bytes (what it holds past that is
 -- freed now); returns the previous bound.
 function empo.set_cache_limit(bytes) return tonumber(C.empo_mem_set_cache_limit(bytes)) end
+-- Bounds live + cached bytes together (0: none): a request the cache cannot
+-- serve first gives parked blocks back until both fit. Returns the previous bound.
+function empo.set_total_limit(bytes) return tonumber(C.empo_mem_set_total_limit(bytes)) end
 
 -- Escape hatches for other modules: the raw binding and handle wrapping.
 empo.ffi = E

@@ -3,8 +3,9 @@
 -- of a tiny model against the model itself; the plan of recipes/math.lua
 -- at that shape (plain micro-batches under 11.7 GB, checkpointing when one
 -- row does not fit, a refusal naming the largest item and what helps);
--- the trainer refusing before it loads the model, and its update using
--- the plan's micro-batches.
+-- the bounds it sets on the allocator while a run lasts; the trainer
+-- refusing before it loads the model, and its update using the plan's
+-- micro-batches.
 local empo = require 'empo'
 local check = require 'check'
 local memory = require 'empo.rl.memory'
@@ -56,6 +57,15 @@ local tok = check.tiny_tokenizer(texts)
 local cfg = check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 128 }
 local model = empo.models.new(cfg, 2)
 local data = empo.data.list({ 'what is 1+1?', 'what is 2+2?' })
+-- While a run lasts the plan bounds the allocator's cache and, with the live
+-- bytes, its whole footprint at memory_gb; closing puts both back.
+local cache0, total0 = empo.set_cache_limit(1 * 2 ^ 30), empo.set_total_limit(0)
+local restore = memory.apply(p)
+c.eq(empo.set_total_limit(0), math.floor(p.budget), 'the run\'s footprint is bounded at memory_gb')
+c.eq(empo.set_cache_limit(1 * 2 ^ 30), math.max(p.update - p.grads, p.sampling), 'the cache at one phase\'s transients')
+restore()
+c.eq(empo.set_total_limit(total0), 0, 'restore puts the footprint bound back')
+c.eq(empo.set_cache_limit(cache0), 1 * 2 ^ 30, 'restore puts the cache bound back')
 local loaded = false
 local T = require('empo.rl.trainer')
 T.before_model_load = function() loaded = true end

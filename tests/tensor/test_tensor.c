@@ -140,11 +140,43 @@ static void test_allocator_reuse(void) {
     CHECK(empo_mem_cached_bytes() == 0);
 }
 
+/* With live + cached bounded, a request the cache cannot serve gives the
+ * parked blocks of other sizes back before it takes fresh memory. */
+static void test_allocator_total_limit(void) {
+    const char *limit = getenv("EMPO_CACHE_LIMIT_MB");
+    if (limit && atoll(limit) == 0) return;
+    const int64_t mb = 1 << 20;
+    empo_mem_empty_cache();
+    const int64_t live0 = empo_mem_live_bytes();
+    int64_t small = 3 * mb / 8, big = 5 * mb / 8;   /* f32: 1.5 MB, 2.5 MB (more than a class apart) */
+    empo_tensor *a = NULL, *b = NULL;
+    CHECK(empo_mem_set_total_limit(live0 + 3 * mb) == 0);
+    CHECK_OK(empo_tensor_empty(&a, 1, &small, EMPO_F32));
+    empo_tensor_release(a);
+    CHECK(empo_mem_cached_bytes() >= 3 * mb / 2);        /* parked: it fits the bound */
+    CHECK_OK(empo_tensor_empty(&a, 1, &small, EMPO_F32));  /* served from the cache */
+    CHECK(empo_mem_cached_bytes() == 0);
+    empo_tensor_release(a);
+    CHECK_OK(empo_tensor_empty(&b, 1, &big, EMPO_F32));     /* a miss past the bound */
+    CHECK(empo_mem_cached_bytes() == 0);
+    CHECK(empo_mem_live_bytes() - live0 >= 5 * mb / 2);   /* live bytes are never refused */
+    empo_tensor_release(b);
+    CHECK(empo_mem_set_total_limit(0) == live0 + 3 * mb);
+    empo_mem_empty_cache();
+    CHECK_OK(empo_tensor_empty(&a, 1, &small, EMPO_F32));
+    empo_tensor_release(a);
+    CHECK_OK(empo_tensor_empty(&b, 1, &big, EMPO_F32));     /* no bound: both stay parked */
+    empo_tensor_release(b);
+    CHECK(empo_mem_cached_bytes() >= 4 * mb);
+    empo_mem_empty_cache();
+}
+
 int main(void) {
     test_views();
     test_view_errors();
     test_copy_and_dtypes();
     test_allocator_reuse();
+    test_allocator_total_limit();
     CHECK(empo_live_tensors() == 0);
     return check_finish("test_tensor");
 }

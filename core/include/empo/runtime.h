@@ -52,6 +52,13 @@ void empo_mem_empty_cache(void);
  * EMPO_CACHE_LIMIT_MB, else 4096 MB. A memory plan sets it (empo.rl.memory):
  * cached blocks count in the process's resident memory. */
 int64_t empo_mem_set_cache_limit(int64_t bytes);
+/* Bounds live + cached host bytes together (0: no bound, the default):
+ * before a request that the cache cannot serve takes fresh memory, parked
+ * blocks go back to the system until the two fit under it again. Live
+ * bytes themselves are never refused. Returns the previous bound. A
+ * memory plan sets it to memory_gb, so a cache of blocks of other sizes
+ * cannot carry a phase past its plan. */
+int64_t empo_mem_set_total_limit(int64_t bytes);
 /* A device's pool (EMPO_CUDA): bytes held by live tensors there, parked in
  * its cache, their high-water mark, and how many blocks were ever asked of
  * the device (steady when a step allocates nothing new). empty_cache and

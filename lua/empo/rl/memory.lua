@@ -157,16 +157,20 @@ end
 -- What the plan asks of the runtime while the run lasts: the allocator
 -- keeps at most one phase's transient blocks cached (past that they go back to the
 -- system; the trainer also empties the cache between the phases, so one
--- phase's blocks are never held in the other), and the collector runs once
+-- phase's blocks are never held in the other), cached and live bytes
+-- together stay under memory_gb (a cache of blocks of other sizes would
+-- otherwise carry a phase past its plan), and the collector runs once
 -- plan.slack is garbage (a boxed tensor is freed when Lua collects its
 -- box; with gigabytes of weights live, the default 1.5x rule would let
 -- gigabytes of dead activations wait). Returns a function that puts both back.
 function M.apply(plan)
   local empo = require 'empo'
   local limit = empo.set_cache_limit(math.max(plan.update - plan.grads, plan.sampling))
+  local total = empo.set_total_limit(math.floor(plan.budget))
   local factor, min_bytes = empo.gc_policy(1.0, plan.slack)
   return function()
     empo.set_cache_limit(limit)
+    empo.set_total_limit(total)
     empo.gc_policy(factor, min_bytes)
   end
 end
