@@ -20,6 +20,8 @@ PACKAGES="build-essential cmake pkg-config luajit libluajit-5.1-dev libdnnl-dev 
 libedit-dev libpcre2-dev libutf8proc-dev"
 if [ "$RUNTIME" = 0 ]; then
   PACKAGES="$PACKAGES python3-torch python3-numpy libopenblas0-openmp python3-sympy"
+  # several processes: the MPI backend and its tests (tests/dist/)
+  PACKAGES="$PACKAGES openmpi-bin libopenmpi-dev"
   # the tokenizer tests' oracles run on Node.js: Debian's nodejs and npm unless
   # a node and npm are already installed (from any source)
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

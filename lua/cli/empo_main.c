@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "empo/runtime.h"
+#include "empo/dist.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -471,5 +472,7 @@ int main(int argc, char **argv)
                 rc = 1;
         }
     }
+    /* under mpirun: leave the job cleanly, or stop every rank on a failure */
+    empo_dist_end(rc);
     return rc;
 }

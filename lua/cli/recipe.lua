@@ -22,8 +22,9 @@ local function main(t, args)
   local trainer = trainer_mod.new(t, list, arg and arg[0])
   local evalset = trainer.recipe.eval
   local eval_mod = require 'empo.rl.eval'
-  local function report(when)
+  local function report(when)                          -- (under mpirun: every rank evaluates its share, rank 0 says)
     local r = trainer:eval(evalset)
+    if not trainer.is_main then return r end
     print(when .. eval_mod.table(r))
     print(string.rep(' ', #when) .. eval_mod.diagnosis(r))
     io.stdout:flush()
@@ -33,7 +34,7 @@ local function main(t, args)
   trainer:run()
   if trainer.stopped then trainer:close(); return trainer, empo.stop.exit_status(trainer.stopped) end
   if evalset then report('after:  ') end
-  if trainer.run_dir then print('run written to ' .. trainer.run_dir .. '/ (model: ' .. trainer:save() .. ')') end
+  if trainer.run_dir then print('run written to ' .. trainer.run_dir .. '/ (model: ' .. trainer:save() .. ')') end   -- (rank 0's)
   trainer:close()
   return trainer, 0
 end

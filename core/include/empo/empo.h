@@ -4,7 +4,8 @@
  * (differentiable operations and fused transformer kernels), rng (Philox),
  * optim (AdamW, grad norm), runtime (threads, memory, version), safetensors
  * (checkpoint files), files (atomic writes, mkdir -p), cluster (answer extraction, math equivalence, semantic
- * entropy), sample (per-token sampling math, KV-cache rows).
+ * entropy), sample (per-token sampling math, KV-cache rows), dist (ranks,
+ * collectives, the gradients' reduction).
  *
  * The declarations are FFI-clean (no macros in declarations, no varargs,
  * no struct by value) so that lua/empo/cdef.lua is generated from them. */
@@ -23,4 +24,5 @@
 #include "empo/cluster.h"
 #include "empo/sample.h"
 #include "empo/decoder.h"
+#include "empo/dist.h"
 #endif

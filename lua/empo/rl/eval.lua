@@ -12,8 +12,9 @@
 --
 -- Answers are extracted and compared with the recipe's extraction and
 -- clustering (default: empo.cluster.extract and empo.cluster.math), so the
--- grader is the same one that clusters the training groups. This module
--- does not train.
+-- grader is the same one that clusters the training groups. Under mpirun
+-- the ranks share the questions and every rank gets the whole result.
+-- This module does not train.
 local empo = require 'empo'
 
 local format = string.format
@@ -55,31 +56,43 @@ function M.run(model, tok, dataset, opts)
     if r.answer == nil then error(format('eval: question %d has no gold answer', i), 2) end
     prompts[i], golds[i] = render(opts.prompt, r.question), r.answer
   end
+  -- under mpirun each rank answers a contiguous share (completions depend on
+  -- the prompt and seed only), and every rank gathers every question's result
+  local dist = require 'empo.run.dist'
+  local first, last = 1, #records
+  if dist.size() > 1 then
+    first, last = math.floor(#records * dist.rank() / dist.size()) + 1, math.floor(#records * (dist.rank() + 1) / dist.size())
+  end
+  local mine = {}
+  for i = first, last do mine[#mine + 1] = prompts[i] end
   local settings = { max_new_tokens = opts.max_new_tokens or 128, stop = opts.stop, seed = opts.seed or 0 }
-  local greedy = empo.sample.generate(model, tok, prompts, { n = 1, temperature = 0, max_new_tokens = settings.max_new_tokens,
-                                                            stop = settings.stop })
-  local sampled = empo.sample.generate(model, tok, prompts, { n = k, temperature = opts.temperature or 1.0,
-                                                             top_p = opts.top_p or 1.0, top_k = opts.top_k or 0,
-                                                             min_p = opts.min_p or 0,
-                                                             max_new_tokens = settings.max_new_tokens,
-                                                             stop = settings.stop, seed = settings.seed })
-  local per = { greedy = {}, avg = {}, maj = {}, pass = {}, boxed = {}, answered = {}, entropy = {} }
-  local wrong = { n = 0, gold_plurality = 0, wrong_share = 0 }   -- over the questions greedy gets wrong
-  local details = opts.details and {} or nil
-  for i = 1, #records do
+  local greedy, sampled = {}, {}
+  if #mine > 0 then
+    greedy = empo.sample.generate(model, tok, mine, { n = 1, temperature = 0, max_new_tokens = settings.max_new_tokens,
+                                                      stop = settings.stop })
+    sampled = empo.sample.generate(model, tok, mine, { n = k, temperature = opts.temperature or 1.0,
+                                                       top_p = opts.top_p or 1.0, top_k = opts.top_k or 0,
+                                                       min_p = opts.min_p or 0,
+                                                       max_new_tokens = settings.max_new_tokens,
+                                                       stop = settings.stop, seed = settings.seed })
+  end
+  -- question i's result (q: its place in this rank's share)
+  local function score(i, q)
     local function right(a) return a ~= '' and equal(a, golds[i], records[i].question) and 1 or 0 end
-    local g_answer = extract(greedy[i].text)
-    per.greedy[i], per.boxed[i] = right(g_answer), g_answer ~= '' and 1 or 0
-    local answers, hits, answered = {}, 0, 0
+    local res = {}
+    local g_answer = extract(greedy[q].text)
+    res.greedy, res.boxed = right(g_answer), g_answer ~= '' and 1 or 0
+    local answers, texts, hits, answered = {}, {}, 0, 0
     for j = 1, k do
-      answers[j] = extract(sampled[(i - 1) * k + j].text)
+      texts[j] = sampled[(q - 1) * k + j].text
+      answers[j] = extract(texts[j])
       hits = hits + right(answers[j])
       if answers[j] ~= '' then answered = answered + 1 end
     end
-    per.avg[i], per.pass[i], per.answered[i] = hits / k, hits > 0 and 1 or 0, answered / k
+    res.avg, res.pass, res.answered = hits / k, hits > 0 and 1 or 0, answered / k
     local ids = empo.cluster.cluster(answers, cluster, records[i].question)
     local st = group_stats(ids)
-    per.entropy[i] = st.entropy
+    res.entropy = st.entropy
     -- whether each cluster is the gold answer's, its size, and the largest wrong one
     local is_gold, gold_size, best_wrong = {}, 0, 0
     for j = 1, k do
@@ -89,17 +102,28 @@ function M.run(model, tok, dataset, opts)
     for id, size in ipairs(st.sizes) do
       if is_gold[id] then gold_size = size elseif size > best_wrong then best_wrong = size end
     end
-    per.maj[i] = (st.largest > 0 and is_gold[st.largest]) and 1 or 0
-    if per.greedy[i] == 0 then
+    res.maj = (st.largest > 0 and is_gold[st.largest]) and 1 or 0
+    res.gold_plurality, res.wrong_share = gold_size > best_wrong and 1 or 0, best_wrong / k
+    if opts.details then res.details = { greedy = greedy[q].text, samples = texts, answers = answers, ids = ids } end
+    return res
+  end
+  local results = {}
+  for i = first, last do results[#results + 1] = score(i, i - first + 1) end
+  if dist.size() > 1 then
+    local all = {}
+    for _, part in ipairs(dist.gather(results)) do for _, res in ipairs(part) do all[#all + 1] = res end end
+    results = all
+  end
+  local per = { greedy = {}, avg = {}, maj = {}, pass = {}, boxed = {}, answered = {}, entropy = {} }
+  local wrong = { n = 0, gold_plurality = 0, wrong_share = 0 }   -- over the questions greedy gets wrong
+  local details = opts.details and {} or nil
+  for i, res in ipairs(results) do
+    for name, xs in pairs(per) do xs[i] = res[name] end
+    if res.greedy == 0 then
       wrong.n = wrong.n + 1
-      if gold_size > best_wrong then wrong.gold_plurality = wrong.gold_plurality + 1 end
-      wrong.wrong_share = wrong.wrong_share + best_wrong / k
+      wrong.gold_plurality, wrong.wrong_share = wrong.gold_plurality + res.gold_plurality, wrong.wrong_share + res.wrong_share
     end
-    if details then
-      local texts = {}
-      for j = 1, k do texts[j] = sampled[(i - 1) * k + j].text end
-      details[i] = { greedy = greedy[i].text, samples = texts, answers = answers, ids = ids }
-    end
+    if details then details[i] = res.details end
   end
   local out = { k = k, n = #records, se = {}, details = details }
   for name, xs in pairs(per) do

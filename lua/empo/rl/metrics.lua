@@ -55,9 +55,9 @@ function M.gold(groups, cluster)
 end
 
 -- The record of step s = { step, groups, stats (the sampler's), kept,
--- rounds, opt (update.optimize's), base_nll, lr, t0, t_sample, t_update },
--- r the recipe. A step whose positive-advantage completions are mostly
--- wrong is said on stderr.
+-- rounds, opt (update.optimize's), base_nll, lr, t0, t_sample, t_update,
+-- quiet }, r the recipe. A step whose positive-advantage completions are
+-- mostly wrong is said on stderr (unless quiet).
 function M.record(s, r)
   local groups, opt = s.groups, s.opt
   local rewards, entropies, clusters, answered = {}, {}, 0, 0
@@ -92,7 +92,7 @@ function M.record(s, r)
   }
   local gold = M.gold(groups, r.cluster)
   for k, v in pairs(gold) do rec[k] = v end
-  if gold.positive_correct and gold.positive_correct < 0.3 then
+  if gold.positive_correct and gold.positive_correct < 0.3 and not s.quiet then
     io.stderr:write(format('empo: step %d: only %.0f%% of the positive-advantage completions are right: the reward ' ..
                            'may be reinforcing wrong majorities\n', s.step, 100 * gold.positive_correct))
   end

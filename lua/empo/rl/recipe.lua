@@ -30,6 +30,7 @@ M.DEFAULTS = {
   optim = { lr = 1e-5, weight_decay = 0.0, clip_grad = 1.0, schedule = 'constant', warmup = 0, min_lr = 0 },
   guard = guard_mod.DEFAULTS,                  -- the collapse guard (empo.rl.guard); guard.on = true turns it on
   lora = false,                                -- LoRA adapters on a frozen bf16 base (empo.nn.lora): true or a table
+  dist = { reduce = 'fast', checksum_every = 10 },   -- several processes (empo.rl.data_parallel)
 }
 
 local function is_table(x) return type(x) == 'table' end
@@ -106,6 +107,7 @@ M.SCHEMA = S.fields{
     betas = S.optional(S.value('two numbers in [0, 1) (beta1, beta2)', two_betas)),
   },
   lora = lora_spec,
+  dist = S.fields{ reduce = S.string{ one_of = { 'fast', 'exact' } }, checksum_every = whole0 },
   guard = S.fields{
     on = S.boolean(), drift = nonneg, drift_min = nonneg, window = whole1, drift_rows = whole0, entropy = nonneg,
     collapsed = share, answer_drop = share, length_drift = nonneg, distinct = share, truncated = share,

@@ -89,14 +89,25 @@ end
 -- than that are kept and dynamic_sampling rounds remain, more questions
 -- (each round with its own seed). Returns groups, the sampler's stats,
 -- the kept count and the rounds.
+-- With several ranks (empo.rl.data_parallel) every rank takes the same
+-- questions, samples its share, and ends with every rank's groups.
+local function take_and_roll(self, n, seed_step)
+  local questions = self.data:take(n)
+  if not self.dp then return self:rollout(questions, seed_step) end
+  local mine = self:my_questions(questions)
+  local groups, stats = {}, { tokens = 0, seconds = 0 }
+  if #mine > 0 then groups, stats = self:rollout(mine, seed_step) end
+  return self:gather_groups(groups, stats)
+end
+
 function M.methods.sample_step(self, step)
   local r = self.recipe
-  local groups, stats = self:rollout(self.data:take(r.prompts_per_step), step)
+  local groups, stats = take_and_roll(self, r.prompts_per_step, step)
   local kept, rounds = 0, 0
   for _, g in ipairs(groups) do if g.keep then kept = kept + 1 end end
   while kept < r.prompts_per_step and rounds < r.dynamic_sampling do
     rounds = rounds + 1
-    local more = self:rollout(self.data:take(r.prompts_per_step - kept), step * 1000 + rounds)
+    local more = take_and_roll(self, r.prompts_per_step - kept, step * 1000 + rounds)
     for _, g in ipairs(more) do
       groups[#groups + 1] = g
       if g.keep then kept = kept + 1 end

@@ -75,11 +75,11 @@ end
 -- metrics.jsonl and samples.jsonl past the checkpoint (written before a
 -- kill) are dropped, a torn last line too (and said).
 function M.methods.resume(self)
-  local dir = self.rundir.path
+  local dir = self.run_path
   local ok, state = pcall(empo.train.load_checkpoint, dir, { model = self:saved_model(), optimizer = self.opt })
   if not ok then error('resume: ' .. tostring(state), 0) end
   local step = state and state.step or 0                       -- nothing saved yet: a fresh start
-  for _, f in ipairs({ 'metrics.jsonl', 'samples.jsonl' }) do
+  for _, f in ipairs(self.rundir and { 'metrics.jsonl', 'samples.jsonl' } or {}) do   -- (rank 0's files)
     local kept = self.rundir:trim(f, step)
     if f == 'metrics.jsonl' then for _, rec in ipairs(kept) do self.history[#self.history + 1] = rec end end
   end
@@ -156,7 +156,9 @@ function M.methods.stop_for(self, signal)
                 or self:checkpoint()
     where = 'checkpoint ' .. dir .. ' (a model directory: empo eval reads it); resume=true continues from it'
   end
-  io.stderr:write(string.format('empo: stopped by %s after step %d: %s\n', signal, self.step_count, where))
+  if self.is_main ~= false then   -- (under mpirun rank 0 saves and says)
+    io.stderr:write(string.format('empo: stopped by %s after step %d: %s\n', signal, self.step_count, where))
+  end
 end
 
 -- Saves the model (Hugging Face layout) and tokenizer to dir (default

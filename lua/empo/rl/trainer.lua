@@ -22,6 +22,7 @@
 --   empo.rl.metrics                     the step's record (and the gold answers' view of it)
 --   empo.rl.run_files, empo.run.rundir  the run directory: metrics, samples, checkpoints, resume
 --   empo.rl.guard                       the collapse guard
+--   empo.rl.data_parallel               several processes (mpirun): shards, gathers, the gradients' sum
 local empo = require 'empo'
 local recipe_mod = require 'empo.rl.recipe'
 local preflight = require 'empo.rl.preflight'
@@ -33,6 +34,8 @@ local memory = require 'empo.rl.memory'
 local metrics = require 'empo.rl.metrics'
 local run_files = require 'empo.rl.run_files'
 local lora = require 'empo.nn.lora'
+local data_parallel = require 'empo.rl.data_parallel'
+local dist = require 'empo.run.dist'
 local clock = require('empo.run.log').clock
 
 local type, error, format, pairs, ipairs, tostring = type, error, string.format, pairs, ipairs, tostring
@@ -41,7 +44,7 @@ local M = {}
 
 local Trainer = {}
 Trainer.__index = Trainer
-for _, part in ipairs({ rollout, update, run_files }) do      -- the rooms' methods are the trainer's
+for _, part in ipairs({ rollout, update, run_files, data_parallel }) do   -- the rooms' methods are the trainer's
   for k, f in pairs(part.methods) do Trainer[k] = f end
 end
 
@@ -100,10 +103,9 @@ function M.new(recipe, overrides, source)
   local r = recipe_mod.resolve(raw, overrides, source)
   local self = setmetatable({ recipe = r, source = source, step_count = 0, history = setmetatable({}, History) }, Trainer)
   self.data, r.eval, self.tok, self.model_config = preflight.check(r)
-  if r.name ~= '' then
-    self.rundir = rundir.open{ out = r.out, name = r.name, resume = r.resume, overwrite = r.overwrite }
-    r.name = self.rundir.name
-  end
+  self.dp = data_parallel.setup(r)
+  self.is_main = not self.dp or self.dp.rank == 0
+  if r.name ~= '' then self:claim_run_dir() end
   self.plan = self:memory_plan()                                 -- (refuses a run that cannot fit)
   if M.before_model_load then M.before_model_load(self) end     -- (a hook for the tests)
   self.model = load_model(r)
@@ -113,7 +115,9 @@ function M.new(recipe, overrides, source)
   self.opt = empo.optim.adamw{ params = self.params, lr = o.lr, weight_decay = o.weight_decay, betas = o.betas }
   self.lr_at = make_schedule(o, r.steps)
   if r.guard.on then
-    self.guard = guard_mod.new(r.guard, self.rundir and self.rundir.path .. '/guard')   -- (its snapshots' directory)
+    -- (its snapshots' directory; each rank keeps its own: the ranks' weights are equal)
+    local dir = self.run_path and self.run_path .. '/guard' .. (self.is_main and '' or '/rank-' .. self.dp.rank)
+    self.guard = guard_mod.new(r.guard, dir)
     -- the starting model, kept to score how far the samples drift from it (before a resume loads newer weights)
     if r.guard.drift > 0 then self.guard_base = self.reference or self:frozen_copy() end
   end
@@ -124,6 +128,23 @@ function M.new(recipe, overrides, source)
   end
   return self
 end
+-- The run directory: claimed by rank 0 (empo.run.rundir: the lock, an
+-- overwrite); the other ranks read it (a resume) once it is.
+function Trainer:claim_run_dir()
+  local r = self.recipe
+  if self.is_main then
+    local ok, err = pcall(function()
+      self.rundir = rundir.open{ out = r.out, name = r.name, resume = r.resume, overwrite = r.overwrite }
+    end)
+    if self.dp then dist.broadcast(ok and self.rundir.path or false) end
+    if not ok then error(err, 0) end
+    r.name, self.run_path = self.rundir.name, self.rundir.path
+  else
+    self.run_path = dist.broadcast(nil)
+    if not self.run_path then error('the run directory could not be claimed (rank 0 says why)', 0) end
+  end
+end
+
 -- The memory plan (empo.rl.memory) of this run, applied to the runtime
 -- (the allocator's cache and the collector: Trainer:close puts them back).
 function Trainer:memory_plan()
@@ -191,10 +212,11 @@ function Trainer:step()
   local opt = self:optimize(rows, step)
   local rec = metrics.record({ step = step, groups = groups, stats = stats, kept = kept, rounds = rounds, opt = opt,
                                base_nll = base_nll, lr = self.opt.lr, t0 = t0, t_sample = t_sample,
-                               t_update = clock() }, r)
+                               t_update = clock(), quiet = not self.is_main }, r)
   if self.guard then self:watch(rec) end
   self.last = { groups = groups, rows = rows, record = rec }
   self.history[#self.history + 1] = rec
+  self:check_lockstep(step)
   if type(r.log) == 'function' then r.log(rec, self) end
   return rec
 end
@@ -217,14 +239,15 @@ function Trainer:gold_metrics(groups) return metrics.gold(groups, self.recipe.cl
 function Trainer:watch(rec)
   local act = self.guard:observe(self, rec)
   if not act then return end
+  local stderr = self.is_main and io.stderr or { write = function() end }   -- (under mpirun rank 0 says it)
   if act.action == 'watch' then
-    io.stderr:write(format('empo: step %d: collapse guard (watching only): %s\n', rec.step, act.reason))
+    stderr:write(format('empo: step %d: collapse guard (watching only): %s\n', rec.step, act.reason))
   elseif act.action == 'rollback' then
-    io.stderr:write(format('empo: step %d: collapse guard: %s; rolled back to step %d, learning rate x%.3g\n',
+    stderr:write(format('empo: step %d: collapse guard: %s; rolled back to step %d, learning rate x%.3g\n',
                            rec.step, act.reason, act.to_step, act.lr_scale))
   else
     self.guard_stop = act
-    io.stderr:write(format('empo: step %d: collapse guard: %s; the run stops with the weights of step %d\n',
+    stderr:write(format('empo: step %d: collapse guard: %s; the run stops with the weights of step %d\n',
                            rec.step, act.reason, act.to_step))
   end
   rec.guard_reason, rec.guard_to_step = act.reason, act.to_step
@@ -235,16 +258,19 @@ end
 -- done, so resume=true continues from the last checkpoint (save_every).
 function Trainer:run()
   self:open_run()
-  if not self.plan_said then                       -- the plan, once, before the first step
+  if not self.plan_said and self.is_main then      -- the plan, once, before the first step
     io.stderr:write(memory.describe(self.plan), '\n')
     self.plan_said = true
   end
   self.stopped = nil
-  local bar = empo.logger.progress{ total = self.recipe.steps, every = 1,
+  local bar = empo.logger.progress{ total = self.recipe.steps, every = 1, quiet = not self.is_main,
                                  keys = { 'reward', 'entropy', 'kept', 'clip', 'tok/s' } }
   local every = self.recipe.save_every
   empo.stop.guard(function()
-    while self.step_count < self.recipe.steps and not empo.stop.requested() and not self.guard_stop do
+    local signal = nil
+    while self.step_count < self.recipe.steps and not self.guard_stop do
+      signal = self:stop_requested()                 -- (every rank's: they stop after the same step)
+      if signal then break end
       local rec = self:step()
       local ee = self.recipe.eval_every
       if ee > 0 and self.recipe.eval and rec.step % ee == 0 then   -- in-run evaluation: test accuracy in the metrics
@@ -259,7 +285,7 @@ function Trainer:run()
       end
     end
     bar:finish()
-    local signal = empo.stop.requested()
+    signal = signal or self:stop_requested()
     if signal then self:stop_for(signal) end
   end)
   return self.history

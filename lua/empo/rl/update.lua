@@ -25,19 +25,49 @@ local function trace(b)
 end
 
 -- The rows of the update: every completion of the kept groups.
--- (mask_truncated: completions cut at max_new_tokens are left out)
+-- (mask_truncated: completions cut at max_new_tokens are left out; a
+-- group another rank sampled gives rows marked remote: they count in the
+-- batch's totals, and that rank runs them)
 function M.rows(groups, mask_truncated)
   local rows = {}
   for _, g in ipairs(groups) do
     if g.keep then
       for k, c in ipairs(g.samples) do
         if #c.ids > 0 and not (mask_truncated and c.finish == 'length') then
-          rows[#rows + 1] = { prompt = g.prompt_ids, completion = c.ids, old = c.logprobs, adv = g.advantages[k] }
+          rows[#rows + 1] = { prompt = g.prompt_ids, completion = c.ids, old = c.logprobs, adv = g.advantages[k],
+                              remote = g.remote }
         end
       end
     end
   end
   return rows
+end
+
+-- The rows this process runs.
+local function own(rows)
+  local out = {}
+  for _, row in ipairs(rows) do if not row.remote then out[#out + 1] = row end end
+  return out
+end
+
+-- Index lists of rows packed into micro-batches; with exact gradients
+-- each group's rows (a run of one prompt) are packed on their own, so a
+-- micro-batch is the same whichever rank holds the group.
+local function pack(rows, budget, shared, per_group)
+  if not per_group then return logprob.micro_batches(rows, budget, shared) end
+  local out, first = {}, 1
+  for i = 1, #rows do
+    if i == #rows or rows[i + 1].prompt ~= rows[i].prompt then
+      local run = {}
+      for j = first, i do run[#run + 1] = rows[j] end
+      for _, idx in ipairs(logprob.micro_batches(run, budget, shared)) do
+        for k = 1, #idx do idx[k] = idx[k] + first - 1 end
+        out[#out + 1] = idx
+      end
+      first = i + 1
+    end
+  end
+  return out
 end
 
 -- [S, T] tensors of one micro-batch's old log-probs and advantages [S].
@@ -53,12 +83,15 @@ end
 
 -- The rows of each micro-batch of an update (lists of rows), and whether
 -- they run with shared prompts (recipe field shared_prompt).
-function M.methods.micro_batches(self, rows, model)
+-- (all_rows, when given, decides shared prompts: the whole batch's rows,
+-- so that every rank decides alike)
+function M.methods.micro_batches(self, rows, model, all_rows)
   local plan = self.plan
-  local shared = not (plan and plan.checkpoint) and logprob.use_shared(model or self.model, rows, self.recipe.shared_prompt)
+  local shared = not (plan and plan.checkpoint) and
+                 logprob.use_shared(model or self.model, all_rows or rows, self.recipe.shared_prompt)
   local out = {}
   local budget = plan and plan.micro_batch_tokens or self.recipe.micro_batch_tokens
-  for b, idx in ipairs(logprob.micro_batches(rows, budget, shared)) do
+  for b, idx in ipairs(pack(rows, budget, shared, self.dp and self.dp.exact)) do
     local sub = {}
     for k, i in ipairs(idx) do sub[k] = rows[i] end
     out[b] = { idx = idx, rows = sub }
@@ -77,8 +110,10 @@ function M.methods.logprob_opts(self, temperature, shared)
            head_chunk = self.plan and self.plan.head_chunk or nil }
 end
 
--- One pass of the policy update over rows; returns its loss statistics.
-function M.methods.update(self, rows)
+-- One pass of the policy update over rows (this rank runs its own; the
+-- loss is weighted by the whole batch's totals); returns its loss
+-- statistics, with the gradients summed over the ranks.
+function M.methods.update(self, all_rows)
   local r = self.recipe
   local temperature = r.sample.temperature > 0 and r.sample.temperature or 1.0
   local truncated = r.sample.top_p < 1 or r.sample.top_k > 0 or r.sample.min_p > 0 or
@@ -86,10 +121,11 @@ function M.methods.update(self, rows)
   -- bf16 sampling weights: the sampler's log-probs are of the rounded
   -- model, so the ratio's old side is recomputed here, in f32
   local rounded = r.sample.bf16_weights
-  local total_tokens, S = 0, #rows
-  for _, row in ipairs(rows) do total_tokens = total_tokens + #row.completion end
+  local total_tokens, S = 0, #all_rows
+  for _, row in ipairs(all_rows) do total_tokens = total_tokens + #row.completion end
+  local rows = own(all_rows)
   local agg = r.loss.options.agg
-  local batches, shared = self:micro_batches(rows)
+  local batches, shared = self:micro_batches(rows, nil, all_rows)
   local opts = self:logprob_opts(temperature, shared)
   if r.recompute_old or truncated or rounded then   -- the sampler's log-probs are of another distribution
     for _, b in ipairs(batches) do
@@ -98,7 +134,6 @@ function M.methods.update(self, rows)
       if self.plan then empo.collect() end
     end
   end
-  local sums = { clip_frac = 0, approx_kl = 0, kl = 0, loss = 0 }
   local with_kl = self.reference ~= nil
   local ref_opts = with_kl and self:logprob_opts(temperature, shared and logprob.can_share(self.reference))
   local grad_opts = self:logprob_opts(temperature, shared)
@@ -117,18 +152,25 @@ function M.methods.update(self, rows)
     ;(value * weight):backward()
     return v, st, weight
   end
+  local parts = {}                    -- each micro-batch's share of the statistics, summed below in order
   for _, b in ipairs(batches) do
     local v, st, weight = micro_batch(b)
     -- the forward's activations live in Lua boxes until the collector runs: free them now, not
     -- in the next micro-batch (with gigabytes of weights live, no pressure rule would soon)
     if self.plan then empo.collect() end
     if TRACE then trace(b) end
-    if not weight then return { nonfinite = true, tokens = total_tokens, clip_frac = 0, approx_kl = 0 } end
-    sums.loss = sums.loss + v * weight
-    sums.clip_frac = sums.clip_frac + st.clip_frac * st.tokens
-    sums.approx_kl = sums.approx_kl + st.approx_kl * st.tokens
-    if with_kl then sums.kl = sums.kl + st.kl * st.tokens end
+    if not weight then parts[#parts + 1] = { nonfinite = true }; break end
+    self:fold_gradients()
+    parts[#parts + 1] = { v * weight, st.clip_frac * st.tokens, st.approx_kl * st.tokens, with_kl and st.kl * st.tokens or 0 }
   end
+  local sums = { loss = 0, clip_frac = 0, approx_kl = 0, kl = 0 }
+  for _, p in ipairs(self:gather_list(parts)) do      -- (every rank's, in the batch's order)
+    if p.nonfinite then sums.nonfinite = true; break end
+    sums.loss, sums.clip_frac = sums.loss + p[1], sums.clip_frac + p[2]
+    sums.approx_kl, sums.kl = sums.approx_kl + p[3], sums.kl + p[4]
+  end
+  self:reduce_gradients()             -- (also on a non-finite loss: every rank takes part; the update is dropped)
+  if sums.nonfinite then return { nonfinite = true, tokens = total_tokens, clip_frac = 0, approx_kl = 0 } end
   local n = math.max(total_tokens, 1)
   return { loss = sums.loss, clip_frac = sums.clip_frac / n, approx_kl = sums.approx_kl / n, tokens = total_tokens,
            kl = with_kl and sums.kl / n or nil, shared_prompt = shared }
@@ -138,18 +180,19 @@ end
 -- the starting model (the collapse guard's drift signal), at temperature 1,
 -- over at most guard.drift_rows of them (evenly spaced: a mean needs no more).
 function M.methods.base_nll(self, all)
-  local rows, keep = {}, self.recipe.guard.drift_rows
+  local picked, keep = {}, self.recipe.guard.drift_rows
   local stride = keep > 0 and math.max(1, #all / keep) or 1
-  for i = 1, #all, stride do rows[#rows + 1] = all[math.floor(i)] end
-  local sum, n = 0, 0
-  local batches, shared = self:micro_batches(rows, self.guard_base)
+  for i = 1, #all, stride do picked[#picked + 1] = all[math.floor(i)] end
+  local parts = {}
+  local batches, shared = self:micro_batches(own(picked), self.guard_base, picked)
   for _, b in ipairs(batches) do
     local lp = empo.no_grad(logprob.completions, self.guard_base, b.rows, self:logprob_opts(1.0, shared))
-    sum = sum + (lp.logp * lp.mask):sum():item()
-    n = n + lp.mask:sum():item()
+    parts[#parts + 1] = { (lp.logp * lp.mask):sum():item(), lp.mask:sum():item() }
     lp = nil                                   -- garbage for the collection below
     if self.plan then empo.collect() end
   end
+  local sum, n = 0, 0
+  for _, p in ipairs(self:gather_list(parts)) do sum, n = sum + p[1], n + p[2] end
   return n > 0 and -sum / n or nil
 end
 

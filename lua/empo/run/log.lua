@@ -57,14 +57,17 @@ local Progress = {}
 Progress.__index = Progress
 
 -- total: steps in the run; every: on a non-terminal, print one line per
--- `every` steps (a terminal gets one line rewritten in place).
+-- `every` steps (a terminal gets one line rewritten in place); quiet:
+-- print nothing (a rank other than 0 of a job).
 function M.progress(opts)
   opts = opts or {}
   return setmetatable({ total = opts.total, every = opts.every or 10, start = M.clock(), first_step = nil,
-                        tty = ffi.C.isatty(2) == 1, out = opts.out or io.stderr, keys = opts.keys }, Progress)
+                        tty = ffi.C.isatty(2) == 1, out = opts.out or io.stderr, keys = opts.keys,
+                        quiet = opts.quiet }, Progress)
 end
 
 function Progress:update(step, fields)
+  if self.quiet then return end
   self.first_step = self.first_step or step - 1
   local now = M.clock()
   local done = step - self.first_step
@@ -92,7 +95,7 @@ function Progress:update(step, fields)
 end
 
 function Progress:finish()
-  if self.tty then self.out:write('\n') end
+  if self.tty and not self.quiet then self.out:write('\n') end
 end
 
 local Metrics = {}

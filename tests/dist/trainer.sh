@@ -1,0 +1,52 @@
+#!/bin/sh
+# tests/dist/trainer.sh — data-parallel EMPO on the arith world, 2 ranks
+# of one thread against one process of one thread (the matrix products'
+# sums depend on the thread count, so both sides run one):
+#   1. dist.reduce=exact: every metric and weight the same bits;
+#   2. dist.reduce=fast: the same samples at step 1, weights within 1e-4;
+#   3. resume: 2 ranks stopped after step 2 and resumed equal the run of 3;
+#   4. a rank killed mid-run: the job ends with a message naming it, and
+#      the last checkpoint loads.
+# Usage: trainer.sh SOURCE_DIR EMPO_BINARY
+set -eu
+SRC=$1
+EMPO=$2
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+MPI="sh $SRC/tests/dist/mpirun.sh 2"
+RUN="run $SRC/recipes/math.lua eval=false prompts_per_step=8 out=$T"
+cmp() { "$EMPO" run "$SRC/tests/dist/compare_runs.lua" "$@"; }
+
+OMP_NUM_THREADS=1 "$EMPO" $RUN steps=3 name=one dist.reduce=exact >"$T/one.log" 2>&1 || { cat "$T/one.log"; exit 1; }
+$MPI "$EMPO" $RUN steps=3 name=two dist.reduce=exact >"$T/two.log" 2>&1 || { cat "$T/two.log"; exit 1; }
+cmp "$T/one" "$T/two" same
+
+$MPI "$EMPO" $RUN steps=3 name=fast >"$T/fast.log" 2>&1 || { cat "$T/fast.log"; exit 1; }
+cmp "$T/one" "$T/fast" close
+
+$MPI "$EMPO" $RUN steps=2 save_every=1 name=res dist.reduce=exact >"$T/res1.log" 2>&1 || { cat "$T/res1.log"; exit 1; }
+$MPI "$EMPO" $RUN steps=3 save_every=1 name=res resume=true dist.reduce=exact >"$T/res2.log" 2>&1 ||
+  { cat "$T/res2.log"; exit 1; }
+cmp "$T/one" "$T/res" same
+
+# a rank killed once the first checkpoint exists
+$MPI "$EMPO" $RUN steps=200 save_every=1 name=kill >"$T/kill.log" 2>&1 &
+JOB=$!
+i=0
+while [ ! -e "$T/kill/checkpoint-2" ] && [ $i -lt 600 ]; do sleep 0.2; i=$((i + 1)); done
+VICTIM=""
+for p in $(pgrep -f "name=kill" || true); do
+  if tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then VICTIM=$p; fi
+done
+[ -n "$VICTIM" ] || { echo "trainer.sh: no rank 1 to kill"; cat "$T/kill.log"; exit 1; }
+kill -9 "$VICTIM"
+if wait $JOB; then echo "trainer.sh: the job went on after a rank was killed"; exit 1; fi
+grep -q "signal 9" "$T/kill.log" || { echo "trainer.sh: no message about the killed rank"; cat "$T/kill.log"; exit 1; }
+"$EMPO" -e "
+local empo = require 'empo'
+local dir = '$T/kill'
+local latest = empo.fs.read_text(dir .. '/latest'):gsub('%s+\$', '')
+local m = empo.models.from_pretrained(dir .. '/' .. latest)
+assert(m:num_parameters() > 0)
+print('trainer.sh: after the kill, ' .. latest .. ' loads')"
+echo "trainer.sh: all passed"
