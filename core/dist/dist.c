@@ -20,6 +20,7 @@
 #include <string.h>
 #include "base/base_internal.h"
 #include "dist/dist_backend.h"
+#include "kernels/kernels.h"
 #include "tensor/tensor_internal.h"
 #include "empo/dist.h"
 
@@ -57,6 +58,13 @@ static struct {
     int64_t flat_n;
     int64_t *fixed;            /* the exact mode's accumulator + flags */
     int64_t fixed_n;
+    float *stage;              /* a device gradient's host copy */
+    int64_t stage_n;
+    const dist_nccl *nccl;     /* a device's all-reduce (libempo_nccl), once loaded */
+    int nccl_tried;
+    void *dflat;               /* its flat device buffer */
+    int64_t dflat_n;
+    const char *device_path;   /* empo_dist_device_path */
     int overflow;
 } dist;
 
@@ -164,24 +172,6 @@ int empo_dist_allgatherv(const void *data, int64_t n, const int64_t *lens, void 
 
 /* ---- gradients ---- */
 
-static int check_params(int n, empo_tensor *const *params, const char *what, int64_t *total) {
-    if (n < 0 || (n > 0 && !params)) return empo_fail(EMPO_E_ARG, "dist: %s: %d parameters", what, n);
-    *total = 0;
-    for (int i = 0; i < n; i++) {
-        const empo_tensor *p = params[i];
-        if (!p) return empo_fail(EMPO_E_ARG, "dist: %s: parameter %d is NULL", what, i);
-        if (p->dtype != EMPO_F32 || empo_tensor_device(p) != EMPO_CPU)
-            return empo_fail(EMPO_E_DTYPE, "dist: %s: parameter %d is %s; the gradients reduced here are f32 on "
-                             "the CPU", what, i, empo_desc(p));
-        const empo_tensor *g = p->grad;
-        if (g && (g->dtype != EMPO_F32 || !empo_tensor_is_contiguous(g) || empo_tensor_numel(g) != empo_tensor_numel(p)))
-            return empo_fail(EMPO_E_STATE, "dist: %s: the gradient of parameter %d is %s, not a contiguous f32 like "
-                             "its parameter", what, i, empo_desc(g));
-        *total += empo_tensor_numel(p);
-    }
-    return EMPO_OK;
-}
-
 static int grow(void **buf, int64_t *have, int64_t want, size_t elem) {
     if (*have >= want) return EMPO_OK;
     void *p = realloc(*buf, (size_t)want * elem);
@@ -190,9 +180,55 @@ static int grow(void **buf, int64_t *have, int64_t want, size_t elem) {
     return EMPO_OK;
 }
 
+/* f32 parameters, all on one device (*device), with contiguous f32
+ * gradients where they have one; *total their elements */
+static int check_params(int n, empo_tensor *const *params, const char *what, int64_t *total, int *device) {
+    if (n < 0 || (n > 0 && !params)) return empo_fail(EMPO_E_ARG, "dist: %s: %d parameters", what, n);
+    *total = 0;
+    *device = n > 0 && params[0] ? empo_tensor_device(params[0]) : EMPO_CPU;
+    for (int i = 0; i < n; i++) {
+        const empo_tensor *p = params[i];
+        if (!p) return empo_fail(EMPO_E_ARG, "dist: %s: parameter %d is NULL", what, i);
+        if (p->dtype != EMPO_F32)
+            return empo_fail(EMPO_E_DTYPE, "dist: %s: parameter %d is %s; the gradients reduced here are f32",
+                             what, i, empo_desc(p));
+        if (empo_tensor_device(p) != *device)
+            return empo_fail(EMPO_E_DEVICE, "dist: %s: parameter %d is %s, parameter 0 %s: one device for all",
+                             what, i, empo_desc(p), empo_desc(params[0]));
+        const empo_tensor *g = p->grad;
+        if (g && (g->dtype != EMPO_F32 || !empo_tensor_is_contiguous(g) || empo_tensor_numel(g) != empo_tensor_numel(p) ||
+                  empo_tensor_device(g) != *device))
+            return empo_fail(EMPO_E_STATE, "dist: %s: the gradient of parameter %d is %s, not a contiguous f32 like "
+                             "its parameter %s", what, i, empo_desc(g), empo_desc(p));
+        *total += empo_tensor_numel(p);
+    }
+    return EMPO_OK;
+}
+
+/* ---- a device's gradients: staged through the host, or NCCL ---- */
+
+static const empo_device_api *device_api(int device) {
+    const empo_kernel_table *k = device == EMPO_CPU ? NULL : empo_kernels_device(device);
+    return k ? k->device : NULL;
+}
+
+/* host floats of a gradient: itself on the CPU, a download into scratch on a device */
+static const float *host_floats(const empo_tensor *g, float **scratch, int64_t *cap) {
+    const int64_t m = empo_tensor_numel(g);
+    if (empo_tensor_device(g) == EMPO_CPU) return empo_tensor_data((empo_tensor *)g);
+    if (grow((void **)scratch, cap, m, sizeof(float)) != EMPO_OK) return NULL;
+    const empo_device_api *dev = device_api(empo_tensor_device(g));
+    if (!dev || dev->download(*scratch, empo_tensor_data((empo_tensor *)g), (size_t)m * sizeof(float))) {
+        empo_fail(EMPO_E_DEVICE, "dist: a gradient's download: %s", dev ? dev->last_error() : "no device");
+        return NULL;
+    }
+    return *scratch;
+}
+
+
 /* the gradient of p, made if it has none (the reduction's result lands there) */
 static float *grad_of(empo_tensor *p) {
-    if (!p->grad && empo_tensor_empty(&p->grad, p->ndim, p->shape, EMPO_F32) != EMPO_OK) return NULL;
+    if (!p->grad && !(p->grad = empo_tensor_new_on(p->ndim, p->shape, EMPO_F32, empo_tensor_device(p)))) return NULL;
     if (p->grad->refcount > 1 || p->grad->storage->refcount > 1) {    /* shared: write a copy of our own */
         empo_tensor *c = NULL;
         if (empo_copy_as(&c, p->grad, EMPO_F32) != EMPO_OK) return NULL;
@@ -207,9 +243,25 @@ static void drop_grad(empo_tensor *p) {
     p->grad = NULL;
 }
 
+/* p's gradient := m host floats (an upload on a device) */
+static int store_grad(empo_tensor *p, const float *vals) {
+    float *g = grad_of(p);
+    if (!g) return EMPO_E_NOMEM;
+    const size_t bytes = (size_t)empo_tensor_numel(p) * sizeof(float);
+    if (empo_tensor_device(p) == EMPO_CPU) {
+        memcpy(g, vals, bytes);
+        return EMPO_OK;
+    }
+    const empo_device_api *dev = device_api(empo_tensor_device(p));
+    if (!dev || dev->upload(g, vals, bytes))
+        return empo_fail(EMPO_E_DEVICE, "dist: a gradient's upload: %s", dev ? dev->last_error() : "no device");
+    return EMPO_OK;
+}
+
 int empo_dist_fold_grads(int n, empo_tensor *const *params) {
     int64_t total;
-    int st = check_params(n, params, "fold_grads", &total);
+    int device;
+    int st = check_params(n, params, "fold_grads", &total, &device);
     if (st != EMPO_OK) return st;
     if (dist.fixed_n < total + n) {           /* a new parameter list: a fresh accumulator */
         if ((st = grow((void **)&dist.fixed, &dist.fixed_n, total + n, sizeof(int64_t))) != EMPO_OK) return st;
@@ -220,7 +272,8 @@ int empo_dist_fold_grads(int n, empo_tensor *const *params) {
         empo_tensor *p = params[i];
         const int64_t m = empo_tensor_numel(p);
         if (p->grad) {
-            const float *g = empo_tensor_data(p->grad);
+            const float *g = host_floats(p->grad, &dist.stage, &dist.stage_n);
+            if (!g) return EMPO_E_DEVICE;
             for (int64_t j = 0; j < m; j++) {
                 const double x = (double)g[j];
                 if (!(fabs(x) <= FIXED_BOUND) || __builtin_add_overflow(acc[j], llrint(x * FIXED_SCALE), &acc[j]))
@@ -245,9 +298,9 @@ static int reduce_exact(int n, empo_tensor *const *params, int64_t total) {
         empo_tensor *p = params[i];
         const int64_t m = empo_tensor_numel(p);
         if (flags[i]) {
-            float *g = grad_of(p);
-            if (!g) return EMPO_E_NOMEM;
-            for (int64_t j = 0; j < m; j++) g[j] = overflow ? NAN : (float)((double)acc[j] / FIXED_SCALE);
+            if ((st = grow((void **)&dist.stage, &dist.stage_n, m, sizeof(float))) != EMPO_OK) return st;
+            for (int64_t j = 0; j < m; j++) dist.stage[j] = overflow ? NAN : (float)((double)acc[j] / FIXED_SCALE);
+            if ((st = store_grad(p, dist.stage)) != EMPO_OK) return st;
         }
         acc += m;
     }
@@ -263,7 +316,9 @@ static int reduce_fast(int n, empo_tensor *const *params, int64_t total) {
     for (int i = 0; i < n; i++) {
         const empo_tensor *p = params[i];
         const int64_t m = empo_tensor_numel(p);
-        if (p->grad) memcpy(flat, empo_tensor_data(p->grad), (size_t)m * sizeof(float));
+        const float *g = p->grad ? host_floats(p->grad, &dist.stage, &dist.stage_n) : NULL;
+        if (p->grad && !g) return EMPO_E_DEVICE;
+        if (g) memcpy(flat, g, (size_t)m * sizeof(float));
         else memset(flat, 0, (size_t)m * sizeof(float));
         flags[i] = p->grad ? 1.0f : 0.0f;
         flat += m;
@@ -272,20 +327,89 @@ static int reduce_fast(int n, empo_tensor *const *params, int64_t total) {
     flat = dist.flat;
     for (int i = 0; i < n; i++) {
         empo_tensor *p = params[i];
-        const int64_t m = empo_tensor_numel(p);
+        if (flags[i] > 0 && (st = store_grad(p, flat)) != EMPO_OK) return st;
+        flat += empo_tensor_numel(p);
+    }
+    return EMPO_OK;
+}
+
+/* ---- NCCL: a device's gradients summed where they lie ---- */
+
+static int host_broadcast(void *buf, int64_t bytes, int root) { return dist.b->broadcast(buf, bytes, root); }
+
+/* libempo_nccl, loaded the first time a device's gradients are summed over
+ * several ranks (or EMPO_DIST_NCCL=1: one rank through NCCL, as
+ * tests/device/check.sh runs it); without it they go through the host */
+static int use_nccl(void) {
+    const char *force = getenv("EMPO_DIST_NCCL");
+    if (dist.size == 1 && !(force && *force == '1')) return 0;
+    if (dist.nccl_tried) return dist.nccl != NULL;
+    dist.nccl_tried = 1;
+    const char *path = getenv("EMPO_NCCL_LIBRARY");
+    char beside[4096];
+    Dl_info self;
+    if ((!path || !*path) && dladdr((void *)use_nccl, &self) && self.dli_fname) {
+        const char *slash = strrchr(self.dli_fname, '/');
+        int dir = slash ? (int)(slash - self.dli_fname) : 1;
+        snprintf(beside, sizeof beside, "%.*s/libempo_nccl.so.0", dir, slash ? self.dli_fname : ".");
+        path = beside;
+    }
+    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    const dist_nccl *(*get)(void) = lib ? (const dist_nccl *(*)(void))dlsym(lib, "empo_dist_nccl") : NULL;
+    const dist_nccl *nc = get ? get() : NULL;
+    if (nc && nc->init(dist.rank, dist.size, host_broadcast) == 0) {
+        dist.nccl = nc;
+        return 1;
+    }
+    fprintf(stderr, "empo: dist: NCCL is not available (%s); the GPU's gradients are summed through the host\n",
+            nc ? nc->why() : lib ? "libempo_nccl holds no NCCL backend" : dlerror());
+    return 0;
+}
+
+static int reduce_nccl(int n, empo_tensor *const *params, int64_t total, int device) {
+    const empo_device_api *dev = device_api(device);
+    if (!dev) return empo_fail(EMPO_E_DEVICE, "dist: no device %d", device);
+    if (dist.dflat_n < total) {
+        if (dist.dflat) dev->release(dist.dflat);
+        if (!(dist.dflat = dev->alloc((size_t)total * sizeof(float)))) {
+            dist.dflat_n = 0;
+            return empo_fail(EMPO_E_NOMEM, "dist: a flat device buffer of %lld floats: %s", (long long)total,
+                             dev->last_error());
+        }
+        dist.dflat_n = total;
+    }
+    int st = grow((void **)&dist.flat, &dist.flat_n, n, sizeof(float));
+    if (st != EMPO_OK) return st;
+    float *flags = dist.flat, *flat = dist.dflat;
+    for (int i = 0; i < n; i++) {                  /* packed on the compute stream */
+        const empo_tensor *p = params[i];
+        const size_t bytes = (size_t)empo_tensor_numel(p) * sizeof(float);
+        if (p->grad ? dev->copy(flat, empo_tensor_data(p->grad), bytes) : dev->zero(flat, bytes))
+            return empo_fail(EMPO_E_DEVICE, "dist: packing the gradients: %s", dev->last_error());
+        flags[i] = p->grad ? 1.0f : 0.0f;
+        flat += empo_tensor_numel(p);
+    }
+    if ((st = allreduce(flags, n, EMPO_DIST_F32, "reduce_grads")) != EMPO_OK) return st;
+    if (dev->synchronize()) return empo_fail(EMPO_E_DEVICE, "dist: before NCCL: %s", dev->last_error());
+    if (dist.nccl->allreduce_sum_f32(dist.dflat, total)) return empo_fail(EMPO_E_STATE, "dist: %s", dist.nccl->why());
+    flat = dist.dflat;
+    for (int i = 0; i < n; i++) {
+        empo_tensor *p = params[i];
         if (flags[i] > 0) {
             float *g = grad_of(p);
             if (!g) return EMPO_E_NOMEM;
-            memcpy(g, flat, (size_t)m * sizeof(float));
+            if (dev->copy(g, flat, (size_t)empo_tensor_numel(p) * sizeof(float)))
+                return empo_fail(EMPO_E_DEVICE, "dist: unpacking the gradients: %s", dev->last_error());
         }
-        flat += m;
+        flat += empo_tensor_numel(p);
     }
     return EMPO_OK;
 }
 
 int empo_dist_reduce_grads(int n, empo_tensor *const *params, int exact) {
     int64_t total;
-    int st = check_params(n, params, "reduce_grads", &total);
+    int device;
+    int st = check_params(n, params, "reduce_grads", &total, &device);
     if (st != EMPO_OK) return st;
     if (!backend()) return EMPO_E_STATE;
     if (exact) {
@@ -293,10 +417,18 @@ int empo_dist_reduce_grads(int n, empo_tensor *const *params, int exact) {
             if (params[i]->grad)
                 return empo_fail(EMPO_E_STATE, "dist: reduce_grads: parameter %d has a gradient that was not folded "
                                  "(exact mode: empo_dist_fold_grads after each backward)", i);
+        if (device != EMPO_CPU) dist.device_path = "host";
         return reduce_exact(n, params, total);
     }
+    if (device != EMPO_CPU && use_nccl()) {
+        dist.device_path = "nccl";
+        return reduce_nccl(n, params, total, device);
+    }
+    if (device != EMPO_CPU) dist.device_path = "host";
     return dist.size == 1 ? EMPO_OK : reduce_fast(n, params, total);
 }
+
+const char *empo_dist_device_path(void) { return dist.device_path ? dist.device_path : ""; }
 
 int empo_dist_checksum(int n, empo_tensor *const *params, uint64_t *out) {
     if (n < 0 || (n > 0 && !params) || !out) return empo_fail(EMPO_E_ARG, "dist: checksum: %d parameters", n);

@@ -22,4 +22,13 @@ typedef struct dist_backend {
     const char *(*why)(void);                                 /* the last failure */
 } dist_backend;
 
+/* The sum of a device buffer over the ranks' GPUs (core/dist/dist_nccl.c,
+ * libempo_nccl.so.0, built with CUDA): NCCL, its communicator bootstrapped
+ * through the host backend's broadcast (rank 0's unique id). */
+typedef struct dist_nccl {
+    int (*init)(int rank, int size, int (*broadcast)(void *buf, int64_t bytes, int root));
+    int (*allreduce_sum_f32)(void *device_buf, int64_t n);   /* in place; returns when done */
+    const char *(*why)(void);
+} dist_nccl;
+
 #endif

@@ -10,7 +10,8 @@
 #      (what the host emulation in CI cannot see);
 #   4. the same kernels under the host emulation, on this CPU, as CI runs them;
 #   5. tensors and a Qwen2 model on the GPU against the CPU (tests/cuda/*.lua:
-#      every op of a step, the loss and gradients, 20 AdamW steps);
+#      every op of a step, the loss and gradients, 20 AdamW steps), and one
+#      rank's gradients summed through NCCL (tests/cuda/test_dist_device.lua);
 #   6. a training step at the Qwen2.5-0.5B shape, tokens/s and MFU, beside
 #      PyTorch's (transformers, SDPA, fused AdamW) on the same card.
 # Full logs go to OUT; a short table is printed last. Exit status: 0 when
@@ -38,7 +39,9 @@ if [ ! -x "$PACK/bin/cuda_kernels" ]; then
   echo "check: no device-pack/ here: run tests/device/pack.sh first and carry device-pack" >&2
   exit 2
 fi
-export LD_LIBRARY_PATH="$PACK/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${LD_LIBRARY_PATH:-}"
+# NCCL: the toolkit's, else the one PyTorch's wheels bring
+NCCL_DIR=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib"))' 2>/dev/null || true)
+export LD_LIBRARY_PATH="$PACK/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${NCCL_DIR:+$NCCL_DIR:}${LD_LIBRARY_PATH:-}"
 
 # 1. the machine
 gpu=$(nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv,noheader 2>/dev/null | head -n 1)
@@ -85,6 +88,11 @@ export LUA_PATH="$ROOT/tests/support/?.lua;;" EMPO_SOURCE_DIR="$ROOT"
 for t in test_device test_model; do
   run_kernels "cuda/$t.lua" 90 "$OUT/$t.log" "$PACK/bin/empo" run "$ROOT/tests/cuda/$t.lua"
 done
+# one rank's gradients through NCCL (the data-parallel path on GPUs)
+export EMPO_DIST_NCCL=1
+run_kernels "cuda/test_dist_device.lua (NCCL)" 60 "$OUT/test_dist_device.log" \
+  "$PACK/bin/empo" run "$ROOT/tests/cuda/test_dist_device.lua"
+unset EMPO_DIST_NCCL
 
 # 6. the training step at the Qwen2.5-0.5B shape, empo and PyTorch
 bench() {   # bench NAME LOG COMMAND... : the tokens/s of its last line

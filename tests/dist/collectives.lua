@@ -3,8 +3,8 @@
 -- plain data (exact floats), the gradients' sum in both modes (a
 -- parameter with a gradient on one rank only; one with none anywhere),
 -- the same bits from exact mode whatever the split, the overflow of the
--- fixed-point grid as NaN, and the lockstep check naming the rank whose
--- weights differ.
+-- fixed-point grid as NaN, the lockstep check naming the rank whose
+-- weights differ, and a GPU's gradients (the emulated device in CI).
 local empo = require 'empo'
 local check = require 'check'
 local dist = empo.dist.init()
@@ -83,4 +83,20 @@ c.ok(#dist.check_lockstep(params, 1) == 16, 'equal weights: one checksum')
 if rank == 1 then w:detach():copy_(w:detach() + 1e-3) end
 local ok, err = pcall(dist.check_lockstep, params, 2)
 c.ok(not ok and tostring(err):find('rank 1', 1, true) ~= nil, 'a difference names rank 1: ' .. tostring(err))
+-- parameters on a GPU (in CI the emulated one: EMPO_CUDA_LIBRARY), summed
+-- through NCCL on GPUs, or through host memory
+if pcall(function() return empo.zeros(1):to('cuda') end) then
+  local dw = empo.tensor({ 1, 2, 3 }):to('cuda'):requires_grad_()
+  local loss = (dw * (rank + 1)):sum()
+  loss:backward()
+  dist.reduce_grads({ dw }, false)
+  c.eq(dw.grad:cpu():tolist(), { 3, 3, 3 }, 'a GPU\'s gradients, fast: the sum over the ranks (' .. dist.device_path() .. ')')
+  dw.grad = nil
+  loss = (dw * (rank + 1)):sum()
+  loss:backward()
+  dist.fold_grads({ dw })
+  dist.reduce_grads({ dw }, true)
+  c.eq(dw.grad:cpu():tolist(), { 3, 3, 3 }, 'a GPU\'s gradients, exact: the sum over the ranks')
+  c.eq(dw.grad.device, 'cuda', 'and they stay on the GPU')
+end
 c.done()

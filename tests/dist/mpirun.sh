@@ -7,7 +7,7 @@ shift
 ROOT_FLAG=""
 [ "$(id -u)" = 0 ] && ROOT_FLAG="--allow-run-as-root"
 PASS=""
-for v in LUA_PATH EMPO_SOURCE_DIR EMPO_BINARY EMPO_PYTHON; do
+for v in LUA_PATH EMPO_SOURCE_DIR EMPO_BINARY EMPO_PYTHON EMPO_CUDA_LIBRARY EMPO_DIST_NCCL; do
   eval "set_=\${$v+x}"
   [ -n "$set_" ] && PASS="$PASS -x $v"
 done

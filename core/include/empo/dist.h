@@ -41,8 +41,15 @@ int empo_dist_allgatherv(const void *data, int64_t n, const int64_t *lens, void 
  * exact = 0: the f32 sum (equal on every rank; equal to one process's to
  * rounding). exact = 1: the sum of what empo_dist_fold_grads gathered, in
  * 64-bit fixed point (2^-32 units), which no order of additions changes:
- * the same gradients whatever the number of ranks. */
+ * the same gradients whatever the number of ranks. Parameters on a GPU:
+ * NCCL sums them on the device when libempo_nccl loads (several ranks, or
+ * EMPO_DIST_NCCL=1), otherwise (and in exact mode) they go through host
+ * memory. */
 int empo_dist_reduce_grads(int n, empo_tensor *const *params, int exact);
+/* How the last reduce_grads of a device's gradients went: "nccl" (summed
+ * where they lie), "host" (through host memory and the host backend) or
+ * "" (none yet). */
+const char *empo_dist_device_path(void);
 /* Exact mode: adds each parameter's gradient, rounded to the fixed-point
  * grid, into this process's accumulator and drops the gradient. Call it
  * after each micro-batch's backward (on every rank count alike). */

@@ -144,6 +144,9 @@ function M.reduce_grads(params, exact)
   check(C.empo_dist_reduce_grads(#params, handles(params, 'dist.reduce_grads'), exact and 1 or 0))
 end
 
+-- 'nccl', 'host' or '': how the last reduction of a GPU's gradients went.
+function M.device_path() return ffi.string(C.empo_dist_device_path()) end
+
 -- Exact mode: this micro-batch's gradients into the fixed-point accumulator.
 function M.fold_grads(params) check(C.empo_dist_fold_grads(#params, handles(params, 'dist.fold_grads'))) end
 
