@@ -5,7 +5,7 @@
 local empo = require 'empo'
 local log = require 'empo.run.log'
 local a, b, mode = arg[1], arg[2], arg[3] or 'same'
-local timing = { seconds_sample = true, seconds_update = true, sample_tokens_per_s = true, peak_rss_gb = true }
+local timing = { seconds_sample = true, seconds_update = true, seconds_comm = true, sample_tokens_per_s = true, peak_rss_gb = true }
 local ma, mb = log.read_metrics(a .. '/metrics.jsonl'), log.read_metrics(b .. '/metrics.jsonl')
 local bad = {}
 local function say(fmt, ...) bad[#bad + 1] = string.format(fmt, ...) end

@@ -63,6 +63,16 @@ local cache0, total0 = empo.set_cache_limit(1 * 2 ^ 30), empo.set_total_limit(0)
 local restore = memory.apply(p)
 c.eq(empo.set_total_limit(0), math.floor(p.budget), 'the run\'s footprint is bounded at memory_gb')
 c.eq(empo.set_cache_limit(1 * 2 ^ 30), math.max(p.update - p.grads, p.sampling), 'the cache at one phase\'s transients')
+-- after the load: what lies outside the allocator (the runtime, weights left mapped) comes off
+local runtime, weights = 0, 0
+for _, it in ipairs(p.items) do
+  if it.outside then runtime = it.bytes end
+  if it.weights then weights = it.bytes end
+end
+memory.bound_pool(p, 0)
+c.eq(empo.set_total_limit(0), math.floor(p.budget - runtime - weights), 'mapped weights: the pool gets the rest')
+memory.bound_pool(p, weights)
+c.eq(empo.set_total_limit(0), math.floor(p.budget - runtime), 'weights copied into the pool count there')
 restore()
 c.eq(empo.set_total_limit(total0), 0, 'restore puts the footprint bound back')
 c.eq(empo.set_cache_limit(cache0), 1 * 2 ^ 30, 'restore puts the cache bound back')

@@ -8,6 +8,7 @@
 -- step (recipe field dist.reduce: 'fast', f32; 'exact', fixed point, so N
 -- ranks give one process's bits). Methods of empo.rl.trainer (`self`).
 local dist = require 'empo.run.dist'
+local clock = require('empo.run.log').clock
 
 local ipairs, pairs, math = ipairs, pairs, math
 
@@ -48,13 +49,22 @@ local function slim(g)
   return out
 end
 
+-- f(...) with its seconds added to the step's time in collectives
+-- (self.comm_seconds: the transfers and the wait for the slowest rank)
+local function timed(self, f, ...)
+  local t0 = clock()
+  local a, b = f(...)
+  self.comm_seconds = (self.comm_seconds or 0) + clock() - t0
+  return a, b
+end
+
 -- Every rank's groups in rank order (this rank's own objects in their
 -- place, the others' slim and marked remote) and the sampler's stats.
 function M.methods.gather_groups(self, groups, stats)
   if self.dp.size == 1 then return groups, stats end
   local mine = {}
   for i, g in ipairs(groups) do mine[i] = slim(g) end
-  local all = dist.gather({ groups = mine, tokens = stats.tokens or 0, seconds = stats.seconds or 0 })
+  local all = timed(self, dist.gather, { groups = mine, tokens = stats.tokens or 0, seconds = stats.seconds or 0 })
   local out, tokens, seconds = {}, 0, 0
   for r, part in ipairs(all) do
     for i, g in ipairs(part.groups) do
@@ -83,7 +93,7 @@ end
 function M.methods.gather_list(self, list)
   if not self.dp or self.dp.size == 1 then return list end
   local out = {}
-  for _, part in ipairs(dist.gather(list)) do
+  for _, part in ipairs(timed(self, dist.gather, list)) do
     for _, x in ipairs(part) do out[#out + 1] = x end
   end
   return out
@@ -91,7 +101,7 @@ end
 
 -- After an update's backward passes: the gradients summed over the ranks.
 function M.methods.reduce_gradients(self)
-  if self.dp then dist.reduce_grads(self.params, self.dp.exact) end
+  if self.dp then timed(self, dist.reduce_grads, self.params, self.dp.exact) end
 end
 
 -- After each micro-batch's backward (exact mode): into the accumulator.

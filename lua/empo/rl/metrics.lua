@@ -56,7 +56,7 @@ end
 
 -- The record of step s = { step, groups, stats (the sampler's), kept,
 -- rounds, opt (update.optimize's), base_nll, lr, t0, t_sample, t_update,
--- quiet }, r the recipe. A step whose positive-advantage completions are
+-- quiet, seconds_comm }, r the recipe. A step whose positive-advantage completions are
 -- mostly wrong is said on stderr (unless quiet).
 function M.record(s, r)
   local groups, opt = s.groups, s.opt
@@ -85,6 +85,7 @@ function M.record(s, r)
     grad_norm = opt.grad_norm, skipped = opt.skipped, lr = s.lr, update_tokens = opt.update_tokens,
     optimizer_steps = opt.optimizer_steps, kl = opt.kl,
     sample_tokens_per_s = s.stats.tokens_per_s, seconds_sample = s.t_sample - s.t0, seconds_update = s.t_update - s.t_sample,
+    seconds_comm = s.seconds_comm,                    -- (several ranks: in collectives, waits included)
     response_length = tokens / total, truncated = truncated / total,
     low_entropy = low_entropy / n_groups, distinct_answers = distinct / n_groups,
     base_nll = s.base_nll,

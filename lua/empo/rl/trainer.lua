@@ -108,7 +108,9 @@ function M.new(recipe, overrides, source)
   if r.name ~= '' then self:claim_run_dir() end
   self.plan = self:memory_plan()                                 -- (refuses a run that cannot fit)
   if M.before_model_load then M.before_model_load(self) end     -- (a hook for the tests)
+  local live0 = empo.memory().live
   self.model = load_model(r)
+  if self.plan then memory.bound_pool(self.plan, empo.memory().live - live0) end
   self.params = lora.has(self.model) and lora.parameters(self.model) or self.model:parameters()
   if r.loss.options.kl > 0 then self.reference = self:frozen_copy() end
   local o = r.optim
@@ -202,6 +204,7 @@ function Trainer:step()
   local r = self.recipe
   self.step_count = self.step_count + 1
   local step, t0 = self.step_count, clock()
+  self.comm_seconds = 0                             -- (time in collectives: empo.rl.data_parallel)
   self:between_phases()
   local groups, stats, kept, rounds = self:sample_step(step)
   self:between_phases()
@@ -212,7 +215,8 @@ function Trainer:step()
   local opt = self:optimize(rows, step)
   local rec = metrics.record({ step = step, groups = groups, stats = stats, kept = kept, rounds = rounds, opt = opt,
                                base_nll = base_nll, lr = self.opt.lr, t0 = t0, t_sample = t_sample,
-                               t_update = clock(), quiet = not self.is_main }, r)
+                               t_update = clock(), quiet = not self.is_main,
+                               seconds_comm = self.dp and self.comm_seconds or nil }, r)
   if self.guard then self:watch(rec) end
   self.last = { groups = groups, rows = rows, record = rec }
   self.history[#self.history + 1] = rec

@@ -11,7 +11,8 @@
 --
 -- Every rank calls the collectives in the same order. Under mpirun each
 -- rank runs the kernels on its share of the machine's cores (unless
--- OMP_NUM_THREADS says otherwise), and os.exit leaves the job cleanly.
+-- OMP_NUM_THREADS says otherwise), sees the GPU of its local rank (unless
+-- CUDA_VISIBLE_DEVICES says otherwise), and os.exit leaves the job cleanly.
 local ffi = require 'ffi'
 local empo = require 'empo'
 local C = empo.ffi.C
@@ -32,6 +33,10 @@ function M.init()
   if C.empo_dist_size() > 1 then
     if local_size > 1 and not os.getenv('OMP_NUM_THREADS') then
       empo.set_num_threads(math.max(1, math.floor(empo.get_num_threads() / local_size)))
+    end
+    if local_size > 1 and not os.getenv('CUDA_VISIBLE_DEVICES') then   -- one GPU a rank, before CUDA starts
+      pcall(ffi.cdef, 'int setenv(const char *name, const char *value, int overwrite);')
+      ffi.C.setenv('CUDA_VISIBLE_DEVICES', tostring(C.empo_dist_local_rank()), 0)
     end
     local exit = os.exit
     os.exit = function(code, close)      -- (a rank that leaves must say how: empo_dist_end)
