@@ -42,6 +42,7 @@ LAYERS = {
     'tokenizer': {'base'},
     'cluster': {'base'},
     'generate': {'ops', 'autograd', 'tensor', 'base', 'kernels'},
+    'dist': {'tensor', 'base', 'kernels'},
 }
 SKIP_DIRS = {'.git', 'build', 'build-sanitize', 'node_modules', '__pycache__', 'device-pack'}   # device-pack: tests/device/pack.sh's output
 

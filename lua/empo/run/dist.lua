@@ -1,4 +1,4 @@
--- empo.dist — more than one process (core/dist, empo/dist.h): this
+-- empo.run.dist (empo.dist) — more than one process (core/dist, empo/dist.h):
 -- process's rank, collectives over every rank, the gradients' reduction.
 --
 --     local dist = require 'empo.run.dist'    -- or empo.dist
