@@ -3,7 +3,8 @@
 -- of a tiny model against the model itself; the plan of recipes/math.lua
 -- at that shape (plain micro-batches under 11.7 GB, checkpointing when one
 -- row does not fit, a refusal naming the largest item and what helps);
--- the bounds it sets on the allocator while a run lasts; the trainer
+-- the bounds it sets on the allocator while a run lasts, the cache kept
+-- between phases when both fit; the trainer
 -- refusing before it loads the model, and its update using the plan's
 -- micro-batches.
 local empo = require 'empo'
@@ -89,5 +90,19 @@ local rows = {}
 for i = 1, 6 do rows[i] = { prompt = { 1, 2, 3, i }, completion = { 4, 5, 6, 7, 8, 9, 10, 11 } } end
 local batches = t:micro_batches(rows)
 c.ok(#batches >= 2, 'the update is cut into the plan\'s micro-batches: ' .. #batches)
+-- between sampling and the update the cache is emptied only when the plan
+-- cannot hold both phases' blocks at once
+if (os.getenv('EMPO_CACHE_LIMIT_MB') or '') ~= '0' then
+  local function park() local x = empo.zeros(300000); x = nil; empo.collect() end
+  park()
+  c.ok(empo.memory().cached > 0, 'a block is parked')
+  t:between_phases()
+  c.ok(empo.memory().cached > 0, 'both phases fit: the cache stays')
+  local update = t.plan.update
+  t.plan.update = t.plan.budget
+  t:between_phases()
+  c.eq(empo.memory().cached, 0, 'they do not fit together: the cache is emptied between them')
+  t.plan.update = update
+end
 t:close()
 c.done()
