@@ -2,9 +2,12 @@
 # tests/dist/trainer.sh — data-parallel EMPO on the arith world, 2 ranks
 # of one thread against one process of one thread (the matrix products'
 # sums depend on the thread count, so both sides run one):
-#   1. dist.reduce=exact: every metric and weight the same bits;
+#   1. dist.reduce=exact: every metric and weight the same bits (with
+#      dynamic sampling's extra rounds);
 #   2. dist.reduce=fast: the same samples at step 1, weights within 1e-4;
 #   3. resume: 2 ranks stopped after step 2 and resumed equal the run of 3;
+#   3b. the collapse guard, set to fire: its rollbacks (each rank restores
+#      its own snapshots) leave 2 ranks equal to one process, bit for bit;
 #   4. a rank killed mid-run: the job ends with a message naming it, and
 #      the last checkpoint loads.
 # Usage: trainer.sh SOURCE_DIR EMPO_BINARY
@@ -20,6 +23,11 @@ cmp() { "$EMPO" run "$SRC/tests/dist/compare_runs.lua" "$@"; }
 OMP_NUM_THREADS=1 "$EMPO" $RUN steps=3 name=one dist.reduce=exact >"$T/one.log" 2>&1 || { cat "$T/one.log"; exit 1; }
 $MPI "$EMPO" $RUN steps=3 name=two dist.reduce=exact >"$T/two.log" 2>&1 || { cat "$T/two.log"; exit 1; }
 cmp "$T/one" "$T/two" same
+OMP_NUM_THREADS=1 "$EMPO" $RUN steps=2 dynamic_sampling=2 name=dyn1 dist.reduce=exact >"$T/dyn1.log" 2>&1 ||
+  { cat "$T/dyn1.log"; exit 1; }
+$MPI "$EMPO" $RUN steps=2 dynamic_sampling=2 name=dyn2 dist.reduce=exact >"$T/dyn2.log" 2>&1 || { cat "$T/dyn2.log"; exit 1; }
+cmp "$T/dyn1" "$T/dyn2" same
+grep -q '"rounds":[1-9]' "$T/dyn2/metrics.jsonl" || { echo "trainer.sh: no extra sampling round ran"; exit 1; }
 
 $MPI "$EMPO" $RUN steps=3 name=fast >"$T/fast.log" 2>&1 || { cat "$T/fast.log"; exit 1; }
 cmp "$T/one" "$T/fast" close
@@ -28,6 +36,12 @@ $MPI "$EMPO" $RUN steps=2 save_every=1 name=res dist.reduce=exact >"$T/res1.log"
 $MPI "$EMPO" $RUN steps=3 save_every=1 name=res resume=true dist.reduce=exact >"$T/res2.log" 2>&1 ||
   { cat "$T/res2.log"; exit 1; }
 cmp "$T/one" "$T/res" same
+
+GUARD="guard.drift=1.0001 guard.drift_min=0 guard.window=1 guard.warmup=2 guard.patience=1 guard.every=1 optim.lr=1e-4"
+OMP_NUM_THREADS=1 "$EMPO" $RUN steps=5 name=g1 dist.reduce=exact $GUARD >"$T/g1.log" 2>&1 || { cat "$T/g1.log"; exit 1; }
+$MPI "$EMPO" $RUN steps=5 name=g2 dist.reduce=exact $GUARD >"$T/g2.log" 2>&1 || { cat "$T/g2.log"; exit 1; }
+grep -q "rolled back" "$T/g2.log" || { echo "trainer.sh: the guard did not fire"; cat "$T/g2.log"; exit 1; }
+cmp "$T/g1" "$T/g2" same
 
 # a rank killed once the first checkpoint exists
 $MPI "$EMPO" $RUN steps=200 save_every=1 name=kill >"$T/kill.log" 2>&1 &
