@@ -16,16 +16,8 @@ static char device_why[512];
 static int (*empo_cuda_tf32_switch)(int);
 
 static const empo_kernel_table *load_cuda(void) {
-    const char *path = getenv("EMPO_CUDA_LIBRARY");
-    char beside[4096];
-    Dl_info self;
-    if ((!path || !*path) && dladdr((void *)load_cuda, &self) && self.dli_fname) {
-        const char *slash = strrchr(self.dli_fname, '/');
-        int dir = slash ? (int)(slash - self.dli_fname) : 1;
-        snprintf(beside, sizeof beside, "%.*s/libempo_cuda.so.0", dir, slash ? self.dli_fname : ".");
-        path = beside;
-    }
-    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    char path[4096];
+    void *lib = empo_open_beside("EMPO_CUDA_LIBRARY", "libempo_cuda.so.0", RTLD_NOW | RTLD_LOCAL, path, sizeof path);
     if (!lib) {
         snprintf(device_why, sizeof device_why, "the CUDA backend did not load (%s)", dlerror());
         return NULL;

@@ -123,6 +123,11 @@ const empo_kernel_table *empo_kernels_fast(void);
  * device cannot be used, and empo_kernels_device_why() says why. */
 const empo_kernel_table *empo_kernels_device(int device);
 const char *empo_kernels_device_why(void);
+
+/* dlopen(flags) of a backend library: the path the environment variable
+ * env names, else soname beside libempo (kernels/library.c). The path
+ * tried is left in path[len]; NULL: dlerror() says why. */
+void *empo_open_beside(const char *env, const char *soname, int flags, char *path, size_t len);
 /* Lets the CUDA products round f32 inputs to TF32 on the tensor cores
  * (allow 1) or keeps them full f32 (0, the default); returns the previous
  * setting, or -1 with no CUDA device. */

@@ -76,17 +76,10 @@ static const char *launcher(void) {
 }
 
 static const dist_backend *load_mpi(const char *how) {
-    const char *path = getenv("EMPO_MPI_LIBRARY");
-    char beside[4096];
-    Dl_info self;
-    if ((!path || !*path) && dladdr((void *)load_mpi, &self) && self.dli_fname) {
-        const char *slash = strrchr(self.dli_fname, '/');
-        int dir = slash ? (int)(slash - self.dli_fname) : 1;
-        snprintf(beside, sizeof beside, "%.*s/libempo_mpi.so.0", dir, slash ? self.dli_fname : ".");
-        path = beside;
-    }
+    char path[4096];
     /* NODELETE: the backend's exit handler must outlive a dlclose of libempo */
-    void *lib = dlopen(path, RTLD_NOW | RTLD_GLOBAL | RTLD_NODELETE);
+    void *lib = empo_open_beside("EMPO_MPI_LIBRARY", "libempo_mpi.so.0", RTLD_NOW | RTLD_GLOBAL | RTLD_NODELETE, path,
+                                 sizeof path);
     if (!lib) {
         empo_fail(EMPO_E_STATE, "dist: launched by %s, but the MPI backend did not load (%s); this empo was built "
                   "without MPI: install libopenmpi-dev and rebuild", how, dlerror());
@@ -345,16 +338,9 @@ static int use_nccl(void) {
     if (dist.size == 1 && !(force && *force == '1')) return 0;
     if (dist.nccl_tried) return dist.nccl != NULL;
     dist.nccl_tried = 1;
-    const char *path = getenv("EMPO_NCCL_LIBRARY");
-    char beside[4096];
-    Dl_info self;
-    if ((!path || !*path) && dladdr((void *)use_nccl, &self) && self.dli_fname) {
-        const char *slash = strrchr(self.dli_fname, '/');
-        int dir = slash ? (int)(slash - self.dli_fname) : 1;
-        snprintf(beside, sizeof beside, "%.*s/libempo_nccl.so.0", dir, slash ? self.dli_fname : ".");
-        path = beside;
-    }
-    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    char path[4096];
+    void *lib = empo_open_beside("EMPO_NCCL_LIBRARY", "libempo_nccl.so.0", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE, path,
+                                 sizeof path);
     const dist_nccl *(*get)(void) = lib ? (const dist_nccl *(*)(void))dlsym(lib, "empo_dist_nccl") : NULL;
     const dist_nccl *nc = get ? get() : NULL;
     if (nc && nc->init(dist.rank, dist.size, host_broadcast) == 0) {

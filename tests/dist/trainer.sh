@@ -8,7 +8,9 @@
 #   3. resume: 2 ranks stopped after step 2 and resumed equal the run of 3;
 #   3b. the collapse guard, set to fire: its rollbacks (each rank restores
 #      its own snapshots) leave 2 ranks equal to one process, bit for bit;
-#   4. a rank killed mid-run: the job ends with a message naming it, and
+#   4. a weight planted on rank 1: the lockstep check stops the run at the
+#      next step, naming the rank, the last good checkpoint latest;
+#   5. a rank killed mid-run: the job ends with a message naming it, and
 #      the last checkpoint loads.
 # Usage: trainer.sh SOURCE_DIR EMPO_BINARY
 set -eu
@@ -43,6 +45,15 @@ $MPI "$EMPO" $RUN steps=5 name=g2 dist.reduce=exact $GUARD >"$T/g2.log" 2>&1 || 
 grep -q "rolled back" "$T/g2.log" || { echo "trainer.sh: the guard did not fire"; cat "$T/g2.log"; exit 1; }
 cmp "$T/g1" "$T/g2" same
 
+# a weight changed on rank 1 after step 2: step 3's lockstep check stops the job, checkpoint-2 intact
+if EMPO_SOURCE_DIR="$SRC" $MPI "$EMPO" run "$SRC/tests/dist/planted_drift.lua" eval=false prompts_per_step=8 out="$T" \
+     steps=4 save_every=1 name=drift >"$T/drift.log" 2>&1; then
+  echo "trainer.sh: a planted weight difference went unnoticed"; cat "$T/drift.log"; exit 1
+fi
+grep -q "after step 3 the ranks' weights differ" "$T/drift.log" || { echo "trainer.sh: no lockstep message"; cat "$T/drift.log"; exit 1; }
+[ "$(cat "$T/drift/latest")" = "checkpoint-2" ] || { echo "trainer.sh: latest is not checkpoint-2"; exit 1; }
+echo "trainer.sh: the planted difference stopped the run at step 3; checkpoint-2 is latest"
+
 # a rank killed once the first checkpoint exists
 $MPI "$EMPO" $RUN steps=200 save_every=1 name=kill >"$T/kill.log" 2>&1 &
 JOB=$!
@@ -63,4 +74,9 @@ local latest = empo.fs.read_text(dir .. '/latest'):gsub('%s+\$', '')
 local m = empo.models.from_pretrained(dir .. '/' .. latest)
 assert(m:num_parameters() > 0)
 print('trainer.sh: after the kill, ' .. latest .. ' loads')"
+# and the killed run resumes (its lock is a dead process's) for one more step
+N=$(sed 's/checkpoint-//' "$T/kill/latest")
+$MPI "$EMPO" $RUN steps=$((N + 1)) save_every=1 name=kill resume=true >"$T/kill2.log" 2>&1 || { cat "$T/kill2.log"; exit 1; }
+[ "$(cat "$T/kill/latest")" = "checkpoint-$((N + 1))" ] || { echo "trainer.sh: the resume did not reach step $((N + 1))"; exit 1; }
+echo "trainer.sh: the killed run resumed from checkpoint-$N to checkpoint-$((N + 1))"
 echo "trainer.sh: all passed"

@@ -105,11 +105,9 @@ function M.plan(r, cfg, o)
     local small = cfg.num_hidden_layers * 2 * D + D
     T = M.adapter_count(cfg, o.lora)
     fixed = item('base weights (bf16, frozen)', 2 * (P - small) + 4 * small, 'all')
-    plan.items[#plan.items].weights = true
     fixed = fixed + item(format('LoRA adapters (f32, rank %d)', o.lora.rank), 4 * T, 'all')
   else
     fixed = item('weights (f32)', 4 * P, 'all')
-    plan.items[#plan.items].weights = true
   end
   fixed = fixed + item('AdamW moments (f32)', 8 * T, 'all')
   if o.frozen then
@@ -118,7 +116,6 @@ function M.plan(r, cfg, o)
                          4 * (cfg.num_hidden_layers * 2 * D + D), 'all', o.frozen_why)
   end
   fixed = fixed + item('runtime (code, Lua, tokenizer)', M.runtime_bytes(cfg), 'all')
-  plan.items[#plan.items].outside = true          -- (not the allocator's: bound_pool)
   -- sampling: the KV cache (f32; the sampler batches past its budget) and two rows of logits a sequence
   local ctx = math.min(cfg.max_position_embeddings, longest_row)
   local kv = math.min(rows * ctx * cfg.num_hidden_layers * 2 * cfg.num_key_value_heads * cfg.head_dim * 4,
@@ -175,37 +172,18 @@ end
 -- What the plan asks of the runtime while the run lasts: the allocator
 -- keeps at most one phase's transient blocks cached (past that they go back to the
 -- system; the trainer also empties the cache between the phases, so one
--- phase's blocks are never held in the other), cached and live bytes
--- together stay under memory_gb (a cache of blocks of other sizes would
--- otherwise carry a phase past its plan), and the collector runs once
+-- phase's blocks are never held in the other), and the collector runs once
 -- plan.slack is garbage (a boxed tensor is freed when Lua collects its
 -- box; with gigabytes of weights live, the default 1.5x rule would let
 -- gigabytes of dead activations wait). Returns a function that puts both back.
 function M.apply(plan)
   local empo = require 'empo'
   local limit = empo.set_cache_limit(math.max(plan.update - plan.grads, plan.sampling))
-  local total = empo.set_total_limit(math.floor(plan.budget))
   local factor, min_bytes = empo.gc_policy(1.0, plan.slack)
   return function()
     empo.set_cache_limit(limit)
-    empo.set_total_limit(total)
     empo.gc_policy(factor, min_bytes)
   end
-end
-
--- Once the model is loaded: the allocator's blocks (live and cached) may
--- take what memory_gb leaves beside what lies outside them: the runtime,
--- and the weights that stayed in the checkpoint's file mapping (those the
--- load copied, in_pool bytes of them, are the allocator's own). Without
--- this a cache of blocks of other sizes, on top of the mapped weights,
--- carried a 7 GB plan at the 1.5B shape to 8.3 GB.
-function M.bound_pool(plan, in_pool)
-  local outside = 0
-  for _, it in ipairs(plan.items) do
-    if it.outside then outside = outside + it.bytes end
-    if it.weights then outside = outside + math.max(0, it.bytes - in_pool) end
-  end
-  require('empo').set_total_limit(math.floor(math.max(plan.budget - outside, plan.budget / 4)))
 end
 
 -- The plan as the lines the trainer prints.

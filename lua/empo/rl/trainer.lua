@@ -108,9 +108,7 @@ function M.new(recipe, overrides, source)
   if r.name ~= '' then self:claim_run_dir() end
   self.plan = self:memory_plan()                                 -- (refuses a run that cannot fit)
   if M.before_model_load then M.before_model_load(self) end     -- (a hook for the tests)
-  local live0 = empo.memory().live
   self.model = load_model(r)
-  if self.plan then memory.bound_pool(self.plan, empo.memory().live - live0) end
   self.params = lora.has(self.model) and lora.parameters(self.model) or self.model:parameters()
   if r.loss.options.kl > 0 then self.reference = self:frozen_copy() end
   local o = r.optim
