@@ -195,7 +195,8 @@ function empo.empty_cache() C.empo_mem_empty_cache() end
 -- freed now); returns the previous bound.
 function empo.set_cache_limit(bytes) return tonumber(C.empo_mem_set_cache_limit(bytes)) end
 -- Bounds live + cached bytes together (0: none): a request the cache cannot
--- serve first gives parked blocks back until both fit. Returns the previous bound.
+-- serve first gives parked blocks back until both fit (block capacities,
+-- so stricter than resident memory). Returns the previous bound.
 function empo.set_total_limit(bytes) return tonumber(C.empo_mem_set_total_limit(bytes)) end
 
 -- Escape hatches for other modules: the raw binding and handle wrapping.

@@ -55,9 +55,9 @@ int64_t empo_mem_set_cache_limit(int64_t bytes);
 /* Bounds live + cached host bytes together (0: no bound, the default):
  * before a request that the cache cannot serve takes fresh memory, parked
  * blocks go back to the system until the two fit under it again. Live
- * bytes themselves are never refused. Returns the previous bound. A
- * memory plan sets it to memory_gb, so a cache of blocks of other sizes
- * cannot carry a phase past its plan. */
+ * bytes themselves are never refused. Returns the previous bound. Both
+ * count blocks' capacity (size classes: up to 25% over the bytes asked),
+ * so this is stricter than the resident memory it stands for. */
 int64_t empo_mem_set_total_limit(int64_t bytes);
 /* A device's pool (EMPO_CUDA): bytes held by live tensors there, parked in
  * its cache, their high-water mark, and how many blocks were ever asked of
