@@ -251,15 +251,23 @@ static int store_grad(empo_tensor *p, const float *vals) {
     return EMPO_OK;
 }
 
+/* The exact mode's accumulator for total elements of n parameters: their
+ * fixed-point sums, a flag per parameter and the overflow flag; zero when
+ * fresh (a rank with no micro-batch reduces it without any fold) and
+ * zeroed again after each reduction. */
+static int fixed_accumulator(int64_t total, int n) {
+    const int64_t want = total + n + 1;
+    if (dist.fixed_n >= want) return EMPO_OK;
+    int st = grow((void **)&dist.fixed, &dist.fixed_n, want, sizeof(int64_t));
+    if (st == EMPO_OK) memset(dist.fixed, 0, (size_t)want * sizeof(int64_t));
+    return st;
+}
+
 int empo_dist_fold_grads(int n, empo_tensor *const *params) {
     int64_t total;
     int device;
     int st = check_params(n, params, "fold_grads", &total, &device);
-    if (st != EMPO_OK) return st;
-    if (dist.fixed_n < total + n) {           /* a new parameter list: a fresh accumulator */
-        if ((st = grow((void **)&dist.fixed, &dist.fixed_n, total + n, sizeof(int64_t))) != EMPO_OK) return st;
-        memset(dist.fixed, 0, (size_t)(total + n) * sizeof(int64_t));
-    }
+    if (st != EMPO_OK || (st = fixed_accumulator(total, n)) != EMPO_OK) return st;
     int64_t *acc = dist.fixed, *flags = dist.fixed + total;
     for (int i = 0; i < n; i++) {
         empo_tensor *p = params[i];
@@ -281,7 +289,7 @@ int empo_dist_fold_grads(int n, empo_tensor *const *params) {
 }
 
 static int reduce_exact(int n, empo_tensor *const *params, int64_t total) {
-    int st = grow((void **)&dist.fixed, &dist.fixed_n, total + n + 1, sizeof(int64_t));
+    int st = fixed_accumulator(total, n);
     if (st != EMPO_OK) return st;
     int64_t *acc = dist.fixed, *flags = dist.fixed + total;
     flags[n] = dist.overflow;

@@ -55,6 +55,8 @@ c.eq(#dp.shard({ qs[1] }, function() return 1 end, 0, 2), 0, '(not both)')
 empo.manual_seed(1)
 local w = empo.randn(8, 8, { requires_grad = true })
 local params = { w }
+dist.reduce_grads(params, true)          -- (a rank with no micro-batch: nothing folded yet)
+c.eq(w.grad, nil, 'exact: a reduction with nothing folded leaves no gradient')
 local opt = empo.optim.adamw{ params = params }
 local xs = { 0.3, -1.7, 12.25 }
 for _, x in ipairs(xs) do

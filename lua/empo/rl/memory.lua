@@ -42,14 +42,18 @@ function M.parameter_count(cfg)
   return V * D * (cfg.tie_word_embeddings and 1 or 2) + L * layer + D
 end
 
--- Parameters of LoRA adapters (settings s: rank, targets) on config cfg.
-function M.adapter_count(cfg, s)
+-- Each projection's { in, out } features in a layer of config cfg.
+local function projections(cfg)
   local D, F = cfg.hidden_size, cfg.intermediate_size
   local q, kv = cfg.num_attention_heads * cfg.head_dim, cfg.num_key_value_heads * cfg.head_dim
-  local dims = { q_proj = D + q, k_proj = D + kv, v_proj = D + kv, o_proj = q + D, gate_proj = D + F,
-                 up_proj = D + F, down_proj = F + D }
-  local n = 0
-  for _, t in ipairs(s.targets) do n = n + s.rank * dims[t] end
+  return { q_proj = { D, q }, k_proj = { D, kv }, v_proj = { D, kv }, o_proj = { q, D }, gate_proj = { D, F },
+           up_proj = { D, F }, down_proj = { F, D } }
+end
+
+-- Parameters of LoRA adapters (settings s: rank, targets) on config cfg.
+function M.adapter_count(cfg, s)
+  local dims, n = projections(cfg), 0
+  for _, t in ipairs(s.targets) do n = n + s.rank * (dims[t][1] + dims[t][2]) end
   return n * cfg.num_hidden_layers
 end
 
@@ -60,11 +64,8 @@ end
 -- token against full fine-tuning's 2.8).
 local function lora_floats(cfg, s)
   if not s then return 0 end
-  local D, F = cfg.hidden_size, cfg.intermediate_size
-  local q, kv = cfg.num_attention_heads * cfg.head_dim, cfg.num_key_value_heads * cfg.head_dim
-  local out = { q_proj = q, k_proj = kv, v_proj = kv, o_proj = D, gate_proj = F, up_proj = F, down_proj = D }
-  local n = 0
-  for _, t in ipairs(s.targets) do n = n + 2 * out[t] end
+  local dims, n = projections(cfg), 0
+  for _, t in ipairs(s.targets) do n = n + 2 * dims[t][2] end
   return n
 end
 

@@ -156,7 +156,7 @@ function M.methods.stop_for(self, signal)
                 or self:checkpoint()
     where = 'checkpoint ' .. dir .. ' (a model directory: empo eval reads it); resume=true continues from it'
   end
-  if self.is_main ~= false then   -- (under mpirun rank 0 saves and says)
+  if self.is_main then   -- (under mpirun rank 0 saves and says)
     io.stderr:write(string.format('empo: stopped by %s after step %d: %s\n', signal, self.step_count, where))
   end
 end

@@ -245,16 +245,15 @@ function Trainer:gold_metrics(groups) return metrics.gold(groups, self.recipe.cl
 function Trainer:watch(rec)
   local act = self.guard:observe(self, rec)
   if not act then return end
-  local stderr = self.is_main and io.stderr or { write = function() end }   -- (under mpirun rank 0 says it)
+  local function say(...) if self.is_main then io.stderr:write(format(...)) end end   -- (under mpirun rank 0 says it)
   if act.action == 'watch' then
-    stderr:write(format('empo: step %d: collapse guard (watching only): %s\n', rec.step, act.reason))
+    say('empo: step %d: collapse guard (watching only): %s\n', rec.step, act.reason)
   elseif act.action == 'rollback' then
-    stderr:write(format('empo: step %d: collapse guard: %s; rolled back to step %d, learning rate x%.3g\n',
-                           rec.step, act.reason, act.to_step, act.lr_scale))
+    say('empo: step %d: collapse guard: %s; rolled back to step %d, learning rate x%.3g\n',
+        rec.step, act.reason, act.to_step, act.lr_scale)
   else
     self.guard_stop = act
-    stderr:write(format('empo: step %d: collapse guard: %s; the run stops with the weights of step %d\n',
-                           rec.step, act.reason, act.to_step))
+    say('empo: step %d: collapse guard: %s; the run stops with the weights of step %d\n', rec.step, act.reason, act.to_step)
   end
   rec.guard_reason, rec.guard_to_step = act.reason, act.to_step
 end
