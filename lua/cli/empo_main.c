@@ -8,6 +8,8 @@
  *     empo eval DIR DATA.jsonl   accuracy on questions with gold answers (lua/cli/eval.lua)
  *     empo plot RUN_DIR...       the runs' curves as one HTML page (lua/cli/plot.lua)
  *     empo info                  kernel table, threads, CPU (lua/cli/info.lua)
+ *     empo rescore RUN_DIR k=v   stored rollouts re-scored (lua/cli/rescore.lua)
+ *     empo attach RUN_DIR        a REPL inside a running job (lua/cli/attach.lua)
  *     empo --version / --help
  *
  * A script sees `arg` as luajit builds it: arg[0] the script, arg[1..] the
@@ -67,6 +69,11 @@ static void usage(FILE *f)
             "                                  Hugging Face checkpoint\n"
             "       empo plot RUN_DIR... [out=FILE.html]\n"
             "                                  the runs' curves, overlaid, as one HTML page\n"
+            "       empo rescore RUN_DIR [reward=... cluster=... filter=... advantage=...]\n"
+            "                                  the run's stored rollouts re-scored under other pieces,\n"
+            "                                  without sampling (empo rescore --help)\n"
+            "       empo attach RUN_DIR        a REPL in a running `empo run` of RUN_DIR: its chunks run\n"
+            "                                  between steps, with the trainer as t (empo attach --help)\n"
             "       empo info                  the kernel table (and the CPU's best), threads, CPU\n"
             "       empo --version             print the version\n"
             "       empo --help                print this help\n"
@@ -455,6 +462,10 @@ int main(int argc, char **argv)
         rc = run_module(L, argv, argc, "cli.plot");
     else if (!strcmp(cmd, "info"))
         rc = run_module(L, argv, argc, "cli.info");
+    else if (!strcmp(cmd, "rescore"))
+        rc = run_module(L, argv, argc, "cli.rescore");
+    else if (!strcmp(cmd, "attach"))
+        rc = run_module(L, argv, argc, "cli.attach");
     else
         rc = run_script(L, argv, argc, 1);
 

@@ -32,7 +32,10 @@ local function main(t, args)
   end
   if evalset then report('before: ') end
   trainer:run()
-  if trainer.stopped then trainer:close(); return trainer, empo.stop.exit_status(trainer.stopped) end
+  if trainer.stopped then   -- (a stop asked from `empo attach` is the user's wish: status 0)
+    trainer:close()
+    return trainer, trainer.stopped == require('empo.rl.data_parallel').ATTACH_STOP and 0 or empo.stop.exit_status(trainer.stopped)
+  end
   if evalset then report('after:  ') end
   if trainer.run_dir then print('run written to ' .. trainer.run_dir .. '/ (model: ' .. trainer:save() .. ')') end   -- (rank 0's)
   trainer:close()

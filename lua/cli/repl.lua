@@ -54,38 +54,14 @@ local function take_interrupt() return cli ~= nil and cli.empo_cli_take_interrup
 
 -- ---- printing values ----
 
-local function is_ident(s) return type(s) == 'string' and s:match('^[%a_][%w_]*$') ~= nil end
-
-local function show(v, depth, seen)
-  local tv = type(v)
-  if tv == 'string' then return depth == 0 and v or string.format('%q', v) end
-  if tv ~= 'table' then return tostring(v) end
-  local meta = getmetatable(v)
-  if meta and meta.__tostring then return tostring(v) end
-  if seen[v] or depth > 2 then return tostring(v) end
-  seen[v] = true
-  local parts, n = {}, #v
-  for i = 1, math.min(n, 20) do parts[#parts + 1] = show(v[i], depth + 1, seen) end
-  if n > 20 then parts[#parts + 1] = '...' end
-  local keys = {}
-  for k in pairs(v) do
-    if not (type(k) == 'number' and k >= 1 and k <= n and k % 1 == 0) then keys[#keys + 1] = k end
-  end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  for i, k in ipairs(keys) do
-    if i > 20 then parts[#parts + 1] = '...'; break end
-    local ks = is_ident(k) and k or ('[' .. show(k, depth + 1, seen) .. ']')
-    parts[#parts + 1] = ks .. ' = ' .. show(v[k], depth + 1, seen)
-  end
-  seen[v] = nil
-  return '{' .. table.concat(parts, ', ') .. '}'
-end
+local console = require 'empo.run.console'
+local show = console.show
 M.show = show
 
 local function print_values(n, ...)
   if n == 0 then return end
   local out = {}
-  for i = 1, n do out[i] = show((select(i, ...)), 0, {}) end
+  for i = 1, n do out[i] = show((select(i, ...))) end
   io.stdout:write(table.concat(out, '\t'), '\n')
   io.stdout:flush()
 end
@@ -106,7 +82,7 @@ end
 -- The error message, then the traceback of the user's code only (no
 -- library or C frames, nothing below the REPL).
 local function handler(e)
-  local msg = type(e) == 'string' and e or show(e, 0, {})
+  local msg = type(e) == 'string' and e or show(e)
   local tb = debug.traceback('', 2)
   local keep = {}
   for line in tb:gmatch('[^\n]+') do
@@ -156,44 +132,9 @@ local function eval(f)
   take_interrupt()
 end
 
--- ---- tab completion of globals, fields and methods ----
+-- ---- tab completion of globals, fields and methods (empo.run.complete) ----
 
-local function candidates(text)
-  local path, sep, part = text:match('^(.-)([.:])([%w_]*)$')
-  local scope
-  if path then
-    scope = _G
-    for name in path:gmatch('[^.:]+') do
-      local ok, v = pcall(function() return scope[name] end)
-      if not ok or v == nil then return {} end
-      scope = v
-    end
-  else
-    scope, part, path, sep = _G, text, '', ''
-  end
-  local out, seen = {}, {}
-  local function add_keys(tbl)
-    if type(tbl) ~= 'table' then return end
-    for k in pairs(tbl) do
-      if is_ident(k) and not seen[k] and k:sub(1, #part) == part then
-        seen[k] = true
-        out[#out + 1] = path .. sep .. k
-      end
-    end
-  end
-  if type(scope) == 'table' then
-    add_keys(scope)
-    local meta = getmetatable(scope)
-    if meta and type(meta.__index) == 'table' then add_keys(meta.__index) end
-  elseif package.loaded['empo.tensor'] and package.loaded['empo.tensor'].is_tensor(scope) then
-    add_keys(package.loaded['empo.tensor'].methods)
-    if sep == '.' then add_keys(package.loaded['empo.tensor'].props) end
-  elseif type(scope) == 'string' then
-    add_keys(string)
-  end
-  table.sort(out)
-  return out
-end
+local candidates = console.candidates
 M.candidates = candidates
 
 -- ---- reading lines ----
@@ -202,7 +143,10 @@ local function history_file()
   return os.getenv('EMPO_HISTORY') or ((os.getenv('HOME') or '.') .. '/.empo_history')
 end
 
-local function make_reader(interactive)
+-- The line reader: read(prompt) -> line or nil at the end, and close().
+-- complete(text) -> candidates (default: names reachable from _G).
+local function make_reader(interactive, complete)
+  complete = complete or candidates
   if not interactive then
     return function() return io.stdin:read('*l') end, function() end
   end
@@ -223,7 +167,7 @@ local function make_reader(interactive)
   local matches, mi = {}, 0
   local cb = ffi.cast('rl_compentry_func_t *', function(text, state)
     if state == 0 then
-      local ok, r = pcall(candidates, ffi.string(text))
+      local ok, r = pcall(complete, ffi.string(text))
       matches, mi = ok and r or {}, 0
     end
     mi = mi + 1
@@ -257,6 +201,10 @@ local function make_reader(interactive)
   jit.off(read)
   return read, close
 end
+
+M.reader = make_reader
+M.compile = compile
+M.sigint_mode, M.take_interrupt = sigint_mode, take_interrupt
 
 -- ---- the loop ----
 

@@ -77,4 +77,36 @@ function M.option(opts, key)
   return v
 end
 
+-- A configured piece as plain data, { name = 'empo.filter.entropy',
+-- options = { low = 0, high = 1.87 } }, for the run directory (a resume,
+-- `empo rescore`); nil when x is not a piece or an option is not a plain
+-- value (a function, a table).
+function M.describe(x)
+  if not M.is(x) then return nil end
+  local opts = {}
+  for k, v in pairs(x.options) do
+    local tv = type(v)
+    if v ~= M.NIL then
+      if tv ~= 'number' and tv ~= 'string' and tv ~= 'boolean' then return nil end
+      opts[k] = v
+    end
+  end
+  return { name = x.name, options = opts }
+end
+
+-- The piece a description names, configured with its options: its name
+-- is a path under the library ('empo.reward.majority'). Raises naming
+-- what is missing.
+function M.rebuild(desc)
+  if type(desc) ~= 'table' or type(desc.name) ~= 'string' then error('a piece description needs a name', 2) end
+  local v = nil
+  for part in desc.name:gmatch('[^.]+') do
+    if v == nil then v = part == 'empo' and require('empo') or nil
+    else v = type(v) == 'table' and v[part] or nil end
+    if v == nil then break end
+  end
+  if not M.is(v) then error(string.format("'%s' is not a piece of the library", desc.name), 0) end
+  return v(desc.options or {})
+end
+
 return M

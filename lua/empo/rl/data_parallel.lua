@@ -14,6 +14,8 @@ local ipairs, pairs, math = ipairs, pairs, math
 
 local M = { methods = {} }
 
+M.ATTACH_STOP = 't:stop() from empo attach'   -- (the name a stop asked by an attached client goes by)
+
 -- The trainer's data-parallel state: nil for one process with the fast
 -- reduction (nothing changes), else { rank, size, exact }.
 function M.setup(r)
@@ -38,14 +40,17 @@ function M.shard(questions, cost, rank, size)
 end
 
 -- What other ranks need of a group: all but the per-token arrays (its
--- samples keep their ids, text and finish).
-local function slim(g)
+-- samples keep their ids, text and finish; and the sampler's log-probs
+-- when rank 0 keeps them in the rollout store).
+local function slim(g, logprobs)
   local out = {}
   for k, v in pairs(g) do
-    if k ~= 'samples' and k ~= 'token_entropy' and k ~= 'self_certainty' then out[k] = v end
+    if k ~= 'samples' then out[k] = v end
   end
   out.samples = {}
-  for i, c in ipairs(g.samples) do out.samples[i] = { ids = c.ids, text = c.text, finish = c.finish } end
+  for i, c in ipairs(g.samples) do
+    out.samples[i] = { ids = c.ids, text = c.text, finish = c.finish, logprobs = logprobs and c.logprobs or nil }
+  end
   return out
 end
 
@@ -63,7 +68,8 @@ end
 function M.methods.gather_groups(self, groups, stats)
   if self.dp.size == 1 then return groups, stats end
   local mine = {}
-  for i, g in ipairs(groups) do mine[i] = slim(g) end
+  local keep_logprobs = self.recipe.rollouts.on and self.recipe.name ~= ''
+  for i, g in ipairs(groups) do mine[i] = slim(g, keep_logprobs) end
   local all = timed(self, dist.gather, { groups = mine, tokens = stats.tokens or 0, seconds = stats.seconds or 0 })
   local out, tokens, seconds = {}, 0, 0
   for r, part in ipairs(all) do
@@ -112,7 +118,7 @@ end
 -- A stop signal any rank received (SIGINT, SIGTERM: empo.stop), or nil:
 -- all ranks then stop after the same step.
 function M.methods.stop_requested(self)
-  local signal = require('empo.run.stop').requested()
+  local signal = require('empo.run.stop').requested() or (self.stop_asked and M.ATTACH_STOP) or nil
   if not self.dp or self.dp.size == 1 then return signal end
   for _, s in ipairs(dist.gather(signal or false)) do if s then return s end end
   return nil

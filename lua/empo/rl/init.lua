@@ -78,10 +78,16 @@ function M.score(completions, spec)
     end
   end
   local ids, k = cluster.cluster(answers, spec.cluster or cluster.math, spec.question)
-  local group = { question = spec.question, gold = spec.gold, completions = completions, answers = answers,
-                  ids = ids, k = k, G = #answers }
+  return M.score_clusters({ question = spec.question, gold = spec.gold, completions = completions, answers = answers,
+                            ids = ids, k = k, G = #answers }, spec)
+end
+
+-- The rest of score for a group whose answers are already clustered
+-- (group.ids, group.k): statistics, filter, rewards, advantages (spec as
+-- score's; `empo rescore` re-scores stored groups through it).
+function M.score_clusters(group, spec)
   if spec.tokens then group.token_entropy, group.self_certainty = spec.tokens.entropy, spec.tokens.self_certainty end
-  group.stats = M.stats(ids, { empty = spec.empty })
+  group.stats = M.stats(group.ids, { empty = spec.empty })
   local filter, reward, advantage = spec.filter, spec.reward or M.reward.cluster_share, spec.advantage or M.advantage.grpo
   group.keep = filter == nil or contract.boolean('filter', filter, filter(group))
   group.rewards = contract.numbers('reward', reward, reward(group), group.G)

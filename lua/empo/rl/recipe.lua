@@ -31,6 +31,8 @@ M.DEFAULTS = {
   guard = guard_mod.DEFAULTS,                  -- the collapse guard (empo.rl.guard); guard.on = true turns it on
   lora = false,                                -- LoRA adapters on a frozen bf16 base (empo.nn.lora): true or a table
   dist = { reduce = 'fast', checksum_every = 10 },   -- several processes (empo.rl.data_parallel)
+  rollouts = { on = true, max_mb = 1024 },     -- every step's groups on disk (empo.rl.rollout_store)
+  attach = { on = true, seconds = 10 },        -- `empo attach runs/<name>` (empo.rl.attach_server)
 }
 
 local function is_table(x) return type(x) == 'table' end
@@ -108,6 +110,8 @@ M.SCHEMA = S.fields{
   },
   lora = lora_spec,
   dist = S.fields{ reduce = S.string{ one_of = { 'fast', 'exact' } }, checksum_every = whole0 },
+  rollouts = S.fields{ on = S.boolean(), max_mb = S.number{ above = 0 } },
+  attach = S.fields{ on = S.boolean(), seconds = S.number{ above = 0 } },
   guard = S.fields{
     on = S.boolean(), drift = nonneg, drift_min = nonneg, window = whole1, drift_rows = whole0, entropy = nonneg,
     collapsed = share, answer_drop = share, length_drift = nonneg, distinct = share, truncated = share,

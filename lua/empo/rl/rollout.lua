@@ -109,6 +109,7 @@ function M.methods.sample_step(self, step)
     rounds = rounds + 1
     local more = take_and_roll(self, r.prompts_per_step - kept, step * 1000 + rounds)
     for _, g in ipairs(more) do
+      g.round = rounds
       groups[#groups + 1] = g
       if g.keep then kept = kept + 1 end
     end

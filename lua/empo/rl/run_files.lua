@@ -1,13 +1,17 @@
 -- empo.rl.run_files — what a run keeps on disk, in its run directory
 -- (claimed by empo.run.rundir): recipe.json, metrics.jsonl every step,
 -- samples.jsonl every samples_every steps (questions, completions,
--- answers, cluster ids, rewards: enough to re-score a run offline),
--- checkpoints (model with tokenizer, AdamW moments, data position, guard
--- state: empo.train's, which a kill at any moment leaves whole), resume
+-- answers, cluster ids, rewards), every step's groups whole in rollouts/
+-- (empo.rl.rollout_store: what `empo rescore` reads), checkpoints (model
+-- with tokenizer, AdamW moments, data position, guard state: empo.train's,
+-- which a kill at any moment leaves whole), resume
 -- from the newest, the saved model, and what a stop signal leaves.
 -- Methods of empo.rl.trainer (`self` is the trainer).
 local empo = require 'empo'
 local lora = require 'empo.nn.lora'
+local rollout_store = require 'empo.rl.rollout_store'
+local prompt_text = require('empo.rl.preflight').prompt_text
+local configurable = require 'empo.rl.configurable'
 
 local type, error, format, pairs, ipairs, tostring, getmetatable = type, error, string.format, pairs, ipairs, tostring,
   getmetatable
@@ -79,6 +83,7 @@ function M.methods.resume(self)
   local ok, state = pcall(empo.train.load_checkpoint, dir, { model = self:saved_model(), optimizer = self.opt })
   if not ok then error('resume: ' .. tostring(state), 0) end
   local step = state and state.step or 0                       -- nothing saved yet: a fresh start
+  self.resumed_from = step                                     -- (the rollout store drops the steps after it)
   for _, f in ipairs(self.rundir and { 'metrics.jsonl', 'samples.jsonl' } or {}) do   -- (rank 0's files)
     local kept = self.rundir:trim(f, step)
     if f == 'metrics.jsonl' then for _, rec in ipairs(kept) do self.history[#self.history + 1] = rec end end
@@ -90,6 +95,10 @@ function M.methods.resume(self)
   return state
 end
 
+
+-- The recipe fields that hold pieces (empo.rl.configurable).
+local PIECES = { 'cluster', 'filter', 'reward', 'advantage', 'loss' }
+M.PIECES = PIECES
 
 -- The recipe's plain settings (numbers, strings, booleans; pieces by name),
 -- as the run directory keeps them.
@@ -107,9 +116,10 @@ local function plain(v, depth)
 end
 
 -- runs/<name>/ (claimed when the trainer is made: empo.run.rundir): recipe.json now,
--- then metrics.jsonl every step and samples.jsonl every samples_every
--- steps (questions, completions, answers, cluster ids, rewards: enough to
--- re-score a run offline).
+-- then metrics.jsonl every step, samples.jsonl every samples_every
+-- steps (questions, completions, answers, cluster ids, rewards) and the
+-- rollout store (rollouts.on: every step's groups, with token ids and
+-- log-probs).
 function M.methods.open_run(self)
   if not self.rundir then return nil end
   if self.run_dir then return self.run_dir end
@@ -117,10 +127,16 @@ function M.methods.open_run(self)
   self.run_dir = self.rundir.path
   local settings = plain(r, 0)
   settings.model = type(r.model) == 'string' and r.model or tostring(r.model)
-  local ok, err = empo.fs.write_atomic(self.run_dir .. '/recipe.json', empo.json.encode(settings))
-  if not ok then error(err, 0) end
+  settings.pieces = {}                          -- the configured pieces, with their options (empo rescore rebuilds them)
+  for _, k in ipairs(PIECES) do settings.pieces[k] = configurable.describe(r[k]) end
+  self.settings = settings
+  self:write_changes()                          -- (recipe.json, with the changes made during the run: empo.rl.live)
   self.metrics = empo.logger.metrics(self.run_dir .. '/metrics.jsonl')
   self.samples = empo.logger.metrics(self.run_dir .. '/samples.jsonl')
+  if r.rollouts.on then
+    self.rollouts = rollout_store.writer(self.run_dir .. '/rollouts', { max_mb = r.rollouts.max_mb })
+    if self.resumed_from then self.rollouts:trim(self.resumed_from) end
+  end
   return self.run_dir
 end
 
@@ -136,6 +152,10 @@ end
 function M.methods.write_step(self, rec)
   if not self.metrics then return end
   self.metrics:write(rec)
+  if self.rollouts then
+    local r = self.recipe
+    self.rollouts:write(rec.step, self.last.groups, function(g) return prompt_text(r, g.question) end)
+  end
   local every = self.recipe.samples_every
   if every > 0 and rec.step % every == 0 then
     for _, g in ipairs(self.last.groups) do

@@ -23,6 +23,7 @@
 --   empo.rl.run_files, empo.run.rundir  the run directory: metrics, samples, checkpoints, resume
 --   empo.rl.guard                       the collapse guard
 --   empo.rl.data_parallel               several processes (mpirun): shards, gathers, the gradients' sum
+--   empo.rl.live, empo.rl.attach_server changes between steps (`empo attach`), recorded and replayed
 local empo = require 'empo'
 local recipe_mod = require 'empo.rl.recipe'
 local preflight = require 'empo.rl.preflight'
@@ -35,6 +36,8 @@ local metrics = require 'empo.rl.metrics'
 local run_files = require 'empo.rl.run_files'
 local lora = require 'empo.nn.lora'
 local data_parallel = require 'empo.rl.data_parallel'
+local live = require 'empo.rl.live'
+local attach_server = require 'empo.rl.attach_server'
 local dist = require 'empo.run.dist'
 local clock = require('empo.run.log').clock
 
@@ -44,7 +47,7 @@ local M = {}
 
 local Trainer = {}
 Trainer.__index = Trainer
-for _, part in ipairs({ rollout, update, run_files, data_parallel }) do   -- the rooms' methods are the trainer's
+for _, part in ipairs({ rollout, update, run_files, data_parallel, live }) do   -- the rooms' methods are the trainer's
   for k, f in pairs(part.methods) do Trainer[k] = f end
 end
 
@@ -113,7 +116,7 @@ function M.new(recipe, overrides, source)
   if r.loss.options.kl > 0 then self.reference = self:frozen_copy() end
   local o = r.optim
   self.opt = empo.optim.adamw{ params = self.params, lr = o.lr, weight_decay = o.weight_decay, betas = o.betas }
-  self.lr_at = make_schedule(o, r.steps)
+  self:rebuild_schedule()
   if r.guard.on then
     -- (its snapshots' directory; each rank keeps its own: the ranks' weights are equal)
     local dir = self.run_path and self.run_path .. '/guard' .. (self.is_main and '' or '/rank-' .. self.dp.rank)
@@ -121,7 +124,10 @@ function M.new(recipe, overrides, source)
     -- the starting model, kept to score how far the samples drift from it (before a resume loads newer weights)
     if r.guard.drift > 0 then self.guard_base = self.reference or self:frozen_copy() end
   end
-  if r.resume then self:resume() end
+  if r.resume then
+    self:resume()
+    self:load_changes()                                          -- (the changes an attached client made: replayed)
+  end
   if self.guard then
     self.guard:adopt(self.step_count)                            -- a resumed run's earlier snapshots
     self.guard:take_snapshot(self)                               -- the state the run starts from
@@ -143,6 +149,12 @@ function Trainer:claim_run_dir()
     self.run_path = dist.broadcast(nil)
     if not self.run_path then error('the run directory could not be claimed (rank 0 says why)', 0) end
   end
+end
+
+-- The learning rate of each step (recipe.optim's schedule; made again
+-- when a field it reads changes during the run: empo.rl.live).
+function Trainer:rebuild_schedule()
+  self.lr_at = make_schedule(self.recipe.optim, self.recipe.steps)
 end
 
 -- The memory plan (empo.rl.memory) of this run, applied to the runtime
@@ -216,6 +228,7 @@ function Trainer:step()
                                t_update = clock(), quiet = not self.is_main,
                                seconds_comm = self.dp and self.comm_seconds or nil }, r)
   if self.guard then self:watch(rec) end
+  if self.change_notes and #self.change_notes > 0 then rec.changes, self.change_notes = self.change_notes, nil end
   self.last = { groups = groups, rows = rows, record = rec }
   self.history[#self.history + 1] = rec
   self:check_lockstep(step)
@@ -270,12 +283,16 @@ function Trainer:run()
   self.stopped = nil
   local bar = empo.logger.progress{ total = self.recipe.steps, every = 1, quiet = not self.is_main,
                                  keys = { 'reward', 'entropy', 'kept', 'clip', 'tok/s' } }
-  local every = self.recipe.save_every
-  empo.stop.guard(function()
+  if self.is_main and self.run_path and self.recipe.attach.on and not self.attach then
+    self.attach = attach_server.open(self)          -- (`empo attach runs/<name>`: served between steps)
+  end
+  local ok, err = pcall(empo.stop.guard, function()
     local signal = nil
     while self.step_count < self.recipe.steps and not self.guard_stop do
+      self:between_steps()                           -- (replayed changes; attached clients)
       signal = self:stop_requested()                 -- (every rank's: they stop after the same step)
-      if signal then break end
+      if signal or self.step_count >= self.recipe.steps then break end
+      bar.total = self.recipe.steps
       local rec = self:step()
       local ee = self.recipe.eval_every
       if ee > 0 and self.recipe.eval and rec.step % ee == 0 then   -- in-run evaluation: test accuracy in the metrics
@@ -285,6 +302,7 @@ function Trainer:run()
       self:write_step(rec)
       bar:update(rec.step, { reward = rec.reward, entropy = rec.entropy, kept = rec.kept, clip = rec.clip_frac,
                              ['tok/s'] = rec.sample_tokens_per_s })
+      local every = self.recipe.save_every
       if self.run_dir and every > 0 and (rec.step % every == 0 or rec.step == self.recipe.steps) then
         self:checkpoint()
       end
@@ -293,6 +311,12 @@ function Trainer:run()
     signal = signal or self:stop_requested()
     if signal then self:stop_for(signal) end
   end)
+  if self.attach then
+    self.attach:close(not ok and 'the run failed: ' .. tostring(err) or
+                      self.stopped and 'the run stopped (' .. self.stopped .. ')' or 'the run ended')
+  end
+  self.attach = nil
+  if not ok then error(err, 0) end
   return self.history
 end
 -- Accuracy on a dataset with gold answers (empo.rl.eval), with the
