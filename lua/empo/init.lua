@@ -231,7 +231,8 @@ local lazy = { nn = 'empo.nn', models = 'empo.nn.models', json = 'empo.io.json',
                -- EMPO's group machinery: answers and clusters, the pipeline, its pieces
                cluster = 'empo.rl.cluster', rl = 'empo.rl', reward = 'empo.rl.reward', filter = 'empo.rl.filter',
                loss = 'empo.rl.loss', data = 'empo.train.data',
-               advantage = 'empo.rl.advantage', stop = 'empo.run.stop', lora = 'empo.nn.lora', dist = 'empo.run.dist' }
+               advantage = 'empo.rl.advantage', stop = 'empo.run.stop', lora = 'empo.nn.lora', dist = 'empo.run.dist',
+               rollouts = 'empo.rl.rollout_store' }
 setmetatable(empo, { __index = function(t, k)
   local name = lazy[k]
   if name == nil then return nil end

@@ -14,6 +14,7 @@ for i = 1, math.min(#ma, #mb) do
   for k, v in pairs(ma[i]) do
     local w = mb[i][k]
     if not timing[k] then
+      if type(v) == 'table' then v, w = empo.json.encode(v), w ~= nil and empo.json.encode(w) or nil end   -- (changes)
       if mode == 'same' and v ~= w then say('step %d %s: %s against %s', i, k, tostring(v), tostring(w)) end
       if mode == 'close' and i == 1 and (k == 'reward' or k == 'entropy') and v ~= w then
         say('step 1 %s: %s against %s (the samples of step 1 should match)', k, tostring(v), tostring(w))

@@ -11,7 +11,10 @@
 #   4. a weight planted on rank 1: the lockstep check stops the run at the
 #      next step, naming the rank, the last good checkpoint latest;
 #   5. a rank killed mid-run: the job ends with a message naming it, and
-#      the last checkpoint loads.
+#      the last checkpoint loads;
+#   6. empo attach on 2 ranks: rank 0 serves the client, both ranks apply
+#      its changes at the same step (weights compared every step), and
+#      one process replaying the recorded changes gives the same bits.
 # Usage: trainer.sh SOURCE_DIR EMPO_BINARY
 set -eu
 SRC=$1
@@ -79,4 +82,21 @@ N=$(sed 's/checkpoint-//' "$T/kill/latest")
 $MPI "$EMPO" $RUN steps=$((N + 1)) save_every=1 name=kill resume=true >"$T/kill2.log" 2>&1 || { cat "$T/kill2.log"; exit 1; }
 [ "$(cat "$T/kill/latest")" = "checkpoint-$((N + 1))" ] || { echo "trainer.sh: the resume did not reach step $((N + 1))"; exit 1; }
 echo "trainer.sh: the killed run resumed from checkpoint-$N to checkpoint-$((N + 1))"
+
+# empo attach: the client's changes reach every rank at the same step
+$MPI "$EMPO" $RUN steps=8 name=att dist.reduce=exact dist.checksum_every=1 >"$T/att.log" 2>&1 &
+JOB=$!
+i=0
+while [ ! -S "$T/att/attach.sock" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+printf 't.recipe.optim.lr = 3e-5\nodd = function(g) return #g.completions[1] %% 2 == 1 end\nt.recipe.filter = odd\n' |
+  "$EMPO" attach "$T/att" >"$T/att_client.log" 2>&1
+wait $JOB || { cat "$T/att.log"; exit 1; }
+grep -q '"changes":\["optim.lr = 3e-05"' "$T/att/metrics.jsonl" ||
+  { echo "trainer.sh: the attached change is not in the metrics"; cat "$T/att.log" "$T/att_client.log"; exit 1; }
+mkdir "$T/att1"
+cp "$T/att/recipe.json" "$T/att1/"
+OMP_NUM_THREADS=1 "$EMPO" $RUN steps=8 name=att1 resume=true dist.reduce=exact >"$T/att1.log" 2>&1 ||
+  { cat "$T/att1.log"; exit 1; }
+cmp "$T/att" "$T/att1" same
+echo "trainer.sh: changes made through empo attach on 2 ranks replay in one process to the same bits"
 echo "trainer.sh: all passed"

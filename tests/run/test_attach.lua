@@ -107,6 +107,9 @@ local _, err = ask(conn, 't.recipe.sample.n = 16')
 c.ok(err:find('sample.n cannot change during a run', 1, true), 'a field that cannot change is refused by name: ' .. err)
 _, err = ask(conn, 't.recipe.optim.lr = -1')
 c.ok(err:find('optim.lr must be a finite number >= 0, got -1', 1, true), 'a bad value is refused as the recipe would: ' .. err)
+_, err = ask(conn, 't.recipe.reward = function(g) return g.nothing.here end')
+c.ok(err:find("reward = function", 1, true) and err:find("fails on the last step's first group", 1, true),
+     'a piece that fails on the last step\'s group is refused before it can fail the run: ' .. err)
 _, err = ask(conn, 't.recipe.filtr = odd')
 c.ok(err:find("unknown setting 'filtr'", 1, true) and err:find("did you mean 'filter'", 1, true),
      'a misspelt field is refused with the closest name: ' .. err)

@@ -73,6 +73,35 @@ local function describe(value, origin)
   return nil
 end
 
+-- A new piece tried on the last step's first group (a copy), so that one
+-- that fails is refused now rather than failing the run at the next step.
+local TRIED = { filter = true, reward = true, advantage = true, cluster = true, extract = true }
+local function try_piece(self, field, value)
+  local g = self.last and self.last.groups and self.last.groups[1]
+  if not (TRIED[field] and g and value ~= nil) then return end
+  local rl = require 'empo.rl'
+  local ok, err = pcall(function()
+    if field == 'extract' then
+      if type(value) == 'function' then
+        local a = value(g.completions[1])
+        if type(a) ~= 'string' then error('it returned a ' .. type(a) .. ', not a string', 0) end
+      end
+      return
+    end
+    local copy = { question = g.question, gold = g.gold, completions = g.completions, answers = g.answers, G = g.G,
+                   ids = g.ids, k = g.k }
+    if field == 'cluster' then copy.ids, copy.k = rl.cluster.cluster(g.answers, value, g.question) end
+    local r = self.recipe
+    rl.score_clusters(copy, { filter = field == 'filter' and value or r.filter, reward = field == 'reward' and value or r.reward,
+                              advantage = field == 'advantage' and value or r.advantage, empty = r.empty,
+                              tokens = g.token_entropy and { entropy = g.token_entropy, self_certainty = g.self_certainty } })
+  end)
+  if not ok then
+    error(format('%s = %s fails on the last step\'s first group, so it was not set: %s', field, tostring(value),
+                 tostring(err):gsub('^[^\n]-%.lua:%d+: ', '')), 0)
+  end
+end
+
 -- Checks field = value as the recipe would, raising a message that names it.
 function M.methods.check_change(self, field, value)
   if type(field) ~= 'string' then error('a change names a recipe field (a string)', 0) end
@@ -97,6 +126,7 @@ function M.methods.check_change(self, field, value)
     error(format('optim.min_lr (%g) would be above optim.lr (%g)', value, r.optim.lr), 0)
   end
   if field == 'eval_every' and value > 0 and not r.eval then error('eval_every > 0 needs an eval set (set at the start)', 0) end
+  try_piece(self, field, value)
 end
 
 -- Sets the field and what depends on it (the learning-rate schedule).
