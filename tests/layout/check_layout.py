@@ -44,7 +44,8 @@ LAYERS = {
     'generate': {'ops', 'autograd', 'tensor', 'base', 'kernels'},
     'dist': {'tensor', 'base', 'kernels'},
 }
-SKIP_DIRS = {'.git', 'build', 'build-sanitize', 'node_modules', '__pycache__', 'device-pack'}   # device-pack: tests/device/pack.sh's output
+SKIP_DIRS = {'.git', 'build', 'build-sanitize', 'node_modules', '__pycache__', 'device-pack',
+             'runs'}   # device-pack: tests/device/pack.sh's output; runs: run directories (checkpoints: GBs)
 
 problems = []
 

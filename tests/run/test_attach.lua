@@ -175,6 +175,16 @@ o = ask(a2, 'x = 41; return x + 1')
 c.eq(o, '42\n', 'the second client\'s session works, with its own globals')
 o = ask(a1, 'return x')
 c.eq(o, 'nil\n', 'the first client does not see the second\'s globals')
+a1:send('complete', '7\nt.rec')
+local comp
+for _ = 1, 100 do
+  for _, m in ipairs(a1:receive()) do if m.kind == 'completions' then comp = m.text end end
+  if comp then break end
+  a1:wait(0.05)
+end
+c.eq(comp, '7\nt.recipe', 'tab completion asks the run: t.rec -> t.recipe')
+o = ask(a1, 'return t:save()')
+c.ok(o:find('checkpoint%-%d+') and empo.fs.exists(o:gsub('%s+$', '') .. '/model.safetensors'), 't:save() writes a checkpoint now: ' .. o)
 o, e = ask(a1, 't:step()')
 c.ok(e:find('belongs to the run itself', 1, true), 'a chunk cannot step the run: ' .. e)
 a2:send('run', 'local t0 = os.clock() while os.clock() - t0 < 0.5 do end print("late")')

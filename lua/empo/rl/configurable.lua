@@ -94,6 +94,20 @@ function M.describe(x)
   return { name = x.name, options = opts }
 end
 
+-- A value as a person reads it: a piece as its name and options
+-- (empo.filter.confidence{high=1, low=0.4}), a number in 6 digits.
+function M.show(v)
+  local piece = M.describe(v)
+  if piece then
+    local opts = {}
+    for k, x in pairs(piece.options) do opts[#opts + 1] = k .. '=' .. tostring(x) end
+    table.sort(opts)
+    return piece.name .. (#opts > 0 and '{' .. table.concat(opts, ', ') .. '}' or '')
+  end
+  if type(v) == 'number' then return string.format('%.6g', v) end
+  return tostring(v)
+end
+
 -- The piece a description names, configured with its options: its name
 -- is a path under the library ('empo.reward.majority'). Raises naming
 -- what is missing.

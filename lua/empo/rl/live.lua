@@ -138,18 +138,6 @@ function M.methods.apply_change(self, field, value)
   end
 end
 
-local function shown(v)
-  local piece = configurable.describe(v)
-  if piece then
-    local opts = {}
-    for k, x in pairs(piece.options) do opts[#opts + 1] = k .. '=' .. tostring(x) end
-    table.sort(opts)
-    return piece.name .. (#opts > 0 and '{' .. table.concat(opts, ', ') .. '}' or '')
-  end
-  if type(v) == 'number' then return format('%.6g', v) end
-  return tostring(v)
-end
-
 -- Changes a recipe field from the next step on, recorded (see above).
 -- origin: { chunks = {...} } when an attached session made the value.
 function M.methods.change(self, field, value, origin)
@@ -160,7 +148,7 @@ function M.methods.change(self, field, value, origin)
                  'set from `empo attach` (which keeps the chunks that made it, to replay on a resume)', field,
                  tostring(value)), 0)
   end
-  entry.after_step, entry.field, entry.shown, entry.applied = self.step_count, field, shown(value), true
+  entry.after_step, entry.field, entry.shown, entry.applied = self.step_count, field, configurable.show(value), true
   self:apply_change(field, value)
   self:note_change(entry)
   if origin then io.stderr:write(format('empo: after step %d: %s = %s (empo attach)\n', self.step_count, field, entry.shown)) end

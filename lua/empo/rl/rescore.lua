@@ -125,7 +125,7 @@ function M.run(dir, opts)
   end
   local rep = { live = { per_step = {} }, new = { per_step = {} }, flips = 0, flips_kept = 0, compared = 0,
                 compared_kept = 0, steps = 0, given = {} }
-  for _, k in ipairs(M.KINDS) do if opts[k] ~= nil then rep.given[k] = tostring(opts[k] or 'none') end end
+  for _, k in ipairs(M.KINDS) do if opts[k] ~= nil then rep.given[k] = configurable.show(opts[k] or 'none') end end
   local all_live, all_new = {}, {}
   for _, step in ipairs(store.steps) do
     if (not opts.from or step >= opts.from) and (not opts.to or step <= opts.to) then
@@ -165,11 +165,12 @@ function M.run(dir, opts)
   if rep.steps == 0 then error(format('rescore: %s holds no steps in the range asked', dir), 0) end
   for k, v in pairs(figures(all_live, equal)) do rep.live[k] = v end
   for k, v in pairs(figures(all_new, equal)) do rep.new[k] = v end
-  rep.live.pieces = { reward = tostring(pieces.reward and (pieces.reward.unknown or pieces.reward) or 'cluster_share'),
-                      cluster = tostring(pieces.cluster and (pieces.cluster.unknown or pieces.cluster) or 'math'),
-                      filter = tostring(pieces.filter and (pieces.filter.unknown or pieces.filter) or 'none') }
-  rep.new.pieces = { reward = tostring(reward), cluster = tostring(cluster or rep.live.pieces.cluster),
-                     filter = tostring(filter or 'none') }
+  local show = configurable.show
+  local function run_piece(k, default) local p = pieces[k]; return p and show(p.unknown or p) or default end
+  rep.live.pieces = { reward = run_piece('reward', 'empo.reward.cluster_share'), cluster = run_piece('cluster', 'empo.cluster.math'),
+                      filter = run_piece('filter', 'none') }
+  rep.new.pieces = { reward = show(reward), cluster = cluster and show(cluster) or rep.live.pieces.cluster,
+                     filter = filter and show(filter) or 'none' }
   rep.seconds = clock() - t0
   return rep
 end
@@ -180,7 +181,7 @@ local function pct(x) return x and format('%.1f%%', 100 * x) or '—' end
 function M.table(rep)
   local L, N = rep.live, rep.new
   local lines = {}
-  local function row(name, a, b) lines[#lines + 1] = format('  %-28s %-30s %s', name, a, b) end
+  local function row(name, a, b) lines[#lines + 1] = format('  %-28s %-40s %s', name, a, b) end
   row('', 'live (as the run scored)', 'rescored')
   row('reward', L.pieces.reward, N.pieces.reward)
   row('cluster', L.pieces.cluster, N.pieces.cluster)
