@@ -24,6 +24,7 @@ local decls = {
   'void using_history(void);',
   'typedef char *rl_compentry_func_t(const char *, int);',
   'extern rl_compentry_func_t *rl_completion_entry_function;',
+  'extern int rl_completion_append_character;',
   'extern const char *rl_readline_name;',
   'void free(void *p);',
   'void *malloc(size_t n);',
@@ -178,6 +179,7 @@ local function make_reader(interactive, complete)
     return p
   end)
   pcall(function() ed.rl_completion_entry_function = cb end)
+  pcall(function() ed.rl_completion_append_character = 0 end)   -- (no space after a name: a '.' or ':' often follows)
   local last
   local function read(prompt)
     local p = ed.readline(prompt)

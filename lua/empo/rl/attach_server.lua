@@ -21,7 +21,7 @@ local M = {}
 local Server = {}
 Server.__index = Server
 
-local function say(msg) io.stderr:write('empo: ', msg, '\n') end
+local function say(msg) require('empo.run.log').say('empo: ' .. msg) end
 
 -- Opens the socket of trainer's run directory; nil (and a line on
 -- stderr) when it cannot: the run goes on without attach.
@@ -120,7 +120,6 @@ function Server:serve(trainer)
   end
   if trainer.paused then
     say(format('paused after step %d by empo attach; t:resume() from an attached client continues', trainer.step_count))
-    for _, c in ipairs(self.clients) do c.conn:send('note', format('the run is paused after step %d\n', trainer.step_count)) end
   end
   while trainer.paused do
     if require('empo.run.stop').requested() then trainer.paused = false; break end

@@ -94,18 +94,21 @@ function M.describe(x)
   return { name = x.name, options = opts }
 end
 
--- A value as a person reads it: a piece as its name and options
--- (empo.filter.confidence{high=1, low=0.4}), a number in 6 digits.
+-- A value as a person reads it: a piece as its name and the options that
+-- differ from the library's defaults (empo.filter.confidence{low=0.4}), a
+-- number in 6 digits.
 function M.show(v)
+  local function num(x) return type(x) == 'number' and string.format('%.6g', x) or tostring(x) end
   local piece = M.describe(v)
-  if piece then
-    local opts = {}
-    for k, x in pairs(piece.options) do opts[#opts + 1] = k .. '=' .. tostring(x) end
-    table.sort(opts)
-    return piece.name .. (#opts > 0 and '{' .. table.concat(opts, ', ') .. '}' or '')
+  if not piece then return num(v) end
+  local ok, base = pcall(M.rebuild, { name = piece.name })
+  local defaults = ok and base.options or {}
+  local opts = {}
+  for k, x in pairs(piece.options) do
+    if defaults[k] ~= x then opts[#opts + 1] = k .. '=' .. num(x) end
   end
-  if type(v) == 'number' then return string.format('%.6g', v) end
-  return tostring(v)
+  table.sort(opts)
+  return piece.name .. (#opts > 0 and '{' .. table.concat(opts, ', ') .. '}' or '')
 end
 
 -- The piece a description names, configured with its options: its name

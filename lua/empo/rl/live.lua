@@ -151,7 +151,9 @@ function M.methods.change(self, field, value, origin)
   entry.after_step, entry.field, entry.shown, entry.applied = self.step_count, field, configurable.show(value), true
   self:apply_change(field, value)
   self:note_change(entry)
-  if origin then io.stderr:write(format('empo: after step %d: %s = %s (empo attach)\n', self.step_count, field, entry.shown)) end
+  if origin then
+    require('empo.run.log').say(format('empo: after step %d: %s = %s (empo attach)', self.step_count, field, entry.shown))
+  end
   return entry.shown
 end
 

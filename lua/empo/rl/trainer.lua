@@ -258,7 +258,9 @@ function Trainer:gold_metrics(groups) return metrics.gold(groups, self.recipe.cl
 function Trainer:watch(rec)
   local act = self.guard:observe(self, rec)
   if not act then return end
-  local function say(...) if self.is_main then io.stderr:write(format(...)) end end   -- (under mpirun rank 0 says it)
+  local function say(...)                          -- (under mpirun rank 0 says it; above a progress line)
+    if self.is_main then empo.logger.say((format(...):gsub('\n$', ''))) end
+  end
   if act.action == 'watch' then
     say('empo: step %d: collapse guard (watching only): %s\n', rec.step, act.reason)
   elseif act.action == 'rollback' then

@@ -86,8 +86,9 @@ function Progress:update(step, fields)
   local line = table.concat(parts, ' | ')
   if self.tty then
     self.out:write('\r\27[K', line)
-    if self.total and step >= self.total then self.out:write('\n') end
+    if self.total and step >= self.total then self.out:write('\n'); line = nil end
     self.out:flush()
+    self.line, M.bar = line, self
   elseif step % self.every == 0 or step == self.total or done == 1 then
     self.out:write(line, '\n')
     self.out:flush()
@@ -95,7 +96,22 @@ function Progress:update(step, fields)
 end
 
 function Progress:finish()
-  if self.tty and not self.quiet then self.out:write('\n') end
+  if self.tty and not self.quiet and self.line then self.out:write('\n') end
+  self.line = nil
+  if M.bar == self then M.bar = nil end
+end
+
+-- A line for the person watching (stderr), written above a progress line
+-- that a terminal shows in place (which is drawn again below it).
+function M.say(text)
+  local bar = M.bar
+  if bar and bar.line then
+    bar.out:write('\r\27[K', text, '\n', bar.line)
+    bar.out:flush()
+  else
+    io.stderr:write(text, '\n')
+    io.stderr:flush()
+  end
 end
 
 local Metrics = {}
