@@ -14,12 +14,7 @@ local binary = os.getenv('EMPO_BINARY') or 'empo'
 local root = os.getenv('EMPO_SOURCE_DIR') or '.'
 local python = os.getenv('EMPO_PYTHON') or '/usr/bin/python3'
 local dir = check.tmpdir()
-local function sh(cmd)
-  local p = io.popen(cmd .. ' 2>&1; echo "rc=$?"')
-  local out = p:read('*a')
-  p:close()
-  return out, tonumber(out:match('rc=(%d+)%s*$'))
-end
+local sh = check.sh
 local function run(extra)
   return sh(string.format("'%s' run '%s/recipes/math.lua' out='%s' eval=false prompts_per_step=6 %s", binary, root,
                           dir, extra))

@@ -15,16 +15,9 @@ local dir = check.tmpdir()
 local messages = {}                                    -- every refusal, for the check on internal paths
 
 -- ---- the fixture: a tiny model directory and data ----
-local corpus = {}
-for i = 1, 40 do corpus[i] = string.format('%d plus %d is \\boxed{%d}.', i, i, 2 * i) end
-assert(empo.fs.make_dirs(dir .. '/model'))
-local tok = check.tiny_tokenizer(corpus, { out = dir .. '/model' })
-local model = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 64 }, 4)
-empo.models.save_pretrained(model, dir .. '/model')
 local function write(path, text) assert(empo.fs.write_atomic(path, text)); return path end
-local lines = {}
-for i = 1, 6 do lines[i] = string.format('{"question": "%d plus %d is", "answer": "%d"}', i, i, 2 * i) end
-local data = write(dir .. '/q.jsonl', table.concat(lines, '\n') .. '\n')
+local model_dir, data = check.tiny_world(dir, 6, { max_position_embeddings = 64 })
+local tok, model = empo.tokenizer.load(model_dir), empo.models.from_pretrained(model_dir)
 
 local base = { model = dir .. '/model', data = data, eval = data, out = dir .. '/runs',
                sample = { n = 2, max_new_tokens = 4 }, prompts_per_step = 2, steps = 2, samples_every = 1,

@@ -15,14 +15,7 @@ local c = check.new('test_attach')
 
 local binary = os.getenv('EMPO_BINARY') or 'empo'
 local dir = check.tmpdir()
-local corpus = {}
-for i = 1, 40 do corpus[i] = string.format('%d plus %d is \\boxed{%d}.', i, i, 2 * i) end
-assert(empo.fs.make_dirs(dir .. '/model'))
-local tok = check.tiny_tokenizer(corpus, { out = dir .. '/model' })
-empo.models.save_pretrained(empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size }, 4), dir .. '/model')
-local lines = {}
-for i = 1, 8 do lines[i] = string.format('{"question": "%d plus %d is", "answer": "%d"}', i, i, 2 * i) end
-assert(empo.fs.write_atomic(dir .. '/q.jsonl', table.concat(lines, '\n') .. '\n'))
+check.tiny_world(dir, 8)
 local STEPS = 10
 assert(empo.fs.write_atomic(dir .. '/recipe.lua', string.format([[
 local empo = require 'empo'
@@ -35,12 +28,7 @@ return empo.recipe{ out = %q, model = %q, data = %q, sample = { n = 4, max_new_t
   end }
 ]], dir .. '/runs', dir .. '/model', dir .. '/q.jsonl', STEPS)))
 
-local function sh(cmd)
-  local p = io.popen(cmd .. ' 2>&1; echo "rc=$?"')
-  local out = p:read('*a')
-  p:close()
-  return out, tonumber(out:match('rc=(%d+)%s*$'))
-end
+local sh = check.sh
 local function start(name, extra)
   local p = io.popen(string.format("'%s' run '%s' name=%s %s > '%s/%s.log' 2>&1 & echo $!", binary, dir .. '/recipe.lua',
                                    name, extra or '', dir, name))

@@ -151,14 +151,38 @@ end
 -- option tables), as recipes merge theirs.
 function M.with(base, over) return require('empo.rl.recipe').merged(base, over) end
 
+-- A shell command's stdout and stderr together, and its exit status.
+function M.sh(cmd)
+  local p = io.popen(cmd .. ' 2>&1; echo "rc=$?"')
+  local out = p:read('*a')
+  p:close()
+  return out, tonumber(out:match('rc=(%d+)%s*$'))
+end
+
 -- The empo command run with args (a shell-quoted string; $EMPO_BINARY, or
 -- `empo` on the PATH): its stdout and stderr together, and its exit status.
 function M.empo(args, env)
   local binary = os.getenv('EMPO_BINARY') or 'empo'
-  local p = io.popen(string.format("%s '%s' %s 2>&1; echo \"rc=$?\"", env or '', binary, args))
-  local out = p:read('*a')
-  p:close()
-  return out, tonumber(out:match('rc=(%d+)%s*$'))
+  return M.sh(string.format("%s '%s' %s", env or '', binary, args))
+end
+
+-- The tiny world the run tests share, in dir: a model directory (a
+-- tokenizer trained on "i plus i is \boxed{2i}.", a tiny decoder; `hf`
+-- changes its config) and n questions "i plus i is" with gold answers.
+-- Returns the model directory and the data file.
+function M.tiny_world(dir, n, hf)
+  local empo = require 'empo'
+  local corpus = {}
+  for i = 1, 40 do corpus[i] = string.format('%d plus %d is \\boxed{%d}.', i, i, 2 * i) end
+  assert(empo.fs.make_dirs(dir .. '/model'))
+  local tok = M.tiny_tokenizer(corpus, { out = dir .. '/model' })
+  local cfg = { vocab_size = tok.vocab_size }
+  for k, v in pairs(hf or {}) do cfg[k] = v end
+  empo.models.save_pretrained(empo.models.new(M.tiny_hf(cfg), 4), dir .. '/model')
+  local lines = {}
+  for i = 1, n do lines[i] = string.format('{"question": "%d plus %d is", "answer": "%d"}', i, i, 2 * i) end
+  assert(empo.fs.write_atomic(dir .. '/q.jsonl', table.concat(lines, '\n') .. '\n'))
+  return dir .. '/model', dir .. '/q.jsonl'
 end
 
 -- ||a - b|| / ||b|| over every element (the oracle tests' measure)
