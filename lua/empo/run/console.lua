@@ -75,7 +75,6 @@ function M.candidates(text, root)
   elseif type(scope) == 'table' then
     add_keys(scope)
     if type(meta) == 'table' and type(meta.__index) == 'table' then add_keys(meta.__index) end
-    if scope ~= _G and type(meta) == 'table' and meta.__index == _G then add_keys(_G) end   -- (a session's globals)
   elseif tensor and tensor.is_tensor(scope) then
     add_keys(tensor.methods)
     if sep == '.' then add_keys(tensor.props) end
