@@ -182,6 +182,9 @@ local killer = io.popen(string.format("(printf 'local t0 = os.clock() while os.c
                                       binary, dir))
 killer:read('*a'); killer:close()
 a1:send('garbage', '')
+local a3 = connect('hostile')
+local claim = 'run 99999999999\n'                 -- a length no chunk has: the connection is closed
+require('ffi').C.send(a3.fd, claim, #claim, 0x4000)
 o = ask(a1, 'return t.step_count > 0')
 c.eq(o, 'true\n', 'after a killed client, a vanished one and a bad message, the run still serves')
 local pipe_out = sh(string.format("printf 'print(\"from a pipe\", 1 + 1)\\nreturn t.recipe.name\\n' | '%s' attach '%s/runs/hostile'",

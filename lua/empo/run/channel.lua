@@ -51,6 +51,7 @@ local POLLIN, POLLHUP, POLLERR = 0x1, 0x10, 0x8
 local MSG_NOSIGNAL, MSG_DONTWAIT = 0x4000, 0x40
 local EAGAIN, EINTR, ECONNREFUSED, ENOENT = 11, 4, 111, 2
 M.ECONNREFUSED, M.ENOENT = ECONNREFUSED, ENOENT
+M.MAX_MESSAGE = 16 * 2^20            -- bytes: a longer message closes the connection
 
 local function errstr(e) return ffi.string(C.strerror(e)) end
 
@@ -120,6 +121,7 @@ function Conn:receive()
       break
     end
     len = tonumber(len)
+    if len > M.MAX_MESSAGE then self.bad = true; self:close(); break end   -- (not a chunk anyone types)
     if #self.inbuf - rest + 1 < len then break end
     out[#out + 1] = { kind = kind, text = self.inbuf:sub(rest, rest + len - 1) }
     self.inbuf = self.inbuf:sub(rest + len)
