@@ -158,12 +158,17 @@ function M.model_verifier(model, opts)
       last[i] = #row
       for k = #row + 1, L do row[k] = 0 end
     end
-    local logits = empo.no_grad(function() return self.model(empo.tensor(ids, 'i64')) end):tolist()
+    -- only each row's last position, and only the two words' columns, leave the tensor
+    local rows = {}
+    for i = 1, #prompts do rows[i] = (i - 1) * L + last[i] - 1 end
+    local pair = empo.no_grad(function()
+      local logits = self.model(empo.tensor(ids, 'i64'))
+      local V = logits:size(3)
+      return logits:reshape(#prompts * L, V):index_select(1, empo.tensor(rows, 'i64'))
+                   :index_select(2, empo.tensor({ self.yes_id, self.no_id }, 'i64'))
+    end):tolist()
     local yes, no = {}, {}
-    for i = 1, #prompts do
-      local row = logits[i][last[i]]
-      yes[i], no[i] = row[self.yes_id + 1], row[self.no_id + 1]
-    end
+    for i = 1, #prompts do yes[i], no[i] = pair[i][1], pair[i][2] end
     return yes, no
   end
   function v:yes_no(prompt)
