@@ -2,8 +2,10 @@
 -- before any RL, on the held-out test set, graded by meaning (the world's
 -- equivalence rules): greedy, avg@k, maj@k, pass@k; then, on the questions
 -- greedy gets wrong, how often each clustering's largest cluster is the
--- right answer — exact strings, normalised strings, the oracle (meaning)
--- — and how often a group is all singletons under it. EMPO can only lift
+-- right answer — exact strings, normalised strings, the oracle (meaning):
+-- a strict plurality that is right, one that is wrong, or a tie (no
+-- strict plurality: the cluster-share reward then gives the tied answers
+-- the same reward; all singletons gives every sample the same). EMPO can only lift
 -- greedy where its clustering's vote is right: the world is built so that
 -- the vote by meaning is, while the vote by string mostly is not.
 --
@@ -17,15 +19,16 @@ local cfg = empo.config.apply({ model = 'models/trips-base', eval = 'data/trips/
                               arg, 'trips/diagnose')
 local here = debug.getinfo(1, 'S').source:sub(2):match('^(.*)/') or '.'
 local t = empo.rl.trainer(here .. '/../natural.lua', { model = cfg.model, eval = cfg.eval, data = cfg.eval,
-                                                       ['sample.n'] = cfg.k, cluster = trips.oracle })
+                                                       ['sample.n'] = cfg.k, cluster = trips.oracle, name = '' })
 local set = t.recipe.eval:list(cfg.n > 0 and cfg.n or nil)     -- (the records, in file order)
 local r = t:eval(set, { details = true })
 print(eval.table(r))
 
 local rules = { { 'exact strings', empo.cluster.exact }, { 'normalised strings', empo.cluster.normalized },
                 { 'meaning (oracle)', trips.oracle } }
-local wrong, right_vote, singletons, guess_greedy, guess_samples = 0, {}, {}, 0, 0
-for i in ipairs(rules) do right_vote[i], singletons[i] = 0, 0 end
+local wrong, guess_greedy, guess_samples = 0, 0, 0
+local votes = {}
+for i in ipairs(rules) do votes[i] = { right = 0, wrong = 0, tie = 0, singletons = 0 } end
 local function answer_of(text) return (empo.cluster.extract(text, { fallback = 'phrase' })) end
 for q, d in ipairs(r.details) do
   local gold, question = trips.meaning(set[q].answer), set[q].question
@@ -39,19 +42,23 @@ for q, d in ipairs(r.details) do
     wrong = wrong + 1
     for i, rule in ipairs(rules) do
       local ids = rl.cluster.cluster(answers, rule[2], question)
-      local st = rl.stats(ids)
-      local top
+      local st, v = rl.stats(ids), votes[i]
+      local top, ties = nil, 0
+      for _, size in pairs(st.sizes) do if size == st.sizes[st.largest] then ties = ties + 1 end end
       for j = 1, #answers do if ids[j] == st.largest and st.largest > 0 then top = answers[j]; break end end
-      if top and trips.meaning(top) == gold then right_vote[i] = right_vote[i] + 1 end
-      if st.n_clusters == #answers - st.n_empty then singletons[i] = singletons[i] + 1 end
+      if st.n_clusters == #answers - st.n_empty then v.singletons = v.singletons + 1 end
+      if not top or ties > 1 then v.tie = v.tie + 1
+      elseif trips.meaning(top) == gold then v.right = v.right + 1 else v.wrong = v.wrong + 1 end
     end
   end
 end
-print(string.format('greedy wrong on %d of %d questions; on those, the largest cluster of %d samples is the right answer:',
+print(string.format('greedy wrong on %d of %d questions; on those, the vote of %d samples under each clustering:',
                     wrong, r.n, r.k))
+print(string.format('  %-20s %14s %14s %10s %16s', '', 'right (strict)', 'wrong (strict)', 'tie', '(all singletons)'))
+local function pct(x) return string.format('%.1f%%', 100 * x / math.max(wrong, 1)) end
 for i, rule in ipairs(rules) do
-  print(string.format('  %-20s %5.1f%%   (all singletons: %5.1f%%)', rule[1], 100 * right_vote[i] / math.max(wrong, 1),
-                      100 * singletons[i] / math.max(wrong, 1)))
+  local v = votes[i]
+  print(string.format('  %-20s %14s %14s %10s %16s', rule[1], pct(v.right), pct(v.wrong), pct(v.tie), pct(v.singletons)))
 end
 print(string.format('solutions that guess: greedy %.1f%%, samples %.1f%%', 100 * guess_greedy / r.n,
                     100 * guess_samples / (r.n * r.k)))

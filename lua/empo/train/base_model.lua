@@ -19,7 +19,6 @@ local M = {}
 -- name in messages), files (write_files' options besides out and seed),
 -- about (a line for the provenance), command (the line that made it).
 function M.make(cfg, w)
-  local t0 = empo.logger.clock()
   if cfg.regenerate or not empo.fs.exists(cfg.data .. '/corpus.jsonl') then
     local o = { out = cfg.data, seed = cfg.seed }
     for k, v in pairs(w.files or {}) do o[k] = v end
@@ -27,15 +26,34 @@ function M.make(cfg, w)
     io.stderr:write(string.format('%s: wrote %d test, %d train, %d corpus documents to %s/\n', w.label, n.test, n.train,
                                   n.corpus, cfg.data))
   end
+  return M.train(cfg, cfg.data .. '/corpus.jsonl', w.about, w.command)
+end
+
+-- A tokenizer and a model trained on the JSONL corpus (a "text" field a
+-- line), saved to cfg.out with PROVENANCE.md (about, command: what it is
+-- and the line that made it). Returns the model and the tokenizer. With
+-- cfg.from (a model directory) training goes on from that model, with its
+-- tokenizer (copied to cfg.out), instead of starting from nothing.
+function M.train(cfg, corpus, about, command)
+  local t0 = empo.logger.clock()
   assert(empo.fs.make_dirs(cfg.out))
-  local tok = empo.tokenizer.train{
-    files = { cfg.data .. '/corpus.jsonl' }, field = 'text', vocab_size = cfg.vocab,
-    special_tokens = { '<|endoftext|>', '<|im_start|>', '<|im_end|>' }, eos = '<|endoftext|>', pad = '<|endoftext|>',
-    out = cfg.out,
-  }
+  local from = cfg.from and cfg.from ~= '' and cfg.from or nil
+  local tok
+  if from then
+    for _, f in ipairs({ 'tokenizer.json', 'tokenizer_config.json' }) do
+      if empo.fs.exists(from .. '/' .. f) then assert(empo.fs.copy_into(cfg.out, from .. '/' .. f)) end
+    end
+    tok = empo.tokenizer.load(cfg.out .. '/tokenizer.json')
+  else
+    tok = empo.tokenizer.train{
+      files = { corpus }, field = 'text', vocab_size = cfg.vocab,
+      special_tokens = { '<|endoftext|>', '<|im_start|>', '<|im_end|>' }, eos = '<|endoftext|>', pad = '<|endoftext|>',
+      out = cfg.out,
+    }
+  end
   io.stderr:write(string.format('tokenizer: vocab %d -> %s/tokenizer.json\n', tok.vocab_size, cfg.out))
   local settings = pretrain.config{
-    name = cfg.run, out = cfg.runs, data = cfg.data .. '/corpus.jsonl', tokenizer = cfg.out .. '/tokenizer.json',
+    name = cfg.run, out = cfg.runs, data = corpus, tokenizer = cfg.out .. '/tokenizer.json', model = from or '',
     seq = cfg.seq, pack = 'documents', batch = cfg.batch, steps = cfg.steps, lr = cfg.lr, min_lr = cfg.min_lr,
     warmup = cfg.warmup, seed = cfg.seed, threads = cfg.threads, log_every = 20, save_every = 200,
   }
@@ -46,8 +64,8 @@ function M.make(cfg, w)
   local minutes = (empo.logger.clock() - t0) / 60
   local lines = {
     '# ' .. cfg.out, '',
-    w.about .. ', made by', '',
-    '    ' .. w.command, '',
+    about .. ', made by', '',
+    '    ' .. command, '',
     string.format('seed %d, %d steps of %d x %d tokens (%.1fM tokens), vocab %d, %d parameters, final loss %.4f, ' ..
                   '%.1f minutes on %d threads (%s).', cfg.seed, cfg.steps, cfg.batch, cfg.seq,
                   cfg.steps * cfg.batch * cfg.seq / 1e6, tok.vocab_size, model:num_parameters(), loss, minutes,

@@ -1,0 +1,37 @@
+-- tests/world/test_trips_recipes.lua — the trips world's recipes end to
+-- end at a tiny size, in a temporary directory: generate the files,
+-- pretrain a base model for a few steps, diagnose it (the three
+-- clusterings' votes), train a verifier for a few steps and measure it.
+-- What they print is checked for shape, not for quality (a few steps
+-- learn nothing); the sizes that matter are measured in docs/.
+local check = require 'check'
+local empo = require 'empo'
+local c = check.new('test_trips_recipes')
+
+local root = os.getenv('EMPO_SOURCE_DIR') or '.'
+local dir = check.tmpdir()
+local function run(recipe, args)
+  return check.empo(string.format("run '%s/recipes/trips/%s.lua' %s", root, recipe, args))
+end
+
+local out, rc = run('generate', string.format("out='%s/data' test=20 train=40 valid=10 corpus=300", dir))
+c.ok(rc == 0 and out:find('20 test, 40 train, 10 valid, 300 corpus', 1, true), 'generate: ' .. out)
+out, rc = run('pretrain', string.format("data='%s/data' out='%s/base' runs='%s/runs' steps=3 vocab=300", dir, dir, dir))
+c.ok(rc == 0 and empo.fs.exists(dir .. '/base/model.safetensors') and empo.fs.exists(dir .. '/base/PROVENANCE.md'),
+     'pretrain writes a model directory with its provenance: ' .. out:sub(-300))
+out, rc = run('diagnose', string.format("model='%s/base' eval='%s/data/test.jsonl' k=2 n=6", dir, dir))
+c.ok(rc == 0 and out:find('greedy', 1, true) and out:find('exact strings', 1, true) and
+     out:find('meaning (oracle)', 1, true), 'diagnose prints the votes of the three clusterings: ' .. out:sub(-600))
+c.ok(not empo.fs.is_dir('runs/natural'), 'and writes no run directory')
+out, rc = run('verifier', string.format("data='%s/data' out='%s/verifier' runs='%s/runs' steps=3 vocab=300 pairs=300 from='' " ..
+                                        "test_pairs=20", dir, dir, dir))
+c.ok(rc == 0 and out:find('held-out forms:  accuracy', 1, true) and out:find('clustering a group of 8 answers', 1, true),
+     'verifier trains, then measures held-out pairs and a group\'s cost: ' .. out:sub(-400))
+local held = 0
+for line in io.lines(dir .. '/data/verifier_test.jsonl') do
+  local p = empo.json.decode(line)
+  if p.a ~= p.b and type(p.same) == 'boolean' then held = held + 1 end
+end
+c.eq(held, 20, 'the held-out test pairs are written')
+empo.fs.remove_tree(dir)
+c.done()
