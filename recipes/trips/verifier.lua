@@ -1,9 +1,10 @@
 -- recipes/trips/verifier.lua — train the trips world's verifier: a tiny
 -- language model in the Hugging Face layout that answers whether two
 -- answers to a question mean the same, asked as empo.cluster.by_model asks
--- (empo.cluster.default_template: the question, the reference answer, the
--- candidate answer, "Decision:"; its next-token scores for " Yes" and
--- " No" decide). Its corpus is the template filled with pairs drawn from
+-- (with the world's short template, trips.VERIFIER_TEMPLATE: the two
+-- answers and "Same meaning?"; its next-token scores for " Yes" and " No"
+-- decide; empo.cluster.default_template's long prompt, the question
+-- included, was too much for a model this small to compare across). Its corpus is the template filled with pairs drawn from
 -- the world's equivalence rules (empo.world.trips: half the same meaning
 -- in two forms, half two meanings, half of those neighbours), each ending
 -- with the right word; the forms the world holds out never appear in it.
@@ -21,7 +22,7 @@ local base_model = require 'empo.train.base_model'
 
 local cfg = empo.config.apply({
   data = 'data/trips', out = 'models/trips-verifier', from = 'models/trips-base', seed = 1, pairs = 40000, test_pairs = 2000,
-  vocab = 512, steps = 1500, seq = 256, batch = 32, lr = 1e-3, min_lr = 1e-4, warmup = 60,
+  vocab = 512, steps = 1000, seq = 64, batch = 64, lr = 1e-3, min_lr = 1e-4, warmup = 60,
   threads = 2, run = 'trips-verifier', runs = 'runs',
 }, arg, 'trips/verifier')
 
@@ -30,8 +31,9 @@ local function write_jsonl(path, records)
   for i, r in ipairs(records) do lines[i] = empo.json.encode(r, { compact = true }) end
   assert(empo.fs.write_atomic(path, table.concat(lines, '\n') .. '\n'))
 end
+local trips_template = trips.VERIFIER_TEMPLATE
 local function prompt(pair)
-  return empo.cluster.fill(empo.cluster.default_template, { question = pair.question, a = pair.a, b = pair.b })
+  return empo.cluster.fill(trips_template, { question = pair.question, a = pair.a, b = pair.b })
 end
 
 -- the pairs: training (training forms only) from the train questions' stream, tests from the test questions'
@@ -79,7 +81,7 @@ print(string.format('  training forms:  accuracy %.1f%%, precision %.1f%%, recal
 -- a group of 8 distinct answers: 28 pairs in one batched forward
 local group, g = {}, trips.new{ seed = cfg.seed, stream = 12 }
 local p = g:problem()
-local by = empo.cluster.by_model(v)
+local by = empo.cluster.by_model(v, trips_template)
 for i = 1, 8 do group[i] = g:form(i % 2 == 0 and p.meaning or g:other_meaning(p.meaning)) end
 local t0, reps = empo.logger.clock(), 5
 for _ = 1, reps do empo.cluster.cluster(group, by, p.question) end

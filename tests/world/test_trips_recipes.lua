@@ -33,5 +33,10 @@ for line in io.lines(dir .. '/data/verifier_test.jsonl') do
   if p.a ~= p.b and type(p.same) == 'boolean' then held = held + 1 end
 end
 c.eq(held, 20, 'the held-out test pairs are written')
+-- the comparison, on the committed base model (and verifier), 2 steps a run, 12 test questions
+out, rc = run('compare', string.format("methods=exact,verifier,grpo_gold seeds=1 steps=2 questions=12 out='%s/cmp'", dir))
+local saved = rc == 0 and empo.json.read_file(dir .. '/cmp/results.json')
+c.ok(saved and saved.base.n == 12 and #saved.runs.verifier == 1 and saved.runs.grpo_gold[1].greedy ~= nil and
+     out:find('exact-s1:', 1, true), 'compare runs each method and writes results.json: ' .. out:sub(-500))
 empo.fs.remove_tree(dir)
 c.done()

@@ -91,7 +91,7 @@ function M.record(s, r)
     base_nll = s.base_nll,
     peak_rss_gb = (require('empo.run.log').peak_rss_mb() or 0) / 1024,   -- the process's high-water mark so far
   }
-  local gold = M.gold(groups, r.cluster)
+  local gold = M.gold(groups, r.grade or r.cluster)
   for k, v in pairs(gold) do rec[k] = v end
   if gold.positive_correct and gold.positive_correct < 0.3 and not s.quiet then
     io.stderr:write(format('empo: step %d: only %.0f%% of the positive-advantage completions are right: the reward ' ..

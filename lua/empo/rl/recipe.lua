@@ -79,6 +79,7 @@ M.SCHEMA = S.fields{
   extract = S.optional(S.either(S.literal(false), S.callable('a function of the completion'),
                                 S.value('a table of extraction options', is_table))),
   cluster = S.optional(S.callable('a cluster rule: a function (a, b, question) -> boolean, or a clusterer')),
+  grade = S.optional(S.callable('a cluster rule for grading against gold answers (evaluation, gold metrics)')),
   filter = S.optional(S.callable('a filter: a function (group) -> boolean')),
   reward = S.optional(S.callable('a reward: a function (group) -> one number per completion')),
   advantage = S.optional(S.callable('an advantage: a function (rewards, group) -> one number per completion')),

@@ -59,9 +59,10 @@ local function run_pieces(dir, base)
     local recipe = require 'empo.rl.recipe'
     local r = recipe.load(base)
     for _, k in ipairs(M.KINDS) do out[k] = r[k] end
+    out.grade = r.grade
     return out, r.empty or settings.empty
   end
-  for _, k in ipairs(M.KINDS) do
+  for _, k in ipairs({ 'reward', 'cluster', 'filter', 'advantage', 'grade' }) do
     local desc = settings.pieces and settings.pieces[k]
     if desc then out[k] = configurable.rebuild(desc)
     elseif settings[k] ~= nil then out[k] = { unknown = settings[k] } end   -- (a Lua function: said if needed)
@@ -114,7 +115,7 @@ function M.run(dir, opts)
   dir = tostring(dir):gsub('/+$', '')
   local store = store_mod.open(dir)
   local pieces, empty = run_pieces(dir:gsub('/rollouts$', ''), opts.recipe)
-  local equal = need(pieces, 'cluster', nil) or empo.cluster.math   -- (gold is judged by the run's rule)
+  local equal = need(pieces, pieces.grade and 'grade' or 'cluster', nil) or empo.cluster.math   -- (the run's grader)
   local cluster = opts.cluster
   local filter = need(pieces, 'filter', opts.filter)
   local reward = need(pieces, 'reward', opts.reward) or rl.reward.cluster_share

@@ -97,7 +97,7 @@ end
 
 
 -- The recipe fields that hold pieces (empo.rl.configurable).
-local PIECES = { 'cluster', 'filter', 'reward', 'advantage', 'loss' }
+local PIECES = { 'cluster', 'grade', 'filter', 'reward', 'advantage', 'loss' }
 M.PIECES = PIECES
 
 -- The recipe's plain settings (numbers, strings, booleans; pieces by name),

@@ -322,7 +322,8 @@ function Trainer:run()
   return self.history
 end
 -- Accuracy on a dataset with gold answers (empo.rl.eval), with the
--- recipe's prompt, extraction and clustering.
+-- recipe's prompt, extraction and clustering (recipe.grade's, when set:
+-- a verifier that clusters for the reward need not be the grader).
 function Trainer:eval(dataset, opts)
   local r = self.recipe
   opts = opts or {}
@@ -331,7 +332,7 @@ function Trainer:eval(dataset, opts)
     prompt = r.prompt, k = opts.k or r.sample.n, temperature = r.sample.temperature, top_p = r.sample.top_p,
     top_k = r.sample.top_k, min_p = r.sample.min_p,
     max_new_tokens = r.sample.max_new_tokens, stop = r.sample.stop or (type(r.prompt) == 'table' and r.prompt.stop) or nil,
-    extract = e or nil, cluster = r.cluster, seed = r.seed, details = opts.details,
+    extract = e or nil, cluster = r.grade or r.cluster, seed = r.seed, details = opts.details,
   })
 end
 

@@ -276,6 +276,10 @@ end
 
 -- ---- pairs for a verifier (empo.cluster.by_model) ----
 
+-- How the world's verifier is asked (empo.cluster.by_model's template: its
+-- next token is " Yes" or " No").
+M.VERIFIER_TEMPLATE = 'Answer A: {a}\nAnswer B: {b}\nSame meaning?'
+
 -- Another meaning of the same kind: a neighbour (the next direction round
 -- the compass, 30 minutes more or less) half the time, else any.
 function World:other_meaning(meaning)
