@@ -52,7 +52,8 @@ end
 write_jsonl(cfg.data .. '/verifier_test.jsonl', tests.held)
 
 if cfg.steps > 0 then
-  base_model.train(cfg, cfg.data .. '/verifier.jsonl', 'The trips world\'s verifier (empo.world.trips pairs)',
+  base_model.train(cfg, cfg.data .. '/verifier.jsonl', 'The trips world\'s verifier (empo.world.trips pairs' ..
+                   (cfg.from ~= '' and ', fine-tuned from ' .. cfg.from or '') .. ')',
                    'empo run recipes/trips/verifier.lua ' .. table.concat(arg or {}, ' '))
 end
 
