@@ -26,6 +26,13 @@ for i, p in ipairs(prompts) do
   c.near(n1, no[i], 1e-5, 'one prompt alone as in the batch')
 end
 
+local hits0, misses0 = v.cache_hits, v.cache_misses
+local yes2, no2 = v:yes_no_batch({ prompts[2], 'a prompt not seen', prompts[1] })
+c.ok(v.cache_hits - hits0 == 2 and v.cache_misses - misses0 == 1 and yes2[1] == yes[2] and no2[3] == no[1],
+     'decided prompts come from the cache, with the same scores; a new one is computed')
+local nocache = empo.cluster.model_verifier(model, { tokenizer = tok, cache = 0 })
+nocache:yes_no_batch(prompts); nocache:yes_no_batch(prompts)
+c.eq(nocache.cache_hits, 0, 'cache = 0 keeps nothing')
 local by = empo.cluster.by_model(v)
 local ids, k = empo.cluster.cluster({ 'Paris', 'paris', 'Lyon', 'Paris' }, by, 'The capital of France?')
 c.ok(k >= 1 and k <= 3 and ids[1] == ids[4], 'by_model groups with the model (identical answers together)')

@@ -125,7 +125,8 @@ end
 -- A verifier for by_model from a language model: the next-token logits of
 -- " Yes" and " No" (their first tokens) after the prompt. `model` is a
 -- Hugging Face directory (loaded on first use, with its tokenizer) or a
--- model object with `tokenizer` given; opts.yes / opts.no change the words.
+-- model object with `tokenizer` given; opts.yes / opts.no change the words;
+-- opts.cache bounds the decisions kept by prompt (v.cache_hits, v.cache_misses).
 --     cluster = empo.cluster.by_model(empo.cluster.model_verifier('models/verifier'))
 function M.model_verifier(model, opts)
   opts = opts or {}
@@ -145,8 +146,34 @@ function M.model_verifier(model, opts)
     end
     v.yes_id, v.no_id = y[1], n[1]
   end
+  -- Decisions already made, by prompt (opts.cache entries at most, default
+  -- 100000; 0: none): a template without the question repeats its pairs
+  -- from group to group and step to step.
+  local cache, cached, cache_max = {}, 0, opts.cache or 100000
+  v.cache_hits, v.cache_misses = 0, 0
   -- the last position's logits of each prompt, in one right-padded batch
+  -- (the prompts already decided come from the cache)
   function v:yes_no_batch(prompts)
+    local yes, no, todo = {}, {}, {}
+    for i, p in ipairs(prompts) do
+      local hit = cache[p]
+      if hit then yes[i], no[i] = hit[1], hit[2] else todo[#todo + 1] = i end
+    end
+    self.cache_hits, self.cache_misses = self.cache_hits + #prompts - #todo, self.cache_misses + #todo
+    if #todo == 0 then return yes, no end
+    local fresh = {}
+    for k, i in ipairs(todo) do fresh[k] = prompts[i] end
+    local y, n = self:forward(fresh)
+    for k, i in ipairs(todo) do
+      yes[i], no[i] = y[k], n[k]
+      if cache_max > 0 then
+        if cached >= cache_max then cache, cached = {}, 0 end        -- (full: start again)
+        cache[prompts[i]], cached = { y[k], n[k] }, cached + 1
+      end
+    end
+    return yes, no
+  end
+  function v:forward(prompts)
     load()
     local empo = require 'empo'
     local ids, last, L = {}, {}, 0
