@@ -19,10 +19,11 @@ c.ok(rc == 0 and out:find('20 test, 40 train, 10 valid, 300 corpus', 1, true), '
 out, rc = run('pretrain', string.format("data='%s/data' out='%s/base' runs='%s/runs' steps=3 vocab=300", dir, dir, dir))
 c.ok(rc == 0 and empo.fs.exists(dir .. '/base/model.safetensors') and empo.fs.exists(dir .. '/base/PROVENANCE.md'),
      'pretrain writes a model directory with its provenance: ' .. out:sub(-300))
-out, rc = run('diagnose', string.format("model='%s/base' eval='%s/data/test.jsonl' k=2 n=6", dir, dir))
+out, rc = check.sh(string.format("cd '%s' && '%s' run '%s/recipes/trips/diagnose.lua' model=base eval=data/test.jsonl k=2 n=6",
+                                  dir, os.getenv('EMPO_BINARY') or 'empo', root))
 c.ok(rc == 0 and out:find('greedy', 1, true) and out:find('exact strings', 1, true) and
      out:find('meaning (oracle)', 1, true), 'diagnose prints the votes of the three clusterings: ' .. out:sub(-600))
-c.ok(not empo.fs.is_dir('runs/natural'), 'and writes no run directory')
+c.ok(not empo.fs.is_dir(dir .. '/runs/natural'), 'and writes no run directory')
 out, rc = run('verifier', string.format("data='%s/data' out='%s/verifier' runs='%s/runs' steps=3 vocab=300 pairs=300 from='' " ..
                                         "test_pairs=20", dir, dir, dir))
 c.ok(rc == 0 and out:find('held-out forms:  accuracy', 1, true) and out:find('clustering a group of 8 answers', 1, true),
