@@ -26,11 +26,7 @@ local cfg = empo.config.apply({
   threads = 2, run = 'trips-verifier', runs = 'runs',
 }, arg, 'trips/verifier')
 
-local function write_jsonl(path, records)
-  local lines = {}
-  for i, r in ipairs(records) do lines[i] = empo.json.encode(r, { compact = true }) end
-  assert(empo.fs.write_atomic(path, table.concat(lines, '\n') .. '\n'))
-end
+local write_jsonl = require('empo.world.common').write_jsonl
 local trips_template = trips.VERIFIER_TEMPLATE
 local function prompt(pair)
   return empo.cluster.fill(trips_template, { question = pair.question, a = pair.a, b = pair.b })

@@ -38,6 +38,7 @@
 --   in both: every computed step is off by 1-3 with probability
 --     `step_error` (0.05), and the error is carried on.
 local empo = require 'empo'
+local common = require 'empo.world.common'
 
 local format, floor, concat = string.format, math.floor, table.concat
 
@@ -86,10 +87,7 @@ function M.new(o)
 end
 
 -- ---- draws ----
-function World:u() return self.g:uniform() end
-function World:int(lo, hi) return lo + floor(self:u() * (hi - lo + 1)) end
-function World:pick(list) return list[self:int(1, #list)] end
-function World:chance(p) return self:u() < p end
+common.draws(World)                  -- World:u(), :int(), :pick(), :chance()
 
 local function cap(s) return s:sub(1, 1):upper() .. s:sub(2) end
 local function step(a, op, b, c) return format('%d %s %d = %d', a, op, b, c) end
@@ -341,11 +339,7 @@ M.FILE_DEFAULTS = { out = 'data/arith', seed = 1, mode = 'guess', train = 4000, 
                     drills = 0.5, guess = M.DEFAULTS.guess, shortcut = M.DEFAULTS.shortcut,
                     step_error = M.DEFAULTS.step_error }
 
-local function write_jsonl(path, records)
-  local lines = {}
-  for i, r in ipairs(records) do lines[i] = empo.json.encode(r, { compact = true }) end
-  assert(empo.fs.write_atomic(path, concat(lines, '\n') .. '\n'))
-end
+local write_jsonl = common.write_jsonl
 
 local function record(p) return { question = p.question, answer = p.answer, steps = p.steps, level = p.level } end
 

@@ -31,6 +31,7 @@
 -- drawn uniformly from its meaning's forms: among a question's samples
 -- the right meaning is the plurality, while no one surface form is.
 local empo = require 'empo'
+local common = require 'empo.world.common'
 
 local format, floor, concat = string.format, math.floor, table.concat
 
@@ -154,10 +155,7 @@ function M.new(o)
   return w
 end
 
-function World:u() return self.g:uniform() end
-function World:int(lo, hi) return lo + floor(self:u() * (hi - lo + 1)) end
-function World:pick(list) return list[self:int(1, #list)] end
-function World:chance(p) return self:u() < p end
+common.draws(World)                  -- World:u(), :int(), :pick(), :chance()
 
 local NAMES = { 'Ava', 'Liam', 'Mia', 'Noah', 'Zoe', 'Omar', 'Lena', 'Ivan', 'Nora', 'Ravi', 'Emma', 'Leo', 'Sara',
                 'Tom', 'Yuki', 'Ben', 'Aisha', 'Hugo', 'Ines', 'Karl' }
@@ -336,11 +334,7 @@ function M.document(tpl, question, solution) return tpl(question) .. solution ..
 M.FILE_DEFAULTS = { out = 'data/trips', seed = 1, train = 4000, test = 500, valid = 500, corpus = 60000,
                     guess = M.DEFAULTS.guess }
 
-local function write_jsonl(path, records)
-  local lines = {}
-  for i, r in ipairs(records) do lines[i] = empo.json.encode(r, { compact = true }) end
-  assert(empo.fs.write_atomic(path, concat(lines, '\n') .. '\n'))
-end
+local write_jsonl = common.write_jsonl
 
 local function record(p) return { question = p.question, answer = p.answer, meaning = p.meaning, kind = p.kind, key = p.key } end
 
