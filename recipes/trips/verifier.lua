@@ -22,7 +22,7 @@ local base_model = require 'empo.train.base_model'
 
 local cfg = empo.config.apply({
   data = 'data/trips', out = 'models/trips-verifier', from = 'models/trips-base', seed = 1, pairs = 40000, test_pairs = 2000,
-  vocab = 512, steps = 1000, seq = 64, batch = 64, lr = 1e-3, min_lr = 1e-4, warmup = 60,
+  vocab = 512, steps = 2500, seq = 64, batch = 64, lr = 1e-3, min_lr = 1e-4, warmup = 60,
   threads = 2, run = 'trips-verifier', runs = 'runs',
 }, arg, 'trips/verifier')
 
@@ -78,9 +78,9 @@ print(string.format('  training forms:  accuracy %.1f%%, precision %.1f%%, recal
 -- a group of 8 distinct answers: 28 pairs in one batched forward
 local group, g = {}, trips.new{ seed = cfg.seed, stream = 12 }
 local p = g:problem()
-local by = empo.cluster.by_model(v, trips_template)
+local by = empo.cluster.by_model(empo.cluster.model_verifier(cfg.out, { cache = 0 }), trips_template)   -- (timed uncached)
 for i = 1, 8 do group[i] = g:form(i % 2 == 0 and p.meaning or g:other_meaning(p.meaning)) end
 local t0, reps = empo.logger.clock(), 5
 for _ = 1, reps do empo.cluster.cluster(group, by, p.question) end
-print(string.format('  clustering a group of 8 answers: %.3f s (one batched forward over the distinct pairs)',
+print(string.format('  clustering a group of 8 answers: %.3f s (one batched forward over the distinct pairs, no cache)',
                     (empo.logger.clock() - t0) / reps))
