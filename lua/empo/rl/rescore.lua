@@ -98,8 +98,8 @@ local function need(pieces, kind, given)
   local v = given
   if v == nil then v = pieces[kind] end
   if type(v) == 'table' and v.unknown then
-    error(format("the run's %s was %s, which recipe.json cannot rebuild: give %s=... (or recipe=FILE)", kind,
-                 tostring(v.unknown), kind), 0)
+    error(format("the run's %s was %s, which recipe.json cannot rebuild: give %s", kind, tostring(v.unknown),
+                 kind == 'grade' and 'recipe=FILE (the run\'s recipe)' or kind .. '=... (or recipe=FILE)'), 0)
   end
   return v
 end
