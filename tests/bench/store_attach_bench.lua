@@ -14,7 +14,6 @@ local empo = require 'empo'
 local clock = require('empo.run.log').clock
 local store_mod = require 'empo.rl.rollout_store'
 local attach_server = require 'empo.rl.attach_server'
-local prompt_text = require('empo.rl.preflight').prompt_text
 
 local opts = { steps = 3 }
 for _, a in ipairs(arg or {}) do
@@ -43,7 +42,7 @@ end
 local w = store_mod.writer(dir .. '/store', { max_mb = 1024 })
 local reps, bytes = 5, 0
 local t0 = clock()
-for i = 1, reps do bytes = w:write(i, groups, function(g) return prompt_text(t.recipe, g.question) end) end
+for i = 1, reps do bytes = w:write(i, groups) end
 local write_s = (clock() - t0) / reps
 
 local srv = attach_server.open(t)

@@ -79,7 +79,7 @@ function M.methods.rollout(self, questions, step)
     local g = rl.score(texts, { question = q.question, gold = q.answer, extract = extract, cluster = r.cluster,
                                 filter = r.filter, reward = r.reward, advantage = r.advantage, empty = r.empty,
                                 tokens = per })
-    g.prompt_ids, g.samples, g.index = prompt_ids[i], samples, q.index
+    g.prompt, g.prompt_ids, g.samples, g.index = prompts[i], prompt_ids[i], samples, q.index
     groups[i] = g
   end
   return groups, out.stats or {}

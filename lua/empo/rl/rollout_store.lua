@@ -61,14 +61,14 @@ end
 -- One group as its JSON line: the plain fields through empo.json, the
 -- sampler's per-token log-probs appended with 6 significant digits (the
 -- encoder's 17 would triple the store).
-function M.encode_group(step, g, prompt)
+function M.encode_group(step, g)
   local texts, token_ids, finish, lps = {}, {}, {}, {}
   for i, c in ipairs(g.samples or {}) do
     texts[i], token_ids[i], finish[i] = c.text or g.completions[i], json.array(c.ids or {}), c.finish or ''
     lps[i] = c.logprobs and numbers(c.logprobs, '%.6g') or '[]'
   end
   local rec = {
-    step = step, index = g.index, round = g.round or 0, question = g.question, gold = g.gold, prompt = prompt,
+    step = step, index = g.index, round = g.round or 0, question = g.question, gold = g.gold, prompt = g.prompt,
     prompt_ids = json.array(g.prompt_ids or {}), texts = json.array(texts), token_ids = json.array(token_ids),
     finish = json.array(finish), answers = json.array(g.answers), ids = json.array(g.ids),
     rewards = json.array(g.rewards), advantages = json.array(g.advantages), keep = g.keep and true or false,
@@ -95,11 +95,11 @@ function M.writer(dir, o)
   return w
 end
 
--- Writes a step's groups (prompt_of(g) gives each group's prompt text);
--- returns the file's size in bytes.
-function Writer:write(step, groups, prompt_of)
+-- Writes a step's groups (as the rollout made them: g.prompt, g.samples,
+-- ...); returns the file's size in bytes.
+function Writer:write(step, groups)
   local lines = {}
-  for i, g in ipairs(groups) do lines[i] = M.encode_group(step, g, prompt_of and prompt_of(g) or nil) end
+  for i, g in ipairs(groups) do lines[i] = M.encode_group(step, g) end
   local path = self.dir .. '/' .. file_name(step)
   local ok, err = gzip.write(path, table.concat(lines, '\n') .. '\n', 6)
   if not ok then error('rollouts: ' .. tostring(err), 0) end

@@ -10,7 +10,6 @@
 local empo = require 'empo'
 local lora = require 'empo.nn.lora'
 local rollout_store = require 'empo.rl.rollout_store'
-local prompt_text = require('empo.rl.preflight').prompt_text
 local configurable = require 'empo.rl.configurable'
 
 local type, error, format, pairs, ipairs, tostring, getmetatable = type, error, string.format, pairs, ipairs, tostring,
@@ -152,10 +151,7 @@ end
 function M.methods.write_step(self, rec)
   if not self.metrics then return end
   self.metrics:write(rec)
-  if self.rollouts then
-    local r = self.recipe
-    self.rollouts:write(rec.step, self.last.groups, function(g) return prompt_text(r, g.question) end)
-  end
+  if self.rollouts then self.rollouts:write(rec.step, self.last.groups) end
   local every = self.recipe.samples_every
   if every > 0 and rec.step % every == 0 then
     for _, g in ipairs(self.last.groups) do

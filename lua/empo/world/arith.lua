@@ -67,13 +67,7 @@ local World = {}
 World.__index = World
 
 function M.new(o)
-  o = o or {}
-  local w = setmetatable({}, World)
-  for k, v in pairs(M.DEFAULTS) do w[k] = v end
-  for k, v in pairs(o) do
-    if M.DEFAULTS[k] == nil and k ~= 'stream' and k ~= 'misses' then error("empo.world.arith: unknown option '" .. tostring(k) .. "'", 2) end
-    w[k] = v
-  end
+  local w = common.new(World, M.DEFAULTS, o, 'empo.world.arith', { misses = true })
   if w.mode ~= 'guess' and w.mode ~= 'shortcut' then
     error("empo.world.arith: mode must be 'guess' or 'shortcut', got " .. tostring(w.mode), 2)
   end
@@ -82,7 +76,6 @@ function M.new(o)
   if #w.levels ~= 4 or math.abs(total - 1) > 1e-6 then
     error('empo.world.arith: levels must be 4 shares (2..5 operations) summing to 1', 2)
   end
-  w.g = empo.Generator(w.seed, o.stream or 0)
   return w
 end
 

@@ -143,17 +143,7 @@ M.DEFAULTS = { seed = 1, guess = 0.45, direction = 0.5 }
 local World = {}
 World.__index = World
 
-function M.new(o)
-  o = o or {}
-  local w = setmetatable({}, World)
-  for k, v in pairs(M.DEFAULTS) do w[k] = v end
-  for k, v in pairs(o) do
-    if M.DEFAULTS[k] == nil and k ~= 'stream' then error("empo.world.trips: unknown option '" .. tostring(k) .. "'", 2) end
-    w[k] = v
-  end
-  w.g = empo.Generator(w.seed, o.stream or 0)
-  return w
-end
+function M.new(o) return common.new(World, M.DEFAULTS, o, 'empo.world.trips') end
 
 common.draws(World)                  -- World:u(), :int(), :pick(), :chance()
 
