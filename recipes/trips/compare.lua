@@ -5,19 +5,33 @@
 -- (recipes/trips/run.lua's), each over the seeds asked; every run graded
 -- by meaning on the held-out test set (greedy, avg@k, maj@k, pass@k), with
 -- the seconds a step takes and the seconds a step's sampling (scoring and
--- clustering included) takes. Writes runs/trips-compare/results.json.
+-- clustering included) takes. Writes the table into docs/results_trips.md
+-- (between its trips markers), the runs to runs/trips-compare/, the curves
+-- to runs/trips-compare/plot.html and docs/trips_curves.svg.
 --
 --     empo run recipes/trips/compare.lua                           # 6 methods x 3 seeds
---     empo run recipes/trips/compare.lua methods=exact,oracle seeds=1 steps=30 questions=100
+--     empo run recipes/trips/compare.lua methods=exact,oracle seeds=1 steps=30 questions=100 doc=/tmp/r.md figure=''
 local empo = require 'empo'
 local eval = require 'empo.rl.eval'
+local report = require 'empo.run.report'
 local trips = require 'empo.world.trips'
 
 local here = debug.getinfo(1, 'S').source:sub(2):match('^(.*)/') or '.'
+local root = here .. '/../..'
 local cfg = empo.config.apply({
   methods = 'exact,normalized,verifier,oracle,grpo_gold,random', seeds = '1,2,3', steps = 90,
-  out = 'runs/trips-compare', verifier = here .. '/../../models/trips-verifier', questions = 0,
+  out = 'runs/trips-compare', verifier = root .. '/models/trips-verifier', questions = 0, eval_every = 30,
+  doc = root .. '/docs/results_trips.md', figure = root .. '/docs/trips_curves.svg', render_only = false,
+  title = 'EMPO on the trips world: each clustering, gold GRPO, random reward', marker = 'trips', heading = '##',
+  model = root .. '/models/trips-base',
+  figure_keys = 'eval_greedy,eval_avg,eval_maj,entropy,majority_correct,seconds_sample',
 }, arg, 'trips/compare')
+cfg.empo, cfg.gold, cfg.random = 'verifier', 'grpo_gold', 'random'
+cfg.figure_note = string.format('Curves of seed 1 of each method: test accuracy, greedy, avg@8 and maj@8 (the base at ' ..
+  'step 0, then every %d steps); the mean semantic entropy of the training groups, by each method\'s own clusters; how ' ..
+  'often their largest cluster is right (judged by meaning, for the plot only); the seconds of a step\'s sampling, ' ..
+  'clustering included. Every run overlaid, every metric: ' ..
+  '`%s/plot.html` (or `empo plot %s/*`).', cfg.eval_every, cfg.out, cfg.out)
 
 local function list(s)
   local out = {}
@@ -33,19 +47,43 @@ local METHODS = {
   grpo_gold = { cluster = trips.oracle, reward = empo.reward.gold{ equivalent = trips.oracle }, filter = empo.filter.none },
   random = { cluster = trips.oracle, reward = empo.reward.random, filter = empo.filter.none },
 }
+local NAMES = { exact = 'EMPO, exact strings', normalized = 'EMPO, normalised strings',
+                verifier = 'EMPO, learned verifier', oracle = 'EMPO, oracle (meaning)', grpo_gold = 'GRPO, gold answers',
+                random = 'random reward' }
+local ABOUT = 'Every run is graded by meaning (recipe field `grade`: the world\'s equivalence rules), whatever ' ..
+              'clusters its reward. EMPO\'s four rows differ only in the clustering; gold GRPO and the random ' ..
+              'reward cluster by meaning. The verifier\'s cache is shared by the seeds of one process.'
 
-local results = { runs = {}, methods = list(cfg.methods), seeds = list(cfg.seeds), steps = cfg.steps,
-                  cpu = empo.info().cpu, date = os.date('!%Y-%m-%d') }
+local function quoted_args()
+  local out = {}
+  for i, a in ipairs(arg or {}) do out[i] = a:find('[%s\'"]') and "'" .. a:gsub("'", "'\\''") .. "'" or a end
+  return table.concat(out, ' ')
+end
+
+-- render_only=true: the table again from the last run's results.json (no training)
+if cfg.render_only then
+  local saved = empo.json.read_file(cfg.out .. '/results.json')
+  saved.cfg = cfg
+  report.write(saved)
+  print('table written to ' .. cfg.doc)
+  return
+end
+
+local results = { runs = {}, methods = list(cfg.methods), seeds = list(cfg.seeds), cfg = cfg, cpu = report.cpu(),
+                  threads = empo.get_num_threads(), command = quoted_args(), date = os.date('!%Y-%m-%d'),
+                  recipe = 'recipes/trips/compare.lua', names = NAMES, about = ABOUT }
+local evalset                                   -- (questions > 0: the first ones of the test set only)
 local function trainer(method, seed, name)
-  local o = { steps = cfg.steps, seed = tonumber(seed), name = name, out = cfg.out, overwrite = true }
+  local o = { steps = cfg.steps, seed = tonumber(seed), name = name, out = cfg.out, overwrite = true,
+              eval_every = name ~= '' and cfg.eval_every or 0 }
+  if evalset then o.eval = evalset end
   for k, v in pairs(METHODS[method] or error('trips/compare: unknown method ' .. method, 0)) do o[k] = v end
   return empo.rl.trainer(here .. '/run.lua', o)
 end
 
-local evalset                                   -- (questions > 0: the first ones of the test set only)
 do
   local t = trainer('oracle', results.seeds[1], '')
-  evalset = cfg.questions > 0 and t.recipe.eval:list(cfg.questions) or t.recipe.eval
+  evalset = cfg.questions > 0 and empo.data.list(t.recipe.eval:list(cfg.questions)) or t.recipe.eval
   results.base = t:eval(evalset)
   print('base:        ' .. eval.table(results.base))
   t:close()
@@ -59,11 +97,14 @@ for _, method in ipairs(results.methods) do
     t:run()
     local seconds = empo.logger.clock() - t0
     local r = t:eval(evalset)
-    local sample_s = 0
-    for _, rec in ipairs(t.history) do sample_s = sample_s + rec.seconds_sample end
-    r.name, r.seconds, r.step_seconds, r.sample_seconds = name, seconds, seconds / cfg.steps, sample_s / cfg.steps
-    results.runs[method][#results.runs[method] + 1] = { greedy = r.greedy, avg = r.avg, maj = r.maj, pass = r.pass,
-      name = name, seconds = seconds, step_seconds = r.step_seconds, sample_seconds = r.sample_seconds }
+    local step_s, sample_s = 0, 0
+    for _, rec in ipairs(t.history) do   -- (a step: sampling and scoring, then the update; in-run evaluations apart)
+      step_s, sample_s = step_s + rec.seconds_sample + rec.seconds_update, sample_s + rec.seconds_sample
+    end
+    r.name, r.seconds = name, seconds
+    r.step_seconds, r.sample_seconds = step_s / #t.history, sample_s / #t.history
+    r.details = nil
+    results.runs[method][#results.runs[method] + 1] = r
     print(string.format('%-12s %s  (%.0f s, %.2f s a step, sampling %.2f s)', name .. ':', eval.table(r), seconds,
                         r.step_seconds, r.sample_seconds))
     io.stdout:flush()
@@ -73,4 +114,6 @@ for _, method in ipairs(results.methods) do
   end
 end
 empo.json.write_file(cfg.out .. '/results.json', results)
-print('results in ' .. cfg.out .. '/results.json')
+report.write(results)
+print('results in ' .. cfg.out .. '/results.json; table written to ' .. cfg.doc .. ', curves to ' .. cfg.out ..
+      '/plot.html' .. (cfg.figure ~= '' and ' and ' .. cfg.figure or ''))

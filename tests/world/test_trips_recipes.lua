@@ -35,9 +35,21 @@ for line in io.lines(dir .. '/data/verifier_test.jsonl') do
 end
 c.eq(held, 20, 'the held-out test pairs are written')
 -- the comparison, on the committed base model (and verifier), 2 steps a run, 12 test questions
-out, rc = run('compare', string.format("methods=exact,verifier,grpo_gold seeds=1 steps=2 questions=12 out='%s/cmp'", dir))
+-- (its table into a copy of a page, between markers; the curves to an SVG)
+assert(empo.fs.write_atomic(dir .. '/page.md', '# A page\n\nkept above\n'))
+out, rc = run('compare', string.format("methods=exact,verifier,grpo_gold seeds=1 steps=2 eval_every=2 questions=12 " ..
+                                       "out='%s/cmp' doc='%s/page.md' figure='%s/curves.svg'", dir, dir, dir))
 local saved = rc == 0 and empo.json.read_file(dir .. '/cmp/results.json')
 c.ok(saved and saved.base.n == 12 and #saved.runs.verifier == 1 and saved.runs.grpo_gold[1].greedy ~= nil and
      out:find('exact-s1:', 1, true), 'compare runs each method and writes results.json: ' .. out:sub(-500))
+local page = empo.fs.read_text(dir .. '/page.md') or ''
+c.ok(page:find('kept above', 1, true) and page:find('<!-- trips:begin -->', 1, true) and
+     page:find('EMPO, learned verifier, seed 1', 1, true) and page:find('| GRPO, gold answers |', 1, true) and
+     page:find('EMPO, learned verifier\'s gain as a share of gold-answer GRPO\'s', 1, true) and
+     page:find('What a step costs', 1, true), 'compare writes its section into the page: ' .. page:sub(1, 1500))
+local svg = empo.fs.read_text(dir .. '/curves.svg') or ''
+c.ok(svg:find('<svg', 1, true) and svg:find('test accuracy, greedy', 1, true), 'and the curves (in-run evaluations) as SVG')
+local rec = empo.logger.read_metrics(dir .. '/cmp/verifier-s1/metrics.jsonl')
+c.ok(rec[2] and rec[2].eval_greedy ~= nil and rec[1].eval_greedy == nil, 'an in-run evaluation every eval_every steps')
 empo.fs.remove_tree(dir)
 c.done()

@@ -260,6 +260,14 @@ function Transformer:fused_head()
   return layers.f32(self.lm_head and self.lm_head.weight or self.model.embed_tokens.weight)
 end
 
+-- The LM head's rows for some token ids (i64 [k]) as f32 [k, D], under the
+-- same condition (else nil): logits of a few words without the other V
+-- rows (a bf16 head is converted for those rows alone).
+function Transformer:head_rows(token_ids)
+  if self.forward ~= Transformer.forward or self.logits ~= Transformer.logits then return nil end
+  return layers.f32((self.lm_head and self.lm_head.weight or self.model.embed_tokens.weight):index_select(1, token_ids))
+end
+
 -- ---- the stock decoder ----
 -- The sampling engine may run its prefill and decode steps in C
 -- (core/include/empo/decoder.h), which computes what the functions above compute.

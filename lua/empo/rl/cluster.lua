@@ -192,10 +192,23 @@ Clusterer.__index = Clusterer
 Clusterer.__call = function(self, a, b, question) return self.equal(a, b, question) end
 Clusterer.__tostring = function(self) return 'empo.cluster.' .. self.name end
 
--- A clusterer from its pairwise test and, optionally, a whole-group one.
-function M.clusterer(name, equal, group)
+-- A clusterer from its pairwise test and, optionally, a whole-group one
+-- and a whole-step one (prepare: see M.prepare).
+function M.clusterer(name, equal, group, prepare)
   if type(equal) ~= 'function' then argerror('empo.cluster.clusterer', 2, 'a function', equal) end
-  return setmetatable({ name = name, equal = equal, group = group }, Clusterer)
+  return setmetatable({ name = name, equal = equal, group = group, prepare = prepare }, Clusterer)
+end
+
+-- Tells a clusterer every group it is about to cluster, so that it can do
+-- their work at once: by_model asks its verifier about all the groups'
+-- pairs in one batched call, and the groups then read its answers.
+-- groups: a list of { answers = {...}, question = string }. A clusterer
+-- without a prepare function needs nothing (a no-op).
+function M.prepare(how, groups)
+  if type(how) == 'table' and type(rawget(how, 'prepare')) == 'function' then
+    if type(groups) ~= 'table' then argerror('empo.cluster.prepare', 2, 'a list of { answers, question }', groups) end
+    how.prepare(groups)
+  end
 end
 
 function M.is_clusterer(x) return type(x) == 'table' and type(rawget(x, 'equal')) == 'function' end

@@ -97,29 +97,56 @@ function M.by_model(verifier, template)
     local yes, no = ask(prompt(a, b, question))
     return check_scores(yes, no, fn)
   end
-  local group
-  if type(verifier) == 'table' and type(verifier.yes_no_batch) == 'function' then
-    group = function(answers, question)
-      local uniq, where = distinct_answers(answers)
-      local prompts, pair = {}, {}
-      for u = 1, #uniq do
-        for v = u + 1, #uniq do
-          prompts[#prompts + 1] = prompt(uniq[u], uniq[v], question)
-          pair[(u - 1) * #uniq + v] = #prompts
-        end
-      end
-      local yes, no = {}, {}
-      if #prompts > 0 then yes, no = verifier:yes_no_batch(prompts) end
-      if type(yes) ~= 'table' or type(no) ~= 'table' or #yes ~= #prompts or #no ~= #prompts then
-        error(string.format('%s: yes_no_batch must return two arrays of %d numbers', fn, #prompts), 0)
-      end
-      return cluster_distinct(answers, uniq, where, function(u, v)
-        local k = pair[(u - 1) * #uniq + v]
-        return check_scores(yes[k], no[k], fn)
-      end)
+  if type(verifier) ~= 'table' or type(verifier.yes_no_batch) ~= 'function' then
+    return M.clusterer('by_model', equal)
+  end
+  -- With yes_no_batch: a group asks about its distinct pairs in one call,
+  -- and prepare asks about a whole step's groups' pairs in one call; the
+  -- groups then read those decisions (kept until the next prepare).
+  local prepared = {}
+  local function ask_batch(prompts)
+    local yes, no = {}, {}
+    if #prompts > 0 then yes, no = verifier:yes_no_batch(prompts) end
+    if type(yes) ~= 'table' or type(no) ~= 'table' or #yes ~= #prompts or #no ~= #prompts then
+      error(string.format('%s: yes_no_batch must return two arrays of %d numbers', fn, #prompts), 0)
+    end
+    local said = {}
+    for k = 1, #prompts do said[k] = check_scores(yes[k], no[k], fn) end
+    return said
+  end
+  -- the prompts of a group's distinct pairs (u < v), in order
+  local function pair_prompts(uniq, question, each)
+    for u = 1, #uniq do
+      for v = u + 1, #uniq do each(u, v, prompt(uniq[u], uniq[v], question)) end
     end
   end
-  return M.clusterer('by_model', equal, group)
+  local function group(answers, question)
+    local uniq, where = distinct_answers(answers)
+    local said, todo, slot = {}, {}, {}
+    pair_prompts(uniq, question, function(u, v, p)
+      local key = (u - 1) * #uniq + v
+      if prepared[p] ~= nil then said[key] = prepared[p]
+      else todo[#todo + 1] = p; slot[#todo] = key end
+    end)
+    local fresh = ask_batch(todo)
+    for k = 1, #todo do said[slot[k]] = fresh[k] end
+    return cluster_distinct(answers, uniq, where, function(u, v) return said[(u - 1) * #uniq + v] end)
+  end
+  local function prepare(groups)
+    local prompts, seen = {}, {}
+    for i, g in ipairs(groups) do
+      if type(g) ~= 'table' or type(g.answers) ~= 'table' then
+        error(string.format('empo.cluster.prepare: group %d must be a table with answers', i), 0)
+      end
+      pair_prompts((distinct_answers(g.answers)), g.question, function(_, _, p)
+        if not seen[p] then seen[p] = true; prompts[#prompts + 1] = p end
+      end)
+    end
+    local said = ask_batch(prompts)
+    prepared = {}
+    for k, p in ipairs(prompts) do prepared[p] = said[k] end
+  end
+  return M.clusterer('by_model', equal, group, prepare)
 end
 
 -- A verifier for by_model from a language model: the next-token logits of
@@ -173,29 +200,49 @@ function M.model_verifier(model, opts)
     end
     return yes, no
   end
+  -- The two words' logits after each prompt, in right-padded batches of
+  -- at most opts.batch_tokens tokens (default 16384: a step's pairs at a
+  -- real model's size stay within a few hundred MB of activations). A
+  -- stock model computes its last layer and its head for each prompt's
+  -- last position and the two words alone; any other model's logits are
+  -- cut to those after its forward.
+  local batch_tokens = opts.batch_tokens or 16384
+  local function forward_batch(ids)
+    local empo = require 'empo'
+    local L, last = 0, {}
+    for i, row in ipairs(ids) do L = math.max(L, #row); last[i] = #row - 1 end
+    for _, row in ipairs(ids) do for k = #row + 1, L do row[k] = 0 end end
+    local words = empo.tensor({ v.yes_id, v.no_id }, 'i64')
+    local m, B = v.model, #ids
+    local pair = empo.no_grad(function()
+      local x = empo.tensor(ids, 'i64')
+      local head = type(m.head_rows) == 'function' and type(m.hidden) == 'function' and m:head_rows(words)
+      if head then
+        local h = m:hidden(x, { last = last })                     -- [B, 1, D]
+        return empo.linear(h:view(B, h:size(3)), head)
+      end
+      local logits = m(x)
+      local V, rows = logits:size(3), {}
+      for i = 1, B do rows[i] = (i - 1) * L + last[i] end
+      return logits:reshape(B * L, V):index_select(1, empo.tensor(rows, 'i64')):index_select(2, words)
+    end):tolist()
+    return pair
+  end
   function v:forward(prompts)
     load()
-    local empo = require 'empo'
-    local ids, last, L = {}, {}, 0
-    for i, p in ipairs(prompts) do
-      ids[i] = self.tok:encode(p)
-      L = math.max(L, #ids[i])
+    local yes, no, chunk, longest = {}, {}, {}, 0
+    local function flush()
+      if #chunk == 0 then return end
+      for _, r in ipairs(forward_batch(chunk)) do yes[#yes + 1], no[#no + 1] = r[1], r[2] end
+      chunk, longest = {}, 0
     end
-    for i, row in ipairs(ids) do
-      last[i] = #row
-      for k = #row + 1, L do row[k] = 0 end
+    for _, p in ipairs(prompts) do
+      local row = self.tok:encode(p)
+      if #row == 0 then error('empo.cluster.model_verifier: a prompt encodes to no tokens', 0) end
+      if #chunk > 0 and (#chunk + 1) * math.max(longest, #row) > batch_tokens then flush() end
+      chunk[#chunk + 1], longest = row, math.max(longest, #row)
     end
-    -- only each row's last position, and only the two words' columns, leave the tensor
-    local rows = {}
-    for i = 1, #prompts do rows[i] = (i - 1) * L + last[i] - 1 end
-    local pair = empo.no_grad(function()
-      local logits = self.model(empo.tensor(ids, 'i64'))
-      local V = logits:size(3)
-      return logits:reshape(#prompts * L, V):index_select(1, empo.tensor(rows, 'i64'))
-                   :index_select(2, empo.tensor({ self.yes_id, self.no_id }, 'i64'))
-    end):tolist()
-    local yes, no = {}, {}
-    for i = 1, #prompts do yes[i], no[i] = pair[i][1], pair[i][2] end
+    flush()
     return yes, no
   end
   function v:yes_no(prompt)

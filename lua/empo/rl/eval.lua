@@ -76,16 +76,24 @@ function M.run(model, tok, dataset, opts)
                                                        max_new_tokens = settings.max_new_tokens,
                                                        stop = settings.stop, seed = settings.seed })
   end
+  -- every question's sampled answers, told to the clusterer at once (a
+  -- verifier judges all their pairs in one batch: empo.cluster.prepare)
+  local answers_of, ready = {}, {}
+  for q = 1, #mine do
+    local answers = {}
+    for j = 1, k do answers[j] = extract(sampled[(q - 1) * k + j].text) end
+    answers_of[q], ready[q] = answers, { answers = answers, question = records[first + q - 1].question }
+  end
+  empo.cluster.prepare(cluster, ready)
   -- question i's result (q: its place in this rank's share)
   local function score(i, q)
     local function right(a) return a ~= '' and equal(a, golds[i], records[i].question) and 1 or 0 end
     local res = {}
     local g_answer = extract(greedy[q].text)
     res.greedy, res.boxed = right(g_answer), g_answer ~= '' and 1 or 0
-    local answers, texts, hits, answered = {}, {}, 0, 0
+    local answers, texts, hits, answered = answers_of[q], {}, 0, 0
     for j = 1, k do
       texts[j] = sampled[(q - 1) * k + j].text
-      answers[j] = extract(texts[j])
       hits = hits + right(answers[j])
       if answers[j] ~= '' then answered = answered + 1 end
     end

@@ -57,6 +57,8 @@ local type, error, tostring = type, error, tostring
 --   reward    fn(group) -> rewards (default reward.cluster_share)
 --   advantage fn(rewards, group) -> advantages (default advantage.grpo)
 --   question, gold   strings stored in the group for the pieces to use
+--   answers   the completions' answers when already extracted (extract is
+--             then not called)
 --   tokens    per-completion token statistics stored in the group for the
 --             rewards that need them: { entropy = {...}, self_certainty = {...} }
 --             (group.token_entropy, group.self_certainty: one mean per completion)
@@ -68,13 +70,17 @@ function M.score(completions, spec)
   if type(completions) ~= 'table' then error('empo.rl.score: completions must be a table of strings', 2) end
   local extract = spec.extract
   if extract == nil then extract = cluster.extract end
-  local answers = {}
+  local answers = spec.answers or {}
+  if spec.answers and #answers ~= #completions then
+    error(string.format('empo.rl.score: %d answers for %d completions', #answers, #completions), 2)
+  end
   for i = 1, #completions do
     local c = completions[i]
     if type(c) ~= 'string' then error(string.format('empo.rl.score: completion %d is a %s', i, type(c)), 2) end
-    answers[i] = extract and extract(c) or c
+    if not spec.answers then answers[i] = extract and extract(c) or c end
     if type(answers[i]) ~= 'string' then
-      error(string.format('empo.rl.score: extract returned a %s for completion %d', type(answers[i]), i), 2)
+      error(string.format('empo.rl.score: %s a %s for completion %d', spec.answers and 'answers has' or
+                          'extract returned', type(answers[i]), i), 2)
     end
   end
   local ids, k = cluster.cluster(answers, spec.cluster or cluster.math, spec.question)

@@ -131,7 +131,13 @@ function M.run(dir, opts)
   for _, step in ipairs(store.steps) do
     if (not opts.from or step >= opts.from) and (not opts.to or step <= opts.to) then
       local live, new = {}, {}
-      for _, s in ipairs(store:step(step)) do
+      local stored = store:step(step)
+      if cluster then
+        local ready = {}
+        for i, s in ipairs(stored) do ready[i] = { answers = s.answers, question = s.question } end
+        rl.cluster.prepare(cluster, ready)           -- (a verifier judges the step's pairs in one batch)
+      end
+      for _, s in ipairs(stored) do
         local G = #s.answers
         local lg = { question = s.question, gold = s.gold, answers = s.answers, ids = s.ids, G = G, keep = s.keep,
                      rewards = s.rewards, advantages = s.advantages, stats = rl.stats(s.ids, { empty = empty }) }

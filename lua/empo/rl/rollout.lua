@@ -62,12 +62,26 @@ function M.methods.rollout(self, questions, step)
   local prompt_ids = {}
   for i = 1, #questions do prompt_ids[i] = self.tok:encode(prompts[i]) end
   local tokens = needs_tokens and token_means(out) or nil
+  -- every group's answers first, so that the clusterer can judge the whole
+  -- step's pairs at once (empo.cluster.prepare: a verifier's one batch)
+  local texts, answers, ready = {}, {}, {}
   for i, q in ipairs(questions) do
-    local texts, samples = {}, {}
+    texts[i], answers[i] = {}, {}
     for k = 1, s.n do
-      local c = out[(i - 1) * s.n + k]
-      texts[k], samples[k] = c.text, c
+      local c = out[(i - 1) * s.n + k].text
+      texts[i][k] = c
+      local a = extract and extract(c) or c
+      if type(a) ~= 'string' then
+        error(format('step %d: extract returned a %s for completion %d of question %d', step, type(a), k, i), 0)
+      end
+      answers[i][k] = a
     end
+    ready[i] = { answers = answers[i], question = q.question }
+  end
+  empo.cluster.prepare(r.cluster, ready)
+  for i, q in ipairs(questions) do
+    local samples = {}
+    for k = 1, s.n do samples[k] = out[(i - 1) * s.n + k] end
     local per = nil
     if tokens then
       per = { entropy = {}, self_certainty = {} }
@@ -76,7 +90,7 @@ function M.methods.rollout(self, questions, step)
         per.entropy[k], per.self_certainty[k] = tokens.entropy[j], tokens.self_certainty[j]
       end
     end
-    local g = rl.score(texts, { question = q.question, gold = q.answer, extract = extract, cluster = r.cluster,
+    local g = rl.score(texts[i], { question = q.question, gold = q.answer, answers = answers[i], cluster = r.cluster,
                                 filter = r.filter, reward = r.reward, advantage = r.advantage, empty = r.empty,
                                 tokens = per })
     g.prompt, g.prompt_ids, g.samples, g.index = prompts[i], prompt_ids[i], samples, q.index

@@ -6,15 +6,16 @@
 --     local html = plot.page({ { name = 'empo', records = recs1 }, { name = 'random', records = recs2 } })
 --     empo.fs.write_atomic('runs/empo/plot.html', html)
 --
--- Metrics drawn (those present): reward, entropy, kept, majority_correct,
--- positive_correct, clusters, answer_rate, loss, clip_frac, approx_kl, kl,
--- grad_norm, lr. This module draws; reading runs is cli.plot's job.
+-- Metrics drawn (those present): M.METRICS below, from the in-run test
+-- accuracy to the seconds of a step's sampling. This module draws;
+-- reading runs is cli.plot's job.
 local format = string.format
 
 local M = {}
 
 M.METRICS = {
-  { key = 'eval_greedy', title = 'test accuracy, greedy' }, { key = 'eval_maj', title = 'test accuracy, maj@k' },
+  { key = 'eval_greedy', title = 'test accuracy, greedy' }, { key = 'eval_avg', title = 'test accuracy, avg@k' },
+  { key = 'eval_maj', title = 'test accuracy, maj@k' },
   { key = 'reward', title = 'reward (mean)' }, { key = 'entropy', title = 'semantic entropy (mean)' },
   { key = 'kept', title = 'groups kept' }, { key = 'majority_correct', title = 'largest cluster right (gold)' },
   { key = 'positive_correct', title = 'positive-advantage completions right (gold)' },
@@ -24,6 +25,7 @@ M.METRICS = {
   { key = 'grad_norm', title = 'gradient norm' }, { key = 'lr', title = 'learning rate' },
   { key = 'response_length', title = 'response length (tokens)' },
   { key = 'base_nll', title = 'NLL a token under the starting model' },
+  { key = 'seconds_sample', title = 'seconds a step: sampling and scoring' },
 }
 local COLOURS = { '#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2' }
 local W, H, LEFT, RIGHT, TOP, BOTTOM = 420, 240, 58, 12, 28, 34

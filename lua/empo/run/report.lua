@@ -1,5 +1,5 @@
 -- empo.run.report — the results of a comparison of methods over seeds
--- (recipes/arith/compare.lua) as a Markdown section: base vs each method,
+-- (recipes/arith/compare.lua, recipes/trips/compare.lua) as a Markdown section: base vs each method,
 -- every seed and the mean, the gains, EMPO's share of the gold-answer
 -- baseline's gain, the curves as an SVG figure and an HTML page. The
 -- section replaces the one between `<!-- NAME:begin -->` and `<!-- NAME:end
@@ -63,8 +63,16 @@ local NAMES = { math = 'EMPO', grpo_gold = 'GRPO, gold answers', ttrl = 'majorit
 M.NAMES = NAMES
 
 -- The Markdown section for results = { base, runs = { method = { r... } }, methods, seeds, cfg, cpu, threads }.
+-- Optional: res.recipe (the compare recipe's path, for the command line),
+-- res.names (method -> label, beside NAMES), cfg.empo / cfg.gold /
+-- cfg.random (which methods are EMPO, the gold baseline and the random
+-- control: default math, grpo_gold, random_reward), res.about (a
+-- paragraph after the first), and step_seconds / sample_seconds in the
+-- runs (then a table of what a step costs).
 function M.section(res)
   local cfg, k = res.cfg, res.base.k
+  local NAMES = setmetatable(res.names or {}, { __index = NAMES })
+  local empo_m, gold_m, random_m = cfg.empo or 'math', cfg.gold or 'grpo_gold', cfg.random or 'random_reward'
   local out = {
     format('<!-- %s:begin -->', cfg.marker),
     format('%s %s', cfg.heading or '###', cfg.title),
@@ -75,7 +83,7 @@ function M.section(res)
            'Metrics in %%, ± the bootstrap standard error over the questions (per seed) or the standard error over ' ..
            'the seeds (means); avg@%d, maj@%d, pass@%d over %d samples at the training temperature. Train s: ' ..
            'the wall time of the training steps, in-run evaluations and the collapse guard included.',
-           (('empo run recipes/arith/compare.lua ' .. (res.command or concat(arg or {}, ' '))):gsub('%s+$', '')), res.date or os.date('!%Y-%m-%d'), res.cpu, res.threads, cfg.model:gsub('^.*/models/', 'models/'),
+           (('empo run ' .. (res.recipe or 'recipes/arith/compare.lua') .. ' ' .. (res.command or concat(arg or {}, ' '))):gsub('%s+$', '')), res.date or os.date('!%Y-%m-%d'), res.cpu, res.threads, cfg.model:gsub('^.*/models/', 'models/'),
            cfg.steps, res.batch or 16, k, concat(res.seeds, ', '), res.base.n, k, k, k, k),
     '',
     format('| run | greedy | avg@%d | maj@%d | pass@%d | greedy accuracy among boxed | semantic entropy | answer rate | ' ..
@@ -83,6 +91,7 @@ function M.section(res)
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     row('base', res.base),
   }
+  if res.about then table.insert(out, 6, res.about); table.insert(out, 7, '') end
   for _, m in ipairs(res.methods) do
     local rs = res.runs[m]
     for i, r in ipairs(rs) do out[#out + 1] = row(format('%s, seed %s', NAMES[m] or m, res.seeds[i]), r, r.seconds) end
@@ -106,19 +115,33 @@ function M.section(res)
   out[#out + 1] = ''
   for _, l in ipairs(gains) do out[#out + 1] = l end
   out[#out + 1] = ''
-  if gain.math and gain.grpo_gold then
+  local E, G, R = gain[empo_m], gain[gold_m], gain[random_m]
+  if E and G then
     local shares = {}
     for _, key in ipairs({ 'greedy', 'avg', 'maj' }) do
-      local g = gain.grpo_gold[key]
+      local g = G[key]
       shares[#shares + 1] = format('%s %s', key == 'greedy' and 'greedy' or key .. '@' .. k,
-                                   g > 0 and format('%.0f%%', 100 * gain.math[key] / g) or 'n/a (gold did not gain)')
+                                   g > 0 and format('%.0f%%', 100 * E[key] / g) or 'n/a (gold did not gain)')
     end
-    out[#out + 1] = format('EMPO\'s gain as a share of gold-answer GRPO\'s: %s.', concat(shares, ', '))
+    out[#out + 1] = format('%s\'s gain as a share of gold-answer GRPO\'s: %s.', NAMES[empo_m] or empo_m,
+                           concat(shares, ', '))
   end
-  if gain.math and gain.random_reward and gain.math.greedy > 0 then
-    out[#out + 1] = format('The random-reward control gains %+.1f greedy points against EMPO\'s %+.1f (%s a third of it).',
-                           100 * gain.random_reward.greedy, 100 * gain.math.greedy,
-                           gain.random_reward.greedy < gain.math.greedy / 3 and 'less than' or 'not less than')
+  if E and R and E.greedy > 0 then
+    out[#out + 1] = format('The random-reward control gains %+.1f greedy points against %s\'s %+.1f (%s a third of it).',
+                           100 * R.greedy, NAMES[empo_m] or empo_m, 100 * E.greedy,
+                           R.greedy < E.greedy / 3 and 'less than' or 'not less than')
+  end
+  local first_run = res.runs[res.methods[1]] and res.runs[res.methods[1]][1]
+  if first_run and first_run.step_seconds then
+    out[#out + 1] = ''
+    out[#out + 1] = 'What a step costs (mean over seeds; sampling includes extracting, clustering and scoring):'
+    out[#out + 1] = ''
+    out[#out + 1] = '| method | s a step | sampling s a step |'
+    out[#out + 1] = '| --- | --- | --- |'
+    for _, m in ipairs(res.methods) do
+      out[#out + 1] = format('| %s | %.2f | %.2f |', NAMES[m] or m, mean(res.runs[m], 'step_seconds'),
+                             mean(res.runs[m], 'sample_seconds'))
+    end
   end
   local rolled = {}
   for _, m in ipairs(res.methods) do
@@ -170,6 +193,7 @@ end
 -- method into cfg.figure (SVG); then the section into cfg.doc.
 function M.write(res)
   local cfg = res.cfg
+  local names = setmetatable(res.names or {}, { __index = NAMES })
   local all, first = {}, {}
   for _, m in ipairs(res.methods) do
     for i, seed in ipairs(res.seeds) do
@@ -178,7 +202,7 @@ function M.write(res)
       local records = { { step = 0, eval_greedy = res.base.greedy, eval_avg = res.base.avg, eval_maj = res.base.maj,
                           eval_pass = res.base.pass } }
       for _, r in ipairs(empo.logger.read_metrics(cfg.out .. '/' .. name .. '/metrics.jsonl')) do records[#records + 1] = r end
-      local run = { name = format('%s, seed %s', NAMES[m] or m, seed), records = records }
+      local run = { name = format('%s, seed %s', names[m] or m, seed), records = records }
       all[#all + 1] = run
       if i == 1 then first[#first + 1] = run end
     end
