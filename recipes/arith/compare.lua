@@ -42,23 +42,10 @@ local function overrides(seed, name)
 end
 
 -- render_only=true: the table again from the last run's results.json (no training)
-if cfg.render_only then
-  local saved = empo.json.read_file(cfg.out .. '/results.json')
-  saved.cfg = cfg
-  report.write(saved)
-  print('table written to ' .. cfg.doc)
-  return
-end
-
--- the command line as a shell would take it back
-local function quoted_args()
-  local out = {}
-  for i, a in ipairs(arg or {}) do out[i] = a:find('[%s\'"]') and "'" .. a:gsub("'", "'\\''") .. "'" or a end
-  return table.concat(out, ' ')
-end
+if cfg.render_only then return report.render_saved(cfg) end
 
 local results = { methods = methods, seeds = seeds, runs = {}, cfg = cfg, cpu = report.cpu(),
-                  threads = empo.get_num_threads(), command = quoted_args(), date = os.date('!%Y-%m-%d') }
+                  threads = empo.get_num_threads(), command = report.quoted_args(arg), date = os.date('!%Y-%m-%d') }
 do   -- the base, evaluated once with the recipe's prompt and sampling (seed 1)
   local t = empo.rl.trainer(here .. '/../math.lua', overrides(seeds[1], ''))
   local t0 = empo.logger.clock()

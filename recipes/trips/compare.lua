@@ -54,23 +54,12 @@ local ABOUT = 'Every run is graded by meaning (recipe field `grade`: the world\'
               'clusters its reward. EMPO\'s four rows differ only in the clustering; gold GRPO and the random ' ..
               'reward cluster by meaning. The verifier\'s cache is shared by the seeds of one process.'
 
-local function quoted_args()
-  local out = {}
-  for i, a in ipairs(arg or {}) do out[i] = a:find('[%s\'"]') and "'" .. a:gsub("'", "'\\''") .. "'" or a end
-  return table.concat(out, ' ')
-end
 
 -- render_only=true: the table again from the last run's results.json (no training)
-if cfg.render_only then
-  local saved = empo.json.read_file(cfg.out .. '/results.json')
-  saved.cfg = cfg
-  report.write(saved)
-  print('table written to ' .. cfg.doc)
-  return
-end
+if cfg.render_only then return report.render_saved(cfg) end
 
 local results = { runs = {}, methods = list(cfg.methods), seeds = list(cfg.seeds), cfg = cfg, cpu = report.cpu(),
-                  threads = empo.get_num_threads(), command = quoted_args(), date = os.date('!%Y-%m-%d'),
+                  threads = empo.get_num_threads(), command = report.quoted_args(arg), date = os.date('!%Y-%m-%d'),
                   recipe = 'recipes/trips/compare.lua', names = NAMES, about = ABOUT }
 local evalset                                   -- (questions > 0: the first ones of the test set only)
 local function trainer(method, seed, name)

@@ -165,6 +165,22 @@ function M.section(res)
   return concat(out, '\n')
 end
 
+-- A recipe's command-line arguments as a shell would take them back.
+function M.quoted_args(args)
+  local out = {}
+  for i, a in ipairs(args or {}) do out[i] = a:find('[%s\'"]') and "'" .. a:gsub("'", "'\\''") .. "'" or a end
+  return concat(out, ' ')
+end
+
+-- The section and curves again from cfg.out/results.json, with this cfg
+-- (a compare recipe's render_only=true: no training).
+function M.render_saved(cfg)
+  local saved = empo.json.read_file(cfg.out .. '/results.json')
+  saved.cfg = cfg
+  M.write(saved)
+  print('table written to ' .. cfg.doc)
+end
+
 -- Replaces (or appends) the marked section of the document at path.
 function M.replace_section(path, marker, section)
   local text = empo.fs.exists(path) and empo.fs.read_text(path) or ''
