@@ -19,7 +19,7 @@ local trips = require 'empo.world.trips'
 local here = debug.getinfo(1, 'S').source:sub(2):match('^(.*)/') or '.'
 local root = here .. '/../..'
 local cfg = empo.config.apply({
-  methods = 'exact,normalized,verifier,oracle,grpo_gold,random', seeds = '1,2,3', steps = 90,
+  methods = 'exact,normalized,verifier,oracle,grpo_gold,random', seeds = '1,2,3', steps = 180,
   out = 'runs/trips-compare', verifier = root .. '/models/trips-verifier', questions = 0, eval_every = 30,
   doc = root .. '/docs/results_trips.md', figure = root .. '/docs/trips_curves.svg', render_only = false,
   title = 'EMPO on the trips world: each clustering, gold GRPO, random reward', marker = 'trips', heading = '##',
@@ -42,7 +42,7 @@ end
 local METHODS = {
   exact = { cluster = empo.cluster.exact },
   normalized = { cluster = empo.cluster.normalized },
-  verifier = { cluster = empo.cluster.by_model(empo.cluster.model_verifier(cfg.verifier), trips.VERIFIER_TEMPLATE) },
+  verifier = { cluster = trips.verifier(cfg.verifier) },
   oracle = { cluster = trips.oracle },
   grpo_gold = { cluster = trips.oracle, reward = empo.reward.gold{ equivalent = trips.oracle }, filter = empo.filter.none },
   random = { cluster = trips.oracle, reward = empo.reward.random, filter = empo.filter.none },

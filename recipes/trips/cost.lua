@@ -24,7 +24,7 @@ local cfg = empo.config.apply({ steps = 20, seed = 1, verifier = here .. '/../..
                               arg, 'trips/cost')
 
 local function verifier(opts)
-  return empo.cluster.by_model(empo.cluster.model_verifier(cfg.verifier, opts), trips.VERIFIER_TEMPLATE)
+  return trips.verifier(cfg.verifier, opts)
 end
 local function without_prepare(by)      -- the same clusterer, group by group
   return empo.cluster.clusterer('by_model (group by group)', by.equal, by.group)

@@ -2,7 +2,9 @@
 -- the paper's natural-reasoning setting at a size this machine trains in
 -- minutes: the answers ("The answer is X.") are clustered by the world's
 -- learned verifier (models/trips-verifier, asked by
--- empo.cluster.by_model), rewarded by their cluster's share, no labels.
+-- empo.cluster.by_model as trips.verifier reads its verifier.json: both
+-- orders of each pair, merged when either says yes, the rule chosen on
+-- validation pairs), rewarded by their cluster's share, no labels.
 -- Accuracy before and after is graded by meaning (grade: the world's
 -- equivalence rules), whatever clusters for the reward.
 --
@@ -22,9 +24,9 @@ return empo.recipe_from(root .. '/recipes/natural.lua', {
   data = root .. '/data/trips/train.jsonl',
   eval = root .. '/data/trips/test.jsonl',
   prompt = trips.prompt(),                     -- the base model's own system prompt
-  cluster = empo.cluster.by_model(empo.cluster.model_verifier(root .. '/models/trips-verifier'), trips.VERIFIER_TEMPLATE),
+  cluster = trips.verifier(root .. '/models/trips-verifier'),   -- (asked as its verifier.json says)
   grade = trips.oracle,
   optim = { lr = 2e-5 },
   guard = { on = false },
-  steps = 90, prompts_per_step = 16, seed = 1,
+  steps = 180, prompts_per_step = 16, seed = 1,
 })

@@ -40,12 +40,21 @@ for i = 1, cfg.pairs do
   docs[i] = { text = prompt(pair) .. (pair.same and ' Yes' or ' No') .. '<|endoftext|>' }
 end
 write_jsonl(cfg.data .. '/verifier.jsonl', docs)
-local tests, tw = { held = {}, seen = {} }, trips.new{ seed = cfg.seed, stream = 11 }
-for i = 1, cfg.test_pairs do
-  local p = tw:problem()
-  tests.held[i], tests.seen[i] = tw:verifier_pair(p, true), tw:verifier_pair(p, false)
+-- pairs with a held-out form: test pairs (the meanings of trips.split's
+-- test half) and validation pairs (the other half), each from its own
+-- stream; pairs of training forms beside the test ones
+local tests = { held = {}, seen = {}, valid = {} }
+for _, s in ipairs({ { 'test', 11 }, { 'valid', 13 } }) do
+  local tw = trips.new{ seed = cfg.seed, stream = s[2] }
+  for i = 1, cfg.test_pairs do
+    local p
+    repeat p = tw:problem() until trips.split(p.meaning) == s[1]
+    if s[1] == 'test' then tests.held[i], tests.seen[i] = tw:verifier_pair(p, true, 'test'), tw:verifier_pair(p, false)
+    else tests.valid[i] = tw:verifier_pair(p, true, 'valid') end
+  end
 end
 write_jsonl(cfg.data .. '/verifier_test.jsonl', tests.held)
+write_jsonl(cfg.data .. '/verifier_valid.jsonl', tests.valid)
 
 if cfg.steps > 0 then
   base_model.train(cfg, cfg.data .. '/verifier.jsonl', 'The trips world\'s verifier (empo.world.trips pairs' ..
@@ -54,31 +63,58 @@ if cfg.steps > 0 then
 end
 
 -- ---- measured: held-out pairs, training-form pairs, the cost of a group ----
-local v = empo.cluster.model_verifier(cfg.out)
+-- Every pair is asked in both orders once; each rule of combining them
+-- (empo.cluster.by_model's orders) is scored on the validation pairs, the
+-- best there is chosen, and every rule is reported on the test pairs.
+local v = empo.cluster.model_verifier(cfg.out, { cache = 0 })
+local RULES = { 'one', 'either', 'both', 'mean' }
 local function score(list)
-  local tp, fp, fn, tn = 0, 0, 0, 0
-  for s = 1, #list, 64 do
-    local batch, prompts = {}, {}
-    for i = s, math.min(s + 63, #list) do batch[#batch + 1] = list[i]; prompts[#prompts + 1] = prompt(list[i]) end
-    local yes, no = v:yes_no_batch(prompts)
-    for i, pair in ipairs(batch) do
-      local said = yes[i] > no[i]
+  local prompts = {}
+  for i, pair in ipairs(list) do
+    prompts[2 * i - 1] = prompt(pair)
+    prompts[2 * i] = prompt{ question = pair.question, a = pair.b, b = pair.a }
+  end
+  local yes, no = v:yes_no_batch(prompts)
+  local out = {}
+  for _, rule in ipairs(RULES) do
+    local tp, fp, fn, tn = 0, 0, 0, 0
+    for i, pair in ipairs(list) do
+      local said = empo.cluster.ORDERS[rule]({ yes[2 * i - 1] - no[2 * i - 1], yes[2 * i] - no[2 * i] })
       if said and pair.same then tp = tp + 1 elseif said then fp = fp + 1
       elseif pair.same then fn = fn + 1 else tn = tn + 1 end
     end
+    out[rule] = { accuracy = (tp + tn) / #list, precision = tp / math.max(tp + fp, 1), recall = tp / math.max(tp + fn, 1),
+                  n = #list }
   end
-  return { accuracy = (tp + tn) / #list, precision = tp / math.max(tp + fp, 1), recall = tp / math.max(tp + fn, 1), n = #list }
+  return out
 end
-local held, seen = score(tests.held), score(tests.seen)
-print(string.format('verifier %s on %d pairs each (half the same meaning):', cfg.out, held.n))
-print(string.format('  held-out forms:  accuracy %.1f%%, precision %.1f%%, recall %.1f%%', 100 * held.accuracy,
-                    100 * held.precision, 100 * held.recall))
-print(string.format('  training forms:  accuracy %.1f%%, precision %.1f%%, recall %.1f%%', 100 * seen.accuracy,
-                    100 * seen.precision, 100 * seen.recall))
+local held, seen, valid = score(tests.held), score(tests.seen), score(tests.valid)
+local chosen = 'one'
+for _, rule in ipairs(RULES) do if valid[rule].accuracy > valid[chosen].accuracy then chosen = rule end end
+local function line(what, r)
+  return string.format('  %-24s accuracy %5.1f%%, precision %5.1f%%, recall %5.1f%%', what, 100 * r.accuracy,
+                       100 * r.precision, 100 * r.recall)
+end
+print(string.format('verifier %s on %d pairs each (half the same meaning), by the rule combining the two orders:',
+                    cfg.out, held.one.n))
+for _, rule in ipairs(RULES) do
+  print(string.format('orders = %-7s%s', rule, rule == chosen and ' (chosen: the best on validation pairs)' or ''))
+  print(line('validation (held-out):', valid[rule]))
+  print(line('test (held-out):', held[rule]))
+  print(line('training forms:', seen[rule]))
+end
+-- how the clusterer is to ask it (trips.verifier reads this)
+empo.json.write_file(cfg.out .. '/verifier.json', {
+  template = trips_template, orders = chosen,
+  chosen_on = string.format('%d validation pairs with held-out forms (recipes/trips/verifier.lua, seed %d)',
+                            valid.one.n, cfg.seed),
+  validation_accuracy = valid[chosen].accuracy, test_accuracy = held[chosen].accuracy,
+})
+print(string.format('-> %s/verifier.json: orders = %s (test accuracy %.1f%%)', cfg.out, chosen, 100 * held[chosen].accuracy))
 -- a group of 8 distinct answers: 28 pairs in one batched forward
 local group, g = {}, trips.new{ seed = cfg.seed, stream = 12 }
 local p = g:problem()
-local by = empo.cluster.by_model(empo.cluster.model_verifier(cfg.out, { cache = 0 }), trips_template)   -- (timed uncached)
+local by = trips.verifier(cfg.out, { cache = 0 })   -- (as the runs ask it, timed uncached)
 for i = 1, 8 do group[i] = g:form(i % 2 == 0 and p.meaning or g:other_meaning(p.meaning)) end
 local t0, reps = empo.logger.clock(), 5
 for _ = 1, reps do empo.cluster.cluster(group, by, p.question) end

@@ -154,6 +154,35 @@ function batched:yes_no_batch(ps)
 end
 c.eq({ cluster.cluster({ '1', '1.0', '2', '1', '', '2.00' }, cluster.by_model(batched)) }, { { 1, 1, 2, 1, 0, 2 }, 2 })
 c.eq(batched.batches, 1, 'one batched call per group')
+-- orders: a verifier that says yes to (x, y) (margin +2) and no to (y, x) (margin -1)
+local function one_way(prompt)
+  local a, b = prompt:match('^(.-)|(.-)$')
+  return a < b and 2 or -1, 0
+end
+local one_way_batch = { yes_no = function(_, p) return one_way(p) end, calls = 0 }
+function one_way_batch:yes_no_batch(ps)
+  self.calls = self.calls + 1
+  local yes, no = {}, {}
+  for i, p in ipairs(ps) do yes[i], no[i] = one_way(p) end
+  return yes, no
+end
+for _, verifier in ipairs({ one_way, one_way_batch }) do
+  local how = type(verifier) == 'function' and 'pair by pair' or 'batched'
+  local function ids(order, answers) return (cluster.cluster(answers, cluster.by_model(verifier, '{a}|{b}', { orders = order }))) end
+  c.eq(ids('one', { 'x', 'y' }), { 1, 1 }, how .. ": orders 'one' asks (x, y): yes")
+  c.eq(ids('one', { 'y', 'x' }), { 1, 2 }, how .. ": orders 'one' asks (y, x): no")
+  c.eq(ids(nil, { 'y', 'x' }), { 1, 2 }, how .. ": 'one' is the default")
+  c.eq(ids('either', { 'y', 'x' }), { 1, 1 }, how .. ": orders 'either': one yes merges")
+  c.eq(ids('both', { 'x', 'y' }), { 1, 2 }, how .. ": orders 'both': one no keeps apart")
+  c.eq(ids('mean', { 'y', 'x' }), { 1, 1 }, how .. ": orders 'mean': (2 - 1) / 2 > 0 merges")
+end
+one_way_batch.calls = 0
+local either = cluster.by_model(one_way_batch, '{a}|{b}', { orders = 'either' })
+cluster.prepare(either, { { answers = { 'y', 'x' } }, { answers = { 'x', 'z', 'y' } } })
+c.eq(one_way_batch.calls, 1, 'prepare asks both orders of every pair in one call')
+c.eq((cluster.cluster({ 'z', 'y' }, either)), { 1, 1 }, 'and the groups read them')
+c.eq(one_way_batch.calls, 1, 'without another call')
+c.raises(function() cluster.by_model(one_way, '{a}|{b}', { orders = 'some' }) end, "orders must be 'one', 'either', 'both' or 'mean'")
 
 -- ---- by_embedding: cosine similarity of embeddings (here a fake embedder) ----
 local vectors = { cat = { 1, 0, 0 }, kitten = { 0.95, 0.1, 0 }, dog = { 0, 1, 0 }, puppy = { 0.1, 0.96, 0.05 }, car = { 0, 0, 1 } }

@@ -91,6 +91,37 @@ end
 c.eq(right, pairs_n, 'every verifier pair\'s label is the rules\' verdict, the two answers distinct')
 c.near(same / pairs_n, 0.5, 0.04, 'half the pairs mean the same')
 c.eq(heldout, pairs_n, 'test pairs use a held-out form, training pairs never do')
+-- validation and test pairs: every meaning in one split, both splits hold every held-out pattern's kind
+local split_of, splits = {}, { valid = 0, test = 0 }
+for _, m in ipairs(trips.meanings()) do split_of[m] = trips.split(m); splits[split_of[m]] = splits[split_of[m]] + 1 end
+c.ok(splits.valid >= 10 and splits.test >= 10, 'both splits hold meanings of both kinds')
+local crossed, seen_pairs = 0, { valid = {}, test = {} }
+for _, split in ipairs({ 'valid', 'test' }) do
+  for _ = 1, 500 do
+    local p
+    repeat p = pw:problem() until split_of[p.meaning] == split
+    local pair = pw:verifier_pair(p, true, split)
+    if split_of[trips.meaning(pair.a)] ~= split or split_of[trips.meaning(pair.b)] ~= split then crossed = crossed + 1 end
+    seen_pairs[split][pair.a .. '|' .. pair.b] = true
+  end
+end
+local shared = 0
+for k in pairs(seen_pairs.valid) do if seen_pairs.test[k] then shared = shared + 1 end end
+c.ok(crossed == 0 and shared == 0, 'a split\'s pairs use its meanings only: no validation pair is a test pair')
+-- trips.verifier: asked as the model directory's verifier.json says
+local vdir = check.tmpdir()
+empo.json.write_file(vdir .. '/verifier.json', { template = 'A {a} B {b}', orders = 'either' })
+local asked = {}
+local fake = { yes_no = function(_, prompt) asked[#asked + 1] = prompt; return 0, 1 end }
+local real_mv = empo.cluster.model_verifier
+empo.cluster.model_verifier = function() return fake end
+local by = trips.verifier(vdir)
+empo.cluster.model_verifier = real_mv
+c.ok(not by('N', 'S') and asked[1] == 'A N B S' and asked[2] == 'A S B N',
+     'trips.verifier: the template and both orders from verifier.json')
+assert(empo.fs.write_atomic(vdir .. '/verifier.json', '{ not json'))
+c.raises(function() trips.verifier(vdir) end, 'verifier.json is not a JSON object')
+empo.fs.remove_tree(vdir)
 
 -- ---- files ----
 local dir = check.tmpdir()

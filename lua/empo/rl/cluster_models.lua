@@ -70,12 +70,25 @@ local function cluster_distinct(answers, uniq, where, joined)
   return number_clusters(#answers, empty, function(i) return find(where[i]) end)
 end
 
-local function check_scores(yes, no, fn)
+-- yes - no, checked to be two numbers
+local function margin(yes, no, fn)
   if type(yes) ~= 'number' or type(no) ~= 'number' then
     error(string.format('%s: the verifier must return two numbers (yes, no), got %s, %s', fn, type(yes), type(no)), 0)
   end
-  return yes > no
+  return yes - no
 end
+
+-- How a pair's two orders decide (opts.orders): 'one' asks (a, b) only;
+-- the others also ask (b, a): 'either' merges when either says yes,
+-- 'both' when both do (bidirectional entailment), 'mean' when the mean
+-- of the two margins (yes - no) is above 0.
+local DECIDE = {
+  one = function(m) return m[1] > 0 end,
+  either = function(m) return m[1] > 0 or m[2] > 0 end,
+  both = function(m) return m[1] > 0 and m[2] > 0 end,
+  mean = function(m) return m[1] + m[2] > 0 end,
+}
+M.ORDERS = DECIDE     -- (rule -> function({ margin(a, b), margin(b, a) }) -> merged?)
 
 -- A verifier language model asked whether answer b is equivalent to answer a
 -- for the question, deciding by its next-token scores for "Yes" vs "No" (as
@@ -83,26 +96,43 @@ end
 --   verifier: verifier:yes_no(prompt) -> yes, no (logits, log-probs or
 --             probabilities of the two tokens), or a function(prompt) -> yes, no;
 --             optional verifier:yes_no_batch(prompts) -> yes[], no[] lets a
---             group be judged in one batched call.
+--             group (and, with prepare, a step) be judged in one batched call.
 --   template: a prompt with {question}, {a}, {b} (default M.default_template).
+--   opts.orders: 'one' (default), 'either', 'both' or 'mean' (DECIDE above).
 -- Identical strings are equivalent without asking.
-function M.by_model(verifier, template)
+function M.by_model(verifier, template, opts)
   local fn = 'empo.cluster.by_model'
   local ask = method_or_function(verifier, 'yes_no', fn)
   template = template or M.default_template
   if type(template) ~= 'string' then argerror(fn, 2, 'a template string', template) end
+  opts = opts or {}
+  if type(opts) ~= 'table' then argerror(fn, 3, 'an options table', opts) end
+  local orders = opts.orders or 'one'
+  local decide = DECIDE[orders]
+  if not decide then
+    error(string.format("%s: orders must be 'one', 'either', 'both' or 'mean', got %s", fn, tostring(orders)), 2)
+  end
   local function prompt(a, b, question) return M.fill(template, { question = question or '', a = a, b = b }) end
+  -- the prompts a pair is judged by: (a, b), and (b, a) unless orders is 'one'
+  local function pair_prompts(a, b, question)
+    if orders == 'one' then return { prompt(a, b, question) } end
+    return { prompt(a, b, question), prompt(b, a, question) }
+  end
   local function equal(a, b, question)
     if a == b then return true end
-    local yes, no = ask(prompt(a, b, question))
-    return check_scores(yes, no, fn)
+    local m = {}
+    for k, p in ipairs(pair_prompts(a, b, question)) do
+      local yes, no = ask(p)
+      m[k] = margin(yes, no, fn)
+    end
+    return decide(m)
   end
   if type(verifier) ~= 'table' or type(verifier.yes_no_batch) ~= 'function' then
     return M.clusterer('by_model', equal)
   end
   -- With yes_no_batch: a group asks about its distinct pairs in one call,
   -- and prepare asks about a whole step's groups' pairs in one call; the
-  -- groups then read those decisions (kept until the next prepare).
+  -- groups then read those margins (kept until the next prepare).
   local prepared = {}
   local function ask_batch(prompts)
     local yes, no = {}, {}
@@ -110,41 +140,53 @@ function M.by_model(verifier, template)
     if type(yes) ~= 'table' or type(no) ~= 'table' or #yes ~= #prompts or #no ~= #prompts then
       error(string.format('%s: yes_no_batch must return two arrays of %d numbers', fn, #prompts), 0)
     end
-    local said = {}
-    for k = 1, #prompts do said[k] = check_scores(yes[k], no[k], fn) end
-    return said
+    local out = {}
+    for k = 1, #prompts do out[k] = margin(yes[k], no[k], fn) end
+    return out
   end
-  -- the prompts of a group's distinct pairs (u < v), in order
-  local function pair_prompts(uniq, question, each)
+  -- each distinct pair (u < v) of a group's distinct answers, with its prompts
+  local function each_pair(uniq, question, f)
     for u = 1, #uniq do
-      for v = u + 1, #uniq do each(u, v, prompt(uniq[u], uniq[v], question)) end
+      for v = u + 1, #uniq do f(u, v, pair_prompts(uniq[u], uniq[v], question)) end
     end
+  end
+  -- the margins of prompts: those prepared, the rest asked in one call
+  local function margins_of(prompts)
+    local known, todo, seen = {}, {}, {}
+    for _, p in ipairs(prompts) do
+      if prepared[p] ~= nil then known[p] = prepared[p]
+      elseif not seen[p] then seen[p] = true; todo[#todo + 1] = p end
+    end
+    local fresh = ask_batch(todo)
+    for k, p in ipairs(todo) do known[p] = fresh[k] end
+    return known
   end
   local function group(answers, question)
     local uniq, where = distinct_answers(answers)
-    local said, todo, slot = {}, {}, {}
-    pair_prompts(uniq, question, function(u, v, p)
-      local key = (u - 1) * #uniq + v
-      if prepared[p] ~= nil then said[key] = prepared[p]
-      else todo[#todo + 1] = p; slot[#todo] = key end
+    local all, of_pair = {}, {}
+    each_pair(uniq, question, function(u, v, ps)
+      of_pair[(u - 1) * #uniq + v] = ps
+      for _, p in ipairs(ps) do all[#all + 1] = p end
     end)
-    local fresh = ask_batch(todo)
-    for k = 1, #todo do said[slot[k]] = fresh[k] end
-    return cluster_distinct(answers, uniq, where, function(u, v) return said[(u - 1) * #uniq + v] end)
+    local known = margins_of(all)
+    return cluster_distinct(answers, uniq, where, function(u, v)
+      local m = {}
+      for k, p in ipairs(of_pair[(u - 1) * #uniq + v]) do m[k] = known[p] end
+      return decide(m)
+    end)
   end
   local function prepare(groups)
-    local prompts, seen = {}, {}
+    local all = {}
     for i, g in ipairs(groups) do
       if type(g) ~= 'table' or type(g.answers) ~= 'table' then
         error(string.format('empo.cluster.prepare: group %d must be a table with answers', i), 0)
       end
-      pair_prompts((distinct_answers(g.answers)), g.question, function(_, _, p)
-        if not seen[p] then seen[p] = true; prompts[#prompts + 1] = p end
+      each_pair((distinct_answers(g.answers)), g.question, function(_, _, ps)
+        for _, p in ipairs(ps) do all[#all + 1] = p end
       end)
     end
-    local said = ask_batch(prompts)
-    prepared = {}
-    for k, p in ipairs(prompts) do prepared[p] = said[k] end
+    prepared = {}                       -- (this step's answers only)
+    prepared = margins_of(all)
   end
   return M.clusterer('by_model', equal, group, prepare)
 end

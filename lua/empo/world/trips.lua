@@ -294,6 +294,25 @@ function World:other_meaning(meaning)
   return kind .. ':' .. self:pick(pool)
 end
 
+-- Which pairs of held-out forms a meaning's go to: 'valid' (the pairs a
+-- verifier's decision rule is chosen on) or 'test' (the pairs it is
+-- measured on), so that no validation pair is a test pair. The meanings
+-- of a kind alternate two by two (N, NE valid; E, SE test; ...; 30 and 60
+-- minutes valid, 90 and 120 test, ...): each split spans the compass and
+-- every size of number. (Cutting at 5 hours instead put only small
+-- numbers in validation, which then was easier than the test.)
+function M.split(meaning)
+  local kind, v = meaning:match('^(%a+):(%w+)$')
+  local k
+  if kind == 'dir' then
+    for i, d in ipairs(M.DIRECTIONS) do if d == v then k = i end end
+  elseif kind == 'min' then
+    k = tonumber(v) / 30
+  end
+  if not k or k % 1 ~= 0 then error('empo.world.trips: not a meaning: ' .. tostring(meaning), 2) end
+  return math.floor((k - 1) / 2) % 2 == 0 and 'valid' or 'test'
+end
+
 -- A form of meaning: from the training forms (held = false), or, with
 -- held = true, from the held-out ones.
 function World:form_from(meaning, held)
@@ -304,16 +323,44 @@ end
 
 -- A pair of answers to problem p for a verifier: { question, a, b, same }.
 -- Half say the same meaning in two different forms, half two meanings of
--- the kind (half of those neighbours). held: b is a held-out form (the
--- test pairs), else both are training forms.
-function World:verifier_pair(p, held)
+-- the kind (half of those neighbours). held: b is a held-out form, else
+-- both are training forms. split ('valid' or 'test', with held): b's
+-- meaning is of that split (M.split; p's should be too, for the same pairs).
+function World:verifier_pair(p, held, split)
   local a = self:form_from(p.meaning, false)
   local same = self:chance(0.5)
   local m = same and p.meaning or self:other_meaning(p.meaning)
+  if split and not same then
+    local tries = 0
+    while M.split(m) ~= split do
+      tries = tries + 1
+      if tries > 1000 then error('empo.world.trips: no other meaning of ' .. p.meaning .. ' in split ' .. split, 2) end
+      m = self:other_meaning(p.meaning)
+    end
+  end
   local b
   repeat b = self:form_from(m, held or false) until b ~= a
   if self:chance(0.5) then a, b = b, a end
   return { question = p.question, a = a, b = b, same = same }
+end
+
+-- The world's verifier as a clusterer: empo.cluster.by_model over the
+-- model directory dir, asked as its verifier.json says (written by
+-- recipes/trips/verifier.lua: the template and the orders rule chosen on
+-- validation pairs), else with M.VERIFIER_TEMPLATE and one order.
+-- opts: model_verifier's options (cache, batch_tokens), and orders to
+-- override the file's.
+function M.verifier(dir, opts)
+  opts = opts or {}
+  local how = { template = M.VERIFIER_TEMPLATE, orders = 'one' }
+  local path = dir .. '/verifier.json'
+  if empo.fs.exists(path) then
+    local ok, saved = pcall(empo.json.read_file, path)
+    if not ok or type(saved) ~= 'table' then error('empo.world.trips: ' .. path .. ' is not a JSON object', 2) end
+    how.template, how.orders = saved.template or how.template, saved.orders or how.orders
+  end
+  return empo.cluster.by_model(empo.cluster.model_verifier(dir, opts), how.template,
+                               { orders = opts.orders or how.orders })
 end
 
 -- ---- the world's files ----
