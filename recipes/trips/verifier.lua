@@ -75,20 +75,22 @@ local function score(list)
     prompts[2 * i] = prompt{ question = pair.question, a = pair.b, b = pair.a }
   end
   local yes, no = v:yes_no_batch(prompts)
-  local out = {}
+  local out, margins = {}, {}
+  for i = 1, #list do margins[i] = { yes[2 * i - 1] - no[2 * i - 1], yes[2 * i] - no[2 * i] } end
   for _, rule in ipairs(RULES) do
     local tp, fp, fn, tn = 0, 0, 0, 0
     for i, pair in ipairs(list) do
-      local said = empo.cluster.ORDERS[rule]({ yes[2 * i - 1] - no[2 * i - 1], yes[2 * i] - no[2 * i] })
+      local said = empo.cluster.ORDERS[rule](margins[i])
       if said and pair.same then tp = tp + 1 elseif said then fp = fp + 1
       elseif pair.same then fn = fn + 1 else tn = tn + 1 end
     end
     out[rule] = { accuracy = (tp + tn) / #list, precision = tp / math.max(tp + fp, 1), recall = tp / math.max(tp + fn, 1),
                   n = #list }
   end
-  return out
+  return out, margins
 end
-local held, seen, valid = score(tests.held), score(tests.seen), score(tests.valid)
+local held, held_margins = score(tests.held)
+local seen, valid = score(tests.seen), score(tests.valid)
 local chosen = 'one'
 for _, rule in ipairs(RULES) do if valid[rule].accuracy > valid[chosen].accuracy then chosen = rule end end
 local function line(what, r)
@@ -103,6 +105,26 @@ for _, rule in ipairs(RULES) do
   print(line('test (held-out):', held[rule]))
   print(line('training forms:', seen[rule]))
 end
+-- where the test pairs go wrong: by the held-out form's pattern, its place
+-- (answer A or B) and whether the pair means the same
+local function errors_by_form(rule)
+  local n, wrong, keys = {}, {}, {}
+  for i, pair in ipairs(tests.held) do
+    local pa = trips.held_pattern(pair.a)
+    local key = string.format('%-14s as %s, %s', pa or trips.held_pattern(pair.b) or '?', pa and 'A' or 'B',
+                              pair.same and 'same' or 'different')
+    if not n[key] then n[key], wrong[key] = 0, 0; keys[#keys + 1] = key end
+    n[key] = n[key] + 1
+    if empo.cluster.ORDERS[rule](held_margins[i]) ~= pair.same then wrong[key] = wrong[key] + 1 end
+  end
+  table.sort(keys, function(x, y) return wrong[x] > wrong[y] or (wrong[x] == wrong[y] and x < y) end)
+  print(string.format('test pairs wrong under orders = %s, by held-out form:', rule))
+  for _, k in ipairs(keys) do
+    if wrong[k] > 0 then print(string.format('  %-34s %4d of %4d', k, wrong[k], n[k])) end
+  end
+end
+errors_by_form('one')
+if chosen ~= 'one' then errors_by_form(chosen) end
 -- how the clusterer is to ask it (trips.verifier reads this)
 empo.json.write_file(cfg.out .. '/verifier.json', {
   template = trips_template, orders = chosen,

@@ -91,6 +91,9 @@ end
 c.eq(right, pairs_n, 'every verifier pair\'s label is the rules\' verdict, the two answers distinct')
 c.near(same / pairs_n, 0.5, 0.04, 'half the pairs mean the same')
 c.eq(heldout, pairs_n, 'test pairs use a held-out form, training pairs never do')
+c.ok(trips.held_pattern('5 h 30 min') == 'N h 30 min' and trips.held_pattern('due north') == 'due X' and
+     trips.held_pattern('5 hours 30 minutes') == nil and trips.held_pattern('no such form') == nil,
+     'held_pattern names a held-out form\'s template, nil for any other text')
 -- validation and test pairs: every meaning in one split, both splits hold every held-out pattern's kind
 local split_of, splits = {}, { valid = 0, test = 0 }
 for _, m in ipairs(trips.meanings()) do split_of[m] = trips.split(m); splits[split_of[m]] = splits[split_of[m]] + 1 end

@@ -27,7 +27,8 @@ c.ok(not empo.fs.is_dir(dir .. '/runs/natural'), 'and writes no run directory')
 out, rc = run('verifier', string.format("data='%s/data' out='%s/verifier' runs='%s/runs' steps=3 vocab=300 pairs=300 from='' " ..
                                         "test_pairs=20", dir, dir, dir))
 c.ok(rc == 0 and out:find('test (held-out):', 1, true) and out:find('validation (held-out):', 1, true) and
-     out:find('orders = either', 1, true) and out:find('clustering a group of 8 answers', 1, true),
+     out:find('orders = either', 1, true) and out:find('clustering a group of 8 answers', 1, true) and
+     out:find('test pairs wrong under orders = one, by held-out form:', 1, true),
      'verifier trains, then measures validation and test pairs under each rule, and a group\'s cost: ' .. out:sub(-400))
 local how = empo.json.read_file(dir .. '/verifier/verifier.json')
 c.ok(how.template == require('empo.world.trips').VERIFIER_TEMPLATE and empo.cluster.ORDERS[how.orders] ~= nil and

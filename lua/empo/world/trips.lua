@@ -49,35 +49,36 @@ local function cap(s) return s:sub(1, 1):upper() .. s:sub(2) end
 
 -- The forms of each kind, as templates over a meaning: held = true marks
 -- the forms held out of the verifier's training pairs (its accuracy is
--- measured on pairs that use them).
+-- measured on pairs that use them); a held-out form's pattern names its
+-- template ('N h 30 min'), for counting a verifier's errors by form.
 local function direction_forms(d)
   local out = {}
-  local function add(s, held) out[#out + 1] = { text = s, held = held or false } end
+  local function add(s, pattern) out[#out + 1] = { text = s, held = pattern ~= nil, pattern = pattern } end
   if #d == 1 then
     local w = WORDS[d]
-    add(w); add(cap(w)); add(d); add('to the ' .. w); add('due ' .. w, true); add(w .. 'ward', true)
+    add(w); add(cap(w)); add(d); add('to the ' .. w); add('due ' .. w, 'due X'); add(w .. 'ward', 'Xward')
   else
     local a, b = WORDS[d:sub(1, 1)], WORDS[d:sub(2, 2)]
     add(a .. '-' .. b); add(a .. b); add(a .. ' ' .. b); add(d); add('to the ' .. a .. '-' .. b)
-    add(cap(a) .. '-' .. cap(b)); add(cap(a .. b)); add(d:sub(1, 1) .. '.' .. d:sub(2, 2) .. '.', true)
-    add('toward the ' .. a .. b, true)
+    add(cap(a) .. '-' .. cap(b)); add(cap(a .. b)); add(d:sub(1, 1) .. '.' .. d:sub(2, 2) .. '.', 'X.Y.')
+    add('toward the ' .. a .. b, 'toward the XY')
   end
   return out
 end
 
 local function duration_forms(m)
   local out = {}
-  local function add(s, held) out[#out + 1] = { text = s, held = held or false } end
+  local function add(s, pattern) out[#out + 1] = { text = s, held = pattern ~= nil, pattern = pattern } end
   local h, half = floor(m / 60), m % 60 == 30
   add(format('%d minutes', m)); add(format('%d min', m))
   if m == 30 then
-    add('half an hour'); add('0.5 hours'); add('30 mins', true)
+    add('half an hour'); add('0.5 hours'); add('30 mins', '30 mins')
   elseif not half then
     add(format('%d hour%s', h, h == 1 and '' or 's')); add(format('%s hour%s', NUMBER_WORDS[h], h == 1 and '' or 's'))
-    add(format('%d h', h)); add(format('%d hr%s', h, h == 1 and '' or 's'), true)
+    add(format('%d h', h)); add(format('%d hr%s', h, h == 1 and '' or 's'), 'N hr(s)')
   else
     add(format('%d.5 hours', h)); add(format('%s and a half hours', NUMBER_WORDS[h]))
-    add(format('%d hour%s 30 minutes', h, h == 1 and '' or 's')); add(format('%d h 30 min', h), true)
+    add(format('%d hour%s 30 minutes', h, h == 1 and '' or 's')); add(format('%d h 30 min', h), 'N h 30 min')
   end
   return out
 end
@@ -92,8 +93,17 @@ function M.meanings()
   return out
 end
 
--- The surface forms of a meaning: { { text, held }, ... } (held: kept out
--- of the verifier's training pairs).
+-- The surface forms of a meaning: { { text, held, pattern }, ... } (held:
+-- kept out of the verifier's training pairs; pattern: a held-out form's
+-- template, e.g. 'N h 30 min').
+
+-- The pattern of a held-out form's text, or nil (a training form, or no form).
+function M.held_pattern(text)
+  local m = M.meaning(text)
+  if not m then return nil end
+  for _, f in ipairs(M.forms(m)) do if f.text == text then return f.pattern end end
+  return nil
+end
 function M.forms(meaning)
   local kind, v = meaning:match('^(%a+):(%w+)$')
   if kind == 'dir' then return direction_forms(v) end
