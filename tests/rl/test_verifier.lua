@@ -43,6 +43,19 @@ for name, other in pairs({ ['a replaced forward'] = empo.cluster.model_verifier(
   c.ok(#y2 == #many and worst < 1e-4, name .. ': the same two logits for every prompt (worst ' .. worst .. ')')
 end
 
+-- a bf16 head (a frozen base's): its two rows converted, the same numbers as its whole logits
+local half = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 512 }, 12)
+local owner = half.lm_head or half.model.embed_tokens
+owner.weight = owner.weight:detach():to('bf16')
+local half_logits = setmetatable({ forward = function(_, ids, o) return half:forward(ids, o) end },   -- (not the stock forward)
+                                 { __index = half, __call = function(_, ids, o) return half:forward(ids, o) end })
+local yb, nb = empo.cluster.model_verifier(half, { tokenizer = tok }):forward(many)
+local yl, nl = empo.cluster.model_verifier(half_logits, { tokenizer = tok }):forward(many)
+local worst_bf16 = 0
+for i = 1, #many do worst_bf16 = math.max(worst_bf16, math.abs(yb[i] - yl[i]), math.abs(nb[i] - nl[i])) end
+c.ok(half:head_rows(empo.tensor({ 1 }, 'i64')):dtype() == 'f32' and worst_bf16 < 1e-4,
+     'a bf16 head: f32 rows, the logits path\'s numbers (worst ' .. worst_bf16 .. ')')
+
 local hits0, misses0 = v.cache_hits, v.cache_misses
 local yes2, no2 = v:yes_no_batch({ prompts[2], 'a prompt not seen', prompts[1] })
 c.ok(v.cache_hits - hits0 == 2 and v.cache_misses - misses0 == 1 and yes2[1] == yes[2] and no2[3] == no[1],
