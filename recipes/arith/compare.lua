@@ -24,12 +24,6 @@ local cfg = empo.config.apply({
   figure_keys = report.FIGURE_KEYS, figure_note = '',
 }, arg, 'arith/compare')
 
-local function list(s)
-  local out = {}
-  for x in tostring(s):gmatch('[^,%s]+') do out[#out + 1] = x end
-  return out
-end
-local methods, seeds = list(cfg.methods), list(cfg.seeds)
 
 local function overrides(seed, name)
   local o = { model = cfg.model, data = cfg.data, eval = cfg.eval, steps = cfg.steps, seed = tonumber(seed),
@@ -44,8 +38,8 @@ end
 -- render_only=true: the table again from the last run's results.json (no training)
 if cfg.render_only then return report.render_saved(cfg) end
 
-local results = { methods = methods, seeds = seeds, runs = {}, cfg = cfg, cpu = report.cpu(),
-                  threads = empo.get_num_threads(), command = report.quoted_args(arg), date = os.date('!%Y-%m-%d') }
+local results = report.new_results(cfg)
+local methods, seeds = results.methods, results.seeds
 do   -- the base, evaluated once with the recipe's prompt and sampling (seed 1)
   local t = empo.rl.trainer(here .. '/../math.lua', overrides(seeds[1], ''))
   local t0 = empo.logger.clock()

@@ -33,11 +33,6 @@ cfg.figure_note = string.format('Curves of seed 1 of each method: test accuracy,
   'clustering included. Every run overlaid, every metric: ' ..
   '`%s/plot.html` (or `empo plot %s/*`).', cfg.eval_every, cfg.out, cfg.out)
 
-local function list(s)
-  local out = {}
-  for x in tostring(s):gmatch('[^,%s]+') do out[#out + 1] = x end
-  return out
-end
 
 local METHODS = {
   exact = { cluster = empo.cluster.exact },
@@ -54,13 +49,10 @@ local ABOUT = 'Every run is graded by meaning (recipe field `grade`: the world\'
               'clusters its reward. EMPO\'s four rows differ only in the clustering; gold GRPO and the random ' ..
               'reward cluster by meaning. The verifier\'s cache is shared by the seeds of one process.'
 
-
 -- render_only=true: the table again from the last run's results.json (no training)
 if cfg.render_only then return report.render_saved(cfg) end
 
-local results = { runs = {}, methods = list(cfg.methods), seeds = list(cfg.seeds), cfg = cfg, cpu = report.cpu(),
-                  threads = empo.get_num_threads(), command = report.quoted_args(arg), date = os.date('!%Y-%m-%d'),
-                  recipe = 'recipes/trips/compare.lua', names = NAMES, about = ABOUT }
+local results = report.new_results(cfg, { recipe = 'recipes/trips/compare.lua', names = NAMES, about = ABOUT })
 local evalset                                   -- (questions > 0: the first ones of the test set only)
 local function trainer(method, seed, name)
   local o = { steps = cfg.steps, seed = tonumber(seed), name = name, out = cfg.out, overwrite = true,

@@ -133,7 +133,7 @@ empo.json.write_file(cfg.out .. '/verifier.json', {
   validation_accuracy = valid[chosen].accuracy, test_accuracy = held[chosen].accuracy,
 })
 print(string.format('-> %s/verifier.json: orders = %s (test accuracy %.1f%%)', cfg.out, chosen, 100 * held[chosen].accuracy))
--- a group of 8 distinct answers: 28 pairs in one batched forward
+-- a group of 8 distinct answers: 28 pairs, asked as the runs ask them, in one batched forward
 local group, g = {}, trips.new{ seed = cfg.seed, stream = 12 }
 local p = g:problem()
 local by = trips.verifier(cfg.out, { cache = 0 })   -- (as the runs ask it, timed uncached)

@@ -62,6 +62,16 @@ local NAMES = { math = 'EMPO', grpo_gold = 'GRPO, gold answers', ttrl = 'majorit
                 math_lora = 'EMPO, LoRA rank 16' }
 M.NAMES = NAMES
 
+-- A method's label: the results' own names first (res.names), then NAMES.
+local function label(res, m) return (res.names and res.names[m]) or NAMES[m] or m end
+
+-- A comma- or space-separated setting (methods=a,b seeds=1,2) as a list.
+function M.list(s)
+  local out = {}
+  for x in tostring(s):gmatch('[^,%s]+') do out[#out + 1] = x end
+  return out
+end
+
 -- The Markdown section for results = { base, runs = { method = { r... } }, methods, seeds, cfg, cpu, threads }.
 -- Optional: res.recipe (the compare recipe's path, for the command line),
 -- res.names (method -> label, beside NAMES), cfg.empo / cfg.gold /
@@ -71,7 +81,6 @@ M.NAMES = NAMES
 -- runs (then a table of what a step costs).
 function M.section(res)
   local cfg, k = res.cfg, res.base.k
-  local NAMES = setmetatable(res.names or {}, { __index = NAMES })
   local empo_m, gold_m, random_m = cfg.empo or 'math', cfg.gold or 'grpo_gold', cfg.random or 'random_reward'
   local out = {
     format('<!-- %s:begin -->', cfg.marker),
@@ -86,16 +95,18 @@ function M.section(res)
            (('empo run ' .. (res.recipe or 'recipes/arith/compare.lua') .. ' ' .. (res.command or concat(arg or {}, ' '))):gsub('%s+$', '')), res.date or os.date('!%Y-%m-%d'), res.cpu, res.threads, cfg.model:gsub('^.*/models/', 'models/'),
            cfg.steps, res.batch or 16, k, concat(res.seeds, ', '), res.base.n, k, k, k, k),
     '',
+  }
+  if res.about then out[#out + 1] = res.about; out[#out + 1] = '' end
+  for _, l in ipairs({
     format('| run | greedy | avg@%d | maj@%d | pass@%d | greedy accuracy among boxed | semantic entropy | answer rate | ' ..
            'train s |', k, k, k),
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     row('base', res.base),
-  }
-  if res.about then table.insert(out, 6, res.about); table.insert(out, 7, '') end
+  }) do out[#out + 1] = l end
   for _, m in ipairs(res.methods) do
     local rs = res.runs[m]
-    for i, r in ipairs(rs) do out[#out + 1] = row(format('%s, seed %s', NAMES[m] or m, res.seeds[i]), r, r.seconds) end
-    if #rs > 1 then out[#out + 1] = mean_row(format('**%s, mean**', NAMES[m] or m), rs) end
+    for i, r in ipairs(rs) do out[#out + 1] = row(format('%s, seed %s', label(res, m), res.seeds[i]), r, r.seconds) end
+    if #rs > 1 then out[#out + 1] = mean_row(format('**%s, mean**', label(res, m)), rs) end
   end
   out[#out + 1] = ''
   -- gains over the base, and EMPO's share of the gold baseline's
@@ -104,7 +115,7 @@ function M.section(res)
   local gain = {}
   for _, m in ipairs(res.methods) do
     gain[m] = {}
-    local cells = { NAMES[m] or m }
+    local cells = { label(res, m) }
     for _, key in ipairs({ 'greedy', 'avg', 'maj', 'pass', 'boxed_accuracy' }) do
       gain[m][key] = mean(res.runs[m], key) - res.base[key]
       cells[#cells + 1] = format('%+.1f', 100 * gain[m][key])
@@ -123,12 +134,12 @@ function M.section(res)
       shares[#shares + 1] = format('%s %s', key == 'greedy' and 'greedy' or key .. '@' .. k,
                                    g > 0 and format('%.0f%%', 100 * E[key] / g) or 'n/a (gold did not gain)')
     end
-    out[#out + 1] = format('%s\'s gain as a share of gold-answer GRPO\'s: %s.', NAMES[empo_m] or empo_m,
+    out[#out + 1] = format('%s\'s gain as a share of gold-answer GRPO\'s: %s.', label(res, empo_m),
                            concat(shares, ', '))
   end
   if E and R and E.greedy > 0 then
     out[#out + 1] = format('The random-reward control gains %+.1f greedy points against %s\'s %+.1f (%s a third of it).',
-                           100 * R.greedy, NAMES[empo_m] or empo_m, 100 * E.greedy,
+                           100 * R.greedy, label(res, empo_m), 100 * E.greedy,
                            R.greedy < E.greedy / 3 and 'less than' or 'not less than')
   end
   local first_run = res.runs[res.methods[1]] and res.runs[res.methods[1]][1]
@@ -139,14 +150,14 @@ function M.section(res)
     out[#out + 1] = '| method | s a step | sampling s a step |'
     out[#out + 1] = '| --- | --- | --- |'
     for _, m in ipairs(res.methods) do
-      out[#out + 1] = format('| %s | %.2f | %.2f |', NAMES[m] or m, mean(res.runs[m], 'step_seconds'),
+      out[#out + 1] = format('| %s | %.2f | %.2f |', label(res, m), mean(res.runs[m], 'step_seconds'),
                              mean(res.runs[m], 'sample_seconds'))
     end
   end
   local rolled = {}
   for _, m in ipairs(res.methods) do
     for i, r in ipairs(res.runs[m]) do
-      if (r.guard or 0) > 0 then rolled[#rolled + 1] = format('%s seed %s (%d)', NAMES[m] or m, res.seeds[i], r.guard) end
+      if (r.guard or 0) > 0 then rolled[#rolled + 1] = format('%s seed %s (%d)', label(res, m), res.seeds[i], r.guard) end
     end
   end
   if #rolled > 0 then out[#out + 1] = 'The collapse guard rolled back: ' .. concat(rolled, ', ') .. '.' end
@@ -170,6 +181,16 @@ function M.quoted_args(args)
   local out = {}
   for i, a in ipairs(args or {}) do out[i] = a:find('[%s\'"]') and "'" .. a:gsub("'", "'\\''") .. "'" or a end
   return concat(out, ' ')
+end
+
+-- A comparison's results table before any run: its methods and seeds
+-- (cfg.methods, cfg.seeds), cfg, this machine, the command line and the
+-- date, and any more fields given.
+function M.new_results(cfg, fields)
+  local res = { methods = M.list(cfg.methods), seeds = M.list(cfg.seeds), runs = {}, cfg = cfg, cpu = M.cpu(),
+                threads = empo.get_num_threads(), command = M.quoted_args(arg), date = os.date('!%Y-%m-%d') }
+  for k, v in pairs(fields or {}) do res[k] = v end
+  return res
 end
 
 -- The section and curves again from cfg.out/results.json, with this cfg
@@ -209,7 +230,6 @@ end
 -- method into cfg.figure (SVG); then the section into cfg.doc.
 function M.write(res)
   local cfg = res.cfg
-  local names = setmetatable(res.names or {}, { __index = NAMES })
   local all, first = {}, {}
   for _, m in ipairs(res.methods) do
     for i, seed in ipairs(res.seeds) do
@@ -218,15 +238,14 @@ function M.write(res)
       local records = { { step = 0, eval_greedy = res.base.greedy, eval_avg = res.base.avg, eval_maj = res.base.maj,
                           eval_pass = res.base.pass } }
       for _, r in ipairs(empo.logger.read_metrics(cfg.out .. '/' .. name .. '/metrics.jsonl')) do records[#records + 1] = r end
-      local run = { name = format('%s, seed %s', names[m] or m, seed), records = records }
+      local run = { name = format('%s, seed %s', label(res, m), seed), records = records }
       all[#all + 1] = run
       if i == 1 then first[#first + 1] = run end
     end
   end
   assert(empo.fs.write_atomic(cfg.out .. '/plot.html', plot.page(all, cfg.title)))
   if cfg.figure ~= '' then
-    local keys = {}
-    for k in (cfg.figure_keys or M.FIGURE_KEYS):gmatch('[^,%s]+') do keys[#keys + 1] = k end
+    local keys = M.list(cfg.figure_keys or M.FIGURE_KEYS)
     assert(empo.fs.write_atomic(cfg.figure, plot.figure(first, keys,
                                                          cfg.title .. ': training curves (seed ' .. res.seeds[1] .. ')')))
     local doc_dir, fig = absolute(cfg.doc):match('^(.*)/'), absolute(cfg.figure)
