@@ -81,6 +81,8 @@ typedef struct empo_kernel_table {
     empo_scale_fn *scale;
     /* sample_row.h, kv_attention.h */
     empo_sample_row_fn *sample_row;
+    empo_sample_rows_fn *sample_rows;
+    empo_sample_stats_fn *sample_stats;
     empo_kv_attention_work_fn *kv_attention_work;
     empo_kv_attention_fn *kv_attention;
     /* decode_step.h: the stock decoder's fused step and prefill */

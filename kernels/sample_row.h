@@ -25,4 +25,31 @@ typedef void empo_sample_row_fn(int64_t *id, float *logp, float *ref_logp,
                                 void *scratch);           // empo_sample_scratch_bytes(V)
 empo_sample_row_fn empo_k_sample_row, empo_ref_sample_row;
 
+/* ---- a batch of rows: what the sample op calls ----
+ * N rows, row n at logits + n * stride with its first V ids drawable, one
+ * token each, as sample_row. u: N uniforms in host memory (NULL when
+ * greedy); the other arrays are the table's memory (a device table's:
+ * device pointers). logp and ref_logp may be NULL. *bad: the first row
+ * with a NaN or +inf logit or no finite one, else -1. Returns 0, or -1
+ * when it could not run (scratch, the device: no output is then valid).
+ *   empo_k_sample_rows, empo_ref_sample_rows  the CPU tables: rows in
+ *       parallel through their sample_row (empo_sample_rows_cpu);
+ *   the CUDA table: a block per row (kernels/cuda/sample.cu). */
+typedef int empo_sample_rows_fn(int64_t *ids, float *logp, float *ref_logp, const float *logits, int64_t N,
+                                int64_t V, int64_t stride, const empo_sampling *s, const double *u, int64_t *bad);
+empo_sample_rows_fn empo_k_sample_rows, empo_ref_sample_rows;
+int empo_sample_rows_cpu(empo_sample_row_fn *row, int64_t *ids, float *logp, float *ref_logp, const float *logits,
+                         int64_t N, int64_t V, int64_t stride, const empo_sampling *s, const double *u,
+                         int64_t *bad);
+
+/* Per row, of p = softmax(x * inv_t) over the row's first V logits (row n
+ * at logits + n * stride): entropy = -sum p log p and certainty =
+ * KL(uniform || p) = log Z - mean z - log V (z = x * inv_t), each array
+ * [N] or NULL; memory as sample_rows'. Returns the first row whose log Z
+ * is not finite, -1 when none, -2 when it could not run. Every CPU table
+ * runs empo_ref_sample_stats (two passes in double, rows in parallel). */
+typedef int64_t empo_sample_stats_fn(float *entropy, float *certainty, const float *logits, int64_t N, int64_t V,
+                                     int64_t stride, double inv_t);
+empo_sample_stats_fn empo_ref_sample_stats;
+
 #endif

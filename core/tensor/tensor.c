@@ -75,6 +75,19 @@ int empo_tensor_empty(empo_tensor **out, int ndim, const int64_t *shape, int dty
     return *out ? EMPO_OK : EMPO_E_NOMEM;
 }
 
+int empo_tensor_empty_on(empo_tensor **out, int ndim, const int64_t *shape, int dtype, int device) {
+    if (device == EMPO_CPU) return empo_tensor_empty(out, ndim, shape, dtype);
+    EMPO_TRY(check_shape("empty", ndim, shape, dtype));
+    if (device != EMPO_CUDA || !empo_kernels_device(device))
+        return empo_fail(EMPO_E_DEVICE, "empty: device %d cannot be used: %s", device,
+                         device == EMPO_CUDA ? empo_kernels_device_why() : "unknown device");
+    *out = empo_tensor_new_on(ndim, shape, dtype, device);
+    if (!*out)
+        return empo_fail(EMPO_E_NOMEM, "empty: out of %s memory for %lld elements", empo_device_name(device),
+                         (long long)empo_shape_numel(ndim, shape));
+    return EMPO_OK;
+}
+
 int empo_tensor_full(empo_tensor **out, int ndim, const int64_t *shape, int dtype, double value) {
     EMPO_TRY(empo_tensor_empty(out, ndim, shape, dtype));
     return empo_tensor_fill_(*out, value);

@@ -30,6 +30,7 @@
 #define empo_k_kv_prefill_range empo_k512_kv_prefill_range
 #define empo_k_kv_prefill_tasks empo_k512_kv_prefill_tasks
 #define empo_k_sample_row empo_k512_sample_row
+#define empo_k_sample_rows empo_k512_sample_rows
 #define empo_k_attention_backward empo_k512_attention_backward
 #define empo_k_attention_forward empo_k512_attention_forward
 #define empo_k_attention_work empo_k512_attention_work

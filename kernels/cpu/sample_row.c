@@ -176,3 +176,8 @@ void empo_k_sample_row(int64_t *id, float *logp, float *ref_logp, const float *x
     *logp = (float)((double)((x[pick] - m) * inv_t) - log(Zc));
     *ref_logp = (float)((double)(x[pick] - m) - log_z1);
 }
+
+int empo_k_sample_rows(int64_t *ids, float *logp, float *ref_logp, const float *logits, int64_t N, int64_t V,
+                       int64_t stride, const empo_sampling *s, const double *u, int64_t *bad) {
+    return empo_sample_rows_cpu(empo_k_sample_row, ids, logp, ref_logp, logits, N, V, stride, s, u, bad);
+}

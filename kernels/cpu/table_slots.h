@@ -36,6 +36,8 @@
     .sumsq = empo_k_sumsq,                                     \
     .scale = empo_k_scale,                                     \
     .sample_row = empo_k_sample_row,                             \
+    .sample_rows = empo_k_sample_rows,                           \
+    .sample_stats = empo_ref_sample_stats,                       \
     .kv_attention_work = empo_k_kv_attention_work,               \
     .kv_attention = empo_k_kv_attention,                         \
     .decode_scratch_floats = empo_decode_scratch_floats,         \

@@ -1,8 +1,9 @@
 /* table.cu — the CUDA kernel table (kernels/kernels.h): the kernels of
  * this folder behind the slots, the device they need, and supports() for
- * the slots that have no CUDA kernel yet (the sampler's and the decoder's:
- * the GPU issue's second part), whose stubs stop the program with a line
- * naming the slot if an op ever calls one instead of asking first. */
+ * the slots that have no CUDA kernel (sample_row: the op samples a batch
+ * through sample_rows; the C decoder's fused step and prefill), whose
+ * stubs stop the program with a line naming the slot if an op ever calls
+ * one instead of asking first. */
 #include "kernels/cuda/cuda_compat.cuh"
 #include <cstdio>
 #include <cstdlib>
@@ -36,6 +37,10 @@ empo_copy_strided_fn copy_strided;
 empo_adamw_fn adamw;
 empo_sumsq_fn sumsq;
 empo_scale_fn scale;
+empo_sample_rows_fn sample_rows;
+empo_sample_stats_fn sample_stats;
+empo_kv_attention_work_fn kv_attention_work;
+empo_kv_attention_fn kv_attention;
 
 [[noreturn]] static void missing(const char *slot) {
     std::fprintf(stderr, "empo: the %s table has no %s kernel yet; the op should have asked supports() first\n",
@@ -44,12 +49,6 @@ empo_scale_fn scale;
 }
 static void no_sample_row(int64_t *, float *, float *, const float *, int64_t, const empo_sampling *, double, void *) {
     missing("sample_row");
-}
-static int64_t no_kv_attention_work(const empo_kv_shape *) { missing("kv_attention_work"); }
-static void no_kv_attention(float *, float *, const float *, const float *, const float *, const int64_t *,
-                            const int64_t *, const int64_t *, const float *, const float *, const int64_t *,
-                            const empo_kv_shape *) {
-    missing("kv_attention");
 }
 static int64_t no_decode_scratch(const empo_decode_model *, int64_t) { missing("decode_scratch_floats"); }
 static void no_decode_step(float *, float *, const empo_decode_model *, const empo_decode_batch *) {
@@ -60,7 +59,7 @@ static void no_decode_prefill(float *, float *, const empo_decode_model *, const
 }
 
 static int supports(size_t slot) {
-    return slot < EMPO_SLOT(sample_row);   /* the slots from sample_row on are the sampler's and decoder's */
+    return slot != EMPO_SLOT(sample_row) && slot < EMPO_SLOT(decode_scratch_floats);
 }
 EMPO_CUDA_END
 
@@ -96,9 +95,11 @@ extern "C" const empo_kernel_table EMPO_CUDA_TABLE = {
     .adamw = EMPO_CUDA_NS::adamw,
     .sumsq = EMPO_CUDA_NS::sumsq,
     .scale = EMPO_CUDA_NS::scale,
-    .sample_row = EMPO_CUDA_NS::no_sample_row,
-    .kv_attention_work = EMPO_CUDA_NS::no_kv_attention_work,
-    .kv_attention = EMPO_CUDA_NS::no_kv_attention,
+    .sample_row = EMPO_CUDA_NS::no_sample_row,   /* a row at a time is the CPU's; the op calls sample_rows */
+    .sample_rows = EMPO_CUDA_NS::sample_rows,
+    .sample_stats = EMPO_CUDA_NS::sample_stats,
+    .kv_attention_work = EMPO_CUDA_NS::kv_attention_work,
+    .kv_attention = EMPO_CUDA_NS::kv_attention,
     .decode_scratch_floats = EMPO_CUDA_NS::no_decode_scratch,
     .decode_step = EMPO_CUDA_NS::no_decode_step,
     .decode_prefill = EMPO_CUDA_NS::no_decode_prefill,

@@ -37,6 +37,8 @@ const empo_kernel_table empo_kernels_ref = {
     .sumsq = empo_ref_sumsq,
     .scale = empo_ref_scale,
     .sample_row = empo_ref_sample_row,
+    .sample_rows = empo_ref_sample_rows,
+    .sample_stats = empo_ref_sample_stats,
     .kv_attention_work = empo_ref_kv_attention_work,
     .kv_attention = empo_ref_kv_attention,
     /* the stock decoder's fused step has no naive C twin: its reference is

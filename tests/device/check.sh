@@ -5,12 +5,15 @@
 # well under 8 minutes:
 #   1. the GPU, the driver and the pack's revision;
 #   2. every CUDA kernel against the reference table on the GPU
-#      (tests/cuda/cuda_kernels.c: fresh random inputs, gradients included);
+#      (tests/cuda/cuda_kernels.c: fresh random inputs, gradients included;
+#      tests/cuda/cuda_sampling.c: the sampler's and the KV cache's);
 #   3. the same under compute-sanitizer: memcheck, racecheck, synccheck
-#      (what the host emulation in CI cannot see);
+#      (what the host emulation in CI cannot see; the sampler's: memcheck
+#      and racecheck);
 #   4. the same kernels under the host emulation, on this CPU, as CI runs them;
 #   5. tensors and a Qwen2 model on the GPU against the CPU (tests/cuda/*.lua:
-#      every op of a step, the loss and gradients, 20 AdamW steps), and one
+#      every op of a step, the loss and gradients, 20 AdamW steps, sampling
+#      with the KV cache: the same tokens as the CPU's), and one
 #      rank's gradients summed through NCCL (tests/cuda/test_dist_device.lua);
 #   6. a training step at the Qwen2.5-0.5B shape, tokens/s and MFU, beside
 #      PyTorch's (transformers, SDPA, fused AdamW) on the same card.
@@ -67,6 +70,7 @@ run_kernels() {   # run_kernels NAME LIMIT_S LOG COMMAND...
   esac
 }
 run_kernels "cuda kernels vs reference" 120 "$OUT/cuda_kernels.log" "$PACK/bin/cuda_kernels"
+run_kernels "cuda sampling vs reference" 60 "$OUT/cuda_sampling.log" "$PACK/bin/cuda_sampling"
 
 # 3. compute-sanitizer
 SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
@@ -75,17 +79,22 @@ if [ -n "$SAN" ]; then
     run_kernels "compute-sanitizer $tool" 100 "$OUT/sanitizer_$tool.log" \
       "$SAN" --tool "$tool" --error-exitcode 9 "$PACK/bin/cuda_kernels"
   done
+  for tool in memcheck racecheck; do
+    run_kernels "compute-sanitizer $tool (sampling)" 60 "$OUT/sanitizer_sampling_$tool.log" \
+      "$SAN" --tool "$tool" --error-exitcode 9 "$PACK/bin/cuda_sampling"
+  done
 else
   row "compute-sanitizer" FAIL "not found on this machine"
 fi
 
 # 4. the emulation, as CI runs it
 run_kernels "cuda kernels, host emulation" 60 "$OUT/cuda_kernels_emulated.log" "$PACK/bin/cuda_kernels_emulated"
+run_kernels "cuda sampling, host emulation" 30 "$OUT/cuda_sampling_emulated.log" "$PACK/bin/cuda_sampling_emulated"
 
 # 5. tensors and a model on the GPU, from the working tree's Lua
 export EMPO_LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;$PACK/lua/?.lua"
 export LUA_PATH="$ROOT/tests/support/?.lua;;" EMPO_SOURCE_DIR="$ROOT"
-for t in test_device test_model; do
+for t in test_device test_model test_generate; do
   run_kernels "cuda/$t.lua" 90 "$OUT/$t.log" "$PACK/bin/empo" run "$ROOT/tests/cuda/$t.lua"
 done
 # one rank's gradients through NCCL (the data-parallel path on GPUs)

@@ -16,11 +16,11 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD="$ROOT/build-device"
 PACK="$ROOT/device-pack"
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEMPO_CUDA=ON -DEMPO_WERROR=ON >/dev/null
-cmake --build "$BUILD" -j "$(nproc)" --target empo_cli cuda_kernels cuda_kernels_emulated empo_nccl >/dev/null
+cmake --build "$BUILD" -j "$(nproc)" --target empo_cli cuda_kernels cuda_kernels_emulated cuda_sampling cuda_sampling_emulated empo_nccl >/dev/null
 rm -rf "$PACK"
 mkdir -p "$PACK/bin" "$PACK/lib" "$PACK/lua/empo"
 cp "$BUILD/lua/empo/cdef.lua" "$PACK/lua/empo/"
-cp "$BUILD/empo" "$BUILD/tests/cuda_kernels" "$BUILD/tests/cuda_kernels_emulated" "$PACK/bin/"
+cp "$BUILD/empo" "$BUILD"/tests/cuda_kernels* "$BUILD"/tests/cuda_sampling* "$PACK/bin/"
 cp -L "$BUILD/libempo.so.0" "$BUILD/libempo_cuda.so.0" "$BUILD/libempo_nccl.so.0" "$PACK/lib/"
 # every library of theirs outside the CUDA toolkit and the C/C++ runtime
 for f in "$PACK"/bin/* "$PACK"/lib/*; do

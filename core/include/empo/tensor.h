@@ -37,6 +37,9 @@ enum { EMPO_MAX_DIMS = 8 };
 
 /* --- creation (contiguous, on the CPU) --- */
 int empo_tensor_empty(empo_tensor **out, int ndim, const int64_t *shape, int dtype);
+/* empty, in `device`'s memory (EMPO_CPU, EMPO_CUDA) without a host copy on
+ * the way; EMPO_E_DEVICE naming why when that device cannot be used */
+int empo_tensor_empty_on(empo_tensor **out, int ndim, const int64_t *shape, int dtype, int device);
 int empo_tensor_zeros(empo_tensor **out, int ndim, const int64_t *shape, int dtype);
 int empo_tensor_full(empo_tensor **out, int ndim, const int64_t *shape, int dtype, double value);
 /* Copies numel values from `data`, which holds elements of `src_dtype`

@@ -46,6 +46,12 @@ function M.new(model, cache, ids_t, o)
                                      or nil
 end
 
+-- 'cpu' or 'cuda': where the model's parameters are (the first one's)
+function M.device_of(model)
+  local p = model.parameters and model:parameters()[1]
+  return p and p.device or 'cpu'
+end
+
 local BF16_WEIGHTS = { 'q', 'k', 'v', 'o', 'gate', 'up', 'down' }
 
 -- Replaces spec's projection weights and head by bf16 copies (the
@@ -143,10 +149,16 @@ end
 
 -- The Lua model over cache, reading each row's input token from ids_t.
 function M.lua(model, cache, ids_t)
-  return setmetatable({ kind = 'lua', model = model, cache = cache, ids_t = ids_t }, LuaDecoder)
+  local d = setmetatable({ kind = 'lua', model = model, cache = cache, ids_t = ids_t, device = ids_t.device },
+                         LuaDecoder)
+  -- on a device the rows' positions go up before each step (the cache keeps them on the host)
+  d.pos_t = d.device == 'cpu' and cache.pos_t or empo.zeros(cache.Bmax, { dtype = 'i64', device = d.device })
+  return d
 end
 
-function LuaDecoder:free() end
+function LuaDecoder:free()
+  if self.pos_t ~= self.cache.pos_t then self.pos_t:free() end
+end
 
 -- The prefill's cache: keeps each layer's keys and values (contiguous).
 local function prefill_append(pc, l, k, v)
@@ -166,6 +178,11 @@ function LuaDecoder:prefill(prompts, list)
     local pr = prompts[p].ids
     for t = 1, #pr do pi[(i - 1) * T + t - 1] = pr[t] end
     last[i] = #pr - 1
+  end
+  if self.device ~= 'cpu' then
+    local up = ids:to(self.device)
+    ids:free()
+    ids = up
   end
   local pc = { len = 0, k = {}, v = {}, append = prefill_append }
   -- causal: no real token sees the padding after it; the last layer runs
@@ -189,7 +206,7 @@ end
 function LuaDecoder:views(B)
   if self.views_of == B then return end
   self.views_of = B
-  self.fwd = { cache = self.cache, positions = self.cache.pos_t:narrow(1, 1, B):view(B, 1) }
+  self.fwd = { cache = self.cache, positions = self.pos_t:narrow(1, 1, B):view(B, 1) }
   self.ids_in = self.ids_t:narrow(1, 1, B):view(B, 1)
 end
 
@@ -198,6 +215,7 @@ function LuaDecoder:step(B)
   local col, lens = self.cache.col, self.cache.lens
   self:views(B)
   for r = 0, B - 1 do lens[r] = col[r] + 1 end
+  if self.pos_t ~= self.cache.pos_t then self.pos_t:narrow(1, 1, B):copy_(self.cache.pos_t:narrow(1, 1, B)) end
   local h = self.model:hidden(self.ids_in, self.fwd)
   local logits = self.model:logits(h)
   h:free()

@@ -16,6 +16,10 @@
 -- A prompt record pr (of `prompts`) holds its slot in the cache while a
 -- row uses it or a sample waits (pr.left samples without a row, pr.live
 -- rows alive), and its last-token logits until all its samples have rows.
+-- A model on the GPU: the cache, the logits and the draws live there (dev:
+-- the device twins of ids_t, lp_t, ref_t, ent_t, sc_t); the drawn rows come
+-- down into the host arrays above after each draw, and the rows' input
+-- tokens go up before each decode step.
 local ffi = require 'ffi'
 local bit = require 'bit'
 local empo = require 'empo'
@@ -48,7 +52,8 @@ function Engine.new(model, tok, prompts, o)
     Wg = math.max(Wg, pr.max_new - 1)   -- the last token is never fed back: it needs no column
   end
   e.seqs, e.N = seqs, #seqs
-  local cache = KVCache.new(model.config, e.N, #prompts, Tp, Wg, o)
+  local device = decoder.device_of(model)
+  local cache = KVCache.new(model.config, e.N, #prompts, Tp, Wg, o, device)
   local Bmax = cache.Bmax
   e.cache, e.Bmax = cache, Bmax
   e.ids_t, e.lp_t, e.ref_t = empo.zeros(Bmax, { dtype = 'i64' }), empo.zeros(Bmax), empo.zeros(Bmax)
@@ -57,13 +62,19 @@ function Engine.new(model, tok, prompts, o)
     e.ent_t, e.sc_t = empo.zeros(Bmax), empo.zeros(Bmax)
     e.ent, e.sc = e.ent_t:data_ptr(), e.sc_t:data_ptr()
   end
+  if device ~= 'cpu' then
+    local on = { device = device }
+    e.dev = { ids = empo.zeros(Bmax, { dtype = 'i64', device = device }), lp = empo.empty(Bmax, on),
+              ref = empo.empty(Bmax, on), ent = o.token_stats and empo.empty(Bmax, on) or nil,
+              sc = o.token_stats and empo.empty(Bmax, on) or nil }
+  end
   e.stream, e.counter = ffi.new('uint64_t[?]', Bmax), ffi.new('uint64_t[?]', Bmax)
   e.u = ffi.new('double[?]', Bmax)
   e.seed = o.seed + 0ULL
   e.stats = { prompts = #prompts, n = o.n, sequences = e.N, tokens = 0, steps = 0, prefills = 0,
               prefill_tokens = 0, max_batch = Bmax, cache_bytes = cache.bytes }
   -- stats.decode: 'c' or 'lua'; decode_note: why the C decoder refused the model
-  e.decoder, e.stats.decode_note = decoder.new(model, cache, e.ids_t, o)
+  e.decoder, e.stats.decode_note = decoder.new(model, cache, e.dev and e.dev.ids or e.ids_t, o)
   e.stats.decode = e.decoder.kind
   e.stats.weights = e.decoder.weights or 'f32'   -- what the decode steps read
   return e
@@ -73,6 +84,7 @@ function Engine:free()
   self.decoder:free()
   self.cache:free()
   for _, t in ipairs({ self.ids_t, self.lp_t, self.ref_t, self.ent_t, self.sc_t }) do t:free() end
+  for _, t in pairs(self.dev or {}) do t:free() end
   for _, pr in ipairs(self.prompts) do
     if pr.logits then pr.logits:free(); pr.logits = nil end
   end
@@ -83,12 +95,15 @@ end
 -- Draws the tokens of rows lo .. lo+n-1 from logits [n, V] (or [n, 1, V]).
 function Engine:draw(logits, lo, n)
   C.empo_sample_uniforms(self.u + lo, n, self.seed, self.stream + lo, self.counter + lo)
-  local ids, lp, ref = self.ids_t:narrow(1, lo + 1, n), self.lp_t:narrow(1, lo + 1, n), self.ref_t:narrow(1, lo + 1, n)
-  check(C.empo_sample(ids.h, lp.h, ref.h, logits.h, self.o.sampling, self.u + lo), 2)
-  if self.ent_t then
-    local ent, sc = self.ent_t:narrow(1, lo + 1, n), self.sc_t:narrow(1, lo + 1, n)
-    check(C.empo_sample_token_stats(ent.h, sc.h, logits.h, self.o.temperature,
-                                     self.o.sampling.vocab), 2)
+  local host = { ids = self.ids_t, lp = self.lp_t, ref = self.ref_t, ent = self.ent_t, sc = self.sc_t }
+  local rows = {}
+  for k, t in pairs(self.dev or host) do rows[k] = t:narrow(1, lo + 1, n) end
+  check(C.empo_sample(rows.ids.h, rows.lp.h, rows.ref.h, logits.h, self.o.sampling, self.u + lo), 2)
+  if rows.ent then
+    check(C.empo_sample_token_stats(rows.ent.h, rows.sc.h, logits.h, self.o.temperature, self.o.sampling.vocab), 2)
+  end
+  if self.dev then   -- the drawn rows come down to the arrays record() reads
+    for k, t in pairs(rows) do host[k]:narrow(1, lo + 1, n):copy_(t) end
   end
   if not self.stats.first_token_at then self.stats.first_token_at = clock() end
 end
@@ -261,6 +276,9 @@ end
 -- One decode step for every row: feed the last tokens, draw the next.
 function Engine:step()
   local B = self.B
+  if self.dev then   -- the rows' last tokens (compact() moved them on the host) go up
+    self.dev.ids:narrow(1, 1, B):copy_(self.ids_t:narrow(1, 1, B))
+  end
   local logits = self.decoder:step(B)
   self:draw(logits, 0, B)
   logits:free()

@@ -38,17 +38,19 @@ end
 
 -- The cache for N sequences of P prompts: prompts of up to Tp tokens, up to
 -- Wg own positions per row; as many rows as o.max_batch or
--- o.max_cache_bytes allow (Bmax), one slot more than rows (at most P).
-function Cache.new(cfg, N, P, Tp, Wg, o)
+-- o.max_cache_bytes allow (Bmax), one slot more than rows (at most P); in
+-- the memory of device ('cpu', 'cuda': the model's).
+function Cache.new(cfg, N, P, Tp, Wg, o, device)
   local L, Hkv, Dh = cfg.num_hidden_layers, cfg.num_key_value_heads, cfg.head_dim
   local own_bytes, prompt_bytes = L * 2 * Hkv * Wg * Dh * 4, L * 2 * Hkv * Tp * Dh * 4
   local Bmax = rows_for(o, N, P, own_bytes, prompt_bytes)
   local slots = math.min(P, Bmax + 1)
   local c = setmetatable({ len = 0, Bmax = Bmax, bytes = Bmax * own_bytes + slots * prompt_bytes,
                            k = {}, v = {}, pk = {}, pv = {}, free_slots = {} }, Cache)
+  local on = { device = device }
   for l = 1, L do   -- never read before written: attention reads only the positions it is told
-    c.k[l], c.v[l] = empo.empty(Bmax, Hkv, Wg, Dh), empo.empty(Bmax, Hkv, Wg, Dh)
-    c.pk[l], c.pv[l] = empo.empty(slots, Hkv, Tp, Dh), empo.empty(slots, Hkv, Tp, Dh)
+    c.k[l], c.v[l] = empo.empty(Bmax, Hkv, Wg, Dh, on), empo.empty(Bmax, Hkv, Wg, Dh, on)
+    c.pk[l], c.pv[l] = empo.empty(slots, Hkv, Tp, Dh, on), empo.empty(slots, Hkv, Tp, Dh, on)
   end
   for s = slots - 1, 0, -1 do c.free_slots[#c.free_slots + 1] = s end
   c.pos_t = empo.zeros(Bmax, { dtype = 'i64' })

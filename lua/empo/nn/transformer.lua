@@ -173,8 +173,8 @@ end
 -- positions in ids, a list or an i64 tensor of B values): the rows of
 -- [B * T] they are (and pick, which takes them from [B, T, D]), their
 -- rope positions, and the key mask that lets each see the keys up to
--- itself.
-local function rows_only(last, B, T, offset, positions, fname)
+-- itself; all on `device` (the ids').
+local function rows_only(last, B, T, offset, positions, fname, device)
   if type(last) ~= 'table' then
     if not (empo.is_tensor(last) and last:numel() == B) then
       error(string.format('%s: opts.last must be a list or tensor of %d positions (one per batch row)', fname, B), 3)
@@ -191,14 +191,15 @@ local function rows_only(last, B, T, offset, positions, fname)
     end
     flat[b], pos[b] = (b - 1) * T + t, { offset + t }
   end
-  local only = { flat = empo.tensor(flat, { dtype = 'i64' }) }
+  local on_i64, on_f32 = { dtype = 'i64', device = device }, { dtype = 'f32', device = device }
+  local only = { flat = empo.tensor(flat, on_i64) }
   function only.pick(x)   -- [B, T, D] -> [B, 1, D] at those rows
     return x:view(B * T, x:size(3)):index_select(1, only.flat):view(B, 1, x:size(3))
   end
   only.positions = positions and positions:view(B * T):index_select(1, only.flat):view(B, 1)
-                   or empo.tensor(pos, { dtype = 'i64' })
+                   or empo.tensor(pos, on_i64)
   function only.key_mask(S, key_mask)   -- key s is visible to row b's query when s <= offset + last[b]
-    local seen = empo.arange(S, { dtype = 'f32' }):view(1, S):lt(empo.tensor(pos, { dtype = 'f32' }):add(1))
+    local seen = empo.arange(S, on_f32):view(1, S):lt(empo.tensor(pos, on_f32):add(1))
     return key_mask and seen:float() * key_mask:float() or seen
   end
   return only
@@ -222,7 +223,7 @@ function Transformer:hidden(ids, opts)
                   offset = cache and cache.len or 0 }
   local L = self.config.num_hidden_layers
   local only = opts.last and rows_only(opts.last, ids:size(1), ids:size(2), lopts.offset, opts.positions,
-                                       'Transformer:hidden')
+                                       'Transformer:hidden', ids.device)
   if opts.checkpoint and cache then error('Transformer:hidden: checkpoint does not go with a cache', 2) end
   local h = self.model.embed_tokens(ids)
   for l = 1, L do

@@ -390,7 +390,10 @@ local function creator(name, kind, value)
     local nd, opts = read_shape(fname, shape_buf, ...)
     local dt = dtype_id(opts and opts.dtype, fname, nd + 1)
     local st
-    if kind == 0 then st = C.empo_tensor_empty(outp, nd, shape_buf, dt)
+    if kind == 0 and opts and opts.device == 'cuda' then   -- straight into device memory
+      st = C.empo_tensor_empty_on(outp, nd, shape_buf, dt, C.EMPO_CUDA)
+      opts = { requires_grad = opts.requires_grad }
+    elseif kind == 0 then st = C.empo_tensor_empty(outp, nd, shape_buf, dt)
     elseif kind == 1 then st = C.empo_tensor_zeros(outp, nd, shape_buf, dt)
     else st = C.empo_tensor_full(outp, nd, shape_buf, dt, value) end
     if st ~= 0 then error(ffi_string(C.empo_last_error()), 2) end

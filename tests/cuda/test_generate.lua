@@ -1,0 +1,114 @@
+-- tests/cuda/test_generate.lua — sampling with the KV cache on the GPU
+-- against the CPU: the same model on both devices must draw the same tokens
+-- (the same Philox uniforms, logits that agree to float tolerance) with
+-- log-probs and token statistics within 1e-5, across model families,
+-- settings (greedy, temperature, top-k, top-p, min-p, a restricted
+-- vocabulary) and batch limits that force admission and compaction (the
+-- cache's rows moving on the device). Also: the sample op's own checks on
+-- device tensors, a NaN row named, and the KV-cache ops on the device
+-- against the CPU's. In CI on the emulated device; on a GPU by
+-- tests/device/check.sh.
+local ffi = require 'ffi'
+local empo = require 'empo'
+local E = require 'empo.tensor.ffi'
+local check = require 'check'
+local c = check.new('cuda/test_generate')
+
+check.need_cuda()
+
+local PROMPTS = { { 5, 9, 2, 33, 7, 1, 60, 12, 8 }, { 41 }, { 3, 3, 3, 17 }, { 20, 21, 22, 23, 24, 25, 26, 27, 28 } }
+
+-- whether every token and finish agrees, and the worst log-prob gap
+local function compare(a, b, stats)
+  local same, worst = #a == #b, 0
+  for i = 1, math.min(#a, #b) do
+    same = same and #a[i].ids == #b[i].ids and a[i].finish == b[i].finish
+    for t = 1, math.min(#a[i].ids, #b[i].ids) do
+      same = same and a[i].ids[t] == b[i].ids[t]
+      worst = math.max(worst, math.abs(a[i].logprobs[t] - b[i].logprobs[t]),
+                       math.abs(a[i].ref_logprobs[t] - b[i].ref_logprobs[t]))
+      if stats then
+        worst = math.max(worst, math.abs(a[i].entropy[t] - b[i].entropy[t]),
+                         math.abs(a[i].self_certainty[t] - b[i].self_certainty[t]))
+      end
+    end
+  end
+  return same, worst
+end
+
+local function both(over, seed)
+  local cfg = check.tiny_hf({ max_position_embeddings = 96 }, over)
+  return empo.models.new(cfg, seed), empo.models.new(cfg, seed):to('cuda')
+end
+
+-- ---- the same completions on both devices ----
+local cases = {
+  { 'qwen2, top_p 0.9', {}, { n = 3, temperature = 1.0, top_p = 0.9, token_stats = true } },
+  { 'qwen2, greedy with stop ids', {}, { n = 2, temperature = 0, stop = { 7, 30 } } },
+  { 'llama, 1 KV head, tied; top_k 5, T 0.7', { model_type = 'llama', num_key_value_heads = 1,
+                                                tie_word_embeddings = true },
+    { n = 3, temperature = 0.7, top_k = 5 } },
+  { 'qwen2, min_p 0.05 and top_p 0.8, max_batch 4', {}, { n = 3, min_p = 0.05, top_p = 0.8, max_batch = 4 } },
+}
+for _, case in ipairs(cases) do
+  local name, over, o = case[1], case[2], case[3]
+  o.max_new_tokens, o.seed = 14, 11
+  local cpu, gpu = both(over, 3)
+  local a = empo.sample.generate(cpu, nil, PROMPTS, o)
+  local b, st = empo.sample.generate(gpu, nil, PROMPTS, o)
+  local same, worst = compare(a, b, o.token_stats)
+  c.ok(same, name .. ': the same tokens on cuda as on the cpu')
+  c.ok(worst < 1e-5, string.format('%s: log-probs%s within %.1e', name, o.token_stats and ' and token stats' or '',
+                                   worst))
+  c.eq(st.decode, 'lua', name .. ": the model's own layers decode on the device")
+end
+
+-- ---- the sample op on device tensors ----
+do
+  empo.manual_seed(2)
+  local logits = empo.randn({ 6, 50 })
+  local dl = logits:cuda()
+  local s = ffi.new('empo_sampling', { 1.0, 0, 0.9, 0.0, 40 })
+  local u = ffi.new('double[6]', { 0.1, 0.5, 0.9, 0.0, 0.99, 0.3 })
+  local ids, lp, ref = empo.zeros(6, { dtype = 'i64' }), empo.zeros(6), empo.zeros(6)
+  local dids, dlp, dref = ids:cuda(), lp:cuda(), ref:cuda()
+  E.check(E.C.empo_sample(ids.h, lp.h, ref.h, logits.h, s, u))
+  E.check(E.C.empo_sample(dids.h, dlp.h, dref.h, dl.h, s, u))
+  c.eq(dids:cpu():tolist(), ids:tolist(), 'empo_sample on cuda tensors: the cpu tokens (vocab 40 of 50)')
+  c.ok((dlp:cpu() - lp):abs():max():item() < 1e-5 and (dref:cpu() - ref):abs():max():item() < 1e-5,
+       'and their log-probs')
+  c.eq(E.C.empo_sample(ids.h, lp.h, ref.h, dl.h, s, u), E.C.EMPO_E_DEVICE, 'host outputs for device logits: refused')
+  c.ok(ffi.string(E.C.empo_last_error()):find('is on cpu but logits', 1, true) ~= nil,
+       'naming both devices: ' .. ffi.string(E.C.empo_last_error()))
+  local bad = logits:clone()
+  bad[{ 4, 7 }] = 0 / 0
+  c.eq(E.C.empo_sample(dids.h, dlp.h, dref.h, bad:cuda().h, s, u), E.C.EMPO_E_NUMERIC, 'a NaN row is refused')
+  c.ok(ffi.string(E.C.empo_last_error()):find('row 3 ', 1, true) ~= nil,
+       'naming its row: ' .. ffi.string(E.C.empo_last_error()))
+  local ent, sc, dent, dsc = empo.zeros(6), empo.zeros(6), empo.zeros(6):cuda(), empo.zeros(6):cuda()
+  E.check(E.C.empo_sample_token_stats(ent.h, sc.h, logits.h, 0.8, 0))
+  E.check(E.C.empo_sample_token_stats(dent.h, dsc.h, dl.h, 0.8, 0))
+  c.ok((dent:cpu() - ent):abs():max():item() < 1e-5 and (dsc:cpu() - sc):abs():max():item() < 1e-5,
+       'token statistics on cuda: the cpu values')
+end
+
+-- ---- the KV-cache ops on the device ----
+do
+  empo.manual_seed(4)
+  local B, H, S, D = 3, 2, 6, 4
+  local cache, x = empo.randn({ B + 1, H, S, D }), empo.randn({ B, H, 2, D })
+  local dcache = cache:cuda()
+  local pos = ffi.new('int64_t[3]', { 1, 1, 3 })
+  E.check(E.C.empo_kv_write(cache.h, x.h, pos))
+  E.check(E.C.empo_kv_write(dcache.h, x:cuda():transpose(3, 4):contiguous():transpose(3, 4).h, pos))
+  c.ok((dcache:cpu() - cache):abs():max():item() == 0, 'kv_write on cuda (a strided x, two rows in step): exact')
+  local dst, src = ffi.new('int64_t[2]', { 0, 3 }), ffi.new('int64_t[2]', { 2, 1 })
+  E.check(E.C.empo_kv_copy_rows(cache.h, cache.h, 2, dst, src, 4))
+  E.check(E.C.empo_kv_copy_rows(dcache.h, dcache.h, 2, dst, src, 4))
+  c.ok((dcache:cpu() - cache):abs():max():item() == 0, 'kv_copy_rows within one cache on cuda: exact')
+  local bad = ffi.new('int64_t[3]', { 1, 1, 5 })
+  c.eq(E.C.empo_kv_write(dcache.h, x:cuda().h, bad), E.C.EMPO_E_INDEX, 'a write past the cache is refused on cuda')
+  c.eq(E.C.empo_kv_write(dcache.h, x.h, pos), E.C.EMPO_E_DEVICE, 'x on the cpu, the cache on cuda: refused')
+end
+
+c.done()
