@@ -282,9 +282,17 @@ int empo_gather(empo_tensor **out, empo_tensor *x, int dim, empo_tensor *index) 
 /* ---- cat: n tensors of one dtype, equal shapes except along dim ---- */
 
 /* Views of y as [outer, Dtot, inner] and x_k as [outer, D_k, inner]: copies
- * the block of x_k to columns off .. off+D_k of y (or back when to_x). */
-static void cat_block(char *y, char *xk, int64_t outer, int64_t Dtot, int64_t off, int64_t Dk, int64_t inner,
-                      int es, int to_x) {
+ * the block of x_k to columns off .. off+D_k of y (or back when to_x); on a
+ * device (dev: its table) as one strided copy there. */
+static void cat_block(const empo_kernel_table *dev, char *y, char *xk, int64_t outer, int64_t Dtot, int64_t off,
+                      int64_t Dk, int64_t inner, int es, int to_x) {
+    if (dev) {
+        const int64_t ys = Dtot * inner, xs = Dk * inner;
+        const empo_strided_copy c = {2, es, {outer, Dk * inner}, {to_x ? xs : ys, 1}, {to_x ? ys : xs, 1}};
+        char *yb = y + off * inner * es;
+        dev->copy_strided(to_x ? xk : yb, to_x ? yb : xk, &c);
+        return;
+    }
     size_t blk = (size_t)(Dk * inner * es);
     #pragma omp parallel for num_threads(empo_omp_threads_for(outer * Dk * inner)) schedule(static)
     for (int64_t o = 0; o < outer; o++) {
@@ -298,11 +306,13 @@ static int cat_backward(empo_node *node, empo_tensor *grad_out, empo_tensor **gi
     const int64_t *sizes = empo_tensor_data(node->saved[0]);
     int64_t outer = prod(node->out_shape, 0, dim), inner = prod(node->out_shape, dim + 1, nd);
     int64_t Dtot = node->out_shape[dim], off = 0;
+    const empo_kernel_table *dev = empo_on_device(grad_out) ? empo_kernels_of(grad_out) : NULL;
     for (int k = 0; k < node->n_inputs; off += sizes[k], k++) {
         const empo_tensor *x = node->inputs[k];
         if (!x) continue;
-        if (!(gin[k] = empo_tensor_new(x->ndim, x->shape, EMPO_F32))) return EMPO_E_NOMEM;
-        cat_block(empo_tensor_data(grad_out), empo_tensor_data(gin[k]), outer, Dtot, off, sizes[k], inner, 4, 1);
+        if (!(gin[k] = empo_tensor_new_on(x->ndim, x->shape, EMPO_F32, empo_tensor_device(grad_out))))
+            return EMPO_E_NOMEM;
+        cat_block(dev, empo_tensor_data(grad_out), empo_tensor_data(gin[k]), outer, Dtot, off, sizes[k], inner, 4, 1);
     }
     return EMPO_OK;
 }
@@ -312,7 +322,7 @@ static int cat_check(int n, empo_tensor *const *xs, int *dim) {
     for (int k = 0; k < n; k++) {
         char arg[32];
         snprintf(arg, sizeof arg, "xs[%d]", k);
-        EMPO_TRY(empo_check_tensor("cat", arg, xs[k], EMPO_DT_ANY));
+        EMPO_TRY(empo_check_input("cat", arg, xs[k], EMPO_DT_ANY, "xs[0]", xs[0]));
     }
     const empo_tensor *a = xs[0];
     if (a->ndim < 1) return empo_fail(EMPO_E_SHAPE, "cat: xs[0] %s must have at least 1 dim", empo_desc(a));
@@ -343,14 +353,15 @@ int empo_cat(empo_tensor **out, int n, empo_tensor *const *xs, int dim) {
     int64_t *sz = empo_tensor_data(sizes);
     shape[dim] = 0;
     for (int k = 0; k < n; k++) shape[dim] += (sz[k] = xs[k]->shape[dim]);
-    empo_tensor *y = empo_tensor_new(a->ndim, shape, a->dtype);
+    empo_tensor *y = empo_tensor_new_on(a->ndim, shape, a->dtype, empo_tensor_device(a));
     int st = y ? EMPO_OK : EMPO_E_NOMEM;
     int64_t outer = prod(shape, 0, dim), inner = prod(shape, dim + 1, a->ndim), off = 0;
+    const empo_kernel_table *dev = empo_on_device(a) ? empo_kernels_of(a) : NULL;
     for (int k = 0; st == EMPO_OK && k < n; off += sz[k], k++) {
         empo_tensor *xc = NULL;
         st = empo_contiguous_nograd(&xc, xs[k]);
         if (st != EMPO_OK) break;
-        cat_block(empo_tensor_data(y), empo_tensor_data(xc), outer, shape[dim], off, sz[k], inner,
+        cat_block(dev, empo_tensor_data(y), empo_tensor_data(xc), outer, shape[dim], off, sz[k], inner,
                   empo_dtype_size(a->dtype), 0);
         empo_tensor_release(xc);
     }

@@ -65,6 +65,8 @@ end, { empo.randn({ 6, 40 }), empo.tensor({ 3, 0, 39, 7, 7, 1 }, { dtype = 'i64'
 both('narrow, select, expand (their gradients)', function(a)
   return a:narrow(2, 2, 3):sum(2) + a:select(2, 1) + a:narrow(2, 1, 1):expand(4, 6):sum(2)
 end, { empo.randn({ 4, 6 }) })
+both('cat (values and gradients split back)', function(a, b) return empo.cat({ a, b:transpose(1, 2), a }, 2) end,
+     { empo.randn({ 3, 4 }), empo.randn({ 2, 3 }) })
 both('transpose then contiguous', function(a) return a:transpose(1, 2):contiguous() * 2 end, { empo.randn({ 3, 4, 5 }) })
 
 -- ---- the model: loss and gradients, then 20 AdamW steps ----

@@ -46,8 +46,10 @@ function M.new(model, cache, ids_t, o)
                                      or nil
 end
 
--- 'cpu' or 'cuda': where the model's parameters are (the first one's)
+-- 'cpu' or 'cuda': where the model's parameters are (a module's device(),
+-- else the first parameter's)
 function M.device_of(model)
+  if type(model.device) == 'function' then return model:device() end
   local p = model.parameters and model:parameters()[1]
   return p and p.device or 'cpu'
 end

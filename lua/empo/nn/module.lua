@@ -168,6 +168,13 @@ function Module:to(device, moved)
   return self
 end
 
+-- Where the parameters live: 'cpu' or 'cuda' (the first parameter's; 'cpu'
+-- for a module without any).
+function Module:device()
+  local p = self:parameters()[1]
+  return p and p.device or 'cpu'
+end
+
 function Module:train(on)
   if on == nil then on = true end
   self.training = on

@@ -399,9 +399,11 @@ function Transformer:shared_prompt_hidden(prompt_ids, prompt_len, ids, group)
     for t = 1, T do m[P + t] = 1 end                    -- (causality hides a row's own padding)
     positions[i], key_mask[i] = pos, m
   end
-  local extend = setmetatable({ len = 0, prefix = prefix, group = empo.tensor(sel, 'i64') }, Extend)
-  local h = self:hidden(ids, { cache = extend, positions = empo.tensor(positions, 'i64'),
-                               key_mask = empo.tensor(key_mask) })
+  local on = ids.device ~= 'cpu' and ids.device or nil
+  local extend = setmetatable({ len = 0, prefix = prefix, group = empo.tensor(sel, { dtype = 'i64', device = on }) },
+                              Extend)
+  local h = self:hidden(ids, { cache = extend, positions = empo.tensor(positions, { dtype = 'i64', device = on }),
+                               key_mask = empo.tensor(key_mask, { device = on }) })
   return h_last, h
 end
 

@@ -155,23 +155,31 @@ end
 -- [S*Tmax, V]), row i's token t at [(i-1)*Tmax + t].
 local function statistics(picked, head, targets, mask, S, Tmax, temperature, opts)
   local vocab = opts and opts.vocab
-  local ids = empo.tensor(targets, 'i64')
+  local on = picked.device ~= 'cpu' and picked.device or nil   -- the index tensors go where the rows are
+  local ids = empo.tensor(targets, { dtype = 'i64', device = on })
+  mask = empo.tensor(mask, { device = on })
   if head then
     local V = head:size(1)
     local logp, entropy = empo.head_logprob(picked, head, ids, { temperature = temperature,
                                                                  chunk = opts and opts.head_chunk,
                                                                  vocab = vocab and vocab < V and vocab or 0 })
-    return { logp = logp:reshape(S, Tmax), entropy = entropy:reshape(S, Tmax), mask = empo.tensor(mask) }
+    return { logp = logp:reshape(S, Tmax), entropy = entropy:reshape(S, Tmax), mask = mask }
   end
   if vocab and vocab < picked:size(2) then picked = picked:narrow(2, 1, vocab) end
   local V = picked:size(2)
   if temperature ~= 1 then picked = picked * (1 / temperature) end
   local logp, entropy = empo.logprob_entropy(picked, ids)
-  local out = { logp = logp:reshape(S, Tmax), entropy = entropy:reshape(S, Tmax), mask = empo.tensor(mask) }
+  local out = { logp = logp:reshape(S, Tmax), entropy = entropy:reshape(S, Tmax), mask = mask }
   if opts and opts.self_certainty then        -- KL(uniform || p) = -log V - mean_v log p_v, per token
     out.self_certainty = (-picked:log_softmax(2):mean(2) - math.log(V)):reshape(S, Tmax)
   end
   return out
+end
+
+-- i64 tensors on the model's device (its ids, positions, picked rows)
+local function index_opts(model)
+  local d = type(model.device) == 'function' and model:device() or 'cpu'
+  return { dtype = 'i64', device = d ~= 'cpu' and d or nil }
 end
 
 -- Per sequence: each row is its prompt and completion, right-padded.
@@ -202,12 +210,13 @@ local function per_sequence(model, rows, temperature, opts)
   end
   local head, out = fused_head(model, opts), nil
   local fopts = opts and opts.checkpoint and { checkpoint = true } or nil
+  local i64 = index_opts(model)
   if head then
-    out = model:hidden(empo.tensor(ids, 'i64'), fopts)         -- [S, L, D]
+    out = model:hidden(empo.tensor(ids, i64), fopts)           -- [S, L, D]
   else
-    out = model(empo.tensor(ids, 'i64'), fopts)                -- [S, L, V]
+    out = model(empo.tensor(ids, i64), fopts)                  -- [S, L, V]
   end
-  local picked = out:reshape(S * L, out:size(3)):index_select(1, empo.tensor(index, 'i64'))   -- [S*Tmax, D or V]
+  local picked = out:reshape(S * L, out:size(3)):index_select(1, empo.tensor(index, i64))   -- [S*Tmax, D or V]
   return statistics(picked, head, targets, mask, S, Tmax, temperature, opts)
 end
 
@@ -243,10 +252,11 @@ local function shared_prompts(model, rows, temperature, opts)
     end
     mask[i] = m
   end
-  local h_last, h = model:shared_prompt_hidden(empo.tensor(prompt_ids, 'i64'), prompt_len,
-                                               T > 0 and empo.tensor(ids, 'i64') or nil, group)
+  local i64 = index_opts(model)
+  local h_last, h = model:shared_prompt_hidden(empo.tensor(prompt_ids, i64), prompt_len,
+                                               T > 0 and empo.tensor(ids, i64) or nil, group)
   local all = h and empo.cat({ h_last, h:reshape(S * T, h:size(3)) }, 1) or h_last
-  local picked = all:index_select(1, empo.tensor(index, 'i64'))                        -- [S*Tmax, D]
+  local picked = all:index_select(1, empo.tensor(index, i64))                          -- [S*Tmax, D]
   local head = fused_head(model, opts)
   if not head then picked = model:logits(picked) end                                   -- [S*Tmax, V]
   return statistics(picked, head, targets, mask, S, Tmax, temperature, opts)

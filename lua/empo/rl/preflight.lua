@@ -118,7 +118,15 @@ function M.sampling_memory(r, cfg, prompt_tokens)
 end
 
 -- All of the above for resolved recipe r: returns data, eval, tok, cfg.
+-- device='cuda' needs a usable GPU (libempo_cuda, a driver, a card).
+function M.device(r)
+  if r.device == 'cpu' then return end
+  local ok, why = empo.cuda_available()
+  if not ok then error(format("device='%s': no GPU can be used here: %s", r.device, why), 0) end
+end
+
 function M.check(r)
+  M.device(r)
   local data, eval = M.datasets(r)
   local cfg = M.model_config(r)
   local tok = M.tokenizer(r)

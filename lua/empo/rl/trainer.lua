@@ -87,6 +87,7 @@ local function load_model(r)
     if not ok then error('lora: ' .. tostring(err):gsub('^lora: ', ''), 0) end
     m.lora.base = type(r.model) == 'string' and r.model or nil
   end
+  if r.device ~= 'cpu' then m:to(r.device) end   -- (before the optimizer: its moments are made beside the weights)
   return m
 end
 
@@ -199,6 +200,7 @@ function Trainer:frozen_copy()
   local ref = empo.models.new(self.model.config, 0)
   local weights = {}
   for _, p in ipairs(self.model:named_parameters()) do weights[p.name] = p.tensor:detach() end
+  if self.recipe.device ~= 'cpu' then ref:to(self.recipe.device) end
   ref:load_state(weights, { source = 'the policy' })
   if self.recipe.frozen_dtype == 'bf16' then matrices_to_bf16(ref, {}) end
   for _, p in ipairs(ref:parameters()) do p:requires_grad_(false) end

@@ -70,15 +70,17 @@ local function pack(rows, budget, shared, per_group)
   return out
 end
 
--- [S, T] tensors of one micro-batch's old log-probs and advantages [S].
-local function old_and_adv(rows, idx, T)
+-- [S, T] tensors of one micro-batch's old log-probs and advantages [S],
+-- on device (the log-probs').
+local function old_and_adv(rows, idx, T, device)
   local old, adv = {}, {}
   for k, i in ipairs(idx) do
     local row = {}
     for t = 1, T do row[t] = rows[i].old[t] or 0 end
     old[k], adv[k] = row, rows[i].adv
   end
-  return empo.tensor(old), empo.tensor(adv)
+  local on = { device = device ~= 'cpu' and device or nil }
+  return empo.tensor(old, on), empo.tensor(adv, on)
 end
 
 -- The rows of each micro-batch of an update (lists of rows), and whether
@@ -141,7 +143,7 @@ function M.methods.update(self, all_rows)
   -- one micro-batch's loss and backward; its tensors are garbage when it returns
   local function micro_batch(b)
     local lp = logprob.completions(self.model, b.rows, grad_opts)
-    local old, adv = old_and_adv(rows, b.idx, lp.logp:size(2))
+    local old, adv = old_and_adv(rows, b.idx, lp.logp:size(2), lp.logp.device)
     local ref = with_kl and empo.no_grad(logprob.completions, self.reference, b.rows, ref_opts).logp or nil
     local value, st = r.loss{ logp = lp.logp, old_logp = old, adv = adv, mask = lp.mask, entropy = lp.entropy,
                               ref_logp = ref }

@@ -417,11 +417,18 @@ function M.full(size, value, opts)
   return finish(new_box(outp[0]), opts)
 end
 
--- A 0-d tensor holding s, with dtype dt.
-local function scalar_tensor(s, dt)
+-- A 0-d tensor holding s, with dtype dt, on the device of handle like (the
+-- CPU when like is nil): a number next to a tensor in an op goes where it is.
+local function scalar_tensor(s, dt, like)
   if C.empo_tensor_full(outp, 0, shape_buf, dt, s) ~= 0 then
     error(ffi_string(C.empo_last_error()), 3)
   end
+  local t = new_box(outp[0])
+  local device = like ~= nil and C.empo_tensor_device(like) or C.EMPO_CPU
+  if device == C.EMPO_CPU then return t end
+  local st = C.empo_to(outp, t.h, device)
+  t:free()
+  if st ~= 0 then error(ffi_string(C.empo_last_error()), 3) end
   return new_box(outp[0])
 end
 M.scalar_tensor = scalar_tensor
@@ -683,7 +690,7 @@ local div = arith('div', C.empo_div, function(o, h, s) return C.empo_mul_scalar(
                   C.empo_rdiv_scalar)
 -- s ^ t: s as a one-element tensor of t's dtype, broadcast by empo_pow
 local pow = arith('pow', C.empo_pow, C.empo_pow_scalar, function(o, hb, s)
-  local st = scalar_tensor(s, C.empo_tensor_dtype(hb))
+  local st = scalar_tensor(s, C.empo_tensor_dtype(hb), hb)
   local status = C.empo_pow(o, st.h, hb)
   st:free()
   return status

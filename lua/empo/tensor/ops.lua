@@ -69,7 +69,7 @@ local function operand(x, h, fname, argn)
   if type(x) == 'number' or type(x) == 'boolean' then
     local v = x
     if type(x) == 'boolean' then v = x and 1 or 0 end
-    local s = T.scalar_tensor(v, C.empo_tensor_dtype(h))
+    local s = T.scalar_tensor(v, C.empo_tensor_dtype(h), h)
     return s.h, s
   end
   error(format('%s: argument %d: expected tensor or number, got %s', fname, argn, typename(x)), 3)
@@ -216,8 +216,8 @@ def('where', function(c, a, b)
   local ha, hb
   if type(a) == 'number' or type(b) == 'number' then
     local dt = ref and C.empo_tensor_dtype(ref) or C.EMPO_F32
-    if type(a) == 'number' then ta = T.scalar_tensor(a, dt); ha = ta.h end
-    if type(b) == 'number' then tb = T.scalar_tensor(b, dt); hb = tb.h end
+    if type(a) == 'number' then ta = T.scalar_tensor(a, dt, ref or nil); ha = ta.h end
+    if type(b) == 'number' then tb = T.scalar_tensor(b, dt, ref or nil); hb = tb.h end
   end
   ha = ha or H(a, 'empo.where', 2)
   hb = hb or H(b, 'empo.where', 3)
