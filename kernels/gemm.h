@@ -6,7 +6,7 @@
 #ifndef EMPO_KERNELS_GEMM_H
 #define EMPO_KERNELS_GEMM_H
 #include <stdint.h>
-#include "kernels/host_device.h"
+#include "kernels/convert.h"   /* empo_bf16_value: a bf16 operand's element */
 
 void empo_k_gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
@@ -23,10 +23,5 @@ typedef void empo_gemm_bf16_fn(int trans_a, int trans_b, int64_t M, int64_t N, i
                                const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C,
                                int64_t ldc);
 empo_gemm_bf16_fn empo_ref_gemm_bf16;
-
-EMPO_HOST_DEVICE static inline float empo_bf16_value(uint16_t b) {
-    union { uint32_t u; float f; } v = {(uint32_t)b << 16};
-    return v.f;
-}
 
 #endif

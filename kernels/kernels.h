@@ -22,6 +22,7 @@
 #ifndef EMPO_KERNELS_KERNELS_H
 #define EMPO_KERNELS_KERNELS_H
 #include "kernels/adamw.h"
+#include "kernels/convert.h"
 #include "kernels/copy.h"
 #include "kernels/decode_step.h"
 #include "kernels/device.h"
@@ -73,8 +74,9 @@ typedef struct empo_kernel_table {
     empo_logprob_entropy_backward_fn *logprob_entropy_backward;
     empo_head_logprob_forward_fn *head_logprob_forward;
     empo_head_logprob_backward_fn *head_logprob_backward;
-    /* copy.h */
+    /* copy.h, convert.h */
     empo_copy_strided_fn *copy_strided;
+    empo_convert_fn *convert;
     /* adamw.h */
     empo_adamw_fn *adamw;
     empo_sumsq_fn *sumsq;

@@ -69,29 +69,29 @@ int empo_tensor_copy_(empo_tensor *dst, const empo_tensor *src) {
     return EMPO_OK;
 }
 
-/* On a device: the same dtype by its strided-copy kernel; a conversion
- * goes through the host, saying so once (no conversion kernel yet). */
+/* On a device: the layout by its strided-copy kernel, then a conversion
+ * (when the dtype changes) by its convert kernel. */
 static int device_copy_as(empo_tensor **out, const empo_tensor *x, int dtype) {
     const int device = empo_tensor_device(x);
-    if (dtype != x->dtype) {
-        static int warned;
-        if (!warned++)
-            fprintf(stderr, "empo: converting %s to %s on %s goes through the cpu (no conversion kernel there "
-                    "yet); said once\n", empo_desc(x), empo_dtype_name(dtype), empo_device_name(device));
-        empo_tensor *host = NULL, *converted = NULL;
-        int st = empo_to_host_nograd(&host, x);
-        if (st == EMPO_OK) st = empo_copy_as(&converted, host, dtype);
-        if (st == EMPO_OK) st = empo_to_device_nograd(out, converted, device);
-        empo_tensor_release(host);
-        empo_tensor_release(converted);
-        return st;
-    }
-    empo_tensor *y = empo_tensor_new_on(x->ndim, x->shape, dtype, device);
+    const empo_kernel_table *K = empo_kernels_device(device);
+    empo_tensor *y = empo_tensor_new_on(x->ndim, x->shape, dtype, device), *xc = NULL;
     if (!y) return EMPO_E_NOMEM;
-    empo_strided_copy c = {.ndim = x->ndim, .esize = empo_dtype_size(dtype)};
+    if (dtype != x->dtype && empo_tensor_is_contiguous(x)) {
+        K->convert(empo_tensor_data(y), dtype, empo_tensor_data(x), x->dtype, empo_tensor_numel(x));
+        *out = y;
+        return EMPO_OK;
+    }
+    if (dtype != x->dtype && !(xc = empo_tensor_new_on(x->ndim, x->shape, x->dtype, device))) {
+        empo_tensor_release(y);
+        return EMPO_E_NOMEM;
+    }
+    empo_tensor *dst = xc ? xc : y;   /* the layout first, in x's dtype */
+    empo_strided_copy c = {.ndim = x->ndim, .esize = empo_dtype_size(x->dtype)};
     for (int d = 0; d < x->ndim; d++)
-        c.shape[d] = x->shape[d], c.dst_strides[d] = y->strides[d], c.src_strides[d] = x->strides[d];
-    empo_kernels_device(device)->copy_strided(empo_tensor_data(y), empo_tensor_data(x), &c);
+        c.shape[d] = x->shape[d], c.dst_strides[d] = dst->strides[d], c.src_strides[d] = x->strides[d];
+    K->copy_strided(empo_tensor_data(dst), empo_tensor_data(x), &c);
+    if (xc) K->convert(empo_tensor_data(y), dtype, empo_tensor_data(xc), x->dtype, empo_tensor_numel(x));
+    empo_tensor_release(xc);
     *out = y;
     return EMPO_OK;
 }

@@ -32,6 +32,7 @@
     .head_logprob_forward = empo_k_head_logprob_forward,         \
     .head_logprob_backward = empo_k_head_logprob_backward,       \
     .copy_strided = empo_ref_copy_strided,                     \
+    .convert = empo_ref_convert,                               \
     .adamw = empo_k_adamw,                                     \
     .sumsq = empo_k_sumsq,                                     \
     .scale = empo_k_scale,                                     \

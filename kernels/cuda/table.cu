@@ -34,6 +34,7 @@ empo_logprob_entropy_backward_fn logprob_entropy_backward;
 empo_head_logprob_forward_fn head_logprob_forward;
 empo_head_logprob_backward_fn head_logprob_backward;
 empo_copy_strided_fn copy_strided;
+empo_convert_fn convert;
 empo_adamw_fn adamw;
 empo_sumsq_fn sumsq;
 empo_scale_fn scale;
@@ -92,6 +93,7 @@ extern "C" const empo_kernel_table EMPO_CUDA_TABLE = {
     .head_logprob_forward = EMPO_CUDA_NS::head_logprob_forward,
     .head_logprob_backward = EMPO_CUDA_NS::head_logprob_backward,
     .copy_strided = EMPO_CUDA_NS::copy_strided,
+    .convert = EMPO_CUDA_NS::convert,
     .adamw = EMPO_CUDA_NS::adamw,
     .sumsq = EMPO_CUDA_NS::sumsq,
     .scale = EMPO_CUDA_NS::scale,

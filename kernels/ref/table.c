@@ -33,6 +33,7 @@ const empo_kernel_table empo_kernels_ref = {
     .head_logprob_forward = empo_ref_head_logprob_forward,
     .head_logprob_backward = empo_ref_head_logprob_backward,
     .copy_strided = empo_ref_copy_strided,
+    .convert = empo_ref_convert,
     .adamw = empo_ref_adamw,
     .sumsq = empo_ref_sumsq,
     .scale = empo_ref_scale,

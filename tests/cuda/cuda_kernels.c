@@ -397,6 +397,37 @@ static void test_optimizer(void) {
     }
 }
 
+/* ---- dtype conversion: every pair, byte for byte as the host converts ---- */
+static void test_convert(void) {
+    const int dtypes[] = {EMPO_F32, EMPO_F64, EMPO_BF16, EMPO_F16, EMPO_I32, EMPO_I64, EMPO_U8};
+    const int size[] = {4, 8, 2, 2, 4, 8, 1};
+    enum { N = 300 };
+    double v[N];
+    float *r = randoms(N, 77, -70000.0f, 70000.0f);
+    for (int i = 0; i < N; i++) v[i] = i % 3 ? r[i] : r[i] * 1e-9;   /* f16 overflow and subnormals, ties below */
+    v[0] = NAN, v[1] = -INFINITY, v[2] = 0.0, v[3] = -2.5, v[4] = 1.00390625, v[5] = 3.0 * 0x1p-25;
+    free(r);
+    for (int a = 0; a < 7; a++)
+        for (int b = 0; b < 7; b++) {
+            const int src_dt = dtypes[a], dst_dt = dtypes[b];
+            const int src_float = src_dt <= EMPO_F16, dst_int = dst_dt >= EMPO_I32 && dst_dt != EMPO_U8;
+            unsigned char src[N * 8], want[N * 8], got[N * 8];
+            for (int i = 0; i < N; i++) {   /* what becomes an integer is finite and in range (casts beyond are undefined) */
+                double x = v[i];
+                if (dst_int || !src_float) x = isfinite(x) ? fmod(x, 30000.0) : 7.0;
+                if (src_dt == EMPO_I64 && i % 5 == 0) x *= 3e5;   /* past i32: its low bits are kept */
+                empo_element_store(src, src_dt, i, x);
+            }
+            R->convert(want, dst_dt, src, src_dt, N);
+            void *Dsrc = up(src, (size_t)N * size[a]), *Ddst = dalloc((size_t)N * size[b]);
+            K->convert(Ddst, dst_dt, Dsrc, src_dt, N);
+            down(got, Ddst, (size_t)N * size[b]);
+            check_report(__FILE__, __LINE__, memcmp(got, want, (size_t)N * size[b]) == 0,
+                         "convert %s -> %s: the host's bytes", empo_dtype_name(src_dt), empo_dtype_name(dst_dt));
+            drop(Dsrc), drop(Ddst);
+        }
+}
+
 /* ---- the table: filled, and says which slots it runs ---- */
 static void test_table(void) {
     typedef void (*any_fn)(void);
@@ -421,6 +452,7 @@ int main(void) {
     test_gemm();
     test_gemm_bf16();
     test_index();
+    test_convert();
     test_norm_swiglu_rope();
     test_attention();
     test_logprob();
