@@ -93,6 +93,8 @@ typedef struct empo_prefill_batch {
     const int64_t *ids, *start, *slot;
     int64_t *task_start, *prompt_of;   /* scratch: [2 (n + 1)] (all tokens', last tokens' tasks), [R] */
     uint64_t *claims;                  /* as empo_decode_batch's */
+    int64_t rows;                      /* R (= start[n]), for a device whose kernels cannot read start;
+                                          a device's prompt_of is filled by the op: token r's prompt */
 } empo_prefill_batch;
 
 typedef void empo_decode_prefill_fn(float *logits, float *scratch, const empo_decode_model *m,

@@ -1,13 +1,15 @@
 /* decoder.c — the C decoder's ops (core/include/empo/decoder.h): validates a
  * decoder's weights and caches once, holds references to them, its rope
  * table and its step scratch, checks each step's rows and each prefill's
- * prompts, and runs kernels/cpu/decode_step.c. */
+ * prompts, and runs the decode_step / decode_prefill slots of the table
+ * where the weights live (kernels/cpu/decode_step.c, or
+ * kernels/cuda/decode_step.cu: then each call's index arrays go up first,
+ * in one copy). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "autograd/autograd_internal.h"
 #include "generate_internal.h"
-#include "kernels/kernels.h"
 #include "kernels/team.h"
 
 /* tensors per layer in empo_decoder_layer_spec: norms, projections, biases and caches; then the adapters' */
@@ -16,6 +18,10 @@ enum { PLAIN = 17, WEIGHTS = PLAIN + 2 * EMPO_LORA_SLOTS };
 
 struct empo_decoder {
     empo_decode_model m;
+    const empo_kernel_table *K;   /* the weights' device's table */
+    empo_tensor *index;           /* on a device: a step's index arrays (step_index_count), uploaded each step */
+    int64_t *staging;             /* their host copy */
+    empo_tensor *prefill_index;   /* on a device: a prefill's index arrays, for its call */
     empo_decode_layer *layer;
     empo_tensor **held;   /* every tensor referenced, released on free */
     int64_t nheld, max_batch;
@@ -27,9 +33,10 @@ struct empo_decoder {
 
 /* t is of dtype dt (f32, or bf16 for the weights of a bf16 decoder),
  * contiguous, of shape (n0[, n1[, n2, n3]]) — ndim values given; a dim of
- * -1 matches anything. NULL fails unless `optional`. */
-static int expect_dt(const char *what, int64_t layer, const empo_tensor *t, int optional, int dt, int ndim,
-                     const int64_t *dims) {
+ * -1 matches anything — and on the embedding's device (on). NULL fails
+ * unless `optional`. */
+static int expect_dt(const empo_tensor *on, const char *what, int64_t layer, const empo_tensor *t, int optional,
+                     int dt, int ndim, const int64_t *dims) {
     char where[48] = "";
     if (layer >= 0) snprintf(where, sizeof where, "layer %lld ", (long long)layer);
     if (!t) return optional ? EMPO_OK : empo_fail(EMPO_E_ARG, "decoder: %s%s is missing", where, what);
@@ -37,7 +44,7 @@ static int expect_dt(const char *what, int64_t layer, const empo_tensor *t, int 
         return empo_fail(EMPO_E_DTYPE, "decoder: %s%s is %s, but the weights are %s (as layer 0's q)%s", where, what,
                          empo_desc(t), dt == EMPO_BF16 ? "bf16" : "f32",
                          ndim == 2 ? ": the projections and the LM head must all be f32 or all bf16" : "");
-    EMPO_TRY(empo_check_tensor("decoder", what, t, EMPO_DT(dt)));
+    EMPO_TRY(empo_check_input("decoder", what, t, EMPO_DT(dt), "embed", on));
     int ok = t->ndim == ndim && empo_tensor_is_contiguous(t);
     for (int d = 0; ok && d < ndim; d++) ok = dims[d] < 0 || t->shape[d] == dims[d];
     if (ok) return EMPO_OK;
@@ -53,8 +60,9 @@ static int expect_dt(const char *what, int64_t layer, const empo_tensor *t, int 
                      dt == EMPO_BF16 ? "bf16" : "f32", want);
 }
 
-static int expect(const char *what, int64_t layer, const empo_tensor *t, int optional, int ndim, const int64_t *dims) {
-    return expect_dt(what, layer, t, optional, EMPO_F32, ndim, dims);
+static int expect(const empo_tensor *on, const char *what, int64_t layer, const empo_tensor *t, int optional, int ndim,
+                  const int64_t *dims) {
+    return expect_dt(on, what, layer, t, optional, EMPO_F32, ndim, dims);
 }
 
 #define DIMS(...) ((const int64_t[]){__VA_ARGS__})
@@ -63,23 +71,23 @@ static int check_layer(const empo_decoder_spec *s, int64_t l, const empo_decode_
     const empo_decoder_layer_spec *y = &s->layer[l];
     const int64_t D = m->D, F = m->F, qd = m->Hq * m->Dh, kd = m->Hkv * m->Dh;
     const int wdt = m->bf16 ? EMPO_BF16 : EMPO_F32;
-    EMPO_TRY(expect("input_norm", l, y->input_norm, 0, 1, DIMS(D)));
-    EMPO_TRY(expect("post_norm", l, y->post_norm, 0, 1, DIMS(D)));
-    EMPO_TRY(expect_dt("q", l, y->q, 0, wdt, 2, DIMS(qd, D)));
-    EMPO_TRY(expect_dt("k", l, y->k, 0, wdt, 2, DIMS(kd, D)));
-    EMPO_TRY(expect_dt("v", l, y->v, 0, wdt, 2, DIMS(kd, D)));
-    EMPO_TRY(expect_dt("o", l, y->o, 0, wdt, 2, DIMS(D, qd)));
-    EMPO_TRY(expect("q_bias", l, y->q_bias, 1, 1, DIMS(qd)));
-    EMPO_TRY(expect("k_bias", l, y->k_bias, 1, 1, DIMS(kd)));
-    EMPO_TRY(expect("v_bias", l, y->v_bias, 1, 1, DIMS(kd)));
-    EMPO_TRY(expect("o_bias", l, y->o_bias, 1, 1, DIMS(D)));
-    EMPO_TRY(expect_dt("gate", l, y->gate, 0, wdt, 2, DIMS(F, D)));
-    EMPO_TRY(expect_dt("up", l, y->up, 0, wdt, 2, DIMS(F, D)));
-    EMPO_TRY(expect_dt("down", l, y->down, 0, wdt, 2, DIMS(D, F)));
-    EMPO_TRY(expect("prompt_k", l, y->prompt_k, 0, 4, DIMS(m->slots, m->Hkv, m->Sp, m->Dh)));
-    EMPO_TRY(expect("prompt_v", l, y->prompt_v, 0, 4, DIMS(m->slots, m->Hkv, m->Sp, m->Dh)));
-    EMPO_TRY(expect("own_k", l, y->own_k, 0, 4, DIMS(-1, m->Hkv, m->S, m->Dh)));
-    EMPO_TRY(expect("own_v", l, y->own_v, 0, 4, DIMS(-1, m->Hkv, m->S, m->Dh)));
+    EMPO_TRY(expect(s->embed, "input_norm", l, y->input_norm, 0, 1, DIMS(D)));
+    EMPO_TRY(expect(s->embed, "post_norm", l, y->post_norm, 0, 1, DIMS(D)));
+    EMPO_TRY(expect_dt(s->embed, "q", l, y->q, 0, wdt, 2, DIMS(qd, D)));
+    EMPO_TRY(expect_dt(s->embed, "k", l, y->k, 0, wdt, 2, DIMS(kd, D)));
+    EMPO_TRY(expect_dt(s->embed, "v", l, y->v, 0, wdt, 2, DIMS(kd, D)));
+    EMPO_TRY(expect_dt(s->embed, "o", l, y->o, 0, wdt, 2, DIMS(D, qd)));
+    EMPO_TRY(expect(s->embed, "q_bias", l, y->q_bias, 1, 1, DIMS(qd)));
+    EMPO_TRY(expect(s->embed, "k_bias", l, y->k_bias, 1, 1, DIMS(kd)));
+    EMPO_TRY(expect(s->embed, "v_bias", l, y->v_bias, 1, 1, DIMS(kd)));
+    EMPO_TRY(expect(s->embed, "o_bias", l, y->o_bias, 1, 1, DIMS(D)));
+    EMPO_TRY(expect_dt(s->embed, "gate", l, y->gate, 0, wdt, 2, DIMS(F, D)));
+    EMPO_TRY(expect_dt(s->embed, "up", l, y->up, 0, wdt, 2, DIMS(F, D)));
+    EMPO_TRY(expect_dt(s->embed, "down", l, y->down, 0, wdt, 2, DIMS(D, F)));
+    EMPO_TRY(expect(s->embed, "prompt_k", l, y->prompt_k, 0, 4, DIMS(m->slots, m->Hkv, m->Sp, m->Dh)));
+    EMPO_TRY(expect(s->embed, "prompt_v", l, y->prompt_v, 0, 4, DIMS(m->slots, m->Hkv, m->Sp, m->Dh)));
+    EMPO_TRY(expect(s->embed, "own_k", l, y->own_k, 0, 4, DIMS(-1, m->Hkv, m->S, m->Dh)));
+    EMPO_TRY(expect(s->embed, "own_v", l, y->own_v, 0, 4, DIMS(-1, m->Hkv, m->S, m->Dh)));
     if (y->own_k->shape[0] < max_batch || y->own_v->shape[0] < max_batch)
         return empo_fail(EMPO_E_SHAPE, "decoder: layer %lld own cache %s has fewer rows than max_batch %lld",
                          (long long)l, empo_desc(y->own_k), (long long)max_batch);
@@ -90,9 +98,9 @@ static int check_layer(const empo_decoder_spec *s, int64_t l, const empo_decode_
         if (!a && !b) continue;
         char what[32];
         snprintf(what, sizeof what, "%s lora_A", lora_name[i]);
-        EMPO_TRY(expect(what, l, a, 0, 2, DIMS(-1, lora_in[i])));
+        EMPO_TRY(expect(s->embed, what, l, a, 0, 2, DIMS(-1, lora_in[i])));
         snprintf(what, sizeof what, "%s lora_B", lora_name[i]);
-        EMPO_TRY(expect(what, l, b, 0, 2, DIMS(lora_out[i], a->shape[0])));
+        EMPO_TRY(expect(s->embed, what, l, b, 0, 2, DIMS(lora_out[i], a->shape[0])));
     }
     if (!(y->input_eps >= 0.0) || !(y->post_eps >= 0.0))
         return empo_fail(EMPO_E_ARG, "decoder: layer %lld norm eps %g / %g must be >= 0", (long long)l, y->input_eps,
@@ -111,12 +119,14 @@ static int sizes(empo_decode_model *m, const empo_decoder_spec *s) {
         return empo_fail(EMPO_E_ARG, "decoder: rope_theta %g must be > 0 and norm_eps %g >= 0", s->rope_theta,
                          s->norm_eps);
     if (!s->embed) return empo_fail(EMPO_E_ARG, "decoder: embed is missing");
-    EMPO_TRY(expect_dt("embed", -1, s->embed, 0, s->embed->dtype == EMPO_BF16 ? EMPO_BF16 : EMPO_F32, 2, DIMS(-1, -1)));
+    const int embed_dt = s->embed->dtype == EMPO_BF16 ? EMPO_BF16 : EMPO_F32;
+    EMPO_TRY(expect_dt(s->embed, "embed", -1, s->embed, 0, embed_dt, 2, DIMS(-1, -1)));
     const empo_decoder_layer_spec *y = &s->layer[0];
-    EMPO_TRY(expect("prompt_k", 0, y->prompt_k, 0, 4, DIMS(-1, s->kv_heads, -1, -1)));
-    EMPO_TRY(expect("own_k", 0, y->own_k, 0, 4, DIMS(-1, s->kv_heads, -1, -1)));
+    EMPO_TRY(expect(s->embed, "prompt_k", 0, y->prompt_k, 0, 4, DIMS(-1, s->kv_heads, -1, -1)));
+    EMPO_TRY(expect(s->embed, "own_k", 0, y->own_k, 0, 4, DIMS(-1, s->kv_heads, -1, -1)));
     const int bf16 = y->q && y->q->dtype == EMPO_BF16;   /* layer 0's q decides; check_layer holds the rest to it */
-    EMPO_TRY(expect_dt("gate", 0, y->gate, 0, bf16 ? EMPO_BF16 : EMPO_F32, 2, DIMS(-1, s->embed->shape[1])));
+    EMPO_TRY(expect_dt(s->embed, "gate", 0, y->gate, 0, bf16 ? EMPO_BF16 : EMPO_F32, 2,
+                       DIMS(-1, s->embed->shape[1])));
     *m = (empo_decode_model){.L = s->layers, .D = s->embed->shape[1], .Hq = s->heads, .Hkv = s->kv_heads,
                              .Dh = y->prompt_k->shape[3], .F = y->gate->shape[0], .V = s->embed->shape[0],
                              .slots = y->prompt_k->shape[0], .Sp = y->prompt_k->shape[2], .S = y->own_k->shape[2],
@@ -132,13 +142,17 @@ static int sizes(empo_decode_model *m, const empo_decoder_spec *s) {
         }
     if (m->Dh % 2 != 0 || m->Dh == 0)
         return empo_fail(EMPO_E_SHAPE, "decoder: head_dim %lld must be even for rotary embeddings", (long long)m->Dh);
-    EMPO_TRY(expect("norm", -1, s->norm, 0, 1, DIMS(m->D)));
-    EMPO_TRY(expect_dt("head", -1, s->head, 0, bf16 ? EMPO_BF16 : EMPO_F32, 2, DIMS(m->V, m->D)));
+    EMPO_TRY(expect(s->embed, "norm", -1, s->norm, 0, 1, DIMS(m->D)));
+    EMPO_TRY(expect_dt(s->embed, "head", -1, s->head, 0, bf16 ? EMPO_BF16 : EMPO_F32, 2, DIMS(m->V, m->D)));
     return EMPO_OK;
 }
 
 static const float *data(const empo_tensor *t) { return t ? empo_tensor_data(t) : NULL; }
 static const void *weights(const empo_tensor *t) { return empo_tensor_data(t); }   /* f32 or bf16 */
+
+/* i64 values a step's index arrays take: ids, pos, col, prow, lens [B];
+ * plen [slots]; order [B + 1]; start [slots + 2] */
+static int64_t step_index_count(int64_t B, int64_t slots) { return 5 * B + slots + (B + 1) + (slots + 2); }
 
 int empo_decoder_new(empo_decoder **out, const empo_decoder_spec *s, int64_t max_batch) {
     if (!out) return empo_fail(EMPO_E_ARG, "decoder_new: NULL out");
@@ -153,10 +167,19 @@ int empo_decoder_new(empo_decoder **out, const empo_decoder_spec *s, int64_t max
     if (!d) return empo_fail(EMPO_E_NOMEM, "decoder_new: out of memory");
     d->m = m;
     d->max_batch = max_batch;
-    d->scratch_floats = empo_kernels()->decode_scratch_floats(&m, max_batch);
+    d->K = empo_kernels_of(s->embed);
+    const int device = empo_tensor_device(s->embed);
+    d->scratch_floats = d->K->decode_scratch_floats(&m, max_batch);
     d->layer = calloc((size_t)m.L, sizeof *d->layer);
     d->held = calloc((size_t)(m.L * WEIGHTS + 3), sizeof *d->held);
-    d->scratch = empo_tensor_new(1, &d->scratch_floats, EMPO_F32);
+    d->scratch = empo_tensor_new_on(1, &d->scratch_floats, EMPO_F32, device);
+    int index_ok = 1;
+    if (device != EMPO_CPU) {
+        const int64_t n = step_index_count(max_batch, m.slots);
+        d->index = empo_tensor_new_on(1, &n, EMPO_I64, device);
+        d->staging = malloc(sizeof(int64_t) * (size_t)n);
+        index_ok = d->index && d->staging;
+    }
     const int64_t table[2] = {m.Sp + m.S, m.Dh};
     d->rope = empo_tensor_new(2, table, EMPO_F32);
     d->order = malloc(sizeof(int64_t) * (size_t)(max_batch + 1));
@@ -165,7 +188,8 @@ int empo_decoder_new(empo_decoder **out, const empo_decoder_spec *s, int64_t max
     const size_t claim_bytes = sizeof(uint64_t) * (size_t)empo_team_words(m.threads);
     d->claims = aligned_alloc(64, claim_bytes);   /* whole 64-byte lines */
     if (d->claims) memset(d->claims, 0, claim_bytes);
-    if (!d->layer || !d->held || !d->scratch || !d->rope || !d->order || !d->start || !d->lens || !d->claims) {
+    if (!d->layer || !d->held || !d->scratch || !d->rope || !d->order || !d->start || !d->lens || !d->claims ||
+        !index_ok) {
         empo_decoder_free(d);
         return empo_fail(EMPO_E_NOMEM, "decoder_new: out of memory for %lld rows' scratch", (long long)max_batch);
     }
@@ -210,7 +234,7 @@ static int check_rows(const empo_decoder *d, const empo_tensor *logits, int64_t 
     if (B < 0 || B > d->max_batch)
         return empo_fail(EMPO_E_ARG, "decoder_step: %lld rows, the decoder was made for at most %lld",
                          (long long)B, (long long)d->max_batch);
-    EMPO_TRY(empo_check_tensor("decoder_step", "logits", logits, EMPO_DT_FLOAT));
+    EMPO_TRY(empo_check_input("decoder_step", "logits", logits, EMPO_DT_FLOAT, "the weights", d->held[0]));
     if (logits->ndim != 2 || logits->shape[0] < B || logits->shape[1] != m->V || !empo_tensor_is_contiguous(logits))
         return empo_fail(EMPO_E_SHAPE, "decoder_step: logits %s, expected contiguous [>= %lld, %lld]",
                          empo_desc(logits), (long long)B, (long long)m->V);
@@ -236,13 +260,43 @@ static int check_rows(const empo_decoder *d, const empo_tensor *logits, int64_t 
     return EMPO_OK;
 }
 
+/* n host arrays (len[i] values from src[i]) laid end to end into staging,
+ * then up to dev in one copy; dst[i] = where array i is on the device */
+static int upload_arrays(const empo_decoder *d, int64_t *dev, int64_t *staging, int n, const int64_t *const *src,
+                         const int64_t *len, const int64_t **dst) {
+    int64_t at = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(staging + at, src[i], sizeof(int64_t) * (size_t)len[i]);
+        dst[i] = dev + at;
+        at += len[i];
+    }
+    if (d->K->device->upload(dev, staging, sizeof(int64_t) * (size_t)at))
+        return empo_fail(EMPO_E_DEVICE, "decoder: sending the index arrays to the %s device failed: %s", d->K->name,
+                         d->K->device->last_error());
+    return EMPO_OK;
+}
+
+/* On a device: the step's arrays (and lens = col + 1) go up; b points at them there. */
+static int upload_step(empo_decoder *d, empo_decode_batch *b) {
+    for (int64_t r = 0; r < b->B; r++) d->lens[r] = b->col[r] + 1;
+    const int64_t B = b->B, P = d->m.slots;
+    const int64_t *src[8] = {b->ids, b->pos, b->col, b->prow, d->lens, b->plen, b->order, b->start};
+    const int64_t len[8] = {B, B, B, B, B, P, B + 1, P + 2};
+    const int64_t *dst[8];
+    EMPO_TRY(upload_arrays(d, empo_tensor_data(d->index), d->staging, 8, src, len, dst));
+    b->ids = dst[0], b->pos = dst[1], b->col = dst[2], b->prow = dst[3], b->lens = (int64_t *)dst[4];
+    b->plen = dst[5], b->order = dst[6], b->start = dst[7];
+    return EMPO_OK;
+}
+
 int empo_decoder_step(empo_decoder *d, empo_tensor *logits, int64_t B, const int64_t *ids, const int64_t *pos,
                       const int64_t *col, const int64_t *prow, const int64_t *plen) {
     if (!d) return empo_fail(EMPO_E_ARG, "decoder_step: NULL decoder");
     EMPO_TRY(check_rows(d, logits, B, ids, pos, col, prow, plen));
     empo_kv_group_rows(d->order, d->start, B, d->m.slots, prow);
-    const empo_decode_batch b = {B, ids, pos, col, prow, plen, d->order, d->start, d->lens, d->claims};
-    empo_kernels()->decode_step(empo_tensor_data(logits), empo_tensor_data(d->scratch), &d->m, &b);
+    empo_decode_batch b = {B, ids, pos, col, prow, plen, d->order, d->start, d->lens, d->claims};
+    if (d->index) EMPO_TRY(upload_step(d, &b));
+    d->K->decode_step(empo_tensor_data(logits), empo_tensor_data(d->scratch), &d->m, &b);
     return EMPO_OK;
 }
 
@@ -251,7 +305,7 @@ static int check_prompts(const empo_decoder *d, const empo_tensor *logits, int64
                          const int64_t *len, const int64_t *slot) {
     const empo_decode_model *m = &d->m;
     if (n < 0) return empo_fail(EMPO_E_ARG, "decoder_prefill: %lld prompts", (long long)n);
-    EMPO_TRY(empo_check_tensor("decoder_prefill", "logits", logits, EMPO_DT_FLOAT));
+    EMPO_TRY(empo_check_input("decoder_prefill", "logits", logits, EMPO_DT_FLOAT, "the weights", d->held[0]));
     if (logits->ndim != 2 || logits->shape[0] < n || logits->shape[1] != m->V || !empo_tensor_is_contiguous(logits))
         return empo_fail(EMPO_E_SHAPE, "decoder_prefill: logits %s, expected contiguous [>= %lld, %lld]",
                          empo_desc(logits), (long long)n, (long long)m->V);
@@ -277,6 +331,27 @@ static int check_prompts(const empo_decoder *d, const empo_tensor *logits, int64
     return EMPO_OK;
 }
 
+/* On a device: a prefill's ids, start, slot and each token's prompt go up
+ * (in d->prefill_index, released by the caller); b points at them there. */
+static int upload_prefill(empo_decoder *d, empo_prefill_batch *b) {
+    const int64_t n = b->n, R = b->rows, count = 2 * R + 2 * n + 1;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t r = b->start[i]; r < b->start[i + 1]; r++) b->prompt_of[r] = i;
+    int64_t *staging = malloc(sizeof(int64_t) * (size_t)count);
+    d->prefill_index = empo_tensor_new_on(1, &count, EMPO_I64, empo_tensor_device(d->held[0]));
+    if (!staging || !d->prefill_index) {
+        free(staging);
+        return empo_fail(EMPO_E_NOMEM, "decoder_prefill: out of memory for %lld tokens' index arrays", (long long)R);
+    }
+    const int64_t *src[4] = {b->ids, b->start, b->slot, b->prompt_of}, len[4] = {R, n + 1, n, R};
+    const int64_t *dst[4];
+    int st = upload_arrays(d, empo_tensor_data(d->prefill_index), staging, 4, src, len, dst);
+    free(staging);
+    b->ids = dst[0], b->start = dst[1], b->slot = dst[2], b->prompt_of = (int64_t *)dst[3];
+    b->task_start = NULL;   /* (the CPU's; a device prefill has none) */
+    return st;
+}
+
 int empo_decoder_prefill(empo_decoder *d, empo_tensor *logits, int64_t n, const int64_t *ids, const int64_t *len,
                          const int64_t *slot) {
     if (!d) return empo_fail(EMPO_E_ARG, "decoder_prefill: NULL decoder");
@@ -287,22 +362,26 @@ int empo_decoder_prefill(empo_decoder *d, empo_tensor *logits, int64_t n, const 
     if (R > MAX_ROWS)
         return empo_fail(EMPO_E_ARG, "decoder_prefill: %lld tokens in one prefill, at most %lld", (long long)R,
                          (long long)MAX_ROWS);
-    int64_t floats = empo_kernels()->decode_scratch_floats(&d->m, R);
-    empo_tensor *scratch = empo_tensor_new(1, &floats, EMPO_F32);
+    const int device = empo_tensor_device(logits);
+    int64_t floats = d->K->decode_scratch_floats(&d->m, R);
+    empo_tensor *scratch = empo_tensor_new_on(1, &floats, EMPO_F32, device);
     int64_t *index = malloc(sizeof(int64_t) * (size_t)(3 * (n + 1) + R));   /* start, task_start x2, prompt_of */
     if (!scratch || !index) {
         empo_tensor_release(scratch);
         free(index);
         return empo_fail(EMPO_E_NOMEM, "decoder_prefill: out of memory for %lld tokens' scratch", (long long)R);
     }
-    int64_t *start = index, *task_start = index + n + 1;
+    int64_t *start = index, *task_start = index + n + 1, *prompt_of = task_start + 2 * (n + 1);
     start[0] = 0;
     for (int64_t i = 0; i < n; i++) start[i + 1] = start[i] + len[i];
-    const empo_prefill_batch b = {n, ids, start, slot, task_start, task_start + 2 * (n + 1), d->claims};
-    empo_kernels()->decode_prefill(empo_tensor_data(logits), empo_tensor_data(scratch), &d->m, &b);
+    empo_prefill_batch b = {n, ids, start, slot, task_start, prompt_of, d->claims, R};
+    int st = device == EMPO_CPU ? EMPO_OK : upload_prefill(d, &b);
+    if (st == EMPO_OK) d->K->decode_prefill(empo_tensor_data(logits), empo_tensor_data(scratch), &d->m, &b);
+    empo_tensor_release(d->prefill_index);   /* the device's copy of the arrays (NULL on the CPU) */
+    d->prefill_index = NULL;
     empo_tensor_release(scratch);
     free(index);
-    return EMPO_OK;
+    return st;
 }
 
 int64_t empo_decoder_scratch_bytes(const empo_decoder *d) {
@@ -311,6 +390,8 @@ int64_t empo_decoder_scratch_bytes(const empo_decoder *d) {
 
 void empo_decoder_free(empo_decoder *d) {
     if (!d) return;
+    empo_tensor_release(d->index);
+    free(d->staging);
     for (int64_t i = 0; i < d->nheld; i++) empo_tensor_release(d->held[i]);
     free(d->held);
     free(d->layer);

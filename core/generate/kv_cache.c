@@ -9,7 +9,6 @@
 #include <string.h>
 #include "autograd/autograd_internal.h"
 #include "generate_internal.h"
-#include "ops/op_dispatch.h"
 
 /* c: a contiguous f32 cache on first's device (any device when first is NULL) */
 static int check_cache(const char *op, const char *arg, const empo_tensor *c, const char *first_arg,
@@ -173,8 +172,9 @@ static int index_arrays(empo_tensor **out, const empo_tensor *q, const int64_t *
     memcpy(h, order, sizeof(int64_t) * (size_t)(B + 1)), h += B + 1;
     memcpy(h, start, sizeof(int64_t) * (size_t)(P + 2)), h += P + 2;
     memcpy(h, len, sizeof(int64_t) * (size_t)B);
-    *out = host;
-    return to_device_of(out, q);
+    int st = empo_to_device_nograd(out, host, empo_tensor_device(q));
+    empo_tensor_release(host);
+    return st;
 }
 
 int empo_kv_attention(empo_tensor **out, empo_tensor *q, empo_tensor *pk, empo_tensor *pv, const int64_t *prow,

@@ -5,7 +5,7 @@
  * kernels/cuda/sample.cu on a GPU). The KV-cache rows are in kv_cache.c. */
 #include <math.h>
 #include "autograd/autograd_internal.h"
-#include "ops/op_dispatch.h"
+#include "kernels/kernels.h"
 
 int empo_sampling_check(const empo_sampling *s) {
     if (!s) return empo_fail(EMPO_E_ARG, "sample: NULL settings");

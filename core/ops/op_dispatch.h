@@ -6,11 +6,7 @@
 #include "tensor/tensor_internal.h"
 #include "kernels/kernels.h"
 
-static inline const empo_kernel_table *empo_kernels_of(const empo_tensor *t) {
-    const int device = empo_tensor_device(t);
-    return device == EMPO_CPU ? empo_kernels() : empo_kernels_device(device);
-}
-static inline int empo_on_device(const empo_tensor *t) { return empo_tensor_device(t) != EMPO_CPU; }
+/* empo_kernels_of(t), empo_on_device(t): tensor/tensor_internal.h */
 
 /* An index tensor (positions, ids, a mask) on the host, where the ops
  * check and assemble it whatever device it lives on: a contiguous copy of

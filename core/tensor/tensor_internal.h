@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "base/base_internal.h"
+#include "kernels/kernels.h"
 
 /* ---- storage and allocator ---- */
 typedef struct empo_storage {
@@ -146,5 +147,13 @@ static inline int64_t empo_linear_offset(int64_t linear, int ndim, const int64_t
     }
     return off;
 }
+
+/* The kernels an op on t runs: the CPU table chosen by ISA, or t's device's
+ * (kernels/kernels.h). */
+static inline const empo_kernel_table *empo_kernels_of(const empo_tensor *t) {
+    const int device = empo_tensor_device(t);
+    return device == EMPO_CPU ? empo_kernels() : empo_kernels_device(device);
+}
+static inline int empo_on_device(const empo_tensor *t) { return empo_tensor_device(t) != EMPO_CPU; }
 
 #endif

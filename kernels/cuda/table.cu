@@ -1,9 +1,8 @@
 /* table.cu — the CUDA kernel table (kernels/kernels.h): the kernels of
  * this folder behind the slots, the device they need, and supports() for
- * the slots that have no CUDA kernel (sample_row: the op samples a batch
- * through sample_rows; the C decoder's fused step and prefill), whose
- * stubs stop the program with a line naming the slot if an op ever calls
- * one instead of asking first. */
+ * the one slot without a CUDA kernel (sample_row: the op samples a batch
+ * through sample_rows), whose stub stops the program with a line naming
+ * the slot if an op ever calls it instead of asking first. */
 #include "kernels/cuda/cuda_compat.cuh"
 #include <cstdio>
 #include <cstdlib>
@@ -42,6 +41,9 @@ empo_sample_rows_fn sample_rows;
 empo_sample_stats_fn sample_stats;
 empo_kv_attention_work_fn kv_attention_work;
 empo_kv_attention_fn kv_attention;
+empo_decode_scratch_fn decode_scratch_floats;
+empo_decode_step_fn decode_step;
+empo_decode_prefill_fn decode_prefill;
 
 [[noreturn]] static void missing(const char *slot) {
     std::fprintf(stderr, "empo: the %s table has no %s kernel yet; the op should have asked supports() first\n",
@@ -51,16 +53,9 @@ empo_kv_attention_fn kv_attention;
 static void no_sample_row(int64_t *, float *, float *, const float *, int64_t, const empo_sampling *, double, void *) {
     missing("sample_row");
 }
-static int64_t no_decode_scratch(const empo_decode_model *, int64_t) { missing("decode_scratch_floats"); }
-static void no_decode_step(float *, float *, const empo_decode_model *, const empo_decode_batch *) {
-    missing("decode_step");
-}
-static void no_decode_prefill(float *, float *, const empo_decode_model *, const empo_prefill_batch *) {
-    missing("decode_prefill");
-}
 
 static int supports(size_t slot) {
-    return slot != EMPO_SLOT(sample_row) && slot < EMPO_SLOT(decode_scratch_floats);
+    return slot != EMPO_SLOT(sample_row);
 }
 EMPO_CUDA_END
 
@@ -102,7 +97,7 @@ extern "C" const empo_kernel_table EMPO_CUDA_TABLE = {
     .sample_stats = EMPO_CUDA_NS::sample_stats,
     .kv_attention_work = EMPO_CUDA_NS::kv_attention_work,
     .kv_attention = EMPO_CUDA_NS::kv_attention,
-    .decode_scratch_floats = EMPO_CUDA_NS::no_decode_scratch,
-    .decode_step = EMPO_CUDA_NS::no_decode_step,
-    .decode_prefill = EMPO_CUDA_NS::no_decode_prefill,
+    .decode_scratch_floats = EMPO_CUDA_NS::decode_scratch_floats,
+    .decode_step = EMPO_CUDA_NS::decode_step,
+    .decode_prefill = EMPO_CUDA_NS::decode_prefill,
 };

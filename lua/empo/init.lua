@@ -18,6 +18,7 @@ local ffi = require 'ffi'
 local E = require 'empo.tensor.ffi'
 local T = require 'empo.tensor'
 local ops = require 'empo.tensor.ops'
+require 'empo.tensor.autograd'   -- (Tensor methods only)
 local random = require 'empo.tensor.random'
 local optim = require 'empo.optim'
 local C = E.C

@@ -440,7 +440,8 @@ static void test_table(void) {
     CHECK(K->device != NULL && K->supports != NULL);
     CHECK(empo_kernels_support(K, EMPO_SLOT(gemm)) && empo_kernels_support(K, EMPO_SLOT(attention_backward)));
     CHECK(empo_kernels_support(K, EMPO_SLOT(scale)));
-    CHECK(!empo_kernels_support(K, EMPO_SLOT(sample_row)) && !empo_kernels_support(K, EMPO_SLOT(decode_step)));
+    CHECK(!empo_kernels_support(K, EMPO_SLOT(sample_row)) && empo_kernels_support(K, EMPO_SLOT(sample_rows)));
+    CHECK(empo_kernels_support(K, EMPO_SLOT(decode_step)) && empo_kernels_support(K, EMPO_SLOT(convert)));
     CHECK(empo_kernels_support(R, EMPO_SLOT(decode_step)));
 }
 

@@ -4,10 +4,12 @@
 -- log-probs and token statistics within 1e-5, across model families,
 -- settings (greedy, temperature, top-k, top-p, min-p, a restricted
 -- vocabulary) and batch limits that force admission and compaction (the
--- cache's rows moving on the device). Also: the sample op's own checks on
--- device tensors, a NaN row named, and the KV-cache ops on the device
--- against the CPU's. In CI on the emulated device; on a GPU by
--- tests/device/check.sh.
+-- cache's rows moving on the device), through the C decoder's GPU step and
+-- prefill and through the model's own layers. A bf16 decoder on the GPU
+-- (its activations rounded for the tensor cores) gives logits within bf16
+-- tolerance of the f32 ones. Also: the sample op's own checks on device
+-- tensors, a NaN row named, and the KV-cache ops on the device against the
+-- CPU's. In CI on the emulated device; on a GPU by tests/device/check.sh.
 local ffi = require 'ffi'
 local empo = require 'empo'
 local E = require 'empo.tensor.ffi'
@@ -55,12 +57,55 @@ for _, case in ipairs(cases) do
   o.max_new_tokens, o.seed = 14, 11
   local cpu, gpu = both(over, 3)
   local a = empo.sample.generate(cpu, nil, PROMPTS, o)
-  local b, st = empo.sample.generate(gpu, nil, PROMPTS, o)
-  local same, worst = compare(a, b, o.token_stats)
-  c.ok(same, name .. ': the same tokens on cuda as on the cpu')
-  c.ok(worst < 1e-5, string.format('%s: log-probs%s within %.1e', name, o.token_stats and ' and token stats' or '',
-                                   worst))
-  c.eq(st.decode, 'lua', name .. ": the model's own layers decode on the device")
+  for _, c_decode in ipairs({ true, false }) do
+    o.c_decode = c_decode
+    local label = name .. (c_decode and ', C decoder' or ", the model's layers")
+    local b, st = empo.sample.generate(gpu, nil, PROMPTS, o)
+    local same, worst = compare(a, b, o.token_stats)
+    c.ok(same, label .. ': the same tokens on cuda as on the cpu')
+    c.ok(worst < 1e-5, string.format('%s: log-probs%s within %.1e', label, o.token_stats and ' and token stats' or '',
+                                     worst))
+    c.eq(st.decode, c_decode and 'c' or 'lua', label .. ': that decoder ran on the device')
+  end
+end
+
+-- ---- LoRA adapters (on every projection) in the C decoder's GPU step ----
+do
+  local lora = require 'empo.nn.lora'
+  local cpu, gpu = both({}, 6)
+  for _, m in ipairs({ cpu, gpu }) do
+    lora.apply(m, { rank = 3, alpha = 6, targets = { 'q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj',
+                                                      'down_proj' } })
+    empo.manual_seed(9)   -- the same nonzero B on both (a fresh adapter's B is zero: no change to see)
+    for _, p in ipairs(lora.parameters(m)) do p:copy_(empo.randn(p:size()) * 0.2) end
+  end
+  local o = { n = 2, temperature = 1.0, max_new_tokens = 12, seed = 3 }
+  local a, sa = empo.sample.generate(cpu, nil, PROMPTS, o)
+  local b, sb = empo.sample.generate(gpu, nil, PROMPTS, o)
+  local same, worst = compare(a, b)
+  c.ok(sa.decode == 'c' and sb.decode == 'c', 'LoRA: the C decoder on both devices')
+  c.ok(same and worst < 1e-5, string.format('LoRA: the same tokens on cuda, log-probs within %.1e', worst))
+end
+
+-- ---- a bf16 decoder on the GPU: within bf16 tolerance of f32 ----
+do
+  local decoder, KVCache = require 'empo.generate.decoder', require 'empo.generate.kv_cache'
+  local cfg = check.tiny_hf({ max_position_embeddings = 96, tie_word_embeddings = false })
+  local gpu = empo.models.new(cfg, 8):to('cuda')
+  local prompts = {}
+  for i, p in ipairs(PROMPTS) do prompts[i] = { ids = p } end
+  local function prefill_logits(bf16)
+    local o = { c_decode = true, bf16_weights = bf16, max_batch = 4, max_cache_bytes = 2 ^ 20 }
+    local cache = KVCache.new(gpu.config, 4, #prompts, 9, 4, o, 'cuda')
+    local d = decoder.new(gpu, cache, empo.zeros(cache.Bmax, { dtype = 'i64' }), o)
+    local logits = d:prefill(prompts, { 1, 2, 3, 4 }):cpu()
+    c.eq(d.weights, bf16 and 'bf16' or 'f32', string.format('the C decoder reads %s weights on cuda', d.weights))
+    d:free(); cache:free()
+    return logits
+  end
+  local f32, bf = prefill_logits(false), prefill_logits(true)
+  local rel = math.sqrt(((bf - f32) * (bf - f32)):sum():item() / (f32 * f32):sum():item())
+  c.ok(rel > 0 and rel < 1e-2, string.format('bf16 prefill logits within %.2g of f32 (bf16 tolerance 1e-2)', rel))
 end
 
 -- ---- the sample op on device tensors ----

@@ -13,7 +13,8 @@
 #   4. the same kernels under the host emulation, on this CPU, as CI runs them;
 #   5. tensors and a Qwen2 model on the GPU against the CPU (tests/cuda/*.lua:
 #      every op of a step, the loss and gradients, 20 AdamW steps, sampling
-#      with the KV cache: the same tokens as the CPU's), and one
+#      with the KV cache: the same tokens as the CPU's, two EMPO steps with
+#      device = 'cuda' against the CPU's), and one
 #      rank's gradients summed through NCCL (tests/cuda/test_dist_device.lua);
 #   6. a training step at the Qwen2.5-0.5B shape, tokens/s and MFU, beside
 #      PyTorch's (transformers, SDPA, fused AdamW) on the same card.
@@ -94,7 +95,7 @@ run_kernels "cuda sampling, host emulation" 30 "$OUT/cuda_sampling_emulated.log"
 # 5. tensors and a model on the GPU, from the working tree's Lua
 export EMPO_LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;$PACK/lua/?.lua"
 export LUA_PATH="$ROOT/tests/support/?.lua;;" EMPO_SOURCE_DIR="$ROOT"
-for t in test_device test_model test_generate; do
+for t in test_device test_model test_generate test_trainer; do
   run_kernels "cuda/$t.lua" 90 "$OUT/$t.log" "$PACK/bin/empo" run "$ROOT/tests/cuda/$t.lua"
 done
 # one rank's gradients through NCCL (the data-parallel path on GPUs)

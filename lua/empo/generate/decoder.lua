@@ -5,6 +5,10 @@
 --     local logits, tokens = d:prefill(prompts, list)       -- [#list, V], the tokens run
 --     local logits = d:step(B)                              -- [B, V]: rows 0 .. B-1 fed ids_t[r]
 --
+-- ids_t is a host tensor (the engine writes it); the logits are on the
+-- model's device (the C decoder uploads its index arrays itself, the Lua
+-- model's inputs go up through a device twin of ids_t).
+--
 -- Two kinds with the same methods. The C decoder (core/include/empo/decoder.h: the
 -- same arithmetic in one parallel region per call) runs a stock model,
 -- which it gets from model:decoder_spec(); any other model, or one the C
@@ -101,9 +105,10 @@ function M.c(model, spec, cache, ids_t)
                                               spec.embed.h, spec.norm.h, spec.head.h, layers, spec.lora_scaling or 0 })
   local out = ffi.new('empo_decoder*[1]')
   if C.empo_decoder_new(out, desc, cache.Bmax) ~= 0 then return nil, ffi.string(C.empo_last_error()) end
-  local V = model.config.vocab_size
-  return setmetatable({ kind = 'c', handle = out[0], cache = cache, ids = ids_t:data_ptr(), V = V,
-                        logits_t = empo.empty(cache.Bmax, V) }, CDecoder)
+  local V, device = model.config.vocab_size, spec.embed.device
+  local on = { device = device ~= 'cpu' and device or nil }
+  return setmetatable({ kind = 'c', handle = out[0], cache = cache, ids = ids_t:data_ptr(), V = V, on = on,
+                        logits_t = empo.empty(cache.Bmax, V, on) }, CDecoder)
 end
 
 function CDecoder:free()
@@ -133,7 +138,7 @@ function CDecoder:prefill(prompts, list)
     pr.slot = cache:take_slot(#pr.ids)
     len[i - 1], slot[i - 1] = #pr.ids, pr.slot
   end
-  local logits = empo.empty(m, self.V)
+  local logits = empo.empty(m, self.V, self.on)
   check(C.empo_decoder_prefill(self.handle, logits.h, m, ids, len, slot))
   return logits, tokens
 end
@@ -151,15 +156,19 @@ end
 
 -- The Lua model over cache, reading each row's input token from ids_t.
 function M.lua(model, cache, ids_t)
-  local d = setmetatable({ kind = 'lua', model = model, cache = cache, ids_t = ids_t, device = ids_t.device },
-                         LuaDecoder)
-  -- on a device the rows' positions go up before each step (the cache keeps them on the host)
-  d.pos_t = d.device == 'cpu' and cache.pos_t or empo.zeros(cache.Bmax, { dtype = 'i64', device = d.device })
+  local device = M.device_of(model)
+  local d = setmetatable({ kind = 'lua', model = model, cache = cache, ids_t = ids_t, pos_t = cache.pos_t,
+                           device = device }, LuaDecoder)
+  if device ~= 'cpu' then   -- device twins of the rows' input ids and positions, uploaded before each step
+    d.host_ids, d.host_pos = ids_t, cache.pos_t
+    d.ids_t = empo.zeros(cache.Bmax, { dtype = 'i64', device = device })
+    d.pos_t = empo.zeros(cache.Bmax, { dtype = 'i64', device = device })
+  end
   return d
 end
 
 function LuaDecoder:free()
-  if self.pos_t ~= self.cache.pos_t then self.pos_t:free() end
+  if self.host_ids then self.ids_t:free(); self.pos_t:free() end
 end
 
 -- The prefill's cache: keeps each layer's keys and values (contiguous).
@@ -217,7 +226,10 @@ function LuaDecoder:step(B)
   local col, lens = self.cache.col, self.cache.lens
   self:views(B)
   for r = 0, B - 1 do lens[r] = col[r] + 1 end
-  if self.pos_t ~= self.cache.pos_t then self.pos_t:narrow(1, 1, B):copy_(self.cache.pos_t:narrow(1, 1, B)) end
+  if self.host_ids then
+    self.ids_t:narrow(1, 1, B):copy_(self.host_ids:narrow(1, 1, B))
+    self.pos_t:narrow(1, 1, B):copy_(self.host_pos:narrow(1, 1, B))
+  end
   local h = self.model:hidden(self.ids_in, self.fwd)
   local logits = self.model:logits(h)
   h:free()

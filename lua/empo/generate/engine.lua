@@ -18,8 +18,8 @@
 -- rows alive), and its last-token logits until all its samples have rows.
 -- A model on the GPU: the cache, the logits and the draws live there (dev:
 -- the device twins of ids_t, lp_t, ref_t, ent_t, sc_t); the drawn rows come
--- down into the host arrays above after each draw, and the rows' input
--- tokens go up before each decode step.
+-- down into the host arrays above after each draw (the decoder sends the
+-- rows' input tokens up).
 local ffi = require 'ffi'
 local bit = require 'bit'
 local empo = require 'empo'
@@ -74,7 +74,7 @@ function Engine.new(model, tok, prompts, o)
   e.stats = { prompts = #prompts, n = o.n, sequences = e.N, tokens = 0, steps = 0, prefills = 0,
               prefill_tokens = 0, max_batch = Bmax, cache_bytes = cache.bytes }
   -- stats.decode: 'c' or 'lua'; decode_note: why the C decoder refused the model
-  e.decoder, e.stats.decode_note = decoder.new(model, cache, e.dev and e.dev.ids or e.ids_t, o)
+  e.decoder, e.stats.decode_note = decoder.new(model, cache, e.ids_t, o)
   e.stats.decode = e.decoder.kind
   e.stats.weights = e.decoder.weights or 'f32'   -- what the decode steps read
   return e
@@ -276,9 +276,6 @@ end
 -- One decode step for every row: feed the last tokens, draw the next.
 function Engine:step()
   local B = self.B
-  if self.dev then   -- the rows' last tokens (compact() moved them on the host) go up
-    self.dev.ids:narrow(1, 1, B):copy_(self.ids_t:narrow(1, 1, B))
-  end
   local logits = self.decoder:step(B)
   self:draw(logits, 0, B)
   logits:free()

@@ -61,6 +61,8 @@ setmetatable(LoraLinear, { __index = Module, __call = function(cls, base, o)
   u:free()
   local b = Linear(o.rank, nout, { empty = 'f32' })
   empo.no_grad(function() b.weight:fill_(0) end)
+  local device = self.weight.device   -- (a model already on the GPU gets its adapters there)
+  if device ~= 'cpu' then a:to(device); b:to(device) end
   self:child('lora_A', a)
   self:child('lora_B', b)
   self.rank, self.scaling, self.dropout = o.rank, o.scaling, o.dropout
@@ -73,6 +75,7 @@ end })
 -- 1/(1-p) (inverted dropout), from the adapter's generator
 local function dropout(x, p, gen)
   local keep = gen:rand(unpack(x:size())):lt(1 - p):float()
+  if x.device ~= 'cpu' then keep = keep:to(x.device) end
   return x * keep * (1 / (1 - p))
 end
 

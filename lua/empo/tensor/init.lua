@@ -600,40 +600,6 @@ function methods.copy_(t, src)
   return t
 end
 
--- ---- autograd ----
-
-function methods.requires_grad_(t, on)
-  local h = H(t, 'empo.requires_grad_', 1)
-  check(C.empo_tensor_set_requires_grad(h, (on == nil or on) and 1 or 0))
-  return t
-end
-
-function methods.backward(t, grad, retain_graph)   -- (then through checkpointed segments: empo.nn.checkpoint)
-  check(C.empo_backward(H(t, 'empo.backward', 1), HO(grad, 'empo.backward', 2), retain_graph and 1 or 0))
-  if M.after_backward then M.after_backward() end
-end
-
-function methods.grad_fn(t)
-  local s = ffi_string(C.empo_tensor_grad_fn(H(t, 'empo.grad_fn', 1)))
-  if s == '' then return nil end
-  return s
-end
-
-function methods.detach(t)
-  return result(C.empo_detach(outp, H(t, 'empo.detach', 1)))
-end
-
-function methods.zero_grad(t)
-  check(C.empo_tensor_set_grad(H(t, 'empo.zero_grad', 1), nil))
-  return t
-end
-
-function props.grad(t)
-  check(C.empo_tensor_grad(outp, H(t, 'empo.Tensor.grad', 1)))
-  local g = outp[0]
-  if g == nil then return nil end
-  return new_box(g)
-end
 function props.requires_grad(t) return C.empo_tensor_requires_grad(H(t, 'empo.Tensor.requires_grad', 1)) ~= 0 end
 function props.is_leaf(t) return C.empo_tensor_is_leaf(H(t, 'empo.Tensor.is_leaf', 1)) ~= 0 end
 function props.shape(t) return size_table(H(t, 'empo.Tensor.shape', 1), C.empo_tensor_size) end
