@@ -5,21 +5,14 @@
 -- both and prints them side by side.
 --
 --     empo run tests/bench/gpu_step.lua [shape] [batch] [seq] [steps] [tf32]
---       shape: qwen05 (Qwen2.5-0.5B: d 896, 24 layers, 14/2 heads, ffn 4864,
---              vocab 151936, tied) or tiny; defaults qwen05 4 512 5 0
+--       shape: qwen05, qwen15 or tiny (tests/bench/gpu_shapes.lua); defaults
+--              qwen05 4 512 5 0
 -- Prints one line: gpu_step shape=... tokens_per_s=... mfu=... (and the card).
 local empo = require 'empo'
 
 local shape, batch, seq = arg[1] or 'qwen05', tonumber(arg[2] or 4), tonumber(arg[3] or 512)
 local steps, tf32 = tonumber(arg[4] or 5), (arg[5] or '0') == '1'
-local SHAPES = {
-  qwen05 = { hidden_size = 896, intermediate_size = 4864, num_hidden_layers = 24, num_attention_heads = 14,
-             num_key_value_heads = 2, vocab_size = 151936, tie_word_embeddings = true, rope_theta = 1000000 },
-  tiny = { hidden_size = 64, intermediate_size = 128, num_hidden_layers = 2, num_attention_heads = 4,
-           num_key_value_heads = 2, vocab_size = 256, tie_word_embeddings = true, rope_theta = 10000 },
-}
-local cfg = assert(SHAPES[shape], 'shape: qwen05 or tiny')
-cfg.model_type, cfg.rms_norm_eps, cfg.max_position_embeddings, cfg.initializer_range = 'qwen2', 1e-6, 32768, 0.02
+local cfg = require('gpu_shapes').config(shape)
 
 local gpu, why = empo.cuda_device()
 if not gpu then

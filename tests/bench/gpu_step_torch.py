@@ -14,9 +14,11 @@ from transformers import Qwen2Config, Qwen2ForCausalLM
 SHAPES = {
     "qwen05": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
                    num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True, rope_theta=1e6),
+    "qwen15": dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
+                   num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True, rope_theta=1e6),
     "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, vocab_size=256, tie_word_embeddings=True, rope_theta=1e4),
-}
+                 num_key_value_heads=2, vocab_size=512, tie_word_embeddings=True, rope_theta=1e4),
+}   # as tests/bench/gpu_shapes.lua
 
 
 def main():

@@ -17,7 +17,10 @@
 #      device = 'cuda' against the CPU's), and one
 #      rank's gradients summed through NCCL (tests/cuda/test_dist_device.lua);
 #   6. a training step at the Qwen2.5-0.5B shape, tokens/s and MFU, beside
-#      PyTorch's (transformers, SDPA, fused AdamW) on the same card.
+#      PyTorch's (transformers, SDPA, fused AdamW) on the same card;
+#   7. sampling at the Qwen2.5-0.5B shape (16 prompts of 256 tokens, 8
+#      samples each, 512 new tokens, bf16 weights) beside transformers'
+#      generate (bf16, SDPA, KV cache) on the same card.
 # Full logs go to OUT; a short table is printed last. Exit status: 0 when
 # every row that ran passed. Every step has a time limit, and all of them
 # together CHECK_BUDGET_S (default 450 s): a step that would start past it
@@ -127,6 +130,13 @@ for prec in 0 1; do
     row "empo / torch tokens/s ($label)" info "$(awk -v e="$e" -v t="$t" 'BEGIN { printf "%.2fx (%s vs %s)", e / t, e, t }')"
   fi
 done
+
+# 7. sampling, empo and transformers' generate
+e=$(bench "empo sample qwen05 16x8 256+512" "$OUT/gpu_sample.log" "$PACK/bin/empo" run "$ROOT/tests/bench/gpu_sample.lua" qwen05 16 8 256 512 1 | tail -n 1)
+t=$(bench "hf generate qwen05 16x8 256+512" "$OUT/torch_sample.log" python3 "$ROOT/tests/bench/gpu_sample_torch.py" qwen05 16 8 256 512 | tail -n 1)
+if [ "${e:-0}" -gt 0 ] && [ "${t:-0}" -gt 0 ]; then
+  row "empo / hf sampling tokens/s" info "$(awk -v e="$e" -v t="$t" 'BEGIN { printf "%.2fx (%s vs %s; target 1.5x)", e / t, e, t }')"
+fi
 
 echo
 echo "== tests/device/check.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), $(($(date +%s) - START)) s, logs in $OUT"
