@@ -1,6 +1,7 @@
 /* op_matmul.c — matmul (batched, broadcasting, transposed views without
- * copies) and linear (x @ w^T + b, the layer every transformer projection
- * uses), both on the GEMM kernel, with backward. */
+ * copies), linear (x @ w^T + b, the layer every transformer projection
+ * uses) and its mixed-precision twin linear_bf16 (bf16 products, f32
+ * master weights), on the GEMM kernels, with backward. */
 #include <string.h>
 #include "autograd/autograd_internal.h"
 #include "op_dispatch.h"
@@ -150,6 +151,52 @@ int empo_matmul(empo_tensor **out, empo_tensor *a, empo_tensor *b) {
 }
 
 /* ---- linear: y [R, out] = x [R, in] @ w[out, in]^T + bias ---- */
+
+/* gb [out] = the column sums of g [R, out] */
+static int bias_grad(empo_tensor **gb, empo_tensor *g, int64_t R, int64_t outf) {
+    const float *pg = empo_tensor_data(g);
+    if (empo_on_device(g)) {
+        if (!(*gb = empo_tensor_new_on(1, &outf, EMPO_F32, empo_tensor_device(g)))) return EMPO_E_NOMEM;
+        empo_kernels_of(g)->sum_dim(empo_tensor_data(*gb), pg, 1, R, outf);
+        return EMPO_OK;
+    }
+    *gb = NULL;
+    EMPO_TRY(empo_tensor_zeros(gb, 1, &outf, EMPO_F32));
+    float *b = empo_tensor_data(*gb);
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t j = 0; j < outf; j++) b[j] += pg[r * outf + j];
+    return EMPO_OK;
+}
+
+/* y [R, out] starts as the bias rows (GEMM then adds onto them, beta = 1) */
+static int bias_rows(float *py, empo_tensor *bias, const empo_tensor *y, int64_t R, int64_t outf) {
+    empo_tensor *bc = NULL;
+    EMPO_TRY(empo_contiguous_nograd(&bc, bias));
+    const float *pb = empo_tensor_data(bc);
+    if (empo_on_device(y)) {   /* the bias row repeated: a copy with row stride 0 */
+        empo_strided_copy c = {.ndim = 2, .esize = 4, .shape = {R, outf}, .dst_strides = {outf, 1},
+                               .src_strides = {0, 1}};
+        empo_kernels_of(y)->copy_strided(py, pb, &c);
+    } else {
+        for (int64_t r = 0; r < R; r++) memcpy(py + r * outf, pb, sizeof(float) * (size_t)outf);
+    }
+    empo_tensor_release(bc);
+    return EMPO_OK;
+}
+
+/* the checks linear and linear_bf16 share: x [..., in], w [out, in], bias [out] */
+static int check_linear(const char *op, empo_tensor *x, empo_tensor *w, empo_tensor *bias, unsigned w_dtypes) {
+    EMPO_TRY(empo_check_input(op, "x", x, EMPO_DT_FLOAT, "x", x));
+    EMPO_TRY(empo_check_input(op, "weight", w, w_dtypes, "x", x));
+    if (bias) EMPO_TRY(empo_check_input(op, "bias", bias, EMPO_DT_FLOAT, "x", x));
+    if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
+        return empo_fail(EMPO_E_SHAPE, "%s: x %s and weight %s: expected x [..., in] and weight [out, in]", op,
+                         empo_desc(x), empo_desc(w));
+    if (bias && (bias->ndim != 1 || bias->shape[0] != w->shape[0]))
+        return empo_fail(EMPO_E_SHAPE, "%s: bias %s does not match weight %s (expected [%lld])", op, empo_desc(bias),
+                         empo_desc(w), (long long)w->shape[0]);
+    return EMPO_OK;
+}
 /* saved: 0 = x rows (contiguous), 1 = w (f32 as the product read it, or a
  * frozen bf16 weight as given: widened again here, so a graph over a bf16
  * model holds its matrices at 2 bytes, not a widened copy of each) */
@@ -173,30 +220,12 @@ static int linear_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) {
         if (!gin[1]) return EMPO_E_NOMEM;
         gemm(g)(1, 0, outf, in, R, 1.0f, pg, outf, px, in, 0.0f, empo_tensor_data(gin[1]), in);
     }
-    if (node->inputs[2] && empo_on_device(g)) {   /* gb [out] = column sums of g */
-        if (!(gin[2] = empo_tensor_new_on(1, &outf, EMPO_F32, empo_tensor_device(g)))) return EMPO_E_NOMEM;
-        empo_kernels_of(g)->sum_dim(empo_tensor_data(gin[2]), pg, 1, R, outf);
-    } else if (node->inputs[2]) {
-        gin[2] = NULL;
-        EMPO_TRY(empo_tensor_zeros(&gin[2], 1, &outf, EMPO_F32));
-        float *gb = empo_tensor_data(gin[2]);
-        for (int64_t r = 0; r < R; r++)
-            for (int64_t j = 0; j < outf; j++) gb[j] += pg[r * outf + j];
-    }
-    return EMPO_OK;
+    return node->inputs[2] ? bias_grad(&gin[2], g, R, outf) : EMPO_OK;
 }
 
 int empo_linear(empo_tensor **out, empo_tensor *x, empo_tensor *w, empo_tensor *bias) {
-    EMPO_TRY(empo_check_input("linear", "x", x, EMPO_DT_FLOAT, "x", x));
     /* a bf16 weight (a frozen base's: empo.nn.lora) is widened for the product */
-    EMPO_TRY(empo_check_input("linear", "weight", w, EMPO_DT_FLOAT | EMPO_DT(EMPO_BF16), "x", x));
-    if (bias) EMPO_TRY(empo_check_input("linear", "bias", bias, EMPO_DT_FLOAT, "x", x));
-    if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])
-        return empo_fail(EMPO_E_SHAPE, "linear: x %s and weight %s: expected x [..., in] and weight [out, in]",
-                         empo_desc(x), empo_desc(w));
-    if (bias && (bias->ndim != 1 || bias->shape[0] != w->shape[0]))
-        return empo_fail(EMPO_E_SHAPE, "linear: bias %s does not match weight %s (expected [%lld])", empo_desc(bias),
-                         empo_desc(w), (long long)w->shape[0]);
+    EMPO_TRY(check_linear("linear", x, w, bias, EMPO_DT_FLOAT | EMPO_DT(EMPO_BF16)));
     int64_t in = w->shape[1], outf = w->shape[0], R = empo_tensor_numel(x) / (in ? in : 1);
     int64_t shape[EMPO_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
@@ -209,19 +238,7 @@ int empo_linear(empo_tensor **out, empo_tensor *x, empo_tensor *w, empo_tensor *
     if (st == EMPO_OK && !(y = empo_tensor_new_on(x->ndim, shape, EMPO_F32, empo_tensor_device(x)))) st = EMPO_E_NOMEM;
     if (st == EMPO_OK) {
         float *py = empo_tensor_data(y);
-        if (bias) {   /* start from the bias rows so GEMM adds onto them (beta = 1) */
-            empo_tensor *bc = NULL;
-            st = empo_contiguous_nograd(&bc, bias);
-            const float *pb = st == EMPO_OK ? empo_tensor_data(bc) : NULL;
-            if (pb && empo_on_device(y)) {   /* the bias row repeated: a copy with row stride 0 */
-                empo_strided_copy c = {.ndim = 2, .esize = 4, .shape = {R, outf}, .dst_strides = {outf, 1},
-                                       .src_strides = {0, 1}};
-                empo_kernels_of(y)->copy_strided(py, pb, &c);
-            } else {
-                for (int64_t r = 0; pb && r < R; r++) memcpy(py + r * outf, pb, sizeof(float) * (size_t)outf);
-            }
-            empo_tensor_release(bc);
-        }
+        if (bias) st = bias_rows(py, bias, y, R, outf);
         /* op(B) must be w^T: a row-major w is read transposed */
         if (st == EMPO_OK)
             gemm(y)(0, !tw, R, outf, in, 1.0f, empo_tensor_data(xc), in, empo_tensor_data(wr), ldw, bias ? 1.0f : 0.0f,
@@ -235,6 +252,63 @@ int empo_linear(empo_tensor **out, empo_tensor *x, empo_tensor *w, empo_tensor *
     }
     empo_tensor_release(xc);
     empo_tensor_release(wr);
+    if (st != EMPO_OK) { empo_tensor_release(y); return st; }
+    *out = y;
+    return EMPO_OK;
+}
+
+/* ---- linear_bf16: mixed precision, y = bf16(x) @ w16^T + bias ----
+ * saved: 0 = x in bf16 [R, in], 1 = w16. Backward, both products on bf16
+ * operands summing in f32: gx = bf16(g) @ w16, gw = bf16(g)^T @ bf16(x)
+ * (into w, the f32 master), gb = the column sums of g. */
+static int linear_bf16_backward(empo_node *node, empo_tensor *g, empo_tensor **gin) {
+    empo_tensor *x16 = node->saved[0], *w16 = node->saved[1], *g16 = NULL;
+    const int64_t in = w16->shape[1], outf = w16->shape[0], R = empo_tensor_numel(x16) / (in ? in : 1);
+    empo_gemm_bf16_fn *mm = empo_kernels_of(g)->gemm_bf16;
+    if (node->inputs[0] || node->inputs[1]) EMPO_TRY(empo_copy_as(&g16, g, EMPO_BF16));
+    int st = EMPO_OK;
+    if (node->inputs[0]) {   /* gx [R, in] = g [R, out] @ w16 [out, in] */
+        gin[0] = empo_tensor_new_on(node->inputs[0]->ndim, node->inputs[0]->shape, EMPO_F32, empo_tensor_device(g));
+        if (gin[0]) mm(0, 0, R, in, outf, 1.0f, empo_tensor_data(g16), outf, empo_tensor_data(w16), in, 0.0f,
+                       empo_tensor_data(gin[0]), in);
+        else st = EMPO_E_NOMEM;
+    }
+    if (st == EMPO_OK && node->inputs[1]) {   /* gw [out, in] = g^T [out, R] @ x [R, in] */
+        gin[1] = empo_tensor_new_like(w16, EMPO_F32);
+        if (gin[1]) mm(1, 0, outf, in, R, 1.0f, empo_tensor_data(g16), outf, empo_tensor_data(x16), in, 0.0f,
+                       empo_tensor_data(gin[1]), in);
+        else st = EMPO_E_NOMEM;
+    }
+    empo_tensor_release(g16);
+    if (st == EMPO_OK && node->inputs[2]) st = bias_grad(&gin[2], g, R, outf);
+    return st;
+}
+
+int empo_linear_bf16(empo_tensor **out, empo_tensor *x, empo_tensor *w, empo_tensor *w16, empo_tensor *bias) {
+    EMPO_TRY(check_linear("linear_bf16", x, w, bias, EMPO_DT_FLOAT));
+    EMPO_TRY(empo_check_input("linear_bf16", "weight_bf16", w16, EMPO_DT(EMPO_BF16), "x", x));
+    if (w16->ndim != 2 || w16->shape[0] != w->shape[0] || w16->shape[1] != w->shape[1] ||
+        !empo_tensor_is_contiguous(w16))
+        return empo_fail(EMPO_E_SHAPE, "linear_bf16: weight_bf16 %s must be a contiguous copy of weight %s",
+                         empo_desc(w16), empo_desc(w));
+    const int64_t in = w->shape[1], outf = w->shape[0], R = empo_tensor_numel(x) / (in ? in : 1);
+    int64_t shape[EMPO_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] = outf;
+    empo_tensor *x16 = NULL, *y = NULL;
+    int st = empo_copy_as(&x16, x, EMPO_BF16);
+    if (st == EMPO_OK && !(y = empo_tensor_new_on(x->ndim, shape, EMPO_F32, empo_tensor_device(x)))) st = EMPO_E_NOMEM;
+    if (st == EMPO_OK && bias) st = bias_rows(empo_tensor_data(y), bias, y, R, outf);
+    if (st == EMPO_OK)
+        empo_kernels_of(y)->gemm_bf16(0, 1, R, outf, in, 1.0f, empo_tensor_data(x16), in, empo_tensor_data(w16), in,
+                                      bias ? 1.0f : 0.0f, empo_tensor_data(y), outf);
+    empo_tensor *ins[3] = {x, w, bias};
+    empo_node *node = st == EMPO_OK ? empo_node_record("linear_bf16", linear_bf16_backward, y, 3, ins, &st) : NULL;
+    if (node) {
+        empo_node_save(node, 0, x16);
+        empo_node_save(node, 1, w16);
+    }
+    empo_tensor_release(x16);
     if (st != EMPO_OK) { empo_tensor_release(y); return st; }
     *out = y;
     return EMPO_OK;

@@ -372,9 +372,26 @@ static int write_through_host(empo_tensor *t, const char *op, double fill, const
     return st;
 }
 
-/* the copy_ of tensor_copy.c for a destination on a device */
+/* the copy_ of tensor_copy.c for a destination on a device: from the same
+ * device by its kernels (converted there first when the dtypes differ, then
+ * one strided copy with src broadcast), from the host through a host tensor */
 int empo_tensor_copy_to_device_(empo_tensor *dst, const empo_tensor *src) {
-    return write_through_host(dst, "copy_", 0.0, src);
+    if (empo_tensor_device(src) != empo_tensor_device(dst)) return write_through_host(dst, "copy_", 0.0, src);
+    int nd;
+    int64_t shape[EMPO_MAX_DIMS];
+    EMPO_TRY(empo_broadcast_shapes("copy_", dst->ndim, dst->shape, src->ndim, src->shape, &nd, shape));
+    if (nd != dst->ndim || memcmp(shape, dst->shape, sizeof(int64_t) * (size_t)nd) != 0)
+        return empo_fail(EMPO_E_SHAPE, "copy_: source %s does not broadcast to destination %s", empo_desc(src),
+                         empo_desc(dst));
+    empo_tensor *same = NULL;   /* src in dst's dtype */
+    if (src->dtype == dst->dtype) empo_tensor_retain(same = (empo_tensor *)src);
+    else EMPO_TRY(empo_copy_as(&same, src, dst->dtype));
+    empo_strided_copy c = {.ndim = nd, .esize = empo_dtype_size(dst->dtype)};
+    empo_broadcast_strides(same, nd, shape, c.src_strides);
+    for (int d = 0; d < nd; d++) c.shape[d] = shape[d], c.dst_strides[d] = dst->strides[d];
+    if (empo_tensor_numel(dst) > 0) empo_kernels_of(dst)->copy_strided(empo_tensor_data(dst), empo_tensor_data(same), &c);
+    empo_tensor_release(same);
+    return EMPO_OK;
 }
 
 int empo_tensor_set(empo_tensor *t, const int64_t *index, double value) {

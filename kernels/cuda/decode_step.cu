@@ -14,7 +14,7 @@
  * does (the tensor cores take two bf16 operands; the sums stay f32): its
  * logits agree with the CPU's f32-activation decoder to bf16 tolerance. */
 #include "kernels/cuda/cuda_compat.cuh"
-#include "kernels/cuda/block_reduce.cuh"
+#include "kernels/cuda/attend_row.cuh"
 #include "kernels/convert.h"
 #include "kernels/decode_step.h"
 #include "kernels/elementwise.h"
@@ -88,26 +88,7 @@ __global__ void prefill_attention(float *out, float *work, const float *q, const
     const int64_t kvh = h / (a.Hq / a.Hkv), p = slot[prompt_of[r]];
     const float *qr = q + (r * a.Hq + h) * Dh, *kh = pk + (p * a.Hkv + kvh) * a.Sp * Dh,
                 *vh = pv + (p * a.Hkv + kvh) * a.Sp * Dh;
-    float *o = out + (r * a.Hq + h) * Dh, *score = work + blockIdx.x * a.Sp;
-    float m = -INFINITY;
-    for (int64_t s = threadIdx.x; s < n; s += blockDim.x) {
-        float dot = 0.0f;
-        for (int64_t d = 0; d < Dh; d++) dot += qr[d] * kh[s * Dh + d];
-        score[s] = a.scale * dot;
-        m = score[s] > m ? score[s] : m;
-    }
-    m = block_reduce(m, max_op());
-    double z = 0.0;
-    for (int64_t s = threadIdx.x; s < n; s += blockDim.x) {
-        score[s] = expf(score[s] - m);
-        z += score[s];
-    }
-    z = block_reduce(z, sum_op());   /* its barriers also publish score[] */
-    for (int64_t d = threadIdx.x; d < Dh; d += blockDim.x) {
-        float acc = 0.0f;
-        for (int64_t s = 0; s < n; s++) acc += score[s] * vh[s * Dh + d];
-        o[d] = (float)(acc / z);
-    }
+    attend_row(out + (r * a.Hq + h) * Dh, work + blockIdx.x * a.Sp, qr, kh, vh, n, nullptr, nullptr, 0, Dh, a.scale);
 }
 
 /* ---- the scratch: one carve for sizes and pointers ---- */

@@ -5,7 +5,7 @@
  * owns output dimensions, summing the weighted values over the positions.
  * The index arrays (plen, order, start, len) are device memory too. */
 #include "kernels/cuda/cuda_compat.cuh"
-#include "kernels/cuda/block_reduce.cuh"
+#include "kernels/cuda/attend_row.cuh"
 #include "kernels/kv_attention.h"
 
 EMPO_CUDA_BEGIN
@@ -28,31 +28,13 @@ kv_attention_kernel(float *out, float *work, const float *q, const float *pk, co
                     empo_kv_shape a) {
     const int64_t i = blockIdx.x / a.Hq, h = blockIdx.x % a.Hq, Dh = a.Dh;
     const int64_t p = group_of(start, a.P, i), b = order[i], kvh = h / (a.Hq / a.Hkv);
-    const int64_t np = pk ? plen[p] : 0, n = np + len[b];
+    const int64_t np = pk ? plen[p] : 0;
     const float *qr = q + (b * a.Hq + h) * Dh;
     float *o = out + (b * a.Hq + h) * Dh, *score = work + blockIdx.x * (a.Sp + a.S);
-    const float *pkh = pk ? pk + (p * a.Hkv + kvh) * a.Sp * Dh : nullptr, *pvh = pv ? pv + (p * a.Hkv + kvh) * a.Sp * Dh : nullptr;
+    const int64_t slot = (p * a.Hkv + kvh) * a.Sp * Dh;
+    const float *pkh = pk ? pk + slot : nullptr, *pvh = pv ? pv + slot : nullptr;
     const float *kh = k + (b * a.Hkv + kvh) * a.S * Dh, *vh = v + (b * a.Hkv + kvh) * a.S * Dh;
-    float m = -INFINITY;
-    for (int64_t s = threadIdx.x; s < n; s += blockDim.x) {
-        const float *key = s < np ? pkh + s * Dh : kh + (s - np) * Dh;
-        float dot = 0.0f;
-        for (int64_t d = 0; d < Dh; d++) dot += qr[d] * key[d];
-        score[s] = a.scale * dot;
-        m = score[s] > m ? score[s] : m;
-    }
-    m = block_reduce(m, max_op());
-    double z = 0.0;
-    for (int64_t s = threadIdx.x; s < n; s += blockDim.x) {
-        score[s] = expf(score[s] - m);
-        z += score[s];
-    }
-    z = block_reduce(z, sum_op());   /* its barriers also publish score[] */
-    for (int64_t d = threadIdx.x; d < Dh; d += blockDim.x) {
-        float acc = 0.0f;
-        for (int64_t s = 0; s < n; s++) acc += score[s] * (s < np ? pvh[s * Dh + d] : vh[(s - np) * Dh + d]);
-        o[d] = n > 0 ? (float)(acc / z) : 0.0f;
-    }
+    attend_row(o, score, qr, pkh, pvh, np, kh, vh, len[b], Dh, a.scale);
 }
 
 /* one score per position of every (row, head) */

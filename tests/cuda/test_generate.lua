@@ -20,23 +20,7 @@ check.need_cuda()
 
 local PROMPTS = { { 5, 9, 2, 33, 7, 1, 60, 12, 8 }, { 41 }, { 3, 3, 3, 17 }, { 20, 21, 22, 23, 24, 25, 26, 27, 28 } }
 
--- whether every token and finish agrees, and the worst log-prob gap
-local function compare(a, b, stats)
-  local same, worst = #a == #b, 0
-  for i = 1, math.min(#a, #b) do
-    same = same and #a[i].ids == #b[i].ids and a[i].finish == b[i].finish
-    for t = 1, math.min(#a[i].ids, #b[i].ids) do
-      same = same and a[i].ids[t] == b[i].ids[t]
-      worst = math.max(worst, math.abs(a[i].logprobs[t] - b[i].logprobs[t]),
-                       math.abs(a[i].ref_logprobs[t] - b[i].ref_logprobs[t]))
-      if stats then
-        worst = math.max(worst, math.abs(a[i].entropy[t] - b[i].entropy[t]),
-                         math.abs(a[i].self_certainty[t] - b[i].self_certainty[t]))
-      end
-    end
-  end
-  return same, worst
-end
+local compare = check.compare_samples
 
 local function both(over, seed)
   local cfg = check.tiny_hf({ max_position_embeddings = 96 }, over)

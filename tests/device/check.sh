@@ -98,7 +98,7 @@ run_kernels "cuda sampling, host emulation" 30 "$OUT/cuda_sampling_emulated.log"
 # 5. tensors and a model on the GPU, from the working tree's Lua
 export EMPO_LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;$PACK/lua/?.lua"
 export LUA_PATH="$ROOT/tests/support/?.lua;;" EMPO_SOURCE_DIR="$ROOT"
-for t in test_device test_model test_generate test_trainer; do
+for t in test_device test_model test_generate test_trainer test_mixed; do
   run_kernels "cuda/$t.lua" 90 "$OUT/$t.log" "$PACK/bin/empo" run "$ROOT/tests/cuda/$t.lua"
 done
 # one rank's gradients through NCCL (the data-parallel path on GPUs)

@@ -23,19 +23,7 @@ local OPTS = { n = 3, temperature = 1.0, top_p = 0.9, max_new_tokens = 20, seed 
 
 local function with(over) return check.with(OPTS, over) end
 
--- the worst |a - b| of two runs' log-probs, and whether every token agrees
-local function compare(a, b)
-  local same, worst = #a == #b, 0
-  for i = 1, math.min(#a, #b) do
-    same = same and #a[i].ids == #b[i].ids and a[i].finish == b[i].finish
-    for t = 1, math.min(#a[i].ids, #b[i].ids) do
-      same = same and a[i].ids[t] == b[i].ids[t]
-      worst = math.max(worst, math.abs(a[i].logprobs[t] - b[i].logprobs[t]),
-                       math.abs(a[i].ref_logprobs[t] - b[i].ref_logprobs[t]))
-    end
-  end
-  return same, worst
-end
+local compare = check.compare_samples
 
 -- ---- the C step equals the Lua model ----
 for _, case in ipairs({ { name = 'qwen2 (q/k/v biases)', over = {} },

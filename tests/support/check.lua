@@ -151,6 +151,27 @@ end
 -- option tables), as recipes merge theirs.
 function M.with(base, over) return require('empo.rl.recipe').merged(base, over) end
 
+-- Two empo.sample.generate results: whether every completion has the same
+-- tokens and finish, and the worst |a - b| of their log-probs (sampling
+-- distribution and model), and with stats of their token entropy and
+-- self-certainty.
+function M.compare_samples(a, b, stats)
+  local same, worst = #a == #b, 0
+  for i = 1, math.min(#a, #b) do
+    same = same and #a[i].ids == #b[i].ids and a[i].finish == b[i].finish
+    for t = 1, math.min(#a[i].ids, #b[i].ids) do
+      same = same and a[i].ids[t] == b[i].ids[t]
+      worst = math.max(worst, math.abs(a[i].logprobs[t] - b[i].logprobs[t]),
+                       math.abs(a[i].ref_logprobs[t] - b[i].ref_logprobs[t]))
+      if stats then
+        worst = math.max(worst, math.abs(a[i].entropy[t] - b[i].entropy[t]),
+                         math.abs(a[i].self_certainty[t] - b[i].self_certainty[t]))
+      end
+    end
+  end
+  return same, worst
+end
+
 -- A shell command's stdout and stderr together, and its exit status.
 function M.sh(cmd)
   local p = io.popen(cmd .. ' 2>&1; echo "rc=$?"')

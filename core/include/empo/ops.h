@@ -64,6 +64,12 @@ int empo_log_softmax(empo_tensor **out, empo_tensor *x, int dim);
 int empo_matmul(empo_tensor **out, empo_tensor *a, empo_tensor *b);
 /* x [..., in] @ w[out, in]^T + bias[out] (bias may be NULL) */
 int empo_linear(empo_tensor **out, empo_tensor *x, empo_tensor *w, empo_tensor *bias);
+/* Mixed precision: y = bf16(x) @ w16^T + bias with w16 a contiguous bf16
+ * copy of the f32 weight w that the caller keeps current. Both
+ * products take bf16 operands and sum in f32 (the GPU's tensor cores); the
+ * gradients reach x, w (f32: bf16(g)^T bf16(x)) and bias. Keeps x in bf16
+ * for backward: half the bytes of linear's f32 copy. */
+int empo_linear_bf16(empo_tensor **out, empo_tensor *x, empo_tensor *w, empo_tensor *w16, empo_tensor *bias);
 
 /* --- indexing --- */
 /* weight [V, D], ids (i32/i64) [...] -> [..., D] */

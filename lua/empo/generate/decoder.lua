@@ -62,11 +62,14 @@ local BF16_WEIGHTS = { 'q', 'k', 'v', 'o', 'gate', 'up', 'down' }
 
 -- Replaces spec's projection weights and head by bf16 copies (the
 -- embedding stays f32: the decoder looks rows up in it); returns the
--- copies, to free when the decoder goes.
+-- copies made here, to free when the decoder goes (a mixed-precision
+-- model's copies, empo.nn.mixed, are used as they are).
 function M.bf16_copies(spec)
-  local copies = {}
+  local copies, mixed = {}, require 'empo.nn.mixed'
   local function copy(t)
     if t:dtype() == 'bf16' then return t end    -- bf16 already (a LoRA run's frozen base): read as it is
+    local shared = mixed.copy_of(t)             -- a mixed-precision model's own copy: no second one
+    if shared then return shared end
     local c = t:detach():bfloat16()
     copies[#copies + 1] = c
     return c

@@ -10,7 +10,8 @@
 -- layers.lua (Linear, Embedding, RMSNorm, ModuleList), transformer.lua
 -- (Attention, MLP, DecoderBlock, Transformer, KVCache: the one definition
 -- of the model, for training and sampling). Loading and saving Hugging
--- Face directories is models.lua (empo.models).
+-- Face directories is models.lua (empo.models); LoRA adapters lora.lua and
+-- mixed precision mixed.lua (required by name: empo.nn.lora, empo.nn.mixed).
 local module = require 'empo.nn.module'
 local layers = require 'empo.nn.layers'
 local transformer = require 'empo.nn.transformer'

@@ -54,7 +54,12 @@ end })
 local function f32(w) return w:dtype() == 'bf16' and w:to('f32') or w end
 M.f32 = f32
 
-function M.Linear:forward(x) return empo.linear(x, self.weight, self.bias) end
+-- weight_bf16 (empo.nn.mixed): the products in bf16, the gradient to the f32 weight
+function M.Linear:forward(x)
+  local w16 = self.weight_bf16
+  if w16 then return empo.linear_bf16(x, self.weight, w16, self.bias) end
+  return empo.linear(x, self.weight, self.bias)
+end
 
 M.Embedding = class('Embedding')
 setmetatable(M.Embedding, { __index = Module, __call = function(cls, n, d, opts)

@@ -83,7 +83,7 @@ function M.record(s, r)
     kept = s.kept / n_groups, groups = #groups, rounds = s.rounds, clusters = clusters / n_groups,
     answer_rate = answered / total, loss = opt.loss, clip_frac = opt.clip_frac, approx_kl = opt.approx_kl,
     grad_norm = opt.grad_norm, skipped = opt.skipped, lr = s.lr, update_tokens = opt.update_tokens,
-    optimizer_steps = opt.optimizer_steps, kl = opt.kl,
+    optimizer_steps = opt.optimizer_steps, kl = opt.kl, old_gap_mean = opt.old_gap_mean, old_gap_max = opt.old_gap_max,
     sample_tokens_per_s = s.stats.tokens_per_s, seconds_sample = s.t_sample - s.t0, seconds_update = s.t_update - s.t_sample,
     seconds_comm = s.seconds_comm,                    -- (several ranks: in collectives, waits included)
     response_length = tokens / total, truncated = truncated / total,

@@ -118,8 +118,13 @@ function M.sampling_memory(r, cfg, prompt_tokens)
 end
 
 -- All of the above for resolved recipe r: returns data, eval, tok, cfg.
--- device='cuda' needs a usable GPU (libempo_cuda, a driver, a card).
+-- device='cuda' needs a usable GPU (libempo_cuda, a driver, a card);
+-- precision='bf16' needs the GPU's bf16 products.
 function M.device(r)
+  if r.precision == 'bf16' and r.device == 'cpu' then
+    error("precision='bf16' runs the products on the GPU's bf16 tensor cores: it needs device='cuda' " ..
+          '(the CPU tables have only the naive bf16 product)', 0)
+  end
   if r.device == 'cpu' then return end
   local ok, why = empo.cuda_available()
   if not ok then error(format("device='%s': no GPU can be used here: %s", r.device, why), 0) end

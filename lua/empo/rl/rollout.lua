@@ -45,7 +45,8 @@ function M.methods.rollout(self, questions, step)
   local ok, out = pcall(empo.sample.generate, self.model, self.tok, prompts, {
     n = s.n, temperature = s.temperature, top_p = s.top_p, top_k = s.top_k, min_p = s.min_p,
     max_new_tokens = s.max_new_tokens,
-    stop = stop, seed = r.seed * 1000003 + step, token_stats = needs_tokens, bf16_weights = s.bf16_weights,
+    stop = stop, seed = r.seed * 1000003 + step, token_stats = needs_tokens,
+    bf16_weights = s.bf16_weights or require('empo.nn.mixed').attached(self.model),
   })
   if not ok then
     local msg = tostring(out):gsub('^[^\n]-%.lua:%d+: ', '')

@@ -35,6 +35,7 @@ local memory = require 'empo.rl.memory'
 local metrics = require 'empo.rl.metrics'
 local run_files = require 'empo.rl.run_files'
 local lora = require 'empo.nn.lora'
+local mixed = require 'empo.nn.mixed'
 local data_parallel = require 'empo.rl.data_parallel'
 local live = require 'empo.rl.live'
 local attach_server = require 'empo.rl.attach_server'
@@ -113,6 +114,7 @@ function M.new(recipe, overrides, source)
   self.plan = self:memory_plan()                                 -- (refuses a run that cannot fit)
   if M.before_model_load then M.before_model_load(self) end     -- (a hook for the tests)
   self.model = load_model(r)
+  if r.precision == 'bf16' then mixed.attach(self.model) end   -- (the bf16 copies the products and the sampler read)
   self.params = lora.has(self.model) and lora.parameters(self.model) or self.model:parameters()
   if r.loss.options.kl > 0 then self.reference = self:frozen_copy() end
   local o = r.optim
@@ -217,6 +219,7 @@ function Trainer:step()
   self.step_count = self.step_count + 1
   local step, t0 = self.step_count, clock()
   self.comm_seconds = 0                             -- (time in collectives: empo.rl.data_parallel)
+  mixed.refresh(self.model)                         -- (weights a resume or a rollback loaded)
   self:between_phases()
   local groups, stats, kept, rounds = self:sample_step(step)
   self:between_phases()

@@ -7,6 +7,7 @@
 -- Methods of empo.rl.trainer (`self` is the trainer), but `rows`.
 local empo = require 'empo'
 local logprob = require 'empo.rl.logprob'
+local mixed = require 'empo.nn.mixed'
 
 local format, ipairs, math = string.format, ipairs, math
 
@@ -112,6 +113,17 @@ function M.methods.logprob_opts(self, temperature, shared)
            head_chunk = self.plan and self.plan.head_chunk or nil }
 end
 
+-- The sampler's log-probs of a completion (its tokens' n values) against
+-- the update's forward on the same weights, into gap's sum, max and count
+-- (this rank's rows: the figure is a diagnostic, not summed over ranks).
+local function measure_gap(gap, sampler, update, n)
+  for t = 1, n do
+    local d = math.abs(sampler[t] - update[t])
+    gap.sum, gap.n = gap.sum + d, gap.n + 1
+    if d > gap.max then gap.max = d end
+  end
+end
+
 -- One pass of the policy update over rows (this rank runs its own; the
 -- loss is weighted by the whole batch's totals); returns its loss
 -- statistics, with the gradients summed over the ranks.
@@ -121,8 +133,10 @@ function M.methods.update(self, all_rows)
   local truncated = r.sample.top_p < 1 or r.sample.top_k > 0 or r.sample.min_p > 0 or
                     r.sample.temperature == 0
   -- bf16 sampling weights: the sampler's log-probs are of the rounded
-  -- model, so the ratio's old side is recomputed here, in f32
-  local rounded = r.sample.bf16_weights
+  -- model, so the ratio's old side is recomputed here, with the update's
+  -- own forward (f32, or its bf16 products under precision='bf16')
+  local rounded = r.sample.bf16_weights or mixed.attached(self.model)
+  local gap = { sum = 0, max = 0, n = 0 }   -- |sampler - update| per token, where both are of one distribution
   local total_tokens, S = 0, #all_rows
   for _, row in ipairs(all_rows) do total_tokens = total_tokens + #row.completion end
   local rows = own(all_rows)
@@ -132,7 +146,10 @@ function M.methods.update(self, all_rows)
   if r.recompute_old or truncated or rounded then   -- the sampler's log-probs are of another distribution
     for _, b in ipairs(batches) do
       local lp = empo.no_grad(logprob.completions, self.model, b.rows, opts).logp:tolist()
-      for k, i in ipairs(b.idx) do rows[i].old = lp[k] end
+      for k, i in ipairs(b.idx) do
+        if not truncated then measure_gap(gap, rows[i].old, lp[k], #rows[i].completion) end
+        rows[i].old = lp[k]
+      end
       if self.plan then empo.collect() end
     end
   end
@@ -175,7 +192,8 @@ function M.methods.update(self, all_rows)
   if sums.nonfinite then return { nonfinite = true, tokens = total_tokens, clip_frac = 0, approx_kl = 0 } end
   local n = math.max(total_tokens, 1)
   return { loss = sums.loss, clip_frac = sums.clip_frac / n, approx_kl = sums.approx_kl / n, tokens = total_tokens,
-           kl = with_kl and sums.kl / n or nil, shared_prompt = shared }
+           kl = with_kl and sums.kl / n or nil, shared_prompt = shared,
+           old_gap_mean = gap.n > 0 and gap.sum / gap.n or nil, old_gap_max = gap.n > 0 and gap.max or nil }
 end
 
 -- The mean negative log-prob a token of the update's completions under
@@ -228,6 +246,8 @@ function M.methods.optimize(self, rows, step)
   for _, part in ipairs(passes(rows, r)) do
     local upd = self:update(part)
     for _, k in ipairs({ 'loss', 'clip_frac', 'approx_kl', 'kl', 'tokens' }) do out[k] = upd[k] end
+    out.old_gap_mean = out.old_gap_mean or upd.old_gap_mean   -- (the first pass's: the sampler's weights)
+    out.old_gap_max = out.old_gap_max or upd.old_gap_max
     local ok, norm = true, nil
     if not upd.nonfinite then
       local clip = r.optim.clip_grad
@@ -245,6 +265,7 @@ function M.methods.optimize(self, rows, step)
     end
     out.grad_norm = norm
     self.opt:step()
+    mixed.refresh(self.model)                   -- (the bf16 copies the next pass and the sampler read)
     self.opt:zero_grad()
     out.optimizer_steps = out.optimizer_steps + 1
   end

@@ -174,6 +174,11 @@ end)
 def('linear', function(x, w, b)
   return result(C.empo_linear(outp, H(x, 'empo.linear', 1), H(w, 'empo.linear', 2), HO(b, 'empo.linear', 3)))
 end)
+-- mixed precision: bf16(x) @ w16^T + b, w16 a bf16 copy of w (empo.nn.mixed)
+def('linear_bf16', function(x, w, w16, b)
+  return result(C.empo_linear_bf16(outp, H(x, 'empo.linear_bf16', 1), H(w, 'empo.linear_bf16', 2),
+                                   H(w16, 'empo.linear_bf16', 3), HO(b, 'empo.linear_bf16', 4)))
+end)
 
 -- ---- indexing ----
 
