@@ -3,28 +3,33 @@
 # (docs/device.md). Runs on a machine with an NVIDIA GPU from the build
 # that tests/device/pack.sh made here (device-pack/, carried along), in
 # well under 8 minutes:
-#   1. the GPU, the driver and the pack's revision;
-#   2. every CUDA kernel against the reference table on the GPU
-#      (tests/cuda/cuda_kernels.c: fresh random inputs, gradients included;
-#      tests/cuda/cuda_sampling.c: the sampler's and the KV cache's);
-#   3. the same under compute-sanitizer: memcheck, racecheck, synccheck
-#      (what the host emulation in CI cannot see; the sampler's: memcheck
-#      and racecheck);
-#   4. the same kernels under the host emulation, on this CPU, as CI runs them;
-#   5. tensors and a Qwen2 model on the GPU against the CPU (tests/cuda/*.lua:
-#      every op of a step, the loss and gradients, 20 AdamW steps, sampling
-#      with the KV cache: the same tokens as the CPU's, two EMPO steps with
-#      device = 'cuda' against the CPU's), and one
-#      rank's gradients summed through NCCL (tests/cuda/test_dist_device.lua);
-#   6. a training step at the Qwen2.5-0.5B shape, tokens/s and MFU, beside
-#      PyTorch's (transformers, SDPA, fused AdamW) on the same card;
-#   7. sampling at the Qwen2.5-0.5B shape (16 prompts of 256 tokens, 8
-#      samples each, 512 new tokens, bf16 weights) beside transformers'
-#      generate (bf16, SDPA, KV cache) on the same card.
+#   the GPU, the driver and the pack's revision; then the sections, in
+#   this order (CHECK_ONLY=kernels,lua,... runs only those named):
+#   kernels    every CUDA kernel against the reference table on the GPU
+#              (tests/cuda/cuda_kernels.c: fresh random inputs, gradients
+#              included; tests/cuda/cuda_sampling.c: the sampler's and the
+#              KV cache's);
+#   lua        tensors and a Qwen2 model on the GPU against the CPU
+#              (tests/cuda/*.lua: every op of a step, the loss and gradients,
+#              20 AdamW steps, sampling with the KV cache: the CPU's tokens,
+#              two EMPO steps with device = 'cuda' against the CPU's, mixed
+#              precision), and one rank's gradients summed through NCCL;
+#   sample     sampling at the Qwen2.5-0.5B shape (16 prompts of 256 tokens,
+#              8 samples each, 512 new tokens, bf16 weights) beside
+#              transformers' generate (bf16, SDPA, KV cache) on the same card;
+#   step       a training step at the Qwen2.5-0.5B shape, tokens/s and MFU,
+#              beside PyTorch's (transformers, SDPA, fused AdamW);
+#   main       the main job with device=cuda: EMPO on the arith world,
+#              accuracy before and after (the CPU's: greedy 46 -> 95%);
+#   emulation  the kernels under the host emulation, on this CPU, as CI runs them;
+#   sanitizer  the kernels under compute-sanitizer: memcheck, racecheck,
+#              synccheck (what the host emulation cannot see; the sampler's:
+#              memcheck and racecheck). Slowest, so last.
 # Full logs go to OUT; a short table is printed last. Exit status: 0 when
 # every row that ran passed. Every step has a time limit, and all of them
 # together CHECK_BUDGET_S (default 450 s): a step that would start past it
-# is reported as not run, so the table always comes back.
+# is reported as not run, so the table always comes back; a second call
+# with CHECK_ONLY naming the sections left runs them.
 set -u
 OUT=${1:?usage: check.sh OUT_DIR}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -37,6 +42,8 @@ limit() {
   left=$((BUDGET - ($(date +%s) - START)))
   [ "$left" -lt "$1" ] && echo "$left" || echo "$1"
 }
+ONLY=",${CHECK_ONLY:-kernels,lua,sample,step,main,emulation,sanitizer},"
+want() { case "$ONLY" in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 ROWS="$OUT/table.txt"
 : > "$ROWS"
 row() {   # row NAME RESULT DETAIL
@@ -49,13 +56,16 @@ fi
 # NCCL: the toolkit's, else the one PyTorch's wheels bring
 NCCL_DIR=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib"))' 2>/dev/null || true)
 export LD_LIBRARY_PATH="$PACK/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib:${NCCL_DIR:+$NCCL_DIR:}${LD_LIBRARY_PATH:-}"
+# the pack's empo runs the working tree's Lua (its generated FFI declarations are the pack's)
+export EMPO_LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;$PACK/lua/?.lua"
+export LUA_PATH="$ROOT/tests/support/?.lua;;" EMPO_SOURCE_DIR="$ROOT"
 
-# 1. the machine
+# the machine
 gpu=$(nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv,noheader 2>/dev/null | head -n 1)
 row "gpu" info "${gpu:-none found (nvidia-smi)}"
 row "pack revision" info "$(cut -c1-12 "$PACK/REVISION") (working tree $(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo '?'))"
 
-# 2. the kernels on the GPU
+# the row of a test program: its "N checks, M failed" line, or why it did not pass
 run_kernels() {   # run_kernels NAME LIMIT_S LOG COMMAND...
   name=$1 lim=$(limit "$2") log=$3
   shift 3
@@ -73,41 +83,7 @@ run_kernels() {   # run_kernels NAME LIMIT_S LOG COMMAND...
     *) row "$name" FAIL "exit $rc: $summary(log: $(basename "$log"))" ;;
   esac
 }
-run_kernels "cuda kernels vs reference" 120 "$OUT/cuda_kernels.log" "$PACK/bin/cuda_kernels"
-run_kernels "cuda sampling vs reference" 60 "$OUT/cuda_sampling.log" "$PACK/bin/cuda_sampling"
-
-# 3. compute-sanitizer
-SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
-if [ -n "$SAN" ]; then
-  for tool in memcheck racecheck synccheck; do
-    run_kernels "compute-sanitizer $tool" 100 "$OUT/sanitizer_$tool.log" \
-      "$SAN" --tool "$tool" --error-exitcode 9 "$PACK/bin/cuda_kernels"
-  done
-  for tool in memcheck racecheck; do
-    run_kernels "compute-sanitizer $tool (sampling)" 60 "$OUT/sanitizer_sampling_$tool.log" \
-      "$SAN" --tool "$tool" --error-exitcode 9 "$PACK/bin/cuda_sampling"
-  done
-else
-  row "compute-sanitizer" FAIL "not found on this machine"
-fi
-
-# 4. the emulation, as CI runs it
-run_kernels "cuda kernels, host emulation" 60 "$OUT/cuda_kernels_emulated.log" "$PACK/bin/cuda_kernels_emulated"
-run_kernels "cuda sampling, host emulation" 30 "$OUT/cuda_sampling_emulated.log" "$PACK/bin/cuda_sampling_emulated"
-
-# 5. tensors and a model on the GPU, from the working tree's Lua
-export EMPO_LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;$PACK/lua/?.lua"
-export LUA_PATH="$ROOT/tests/support/?.lua;;" EMPO_SOURCE_DIR="$ROOT"
-for t in test_device test_model test_generate test_trainer test_mixed; do
-  run_kernels "cuda/$t.lua" 90 "$OUT/$t.log" "$PACK/bin/empo" run "$ROOT/tests/cuda/$t.lua"
-done
-# one rank's gradients through NCCL (the data-parallel path on GPUs)
-export EMPO_DIST_NCCL=1
-run_kernels "cuda/test_dist_device.lua (NCCL)" 60 "$OUT/test_dist_device.log" \
-  "$PACK/bin/empo" run "$ROOT/tests/cuda/test_dist_device.lua"
-unset EMPO_DIST_NCCL
-
-# 6. the training step at the Qwen2.5-0.5B shape, empo and PyTorch
+# the row of a benchmark; prints the tokens/s of its last line
 bench() {   # bench NAME LOG COMMAND... : the tokens/s of its last line
   name=$1 log=$2 lim=$(limit 150)
   shift 2
@@ -122,20 +98,86 @@ bench() {   # bench NAME LOG COMMAND... : the tokens/s of its last line
   fi
   echo "${tps:-0}"
 }
-for prec in 0 1; do
-  label=$([ $prec = 1 ] && echo tf32 || echo f32)
-  e=$(bench "empo step qwen05 4x512 $label" "$OUT/gpu_step_$label.log" "$PACK/bin/empo" run "$ROOT/tests/bench/gpu_step.lua" qwen05 4 512 5 $prec | tail -n 1)
-  t=$(bench "torch step qwen05 4x512 $label" "$OUT/torch_step_$label.log" python3 "$ROOT/tests/bench/gpu_step_torch.py" qwen05 4 512 5 $prec | tail -n 1)
-  if [ "${e:-0}" -gt 0 ] && [ "${t:-0}" -gt 0 ]; then
-    row "empo / torch tokens/s ($label)" info "$(awk -v e="$e" -v t="$t" 'BEGIN { printf "%.2fx (%s vs %s)", e / t, e, t }')"
-  fi
-done
 
-# 7. sampling, empo and transformers' generate
-e=$(bench "empo sample qwen05 16x8 256+512" "$OUT/gpu_sample.log" "$PACK/bin/empo" run "$ROOT/tests/bench/gpu_sample.lua" qwen05 16 8 256 512 1 | tail -n 1)
-t=$(bench "hf generate qwen05 16x8 256+512" "$OUT/torch_sample.log" python3 "$ROOT/tests/bench/gpu_sample_torch.py" qwen05 16 8 256 512 | tail -n 1)
-if [ "${e:-0}" -gt 0 ] && [ "${t:-0}" -gt 0 ]; then
-  row "empo / hf sampling tokens/s" info "$(awk -v e="$e" -v t="$t" 'BEGIN { printf "%.2fx (%s vs %s; target 1.5x)", e / t, e, t }')"
+# the kernels on the GPU
+if want kernels; then
+  run_kernels "cuda kernels vs reference" 120 "$OUT/cuda_kernels.log" "$PACK/bin/cuda_kernels"
+  run_kernels "cuda sampling vs reference" 60 "$OUT/cuda_sampling.log" "$PACK/bin/cuda_sampling"
+fi
+
+# tensors, models, sampling and the trainer on the GPU, from the working tree's Lua
+if want lua; then
+  for t in test_device test_model test_generate test_trainer test_mixed; do
+    run_kernels "cuda/$t.lua" 90 "$OUT/$t.log" "$PACK/bin/empo" run "$ROOT/tests/cuda/$t.lua"
+  done
+  # one rank's gradients through NCCL (the data-parallel path on GPUs)
+  export EMPO_DIST_NCCL=1
+  run_kernels "cuda/test_dist_device.lua (NCCL)" 60 "$OUT/test_dist_device.log" \
+    "$PACK/bin/empo" run "$ROOT/tests/cuda/test_dist_device.lua"
+  unset EMPO_DIST_NCCL
+fi
+
+# sampling, empo and transformers' generate
+if want sample; then
+  e=$(bench "empo sample qwen05 16x8 256+512" "$OUT/gpu_sample.log" "$PACK/bin/empo" run "$ROOT/tests/bench/gpu_sample.lua" qwen05 16 8 256 512 1 | tail -n 1)
+  t=$(bench "hf generate qwen05 16x8 256+512" "$OUT/torch_sample.log" python3 "$ROOT/tests/bench/gpu_sample_torch.py" qwen05 16 8 256 512 | tail -n 1)
+  if [ "${e:-0}" -gt 0 ] && [ "${t:-0}" -gt 0 ]; then
+    row "empo / hf sampling tokens/s" info "$(awk -v e="$e" -v t="$t" 'BEGIN { printf "%.2fx (%s vs %s; target 1.5x)", e / t, e, t }')"
+  fi
+fi
+
+# the training step at the Qwen2.5-0.5B shape, empo and PyTorch
+if want step; then
+  for prec in 0 1; do
+    label=$([ $prec = 1 ] && echo tf32 || echo f32)
+    e=$(bench "empo step qwen05 4x512 $label" "$OUT/gpu_step_$label.log" "$PACK/bin/empo" run "$ROOT/tests/bench/gpu_step.lua" qwen05 4 512 5 $prec | tail -n 1)
+    t=$(bench "torch step qwen05 4x512 $label" "$OUT/torch_step_$label.log" python3 "$ROOT/tests/bench/gpu_step_torch.py" qwen05 4 512 5 $prec | tail -n 1)
+    if [ "${e:-0}" -gt 0 ] && [ "${t:-0}" -gt 0 ]; then
+      row "empo / torch tokens/s ($label)" info "$(awk -v e="$e" -v t="$t" 'BEGIN { printf "%.2fx (%s vs %s)", e / t, e, t }')"
+    fi
+  done
+fi
+
+# the main job on the GPU
+if want main; then
+  lim=$(limit 300)
+  if [ "$lim" -lt 60 ]; then
+    row "main job, device=cuda" "not run" "out of time (CHECK_BUDGET_S=$BUDGET)"
+  else
+    start=$(date +%s)
+    timeout "$lim" "$PACK/bin/empo" run "$ROOT/recipes/math.lua" device=cuda name= > "$OUT/main_job_cuda.log" 2>&1
+    rc=$?
+    before=$(grep '^before:' "$OUT/main_job_cuda.log" | head -n 1 | cut -c9-60)
+    after=$(grep '^after:' "$OUT/main_job_cuda.log" | head -n 1 | cut -c9-60)
+    if [ $rc -eq 0 ] && [ -n "$after" ]; then
+      row "main job, device=cuda" info "before ${before} / after ${after} ($(( $(date +%s) - start )) s)"
+    else
+      row "main job, device=cuda" FAIL "exit $rc (log: main_job_cuda.log)"
+    fi
+  fi
+fi
+
+# the emulation, as CI runs it
+if want emulation; then
+  run_kernels "cuda kernels, host emulation" 60 "$OUT/cuda_kernels_emulated.log" "$PACK/bin/cuda_kernels_emulated"
+  run_kernels "cuda sampling, host emulation" 30 "$OUT/cuda_sampling_emulated.log" "$PACK/bin/cuda_sampling_emulated"
+fi
+
+# compute-sanitizer
+if want sanitizer; then
+  SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+  if [ -n "$SAN" ]; then
+    for tool in memcheck racecheck synccheck; do
+      run_kernels "compute-sanitizer $tool" 100 "$OUT/sanitizer_$tool.log" \
+        "$SAN" --tool "$tool" --error-exitcode 9 "$PACK/bin/cuda_kernels"
+    done
+    for tool in memcheck racecheck; do
+      run_kernels "compute-sanitizer $tool (sampling)" 60 "$OUT/sanitizer_sampling_$tool.log" \
+        "$SAN" --tool "$tool" --error-exitcode 9 "$PACK/bin/cuda_sampling"
+    done
+  else
+    row "compute-sanitizer" FAIL "not found on this machine"
+  fi
 fi
 
 echo
