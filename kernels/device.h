@@ -26,6 +26,7 @@ typedef struct empo_device_api {
     int (*zero)(void *dst, size_t bytes);
     int (*synchronize)(void);
     const char *(*last_error)(void);
+    long long (*total_bytes)(void);                     /* the device's memory; -1 unknown */
 } empo_device_api;
 
 #endif

@@ -47,3 +47,14 @@ int empo_device_describe(int device, char *buf, int len) {
         return empo_fail(EMPO_E_DEVICE, "device %d: cannot describe it: %s", device, k->device->last_error());
     return EMPO_OK;
 }
+
+int empo_device_total_bytes(int device, int64_t *bytes) {
+    const empo_kernel_table *k = empo_kernels_device(device);
+    if (device == EMPO_CPU || !k || !k->device)
+        return empo_fail(EMPO_E_DEVICE, "device %d: %s", device,
+                         device == EMPO_CPU ? "the cpu is not a device" : empo_kernels_device_why());
+    const long long total = k->device->total_bytes();
+    if (total < 0) return empo_fail(EMPO_E_DEVICE, "device %d: its memory is unknown: %s", device, k->device->last_error());
+    *bytes = (int64_t)total;
+    return EMPO_OK;
+}

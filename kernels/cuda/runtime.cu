@@ -79,9 +79,14 @@ static int copy(void *dst, const void *src, size_t bytes) {
 static int zero(void *dst, size_t bytes) { return check(cudaMemsetAsync(dst, 0, bytes, stream()), "cudaMemset"); }
 static int synchronize() { return report(cudaStreamSynchronize(stream()), "synchronize"); }
 static const char *last_error() { return first_error[0] ? first_error : "no error"; }
+static long long total_bytes() {
+    size_t free_bytes = 0, total = 0;
+    return check(cudaMemGetInfo(&free_bytes, &total), "cudaMemGetInfo") ? -1 : (long long)total;
+}
 EMPO_CUDA_END
 
 extern "C" const empo_device_api empo_cuda_device = {
     "cuda", empo_cuda::count, empo_cuda::describe, empo_cuda::alloc, empo_cuda::release, empo_cuda::upload,
     empo_cuda::download, empo_cuda::copy, empo_cuda::zero, empo_cuda::synchronize, empo_cuda::last_error,
+    empo_cuda::total_bytes,
 };

@@ -183,6 +183,14 @@ function empo.cuda_device()
   if C.empo_device_describe(C.EMPO_CUDA, buf, 256) ~= 0 then return nil, ffi.string(C.empo_last_error()) end
   return ffi.string(buf)
 end
+-- The GPU's memory in bytes, or nil and why.
+function empo.cuda_memory_bytes()
+  local ok, why = empo.cuda_available()
+  if not ok then return nil, why end
+  local b = ffi.new('int64_t[1]')
+  if C.empo_device_total_bytes(C.EMPO_CUDA, b) ~= 0 then return nil, ffi.string(C.empo_last_error()) end
+  return tonumber(b[0])
+end
 -- Collect garbage and release the tensors of dead boxes now (the GC alone
 -- releases them at the next tensor creation); returns how many.
 empo.collect = T.collect

@@ -37,6 +37,16 @@ end
 local cpu, gpu = empo.rl.trainer(recipe('cpu')), empo.rl.trainer(recipe('cuda'))
 c.eq(gpu.model:device(), 'cuda', "device = 'cuda' puts the policy on the GPU")
 c.eq(gpu.opt.m[1].device, 'cuda', "and AdamW's moments beside it")
+do   -- the memory plan counts the card's memory (the emulation's: the host's)
+  local memory = require 'empo.rl.memory'
+  local total = empo.cuda_memory_bytes()
+  c.ok(total and total > 2 ^ 30, string.format('the GPU has %.1f GB', (total or 0) / 2 ^ 30))
+  c.ok(math.abs(gpu.plan.budget - math.floor(total / 2 ^ 30 * 0.9 * 10) / 10 * 2 ^ 30) < 1,
+       "memory_gb: 90% of the card's memory by default")
+  local text = memory.describe(gpu.plan)
+  c.ok(text:find('of the GPU', 1, true) and not text:find('runtime', 1, true),
+       "the plan says it is the GPU's, without the host's runtime")
+end
 
 local KEYS = { 'reward', 'entropy', 'kept', 'clusters', 'loss', 'clip_frac', 'approx_kl', 'grad_norm',
                'update_tokens', 'response_length' }

@@ -72,6 +72,8 @@ int empo_mem_device(int device, empo_device_memory *m);
 int empo_device_available(int device, char *why, int whylen);
 /* "NVIDIA H100 80GB HBM3, 79.1 GiB, compute capability 9.0" */
 int empo_device_describe(int device, char *buf, int len);
+/* The device's memory in bytes (the emulation's: the host's). */
+int empo_device_total_bytes(int device, int64_t *bytes);
 /* CUDA matrix products: 1 lets them round f32 inputs to TF32 (tensor
  * cores; relative error about 1e-3), 0 keeps full f32 (the default). The
  * previous setting goes to *previous (may be NULL); EMPO_E_DEVICE without

@@ -4,6 +4,7 @@
  * (empo_cuda_emulated_device). */
 #include "kernels/cuda/emu/emu.h"
 #include <sys/mman.h>
+#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -262,11 +263,13 @@ int emu_zero(void *dst, size_t bytes) {
 }
 int emu_synchronize() { return 0; }
 const char *emu_last_error() { return "no error"; }
+/* the emulated device's memory is the host's */
+long long emu_total_bytes() { return (long long)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE); }
 }  // namespace
 
 extern "C" const empo_device_api empo_cuda_emulated_device = {
     "cuda-emulated", emu_count, emu_describe, emu_alloc, emu_release, emu_copy,
-    emu_copy, emu_copy, emu_zero, emu_synchronize, emu_last_error,
+    emu_copy, emu_copy, emu_zero, emu_synchronize, emu_last_error, emu_total_bytes,
 };
 
 /* ---- what the CUDA build's runtime.cu and gemm_lt.cu give the kernels ---- */

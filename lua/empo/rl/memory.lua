@@ -21,6 +21,9 @@
 -- layers and fitted: a layer keeps about 4 * (10 d + 4 ffn) bytes a token
 -- for backward; with checkpointing it keeps its input and the backward's
 -- gradients (4 * 3.2 d) and one layer at a time is recomputed whole.
+-- With device 'cuda' the plan is of the card's memory (memory_gb: 90% of it
+-- by default), with the same items less the host's runtime; those
+-- per-token figures are the CPU's and are not yet measured on a GPU.
 local format = string.format
 
 local M = {}
@@ -78,8 +81,13 @@ function M.activation_bytes(cfg, tokens, checkpoint, lora)
   return tokens * (outside + L * layer)
 end
 
--- The memory a run may use when the recipe does not say: half the machine's.
-function M.default_gb()
+-- The memory a run may use when the recipe does not say: half the
+-- machine's; on the GPU (device 'cuda') 90% of the card's.
+function M.default_gb(device)
+  if device == 'cuda' then
+    local bytes = require('empo').cuda_memory_bytes()
+    if bytes then return math.floor(bytes / GB * 0.9 * 10) / 10 end
+  end
   local f = io.open('/proc/meminfo')
   local kb = f and f:read('*a'):match('MemTotal:%s+(%d+)')
   if f then f:close() end
@@ -92,10 +100,11 @@ end
 function M.plan(r, cfg, o)
   o = o or {}
   local P, V, D = M.parameter_count(cfg), cfg.vocab_size, cfg.hidden_size
-  local budget = (r.memory_gb or M.default_gb()) * GB
+  local on_gpu = r.device == 'cuda'   -- the plan of the card's memory: the runtime's host memory is not in it
+  local budget = (r.memory_gb or M.default_gb(r.device)) * GB
   local rows = r.prompts_per_step * r.sample.n
   local longest_row = (o.prompt_tokens or 0) + r.sample.max_new_tokens
-  local plan = { budget = budget, items = {} }
+  local plan = { budget = budget, items = {}, device = r.device }
   local function item(name, bytes, phase, note)
     plan.items[#plan.items + 1] = { name = name, bytes = bytes, phase = phase, note = note }
     return bytes
@@ -116,7 +125,10 @@ function M.plan(r, cfg, o)
                          (o.frozen == 'bf16' and 2 or 4) * (P - cfg.num_hidden_layers * 2 * D - D) +
                          4 * (cfg.num_hidden_layers * 2 * D + D), 'all', o.frozen_why)
   end
-  fixed = fixed + item('runtime (code, Lua, tokenizer)', M.runtime_bytes(cfg), 'all')
+  if not on_gpu then fixed = fixed + item('runtime (code, Lua, tokenizer)', M.runtime_bytes(cfg), 'all') end
+  if r.precision == 'bf16' then   -- the projections' bf16 copies and the head's (empo.nn.mixed)
+    fixed = fixed + item('bf16 copies of the weights (mixed precision)', 2 * P, 'all')
+  end
   -- sampling: the KV cache (f32; the sampler batches past its budget) and two rows of logits a sequence
   local ctx = math.min(cfg.max_position_embeddings, longest_row)
   local kv = math.min(rows * ctx * cfg.num_hidden_layers * 2 * cfg.num_key_value_heads * cfg.head_dim * 4,
@@ -189,7 +201,8 @@ end
 
 -- The plan as the lines the trainer prints.
 function M.describe(plan)
-  local lines = { format('memory plan (memory_gb %.1f):', plan.budget / GB) }
+  local lines = { format('memory plan (memory_gb %.1f%s):', plan.budget / GB,
+                         plan.device == 'cuda' and ', of the GPU' or '') }
   for _, it in ipairs(plan.items) do
     local when = it.phase == 'all' and '' or format(' (%s)', it.phase)
     lines[#lines + 1] = format('  %-52s %6.2f GB%s', it.name .. when, it.bytes / GB, it.note and (' ' .. it.note) or '')
