@@ -17,8 +17,11 @@
 #   sample     sampling at the Qwen2.5-0.5B shape (16 prompts of 256 tokens,
 #              8 samples each, 512 new tokens, bf16 weights) beside
 #              transformers' generate (bf16, SDPA, KV cache) on the same card;
-#   step       a training step at the Qwen2.5-0.5B shape, tokens/s and MFU,
-#              beside PyTorch's (transformers, SDPA, fused AdamW);
+#   step       one EMPO step by phase (sampling, old log-probs, update) at the
+#              Qwen2.5-0.5B and 1.5B shapes (16 prompts of 256 tokens, 8
+#              samples, 512 new tokens, bf16) beside the same step written the
+#              way TRL computes it (transformers, bf16 autocast), with the
+#              update's MFU and peak memory; then the plain LM step (TF32);
 #   main       the main job with device=cuda: EMPO on the arith world,
 #              accuracy before and after (the CPU's: greedy 46 -> 95%);
 #   emulation  the kernels under the host emulation, on this CPU, as CI runs them;
@@ -84,9 +87,9 @@ run_kernels() {   # run_kernels NAME LIMIT_S LOG COMMAND...
   esac
 }
 # the row of a benchmark; prints the tokens/s of its last line
-bench() {   # bench NAME LOG COMMAND... : the tokens/s of its last line
-  name=$1 log=$2 lim=$(limit 150)
-  shift 2
+bench() {   # bench NAME LIMIT_S LOG COMMAND... : the tokens/s of its last line
+  name=$1 lim=$(limit "$2") log=$3
+  shift 3
   if [ "$lim" -lt 20 ]; then row "$name" "not run" "out of time (CHECK_BUDGET_S=$BUDGET)"; echo 0; return 0; fi
   timeout "$lim" "$@" > "$log" 2>&1
   rc=$?
@@ -119,23 +122,42 @@ fi
 
 # sampling, empo and transformers' generate
 if want sample; then
-  e=$(bench "empo sample qwen05 16x8 256+512" "$OUT/gpu_sample.log" "$PACK/bin/empo" run "$ROOT/tests/bench/gpu_sample.lua" qwen05 16 8 256 512 1 | tail -n 1)
-  t=$(bench "hf generate qwen05 16x8 256+512" "$OUT/torch_sample.log" python3 "$ROOT/tests/bench/gpu_sample_torch.py" qwen05 16 8 256 512 | tail -n 1)
+  e=$(bench "empo sample qwen05 16x8 256+512" 150 "$OUT/gpu_sample.log" "$PACK/bin/empo" run "$ROOT/tests/bench/gpu_sample.lua" qwen05 16 8 256 512 1 | tail -n 1)
+  t=$(bench "hf generate qwen05 16x8 256+512" 150 "$OUT/torch_sample.log" python3 "$ROOT/tests/bench/gpu_sample_torch.py" qwen05 16 8 256 512 | tail -n 1)
   if [ "${e:-0}" -gt 0 ] && [ "${t:-0}" -gt 0 ]; then
     row "empo / hf sampling tokens/s" info "$(awk -v e="$e" -v t="$t" 'BEGIN { printf "%.2fx (%s vs %s; target 1.5x)", e / t, e, t }')"
   fi
 fi
 
-# the training step at the Qwen2.5-0.5B shape, empo and PyTorch
+# one EMPO step by phase at the 0.5B and 1.5B shapes, empo and the TRL-style PyTorch step
+# (bf16: mixed precision in empo, autocast in PyTorch); then the plain LM step (TF32)
 if want step; then
-  for prec in 0 1; do
-    label=$([ $prec = 1 ] && echo tf32 || echo f32)
-    e=$(bench "empo step qwen05 4x512 $label" "$OUT/gpu_step_$label.log" "$PACK/bin/empo" run "$ROOT/tests/bench/gpu_step.lua" qwen05 4 512 5 $prec | tail -n 1)
-    t=$(bench "torch step qwen05 4x512 $label" "$OUT/torch_step_$label.log" python3 "$ROOT/tests/bench/gpu_step_torch.py" qwen05 4 512 5 $prec | tail -n 1)
+  for shape in qwen05 qwen15; do
+    e=$(bench "empo EMPO step $shape bf16" 240 "$OUT/gpu_empo_step_$shape.log" "$PACK/bin/empo" run "$ROOT/tests/bench/gpu_empo_step.lua" $shape 16 8 256 512 bf16 8192 | tail -n 1)
+    t=$(bench "trl-style step $shape bf16" 240 "$OUT/torch_empo_step_$shape.log" python3 "$ROOT/tests/bench/gpu_empo_step_torch.py" $shape 16 8 256 512 bf16 8192 | tail -n 1)
     if [ "${e:-0}" -gt 0 ] && [ "${t:-0}" -gt 0 ]; then
-      row "empo / torch tokens/s ($label)" info "$(awk -v e="$e" -v t="$t" 'BEGIN { printf "%.2fx (%s vs %s)", e / t, e, t }')"
+      row "empo / trl-style step ($shape)" info "$(awk -v e="$e" -v t="$t" 'BEGIN { printf "%.2fx (%s vs %s tokens/s; target 1.3x)", e / t, e, t }')"
     fi
   done
+  e=$(bench "empo LM step qwen05 4x512 tf32" 150 "$OUT/gpu_step_tf32.log" "$PACK/bin/empo" run "$ROOT/tests/bench/gpu_step.lua" qwen05 4 512 5 1 | tail -n 1)
+  t=$(bench "torch LM step qwen05 4x512 tf32" 150 "$OUT/torch_step_tf32.log" python3 "$ROOT/tests/bench/gpu_step_torch.py" qwen05 4 512 5 1 | tail -n 1)
+  if [ "${e:-0}" -gt 0 ] && [ "${t:-0}" -gt 0 ]; then
+    row "empo / torch LM step (tf32)" info "$(awk -v e="$e" -v t="$t" 'BEGIN { printf "%.2fx (%s vs %s)", e / t, e, t }')"
+  fi
+fi
+
+# transformers' logits against empo's on the GPU, on one random checkpoint
+if want lua; then
+  lim=$(limit 120)
+  if [ "$lim" -lt 30 ]; then row "logits vs transformers" "not run" "out of time (CHECK_BUDGET_S=$BUDGET)"
+  else
+    mkdir -p "$OUT/logits_ckpt"
+    timeout "$lim" python3 "$ROOT/tests/bench/gpu_logits_torch.py" "$PACK/bin/empo" "$OUT/logits_ckpt" > "$OUT/logits.log" 2>&1
+    rc=$?
+    line=$(grep '^gpu_logits' "$OUT/logits.log" | tail -n 1 | cut -c12-120)
+    [ $rc -eq 0 ] && row "logits vs transformers" pass "$line" || row "logits vs transformers" FAIL "exit $rc: $line (log: logits.log)"
+    rm -rf "$OUT/logits_ckpt"
+  fi
 fi
 
 # the main job on the GPU
