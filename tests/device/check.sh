@@ -150,6 +150,7 @@ fi
 if want lua; then
   lim=$(limit 120)
   if [ "$lim" -lt 30 ]; then row "logits vs transformers" "not run" "out of time (CHECK_BUDGET_S=$BUDGET)"
+  elif [ -z "$gpu" ]; then row "logits vs transformers" skipped "no GPU"
   else
     mkdir -p "$OUT/logits_ckpt"
     timeout "$lim" python3 "$ROOT/tests/bench/gpu_logits_torch.py" "$PACK/bin/empo" "$OUT/logits_ckpt" > "$OUT/logits.log" 2>&1
