@@ -20,13 +20,14 @@ local tok = check.tiny_tokenizer(corpus)
 local cfg = check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 128 }
 local questions = { 'what is 1 plus 2?', 'what is 3 plus 4?', 'what is 5 plus 6?', 'what is 7 plus 8?' }
 
--- an EMPO recipe: semantic-entropy reward over exact answers (the completions' last word)
+-- an EMPO recipe: each completion's cluster share as its reward; the "answer" is its length mod 3,
+-- so a random tiny model's samples agree often enough for the advantages to move the policy
 local function recipe(device, over)
   local r = {
     model = empo.models.new(cfg, 3), tokenizer = tok, data = empo.data.list(questions, { seed = 1 }),
     prompt = empo.prompt.plain{ prefix = 'Q: ', suffix = ' A:' },
     sample = { n = 4, temperature = 1.0, top_p = 0.95, max_new_tokens = 10 },
-    extract = function(text) return text:match('(%S+)%s*$') end, cluster = empo.cluster.exact,
+    extract = function(text) return tostring(#text % 3) end, cluster = empo.cluster.exact,
     reward = empo.reward.cluster_share, loss = empo.loss.grpo{ clip_low = 0.2, clip_high = 0.28 },
     optim = { lr = 3e-3, clip_grad = 1.0 }, prompts_per_step = 2, steps = 2, seed = 5, device = device,
   }
@@ -35,6 +36,7 @@ local function recipe(device, over)
 end
 
 local cpu, gpu = empo.rl.trainer(recipe('cpu')), empo.rl.trainer(recipe('cuda'))
+local start = gpu.model.model.layers:at(1).self_attn.q_proj.weight:cpu()
 c.eq(gpu.model:device(), 'cuda', "device = 'cuda' puts the policy on the GPU")
 c.eq(gpu.opt.m[1].device, 'cuda', "and AdamW's moments beside it")
 do   -- the memory plan counts the card's memory (the emulation's: the host's)
@@ -65,15 +67,22 @@ for step = 1, 2 do
   end
   c.ok(worst < 1e-4, string.format('step %d: the records agree (worst %.2g: %s; reward %.4f, loss %.5f)', step,
                                    worst, where, b.reward, b.loss))
+  c.ok(b.grad_norm > 0.1, string.format('step %d: an update with a signal (grad norm %.3g)', step, b.grad_norm))
 end
 
+-- (per tensor, ||gpu - cpu|| / ||cpu||. AdamW divides by the gradients' own size, so a weight whose
+-- gradient is float noise takes that noise into a full step: the keys' bias, whose true gradient is 0
+-- (a shift of every key by one vector moves every score of a query alike), is left out)
 local worst, where = 0, ''
 local pc, pg = cpu.model:named_parameters(), gpu.model:named_parameters()
 for i, p in ipairs(pc) do
-  local d = (pg[i].tensor:cpu() - p.tensor):abs():max():item()
-  if d > worst then worst, where = d, p.name end
+  local d = p.name:find('k_proj.bias', 1, true) and p.tensor * 0 or pg[i].tensor:cpu() - p.tensor
+  local e = math.sqrt((d * d):sum():item() / (p.tensor * p.tensor):sum():item())
+  if e > worst then worst, where = e, p.name end
 end
-c.ok(worst < 1e-5, string.format('the weights after two steps agree (worst %.2g at %s)', worst, where))
+c.ok(worst < 1e-4, string.format('the weights after two steps agree (worst %.2g at %s)', worst, where))
+c.ok((gpu.model.model.layers:at(1).self_attn.q_proj.weight:cpu() - start):abs():max():item() > 1e-4,
+     'and they moved')
 
 -- a checkpoint from the device, resumed on the device
 do

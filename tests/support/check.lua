@@ -62,9 +62,11 @@ function M.new(name)
     io.stderr:write(string.format('FAIL %s: %s%s\n', where(3), msg or '', detail and (' — ' .. detail) or ''))
   end
 
+  local say = os.getenv('EMPO_TEST_SAY') == '1'   -- every passing check's message too (the figures they name)
   function c.ok(cond, msg)
     c.n = c.n + 1
-    if not cond then fail(msg or 'expected a true value') end
+    if not cond then fail(msg or 'expected a true value')
+    elseif say and msg then io.stderr:write('ok   ', msg, '\n') end
     return cond
   end
 
