@@ -29,4 +29,10 @@ typedef void empo_unary_backward_fn(int op, float *gx, const float *g, const flo
                                     float p0, float p1);
 empo_unary_backward_fn empo_k_unary_backward_f32, empo_ref_unary_backward_f32;
 
+/* y[i] = mask[i] ? a[i] : b[i] for n contiguous elements of esize bytes
+ * (1, 2, 4 or 8): where and masked_fill on a device, after their operands
+ * are broadcast whole (the CPU ops select through strides themselves) */
+typedef void empo_select_fn(void *y, const uint8_t *mask, const void *a, const void *b, int64_t n, int esize);
+empo_select_fn empo_ref_select;
+
 #endif

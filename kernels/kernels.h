@@ -49,6 +49,7 @@ typedef struct empo_kernel_table {
     empo_binary_fn *binary;
     empo_unary_fn *unary;
     empo_unary_backward_fn *unary_backward;
+    empo_select_fn *select;
     /* reduce.h */
     empo_sum_dim_fn *sum_dim;
     empo_max_dim_fn *max_dim;

@@ -30,4 +30,9 @@ static inline int to_device_of(empo_tensor **t, const empo_tensor *like) {
     *t = d;
     return st;
 }
+/* t broadcast to y's shape, contiguous, on t's device (a new reference to t
+ * when it already is that): what a device kernel that reads flat arrays
+ * needs of a broadcast operand (op_elementwise.c) */
+int empo_expand_on_device(empo_tensor **out, const empo_tensor *t, const empo_tensor *y);
+
 #endif

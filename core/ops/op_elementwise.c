@@ -30,8 +30,8 @@ static void binary_rows(void *ctx, int64_t lo, int64_t hi) {
 }
 
 /* t broadcast to y's shape as a contiguous tensor on t's device (a new
- * reference to t when it already is one) */
-static int expand_on_device(empo_tensor **out, const empo_tensor *t, const empo_tensor *y) {
+ * reference to t when it already is one); op_dispatch.h */
+int empo_expand_on_device(empo_tensor **out, const empo_tensor *t, const empo_tensor *y) {
     if (empo_tensor_is_contiguous(t) && empo_tensor_numel(t) == empo_tensor_numel(y)) {
         empo_tensor_retain((empo_tensor *)t);
         *out = (empo_tensor *)t;
@@ -52,8 +52,8 @@ static int run_binary_on_device(int op, empo_tensor *y, const empo_tensor *a, co
     empo_tensor *ea = NULL, *eb = NULL;
     int64_t n = empo_tensor_numel(y);
     int flat_a = empo_tensor_numel(a) == 1, flat_b = empo_tensor_numel(b) == 1;
-    int st = flat_a ? EMPO_OK : expand_on_device(&ea, a, y);
-    if (st == EMPO_OK && !flat_b) st = expand_on_device(&eb, b, y);
+    int st = flat_a ? EMPO_OK : empo_expand_on_device(&ea, a, y);
+    if (st == EMPO_OK && !flat_b) st = empo_expand_on_device(&eb, b, y);
     if (st == EMPO_OK)
         empo_kernels_of(y)->binary(op, empo_tensor_data(y), empo_tensor_data(flat_a ? a : ea), !flat_a,
                                    empo_tensor_data(flat_b ? b : eb), !flat_b, n);

@@ -396,12 +396,49 @@ static void select_strided(char *y, int es, int nd, const int64_t *shape, const 
     }
 }
 
+/* y (contiguous) = mask ? a : b on a device: the three broadcast whole
+ * (empo_expand_on_device), then the select kernel */
+static int select_on_device(empo_tensor *y, const empo_tensor *mask, const empo_tensor *a, const empo_tensor *b) {
+    empo_tensor *mm = NULL, *am = NULL, *bm = NULL;
+    int st = empo_expand_on_device(&mm, mask, y);
+    if (st == EMPO_OK) st = empo_expand_on_device(&am, a, y);
+    if (st == EMPO_OK) st = empo_expand_on_device(&bm, b, y);
+    if (st == EMPO_OK)
+        empo_kernels_of(y)->select(empo_tensor_data(y), empo_tensor_data(mm), empo_tensor_data(am),
+                                   empo_tensor_data(bm), empo_tensor_numel(y), empo_dtype_size(y->dtype));
+    empo_tensor_release(mm), empo_tensor_release(am), empo_tensor_release(bm);
+    return st;
+}
+
+/* a 0-d tensor holding value, of dtype, on like's device */
+static int scalar_like(empo_tensor **out, const empo_tensor *like, int dtype, double value) {
+    int64_t unused_shape = 1;
+    empo_tensor *host = NULL;
+    EMPO_TRY(empo_tensor_full(&host, 0, &unused_shape, dtype, value));
+    if (!empo_on_device(like)) {
+        *out = host;
+        return EMPO_OK;
+    }
+    int st = empo_to_device_nograd(out, host, empo_tensor_device(like));
+    empo_tensor_release(host);
+    return st;
+}
+
 /* grad_out where the saved mask equals `keep` (else 0), summed down to x's shape. */
 static int masked_grad(empo_node *node, empo_tensor *grad_out, int keep, const empo_tensor *x, empo_tensor **gx) {
     const empo_tensor *mask = node->saved[0];
     int nd = node->out_ndim;
-    empo_tensor *full = empo_tensor_new(nd, node->out_shape, EMPO_F32);
+    empo_tensor *full = empo_tensor_new_on(nd, node->out_shape, EMPO_F32, empo_tensor_device(grad_out));
     if (!full) return EMPO_E_NOMEM;
+    if (empo_on_device(grad_out)) {
+        empo_tensor *zero = NULL;
+        int st = scalar_like(&zero, grad_out, EMPO_F32, 0.0);
+        if (st == EMPO_OK) st = select_on_device(full, mask, keep ? grad_out : zero, keep ? zero : grad_out);
+        if (st == EMPO_OK) st = empo_reduce_to_shape(gx, full, x->ndim, x->shape);
+        empo_tensor_release(zero);
+        empo_tensor_release(full);
+        return st;
+    }
     int64_t sm[EMPO_MAX_DIMS], s1[EMPO_MAX_DIMS], s0[EMPO_MAX_DIMS] = {0};
     float zero = 0;
     empo_broadcast_strides(mask, nd, node->out_shape, sm);
@@ -429,18 +466,24 @@ static int select_op(const char *op, empo_tensor **out, empo_tensor *cond, empo_
     EMPO_TRY(empo_broadcast_shapes(op, cond->ndim, cond->shape, a->ndim, a->shape, &nd1, s1));
     EMPO_TRY(empo_broadcast_shapes(op, nd1, s1, b->ndim, b->shape, &nd, shape));
     EMPO_TRY(check_grad_dtype(op, n_grad, grad_in));
-    empo_tensor *mask = NULL;
-    EMPO_TRY(nonzero_mask(cond, &mask));
-    empo_tensor *y = empo_tensor_new(nd, shape, a->dtype);
+    empo_tensor *mask = NULL;   /* u8: 1 where cond is nonzero (NaN counts) */
+    if (empo_on_device(cond)) EMPO_TRY(empo_copy_as(&mask, cond, EMPO_U8));
+    else EMPO_TRY(nonzero_mask(cond, &mask));
+    empo_tensor *y = empo_tensor_new_on(nd, shape, a->dtype, empo_tensor_device(a));
     if (!y) { empo_tensor_release(mask); return EMPO_E_NOMEM; }
-    int64_t sm[EMPO_MAX_DIMS], sa[EMPO_MAX_DIMS], sb[EMPO_MAX_DIMS];
-    empo_broadcast_strides(mask, nd, shape, sm);
-    empo_broadcast_strides(a, nd, shape, sa);
-    empo_broadcast_strides(b, nd, shape, sb);
-    select_strided(empo_tensor_data(y), empo_dtype_size(a->dtype), nd, shape, empo_tensor_data(mask), sm,
-                   empo_tensor_data(a), sa, empo_tensor_data(b), sb);
-    empo_node *node;
-    int st = record(op, backward, y, n_grad, grad_in, &node);
+    int st = EMPO_OK;
+    if (empo_on_device(y)) {
+        st = select_on_device(y, mask, a, b);
+    } else {
+        int64_t sm[EMPO_MAX_DIMS], sa[EMPO_MAX_DIMS], sb[EMPO_MAX_DIMS];
+        empo_broadcast_strides(mask, nd, shape, sm);
+        empo_broadcast_strides(a, nd, shape, sa);
+        empo_broadcast_strides(b, nd, shape, sb);
+        select_strided(empo_tensor_data(y), empo_dtype_size(a->dtype), nd, shape, empo_tensor_data(mask), sm,
+                       empo_tensor_data(a), sa, empo_tensor_data(b), sb);
+    }
+    empo_node *node = NULL;
+    if (st == EMPO_OK) st = record(op, backward, y, n_grad, grad_in, &node);
     if (node) empo_node_save(node, 0, mask);
     empo_tensor_release(mask);
     if (st != EMPO_OK) { empo_tensor_release(y); return st; }
@@ -450,9 +493,9 @@ static int select_op(const char *op, empo_tensor **out, empo_tensor *cond, empo_
 
 int empo_where(empo_tensor **out, empo_tensor *cond, empo_tensor *a, empo_tensor *b) {
     if (!out) return empo_fail(EMPO_E_ARG, "where: NULL output pointer");
-    EMPO_TRY(empo_check_tensor("where", "cond", cond, EMPO_DT_ANY));
-    EMPO_TRY(empo_check_tensor("where", "a", a, EMPO_DT_ANY));
-    EMPO_TRY(empo_check_tensor("where", "b", b, EMPO_DT_ANY));
+    EMPO_TRY(empo_check_input("where", "cond", cond, EMPO_DT_ANY, NULL, NULL));
+    EMPO_TRY(empo_check_input("where", "a", a, EMPO_DT_ANY, "cond", cond));
+    EMPO_TRY(empo_check_input("where", "b", b, EMPO_DT_ANY, "cond", cond));
     if (a->dtype != b->dtype)
         return empo_fail(EMPO_E_DTYPE, "where: a %s and b %s must have the same dtype", empo_desc(a), empo_desc(b));
     empo_tensor *ab[2] = {a, b};
@@ -466,16 +509,15 @@ static int masked_fill_backward(empo_node *node, empo_tensor *grad_out, empo_ten
 
 int empo_masked_fill(empo_tensor **out, empo_tensor *x, empo_tensor *mask, double value) {
     if (!out) return empo_fail(EMPO_E_ARG, "masked_fill: NULL output pointer");
-    EMPO_TRY(empo_check_tensor("masked_fill", "x", x, EMPO_DT_ANY));
-    EMPO_TRY(empo_check_tensor("masked_fill", "mask", mask, EMPO_DT_ANY));
+    EMPO_TRY(empo_check_input("masked_fill", "x", x, EMPO_DT_ANY, NULL, NULL));
+    EMPO_TRY(empo_check_input("masked_fill", "mask", mask, EMPO_DT_ANY, "x", x));
     static const double lim[][2] = {[EMPO_I32] = {-2147483648.0, 2147483647.0},
                                     [EMPO_I64] = {-9223372036854775808.0, 9223372036854774784.0},
                                     [EMPO_U8] = {0, 255}};
     if (empo_is_int(x->dtype) && !(value >= lim[x->dtype][0] && value <= lim[x->dtype][1]))
         return empo_fail(EMPO_E_ARG, "masked_fill: value %g does not fit x %s", value, empo_desc(x));
     empo_tensor *fill = NULL;   /* 0-d, so its broadcast strides are all 0 */
-    int64_t unused_shape = 1;
-    EMPO_TRY(empo_tensor_full(&fill, 0, &unused_shape, x->dtype, value));
+    EMPO_TRY(scalar_like(&fill, x, x->dtype, value));
     int st = select_op("masked_fill", out, mask, fill, x, 1, &x, masked_fill_backward);
     empo_tensor_release(fill);
     return st;

@@ -10,6 +10,7 @@
     .binary = empo_k_binary_f32,                                 \
     .unary = empo_k_unary_f32,                                   \
     .unary_backward = empo_k_unary_backward_f32,                 \
+    .select = empo_ref_select,                                  \
     .sum_dim = empo_k_sum_dim,                                   \
     .max_dim = empo_k_max_dim,                                   \
     .softmax = empo_k_softmax,                                   \

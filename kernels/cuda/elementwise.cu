@@ -60,4 +60,21 @@ __global__ void scale_kernel(float *x, int64_t n, float s) {
 void scale(float *x, int64_t n, float s) {
     if (n > 0) EMPO_LAUNCH(scale_kernel, blocks_for(n, THREADS, MAX_BLOCKS), THREADS, 0, x, n, s);
 }
+template <class T> __global__ void select_elements(T *y, const uint8_t *mask, const T *a, const T *b, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = mask[i] ? a[i] : b[i];
+}
+
+template <class T> static void select_as(void *y, const uint8_t *mask, const void *a, const void *b, int64_t n) {
+    EMPO_LAUNCH(select_elements<T>, blocks_for(n, 256), 256, 0, (T *)y, mask, (const T *)a, (const T *)b, n);
+}
+
+/* the elements as unsigned integers of their size: a select moves bits */
+void select(void *y, const uint8_t *mask, const void *a, const void *b, int64_t n, int esize) {
+    if (n <= 0) return;
+    if (esize == 1) select_as<uint8_t>(y, mask, a, b, n);
+    else if (esize == 2) select_as<uint16_t>(y, mask, a, b, n);
+    else if (esize == 4) select_as<uint32_t>(y, mask, a, b, n);
+    else select_as<uint64_t>(y, mask, a, b, n);
+}
 EMPO_CUDA_END

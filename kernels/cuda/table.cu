@@ -12,6 +12,7 @@ EMPO_CUDA_BEGIN
 empo_binary_fn binary;
 empo_unary_fn unary;
 empo_unary_backward_fn unary_backward;
+empo_select_fn select;
 empo_sum_dim_fn sum_dim;
 empo_max_dim_fn max_dim;
 empo_softmax_fn softmax;
@@ -66,6 +67,7 @@ extern "C" const empo_kernel_table EMPO_CUDA_TABLE = {
     .binary = EMPO_CUDA_NS::binary,
     .unary = EMPO_CUDA_NS::unary,
     .unary_backward = EMPO_CUDA_NS::unary_backward,
+    .select = EMPO_CUDA_NS::select,
     .sum_dim = EMPO_CUDA_NS::sum_dim,
     .max_dim = EMPO_CUDA_NS::max_dim,
     .softmax = EMPO_CUDA_NS::softmax,

@@ -11,6 +11,7 @@ const empo_kernel_table empo_kernels_ref = {
     .binary = empo_ref_binary_f32,
     .unary = empo_ref_unary_f32,
     .unary_backward = empo_ref_unary_backward_f32,
+    .select = empo_ref_select,
     .sum_dim = empo_ref_sum_dim,
     .max_dim = empo_ref_max_dim,
     .softmax = empo_ref_softmax,

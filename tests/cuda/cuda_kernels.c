@@ -397,6 +397,23 @@ static void test_optimizer(void) {
     }
 }
 
+/* ---- select: y = mask ? a : b, for every element size ---- */
+static void test_select(void) {
+    const int64_t n = 777;
+    unsigned char mask[777], a[777 * 8], b[777 * 8], want[777 * 8], got[777 * 8];
+    for (int64_t i = 0; i < n; i++) mask[i] = (unsigned char)((i * 7) % 3 == 0);
+    for (int64_t i = 0; i < n * 8; i++) a[i] = (unsigned char)(i * 13), b[i] = (unsigned char)(i * 29 + 1);
+    for (int es = 1; es <= 8; es *= 2) {
+        R->select(want, mask, a, b, n, es);
+        void *Dm = up(mask, (size_t)n), *Da = up(a, (size_t)(n * es)), *Db = up(b, (size_t)(n * es));
+        void *Dy = dalloc((size_t)(n * es));
+        K->select(Dy, Dm, Da, Db, n, es);
+        down(got, Dy, (size_t)(n * es));
+        check_report(__FILE__, __LINE__, memcmp(got, want, (size_t)(n * es)) == 0, "select, %d-byte elements", es);
+        drop(Dm), drop(Da), drop(Db), drop(Dy);
+    }
+}
+
 /* ---- dtype conversion: every pair, byte for byte as the host converts ---- */
 static void test_convert(void) {
     const int dtypes[] = {EMPO_F32, EMPO_F64, EMPO_BF16, EMPO_F16, EMPO_I32, EMPO_I64, EMPO_U8};
@@ -454,6 +471,7 @@ int main(void) {
     test_gemm_bf16();
     test_index();
     test_convert();
+    test_select();
     test_norm_swiglu_rope();
     test_attention();
     test_logprob();

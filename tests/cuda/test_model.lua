@@ -67,6 +67,10 @@ both('narrow, select, expand (their gradients)', function(a)
 end, { empo.randn({ 4, 6 }) })
 both('cat (values and gradients split back)', function(a, b) return empo.cat({ a, b:transpose(1, 2), a }, 2) end,
      { empo.randn({ 3, 4 }), empo.randn({ 2, 3 }) })
+both('where (b broadcast) and masked_fill', function(a, b)
+  local cond = a:gt(0.3):to('f32')
+  return empo.where(cond, a, b) + a:masked_fill(b:lt(0), -2.5)
+end, { empo.randn({ 4, 6 }), empo.randn({ 6 }) })
 both('transpose then contiguous', function(a) return a:transpose(1, 2):contiguous() * 2 end, { empo.randn({ 3, 4, 5 }) })
 
 -- ---- the model: loss and gradients, then 20 AdamW steps ----

@@ -26,7 +26,7 @@ local function recipe(device, over)
   local r = {
     model = empo.models.new(cfg, 3), tokenizer = tok, data = empo.data.list(questions, { seed = 1 }),
     prompt = empo.prompt.plain{ prefix = 'Q: ', suffix = ' A:' },
-    sample = { n = 4, temperature = 1.0, top_p = 0.95, max_new_tokens = 10 },
+    sample = { n = 4, temperature = 1.0, top_p = 0.95, max_new_tokens = 10 },   -- (truncated: old log-probs recomputed)
     extract = function(text) return tostring(#text % 3) end, cluster = empo.cluster.exact,
     reward = empo.reward.cluster_share, loss = empo.loss.grpo{ clip_low = 0.2, clip_high = 0.28 },
     optim = { lr = 3e-3, clip_grad = 1.0 }, prompts_per_step = 2, steps = 2, seed = 5, device = device,
@@ -83,6 +83,25 @@ end
 c.ok(worst < 1e-4, string.format('the weights after two steps agree (worst %.2g at %s)', worst, where))
 c.ok((gpu.model.model.layers:at(1).self_attn.q_proj.weight:cpu() - start):abs():max():item() > 1e-4,
      'and they moved')
+
+-- the KL term to a frozen bf16 reference, the dual clip (empo.where on the device), the collapse
+-- guard's drift scorer and truncated sampling (top_p: the old log-probs recomputed): the CPU's records
+do
+  local over = { loss = empo.loss.grpo{ clip_low = 0.2, clip_high = 0.28, kl = 0.05, clip_c = 3 },
+                 guard = { on = true, drift = 1 } }
+  local a, b = empo.rl.trainer(recipe('cpu', over)), empo.rl.trainer(recipe('cuda', over))
+  local worst, where = 0, ''
+  for step = 1, 2 do
+    local ra, rb = a:step(), b:step()
+    for _, k in ipairs({ 'loss', 'kl', 'grad_norm', 'reward', 'clip_frac' }) do
+      local d = math.abs(ra[k] - rb[k]) / math.max(1, math.abs(ra[k]))
+      if d > worst then worst, where = d, k end
+    end
+  end
+  c.ok(worst < 1e-4, string.format('KL to a bf16 reference, dual clip, guard drift: the records agree (worst %.2g: %s)',
+                                   worst, where))
+  c.ok(b.reference.model.layers:at(1).mlp.up_proj.weight.device == 'cuda', 'the frozen reference is on the GPU')
+end
 
 -- a checkpoint from the device, resumed on the device
 do
