@@ -4,10 +4,10 @@
 -- from the decoded answers), rewards and advantages, the update (shared
 -- prompts, the fused head, AdamW, gradient clipping) must give the same
 -- completions and the same step records to float tolerance, and the weights
--- after two steps must agree. Then a checkpoint written from the device
--- resumes there, and a recipe asking for a GPU where none can be used is
--- refused by name. In CI on the emulated device; on a GPU by
--- tests/device/check.sh.
+-- after two steps must agree; the same with the KL term, the dual clip and
+-- the guard's drift scorer. Then a checkpoint written from the device
+-- resumes there, and the resumed run has the bits of one that never
+-- stopped. In CI on the emulated device; on a GPU by tests/device/check.sh.
 local empo = require 'empo'
 local check = require 'check'
 local c = check.new('cuda/test_trainer')
@@ -103,7 +103,7 @@ do
   c.ok(b.reference.model.layers:at(1).mlp.up_proj.weight.device == 'cuda', 'the frozen reference is on the GPU')
 end
 
--- a checkpoint from the device, resumed on the device
+-- a checkpoint from the device, resumed on the device: bit for bit the run that did not stop
 do
   local dir = check.tmpdir()
   local r = recipe('cuda', { out = dir, name = 'gpu', save_every = 1, steps = 1 })
@@ -118,8 +118,16 @@ do
     d = math.max(d, (again.model:named_parameters()[i].tensor - p.tensor):abs():max():item())
   end
   c.eq(d, 0, 'with the weights it saved, bit for bit')
-  again:step()
+  again:run()
   again:close()
+  local straight = empo.rl.trainer(recipe('cuda', { out = dir, name = 'straight', steps = 2 }))
+  straight:run()
+  straight:close()
+  d = 0
+  for i, p in ipairs(straight.model:named_parameters()) do
+    d = math.max(d, (again.model:named_parameters()[i].tensor - p.tensor):abs():max():item())
+  end
+  c.eq(d, 0, 'two steps with a stop and a resume between them: the bits of two steps straight')
 end
 
 c.done()
