@@ -14,7 +14,7 @@
  * does (the tensor cores take two bf16 operands; the sums stay f32): its
  * logits agree with the CPU's f32-activation decoder to bf16 tolerance. */
 #include "kernels/cuda/cuda_compat.cuh"
-#include "kernels/cuda/attend_row.cuh"
+#include "kernels/cuda/block_reduce.cuh"
 #include "kernels/convert.h"
 #include "kernels/decode_step.h"
 #include "kernels/elementwise.h"
@@ -29,7 +29,6 @@ empo_binary_fn binary;
 empo_rmsnorm_forward_fn rmsnorm_forward;
 empo_swiglu_forward_fn swiglu_forward;
 empo_rope_fn rope_forward;
-empo_kv_attention_work_fn kv_attention_work;
 empo_kv_attention_fn kv_attention;
 empo_convert_fn convert;
 
@@ -79,6 +78,33 @@ __global__ void last_rows(float *y, const float *x, const int64_t *start, int64_
         y[e] = x[(start[e / D + 1] - 1) * D + e % D];
 }
 
+/* one query row's attention over n positions of keys k and values v: each
+ * thread scores positions into score (global scratch), the max and the sum
+ * come from fixed-tree block reductions, then each thread owns output
+ * dimensions; every thread of the block calls it */
+__device__ void attend_row(float *o, float *score, const float *q, const float *k, const float *v, int64_t n,
+                           int64_t Dh, float scale) {
+    float m = -INFINITY;
+    for (int64_t s = threadIdx.x; s < n; s += blockDim.x) {
+        float dot = 0.0f;
+        for (int64_t d = 0; d < Dh; d++) dot += q[d] * k[s * Dh + d];
+        score[s] = scale * dot;
+        m = score[s] > m ? score[s] : m;
+    }
+    m = block_reduce(m, max_op());
+    double z = 0.0;
+    for (int64_t s = threadIdx.x; s < n; s += blockDim.x) {
+        score[s] = expf(score[s] - m);
+        z += score[s];
+    }
+    z = block_reduce(z, sum_op());   /* its barriers also publish score[] */
+    for (int64_t d = threadIdx.x; d < Dh; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int64_t s = 0; s < n; s++) acc += score[s] * v[s * Dh + d];
+        o[d] = n > 0 ? (float)(acc / z) : 0.0f;
+    }
+}
+
 /* a prefill's attention: token r (a block per token and query head) over
  * positions 0 .. pos[r] of its prompt's slot, causally; scores in work */
 __global__ void prefill_attention(float *out, float *work, const float *q, const float *pk, const float *pv,
@@ -88,7 +114,7 @@ __global__ void prefill_attention(float *out, float *work, const float *q, const
     const int64_t kvh = h / (a.Hq / a.Hkv), p = slot[prompt_of[r]];
     const float *qr = q + (r * a.Hq + h) * Dh, *kh = pk + (p * a.Hkv + kvh) * a.Sp * Dh,
                 *vh = pv + (p * a.Hkv + kvh) * a.Sp * Dh;
-    attend_row(out + (r * a.Hq + h) * Dh, work + blockIdx.x * a.Sp, qr, kh, vh, n, nullptr, nullptr, 0, Dh, a.scale);
+    attend_row(out + (r * a.Hq + h) * Dh, work + blockIdx.x * a.Sp, qr, kh, vh, n, Dh, a.scale);
 }
 
 /* ---- the scratch: one carve for sizes and pointers ---- */
@@ -104,7 +130,8 @@ static int64_t carve(buffers *b, float *base, const empo_decode_model *m, int64_
     const int64_t qd = m->Hq * m->Dh, kd = m->Hkv * m->Dh, wide = m->F > m->D ? m->F : m->D;
     const int64_t rank = m->lora_rank > 0 ? m->lora_rank : 1;
     const int64_t sizes[] = {rows * m->D, rows * m->D, rows * qd, rows * kd, rows * kd, rows * qd, rows * m->F,
-                             rows * m->F, rows, rows * rank, rows * m->Hq * (m->Sp + m->S), rows * m->D,
+                             rows * m->F, rows, rows * rank, rows * m->Hq * (m->Sp + m->S + 1) /* kv_attention_work */,
+                             rows * m->D,
                              (rows * wide + 1) / 2, rows * 2};
     float **slots[] = {&b->x, &b->h, &b->q, &b->k, &b->v, &b->att, &b->g, &b->u, &b->rstd, &b->tmp, &b->work,
                        &b->last, (float **)&b->h16, (float **)&b->pos};

@@ -160,6 +160,7 @@ static void test_kv_attention(void) {
     kv_case(5, 4, 2, 8, 3, 7, 6, 0);
     kv_case(7, 6, 6, 130, 4, 300, 9, 1);   /* more positions and head dims than a block's threads */
     kv_case(1, 2, 1, 4, 1, 1, 1, 1);       /* one row that sees nothing */
+    kv_case(3, 14, 2, 64, 2, 9, 5, 1);     /* Qwen2.5's 7 query heads to a KV head, odd cache lengths */
 }
 
 int main(void) {
