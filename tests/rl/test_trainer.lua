@@ -163,6 +163,15 @@ c.raises(function() return empo.rl.trainer({ model = model, tokenizer = tok, dat
          "unknown setting 'nosuch'")
 c.raises(function() return empo.rl.trainer({ model = model, tokenizer = tok, data = data }, { 'sample.n=x' }) end,
          'sample.n must be an integer >= 1, got "x"')
+-- the GPU settings: a device that does not exist, bf16 products without a GPU, a GPU where none is
+c.raises(function() return empo.rl.trainer({ model = model, tokenizer = tok, data = data }, { 'device=gpu' }) end,
+         "device must be 'cpu' or 'cuda'")
+c.raises(function() return empo.rl.trainer({ model = model, tokenizer = tok, data = data }, { 'precision=bf16' }) end,
+         "precision='bf16' runs the products on the GPU")
+if not empo.cuda_available() then
+  c.raises(function() return empo.rl.trainer({ model = model, tokenizer = tok, data = data }, { 'device=cuda' }) end,
+           "device='cuda': no GPU can be used here")
+end
 -- ---- the KL term: a frozen copy of the starting policy ----
 do
   local m3 = empo.models.new(check.tiny_hf{ vocab_size = tok.vocab_size, max_position_embeddings = 128 }, 8)
