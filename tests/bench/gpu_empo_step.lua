@@ -9,7 +9,10 @@
 -- GPU is timed on. tests/bench/gpu_empo_step_torch.py is the same step the
 -- way TRL computes it (transformers' generate, bf16 autocast); check.sh
 -- prints both. The update's MFU is against the card's measured bf16 matmul
--- rate (an 8192-cube product through empo.linear_bf16).
+-- rate (an 8192-cube product through empo.linear_bf16). It also reports the
+-- sampler/update mismatch: |sampler log-prob - update log-prob| on the same
+-- weights (mean, max) and the share of tokens whose first ratio would fall
+-- outside the clip band [0.8, 1.28] had the sampler's log-probs been used.
 --
 --     empo run tests/bench/gpu_empo_step.lua [shape] [P] [G] [T] [NEW] [precision] [MICRO]
 --       defaults qwen05 16 8 256 512 bf16 8192 (precision f32: products in f32)
@@ -63,7 +66,8 @@ local function step(seed, new)
   local t1 = clock()
   local rows, tokens = {}, 0
   for i, s in ipairs(out) do
-    rows[i] = { prompt = prompts[math.floor((i - 1) / G) + 1], completion = s.ids, adv = g:rand(1):item() < 0.5 and -1 or 1 }
+    rows[i] = { prompt = prompts[math.floor((i - 1) / G) + 1], completion = s.ids, sampler = s.logprobs,
+                adv = g:rand(1):item() < 0.5 and -1 or 1 }
     tokens = tokens + #s.ids
   end
   -- micro-batches of whole prompts' groups, at most MICRO tokens each
@@ -75,9 +79,18 @@ local function step(seed, new)
     if i == #rows then batches[#batches + 1] = cur end
   end
   local opts = { shared_prompt = 'auto' }
+  local gap = { sum = 0, max = 0, n = 0, out = 0 }   -- the sampler's log-probs against the update's forward
   for _, b in ipairs(batches) do   -- the old log-probs: the update's own forward on these weights
     local lp = empo.no_grad(logprob.completions, model, b, opts).logp:tolist()
-    for k, r in ipairs(b) do r.old = lp[k] end
+    for k, r in ipairs(b) do
+      r.old = lp[k]
+      for t = 1, #r.completion do
+        local d = r.sampler[t] - r.old[t]
+        local ratio = math.exp(-d)   -- what the update's first ratio would be on the sampler's log-probs
+        gap.sum, gap.n, gap.max = gap.sum + math.abs(d), gap.n + 1, math.max(gap.max, math.abs(d))
+        if ratio < 0.8 or ratio > 1.28 then gap.out = gap.out + 1 end
+      end
+    end
     empo.collect()
   end
   local t2 = clock()
@@ -102,7 +115,8 @@ local function step(seed, new)
   local norm = opt.params[1]:sum():item()   -- waits for the device
   assert(norm == norm, 'the weights went NaN')
   local t3 = clock()
-  return { sample = t1 - t0, old = t2 - t1, update = t3 - t2, tokens = tokens, rows = #rows }
+  return { sample = t1 - t0, old = t2 - t1, update = t3 - t2, tokens = tokens, rows = #rows,
+           gap_mean = gap.sum / math.max(gap.n, 1), gap_max = gap.max, out_of_band = gap.out / math.max(gap.n, 1) }
 end
 
 step(1, math.min(NEW, 32))   -- warm-up (cuBLASLt's plans, the pool's first blocks), as the torch side's
@@ -119,6 +133,8 @@ local flops = (6 * n_params + 12 * cfg.num_hidden_layers * ctx * cfg.hidden_size
 local rate = matmul_rate(shape == 'tiny' and 256 or 8192)
 local mem = empo.memory().cuda or { peak = 0 }
 print(string.format('gpu_empo_step shape=%s precision=%s prompts=%d n=%d prompt_len=%d new=%d step_s=%.2f sample_s=%.2f '
-                    .. 'old_s=%.2f update_s=%.2f tokens_per_s=%.0f mfu=%.3f bf16_tflops=%.0f peak_mb=%.0f gpu="%s"',
+                    .. 'old_s=%.2f update_s=%.2f tokens_per_s=%.0f mfu=%.3f bf16_tflops=%.0f peak_mb=%.0f '
+                    .. 'sampler_gap_mean=%.2e sampler_gap_max=%.2e ratio_outside_clip=%.4f gpu="%s"',
                     shape, precision, P, G, T, NEW, total, r.sample, r.old, r.update, r.tokens / total,
-                    flops / r.update / (rate * 1e12), rate, mem.peak / 2 ^ 20, gpu))
+                    flops / r.update / (rate * 1e12), rate, mem.peak / 2 ^ 20, r.gap_mean, r.gap_max, r.out_of_band,
+                    gpu))

@@ -95,7 +95,7 @@ bench() {   # bench NAME LIMIT_S LOG COMMAND... : the tokens/s of its last line
   rc=$?
   tps=$(tail -n 1 "$log" | sed -n 's/.*tokens_per_s=\([0-9]*\).*/\1/p')
   if [ $rc -eq 0 ] && [ -n "$tps" ]; then
-    row "$name" info "$(tail -n 1 "$log" | cut -c1-160)"
+    row "$name" info "$(tail -n 1 "$log" | cut -c1-320)"
   else
     row "$name" FAIL "exit $rc (log: $(basename "$log"))"
   fi
