@@ -27,6 +27,14 @@ typedef struct empo_device_api {
     int (*synchronize)(void);
     const char *(*last_error)(void);
     long long (*total_bytes)(void);                     /* the device's memory; -1 unknown */
+    /* Graphs (NULL where the device has none: the emulation). The launches
+     * between capture_begin and capture_end are recorded, not run, into an
+     * executable graph that graph_launch then runs on the stream; a capture
+     * that fails returns nonzero from capture_end and leaves no graph. */
+    int (*capture_begin)(void);
+    int (*capture_end)(void **graph);
+    int (*graph_launch)(void *graph);
+    void (*graph_free)(void *graph);
 } empo_device_api;
 
 #endif

@@ -22,6 +22,12 @@ struct empo_decoder {
     empo_tensor *index;           /* on a device: a step's index arrays (step_index_count), uploaded each step */
     int64_t *staging;             /* their host copy */
     empo_tensor *prefill_index;   /* on a device: a prefill's index arrays, for its call */
+    /* EMPO_CUDA_GRAPHS=1 on a device with graphs: the step of B rows, recorded
+     * the second time B is seen (the first warms the products up) and
+     * replayed after; graphs[B], seen[B] for B up to max_batch */
+    void **graphs;
+    unsigned char *seen;
+    int64_t graphs_recorded, graph_replays;
     empo_decode_layer *layer;
     empo_tensor **held;   /* every tensor referenced, released on free */
     int64_t nheld, max_batch;
@@ -179,6 +185,12 @@ int empo_decoder_new(empo_decoder **out, const empo_decoder_spec *s, int64_t max
         d->index = empo_tensor_new_on(1, &n, EMPO_I64, device);
         d->staging = malloc(sizeof(int64_t) * (size_t)n);
         index_ok = d->index && d->staging;
+        const char *g = getenv("EMPO_CUDA_GRAPHS");
+        if (g && strcmp(g, "1") == 0 && d->K->device->capture_begin) {
+            d->graphs = calloc((size_t)max_batch + 1, sizeof *d->graphs);
+            d->seen = calloc((size_t)max_batch + 1, 1);
+            index_ok = index_ok && d->graphs && d->seen;
+        }
     }
     const int64_t table[2] = {m.Sp + m.S, m.Dh};
     d->rope = empo_tensor_new(2, table, EMPO_F32);
@@ -289,6 +301,42 @@ static int upload_step(empo_decoder *d, empo_decode_batch *b) {
     return EMPO_OK;
 }
 
+static void free_graphs(empo_decoder *d) {
+    for (int64_t B = 0; d->graphs && B <= d->max_batch; B++) d->K->device->graph_free(d->graphs[B]);
+    free(d->graphs);
+    free(d->seen);
+    d->graphs = NULL, d->seen = NULL;
+}
+
+/* A step through its graph: replayed when recorded, recorded the second
+ * time this B comes (every pointer it bakes in is the decoder's own and
+ * fixed: the weights, the caches, the scratch, the index arrays at B's
+ * offsets, the logits buffer), else run plainly. A capture the device
+ * refuses turns graphs off for this decoder, said once. */
+static int graph_step(empo_decoder *d, empo_tensor *logits, const empo_decode_batch *b) {
+    const empo_device_api *dev = d->K->device;
+    void **g = &d->graphs[b->B];
+    if (!*g && d->seen[b->B]++ && dev->capture_begin() == 0) {
+        d->K->decode_step(empo_tensor_data(logits), empo_tensor_data(d->scratch), &d->m, b);
+        if (dev->capture_end(g) != 0) {
+            static int said;
+            if (!said++) fprintf(stderr, "empo: decoder: CUDA graphs off: the capture failed: %s\n", dev->last_error());
+            free_graphs(d);
+        } else {
+            d->graphs_recorded++;
+        }
+    }
+    if (d->graphs && *g) {
+        if (dev->graph_launch(*g) != 0)
+            return empo_fail(EMPO_E_DEVICE, "decoder_step: the %s device refused the step's graph: %s", d->K->name,
+                             dev->last_error());
+        d->graph_replays++;
+        return EMPO_OK;
+    }
+    d->K->decode_step(empo_tensor_data(logits), empo_tensor_data(d->scratch), &d->m, b);
+    return EMPO_OK;
+}
+
 int empo_decoder_step(empo_decoder *d, empo_tensor *logits, int64_t B, const int64_t *ids, const int64_t *pos,
                       const int64_t *col, const int64_t *prow, const int64_t *plen) {
     if (!d) return empo_fail(EMPO_E_ARG, "decoder_step: NULL decoder");
@@ -296,6 +344,7 @@ int empo_decoder_step(empo_decoder *d, empo_tensor *logits, int64_t B, const int
     empo_kv_group_rows(d->order, d->start, B, d->m.slots, prow);
     empo_decode_batch b = {B, ids, pos, col, prow, plen, d->order, d->start, d->lens, d->claims};
     if (d->index) EMPO_TRY(upload_step(d, &b));
+    if (d->graphs && B > 0) return graph_step(d, logits, &b);
     d->K->decode_step(empo_tensor_data(logits), empo_tensor_data(d->scratch), &d->m, &b);
     return EMPO_OK;
 }
@@ -388,8 +437,14 @@ int64_t empo_decoder_scratch_bytes(const empo_decoder *d) {
     return d ? (int64_t)sizeof(float) * (d->scratch_floats + (d->m.Sp + d->m.S) * d->m.Dh) : 0;
 }
 
+void empo_decoder_graph_counts(const empo_decoder *d, int64_t *recorded, int64_t *replayed) {
+    if (recorded) *recorded = d ? d->graphs_recorded : 0;
+    if (replayed) *replayed = d ? d->graph_replays : 0;
+}
+
 void empo_decoder_free(empo_decoder *d) {
     if (!d) return;
+    free_graphs(d);
     empo_tensor_release(d->index);
     free(d->staging);
     for (int64_t i = 0; i < d->nheld; i++) empo_tensor_release(d->held[i]);

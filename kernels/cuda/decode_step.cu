@@ -215,7 +215,7 @@ static void head(float *logits, const float *rows, int64_t n, const empo_decode_
 
 void decode_step(float *logits, float *scratch, const empo_decode_model *m, const empo_decode_batch *b) {
     if (b->B <= 0) return;
-    buffers s;
+    buffers s = {};
     carve(&s, scratch, m, b->B);
     EMPO_LAUNCH(embed_rows, blocks_for(b->B * m->D, 256), 256, 0, s.x, m->embed, m->embed_bf16, b->ids, b->B, m->D);
     layers(m, s, b->B, b->pos, b, nullptr);
@@ -225,7 +225,7 @@ void decode_step(float *logits, float *scratch, const empo_decode_model *m, cons
 void decode_prefill(float *logits, float *scratch, const empo_decode_model *m, const empo_prefill_batch *b) {
     if (b->n <= 0) return;
     const int64_t R = b->rows;   /* start[n], which lives on the device */
-    buffers s;
+    buffers s = {};
     carve(&s, scratch, m, R);
     EMPO_LAUNCH(embed_rows, blocks_for(R * m->D, 256), 256, 0, s.x, m->embed, m->embed_bf16, b->ids, R, m->D);
     EMPO_LAUNCH(prompt_positions, blocks_for(R, 256), 256, 0, s.pos, b->prompt_of, b->start, R);

@@ -79,6 +79,30 @@ static int copy(void *dst, const void *src, size_t bytes) {
 static int zero(void *dst, size_t bytes) { return check(cudaMemsetAsync(dst, 0, bytes, stream()), "cudaMemset"); }
 static int synchronize() { return report(cudaStreamSynchronize(stream()), "synchronize"); }
 static const char *last_error() { return first_error[0] ? first_error : "no error"; }
+/* graphs: the capture is this thread's only, so other threads' CUDA calls go on */
+static int capture_begin() {
+    return report(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+}
+static int capture_end(void **out) {
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    cudaError_t e = cudaStreamEndCapture(stream(), &graph);
+    if (e == cudaSuccess) e = cudaGraphInstantiate(&exec, graph, 0);
+    if (graph) cudaGraphDestroy(graph);
+    if (e != cudaSuccess) return report(e, "capturing a graph");
+    if (report(cudaSuccess, "")) {   /* a launch the capture refused */
+        cudaGraphExecDestroy(exec);
+        return -1;
+    }
+    *out = exec;
+    return 0;
+}
+static int graph_launch(void *graph) {
+    return check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(graph), stream()), "cudaGraphLaunch");
+}
+static void graph_free(void *graph) {
+    if (graph) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph));
+}
 static long long total_bytes() {
     size_t free_bytes = 0, total = 0;
     return check(cudaMemGetInfo(&free_bytes, &total), "cudaMemGetInfo") ? -1 : (long long)total;
@@ -88,5 +112,6 @@ EMPO_CUDA_END
 extern "C" const empo_device_api empo_cuda_device = {
     "cuda", empo_cuda::count, empo_cuda::describe, empo_cuda::alloc, empo_cuda::release, empo_cuda::upload,
     empo_cuda::download, empo_cuda::copy, empo_cuda::zero, empo_cuda::synchronize, empo_cuda::last_error,
-    empo_cuda::total_bytes,
+    empo_cuda::total_bytes, empo_cuda::capture_begin, empo_cuda::capture_end, empo_cuda::graph_launch,
+    empo_cuda::graph_free,
 };

@@ -4,7 +4,8 @@
 -- decoder on the card; timed after a warm-up call. tests/bench/
 -- gpu_sample_torch.py is Hugging Face transformers' generate on the same
 -- card (batched, KV cache, bf16); tests/device/check.sh prints the two side
--- by side.
+-- by side, and this one again with EMPO_CUDA_GRAPHS=1 (the decode steps as
+-- CUDA graphs; graphs=recorded/replayed in its line).
 --
 --     empo run tests/bench/gpu_sample.lua [shape] [P] [G] [T] [NEW] [bf16]
 --       shape: qwen05, qwen15 or tiny (tests/bench/gpu_shapes.lua); defaults
@@ -39,6 +40,7 @@ local secs = clock() - t0
 local tokens = 0
 for _, s in ipairs(out) do tokens = tokens + #s.ids end
 local mem = empo.memory().cuda or { peak = 0 }
-print(string.format('gpu_sample shape=%s prompts=%d n=%d prompt_len=%d new=%d weights=%s decode=%s '
+local graphs = st.cuda_graphs and string.format('%d/%d', st.cuda_graphs.recorded, st.cuda_graphs.replayed) or 'none'
+print(string.format('gpu_sample shape=%s prompts=%d n=%d prompt_len=%d new=%d weights=%s decode=%s graphs=%s '
                     .. 'tokens_per_s=%.0f seconds=%.2f peak_mb=%.0f gpu="%s"', shape, P, G, T, NEW, st.weights,
-                    st.decode, tokens / secs, secs, mem.peak / 2 ^ 20, gpu))
+                    st.decode, graphs, tokens / secs, secs, mem.peak / 2 ^ 20, gpu))

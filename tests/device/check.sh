@@ -123,9 +123,10 @@ fi
 # sampling, empo and transformers' generate
 if want sample; then
   e=$(bench "empo sample qwen05 16x8 256+512" 150 "$OUT/gpu_sample.log" "$PACK/bin/empo" run "$ROOT/tests/bench/gpu_sample.lua" qwen05 16 8 256 512 1 | tail -n 1)
+  g=$(bench "empo sample, CUDA graphs" 150 "$OUT/gpu_sample_graphs.log" env EMPO_CUDA_GRAPHS=1 "$PACK/bin/empo" run "$ROOT/tests/bench/gpu_sample.lua" qwen05 16 8 256 512 1 | tail -n 1)
   t=$(bench "hf generate qwen05 16x8 256+512" 150 "$OUT/torch_sample.log" python3 "$ROOT/tests/bench/gpu_sample_torch.py" qwen05 16 8 256 512 | tail -n 1)
   if [ "${e:-0}" -gt 0 ] && [ "${t:-0}" -gt 0 ]; then
-    row "empo / hf sampling tokens/s" info "$(awk -v e="$e" -v t="$t" 'BEGIN { printf "%.2fx (%s vs %s; target 1.5x)", e / t, e, t }')"
+    row "empo / hf sampling tokens/s" info "$(awk -v e="$e" -v g="${g:-0}" -v t="$t" 'BEGIN { printf "%.2fx, with graphs %.2fx (%s, %s vs %s; target 1.5x)", e / t, g / t, e, g, t }')"
   fi
 fi
 

@@ -70,6 +70,11 @@ int empo_decoder_prefill(empo_decoder *d, empo_tensor *logits, int64_t n, const 
 
 /* Bytes the decoder holds for its steps (scratch and rope table). */
 int64_t empo_decoder_scratch_bytes(const empo_decoder *d);
+/* On a GPU with EMPO_CUDA_GRAPHS=1 (read when the decoder is made): each
+ * batch size's step is recorded as a CUDA graph the second time it comes
+ * and replayed after (the first warms the products up); the graphs
+ * recorded and the steps replayed so far. Both 0 without graphs. */
+void empo_decoder_graph_counts(const empo_decoder *d, int64_t *recorded, int64_t *replayed);
 
 void empo_decoder_free(empo_decoder *d);
 

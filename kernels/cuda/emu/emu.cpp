@@ -202,7 +202,22 @@ void run_block(const char *name, int n) {
 }
 }  // namespace
 
+/* a graph being captured on this thread: the launches recorded for replay,
+ * and whether a call the capture cannot hold came (a copy, a wait, an
+ * allocation: CUDA refuses those in a capture too) */
+thread_local std::vector<std::function<void()>> *recording;
+thread_local bool capture_broken;
+
+void device_work(const std::function<void()> &work) {
+    if (recording) recording->push_back(work);
+    else work();
+}
+
 void launch(const char *name, dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()> &body) {
+    if (recording) {
+        recording->push_back([=] { launch(name, grid, block, shared_bytes, body); });
+        return;
+    }
     const long n = (long)block.x * block.y * block.z;
     if (n < 1 || n > MAX_THREADS || grid.x < 1 || grid.y < 1 || grid.z < 1 || grid.y > 65535 || grid.z > 65535) {
         std::fprintf(stderr, "cuda emulation: kernel %s: invalid launch (grid %u,%u,%u, block %u,%u,%u)\n", name,
@@ -252,16 +267,43 @@ int emu_describe(int device, char *buf, size_t len) {
 void *emu_alloc(size_t bytes) { return arena_alloc(bytes); }
 void emu_release(void *p) { arena_release(p); }
 int emu_copy(void *dst, const void *src, size_t bytes) {
+    if (empo_emu::recording) empo_emu::capture_broken = true;   /* (a real capture refuses a synchronous copy) */
     device_access open;
     if (bytes) std::memmove(dst, src, bytes);
     return 0;
 }
 int emu_zero(void *dst, size_t bytes) {
+    if (empo_emu::recording) empo_emu::capture_broken = true;
     device_access open;
     std::memset(dst, 0, bytes);
     return 0;
 }
-int emu_synchronize() { return 0; }
+int emu_synchronize() {
+    if (empo_emu::recording) empo_emu::capture_broken = true;
+    return 0;
+}
+/* graphs: the launches of a capture, replayed in order */
+int emu_capture_begin() {
+    if (empo_emu::recording) return -1;
+    empo_emu::recording = new std::vector<std::function<void()>>();
+    empo_emu::capture_broken = false;
+    return 0;
+}
+int emu_capture_end(void **graph) {
+    auto *g = empo_emu::recording;
+    empo_emu::recording = nullptr;
+    if (!g || empo_emu::capture_broken) {
+        delete g;
+        return -1;
+    }
+    *graph = g;
+    return 0;
+}
+int emu_graph_launch(void *graph) {
+    for (auto &work : *static_cast<std::vector<std::function<void()>> *>(graph)) work();
+    return 0;
+}
+void emu_graph_free(void *graph) { delete static_cast<std::vector<std::function<void()>> *>(graph); }
 const char *emu_last_error() { return "no error"; }
 /* the emulated device's memory is the host's */
 long long emu_total_bytes() { return (long long)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE); }
@@ -270,6 +312,7 @@ long long emu_total_bytes() { return (long long)sysconf(_SC_PHYS_PAGES) * syscon
 extern "C" const empo_device_api empo_cuda_emulated_device = {
     "cuda-emulated", emu_count, emu_describe, emu_alloc, emu_release, emu_copy,
     emu_copy, emu_copy, emu_zero, emu_synchronize, emu_last_error, emu_total_bytes,
+    emu_capture_begin, emu_capture_end, emu_graph_launch, emu_graph_free,
 };
 
 /* ---- what the CUDA build's runtime.cu and gemm_lt.cu give the kernels ---- */
@@ -277,6 +320,7 @@ namespace empo_cuda_emulated {
 void *scratch(size_t bytes) {
     static void *buffer;
     static size_t size;
+    if (bytes > size && empo_emu::recording) empo_emu::capture_broken = true;   /* an allocation in a capture */
     if (bytes > size) {
         if (buffer) arena_release(buffer);
         buffer = arena_alloc(bytes);
@@ -297,15 +341,17 @@ static double element(int bf16, const void *M, int64_t at) {
 /* cuBLAS's column-major product, as a plain loop (double accumulation) */
 void gemm_column_major(int bf16, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                        const void *A, int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    device_access open;   /* cuBLAS runs on the device */
-    for (int64_t j = 0; j < n; j++)
-        for (int64_t i = 0; i < m; i++) {
-            double acc = 0;
-            for (int64_t p = 0; p < k; p++)
-                acc += element(bf16, A, trans_a ? i * lda + p : p * lda + i) *
-                       element(bf16, B, trans_b ? p * ldb + j : j * ldb + p);
-            float &c = C[j * ldc + i];
-            c = (float)(alpha * acc) + (beta == 0.0f ? 0.0f : beta * c);
-        }
+    empo_emu::device_work([=] {   /* cuBLAS runs on the device (in a graph: at its replay) */
+        device_access open;
+        for (int64_t j = 0; j < n; j++)
+            for (int64_t i = 0; i < m; i++) {
+                double acc = 0;
+                for (int64_t p = 0; p < k; p++)
+                    acc += element(bf16, A, trans_a ? i * lda + p : p * lda + i) *
+                           element(bf16, B, trans_b ? p * ldb + j : j * ldb + p);
+                float &c = C[j * ldc + i];
+                c = (float)(alpha * acc) + (beta == 0.0f ? 0.0f : beta * c);
+            }
+    });
 }
 }  // namespace empo_cuda_emulated

@@ -35,8 +35,12 @@ namespace empo_emu {
 /* the fiber that runs now, and the launch it belongs to */
 extern thread_local uint3 thread_idx, block_idx;
 extern thread_local dim3 block_dim, grid_dim;
-/* runs body once per thread of every block; name is for error messages */
+/* runs body once per thread of every block; name is for error messages.
+ * While a graph is being captured the launch is recorded instead. */
 void launch(const char *name, dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()> &body);
+/* work the device does that is not a kernel launch (the products' loop):
+ * run now, or recorded while a graph is being captured */
+void device_work(const std::function<void()> &work);
 void sync_block();
 /* posts this lane's 8 bytes, waits for the warp, returns lane src's */
 uint64_t warp_exchange(uint64_t mine, int src_lane);
@@ -94,6 +98,14 @@ inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
 inline float __fdividef(float a, float b) { return a / b; }
 
 #define EMPO_DYNAMIC_SHARED(type, name) type *name = static_cast<type *>(empo_emu::dynamic_shared())
-#define EMPO_LAUNCH(kernel, grid, block, shared_bytes, ...) \
-    empo_emu::launch(#kernel, (grid), (block), (shared_bytes), [&] { kernel(__VA_ARGS__); })
+namespace empo_emu {
+/* the kernel's arguments evaluated and copied now, as a CUDA launch copies
+ * them: a graph replays the launch later (emu.cpp's capture) */
+template <class F, class... A> std::function<void()> with_args(F f, A... args) {
+    return [=] { f(args...); };
+}
+}  // namespace empo_emu
+#define EMPO_LAUNCH(kernel, grid, block, shared_bytes, ...)                                              \
+    empo_emu::launch(#kernel, (grid), (block), (shared_bytes),                                           \
+                     empo_emu::with_args([](auto... args_) { kernel(args_...); }, __VA_ARGS__))
 #endif

@@ -114,6 +114,13 @@ function M.c(model, spec, cache, ids_t)
                         logits_t = empo.empty(cache.Bmax, V, on) }, CDecoder)
 end
 
+-- { recorded, replayed }: the CUDA graphs of its steps (EMPO_CUDA_GRAPHS=1 on a GPU)
+function CDecoder:graph_counts()
+  local n = ffi.new('int64_t[2]')
+  C.empo_decoder_graph_counts(self.handle, n, n + 1)
+  return { recorded = tonumber(n[0]), replayed = tonumber(n[1]) }
+end
+
 function CDecoder:free()
   if self.handle then
     C.empo_decoder_free(self.handle)

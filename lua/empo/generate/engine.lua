@@ -81,6 +81,7 @@ function Engine.new(model, tok, prompts, o)
 end
 
 function Engine:free()
+  if self.dev and self.decoder.graph_counts then self.stats.cuda_graphs = self.decoder:graph_counts() end
   self.decoder:free()
   self.cache:free()
   for _, t in ipairs({ self.ids_t, self.lp_t, self.ref_t, self.ent_t, self.sc_t }) do t:free() end
