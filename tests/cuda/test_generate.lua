@@ -22,9 +22,12 @@ local PROMPTS = { { 5, 9, 2, 33, 7, 1, 60, 12, 8 }, { 41 }, { 3, 3, 3, 17 }, { 2
 
 local compare = check.compare_samples
 
+-- the same model on both devices, its biases random too (check.random_biases)
 local function both(over, seed)
   local cfg = check.tiny_hf({ max_position_embeddings = 96 }, over)
-  return empo.models.new(cfg, seed), empo.models.new(cfg, seed):to('cuda')
+  local cpu, state = check.random_biases(empo.models.new(cfg, seed), seed), {}
+  for _, p in ipairs(cpu:named_parameters()) do state[p.name] = p.tensor end
+  return cpu, empo.models.new(cfg, seed):load_state(state):to('cuda')
 end
 
 -- ---- the same completions on both devices ----

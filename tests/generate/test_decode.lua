@@ -31,7 +31,7 @@ for _, case in ipairs({ { name = 'qwen2 (q/k/v biases)', over = {} },
                                                                    tie_word_embeddings = true } },
                         { name = 'mistral MHA', over = { model_type = 'mistral', num_key_value_heads = 4 } },
                         { name = 'head_dim 12', over = { head_dim = 12 } } }) do
-  local model = empo.models.new(hf(case.over), 3)
+  local model = check.random_biases(empo.models.new(hf(case.over), 3), 3)
   for _, max_batch in ipairs({ false, 4 }) do
     local label = string.format('%s, max_batch %s', case.name, tostring(max_batch or 'all'))
     local a, sa = empo.sample.generate(model, nil, PROMPTS, with({ max_batch = max_batch or nil }))

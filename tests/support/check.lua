@@ -153,6 +153,19 @@ end
 -- option tables), as recipes merge theirs.
 function M.with(base, over) return require('empo.rl.recipe').merged(base, over) end
 
+-- Gives model's biases random values (seeded): a fresh model's are zero, so a
+-- decoder that dropped them would pass a comparison. Returns the model.
+function M.random_biases(model, seed)
+  local empo = require 'empo'
+  empo.manual_seed(seed or 1)
+  empo.no_grad(function()
+    for _, p in ipairs(model:named_parameters()) do
+      if p.name:find('bias', 1, true) then p.tensor:copy_(empo.randn(p.tensor:size()) * 0.5) end
+    end
+  end)
+  return model
+end
+
 -- Two empo.sample.generate results: whether every completion has the same
 -- tokens and finish, and the worst |a - b| of their log-probs (sampling
 -- distribution and model), and with stats of their token entropy and
