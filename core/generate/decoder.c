@@ -21,12 +21,13 @@ struct empo_decoder {
     const empo_kernel_table *K;   /* the weights' device's table */
     empo_tensor *index;           /* on a device: a step's index arrays (step_index_count), uploaded each step */
     int64_t *staging;             /* their host copy */
-    empo_tensor *prefill_index;   /* on a device: a prefill's index arrays, for its call */
     /* EMPO_CUDA_GRAPHS=1 on a device with graphs: the step of B rows, recorded
      * the second time B is seen (the first warms the products up) and
-     * replayed after; graphs[B], seen[B] for B up to max_batch */
+     * replayed after; graphs[B], seen[B] for B up to max_batch; the logits
+     * buffer they write (another one: recorded again) */
     void **graphs;
     unsigned char *seen;
+    void *graph_logits;
     int64_t graphs_recorded, graph_replays;
     empo_decode_layer *layer;
     empo_tensor **held;   /* every tensor referenced, released on free */
@@ -309,12 +310,20 @@ static void free_graphs(empo_decoder *d) {
 }
 
 /* A step through its graph: replayed when recorded, recorded the second
- * time this B comes (every pointer it bakes in is the decoder's own and
- * fixed: the weights, the caches, the scratch, the index arrays at B's
- * offsets, the logits buffer), else run plainly. A capture the device
+ * time this B comes (every pointer it bakes in is fixed: the decoder's
+ * weights, caches, scratch and index arrays at B's offsets, and the logits
+ * buffer, whose change starts the recording over), else run plainly. A capture the device
  * refuses turns graphs off for this decoder, said once. */
 static int graph_step(empo_decoder *d, empo_tensor *logits, const empo_decode_batch *b) {
     const empo_device_api *dev = d->K->device;
+    if (d->graph_logits != empo_tensor_data(logits)) {   /* the graphs write the old buffer: record them again */
+        for (int64_t B = 0; B <= d->max_batch; B++) {
+            dev->graph_free(d->graphs[B]);
+            d->graphs[B] = NULL;
+            d->seen[B] = 0;
+        }
+        d->graph_logits = empo_tensor_data(logits);
+    }
     void **g = &d->graphs[b->B];
     if (!*g && d->seen[b->B]++ && dev->capture_begin() == 0) {
         d->K->decode_step(empo_tensor_data(logits), empo_tensor_data(d->scratch), &d->m, b);
@@ -381,20 +390,20 @@ static int check_prompts(const empo_decoder *d, const empo_tensor *logits, int64
 }
 
 /* On a device: a prefill's ids, start, slot and each token's prompt go up
- * (in d->prefill_index, released by the caller); b points at them there. */
-static int upload_prefill(empo_decoder *d, empo_prefill_batch *b) {
+ * into *index (the caller releases it after the prefill); b points at them there. */
+static int upload_prefill(empo_decoder *d, empo_prefill_batch *b, empo_tensor **index) {
     const int64_t n = b->n, R = b->rows, count = 2 * R + 2 * n + 1;
     for (int64_t i = 0; i < n; i++)
         for (int64_t r = b->start[i]; r < b->start[i + 1]; r++) b->prompt_of[r] = i;
     int64_t *staging = malloc(sizeof(int64_t) * (size_t)count);
-    d->prefill_index = empo_tensor_new_on(1, &count, EMPO_I64, empo_tensor_device(d->held[0]));
-    if (!staging || !d->prefill_index) {
+    *index = empo_tensor_new_on(1, &count, EMPO_I64, empo_tensor_device(d->held[0]));
+    if (!staging || !*index) {
         free(staging);
         return empo_fail(EMPO_E_NOMEM, "decoder_prefill: out of memory for %lld tokens' index arrays", (long long)R);
     }
     const int64_t *src[4] = {b->ids, b->start, b->slot, b->prompt_of}, len[4] = {R, n + 1, n, R};
     const int64_t *dst[4];
-    int st = upload_arrays(d, empo_tensor_data(d->prefill_index), staging, 4, src, len, dst);
+    int st = upload_arrays(d, empo_tensor_data(*index), staging, 4, src, len, dst);
     free(staging);
     b->ids = dst[0], b->start = dst[1], b->slot = dst[2], b->prompt_of = (int64_t *)dst[3];
     b->task_start = NULL;   /* (the CPU's; a device prefill has none) */
@@ -424,10 +433,10 @@ int empo_decoder_prefill(empo_decoder *d, empo_tensor *logits, int64_t n, const 
     start[0] = 0;
     for (int64_t i = 0; i < n; i++) start[i + 1] = start[i] + len[i];
     empo_prefill_batch b = {n, ids, start, slot, task_start, prompt_of, d->claims, R};
-    int st = device == EMPO_CPU ? EMPO_OK : upload_prefill(d, &b);
+    empo_tensor *uploaded = NULL;   /* the arrays' device copy (none on the CPU) */
+    int st = device == EMPO_CPU ? EMPO_OK : upload_prefill(d, &b, &uploaded);
     if (st == EMPO_OK) d->K->decode_prefill(empo_tensor_data(logits), empo_tensor_data(scratch), &d->m, &b);
-    empo_tensor_release(d->prefill_index);   /* the device's copy of the arrays (NULL on the CPU) */
-    d->prefill_index = NULL;
+    empo_tensor_release(uploaded);
     empo_tensor_release(scratch);
     free(index);
     return st;

@@ -73,6 +73,28 @@ do
        string.format('the steps ran as graphs: %d recorded, %d replayed', g.recorded, g.replayed))
   local same, worst = compare(a, ok and b or {})
   c.ok(same and worst < 1e-5, string.format('graphs: the same tokens as the cpu, log-probs within %.1e', worst))
+
+  -- a step into another logits buffer: its graph is recorded again, not replayed into the old buffer
+  local decoder, KVCache = require 'empo.generate.decoder', require 'empo.generate.kv_cache'
+  ffi.C.setenv('EMPO_CUDA_GRAPHS', '1', 1)
+  local cache = KVCache.new(gpu.config, 2, 1, 9, 4, { max_batch = 2 }, 'cuda')
+  local d = decoder.new(gpu, cache, empo.zeros(cache.Bmax, { dtype = 'i64' }), { c_decode = true })
+  ffi.C.unsetenv('EMPO_CUDA_GRAPHS')
+  d:prefill({ { ids = PROMPTS[1] } }, { 1 })
+  for r = 0, 1 do cache:open_row(r, 0) end
+  local function step_into(buf)
+    E.check(E.C.empo_decoder_step(d.handle, buf.h, 2, d.ids, cache.pos, cache.col, cache.prow, cache.plen))
+    return buf:cpu()
+  end
+  local a = empo.zeros(2, gpu.config.vocab_size):cuda()
+  local plain = step_into(a)
+  step_into(a)                                           -- recorded
+  local b = empo.zeros(2, gpu.config.vocab_size):cuda()
+  step_into(b)                                           -- run plainly: the recording starts over
+  local moved = step_into(b)                             -- recorded again, for b
+  c.ok((moved - plain):abs():max():item() == 0 and d:graph_counts().recorded == 2,
+       'a new logits buffer: the step recorded again, its logits written there')
+  d:free(); cache:free()
 end
 
 -- ---- LoRA adapters (on every projection) in the C decoder's GPU step ----

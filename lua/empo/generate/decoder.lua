@@ -19,6 +19,7 @@ local ffi = require 'ffi'
 local empo = require 'empo'
 local E = require 'empo.tensor.ffi'
 local C = E.C
+local device_of = require('empo.nn.module').device_of
 
 local check = E.check
 local M = {}
@@ -48,14 +49,6 @@ function M.new(model, cache, ids_t, o)
   end
   return M.lua(model, cache, ids_t), o.bf16_weights and 'bf16_weights needs the C decoder; the Lua model ran in f32'
                                      or nil
-end
-
--- 'cpu' or 'cuda': where the model's parameters are (a module's device(),
--- else the first parameter's)
-function M.device_of(model)
-  if type(model.device) == 'function' then return model:device() end
-  local p = model.parameters and model:parameters()[1]
-  return p and p.device or 'cpu'
 end
 
 local BF16_WEIGHTS = { 'q', 'k', 'v', 'o', 'gate', 'up', 'down' }
@@ -109,7 +102,7 @@ function M.c(model, spec, cache, ids_t)
   local out = ffi.new('empo_decoder*[1]')
   if C.empo_decoder_new(out, desc, cache.Bmax) ~= 0 then return nil, ffi.string(C.empo_last_error()) end
   local V, device = model.config.vocab_size, spec.embed.device
-  local on = { device = device ~= 'cpu' and device or nil }
+  local on = { device = device }
   return setmetatable({ kind = 'c', handle = out[0], cache = cache, ids = ids_t:data_ptr(), V = V, on = on,
                         logits_t = empo.empty(cache.Bmax, V, on) }, CDecoder)
 end
@@ -166,7 +159,7 @@ end
 
 -- The Lua model over cache, reading each row's input token from ids_t.
 function M.lua(model, cache, ids_t)
-  local device = M.device_of(model)
+  local device = device_of(model)
   local d = setmetatable({ kind = 'lua', model = model, cache = cache, ids_t = ids_t, pos_t = cache.pos_t,
                            device = device }, LuaDecoder)
   if device ~= 'cpu' then   -- device twins of the rows' input ids and positions, uploaded before each step

@@ -52,7 +52,7 @@ function Engine.new(model, tok, prompts, o)
     Wg = math.max(Wg, pr.max_new - 1)   -- the last token is never fed back: it needs no column
   end
   e.seqs, e.N = seqs, #seqs
-  local device = decoder.device_of(model)
+  local device = require('empo.nn.module').device_of(model)
   local cache = KVCache.new(model.config, e.N, #prompts, Tp, Wg, o, device)
   local Bmax = cache.Bmax
   e.cache, e.Bmax = cache, Bmax

@@ -175,6 +175,14 @@ function Module:device()
   return p and p.device or 'cpu'
 end
 
+-- The same of any model: a module's device(), else its first parameter's
+-- (a model that only has parameters()), else 'cpu'.
+function M.device_of(model)
+  if type(model.device) == 'function' then return model:device() end
+  local p = type(model.parameters) == 'function' and model:parameters()[1]
+  return p and p.device or 'cpu'
+end
+
 function Module:train(on)
   if on == nil then on = true end
   self.training = on

@@ -399,7 +399,7 @@ function Transformer:shared_prompt_hidden(prompt_ids, prompt_len, ids, group)
     for t = 1, T do m[P + t] = 1 end                    -- (causality hides a row's own padding)
     positions[i], key_mask[i] = pos, m
   end
-  local on = ids.device ~= 'cpu' and ids.device or nil
+  local on = ids.device
   local extend = setmetatable({ len = 0, prefix = prefix, group = empo.tensor(sel, { dtype = 'i64', device = on }) },
                               Extend)
   local h = self:hidden(ids, { cache = extend, positions = empo.tensor(positions, { dtype = 'i64', device = on }),

@@ -28,6 +28,7 @@
 -- the policy is a distribution over the ids the sampler may draw.
 -- This module is not the loss (empo.rl.loss) nor the sampler (empo.sample).
 local empo = require 'empo'
+local device_of = require('empo.nn.module').device_of
 
 local type, error, format = type, error, string.format
 
@@ -155,9 +156,8 @@ end
 -- [S*Tmax, V]), row i's token t at [(i-1)*Tmax + t].
 local function statistics(picked, head, targets, mask, S, Tmax, temperature, opts)
   local vocab = opts and opts.vocab
-  local on = picked.device ~= 'cpu' and picked.device or nil   -- the index tensors go where the rows are
-  local ids = empo.tensor(targets, { dtype = 'i64', device = on })
-  mask = empo.tensor(mask, { device = on })
+  local ids = empo.tensor(targets, { dtype = 'i64', device = picked.device })   -- (where the rows are)
+  mask = empo.tensor(mask, { device = picked.device })
   if head then
     local V = head:size(1)
     local logp, entropy = empo.head_logprob(picked, head, ids, { temperature = temperature,
@@ -177,10 +177,7 @@ local function statistics(picked, head, targets, mask, S, Tmax, temperature, opt
 end
 
 -- i64 tensors on the model's device (its ids, positions, picked rows)
-local function index_opts(model)
-  local d = type(model.device) == 'function' and model:device() or 'cpu'
-  return { dtype = 'i64', device = d ~= 'cpu' and d or nil }
-end
+local function index_opts(model) return { dtype = 'i64', device = device_of(model) } end
 
 -- Per sequence: each row is its prompt and completion, right-padded.
 local function per_sequence(model, rows, temperature, opts)

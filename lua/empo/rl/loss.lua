@@ -119,8 +119,7 @@ local function objective(name, o, b)
   local pg1 = -adv * ratio
   local pg2 = -adv * ratio:clamp(1 - o.clip_low, 1 + o.clip_high)
   local pg = empo.maximum(pg1, pg2)
-  local on = b.adv.device ~= 'cpu' and b.adv.device or nil
-  local neg = empo.tensor(b.adv:reshape(S):tolist(), { device = on }):lt(0):to('f32'):reshape(S, 1)
+  local neg = b.adv:reshape(S):lt(0):to('f32'):reshape(S, 1)
   local stats = {}
   if o.clip_c then                                              -- dual clip for negative advantages
     local pg3 = -adv * o.clip_c

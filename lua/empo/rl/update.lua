@@ -80,7 +80,7 @@ local function old_and_adv(rows, idx, T, device)
     for t = 1, T do row[t] = rows[i].old[t] or 0 end
     old[k], adv[k] = row, rows[i].adv
   end
-  local on = { device = device ~= 'cpu' and device or nil }
+  local on = { device = device }
   return empo.tensor(old, on), empo.tensor(adv, on)
 end
 
