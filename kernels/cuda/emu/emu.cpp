@@ -100,7 +100,7 @@ thread_local dim3 block_dim, grid_dim;
 
 namespace {
 enum state { RUNNING, AT_BLOCK_BARRIER, AT_WARP_BARRIER, DONE };
-enum { STACK_BYTES = 128 * 1024, MAX_THREADS = 1024 };
+enum { STACK_BYTES = 128 * 1024, MAX_THREADS = 1024, MAX_DYNAMIC_SHARED = 48 * 1024 };
 
 struct fiber {
     void *sp;
@@ -142,34 +142,19 @@ void wait_at(state st) {
     std::abort();
 }
 
-/* Releases the barriers that every live thread of their group reached;
- * returns whether any thread may run. */
-bool release_barriers(int n) {
-    bool any = false, all_block = true;
+/* Releases the block barrier when every live thread reached it; returns
+ * whether any thread may run. */
+bool release_block_barrier(int n) {
     int live = 0;
     for (int t = 0; t < n; t++) {
         state s = sched.fibers[t].st;
-        if (s == RUNNING) return true;
-        if (s != DONE) live++, all_block &= s == AT_BLOCK_BARRIER;
+        if (s == DONE) continue;
+        if (s != AT_BLOCK_BARRIER) return false;
+        live++;
     }
-    if (live && all_block) {
-        for (int t = 0; t < n; t++)
-            if (sched.fibers[t].st == AT_BLOCK_BARRIER) sched.fibers[t].st = RUNNING;
-        return true;
-    }
-    for (int w = 0; w < n; w += 32) {
-        bool whole = true, waiting = false;
-        for (int t = w; t < n && t < w + 32; t++) {
-            state s = sched.fibers[t].st;
-            whole &= s == AT_WARP_BARRIER;
-            waiting |= s == AT_WARP_BARRIER;
-        }
-        if (waiting && whole) {
-            for (int t = w; t < n && t < w + 32; t++) sched.fibers[t].st = RUNNING;
-            any = true;
-        }
-    }
-    return any;
+    for (int t = 0; t < n; t++)
+        if (sched.fibers[t].st == AT_BLOCK_BARRIER) sched.fibers[t].st = RUNNING;
+    return live > 0;
 }
 
 /* A fresh stack that empo_emu_switch "returns" into fiber_main from: six
@@ -185,19 +170,54 @@ void prepare(fiber &f, unsigned t) {
     f.sp = sp;
 }
 
-void run_block(const char *name, int n) {
-    for (int t = 0; t < n; t++) prepare(sched.fibers[t], (unsigned)t);
+/* The order threads run in between barriers, and warps and blocks in a
+ * launch: index 0 first, or (EMPO_CUDA_EMULATION_ORDER=reverse) last. A GPU
+ * promises neither, so a kernel that reads what another thread wrote
+ * without a barrier between (or writes what another still has to read)
+ * gives the reference's answer in at most one of the two orders: CI runs
+ * the kernel tests in both. */
+int order = -1;   /* 1: reverse, 0: forward, -1: not read from the environment yet */
+bool reversed() {
+    if (order < 0) {
+        const char *o = std::getenv("EMPO_CUDA_EMULATION_ORDER");
+        if (o && *o && std::strcmp(o, "forward") && std::strcmp(o, "reverse")) {
+            std::fprintf(stderr, "cuda emulation: EMPO_CUDA_EMULATION_ORDER=%s: expected forward or reverse\n", o);
+            std::exit(2);
+        }
+        order = o && !std::strcmp(o, "reverse");
+    }
+    return order == 1;
+}
+
+/* Runs warp w's threads as far as they go: a shuffle the whole warp
+ * reached releases it at once, so a warp runs ahead of the others up to
+ * its next __syncthreads (as a GPU's warps may), and a block's shared
+ * memory is read and written in as many interleavings as that allows. */
+void run_warp(int w, int n) {
+    const int first = w * 32, end = first + 32 < n ? first + 32 : n;
     for (;;) {
-        for (int t = 0; t < n; t++) {
+        for (int i = first; i < end; i++) {
+            const int t = reversed() ? first + end - 1 - i : i;
             if (sched.fibers[t].st != RUNNING) continue;
             sched.current = t;
             thread_idx = sched.fibers[t].idx;
             empo_emu_switch(&sched.home, sched.fibers[t].sp);
         }
+        for (int t = first; t < end; t++)   /* a lane done or at __syncthreads leaves the rest waiting */
+            if (sched.fibers[t].st != AT_WARP_BARRIER) return;
+        for (int t = first; t < end; t++) sched.fibers[t].st = RUNNING;
+    }
+}
+
+void run_block(const char *name, int n) {
+    for (int t = 0; t < n; t++) prepare(sched.fibers[t], (unsigned)t);
+    const int warps = (n + 31) / 32;
+    for (;;) {
+        for (int i = 0; i < warps; i++) run_warp(reversed() ? warps - 1 - i : i, n);
         bool done = true;
         for (int t = 0; t < n; t++) done &= sched.fibers[t].st == DONE;
         if (done) return;
-        if (!release_barriers(n)) deadlock(name);
+        if (!release_block_barrier(n)) deadlock(name);
     }
 }
 }  // namespace
@@ -224,6 +244,11 @@ void launch(const char *name, dim3 grid, dim3 block, size_t shared_bytes, const 
                      grid.x, grid.y, grid.z, block.x, block.y, block.z);
         std::abort();
     }
+    if (shared_bytes > MAX_DYNAMIC_SHARED) {   /* more needs cudaFuncSetAttribute, which the kernels never call */
+        std::fprintf(stderr, "cuda emulation: kernel %s: %zu bytes of dynamic shared memory (a launch may ask 48 KiB)\n",
+                     name, shared_bytes);
+        std::abort();
+    }
     if (sched.fibers.size() < (size_t)n) {
         sched.fibers.resize((size_t)n);
         for (fiber &f : sched.fibers)
@@ -234,13 +259,15 @@ void launch(const char *name, dim3 grid, dim3 block, size_t shared_bytes, const 
     device_access open;
     grid_dim = grid;
     block_dim = block;
-    for (unsigned z = 0; z < grid.z; z++)
-        for (unsigned y = 0; y < grid.y; y++)
-            for (unsigned x = 0; x < grid.x; x++) {
-                block_idx = {x, y, z};
-                run_block(name, (int)n);
-            }
+    const uint64_t blocks = (uint64_t)grid.x * grid.y * grid.z;
+    for (uint64_t i = 0; i < blocks; i++) {
+        const uint64_t b = reversed() ? blocks - 1 - i : i;
+        block_idx = {(unsigned)(b % grid.x), (unsigned)(b / grid.x % grid.y), (unsigned)(b / grid.x / grid.y)};
+        run_block(name, (int)n);
+    }
 }
+
+void set_reverse_order(bool reverse) { order = reverse; }
 
 void sync_block() { wait_at(AT_BLOCK_BARRIER); }
 

@@ -9,14 +9,19 @@
  *   __shfl_*_sync        a barrier of the warp: each lane posts its value,
  *                        all read, then all wait again before the slot is
  *                        reused (a lane that exited or waits elsewhere is
- *                        a deadlock, reported with the kernel's name);
+ *                        a deadlock, reported with the kernel's name); a
+ *                        warp whose lanes all arrived runs on at once, so
+ *                        warps run ahead of each other up to __syncthreads;
  *   __shared__           a function-static, thread_local variable: one per
  *                        block, because blocks run one at a time;
  *   atomicAdd            a plain add (fibers never preempt each other).
- * What this cannot show: races between threads (a fiber runs until its
- * next barrier, one order only), the memory model, warp-synchronous code
- * without a shuffle, timing and tensor cores. That is what the run on a
- * GPU (tests/device/check.sh) is for. */
+ * Threads, warps and blocks run in index order, or in the reverse one
+ * (EMPO_CUDA_EMULATION_ORDER=reverse; CI runs the kernel tests both ways).
+ * That exposes the usual races: a read of what another thread writes
+ * without a barrier between sees the write in one order and not in the
+ * other. What this cannot show: a race that both orders happen to hide,
+ * the memory model, timing and tensor cores. That is what the run on a
+ * GPU (tests/device/check.sh, with compute-sanitizer's racecheck) is for. */
 #ifndef EMPO_KERNELS_CUDA_EMU_H
 #define EMPO_KERNELS_CUDA_EMU_H
 #include <cmath>
@@ -42,6 +47,9 @@ void launch(const char *name, dim3 grid, dim3 block, size_t shared_bytes, const 
  * run now, or recorded while a graph is being captured */
 void device_work(const std::function<void()> &work);
 void sync_block();
+/* threads, warps and blocks in reverse order from now on (or forward);
+ * the default comes from EMPO_CUDA_EMULATION_ORDER (tests/cuda/emulation.cpp) */
+void set_reverse_order(bool reverse);
 /* posts this lane's 8 bytes, waits for the warp, returns lane src's */
 uint64_t warp_exchange(uint64_t mine, int src_lane);
 void *dynamic_shared();
