@@ -186,6 +186,10 @@ fi
 if want emulation; then
   run_kernels "cuda kernels, host emulation" 60 "$OUT/cuda_kernels_emulated.log" "$PACK/bin/cuda_kernels_emulated"
   run_kernels "cuda sampling, host emulation" 30 "$OUT/cuda_sampling_emulated.log" "$PACK/bin/cuda_sampling_emulated"
+  run_kernels "cuda kernels, emulation reversed" 60 "$OUT/cuda_kernels_emulated_reverse.log" \
+    env EMPO_CUDA_EMULATION_ORDER=reverse "$PACK/bin/cuda_kernels_emulated"
+  run_kernels "cuda sampling, emulation reversed" 30 "$OUT/cuda_sampling_emulated_reverse.log" \
+    env EMPO_CUDA_EMULATION_ORDER=reverse "$PACK/bin/cuda_sampling_emulated"
 fi
 
 # compute-sanitizer
