@@ -86,9 +86,6 @@ EMPO_HOST_DEVICE static inline float empo_rope_angle(int64_t pos, int64_t i, int
  * first. keep[b, s] == 0 hides key s from every query of batch row b. A
  * query that sees no key at all gets an all-zero output row and
  * lse = -INFINITY, and gets no gradient (never NaN). */
-/* the largest head dim any table's attention takes (the CUDA kernels'
- * accumulators; the op refuses more) */
-#define EMPO_ATTENTION_MAX_HEAD_DIM 2048
 typedef struct empo_attn_shape {
     int64_t B, Hq, Hkv, T, S, Dh;
     int causal;

@@ -78,9 +78,6 @@ static int attention_check(empo_tensor *q, empo_tensor *k, empo_tensor *v, int c
     if (q->shape[3] != k->shape[3])
         return empo_fail(EMPO_E_SHAPE, "attention: q %s and k %s: head dims differ (%lld vs %lld)", empo_desc(q),
                          empo_desc(k), (long long)q->shape[3], (long long)k->shape[3]);
-    if (q->shape[3] > EMPO_ATTENTION_MAX_HEAD_DIM)
-        return empo_fail(EMPO_E_SHAPE, "attention: q %s: head dim %lld is over %d, the most the kernels take",
-                         empo_desc(q), (long long)q->shape[3], EMPO_ATTENTION_MAX_HEAD_DIM);
     if (k->shape[1] == 0 || q->shape[1] % k->shape[1] != 0)
         return empo_fail(EMPO_E_SHAPE, "attention: q %s and k %s: heads %lld not a multiple of kv heads %lld",
                          empo_desc(q), empo_desc(k), (long long)q->shape[1], (long long)k->shape[1]);

@@ -28,8 +28,6 @@
 #define EMPO_CUDA_TABLE empo_kernels_cuda
 #define EMPO_CUDA_TABLE_NAME "cuda"
 #define EMPO_CUDA_DEVICE empo_cuda_device
-/* a loop over a thread's accumulators unrolled, so they stay in registers */
-#define EMPO_UNROLL _Pragma("unroll")
 #define EMPO_DYNAMIC_SHARED(type, name) \
     extern __shared__ unsigned char empo_dynamic_shared_[]; \
     type *name = reinterpret_cast<type *>(empo_dynamic_shared_)

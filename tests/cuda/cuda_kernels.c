@@ -252,7 +252,7 @@ static void test_norm_swiglu_rope(void) {
 }
 
 /* ---- attention: causal and not, cached keys (S > T), hidden keys, a batch
- * row that sees nothing, more queries than a tile, head dims over a tile ---- */
+ * row that sees nothing, more queries than a chunk of scores, head dims over a block ---- */
 typedef struct {
     int64_t B, Hq, Hkv, T, S, Dh;
     int causal, keep;   /* keep: 0 none, 1 some keys hidden, 2 batch row 0 sees nothing */
@@ -262,7 +262,7 @@ static void test_attention(void) {
     const attn_case cases[] = {
         {2, 4, 2, 5, 5, 8, 1, 0},   {1, 2, 1, 3, 7, 16, 1, 1}, {1, 1, 1, 130, 130, 64, 1, 0},
         {2, 2, 2, 4, 9, 8, 0, 1},   {2, 2, 1, 3, 3, 8, 1, 2},  {1, 1, 1, 3, 3, 200, 1, 0},
-        /* Qwen's head dim, GQA 3:1, rows and keys past several tiles, cached keys, hidden keys */
+        /* Qwen's head dim, GQA 3:1, groups of several score chunks, cached keys, hidden keys; a wide head */
         {1, 6, 2, 37, 45, 128, 1, 1}, {2, 3, 1, 70, 70, 64, 0, 0}, {1, 2, 2, 5, 5, 2048, 1, 0},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {

@@ -79,7 +79,6 @@ inline int lane() { return (int)(thread_idx.x + block_dim.x * (thread_idx.y + bl
 #define __shared__ static thread_local
 #define __restrict__ __restrict
 #define __syncthreads() empo_emu::sync_block()
-#define EMPO_UNROLL
 
 template <class T> inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask) {
     (void)mask;
