@@ -137,6 +137,40 @@ static void test_gemm(void) {
             }
 }
 
+/* ---- TF32 allowed (the switch empo.cuda_allow_tf32 reaches): f32 operands
+ * rounded to 10 mantissa bits on the tensor cores, so a product is within
+ * 1e-3 of f32's and, to show the switch works, not f32's itself; the
+ * attention, which runs on the products, within 1e-3 too ---- */
+int empo_cuda_backend_tf32(int allow);
+
+static void test_tf32(void) {
+    const int64_t M = 33, N = 40, Kd = 64;
+    float *A = randoms(M * Kd, 241, -1, 1), *B = randoms(Kd * N, 242, -1, 1), *C = malloc(sizeof(float) * M * N);
+    float *got = malloc(sizeof(float) * M * N), *dA = UPF(A, M * Kd), *dB = UPF(B, Kd * N), *dC = ALLOCF(M * N);
+    R->gemm(0, 0, M, N, Kd, 1.0f, A, Kd, B, N, 0.0f, C, N);
+    CHECK(empo_cuda_backend_tf32(1) == 0);   /* off until asked for */
+    K->gemm(0, 0, M, N, Kd, 1.0f, dA, Kd, dB, N, 0.0f, dC, N);
+    down(got, dC, sizeof(float) * M * N);
+    int64_t bad;
+    const double err = rel_error(got, C, M * N, &bad);
+    check_report(__FILE__, __LINE__, err <= 1e-3 && err > 1e-6,
+                 "gemm with TF32: relative error %.3g (want within 1e-3, and over f32's 1e-6)", err);
+
+    empo_attn_shape a = {1, 4, 2, 40, 40, 64, 1, 0.125f};
+    const int64_t nq = 4 * 40 * 64, nkv = 2 * 40 * 64, rows = 4 * 40;
+    float *q = randoms(nq, 243, -1, 1), *k = randoms(nkv, 244, -1, 1), *v = randoms(nkv, 245, -1, 1);
+    float *out = malloc(sizeof(float) * nq), *lse = malloc(sizeof(float) * rows), *gout = malloc(sizeof(float) * nq);
+    float *Dq = UPF(q, nq), *Dk = UPF(k, nkv), *Dv = UPF(v, nkv), *Dout = ALLOCF(nq), *Dlse = ALLOCF(rows);
+    float *Dwork = ALLOCF(K->attention_work(&a) + 1);
+    R->attention_forward(out, lse, NULL, q, k, v, NULL, &a);
+    K->attention_forward(Dout, Dlse, Dwork, Dq, Dk, Dv, NULL, &a);
+    down(gout, Dout, sizeof(float) * nq);
+    compare_within("attention forward with TF32", gout, out, nq, 1e-3);
+    CHECK(empo_cuda_backend_tf32(0) == 1);
+    drop(dA), drop(dB), drop(dC), drop(Dq), drop(Dk), drop(Dv), drop(Dout), drop(Dlse), drop(Dwork);
+    free(A), free(B), free(C), free(got), free(q), free(k), free(v), free(out), free(lse), free(gout);
+}
+
 /* ---- the bf16 product: bf16 inputs, f32 out, against the reference on the same inputs ---- */
 static uint16_t *to_bf16(const float *x, int64_t n) {
     uint16_t *b = malloc(sizeof(uint16_t) * (size_t)(n ? n : 1));
@@ -476,6 +510,7 @@ int main(void) {
     test_select();
     test_norm_swiglu_rope();
     test_attention();
+    test_tf32();
     test_logprob();
     test_head_logprob();
     test_optimizer();

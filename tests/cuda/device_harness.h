@@ -61,23 +61,33 @@ static inline float *randoms(int64_t n, uint64_t seed, float lo, float hi) {
     return a;
 }
 
-/* ||got - want|| / ||want||; NaN must meet NaN, inf the same inf */
-static inline void compare(const char *what, const float *got, const float *want, int64_t n) {
+/* ||got - want|| / ||want|| over the finite wants; *bad: the first
+ * element where a NaN or infinity of want is not met the same, or -1 */
+static inline double rel_error(const float *got, const float *want, int64_t n, int64_t *bad) {
     double num = 0, den = 0;
-    int64_t bad = -1;
+    *bad = -1;
     for (int64_t i = 0; i < n; i++) {
         if (isnan(want[i]) || isinf(want[i])) {
-            if (!(isnan(want[i]) ? isnan(got[i]) : got[i] == want[i]) && bad < 0) bad = i;
+            if (!(isnan(want[i]) ? isnan(got[i]) : got[i] == want[i]) && *bad < 0) *bad = i;
             continue;
         }
         num += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
         den += (double)want[i] * want[i];
     }
-    double err = den > 0 ? sqrt(num / den) : sqrt(num);
-    check_report(__FILE__, __LINE__, bad < 0 && err <= TOL,
-                 "%s: relative error %.3g%s (element %lld: %g, want %g)", what, err,
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* within tol by rel_error; NaN must meet NaN, inf the same inf */
+static inline void compare_within(const char *what, const float *got, const float *want, int64_t n, double tol) {
+    int64_t bad;
+    const double err = rel_error(got, want, n, &bad);
+    check_report(__FILE__, __LINE__, bad < 0 && err <= tol,
+                 "%s: relative error %.3g (tolerance %g)%s (element %lld: %g, want %g)", what, err, tol,
                  bad >= 0 ? ", a NaN or inf differs" : "", (long long)(bad >= 0 ? bad : 0),
                  bad >= 0 ? got[bad] : 0.0, bad >= 0 ? want[bad] : 0.0);
+}
+static inline void compare(const char *what, const float *got, const float *want, int64_t n) {
+    compare_within(what, got, want, n, TOL);
 }
 
 /* the n floats at dev come down and are compared with want */

@@ -5,7 +5,8 @@
 -- optimizer step and are the sampler's own (no second copy); a
 -- mixed-precision trainer runs two EMPO steps, measures the sampler/update
 -- log-prob gap on the same weights, keeps its master weights f32 and its
--- copies current; precision = 'bf16' on the CPU is refused by name. In CI on
+-- copies current; precision = 'bf16' on the CPU is refused by name; tf32 =
+-- true turns TF32 on for a run and back off at its close. In CI on
 -- the emulated device; on a GPU by tests/device/check.sh.
 local empo = require 'empo'
 local check = require 'check'
@@ -104,6 +105,20 @@ do
     c.ok(rec.loss == rec.loss and rec.grad_norm > 0, string.format('step %d: a finite update', i))
   end
   c.raises(function() empo.rl.trainer(recipe('cpu', 'bf16')) end, "precision='bf16' runs the products on the GPU")
+  t:close()
+
+  -- tf32 = true: the f32 products in TF32 for the run, the setting before it back at close
+  local r = recipe('cuda', 'f32')
+  r.tf32 = true
+  local tt = empo.rl.trainer(r)
+  c.eq(empo.cuda_allow_tf32(true), true, 'tf32 = true: TF32 is on while the trainer runs')
+  local rec = tt:step()
+  c.ok(rec.loss == rec.loss and rec.grad_norm > 0, 'tf32 = true: a finite update')
+  tt:close()
+  c.eq(empo.cuda_allow_tf32(false), false, 'and off again when it closes')
+  local rc = recipe('cpu', 'f32')
+  rc.tf32 = true
+  c.raises(function() empo.rl.trainer(rc) end, "tf32=true runs the f32 products in TF32 on the GPU")
 end
 
 c.done()

@@ -356,9 +356,21 @@ void *scratch(size_t bytes) {
     return buffer;
 }
 
-/* an element of an f32 or bf16 matrix */
-static double element(int bf16, const void *M, int64_t at) {
-    if (!bf16) return static_cast<const float *>(M)[at];
+/* TF32 allowed (empo_cuda_backend_tf32): f32 operands are rounded to
+ * TF32's 10 mantissa bits (to nearest, ties away, as cvt.rna.tf32.f32),
+ * as the tensor cores take them */
+static int tf32_allowed;
+static float to_tf32(float x) {
+    uint32_t u;
+    std::memcpy(&u, &x, sizeof u);
+    if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;   /* (infinities and NaN as they are) */
+    std::memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* an element of an f32 (tf32: rounded to TF32) or bf16 matrix */
+static double element(int bf16, int tf32, const void *M, int64_t at) {
+    if (!bf16) return tf32 ? to_tf32(static_cast<const float *>(M)[at]) : static_cast<const float *>(M)[at];
     uint32_t bits = (uint32_t) static_cast<const uint16_t *>(M)[at] << 16;
     float f;
     std::memcpy(&f, &bits, sizeof f);
@@ -368,17 +380,24 @@ static double element(int bf16, const void *M, int64_t at) {
 /* cuBLAS's column-major product, as a plain loop (double accumulation) */
 void gemm_column_major(int bf16, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                        const void *A, int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    const int tf32 = tf32_allowed && !bf16;   /* (the setting when the product is asked for, as cuBLASLt's) */
     empo_emu::device_work([=] {   /* cuBLAS runs on the device (in a graph: at its replay) */
         device_access open;
         for (int64_t j = 0; j < n; j++)
             for (int64_t i = 0; i < m; i++) {
                 double acc = 0;
                 for (int64_t p = 0; p < k; p++)
-                    acc += element(bf16, A, trans_a ? i * lda + p : p * lda + i) *
-                           element(bf16, B, trans_b ? p * ldb + j : j * ldb + p);
+                    acc += element(bf16, tf32, A, trans_a ? i * lda + p : p * lda + i) *
+                           element(bf16, tf32, B, trans_b ? p * ldb + j : j * ldb + p);
                 float &c = C[j * ldc + i];
                 c = (float)(alpha * acc) + (beta == 0.0f ? 0.0f : beta * c);
             }
     });
 }
 }  // namespace empo_cuda_emulated
+
+extern "C" int empo_cuda_backend_tf32(int allow) {   /* (gemm_lt.cu's, for the emulated products) */
+    int prev = empo_cuda_emulated::tf32_allowed;
+    empo_cuda_emulated::tf32_allowed = allow != 0;
+    return prev;
+}

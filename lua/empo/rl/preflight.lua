@@ -119,11 +119,14 @@ end
 
 -- All of the above for resolved recipe r: returns data, eval, tok, cfg.
 -- device='cuda' needs a usable GPU (libempo_cuda, a driver, a card);
--- precision='bf16' needs the GPU's bf16 products.
+-- precision='bf16' and tf32=true need the GPU's tensor cores.
 function M.device(r)
   if r.precision == 'bf16' and r.device == 'cpu' then
     error("precision='bf16' runs the products on the GPU's bf16 tensor cores: it needs device='cuda' " ..
           '(the CPU tables have only the naive bf16 product)', 0)
+  end
+  if r.tf32 and r.device == 'cpu' then
+    error("tf32=true runs the f32 products in TF32 on the GPU's tensor cores: it needs device='cuda'", 0)
   end
   if r.device == 'cpu' then return end
   local ok, why = empo.cuda_available()
