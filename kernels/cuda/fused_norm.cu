@@ -1,6 +1,6 @@
 /* fused_norm.cu — RMSNorm forward and backward on the GPU: a block per
- * row for the row's sum of squares and dot product (in double); dw by a
- * thread per column summing the rows in order, so it is reproducible. */
+ * row for the row's sum of squares and dot product (in double); dw from
+ * partial sums over chunks of rows, added in a fixed order. */
 #include "kernels/cuda/block_reduce.cuh"
 #include "kernels/fused.h"
 
@@ -34,18 +34,42 @@ __global__ void rmsnorm_dx_rows(float *dx, const float *dout, const float *x, co
             dx[n * D + j] = (float)(r * w[j] * g[j] - xr[j] * r * r * r * dot / (double)D);
     }
 }
-__global__ void rmsnorm_dw_columns(float *dw, const float *dout, const float *x, const float *rstd, int64_t N,
-                                   int64_t D) {
+/* dw in two passes, so that every column's N rows are not one thread's
+ * serial loop (at Qwen's D of 896 that is 896 threads on a card of
+ * thousands): partial sums over chunks of DW_ROWS rows, a thread per
+ * (chunk, column), then each column's partials in chunk order. A fixed
+ * order, so reproducible. */
+enum { DW_ROWS = 64 };
+__global__ void rmsnorm_dw_partials(double *partial, const float *dout, const float *x, const float *rstd, int64_t N,
+                                    int64_t D) {
+    const int64_t chunks = (N + DW_ROWS - 1) / DW_ROWS;
+    for (int64_t c = blockIdx.y; c < chunks; c += gridDim.y)
+        for (int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; j < D; j += (int64_t)gridDim.x * blockDim.x) {
+            const int64_t end = (c + 1) * DW_ROWS < N ? (c + 1) * DW_ROWS : N;
+            double acc = 0;
+            for (int64_t n = c * DW_ROWS; n < end; n++) acc += (double)dout[n * D + j] * x[n * D + j] * rstd[n];
+            partial[c * D + j] = acc;
+        }
+}
+__global__ void rmsnorm_dw_sum(float *dw, const double *partial, int64_t chunks, int64_t D) {
     for (int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; j < D; j += (int64_t)gridDim.x * blockDim.x) {
         double acc = 0;
-        for (int64_t n = 0; n < N; n++) acc += (double)dout[n * D + j] * x[n * D + j] * rstd[n];
+        for (int64_t c = 0; c < chunks; c++) acc += partial[c * D + j];
         dw[j] = (float)acc;
     }
+}
+static void rmsnorm_dw(float *dw, const float *dout, const float *x, const float *rstd, int64_t N, int64_t D) {
+    const int64_t chunks = (N + DW_ROWS - 1) / DW_ROWS;
+    double *partial = static_cast<double *>(scratch(sizeof(double) * (size_t)(chunks * D)));
+    if (!partial) return;   /* (the allocation's error is kept for the next synchronize) */
+    const dim3 grid(blocks_for(D, THREADS), (unsigned)(chunks < 65535 ? chunks : 65535));
+    EMPO_LAUNCH(rmsnorm_dw_partials, grid, THREADS, 0, partial, dout, x, rstd, N, D);
+    EMPO_LAUNCH(rmsnorm_dw_sum, blocks_for(D, THREADS), THREADS, 0, dw, partial, chunks, D);
 }
 void rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd,
                       int64_t N, int64_t D) {
     if (N <= 0 || D <= 0) return;
-    if (dw) EMPO_LAUNCH(rmsnorm_dw_columns, blocks_for(D, THREADS), THREADS, 0, dw, dout, x, rstd, N, D);
+    if (dw) rmsnorm_dw(dw, dout, x, rstd, N, D);
     if (dx) EMPO_LAUNCH(rmsnorm_dx_rows, blocks_for(N, 1), THREADS, 0, dx, dout, x, w, rstd, N, D);
 }
 EMPO_CUDA_END

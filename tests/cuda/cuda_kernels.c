@@ -236,6 +236,22 @@ static void test_index(void) {
     expect("index_rows_add (repeated indices)", dgx, gx, outer * D * inner);
     drop(dgx), drop(dgy), drop(didx);
     free(gx), free(gy), free(got);
+
+    /* an embedding's backward: a vocabulary of rows, tokens repeating, few
+     * columns (the kernel splits the rows into slices: 5000 rows in slices
+     * of 2 here, the last one short) */
+    const int64_t V = 5000, T = 64, E = 20;
+    int64_t tokens[64];
+    for (int64_t t = 0; t < T; t++) tokens[t] = t % 5 == 0 ? 7 : (t * 977 + 3) % V;   /* token 7 five times and more */
+    tokens[T - 1] = V - 1;
+    float *ge = randoms(V * E, 53, -1, 1), *gt = randoms(T * E, 54, -1, 1);
+    float *dge = UPF(ge, V * E), *dgt = UPF(gt, T * E);
+    int64_t *dtok = UPI(tokens, T);
+    R->index_rows_add(ge, gt, tokens, 1, V, T, E);
+    K->index_rows_add(dge, dgt, dtok, 1, V, T, E);
+    expect("index_rows_add (an embedding's rows)", dge, ge, V * E);
+    drop(dge), drop(dgt), drop(dtok);
+    free(ge), free(gt);
 }
 
 /* ---- RMSNorm, SwiGLU, RoPE ---- */
