@@ -13,6 +13,8 @@
 -- sampler/update mismatch: |sampler log-prob - update log-prob| on the same
 -- weights (mean, max) and the share of tokens whose first ratio would fall
 -- outside the clip band [0.8, 1.28] had the sampler's log-probs been used.
+-- With bf16 the f32 products left (the head's, attention's) run in TF32, as
+-- the trainer's default tf32 = 'auto' has them.
 --
 --     empo run tests/bench/gpu_empo_step.lua [shape] [P] [G] [T] [NEW] [precision] [MICRO]
 --       defaults qwen05 16 8 256 512 bf16 8192 (precision f32: products in f32)
@@ -53,6 +55,8 @@ end
 
 local model = empo.models.new(cfg, 1):to('cuda')
 if precision == 'bf16' then mixed.attach(model) end
+local tf32 = precision == 'bf16'   -- as the trainer's tf32 = 'auto': the head's and attention's products in TF32
+empo.cuda_allow_tf32(tf32)
 local opt = empo.optim.adamw { params = model:parameters(), lr = 1e-6 }
 local loss_fn = empo.loss.grpo{ clip_low = 0.2, clip_high = 0.28, agg = 'token-mean' }
 local g = empo.Generator(0, 3)
@@ -132,9 +136,9 @@ local ctx = T + NEW / 2
 local flops = (6 * n_params + 12 * cfg.num_hidden_layers * ctx * cfg.hidden_size) * tokens
 local rate = matmul_rate(shape == 'tiny' and 256 or 8192)
 local mem = empo.memory().cuda or { peak = 0 }
-print(string.format('gpu_empo_step shape=%s precision=%s prompts=%d n=%d prompt_len=%d new=%d step_s=%.2f sample_s=%.2f '
+print(string.format('gpu_empo_step shape=%s precision=%s tf32=%s prompts=%d n=%d prompt_len=%d new=%d step_s=%.2f sample_s=%.2f '
                     .. 'old_s=%.2f update_s=%.2f tokens_per_s=%.0f mfu=%.3f bf16_tflops=%.0f peak_mb=%.0f '
                     .. 'sampler_gap_mean=%.2e sampler_gap_max=%.2e ratio_outside_clip=%.4f gpu="%s"',
-                    shape, precision, P, G, T, NEW, total, r.sample, r.old, r.update, r.tokens / total,
+                    shape, precision, tostring(tf32), P, G, T, NEW, total, r.sample, r.old, r.update, r.tokens / total,
                     flops / r.update / (rate * 1e12), rate, mem.peak / 2 ^ 20, r.gap_mean, r.gap_max, r.out_of_band,
                     gpu))

@@ -5,8 +5,9 @@
 -- optimizer step and are the sampler's own (no second copy); a
 -- mixed-precision trainer runs two EMPO steps, measures the sampler/update
 -- log-prob gap on the same weights, keeps its master weights f32 and its
--- copies current; precision = 'bf16' on the CPU is refused by name; tf32 =
--- true turns TF32 on for a run and back off at its close. In CI on
+-- copies current; precision = 'bf16' on the CPU is refused by name; tf32
+-- (on with precision = 'bf16' unless set false, or set true) turns TF32 on
+-- for a run and back off at its close. In CI on
 -- the emulated device; on a GPU by tests/device/check.sh.
 local empo = require 'empo'
 local check = require 'check'
@@ -93,6 +94,7 @@ do
   end
   local t = empo.rl.trainer(recipe('cuda', 'bf16'))
   c.ok(mixed.attached(t.model), "precision = 'bf16' attaches the copies")
+  c.eq(empo.cuda_allow_tf32(true), true, "precision = 'bf16' (tf32 = 'auto'): the f32 products left in TF32")
   local before = t.model.model.layers:at(1).mlp.up_proj.weight:cpu()
   local recs = { t:step(), t:step() }
   local up = t.model.model.layers:at(1).mlp.up_proj
@@ -106,6 +108,12 @@ do
   end
   c.raises(function() empo.rl.trainer(recipe('cpu', 'bf16')) end, "precision='bf16' runs the products on the GPU")
   t:close()
+  c.eq(empo.cuda_allow_tf32(false), false, 'and f32 again when the trainer closes')
+  local rb = recipe('cuda', 'bf16')
+  rb.tf32 = false
+  local tb = empo.rl.trainer(rb)
+  c.eq(empo.cuda_allow_tf32(false), false, "precision = 'bf16' with tf32 = false: full f32 for the head and attention")
+  tb:close()
 
   -- tf32 = true: the f32 products in TF32 for the run, the setting before it back at close
   local r = recipe('cuda', 'f32')

@@ -5,7 +5,8 @@
 -- with f32 moments), and which the sampler's C decoder reads too: one copy
 -- for both (empo.generate.decoder asks copy_of). The LM head's copy serves
 -- the sampler only; the update's head stays f32 (its log-softmax over the
--- vocabulary is where bf16 would cost the most).
+-- vocabulary is where bf16 would cost the most; the trainer lets its
+-- product run in TF32, the recipe's tf32).
 --
 --     mixed.attach(model)      -- the copies, made now
 --     opt:step(); mixed.refresh(model)   -- after every change of the weights

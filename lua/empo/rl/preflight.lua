@@ -125,7 +125,7 @@ function M.device(r)
     error("precision='bf16' runs the products on the GPU's bf16 tensor cores: it needs device='cuda' " ..
           '(the CPU tables have only the naive bf16 product)', 0)
   end
-  if r.tf32 and r.device == 'cpu' then
+  if r.tf32 == true and r.device == 'cpu' then
     error("tf32=true runs the f32 products in TF32 on the GPU's tensor cores: it needs device='cuda'", 0)
   end
   if r.device == 'cpu' then return end

@@ -23,7 +23,7 @@ local M = {}
 M.DEFAULTS = {
   prompts_per_step = 16, steps = 100, update_epochs = 1, mini_batches = 1, micro_batch_tokens = 8192, dynamic_sampling = 0,
   mask_truncated = false,
-  recompute_old = false, shared_prompt = 'auto', frozen_dtype = 'bf16', device = 'cpu', precision = 'f32', tf32 = false, checkpoint = 'auto', seed = 0, name = '', out = 'runs', samples_every = 10, save_every = 0, keep = 2,
+  recompute_old = false, shared_prompt = 'auto', frozen_dtype = 'bf16', device = 'cpu', precision = 'f32', tf32 = 'auto', checkpoint = 'auto', seed = 0, name = '', out = 'runs', samples_every = 10, save_every = 0, keep = 2,
   eval_every = 0,
   resume = false, overwrite = false,
   sample = { n = 8, temperature = 1.0, top_p = 1.0, top_k = 0, min_p = 0.0, max_new_tokens = 128, bf16_weights = false },
@@ -92,7 +92,7 @@ M.SCHEMA = S.fields{
   frozen_dtype = S.literal('bf16', 'f32'),
   device = S.literal('cpu', 'cuda'),
   precision = S.literal('f32', 'bf16'),
-  tf32 = S.boolean(),
+  tf32 = S.literal(true, false, 'auto'),
   checkpoint = S.literal(true, false, 'auto'),
   memory_gb = S.optional(S.number{ min = 0.1 }),
   seed = whole0,

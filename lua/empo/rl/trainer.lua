@@ -112,7 +112,7 @@ function M.new(recipe, overrides, source)
   self.is_main = not self.dp or self.dp.rank == 0
   if r.name ~= '' then self:claim_run_dir() end
   self.plan = self:memory_plan()                                 -- (refuses a run that cannot fit)
-  if r.tf32 then self:allow_tf32() end
+  if r.tf32 == true or r.tf32 == 'auto' and r.precision == 'bf16' then self:allow_tf32() end
   if M.before_model_load then M.before_model_load(self) end     -- (a hook for the tests)
   self.model = load_model(r)
   if r.precision == 'bf16' then mixed.attach(self.model) end   -- (the bf16 copies the products and the sampler read)
@@ -180,8 +180,9 @@ function Trainer:memory_plan()
   return plan
 end
 
--- tf32=true: the GPU's f32 products in TF32 for this run; the setting
--- before it comes back when the trainer closes (with the memory plan's).
+-- tf32=true (or 'auto' with precision='bf16'): the GPU's f32 products in
+-- TF32 for this run; the setting before it comes back when the trainer
+-- closes (with the memory plan's).
 function Trainer:allow_tf32()
   local before, restore = empo.cuda_allow_tf32(true), self.restore_runtime
   self.restore_runtime = function()
