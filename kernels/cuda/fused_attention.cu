@@ -1,32 +1,31 @@
 /* fused_attention.cu — causal grouped-query attention, forward and
  * backward, on the GPU (the semantics of kernels/fused.h), through the
- * table's matrix products (cuBLASLt: the tensor cores when TF32 is
+ * backend's matrix products (cuBLASLt: the tensor cores when TF32 is
  * allowed) and three small kernels of its own.
  *
  * The rep query heads that read one KV head are consecutive in q, so a KV
  * group's queries are one (rep T, Dh) matrix, contiguous in q, out, lse
- * and dq: its scores are one product with K^T. A chunk of the group's rows
- * is scored at a time (at most SCORE_FLOATS scores), so memory stays
- * bounded at any length:
+ * and dq, and consecutive groups sit a fixed stride apart: a slab of
+ * groups is one batched product with their K^T. A slab holds at most
+ * SCORE_FLOATS scores (several whole groups, or a chunk of one group's
+ * rows), so memory stays bounded at any length:
  *   forward   P = scale Q K^T; a softmax over the keys each row sees, its
  *             lse kept; out = P V
  *   backward  P again from the lse; dS = P (dout V^T - delta) scale, with
  *             delta = rowsum(dout * out); dq = dS K; dk += dS^T Q;
  *             dv += P^T dout
  * The products see every key; the kernels give hidden and future keys a
- * zero probability, and with a keep mask the group's K and V are first
+ * zero probability, and with a keep mask the slab's K and V are first
  * copied with hidden rows zeroed, so what a hidden key holds (NaN, say)
  * never reaches a product. No atomics, a fixed order for every sum:
  * results are reproducible. */
 #include "kernels/cuda/block_reduce.cuh"
+#include "kernels/cuda/products.cuh"
 #include "kernels/fused.h"
-#include "kernels/gemm.h"
 
 EMPO_CUDA_BEGIN
-empo_gemm_fn gemm;
-
 /* scores formed at once, per buffer (32 MiB); the emulation forms smaller
- * chunks, so that its tests cross chunk borders at their small shapes */
+ * slabs, so that its tests cross slab borders at their small shapes */
 #ifdef EMPO_CUDA_EMULATE
 constexpr int64_t SCORE_FLOATS = 4096;
 #else
@@ -42,19 +41,33 @@ __device__ __forceinline__ bool key_visible(const empo_attn_shape &a, const floa
     return s < keys_end(a, t) && (!keep || keep[b * a.S + s] != 0.0f);
 }
 
-/* a group's K or V with the rows batch row b hides zeroed */
-__global__ void hide_keys(float *dst, const float *src, const float *keep, int64_t b, int64_t S, int64_t Dh) {
-    for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < S * Dh; e += (int64_t)gridDim.x * blockDim.x)
-        dst[e] = keep[b * S + e / Dh] != 0.0f ? src[e] : 0.0f;
+/* A slab: n groups from group g0, m rows of each from row r0 of the
+ * group; slab row r is group g0 + r / m's row r0 + r % m */
+struct slab {
+    int64_t g0, n, r0, m;
+};
+__device__ __forceinline__ int64_t batch_row(const slab &sl, int64_t r, const empo_attn_shape &a) {
+    return (sl.g0 + r / sl.m) / a.Hkv;
+}
+__device__ __forceinline__ int64_t query_of(const slab &sl, int64_t r, const empo_attn_shape &a) {
+    return (sl.r0 + r % sl.m) % a.T;
 }
 
-/* rows of scaled scores (row r is the group's row first + r, query
- * t = (first + r) % T) -> probabilities over the keys each sees, in place,
- * and each row's log-sum-exp; a row that sees no key gets zeros and -inf */
-__global__ void softmax_rows(float *p, float *lse, int64_t rows, int64_t first, const float *keep, int64_t b,
-                             empo_attn_shape a) {
-    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-        const int64_t t = (first + r) % a.T;
+/* the slab's K or V with the keys its batch rows hide zeroed */
+__global__ void hide_keys(float *dst, const float *src, const float *keep, slab sl, empo_attn_shape a) {
+    const int64_t n = sl.n * a.S * a.Dh;
+    for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t s = e / a.Dh % a.S, b = (sl.g0 + e / (a.S * a.Dh)) / a.Hkv;
+        dst[e] = keep[b * a.S + s] != 0.0f ? src[e] : 0.0f;
+    }
+}
+
+/* the slab's rows of scaled scores -> probabilities over the keys each
+ * row sees, in place, and each row's log-sum-exp; a row that sees no key
+ * gets zeros and -inf */
+__global__ void softmax_rows(float *p, float *lse, slab sl, const float *keep, empo_attn_shape a) {
+    for (int64_t r = blockIdx.x; r < sl.n * sl.m; r += gridDim.x) {
+        const int64_t t = query_of(sl, r, a), b = batch_row(sl, r, a);
         float *row = p + r * a.S;
         float m = -INFINITY;
         for (int64_t s = threadIdx.x; s < a.S; s += blockDim.x)
@@ -70,14 +83,14 @@ __global__ void softmax_rows(float *p, float *lse, int64_t rows, int64_t first, 
     }
 }
 
-/* scaled scores and dout.v of rows as above -> P from the saved lse, and
+/* the slab's scaled scores and dout.v -> P from the saved lse, and
  * dS = P (dout.v - delta) scale; zero where a row does not see the key */
-__global__ void score_grads(float *p, float *ds, int64_t rows, int64_t first, const float *lse, const float *delta,
-                            const float *keep, int64_t b, empo_attn_shape a) {
-    for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < rows * a.S;
+__global__ void score_grads(float *p, float *ds, slab sl, const float *lse, const float *delta, const float *keep,
+                            empo_attn_shape a) {
+    for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < sl.n * sl.m * a.S;
          e += (int64_t)gridDim.x * blockDim.x) {
         const int64_t r = e / a.S, s = e % a.S;
-        const bool seen = lse[r] != -INFINITY && key_visible(a, keep, b, (first + r) % a.T, s);
+        const bool seen = lse[r] != -INFINITY && key_visible(a, keep, batch_row(sl, r, a), query_of(sl, r, a), s);
         const float pe = seen ? expf(p[e] - lse[r]) : 0.0f;
         ds[e] = seen ? pe * (ds[e] - delta[r]) * a.scale : 0.0f;
         p[e] = pe;
@@ -94,56 +107,76 @@ __global__ void attention_delta_rows(float *delta, const float *dout, const floa
     }
 }
 
-/* ---- the host side: a KV group at a time, a chunk of its rows at a time ---- */
-static int64_t chunk_rows(const empo_attn_shape *a) {
-    const int64_t group = a->Hq / a->Hkv * a->T, fit = SCORE_FLOATS / (a->S > 0 ? a->S : 1);
-    return fit < 1 ? 1 : (fit < group ? fit : group);
+/* ---- the host side: a slab at a time ---- */
+
+/* groups a slab holds (several whole ones when they fit) and rows of each */
+static slab slab_shape(const empo_attn_shape *a) {
+    const int64_t group = a->Hq / a->Hkv * a->T, S = a->S > 0 ? a->S : 1, groups = a->B * a->Hkv;
+    if (group * S <= SCORE_FLOATS) {
+        const int64_t n = SCORE_FLOATS / (group * S);
+        return {0, n < groups ? n : groups, 0, group};
+    }
+    const int64_t m = SCORE_FLOATS / S;
+    return {0, 1, 0, m > 1 ? m : 1};
 }
 
-/* work: delta per query row, then the chunk's scores (P) and their
- * gradients (dS), then a group's K and V with hidden rows zeroed */
+/* work: delta per query row, then a slab's scores (P) and their gradients
+ * (dS), then its K and V with hidden rows zeroed */
 int64_t attention_work(const empo_attn_shape *a) {
-    return a->B * a->Hq * a->T + 2 * chunk_rows(a) * a->S + 2 * a->S * a->Dh;
+    const slab sl = slab_shape(a);
+    return a->B * a->Hq * a->T + 2 * sl.n * sl.m * a->S + 2 * sl.n * a->S * a->Dh;
 }
 struct work_parts {
     float *delta, *p, *ds, *k, *v;
 };
 static work_parts carve(float *work, const empo_attn_shape *a) {
+    const slab sl = slab_shape(a);
     work_parts w;
     w.delta = work;
     w.p = w.delta + a->B * a->Hq * a->T;
-    w.ds = w.p + chunk_rows(a) * a->S;
-    w.k = w.ds + chunk_rows(a) * a->S;
-    w.v = w.k + a->S * a->Dh;
+    w.ds = w.p + sl.n * sl.m * a->S;
+    w.k = w.ds + sl.n * sl.m * a->S;
+    w.v = w.k + sl.n * a->S * a->Dh;
     return w;
 }
-/* group g's K and V as the products read them: hidden rows zeroed when keep */
-static void group_keys(const float **kg, const float **vg, const work_parts &w, const float *k, const float *v,
-                       const float *keep, int64_t g, const empo_attn_shape *a) {
-    *kg = k + g * a->S * a->Dh;
-    *vg = v + g * a->S * a->Dh;
-    if (!keep || a->S == 0) return;
-    const int64_t b = g / a->Hkv;
-    EMPO_LAUNCH(hide_keys, blocks_for(a->S * a->Dh, 256, 4096), 256, 0, w.k, *kg, keep, b, a->S, a->Dh);
-    EMPO_LAUNCH(hide_keys, blocks_for(a->S * a->Dh, 256, 4096), 256, 0, w.v, *vg, keep, b, a->S, a->Dh);
-    *kg = w.k, *vg = w.v;
+
+/* Calls each(sl) for every slab, in order: n groups from g0 (the last
+ * slab may hold fewer), m rows of each from r0; kg and vg are the slab's
+ * K and V (hidden keys zeroed in w's copies when keep). */
+template <class F>
+static void for_each_slab(const empo_attn_shape *a, const work_parts &w, const float *k, const float *v,
+                          const float *keep, F each) {
+    const slab shape = slab_shape(a);
+    const int64_t group = a->Hq / a->Hkv * a->T, groups = a->B * a->Hkv, SD = a->S * a->Dh;
+    for (int64_t g0 = 0; g0 < groups; g0 += shape.n) {
+        const int64_t n = groups - g0 < shape.n ? groups - g0 : shape.n;
+        const float *kg = k + g0 * SD, *vg = v + g0 * SD;
+        if (keep && SD > 0) {
+            const slab whole = {g0, n, 0, 1};
+            EMPO_LAUNCH(hide_keys, blocks_for(n * SD, 256, 4096), 256, 0, w.k, kg, keep, whole, *a);
+            EMPO_LAUNCH(hide_keys, blocks_for(n * SD, 256, 4096), 256, 0, w.v, vg, keep, whole, *a);
+            kg = w.k, vg = w.v;
+        }
+        for (int64_t r0 = 0; r0 < group; r0 += shape.m) {
+            const slab sl = {g0, n, r0, group - r0 < shape.m ? group - r0 : shape.m};
+            each(sl, kg, vg);
+        }
+    }
 }
 
 void attention_forward(float *out, float *lse, float *work, const float *q, const float *k, const float *v,
                        const float *keep, const empo_attn_shape *a) {
     if (a->B * a->Hq * a->T <= 0 || a->Dh <= 0) return;
-    const int64_t S = a->S, Dh = a->Dh, group = a->Hq / a->Hkv * a->T, chunk = chunk_rows(a);
+    const int64_t S = a->S, Dh = a->Dh, group = a->Hq / a->Hkv * a->T;
     const work_parts w = carve(work, a);
-    for (int64_t g = 0; g < a->B * a->Hkv; g++) {
-        const float *kg, *vg;
-        group_keys(&kg, &vg, w, k, v, keep, g, a);
-        for (int64_t r0 = 0; r0 < group; r0 += chunk) {
-            const int64_t m = group - r0 < chunk ? group - r0 : chunk, row = g * group + r0;
-            gemm(0, 1, m, S, Dh, a->scale, q + row * Dh, Dh, kg, Dh, 0.0f, w.p, S);
-            EMPO_LAUNCH(softmax_rows, blocks_for(m, 1), 128, 0, w.p, lse + row, m, r0, keep, g / a->Hkv, *a);
-            gemm(0, 0, m, Dh, S, 1.0f, w.p, S, vg, Dh, 0.0f, out + row * Dh, Dh);
-        }
-    }
+    for_each_slab(a, w, k, v, keep, [&](const slab &sl, const float *kg, const float *vg) {
+        const int64_t row = sl.g0 * group + sl.r0;   /* the slab's first row of q, out and lse */
+        gemm_strided(0, 1, sl.m, S, Dh, a->scale, q + row * Dh, Dh, kg, Dh, 0.0f, w.p, S,
+                     {sl.n, group * Dh, S * Dh, sl.m * S});
+        EMPO_LAUNCH(softmax_rows, blocks_for(sl.n * sl.m, 1), 128, 0, w.p, lse + row, sl, keep, *a);
+        gemm_strided(0, 0, sl.m, Dh, S, 1.0f, w.p, S, vg, Dh, 0.0f, out + row * Dh, Dh,
+                     {sl.n, sl.m * S, S * Dh, group * Dh});
+    });
 }
 
 void attention_backward(float *dq, float *dk, float *dv, float *work, const float *dout, const float *q,
@@ -151,24 +184,24 @@ void attention_backward(float *dq, float *dk, float *dv, float *work, const floa
                         const empo_attn_shape *a) {
     const int64_t rows = a->B * a->Hq * a->T;
     if (rows <= 0 || a->Dh <= 0) return;
-    const int64_t S = a->S, Dh = a->Dh, group = a->Hq / a->Hkv * a->T, chunk = chunk_rows(a);
+    const int64_t S = a->S, Dh = a->Dh, group = a->Hq / a->Hkv * a->T;
     const work_parts w = carve(work, a);
     EMPO_LAUNCH(attention_delta_rows, blocks_for(rows, 1), 64, 0, w.delta, dout, out, rows, Dh);
-    for (int64_t g = 0; g < a->B * a->Hkv; g++) {
-        const float *kg, *vg;
-        group_keys(&kg, &vg, w, k, v, keep, g, a);
-        float *dkg = dk ? dk + g * S * Dh : nullptr, *dvg = dv ? dv + g * S * Dh : nullptr;
-        for (int64_t r0 = 0; r0 < group; r0 += chunk) {
-            const int64_t m = group - r0 < chunk ? group - r0 : chunk, row = g * group + r0;
-            const float beta = r0 == 0 ? 0.0f : 1.0f;   /* dk and dv sum over the chunks */
-            gemm(0, 1, m, S, Dh, a->scale, q + row * Dh, Dh, kg, Dh, 0.0f, w.p, S);
-            gemm(0, 1, m, S, Dh, 1.0f, dout + row * Dh, Dh, vg, Dh, 0.0f, w.ds, S);
-            EMPO_LAUNCH(score_grads, blocks_for(m * S, 256, 4096), 256, 0, w.p, w.ds, m, r0, lse + row,
-                        w.delta + row, keep, g / a->Hkv, *a);
-            if (dvg) gemm(1, 0, S, Dh, m, 1.0f, w.p, S, dout + row * Dh, Dh, beta, dvg, Dh);
-            if (dkg) gemm(1, 0, S, Dh, m, 1.0f, w.ds, S, q + row * Dh, Dh, beta, dkg, Dh);
-            if (dq) gemm(0, 0, m, Dh, S, 1.0f, w.ds, S, kg, Dh, 0.0f, dq + row * Dh, Dh);
-        }
-    }
+    for_each_slab(a, w, k, v, keep, [&](const slab &sl, const float *kg, const float *vg) {
+        const int64_t row = sl.g0 * group + sl.r0;
+        const product_batch rows_by_keys = {sl.n, group * Dh, S * Dh, sl.m * S};   /* (rows x Dh) (keys x Dh)^T */
+        const product_batch keys_by_rows = {sl.n, sl.m * S, group * Dh, S * Dh};   /* P^T or dS^T times rows */
+        const float beta = sl.r0 == 0 ? 0.0f : 1.0f;   /* dk and dv sum over a group's chunks */
+        gemm_strided(0, 1, sl.m, S, Dh, a->scale, q + row * Dh, Dh, kg, Dh, 0.0f, w.p, S, rows_by_keys);
+        gemm_strided(0, 1, sl.m, S, Dh, 1.0f, dout + row * Dh, Dh, vg, Dh, 0.0f, w.ds, S, rows_by_keys);
+        EMPO_LAUNCH(score_grads, blocks_for(sl.n * sl.m * S, 256, 4096), 256, 0, w.p, w.ds, sl, lse + row,
+                    w.delta + row, keep, *a);
+        if (dv) gemm_strided(1, 0, S, Dh, sl.m, 1.0f, w.p, S, dout + row * Dh, Dh, beta, dv + sl.g0 * S * Dh, Dh,
+                             keys_by_rows);
+        if (dk) gemm_strided(1, 0, S, Dh, sl.m, 1.0f, w.ds, S, q + row * Dh, Dh, beta, dk + sl.g0 * S * Dh, Dh,
+                             keys_by_rows);
+        if (dq) gemm_strided(0, 0, sl.m, Dh, S, 1.0f, w.ds, S, kg, Dh, 0.0f, dq + row * Dh, Dh,
+                             {sl.n, sl.m * S, S * Dh, group * Dh});
+    });
 }
 EMPO_CUDA_END

@@ -5,16 +5,12 @@
  * A row-major (r, c) array with leading dimension ld is, read
  * column-major, its transpose. So row-major C = op(A) op(B) is the
  * column-major C^T = op(B)^T op(A)^T: the product with the operands
- * swapped, each keeping its own transpose flag, and M and N swapped. */
-#include "kernels/cuda/cuda_compat.cuh"
+ * swapped, each keeping its own transpose flag, and M and N swapped (and
+ * in a batch, the operands' strides). */
+#include "kernels/cuda/products.cuh"
 #include "kernels/gemm.h"
 
 EMPO_CUDA_BEGIN
-/* column-major C (m, n) = alpha op(A) op(B) + beta C, as cuBLAS; k > 0;
- * A and B f32 or (bf16 != 0) bfloat16, C f32 */
-void gemm_column_major(int bf16, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                       const void *A, int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc);
-
 __global__ void scale_matrix(float *C, int64_t rows, int64_t cols, int64_t ldc, float beta) {
     const int64_t n = rows * cols;
     for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
@@ -24,22 +20,30 @@ __global__ void scale_matrix(float *C, int64_t rows, int64_t cols, int64_t ldc, 
 }
 
 static void row_major(int bf16, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                      const void *A, int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    if (M <= 0 || N <= 0) return;
+                      const void *A, int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc,
+                      product_batch batch) {
+    if (M <= 0 || N <= 0 || batch.count <= 0) return;
     if (K <= 0) {   /* no product: C = beta C */
-        EMPO_LAUNCH(scale_matrix, blocks_for(M * N, 256), 256, 0, C, M, N, ldc, beta);
+        for (int64_t i = 0; i < batch.count; i++)
+            EMPO_LAUNCH(scale_matrix, blocks_for(M * N, 256), 256, 0, C + i * batch.stride_c, M, N, ldc, beta);
         return;
     }
-    gemm_column_major(bf16, trans_b, trans_a, N, M, K, alpha, B, ldb, A, lda, beta, C, ldc);
+    const product_batch swapped = {batch.count, batch.stride_b, batch.stride_a, batch.stride_c};
+    gemm_column_major(bf16, trans_b, trans_a, N, M, K, alpha, B, ldb, A, lda, beta, C, ldc, swapped);
 }
 
 void gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
           const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    row_major(0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    row_major(0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ONE_PRODUCT);
+}
+
+void gemm_strided(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                  const float *B, int64_t ldb, float beta, float *C, int64_t ldc, product_batch batch) {
+    row_major(0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch);
 }
 
 void gemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t *A,
                int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    row_major(1, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    row_major(1, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ONE_PRODUCT);
 }
 EMPO_CUDA_END

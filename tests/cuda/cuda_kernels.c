@@ -317,8 +317,10 @@ static void test_attention(void) {
     const attn_case cases[] = {
         {2, 4, 2, 5, 5, 8, 1, 0},   {1, 2, 1, 3, 7, 16, 1, 1}, {1, 1, 1, 130, 130, 64, 1, 0},
         {2, 2, 2, 4, 9, 8, 0, 1},   {2, 2, 1, 3, 3, 8, 1, 2},  {1, 1, 1, 3, 3, 200, 1, 0},
-        /* Qwen's head dim, GQA 3:1, groups of several score chunks, cached keys, hidden keys; a wide head */
+        /* Qwen's head dim, GQA 3:1, groups of several score chunks, cached keys, hidden keys; a wide head;
+         * groups batched two to a product, the last batch one (the emulation's slabs hold 4096 scores) */
         {1, 6, 2, 37, 45, 128, 1, 1}, {2, 3, 1, 70, 70, 64, 0, 0}, {1, 2, 2, 5, 5, 2048, 1, 0},
+        {5, 2, 1, 20, 50, 16, 1, 1},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const attn_case *x = &cases[c];

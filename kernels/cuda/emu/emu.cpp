@@ -3,6 +3,7 @@
  * arena of host memory that only kernels and copies may touch
  * (empo_cuda_emulated_device). */
 #include "kernels/cuda/emu/emu.h"
+#include "kernels/cuda/products.cuh"
 #include <sys/mman.h>
 #include <unistd.h>
 #include <cstdio>
@@ -377,9 +378,20 @@ static double element(int bf16, int tf32, const void *M, int64_t at) {
     return f;
 }
 
-/* cuBLAS's column-major product, as a plain loop (double accumulation) */
+/* cuBLAS's column-major product, as a plain loop (double accumulation),
+ * once for each product of the batch */
 void gemm_column_major(int bf16, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                       const void *A, int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+                       const void *A, int64_t lda, const void *B, int64_t ldb, float beta, float *C, int64_t ldc,
+                       product_batch batch) {
+    if (batch.count > 1) {
+        const size_t size = bf16 ? 2 : 4;
+        for (int64_t i = 0; i < batch.count; i++)
+            gemm_column_major(bf16, trans_a, trans_b, m, n, k, alpha,
+                              static_cast<const char *>(A) + i * batch.stride_a * size, lda,
+                              static_cast<const char *>(B) + i * batch.stride_b * size, ldb, beta,
+                              C + i * batch.stride_c, ldc, ONE_PRODUCT);
+        return;
+    }
     const int tf32 = tf32_allowed && !bf16;   /* (the setting when the product is asked for, as cuBLASLt's) */
     empo_emu::device_work([=] {   /* cuBLAS runs on the device (in a graph: at its replay) */
         device_access open;
