@@ -122,15 +122,17 @@ static void test_gemm(void) {
                 const int64_t lda = (ta ? M : Kd) + 3, ldb = (tb ? Kd : N) + 2, ldc = N + 1;
                 const int64_t na = (ta ? Kd : M) * lda + 1, nb = (tb ? N : Kd) * ldb + 1, nc = M * ldc;
                 const float alpha = ab == 2 ? 0.5f : 1.0f, beta = ab == 0 ? 0.0f : (ab == 1 ? 1.0f : -2.0f);
-                float *A = randoms(na, 41 + c, -1, 1), *B = randoms(nb, 42 + t, -1, 1), *C = randoms(nc, 43, -1, 1);
+                const int64_t off = ab == 2;   /* then A and B start one float in: 4-byte aligned, as a view's rows */
+                float *A = randoms(na + off, 41 + c, -1, 1), *B = randoms(nb + off, 42 + t, -1, 1);
+                float *C = randoms(nc, 43, -1, 1);
                 if (beta == 0.0f) C[0] = NAN;   /* beta 0 ignores C, NaN included */
-                float *dA = UPF(A, na), *dB = UPF(B, nb), *dC = UPF(C, nc), *got = malloc(sizeof(float) * nc);
-                R->gemm(ta, tb, M, N, Kd, alpha, A, lda, B, ldb, beta, C, ldc);
-                K->gemm(ta, tb, M, N, Kd, alpha, dA, lda, dB, ldb, beta, dC, ldc);
+                float *dA = UPF(A, na + off), *dB = UPF(B, nb + off), *dC = UPF(C, nc), *got = malloc(sizeof(float) * nc);
+                R->gemm(ta, tb, M, N, Kd, alpha, A + off, lda, B + off, ldb, beta, C, ldc);
+                K->gemm(ta, tb, M, N, Kd, alpha, dA + off, lda, dB + off, ldb, beta, dC, ldc);
                 down(got, dC, sizeof(float) * nc);
                 char what[96];
-                snprintf(what, sizeof what, "gemm %lldx%lldx%lld trans %d%d alpha %g beta %g", (long long)M,
-                         (long long)N, (long long)Kd, ta, tb, alpha, beta);
+                snprintf(what, sizeof what, "gemm %lldx%lldx%lld trans %d%d alpha %g beta %g%s", (long long)M,
+                         (long long)N, (long long)Kd, ta, tb, alpha, beta, off ? " (operands 4-byte aligned)" : "");
                 compare(what, got, C, nc);
                 drop(dA), drop(dB), drop(dC);
                 free(A), free(B), free(C), free(got);
