@@ -48,6 +48,7 @@ do   -- the memory plan counts the card's memory (the emulation's: the host's)
   local text = memory.describe(gpu.plan)
   c.ok(text:find('of the GPU', 1, true) and not text:find('runtime', 1, true),
        "the plan says it is the GPU's, without the host's runtime")
+  c.ok(text:find('attention scores', 1, true), "and counts the card's attention scores, a slab at a time")
 end
 
 local KEYS = { 'reward', 'entropy', 'kept', 'clusters', 'loss', 'clip_frac', 'approx_kl', 'grad_norm',

@@ -138,9 +138,11 @@ function M.plan(r, cfg, o)
   local chunk = math.max(1, math.floor(32 * 2 ^ 20 / (4 * V)))
   local head = 4 * V * D + 2 * 4 * chunk * V
   local grads = 4 * T
+  -- on the card, attention forms its scores and their gradients a slab at a time (kernels/cuda/fused_attention.cu)
+  local scores = on_gpu and 2 * 32 * 2 ^ 20 or 0
   -- dead tensors wait for the collector until this much is garbage (apply)
   local slack = math.max(64 * 2 ^ 20, (budget - fixed) / 16)
-  local room = budget - fixed - grads - head - slack
+  local room = budget - fixed - grads - head - scores - slack
   local plain_tokens = math.floor(room / M.activation_bytes(cfg, 1, false, o.lora))
   local ckpt_tokens = math.floor(room / M.activation_bytes(cfg, 1, true, o.lora))
   local mode = r.checkpoint
@@ -157,11 +159,12 @@ function M.plan(r, cfg, o)
   item(format('LM head: %s, %d-row chunks', o.lora and 'widened to f32' or 'weight gradient', chunk), head, 'update')
   item(format('activations, micro-batches of %d tokens%s', plan.micro_batch_tokens,
               ckpt and ', layers checkpointed' or ''), acts, 'update')
+  if on_gpu then item('attention scores (a slab of KV groups at a time)', scores, 'update') end
   item('garbage the collector lets wait', slack, 'all')
   fixed = fixed + slack
   plan.slack = slack
   item(format('KV cache and logits (%d sequences)', rows), sampling, 'sampling')
-  plan.update, plan.sampling, plan.fixed, plan.grads = grads + head + acts, sampling, fixed, grads
+  plan.update, plan.sampling, plan.fixed, plan.grads = grads + head + acts + scores, sampling, fixed, grads
   plan.peak = fixed + math.max(plan.update, sampling)
   if fit < longest_row or plan.peak > budget then M.refuse(plan, r, longest_row, ckpt, ckpt_tokens) end
   return plan
