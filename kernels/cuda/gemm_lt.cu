@@ -47,9 +47,10 @@ static void drop_plan(plan &p) {
     p = plan{};
 }
 
-/* the pointer's alignment in bytes, at most 256 (the heuristic's default) */
-static int32_t alignment(const void *ptr) {
-    const uintptr_t a = (uintptr_t)ptr;
+/* the alignment in bytes of a batch's matrices (the pointer, and the
+ * stride between them in bytes), at most 256 (the heuristic's default) */
+static int32_t alignment(const void *ptr, int64_t stride_bytes) {
+    const uintptr_t a = (uintptr_t)ptr | (uintptr_t)stride_bytes;
     int32_t al = 1;
     while (al < 256 && !(a & (uintptr_t)al)) al <<= 1;
     return al;
@@ -158,11 +159,13 @@ void gemm_column_major(int bf16, int trans_a, int trans_b, int64_t m, int64_t n,
     const bool batched = batch.count > 1;
     plan_key key = {};   /* (zeroed whole: its bytes are hashed and compared) */
     key.bf16 = bf16 != 0, key.tf32 = tf32_allowed && !bf16, key.trans_a = trans_a != 0, key.trans_b = trans_b != 0;
-    key.align_a = alignment(A), key.align_b = alignment(B), key.align_c = alignment(C);
     key.m = m, key.n = n, key.k = k, key.lda = lda, key.ldb = ldb, key.ldc = ldc;
     key.count = batched ? batch.count : 1;
     key.stride_a = batched ? batch.stride_a : 0, key.stride_b = batched ? batch.stride_b : 0;
     key.stride_c = batched ? batch.stride_c : 0;
+    const int64_t in_size = bf16 ? 2 : 4;
+    key.align_a = alignment(A, key.stride_a * in_size), key.align_b = alignment(B, key.stride_b * in_size);
+    key.align_c = alignment(C, key.stride_c * 4);
     cublasStatus_t st = CUBLAS_STATUS_SUCCESS;
     plan once = {};
     plan *p = plans_wanted() ? plan_for(key, &st) : (st = make_plan(once, key, false), &once);
