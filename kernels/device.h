@@ -27,7 +27,8 @@ typedef struct empo_device_api {
     int (*synchronize)(void);
     const char *(*last_error)(void);
     long long (*total_bytes)(void);                     /* the device's memory; -1 unknown */
-    /* Graphs (NULL where the device has none: the emulation). The launches
+    /* Graphs (NULL where a device has none; the emulation records and
+     * replays its launches). The launches
      * between capture_begin and capture_end are recorded, not run, into an
      * executable graph that graph_launch then runs on the stream; a capture
      * that fails returns nonzero from capture_end and leaves no graph. */

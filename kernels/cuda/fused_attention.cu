@@ -53,12 +53,15 @@ __device__ __forceinline__ int64_t query_of(const slab &sl, int64_t r, const emp
     return (sl.r0 + r % sl.m) % a.T;
 }
 
-/* the slab's K or V with the keys its batch rows hide zeroed */
-__global__ void hide_keys(float *dst, const float *src, const float *keep, slab sl, empo_attn_shape a) {
+/* the slab's K and V with the keys its batch rows hide zeroed */
+__global__ void hide_keys(float *dk, float *dv, const float *k, const float *v, const float *keep, slab sl,
+                          empo_attn_shape a) {
     const int64_t n = sl.n * a.S * a.Dh;
     for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
         const int64_t s = e / a.Dh % a.S, b = (sl.g0 + e / (a.S * a.Dh)) / a.Hkv;
-        dst[e] = keep[b * a.S + s] != 0.0f ? src[e] : 0.0f;
+        const bool kept = keep[b * a.S + s] != 0.0f;
+        dk[e] = kept ? k[e] : 0.0f;
+        dv[e] = kept ? v[e] : 0.0f;
     }
 }
 
@@ -153,8 +156,7 @@ static void for_each_slab(const empo_attn_shape *a, const work_parts &w, const f
         const float *kg = k + g0 * SD, *vg = v + g0 * SD;
         if (keep && SD > 0) {
             const slab whole = {g0, n, 0, 1};
-            EMPO_LAUNCH(hide_keys, blocks_for(n * SD, 256, 4096), 256, 0, w.k, kg, keep, whole, *a);
-            EMPO_LAUNCH(hide_keys, blocks_for(n * SD, 256, 4096), 256, 0, w.v, vg, keep, whole, *a);
+            EMPO_LAUNCH(hide_keys, blocks_for(n * SD, 256, 4096), 256, 0, w.k, w.v, kg, vg, keep, whole, *a);
             kg = w.k, vg = w.v;
         }
         for (int64_t r0 = 0; r0 < group; r0 += shape.m) {

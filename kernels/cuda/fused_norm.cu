@@ -43,13 +43,14 @@ enum { DW_ROWS = 64 };
 __global__ void rmsnorm_dw_partials(double *partial, const float *dout, const float *x, const float *rstd, int64_t N,
                                     int64_t D) {
     const int64_t chunks = (N + DW_ROWS - 1) / DW_ROWS;
-    for (int64_t c = blockIdx.y; c < chunks; c += gridDim.y)
+    for (int64_t c = blockIdx.y; c < chunks; c += gridDim.y) {
+        const int64_t end = (c + 1) * DW_ROWS < N ? (c + 1) * DW_ROWS : N;
         for (int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; j < D; j += (int64_t)gridDim.x * blockDim.x) {
-            const int64_t end = (c + 1) * DW_ROWS < N ? (c + 1) * DW_ROWS : N;
             double acc = 0;
             for (int64_t n = c * DW_ROWS; n < end; n++) acc += (double)dout[n * D + j] * x[n * D + j] * rstd[n];
             partial[c * D + j] = acc;
         }
+    }
 }
 __global__ void rmsnorm_dw_sum(float *dw, const double *partial, int64_t chunks, int64_t D) {
     for (int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; j < D; j += (int64_t)gridDim.x * blockDim.x) {

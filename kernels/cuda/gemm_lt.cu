@@ -18,8 +18,8 @@ static int tf32_allowed;
 void note_error(const char *what, const char *why);
 
 /* ---- plans: a product's descriptors and the algorithm cuBLASLt's
- * heuristic chose, made once per shape and kept. The heuristic takes more
- * host time than a small product takes on the card (a decode step makes
+ * heuristic chose, made once per shape and kept. The heuristic can take
+ * more host time than a small product takes on the card (a decode step makes
  * a few hundred), so asking it every call would leave the card waiting.
  * The key holds everything the choice depends on, the operands' alignment
  * included (the heuristic may pick kernels that need 16-byte operands).
